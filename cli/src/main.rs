@@ -1,0 +1,96 @@
+//! `revscale`: run the engine locally (simulate, validate a config) and, later, operate
+//! a deployed stack.
+
+mod chart;
+mod simulate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use revscale_engine::Config;
+
+#[derive(Parser)]
+#[command(name = "revscale", version, about = "Revenue-driven scaling control plane (ADR-017)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the real engine day by day over a revenue/cost scenario, with no AWS.
+    Simulate(simulate::Args),
+    /// Work with the thresholds configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration; print every problem with its key path.
+    Validate {
+        /// The file to check (default: config/revenue_thresholds.yaml).
+        file: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Simulate(args) => simulate::run(&args),
+        Command::Config { command: ConfigCommand::Validate { file } } => validate(file),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("revscale: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub const DEFAULT_CONFIG_PATH: &str = "config/revenue_thresholds.yaml";
+
+/// Loads `path`, or the default file when it exists, or the copy compiled into the
+/// binary, so `revscale simulate` works from any directory.
+pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
+    let (text, name) = match path {
+        Some(p) => (
+            std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => match std::fs::read_to_string(DEFAULT_CONFIG_PATH) {
+            Ok(text) => (text, DEFAULT_CONFIG_PATH.to_string()),
+            Err(_) => (revscale_engine::DEFAULT_CONFIG_YAML.to_string(), "built-in default config".to_string()),
+        },
+    };
+    Config::from_yaml(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))
+}
+
+fn validate(file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let path = file.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+    let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    match Config::from_yaml(&text) {
+        Ok(config) => {
+            println!(
+                "{}: valid ({} levels, {} components, mode {}, currency {})",
+                path.display(),
+                config.levels.len(),
+                config.components.len(),
+                config.mode,
+                config.currency
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("{}: {} problem(s)", path.display(), e.0.len());
+            for problem in &e.0 {
+                println!("  {problem}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,946 @@
+//! `config/revenue_thresholds.yaml`: parsed leniently, validated strictly.
+//!
+//! Parsing yields a raw tree; [`Config::from_yaml`] turns it into a validated [`Config`]
+//! or the complete list of problems, each with its key path. The engine only accepts a
+//! validated `Config`, so it can never run on a broken one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::money::{Currency, Money, Ratio};
+use crate::state::Mode;
+
+/// A component's key in the config, such as `eks_control_plane`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ComponentId(pub String);
+
+impl ComponentId {
+    pub fn new(id: impl Into<String>) -> Self {
+        ComponentId(id.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a component is switched, with the parameters its driver needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DriverSpec {
+    /// COLD = no cluster; WARM and HOT = control plane ACTIVE.
+    EksCluster {
+        cluster_name: String,
+        role_arn: String,
+        subnet_ids: Vec<String>,
+        #[serde(default)]
+        security_group_ids: Vec<String>,
+        kubernetes_version: String,
+    },
+    /// COLD = no node group; WARM = min = desired = 0; HOT = the sizes below.
+    EksNodegroup {
+        cluster_name: String,
+        nodegroup_name: String,
+        node_role_arn: String,
+        subnet_ids: Vec<String>,
+        instance_types: Vec<String>,
+        min_size: u32,
+        desired_size: u32,
+        max_size: u32,
+    },
+    /// A feature flag (`off` / `warm` / `on`) in SSM Parameter Store that the
+    /// application reads, for SaaS components billed per use.
+    SsmFlag { parameter_name: String },
+    /// Never switched: part of the bootstrap level.
+    AlwaysOn,
+}
+
+impl DriverSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DriverSpec::EksCluster { .. } => "eks_cluster",
+            DriverSpec::EksNodegroup { .. } => "eks_nodegroup",
+            DriverSpec::SsmFlag { .. } => "ssm_flag",
+            DriverSpec::AlwaysOn => "always_on",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Level {
+    pub number: u8,
+    /// The YAML key, e.g. `level_2_growth`.
+    pub name: String,
+    pub min: Money,
+    /// Inclusive upper end of the band; `None` for the top level ("10k+").
+    pub max: Option<Money>,
+    pub max_burn: Money,
+    /// Closed months above `min` needed to climb to this level (0 for level 0).
+    pub required_consecutive_months: u32,
+    pub auto_enable: Vec<ComponentId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Component {
+    pub id: ComponentId,
+    pub driver: DriverSpec,
+    pub hot_cost: Money,
+    pub warm_cost: Money,
+    pub depends_on: Vec<ComponentId>,
+    /// The level whose `auto_enable` lists it.
+    pub level: u8,
+}
+
+impl Component {
+    pub fn is_always_on(&self) -> bool {
+        matches!(self.driver, DriverSpec::AlwaysOn)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Safety {
+    /// Block an activation whose projected cost exceeds this share of revenue (0.90).
+    pub block_ratio: Ratio,
+    /// Warn when cost reaches this share of MRR (0.80).
+    pub alert_ratio: Ratio,
+    /// No automatic change may add more than this monthly cost; only an approved
+    /// override can.
+    pub auto_activation_cost_limit: Money,
+    /// In `auto` mode, a level change adding more than this monthly cost waits for a
+    /// human approval.
+    pub approval_threshold: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Churn {
+    pub hysteresis: Ratio,
+    pub grace_days: u32,
+    pub cooldown_days: u32,
+    pub floor_level: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BreakerConfig {
+    pub failures: u32,
+    pub cooldown_days: u32,
+}
+
+/// A validated configuration. Only [`Config::from_yaml`] and [`Config::validate`]
+/// build one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Config {
+    pub currency: Currency,
+    pub mode: Mode,
+    /// Indexed by level number.
+    pub levels: Vec<Level>,
+    pub components: BTreeMap<ComponentId, Component>,
+    /// Every component, dependencies first; ties broken by level then key.
+    pub activation_order: Vec<ComponentId>,
+    pub safety: Safety,
+    pub churn: Churn,
+    pub prewarm_days: u32,
+    pub breaker: BreakerConfig,
+}
+
+/// One thing wrong with a config, at a key path such as
+/// `levels.level_2_growth.revenue_range.min`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration ({} problem(s)):\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError(pub Vec<Problem>);
+
+// ---------------------------------------------------------------------------------
+// Raw shape, as written in YAML.
+
+/// A number written in YAML (integer, decimal or quoted), kept exact.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Amount(pub Decimal);
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Amount;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Amount, E> {
+                Ok(Amount(Decimal::from(v)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Amount, E> {
+                Ok(Amount(Decimal::from(v)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Amount, E> {
+                // `f64`'s Display is the shortest string that round-trips, so 0.9 reads
+                // back as exactly 0.9 rather than 0.90000000000000002.
+                Decimal::from_str(&v.to_string()).map(Amount).map_err(E::custom)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Amount, E> {
+                Decimal::from_str(v.trim()).map(Amount).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    currency: String,
+    #[serde(default)]
+    mode: Option<Mode>,
+    levels: BTreeMap<String, RawLevel>,
+    components: BTreeMap<String, RawComponent>,
+    safety: RawSafety,
+    churn: RawChurn,
+    prewarm_days: u32,
+    circuit_breaker: RawBreaker,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLevel {
+    level: u8,
+    revenue_range: RawRange,
+    max_burn: Amount,
+    #[serde(default)]
+    required_consecutive_months: Option<u32>,
+    #[serde(default)]
+    auto_enable: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRange {
+    min: Amount,
+    #[serde(default)]
+    max: Option<Amount>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    driver: DriverSpec,
+    cost: RawCost,
+    #[serde(default)]
+    depends_on: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCost {
+    hot: Amount,
+    warm: Amount,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSafety {
+    block_ratio: Amount,
+    alert_ratio: Amount,
+    auto_activation_cost_limit: Amount,
+    approval_threshold: Amount,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChurn {
+    hysteresis: Amount,
+    grace_days: u32,
+    cooldown_days: u32,
+    #[serde(default)]
+    floor_level: u8,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBreaker {
+    failures: u32,
+    cooldown_days: u32,
+}
+
+// ---------------------------------------------------------------------------------
+
+/// The shipped default, compiled in so the simulator works from any directory.
+pub const DEFAULT_CONFIG_YAML: &str = include_str!("../../../config/revenue_thresholds.yaml");
+
+impl Config {
+    pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = serde_norway::from_str(text).map_err(|e| {
+            let location = e
+                .location()
+                .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
+                .unwrap_or_default();
+            ConfigError(vec![Problem { path: String::new(), message: format!("{e}{location}") }])
+        })?;
+        validate(raw)
+    }
+
+    pub fn default_config() -> Result<Config, ConfigError> {
+        Self::from_yaml(DEFAULT_CONFIG_YAML)
+    }
+
+    pub fn level(&self, number: u8) -> &Level {
+        // Levels are validated to be 0..n with n >= 1, and callers only pass numbers
+        // they got from this config; clamp instead of panicking on a stale one.
+        let idx = usize::from(number).min(self.levels.len() - 1);
+        &self.levels[idx]
+    }
+
+    pub fn top_level(&self) -> u8 {
+        (self.levels.len() - 1) as u8
+    }
+
+    /// The level whose band holds `mrr`: the highest level with `min <= mrr`.
+    pub fn level_for(&self, mrr: Money) -> u8 {
+        self.levels.iter().rev().find(|l| mrr.minor >= l.min.minor).map_or(0, |l| l.number)
+    }
+
+    /// Components HOT at `level`: everything enabled by it and the levels below.
+    pub fn components_up_to(&self, level: u8) -> BTreeSet<ComponentId> {
+        self.levels
+            .iter()
+            .take_while(|l| l.number <= level)
+            .flat_map(|l| l.auto_enable.iter().cloned())
+            .collect()
+    }
+
+    pub fn component(&self, id: &ComponentId) -> Option<&Component> {
+        self.components.get(id)
+    }
+
+    pub fn zero(&self) -> Money {
+        Money::zero(self.currency)
+    }
+}
+
+fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+    let mut problems = Vec::new();
+    let mut problem = |path: String, message: String| problems.push(Problem { path, message });
+
+    let currency = match raw.currency.parse::<Currency>() {
+        Ok(c) => c,
+        Err(e) => {
+            problem("currency".into(), e.to_string());
+            Currency::EUR
+        }
+    };
+    let money = |path: &str, amount: Amount, problem: &mut dyn FnMut(String, String)| -> Money {
+        match Money::from_decimal(amount.0, currency) {
+            Ok(m) if m.is_negative() => {
+                problem(path.to_string(), format!("must not be negative (got {})", amount.0));
+                m
+            }
+            Ok(m) => m,
+            Err(e) => {
+                problem(path.to_string(), e.to_string());
+                Money::zero(currency)
+            }
+        }
+    };
+
+    // Levels, sorted by their declared number.
+    let mut by_number: BTreeMap<u8, Vec<&String>> = BTreeMap::new();
+    for (name, level) in &raw.levels {
+        by_number.entry(level.level).or_default().push(name);
+    }
+    let mut levels: Vec<Level> = Vec::new();
+    if raw.levels.is_empty() {
+        problem("levels".into(), "at least one level is required".into());
+    }
+    for (number, names) in &by_number {
+        if names.len() > 1 {
+            let list = names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ");
+            problem("levels".into(), format!("level {number} is declared more than once ({list})"));
+        }
+    }
+    let expected: Vec<u8> = (0..by_number.len() as u8).collect();
+    let declared: Vec<u8> = by_number.keys().copied().collect();
+    if declared != expected && !raw.levels.is_empty() {
+        problem(
+            "levels".into(),
+            format!("level numbers must be 0, 1, 2, ... with no gaps; found {declared:?}"),
+        );
+    }
+    for (number, names) in &by_number {
+        let name = names[0];
+        let raw_level = &raw.levels[name];
+        let path = format!("levels.{name}");
+        let min = money(&format!("{path}.revenue_range.min"), raw_level.revenue_range.min, &mut problem);
+        let max = raw_level
+            .revenue_range
+            .max
+            .map(|m| money(&format!("{path}.revenue_range.max"), m, &mut problem));
+        let max_burn = money(&format!("{path}.max_burn"), raw_level.max_burn, &mut problem);
+        if let Some(max) = max
+            && max.minor < min.minor
+        {
+            problem(format!("{path}.revenue_range"), format!("max {max} is below min {min}"));
+        }
+        let required = match raw_level.required_consecutive_months {
+            Some(0) if *number > 0 => {
+                problem(
+                    format!("{path}.required_consecutive_months"),
+                    "must be at least 1 for a level above 0 (debounce)".into(),
+                );
+                1
+            }
+            Some(n) => n,
+            None if *number > 0 => {
+                problem(
+                    format!("{path}.required_consecutive_months"),
+                    "missing debounce: every level above 0 needs required_consecutive_months"
+                        .into(),
+                );
+                1
+            }
+            None => 0,
+        };
+        levels.push(Level {
+            number: *number,
+            name: name.clone(),
+            min,
+            max,
+            max_burn,
+            required_consecutive_months: required,
+            auto_enable: raw_level.auto_enable.iter().cloned().map(ComponentId).collect(),
+        });
+    }
+
+    // Bands: start at 0, contiguous in whole currency units, strictly increasing.
+    if let Some(first) = levels.first()
+        && !first.min.is_zero()
+    {
+        problem(
+            format!("levels.{}.revenue_range.min", first.name),
+            format!("the lowest level must start at 0 (got {})", first.min),
+        );
+    }
+    for pair in levels.windows(2) {
+        let (low, high) = (&pair[0], &pair[1]);
+        let path = format!("levels.{}.revenue_range.min", high.name);
+        if high.min.minor <= low.min.minor {
+            problem(
+                path.clone(),
+                format!(
+                    "levels must increase: {} min {} is not above {} min {}",
+                    high.name, high.min, low.name, low.min
+                ),
+            );
+        }
+        match low.max {
+            None => problem(
+                format!("levels.{}.revenue_range.max", low.name),
+                format!("only the top level may omit max; {} is below {}", low.name, high.name),
+            ),
+            Some(max) if high.min.minor <= max.minor => problem(
+                path,
+                format!("band overlaps {}: {} min {} <= {max}", low.name, high.name, high.min),
+            ),
+            Some(max) if high.min.minor > max.minor + 100 => problem(
+                path,
+                format!(
+                    "gap after {}: nothing covers revenue between {max} and {}",
+                    low.name, high.min
+                ),
+            ),
+            Some(_) => {}
+        }
+        if high.max_burn.minor <= low.max_burn.minor {
+            problem(
+                format!("levels.{}.max_burn", high.name),
+                format!("max burn must increase with the level ({} <= {})", high.max_burn, low.max_burn),
+            );
+        }
+    }
+    if let Some(top) = levels.last()
+        && top.max.is_some()
+        && levels.len() > 1
+    {
+        // A capped top band would leave revenue above it with no level at all.
+        problem(
+            format!("levels.{}.revenue_range.max", top.name),
+            "the top level must be open-ended (omit max)".into(),
+        );
+    }
+
+    // Components.
+    let mut owner: BTreeMap<&str, u8> = BTreeMap::new();
+    for level in &levels {
+        for (i, id) in level.auto_enable.iter().enumerate() {
+            let path = format!("levels.{}.auto_enable[{i}]", level.name);
+            if !raw.components.contains_key(id.as_str()) {
+                problem(path, format!("unknown component '{id}'"));
+            } else if let Some(prev) = owner.insert(id.as_str(), level.number) {
+                problem(path, format!("'{id}' is already enabled by level {prev}"));
+            }
+        }
+    }
+    let mut components = BTreeMap::new();
+    for (key, rc) in &raw.components {
+        let path = format!("components.{key}");
+        let hot_cost = money(&format!("{path}.cost.hot"), rc.cost.hot, &mut problem);
+        let warm_cost = money(&format!("{path}.cost.warm"), rc.cost.warm, &mut problem);
+        if warm_cost.minor > hot_cost.minor {
+            problem(
+                format!("{path}.cost.warm"),
+                format!("WARM cost {warm_cost} is above HOT cost {hot_cost}"),
+            );
+        }
+        let level = match owner.get(key.as_str()) {
+            Some(l) => *l,
+            None => {
+                problem(path.clone(), "no level's auto_enable lists this component".into());
+                0
+            }
+        };
+        if matches!(rc.driver, DriverSpec::AlwaysOn) && level != 0 {
+            problem(
+                format!("{path}.driver"),
+                format!("an always_on component belongs to level 0, not level {level}"),
+            );
+        }
+        if let DriverSpec::EksNodegroup { min_size, desired_size, max_size, .. } = rc.driver
+            && !(min_size <= desired_size && desired_size <= max_size && max_size >= 1)
+        {
+            problem(
+                format!("{path}.driver"),
+                format!(
+                    "node group sizes must satisfy min <= desired <= max and max >= 1 (got {min_size}/{desired_size}/{max_size})"
+                ),
+            );
+        }
+        for (i, dep) in rc.depends_on.iter().enumerate() {
+            let dep_path = format!("{path}.depends_on[{i}]");
+            match raw.components.get(dep) {
+                None => problem(dep_path, format!("unknown component '{dep}'")),
+                Some(_) => {
+                    if let Some(dep_level) = owner.get(dep.as_str())
+                        && *dep_level > level
+                    {
+                        problem(
+                            dep_path,
+                            format!(
+                                "'{key}' (level {level}) cannot depend on '{dep}' of the higher level {dep_level}"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        if let DriverSpec::EksNodegroup { cluster_name, .. } = &rc.driver {
+            let cluster_dep = rc.depends_on.iter().any(|d| {
+                matches!(raw.components.get(d).map(|c| &c.driver),
+                    Some(DriverSpec::EksCluster { cluster_name: c, .. }) if c == cluster_name)
+            });
+            if !cluster_dep {
+                problem(
+                    format!("{path}.depends_on"),
+                    format!("a node group of cluster '{cluster_name}' must depend on the eks_cluster component that creates it"),
+                );
+            }
+        }
+        components.insert(
+            ComponentId(key.clone()),
+            Component {
+                id: ComponentId(key.clone()),
+                driver: rc.driver.clone(),
+                hot_cost,
+                warm_cost,
+                depends_on: rc.depends_on.iter().cloned().map(ComponentId).collect(),
+                level,
+            },
+        );
+    }
+    let activation_order = match topological_order(&components) {
+        Ok(order) => order,
+        Err(cycle) => {
+            problem(
+                "components".into(),
+                format!("dependency cycle: {}", cycle.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" -> ")),
+            );
+            Vec::new()
+        }
+    };
+
+    // Safety, churn, breaker.
+    let ratio = |path: &str, amount: Amount, problem: &mut dyn FnMut(String, String)| -> Ratio {
+        match Ratio::from_decimal(amount.0) {
+            Ok(r) if r.basis_points > 10_000 => {
+                problem(path.into(), format!("must be between 0 and 1 (got {})", amount.0));
+                r
+            }
+            Ok(r) => r,
+            Err(_) => {
+                problem(path.into(), format!("must be between 0 and 1 with at most 4 decimals (got {})", amount.0));
+                Ratio::from_basis_points(0)
+            }
+        }
+    };
+    let block_ratio = ratio("safety.block_ratio", raw.safety.block_ratio, &mut problem);
+    let alert_ratio = ratio("safety.alert_ratio", raw.safety.alert_ratio, &mut problem);
+    if alert_ratio > block_ratio {
+        problem("safety.alert_ratio".into(), format!("alert ratio {alert_ratio} is above block ratio {block_ratio}"));
+    }
+    let safety = Safety {
+        block_ratio,
+        alert_ratio,
+        auto_activation_cost_limit: money("safety.auto_activation_cost_limit", raw.safety.auto_activation_cost_limit, &mut problem),
+        approval_threshold: money("safety.approval_threshold", raw.safety.approval_threshold, &mut problem),
+    };
+    let hysteresis = ratio("churn.hysteresis", raw.churn.hysteresis, &mut problem);
+    if raw.churn.grace_days == 0 {
+        problem("churn.grace_days".into(), "must be at least 1".into());
+    }
+    if usize::from(raw.churn.floor_level) >= levels.len().max(1) {
+        problem("churn.floor_level".into(), format!("level {} does not exist", raw.churn.floor_level));
+    }
+    let churn = Churn {
+        hysteresis,
+        grace_days: raw.churn.grace_days,
+        cooldown_days: raw.churn.cooldown_days,
+        floor_level: raw.churn.floor_level,
+    };
+    if raw.circuit_breaker.failures == 0 {
+        problem("circuit_breaker.failures".into(), "must be at least 1".into());
+    }
+    if raw.prewarm_days > 31 {
+        problem("prewarm_days".into(), format!("must be at most 31 (got {})", raw.prewarm_days));
+    }
+
+    if !problems.is_empty() {
+        return Err(ConfigError(problems));
+    }
+    Ok(Config {
+        currency,
+        mode: raw.mode.unwrap_or(Mode::Auto),
+        levels,
+        components,
+        activation_order,
+        safety,
+        churn,
+        prewarm_days: raw.prewarm_days,
+        breaker: BreakerConfig {
+            failures: raw.circuit_breaker.failures,
+            cooldown_days: raw.circuit_breaker.cooldown_days,
+        },
+    })
+}
+
+/// Dependencies first; among ready components the lower level, then the key, goes
+/// first, so the order is deterministic. On a cycle, returns the components in it.
+fn topological_order(
+    components: &BTreeMap<ComponentId, Component>,
+) -> Result<Vec<ComponentId>, Vec<ComponentId>> {
+    let mut remaining: BTreeMap<&ComponentId, BTreeSet<&ComponentId>> = components
+        .iter()
+        .map(|(id, c)| (id, c.depends_on.iter().filter(|d| components.contains_key(*d)).collect()))
+        .collect();
+    let mut order = Vec::with_capacity(components.len());
+    while !remaining.is_empty() {
+        let next = remaining
+            .iter()
+            .filter(|(_, deps)| deps.is_empty())
+            .map(|(id, _)| *id)
+            .min_by_key(|id| (components[*id].level, (*id).clone()));
+        let Some(next) = next else {
+            let mut cycle: Vec<ComponentId> = remaining.keys().map(|id| (*id).clone()).collect();
+            cycle.sort();
+            return Err(cycle);
+        };
+        remaining.remove(next);
+        for deps in remaining.values_mut() {
+            deps.remove(next);
+        }
+        order.push(next.clone());
+    }
+    Ok(order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(yaml: &str) -> Vec<Problem> {
+        Config::from_yaml(yaml).expect_err("config should be invalid").0
+    }
+
+    fn has(problems: &[Problem], path: &str, needle: &str) -> bool {
+        problems.iter().any(|p| p.path == path && p.message.contains(needle))
+    }
+
+    fn default_with(edit: impl FnOnce(&mut serde_norway::Value)) -> String {
+        let mut value: serde_norway::Value = serde_norway::from_str(DEFAULT_CONFIG_YAML).unwrap();
+        edit(&mut value);
+        serde_norway::to_string(&value).unwrap()
+    }
+
+    fn set(value: &mut serde_norway::Value, path: &[&str], new: serde_norway::Value) {
+        let mut cur = value;
+        for key in &path[..path.len() - 1] {
+            cur = cur.get_mut(*key).unwrap_or_else(|| panic!("no key {key}"));
+        }
+        cur.as_mapping_mut().unwrap().insert(path[path.len() - 1].into(), new);
+    }
+
+    #[test]
+    fn default_config_encodes_adr_017_table() {
+        let c = Config::default_config().unwrap();
+        let eur = |n| Money::whole(n, Currency::EUR);
+        let bands: Vec<_> = c.levels.iter().map(|l| (l.min, l.max, l.max_burn, l.required_consecutive_months)).collect();
+        assert_eq!(
+            bands,
+            vec![
+                (eur(0), Some(eur(449)), eur(450), 0),
+                (eur(450), Some(eur(799)), eur(800), 1),
+                (eur(800), Some(eur(2999)), eur(3000), 2),
+                (eur(3000), Some(eur(9999)), eur(10000), 2),
+                (eur(10000), None, eur(35000), 3),
+            ]
+        );
+        let enabled: Vec<Vec<&str>> =
+            c.levels.iter().map(|l| l.auto_enable.iter().map(|c| c.as_str()).collect()).collect();
+        assert_eq!(
+            enabled,
+            vec![
+                vec!["sqlite", "ollama"],
+                vec!["eks_control_plane"],
+                vec!["hume_ai", "k8s_workers"],
+                vec!["vault_ha", "dat_iq"],
+                vec!["tee", "full_escrow"],
+            ]
+        );
+        assert_eq!(c.safety.block_ratio, Ratio::from_basis_points(9000));
+        assert_eq!(c.safety.alert_ratio, Ratio::from_basis_points(8000));
+        assert_eq!(c.churn.hysteresis, Ratio::from_basis_points(1000));
+        assert_eq!((c.churn.grace_days, c.churn.cooldown_days), (7, 30));
+        assert_eq!(c.mode, Mode::Auto);
+        assert_eq!(c.currency, Currency::EUR);
+        assert_eq!(c.components[&ComponentId::new("k8s_workers")].depends_on, vec![ComponentId::new("eks_control_plane")]);
+    }
+
+    #[test]
+    fn every_level_is_affordable_at_the_bottom_of_its_band_with_ten_percent_other_costs() {
+        let c = Config::default_config().unwrap();
+        for level in &c.levels[1..] {
+            let other = level.min.minor / 10;
+            let managed: i64 = c
+                .components_up_to(level.number)
+                .iter()
+                .map(|id| c.components[id].hot_cost.minor)
+                .sum();
+            let projected = Money::from_minor(other + managed, c.currency);
+            let limit = level.min.times(c.safety.block_ratio);
+            assert!(projected.minor <= limit.minor, "level {} projected {projected} > {limit}", level.number);
+            assert!(projected.minor <= level.max_burn.minor);
+        }
+    }
+
+    #[test]
+    fn activation_order_puts_dependencies_first() {
+        let c = Config::default_config().unwrap();
+        let pos = |id: &str| c.activation_order.iter().position(|c| c.as_str() == id).unwrap();
+        assert!(pos("eks_control_plane") < pos("k8s_workers"));
+        assert!(pos("k8s_workers") < pos("vault_ha"));
+        assert_eq!(c.activation_order.len(), c.components.len());
+    }
+
+    #[test]
+    fn level_for_picks_the_band_holding_the_amount() {
+        let c = Config::default_config().unwrap();
+        let eur = |s| Money::parse(s, Currency::EUR).unwrap();
+        assert_eq!(c.level_for(eur("0")), 0);
+        assert_eq!(c.level_for(eur("449.99")), 0);
+        assert_eq!(c.level_for(eur("450")), 1);
+        assert_eq!(c.level_for(eur("2999.99")), 2);
+        assert_eq!(c.level_for(eur("1000000")), 4);
+        assert_eq!(c.level(99).number, 4);
+    }
+
+    #[test]
+    fn overlapping_bands_are_reported_with_their_path() {
+        let yaml = default_with(|v| set(v, &["levels", "level_2_growth", "revenue_range", "min"], 700.into()));
+        let p = problems(&yaml);
+        assert!(has(&p, "levels.level_2_growth.revenue_range.min", "overlaps level_1_launch"), "{p:?}");
+    }
+
+    #[test]
+    fn gapped_bands_are_reported() {
+        let yaml = default_with(|v| set(v, &["levels", "level_2_growth", "revenue_range", "min"], 900.into()));
+        assert!(has(&problems(&yaml), "levels.level_2_growth.revenue_range.min", "gap after level_1_launch"));
+    }
+
+    #[test]
+    fn non_increasing_levels_are_reported() {
+        let yaml = default_with(|v| {
+            set(v, &["levels", "level_2_growth", "revenue_range", "min"], 300.into());
+            set(v, &["levels", "level_2_growth", "max_burn", ], 500.into());
+        });
+        let p = problems(&yaml);
+        assert!(has(&p, "levels.level_2_growth.revenue_range.min", "levels must increase"), "{p:?}");
+        assert!(has(&p, "levels.level_2_growth.max_burn", "must increase"), "{p:?}");
+    }
+
+    #[test]
+    fn unknown_components_are_reported() {
+        let yaml = default_with(|v| {
+            set(v, &["levels", "level_1_launch", "auto_enable"], vec!["eks_control_plane", "kafka"].into());
+            set(v, &["components", "hume_ai", "depends_on"], vec!["redis"].into());
+        });
+        let p = problems(&yaml);
+        assert!(has(&p, "levels.level_1_launch.auto_enable[1]", "unknown component 'kafka'"), "{p:?}");
+        assert!(has(&p, "components.hume_ai.depends_on[0]", "unknown component 'redis'"), "{p:?}");
+    }
+
+    #[test]
+    fn dependency_cycles_are_reported() {
+        let yaml = default_with(|v| {
+            set(v, &["components", "vault_ha", "depends_on"], vec!["dat_iq"].into());
+            set(v, &["components", "dat_iq", "depends_on"], vec!["vault_ha"].into());
+        });
+        assert!(has(&problems(&yaml), "components", "dependency cycle: dat_iq -> vault_ha"));
+    }
+
+    #[test]
+    fn negative_costs_are_reported() {
+        let yaml = default_with(|v| set(v, &["components", "hume_ai", "cost", "hot"], (-5).into()));
+        assert!(has(&problems(&yaml), "components.hume_ai.cost.hot", "must not be negative"));
+    }
+
+    #[test]
+    fn missing_debounce_is_reported() {
+        let yaml = default_with(|v| {
+            v["levels"]["level_3_scale"].as_mapping_mut().unwrap().remove("required_consecutive_months");
+            set(v, &["levels", "level_2_growth", "required_consecutive_months"], 0.into());
+        });
+        let p = problems(&yaml);
+        assert!(has(&p, "levels.level_3_scale.required_consecutive_months", "missing debounce"), "{p:?}");
+        assert!(has(&p, "levels.level_2_growth.required_consecutive_months", "at least 1"), "{p:?}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let yaml = default_with(|v| {
+            set(v, &["currency"], "euro".into());
+            set(v, &["safety", "block_ratio"], 1.5.into());
+            set(v, &["safety", "alert_ratio"], 1.6.into());
+            set(v, &["churn", "grace_days"], 0.into());
+            set(v, &["churn", "floor_level"], 9.into());
+            set(v, &["circuit_breaker", "failures"], 0.into());
+            set(v, &["prewarm_days"], 40.into());
+            set(v, &["components", "ollama", "cost", "warm"], 1000.into());
+            set(v, &["components", "hume_ai", "cost", "hot"], "1.234".into());
+        });
+        let p = problems(&yaml);
+        for path in [
+            "currency",
+            "safety.block_ratio",
+            "safety.alert_ratio",
+            "churn.grace_days",
+            "churn.floor_level",
+            "circuit_breaker.failures",
+            "prewarm_days",
+            "components.ollama.cost.warm",
+            "components.hume_ai.cost.hot",
+        ] {
+            assert!(p.iter().any(|x| x.path == path), "no problem at {path}: {p:?}");
+        }
+        let err = ConfigError(p).to_string();
+        assert!(err.starts_with("invalid configuration (") && err.contains("  - currency: "), "{err}");
+    }
+
+    #[test]
+    fn level_numbering_and_band_shape_are_checked() {
+        let yaml = default_with(|v| {
+            set(v, &["levels", "level_3_scale", "level"], 2.into());
+            set(v, &["levels", "level_0_bootstrap", "revenue_range", "min"], 10.into());
+            set(v, &["levels", "level_4_enterprise", "revenue_range", "max"], 20000.into());
+        });
+        let p = problems(&yaml);
+        assert!(has(&p, "levels", "level 2 is declared more than once"), "{p:?}");
+        assert!(has(&p, "levels", "no gaps"), "{p:?}");
+        assert!(has(&p, "levels.level_0_bootstrap.revenue_range.min", "must start at 0"), "{p:?}");
+        assert!(has(&p, "levels.level_4_enterprise.revenue_range.max", "open-ended"), "{p:?}");
+    }
+
+    #[test]
+    fn component_placement_rules_are_checked() {
+        let yaml = default_with(|v| {
+            set(v, &["levels", "level_2_growth", "auto_enable"], vec!["hume_ai", "k8s_workers", "eks_control_plane"].into());
+            set(v, &["levels", "level_3_scale", "auto_enable"], vec!["dat_iq"].into());
+            set(v, &["components", "dat_iq", "driver"], serde_norway::from_str("{kind: always_on}").unwrap());
+            set(v, &["components", "eks_control_plane", "depends_on"], vec!["tee"].into());
+            set(v, &["components", "k8s_workers", "depends_on"], serde_norway::Value::Sequence(vec![]));
+            set(v, &["levels", "level_1_launch", "revenue_range", "max"], 300.into());
+        });
+        let p = problems(&yaml);
+        assert!(has(&p, "levels.level_2_growth.auto_enable[2]", "already enabled by level 1"), "{p:?}");
+        assert!(has(&p, "components.vault_ha", "no level's auto_enable"), "{p:?}");
+        assert!(has(&p, "components.dat_iq.driver", "belongs to level 0"), "{p:?}");
+        assert!(has(&p, "components.eks_control_plane.depends_on[0]", "higher level 4"), "{p:?}");
+        assert!(has(&p, "components.k8s_workers.depends_on", "must depend on the eks_cluster"), "{p:?}");
+        assert!(has(&p, "levels.level_1_launch.revenue_range", "below min"), "{p:?}");
+    }
+
+    #[test]
+    fn node_group_sizes_are_checked() {
+        let yaml = default_with(|v| set(v, &["components", "k8s_workers", "driver", "min_size"], 9.into()));
+        assert!(has(&problems(&yaml), "components.k8s_workers.driver", "min <= desired <= max"));
+    }
+
+    #[test]
+    fn yaml_syntax_errors_carry_a_location() {
+        let p = problems("levels: [unclosed");
+        assert_eq!(p.len(), 1);
+        assert!(p[0].message.contains("line"), "{p:?}");
+        let p = problems(&default_with(|v| set(v, &["surprise"], 1.into())));
+        assert!(p[0].message.contains("unknown field `surprise`"), "{p:?}");
+    }
+
+    #[test]
+    fn only_the_top_level_may_be_open_ended() {
+        let yaml = default_with(|v| {
+            v["levels"]["level_1_launch"]["revenue_range"].as_mapping_mut().unwrap().remove("max");
+        });
+        assert!(has(&problems(&yaml), "levels.level_1_launch.revenue_range.max", "only the top level"));
+    }
+
+    #[test]
+    fn amounts_may_be_quoted_decimals() {
+        let yaml = default_with(|v| set(v, &["components", "hume_ai", "cost", "hot"], "65.50".into()));
+        let c = Config::from_yaml(&yaml).unwrap();
+        assert_eq!(c.components[&ComponentId::new("hume_ai")].hot_cost.minor, 6550);
+        assert_eq!(c.components[&ComponentId::new("hume_ai")].driver.kind(), "ssm_flag");
+    }
+}

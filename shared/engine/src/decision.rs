@@ -1,0 +1,182 @@
+//! What one evaluation decides: the plan, the events, and why.
+
+use std::fmt;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::config::ComponentId;
+use crate::money::{Money, Ratio};
+use crate::state::{Mode, SystemState, Transition, TransitionKind};
+
+/// Same inputs, same id: `2026-11-29-L1-L2-3f9a0c1e22b4`. Safe as a Step Functions
+/// execution name (letters, digits and dashes, under 80 characters), so a duplicate
+/// event cannot start a second execution.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DecisionId(pub String);
+
+impl fmt::Display for DecisionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for DecisionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+/// Why the level is moving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// Revenue sustained above the next thresholds.
+    Growth,
+    /// Revenue stayed below the current band (churn rollback).
+    Churn,
+    /// Cost stayed above the block ratio for the grace period.
+    CostOverrun,
+    /// An approved manual override.
+    Override,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A level change was committed (provisioning succeeded).
+    LevelChanged { from: u8, to: u8, cause: Cause },
+    /// An activation was refused by the cost guard.
+    Blocked {
+        level: u8,
+        projected_cost: Money,
+        limit: Money,
+        reference_revenue: Money,
+        max_burn: Money,
+        reason: String,
+    },
+    Alert { severity: Severity, ratio: Ratio, threshold: Ratio, cost: Money, mrr: Money },
+    TransitionFailed { component: ComponentId, transition: TransitionKind, error: String },
+    /// Completed steps of a failed plan were undone, newest first.
+    Rollback { undone: Vec<Transition> },
+    BreakerOpened { consecutive_failures: u32, until: NaiveDate },
+    /// The next level's components go COLD -> WARM ahead of its month closing.
+    Prewarm { level: u8, components: Vec<ComponentId> },
+    /// WARM components unused for the cool-down period go COLD.
+    Cooldown { components: Vec<ComponentId> },
+    /// A level change waits for a human approval.
+    ApprovalRequired { from: u8, to: u8, extra_monthly_cost: Money },
+    /// Shadow mode: what would have happened.
+    ShadowOnly { from: u8, to: u8, transitions: usize },
+    /// An approved override pinned the level today (audited on every use).
+    OverrideApplied { id: String, level: u8, requested_by: String, approved_by: String, until: NaiveDate },
+}
+
+impl Event {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::LevelChanged { .. } => "level_changed",
+            Event::Blocked { .. } => "blocked",
+            Event::Alert { .. } => "alert",
+            Event::TransitionFailed { .. } => "transition_failed",
+            Event::Rollback { .. } => "rollback",
+            Event::BreakerOpened { .. } => "breaker_opened",
+            Event::Prewarm { .. } => "prewarm",
+            Event::Cooldown { .. } => "cooldown",
+            Event::ApprovalRequired { .. } => "approval_required",
+            Event::ShadowOnly { .. } => "shadow_only",
+            Event::OverrideApplied { .. } => "override_applied",
+        }
+    }
+
+    /// One short line, for tables and e-mails.
+    pub fn summary(&self) -> String {
+        match self {
+            Event::LevelChanged { from, to, cause } => format!("level {from} -> {to} ({cause})"),
+            Event::Blocked { level, projected_cost, limit, .. } => {
+                format!("blocked L{level}: cost {projected_cost} > {limit}")
+            }
+            Event::Alert { severity, ratio, .. } => format!("{} cost/MRR {ratio}", format!("{severity:?}").to_lowercase()),
+            Event::TransitionFailed { component, transition, .. } => format!("{component} {transition:?} failed").to_lowercase(),
+            Event::Rollback { undone } => format!("rollback of {} step(s)", undone.len()),
+            Event::BreakerOpened { until, .. } => format!("breaker open until {until}"),
+            Event::Prewarm { level, components } => format!("prewarm L{level} ({})", join(components)),
+            Event::Cooldown { components } => format!("cold: {}", join(components)),
+            Event::ApprovalRequired { from, to, .. } => format!("L{from} -> L{to} awaits approval"),
+            Event::ShadowOnly { from, to, .. } => format!("shadow: would go L{from} -> L{to}"),
+            Event::OverrideApplied { id, level, .. } => format!("override {id} pins L{level}"),
+        }
+    }
+}
+
+fn join(ids: &[ComponentId]) -> String {
+    ids.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Cause::Growth => "growth",
+            Cause::Churn => "churn",
+            Cause::CostOverrun => "cost overrun",
+            Cause::Override => "override",
+        })
+    }
+}
+
+/// What the adapters must do with a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Nothing to provision.
+    Hold,
+    /// Provision `transitions` now.
+    Execute,
+    /// A level change waits for a human.
+    AwaitingApproval,
+    /// Shadow mode: record, do not provision.
+    ShadowOnly,
+}
+
+/// The day's numbers the decision was based on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Figures {
+    pub mrr: Option<Money>,
+    pub average_3m: Option<Money>,
+    pub cost: Option<Money>,
+    pub ratio: Option<Ratio>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub id: DecisionId,
+    pub date: NaiveDate,
+    pub mode: Mode,
+    pub from_level: u8,
+    /// The level once `transitions` are done (`from_level` when the level holds).
+    pub to_level: u8,
+    pub cause: Option<Cause>,
+    pub outcome: Outcome,
+    /// In order: dependencies first going up, dependents first going down.
+    pub transitions: Vec<Transition>,
+    pub events: Vec<Event>,
+    pub reasons: Vec<String>,
+    pub figures: Figures,
+    /// The state to store with this decision (pending approvals and the like), before
+    /// any provisioning.
+    pub state: SystemState,
+}
+
+impl Decision {
+    pub fn changes_level(&self) -> bool {
+        self.from_level != self.to_level
+    }
+}

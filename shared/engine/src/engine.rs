@@ -1,0 +1,581 @@
+//! `evaluate(inputs, today) -> Decision`: ADR-017's rules, with no I/O and no clock.
+
+use std::collections::BTreeSet;
+
+use chrono::{Days, Months, NaiveDate};
+use sha2::{Digest, Sha256};
+
+use crate::config::{ComponentId, Config, Level};
+use crate::decision::{Cause, Decision, DecisionId, Event, Figures, Outcome, Severity};
+use crate::history::{DailySnapshot, History, MonthClose, YearMonth};
+use crate::money::Money;
+use crate::state::{BreakerStatus, ComponentState, Mode, PendingApproval, SystemState, Transition, TransitionKind};
+
+/// Everything a decision depends on. Time is passed separately, as `today`.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    pub config: &'a Config,
+    pub state: &'a SystemState,
+    /// Daily snapshots, today's included; older than [`history_needed_from`] is ignored.
+    pub history: &'a History,
+}
+
+/// The oldest snapshot the rules read on `today`: adapters load from here (a bounded
+/// query) and the decision id covers exactly this window.
+pub fn history_needed_from(config: &Config, today: NaiveDate) -> NaiveDate {
+    let months_back = config.levels.iter().map(|l| l.required_consecutive_months).max().unwrap_or(0).max(3);
+    let month_start = YearMonth::of(today).first_day() - Months::new(months_back);
+    let grace_start = today - Days::new(u64::from(config.churn.grace_days) + 1);
+    month_start.min(grace_start)
+}
+
+/// A level change (or a same-level reshuffle) the rules want, before mode and breaker.
+struct Plan {
+    to_level: u8,
+    cause: Option<Cause>,
+    transitions: Vec<Transition>,
+    /// Extra monthly cost of an upgrade, for the approval threshold.
+    extra_cost: Money,
+}
+
+pub fn evaluate(inputs: &Inputs<'_>, today: NaiveDate) -> Decision {
+    let Inputs { config, state, history } = *inputs;
+    let window_start = history_needed_from(config, today);
+    let snapshot = history.get(today).copied();
+    let average_3m = history.three_month_average(today);
+    let figures = Figures {
+        mrr: snapshot.map(|s| s.mrr),
+        average_3m,
+        cost: snapshot.map(|s| s.cost),
+        ratio: snapshot.and_then(|s| s.ratio()),
+    };
+    let mode = state.mode(config);
+    let mut next_state = state.clone();
+    let mut events = alerts(config, history, today, window_start);
+    let mut reasons = Vec::new();
+
+    let plan = plan_for_today(config, state, history, today, snapshot, average_3m, &mut events, &mut reasons);
+
+    let outcome = match plan {
+        None => {
+            if let Some(p) = next_state.pending_approval.take() {
+                reasons.push(format!("the pending change L{} -> L{} is withdrawn: its conditions no longer hold", p.from, p.to));
+            }
+            Outcome::Hold
+        }
+        Some(ref plan) => gate(config, state, &mut next_state, plan, mode, today, &mut events, &mut reasons),
+    };
+
+    let (to_level, cause, transitions) = match plan {
+        Some(p) if outcome != Outcome::Hold => (p.to_level, p.cause, p.transitions),
+        _ => (state.level, None, Vec::new()),
+    };
+    let id = decision_id(inputs, today, window_start, state.level, to_level);
+    Decision {
+        id,
+        date: today,
+        mode,
+        from_level: state.level,
+        to_level,
+        cause,
+        outcome,
+        transitions,
+        events,
+        reasons,
+        figures,
+        state: next_state,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_for_today(
+    config: &Config,
+    state: &SystemState,
+    history: &History,
+    today: NaiveDate,
+    snapshot: Option<DailySnapshot>,
+    average_3m: Option<Money>,
+    events: &mut Vec<Event>,
+    reasons: &mut Vec<String>,
+) -> Option<Plan> {
+    if let Some((id, record)) = state.any_transitional() {
+        reasons.push(format!(
+            "{id} is {} since {}: no new plan until provisioning finishes",
+            record.state, record.since
+        ));
+        return None;
+    }
+    let Some(snapshot) = snapshot else {
+        reasons.push(format!("no snapshot for {today}: nothing is decided without today's figures"));
+        return None;
+    };
+
+    if let Some(o) = state.active_override(today) {
+        let approved_by = o.approved_by.clone().unwrap_or_default();
+        events.push(Event::OverrideApplied {
+            id: o.id.clone(),
+            level: o.level,
+            requested_by: o.requested_by.clone(),
+            approved_by: approved_by.clone(),
+            until: o.until,
+        });
+        reasons.push(format!(
+            "level pinned to L{} by override {} (requested by {}, approved by {approved_by}) until {}: debounce and cost guard do not apply",
+            o.level, o.id, o.requested_by, o.until
+        ));
+        let target = o.level.min(config.top_level());
+        let transitions = transitions_to_level(config, state, target);
+        let extra_cost = cost_delta(config, &transitions);
+        return (!transitions.is_empty() || target != state.level).then_some(Plan {
+            to_level: target,
+            cause: Some(Cause::Override),
+            transitions,
+            extra_cost,
+        });
+    }
+
+    let downgrade = downgrade_target(config, state, history, today, snapshot, reasons);
+    let (to_level, cause, mut transitions, extra_cost) = match downgrade {
+        Some((target, cause)) => {
+            let t = transitions_to_level(config, state, target);
+            (target, Some(cause), t, config.zero())
+        }
+        None => match upgrade_target(config, state, history, today, snapshot, average_3m, events, reasons) {
+            Some((target, transitions, extra)) => (target, Some(Cause::Growth), transitions, extra),
+            None => (state.level, None, Vec::new(), config.zero()),
+        },
+    };
+
+    let mut keep: BTreeSet<ComponentId> = config.components_up_to(to_level);
+    if to_level == state.level
+        && let Some((level, prewarm)) = prewarm(config, state, history, today, snapshot, reasons)
+    {
+        events.push(Event::Prewarm { level, components: prewarm.iter().map(|t| t.component.clone()).collect() });
+        keep.extend(prewarm.iter().map(|t| t.component.clone()));
+        transitions.extend(prewarm);
+    }
+    let cooled = cooldown(config, state, today, &keep);
+    if !cooled.is_empty() {
+        events.push(Event::Cooldown { components: cooled.iter().map(|t| t.component.clone()).collect() });
+        reasons.push(format!(
+            "WARM for {} days or more without use: {} go COLD",
+            config.churn.cooldown_days,
+            cooled.iter().map(|t| t.component.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+        transitions.extend(cooled);
+    }
+    (!transitions.is_empty() || to_level != state.level).then_some(Plan { to_level, cause, transitions, extra_cost })
+}
+
+/// Applies the breaker, the mode and approvals to a plan the rules want.
+#[allow(clippy::too_many_arguments)]
+fn gate(
+    config: &Config,
+    state: &SystemState,
+    next_state: &mut SystemState,
+    plan: &Plan,
+    mode: Mode,
+    today: NaiveDate,
+    events: &mut Vec<Event>,
+    reasons: &mut Vec<String>,
+) -> Outcome {
+    let manual = plan.cause == Some(Cause::Override);
+    let changes_level = plan.to_level != state.level;
+    if !manual {
+        match state.breaker.status(config, today) {
+            BreakerStatus::Open { until } => {
+                reasons.push(format!(
+                    "circuit breaker open after {} failed run(s): no automatic transition starts before {until}",
+                    state.breaker.consecutive_failures
+                ));
+                return Outcome::Hold;
+            }
+            BreakerStatus::HalfOpen => {
+                reasons.push("circuit breaker cool-down is over: one attempt is allowed".into());
+            }
+            BreakerStatus::Closed => {}
+        }
+    }
+    if mode == Mode::Shadow {
+        if changes_level {
+            events.push(Event::ShadowOnly { from: state.level, to: plan.to_level, transitions: plan.transitions.len() });
+        }
+        reasons.push(format!("shadow mode: {} transition(s) recorded, none executed", plan.transitions.len()));
+        return Outcome::ShadowOnly;
+    }
+    let needs_approval = !manual
+        && changes_level
+        && match mode {
+            Mode::Approval => true,
+            Mode::Auto => plan.extra_cost.minor > config.safety.approval_threshold.minor,
+            Mode::Shadow => false,
+        };
+    if !needs_approval {
+        next_state.pending_approval = None;
+        return Outcome::Execute;
+    }
+    match &state.pending_approval {
+        Some(p) if p.from == state.level && p.to == plan.to_level => {
+            if let Some(by) = &p.approved_by {
+                reasons.push(format!("L{} -> L{} approved by {by}", p.from, p.to));
+                next_state.pending_approval = None;
+                return Outcome::Execute;
+            }
+            reasons.push(format!("L{} -> L{} waits for approval since {}", p.from, p.to, p.requested_on));
+        }
+        _ => {
+            events.push(Event::ApprovalRequired { from: state.level, to: plan.to_level, extra_monthly_cost: plan.extra_cost });
+            next_state.pending_approval = Some(PendingApproval {
+                from: state.level,
+                to: plan.to_level,
+                requested_on: today,
+                extra_monthly_cost: plan.extra_cost,
+                approved_by: None,
+            });
+            let why = if mode == Mode::Approval {
+                "approval mode".to_string()
+            } else {
+                format!("it adds {} a month, above the approval threshold {}", plan.extra_cost, config.safety.approval_threshold)
+            };
+            reasons.push(format!("L{} -> L{} needs a human approval: {why}", state.level, plan.to_level));
+        }
+    }
+    Outcome::AwaitingApproval
+}
+
+/// Warning at the alert ratio, critical at the block ratio; each fires on the day the
+/// ratio crosses it and re-arms once it is back below. Derived from the snapshots, so a
+/// replayed evaluation fires nothing new.
+fn alerts(config: &Config, history: &History, today: NaiveDate, window_start: NaiveDate) -> Vec<Event> {
+    let Some(snapshot) = history.get(today) else { return Vec::new() };
+    let Some(ratio) = snapshot.ratio() else { return Vec::new() };
+    let previous = history.before(today).filter(|p| p.date >= window_start).and_then(|p| p.ratio());
+    [(Severity::Critical, config.safety.block_ratio), (Severity::Warning, config.safety.alert_ratio)]
+        .into_iter()
+        .find(|(_, threshold)| ratio >= *threshold && previous.is_none_or(|p| p < *threshold))
+        .map(|(severity, threshold)| Event::Alert {
+            severity,
+            ratio,
+            threshold,
+            cost: snapshot.cost,
+            mrr: snapshot.mrr,
+        })
+        .into_iter()
+        .collect()
+}
+
+/// Churn rollback and sustained cost overrun; the lower target wins.
+fn downgrade_target(
+    config: &Config,
+    state: &SystemState,
+    history: &History,
+    today: NaiveDate,
+    snapshot: DailySnapshot,
+    reasons: &mut Vec<String>,
+) -> Option<(u8, Cause)> {
+    let floor = config.churn.floor_level;
+    if state.level <= floor {
+        return None;
+    }
+    let grace = config.churn.grace_days;
+    let window = history.last_days(today, grace)?;
+    let current = config.level(state.level);
+    let churn_line = current.min.times(config.churn.hysteresis.complement());
+    let mut target: Option<(u8, Cause)> = None;
+
+    if window.iter().all(|d| d.mrr.minor < churn_line.minor) {
+        let to = config.level_for(snapshot.mrr).max(floor);
+        if to < state.level {
+            reasons.push(format!(
+                "churn: MRR below {churn_line} (L{} min {} less {} hysteresis) for {grace} consecutive days, today {}: drop to L{to}",
+                state.level, current.min, config.churn.hysteresis, snapshot.mrr
+            ));
+            target = Some((to, Cause::Churn));
+        }
+    }
+    let block = config.safety.block_ratio;
+    let overrun = window
+        .iter()
+        .all(|d| d.date > state.level_since && d.ratio().is_none_or(|r| r > block) && !d.cost.is_zero());
+    if overrun {
+        let to = state.level - 1;
+        reasons.push(format!(
+            "cost overrun: cost above {block} of MRR for {grace} consecutive days since L{} was reached (today {} vs {}): step down to L{to}",
+            state.level, snapshot.cost, snapshot.mrr
+        ));
+        if target.is_none_or(|(t, _)| to < t) {
+            target = Some((to, Cause::CostOverrun));
+        }
+    }
+    target
+}
+
+/// What is still missing for `level`, given month closes newest first and today's MRR.
+/// Empty means eligible.
+fn missing_for_level(level: &Level, closes: &[MonthClose], today_mrr: Money) -> Vec<String> {
+    let mut missing = Vec::new();
+    let needed = level.required_consecutive_months as usize;
+    let streak: Vec<&MonthClose> =
+        closes.iter().take_while(|c| c.mrr.is_some_and(|m| m.minor >= level.min.minor)).take(needed).collect();
+    if streak.len() < needed {
+        let detail = if streak.is_empty() {
+            match closes.first() {
+                Some(MonthClose { month, mrr: Some(m) }) => format!("{month} closed at {m}"),
+                Some(MonthClose { month, mrr: None }) => format!("{month} has no data"),
+                None => "no closed month".into(),
+            }
+        } else {
+            streak.iter().rev().map(|c| c.month.to_string()).collect::<Vec<_>>().join(", ")
+        };
+        missing.push(format!(
+            "level {} needs {needed} closed month{} >= {}; have {} ({detail})",
+            level.number,
+            if needed == 1 { "" } else { "s" },
+            level.min,
+            streak.len()
+        ));
+    }
+    let with_data: Vec<Money> = closes.iter().take(3).filter_map(|c| c.mrr).collect();
+    match Money::mean(&with_data) {
+        None => missing.push(format!("level {} needs a 3-month average >= {}; no closed month has data", level.number, level.min)),
+        Some(avg) if avg.minor < level.min.minor => missing.push(format!(
+            "level {} needs a 3-month average >= {}; it is {avg}",
+            level.number, level.min
+        )),
+        Some(_) => {}
+    }
+    if today_mrr.minor < level.min.minor {
+        missing.push(format!("level {} needs today's MRR >= {}; it is {today_mrr}", level.number, level.min));
+    }
+    missing
+}
+
+fn months_needed(config: &Config) -> usize {
+    config.levels.iter().map(|l| l.required_consecutive_months as usize).max().unwrap_or(0).max(3)
+}
+
+/// The highest eligible level that passes the cost guard, with its transitions and
+/// extra monthly cost.
+#[allow(clippy::too_many_arguments)]
+fn upgrade_target(
+    config: &Config,
+    state: &SystemState,
+    history: &History,
+    today: NaiveDate,
+    snapshot: DailySnapshot,
+    average_3m: Option<Money>,
+    events: &mut Vec<Event>,
+    reasons: &mut Vec<String>,
+) -> Option<(u8, Vec<Transition>, Money)> {
+    let closes = history.closed_months(today, months_needed(config));
+    let mut eligible = Vec::new();
+    for level in config.levels.iter().skip(usize::from(state.level) + 1) {
+        let missing = missing_for_level(level, &closes, snapshot.mrr);
+        if missing.is_empty() {
+            eligible.push(level.number);
+        } else if eligible.is_empty() || level.number == eligible.last().copied().unwrap_or(0) + 1 {
+            // Explain the first level that is out of reach; higher ones are further away.
+            reasons.extend(missing);
+            break;
+        }
+    }
+    let reference = match average_3m {
+        Some(avg) => Money::from_minor(avg.minor.min(snapshot.mrr.minor), config.currency),
+        None => config.zero(),
+    };
+    let mut first_block = true;
+    for &candidate in eligible.iter().rev() {
+        let level = config.level(candidate);
+        let transitions = transitions_to_level(config, state, candidate);
+        let extra = cost_delta(config, &transitions);
+        let projected = Money::from_minor(snapshot.cost.minor + extra.minor, config.currency);
+        let limit = reference.times(config.safety.block_ratio);
+        let block = if reference.minor <= 0 {
+            Some("no revenue: nothing is activated".to_string())
+        } else if projected.minor > limit.minor {
+            Some(format!(
+                "projected cost {projected} (today {} + {extra}) exceeds {} of reference revenue {reference} = {limit}",
+                snapshot.cost, config.safety.block_ratio
+            ))
+        } else if projected.minor > level.max_burn.minor {
+            Some(format!("projected cost {projected} exceeds L{candidate}'s max burn {}", level.max_burn))
+        } else if extra.minor > config.safety.auto_activation_cost_limit.minor {
+            Some(format!(
+                "it adds {extra} a month, above the automatic-activation limit {}; only an approved override can",
+                config.safety.auto_activation_cost_limit
+            ))
+        } else {
+            None
+        };
+        match block {
+            Some(why) => {
+                reasons.push(format!("L{candidate} blocked by the cost guard: {why}"));
+                if first_block {
+                    events.push(Event::Blocked {
+                        level: candidate,
+                        projected_cost: projected,
+                        limit: Money::from_minor(limit.minor.min(level.max_burn.minor), config.currency),
+                        reference_revenue: reference,
+                        max_burn: level.max_burn,
+                        reason: why,
+                    });
+                    first_block = false;
+                }
+            }
+            None => {
+                reasons.push(format!(
+                    "L{candidate} eligible: {} closed month(s) >= {}, today {}, 3-month average {}; projected cost {projected} within {limit}",
+                    level.required_consecutive_months,
+                    level.min,
+                    snapshot.mrr,
+                    average_3m.map_or("-".into(), |a| a.to_string())
+                ));
+                return Some((candidate, transitions, extra));
+            }
+        }
+    }
+    None
+}
+
+/// COLD -> WARM for the next level when only the current month's close is missing, in
+/// the last `prewarm_days` of the month, if the WARM cost passes the cost guard.
+fn prewarm(
+    config: &Config,
+    state: &SystemState,
+    history: &History,
+    today: NaiveDate,
+    snapshot: DailySnapshot,
+    reasons: &mut Vec<String>,
+) -> Option<(u8, Vec<Transition>)> {
+    let next = state.level.checked_add(1).filter(|n| *n <= config.top_level())?;
+    let month = YearMonth::of(today);
+    let days_left = (month.last_day() - today).num_days();
+    if days_left >= i64::from(config.prewarm_days) {
+        return None;
+    }
+    let level = config.level(next);
+    let closes = history.closed_months(today, months_needed(config));
+    if missing_for_level(level, &closes, snapshot.mrr).is_empty() {
+        return None; // eligible already: the upgrade path (or its guard) decides
+    }
+    let mut assumed = vec![MonthClose { month, mrr: Some(snapshot.mrr) }];
+    assumed.extend(closes.iter().copied());
+    if !missing_for_level(level, &assumed, snapshot.mrr).is_empty() {
+        return None;
+    }
+    let transitions: Vec<Transition> = config
+        .activation_order
+        .iter()
+        .filter(|id| level.auto_enable.contains(id) && state.component_state(id) == ComponentState::Cold)
+        .filter(|id| !config.components[*id].is_always_on())
+        .map(|id| Transition { component: id.clone(), kind: TransitionKind::Deploy })
+        .collect();
+    if transitions.is_empty() {
+        return None;
+    }
+    let extra = cost_delta(config, &transitions);
+    let projected = Money::from_minor(snapshot.cost.minor + extra.minor, config.currency);
+    let assumed_average = Money::mean(&assumed.iter().take(3).filter_map(|c| c.mrr).collect::<Vec<_>>())?;
+    let reference = Money::from_minor(assumed_average.minor.min(snapshot.mrr.minor), config.currency);
+    let limit = reference.times(config.safety.block_ratio);
+    if projected.minor > limit.minor || projected.minor > level.max_burn.minor {
+        reasons.push(format!("pre-warming L{next} skipped: WARM cost would bring cost to {projected}, above {limit}"));
+        return None;
+    }
+    reasons.push(format!(
+        "pre-warming L{next}: only {month}'s close is missing and today's MRR {} is above {}; WARM adds {extra}",
+        snapshot.mrr, level.min
+    ));
+    Some((next, transitions))
+}
+
+/// WARM components outside `keep` whose cool-down is over go COLD, dependents first; a
+/// component whose dependent still exists waits for it.
+fn cooldown(config: &Config, state: &SystemState, today: NaiveDate, keep: &BTreeSet<ComponentId>) -> Vec<Transition> {
+    let cooldown = Days::new(u64::from(config.churn.cooldown_days));
+    let mut chosen: BTreeSet<&ComponentId> = BTreeSet::new();
+    let mut out = Vec::new();
+    for id in config.activation_order.iter().rev() {
+        let Some(record) = state.components.get(id) else { continue };
+        let due = record.state == ComponentState::Warm && record.since + cooldown <= today;
+        if !due || keep.contains(id) || config.components[id].is_always_on() {
+            continue;
+        }
+        let dependents_gone = config
+            .components
+            .values()
+            .filter(|c| c.depends_on.contains(id))
+            .all(|c| chosen.contains(&c.id) || state.component_state(&c.id) == ComponentState::Cold);
+        if dependents_gone {
+            chosen.insert(id);
+            out.push(Transition { component: id.clone(), kind: TransitionKind::Decommission });
+        }
+    }
+    out
+}
+
+/// The moves that bring every component to what `target` needs: deactivations first
+/// (dependents first), then deploys and activations (dependencies first). WARM
+/// components outside the target stay WARM: cool-down decides when they go COLD.
+pub fn transitions_to_level(config: &Config, state: &SystemState, target: u8) -> Vec<Transition> {
+    let wanted = config.components_up_to(target);
+    let mut out = Vec::new();
+    for id in config.activation_order.iter().rev() {
+        if !wanted.contains(id) && state.component_state(id) == ComponentState::Hot && !config.components[id].is_always_on() {
+            out.push(Transition { component: id.clone(), kind: TransitionKind::Deactivate });
+        }
+    }
+    for id in &config.activation_order {
+        if !wanted.contains(id) || config.components[id].is_always_on() {
+            continue;
+        }
+        match state.component_state(id) {
+            ComponentState::Cold => {
+                out.push(Transition { component: id.clone(), kind: TransitionKind::Deploy });
+                out.push(Transition { component: id.clone(), kind: TransitionKind::Activate });
+            }
+            ComponentState::Warm => out.push(Transition { component: id.clone(), kind: TransitionKind::Activate }),
+            ComponentState::Hot | ComponentState::Warming | ComponentState::Cooling => {}
+        }
+    }
+    out
+}
+
+/// Change of the monthly bill once `transitions` are done.
+pub fn cost_delta(config: &Config, transitions: &[Transition]) -> Money {
+    let minor = transitions
+        .iter()
+        .filter_map(|t| config.components.get(&t.component).map(|c| (c, t.kind)))
+        .map(|(c, kind)| match kind {
+            TransitionKind::Deploy => c.warm_cost.minor,
+            TransitionKind::Activate => c.hot_cost.minor - c.warm_cost.minor,
+            TransitionKind::Deactivate => c.warm_cost.minor - c.hot_cost.minor,
+            TransitionKind::Decommission => -c.warm_cost.minor,
+        })
+        .sum();
+    Money::from_minor(minor, config.currency)
+}
+
+fn decision_id(inputs: &Inputs<'_>, today: NaiveDate, window_start: NaiveDate, from: u8, to: u8) -> DecisionId {
+    // The version is bookkeeping of the store, not an input of the rules: a replay
+    // after a write must produce the same id.
+    let mut state = inputs.state.clone();
+    state.version = 0;
+    let window: Vec<&DailySnapshot> = inputs.history.iter().filter(|s| s.date >= window_start && s.date <= today).collect();
+    let mut hasher = Sha256::new();
+    for part in [
+        serde_json::to_vec(&today),
+        serde_json::to_vec(inputs.config),
+        serde_json::to_vec(&state),
+        serde_json::to_vec(&window),
+    ] {
+        // Serialising plain data to JSON cannot fail; an empty part still keeps the
+        // hash deterministic.
+        let bytes = part.unwrap_or_default();
+        hasher.update((bytes.len() as u64).to_be_bytes());
+        hasher.update(&bytes);
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    DecisionId(format!("{today}-L{from}-L{to}-{hex}"))
+}

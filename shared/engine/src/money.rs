@@ -1,0 +1,356 @@
+//! Exact money: integer minor units tagged with their currency.
+//!
+//! Every amount the engine compares (MRR, cost, burn limits) is a [`Money`]. Adding or
+//! comparing two amounts in different currencies is an error, never a silent mix: the
+//! adapters convert with an explicit FX rate before anything reaches the engine.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// An ISO 4217 code such as `EUR`: three upper-case ASCII letters.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    pub const EUR: Currency = Currency(*b"EUR");
+    pub const USD: Currency = Currency(*b"USD");
+
+    pub fn as_str(&self) -> &str {
+        // Construction only accepts ASCII upper-case letters, so this cannot fail.
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+}
+
+impl FromStr for Currency {
+    type Err = MoneyError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bytes = s.as_bytes();
+        if bytes.len() == 3 && bytes.iter().all(u8::is_ascii_uppercase) {
+            Ok(Currency([bytes[0], bytes[1], bytes[2]]))
+        } else {
+            Err(MoneyError::BadCurrency(s.to_string()))
+        }
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("'{0}' is not an ISO 4217 currency code (three upper-case letters)")]
+    BadCurrency(String),
+    #[error("'{0}' is not an amount (expected a number such as 1234.56)")]
+    NotANumber(String),
+    #[error("'{0}' has more than two decimal places")]
+    TooPrecise(String),
+    #[error("'{0}' is too large")]
+    Overflow(String),
+    #[error("cannot combine {left} with {right} without an explicit FX rate")]
+    CurrencyMismatch { left: Currency, right: Currency },
+}
+
+/// An exact amount in minor units (cents) of one currency.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Money {
+    pub minor: i64,
+    pub currency: Currency,
+}
+
+impl Money {
+    pub const fn from_minor(minor: i64, currency: Currency) -> Self {
+        Money { minor, currency }
+    }
+
+    pub const fn zero(currency: Currency) -> Self {
+        Money { minor: 0, currency }
+    }
+
+    pub const fn whole(units: i64, currency: Currency) -> Self {
+        Money { minor: units * 100, currency }
+    }
+
+    /// Exact conversion from a decimal; more than two decimal places is refused rather
+    /// than rounded, because a silently rounded threshold is a wrong threshold.
+    pub fn from_decimal(amount: Decimal, currency: Currency) -> Result<Self, MoneyError> {
+        let minor = amount
+            .checked_mul(Decimal::ONE_HUNDRED)
+            .ok_or_else(|| MoneyError::Overflow(amount.to_string()))?;
+        if minor.fract() != Decimal::ZERO {
+            return Err(MoneyError::TooPrecise(amount.to_string()));
+        }
+        let minor: i64 = minor
+            .trunc()
+            .try_into()
+            .map_err(|_| MoneyError::Overflow(amount.to_string()))?;
+        Ok(Money { minor, currency })
+    }
+
+    pub fn parse(amount: &str, currency: Currency) -> Result<Self, MoneyError> {
+        let trimmed = amount.trim();
+        let decimal =
+            Decimal::from_str(trimmed).map_err(|_| MoneyError::NotANumber(trimmed.to_string()))?;
+        Self::from_decimal(decimal, currency)
+    }
+
+    pub fn to_decimal(self) -> Decimal {
+        Decimal::new(self.minor, 2)
+    }
+
+    pub fn is_negative(self) -> bool {
+        self.minor < 0
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.minor == 0
+    }
+
+    fn same_currency(self, other: Money) -> Result<(), MoneyError> {
+        if self.currency == other.currency {
+            Ok(())
+        } else {
+            Err(MoneyError::CurrencyMismatch { left: self.currency, right: other.currency })
+        }
+    }
+
+    pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
+        self.same_currency(other)?;
+        let minor = self
+            .minor
+            .checked_add(other.minor)
+            .ok_or_else(|| MoneyError::Overflow(format!("{self} + {other}")))?;
+        Ok(Money { minor, currency: self.currency })
+    }
+
+    pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
+        self.same_currency(other)?;
+        let minor = self
+            .minor
+            .checked_sub(other.minor)
+            .ok_or_else(|| MoneyError::Overflow(format!("{self} - {other}")))?;
+        Ok(Money { minor, currency: self.currency })
+    }
+
+    pub fn checked_cmp(self, other: Money) -> Result<std::cmp::Ordering, MoneyError> {
+        self.same_currency(other)?;
+        Ok(self.minor.cmp(&other.minor))
+    }
+
+    /// `self × ratio`, rounded down to the cent: used for limits, so rounding never
+    /// makes a limit more permissive than configured.
+    pub fn times(self, ratio: Ratio) -> Money {
+        let scaled = i128::from(self.minor) * i128::from(ratio.basis_points) / 10_000;
+        Money { minor: scaled as i64, currency: self.currency }
+    }
+
+    /// Mean of amounts of one currency, rounded down to the cent.
+    pub fn mean(amounts: &[Money]) -> Option<Money> {
+        let first = amounts.first()?;
+        let total: i128 = amounts.iter().map(|m| i128::from(m.minor)).sum();
+        Some(Money { minor: (total / amounts.len() as i128) as i64, currency: first.currency })
+    }
+
+    /// `self / denominator` in basis points (1% = 100), `None` when the denominator is
+    /// not positive: a cost ratio against no revenue is undefined, not infinite.
+    pub fn ratio_to(self, denominator: Money) -> Option<Ratio> {
+        if denominator.minor <= 0 || self.currency != denominator.currency {
+            return None;
+        }
+        let bp = i128::from(self.minor) * 10_000 / i128::from(denominator.minor);
+        Some(Ratio { basis_points: bp.clamp(0, i128::from(u32::MAX)) as u32 })
+    }
+}
+
+impl fmt::Display for Money {
+    /// `EUR 1,234.56`; whole amounts drop the cents (`EUR 800`), which is how the ADR
+    /// writes thresholds and how reasons read best.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.minor < 0 { "-" } else { "" };
+        let abs = self.minor.unsigned_abs();
+        let units = abs / 100;
+        let cents = abs % 100;
+        let digits = units.to_string();
+        let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+        for (i, ch) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(ch);
+        }
+        if cents == 0 {
+            write!(f, "{} {sign}{grouped}", self.currency)
+        } else {
+            write!(f, "{} {sign}{grouped}.{cents:02}", self.currency)
+        }
+    }
+}
+
+impl fmt::Debug for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A non-negative ratio in basis points (0.90 = 9000): exact, orderable, hashable.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct Ratio {
+    pub basis_points: u32,
+}
+
+impl Ratio {
+    pub const fn from_basis_points(basis_points: u32) -> Self {
+        Ratio { basis_points }
+    }
+
+    pub fn from_decimal(value: Decimal) -> Result<Self, MoneyError> {
+        let bp = value * Decimal::from(10_000);
+        if bp.fract() != Decimal::ZERO || bp.is_sign_negative() {
+            return Err(MoneyError::TooPrecise(value.to_string()));
+        }
+        let bp: u32 = bp.trunc().try_into().map_err(|_| MoneyError::Overflow(value.to_string()))?;
+        Ok(Ratio { basis_points: bp })
+    }
+
+    /// Percentage with two decimals, for display and metrics only (never compared).
+    pub fn as_percent(self) -> f64 {
+        f64::from(self.basis_points) / 100.0
+    }
+
+    /// `1 - self`, saturating at zero.
+    pub fn complement(self) -> Ratio {
+        Ratio { basis_points: 10_000u32.saturating_sub(self.basis_points) }
+    }
+}
+
+impl fmt::Display for Ratio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let whole = self.basis_points / 100;
+        let frac = self.basis_points % 100;
+        if frac == 0 { write!(f, "{whole}%") } else { write!(f, "{whole}.{frac:02}%") }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eur(s: &str) -> Money {
+        Money::parse(s, Currency::EUR).unwrap()
+    }
+
+    #[test]
+    fn money_is_parsed_exactly_to_the_cent() {
+        assert_eq!(eur("1234.56").minor, 123_456);
+        assert_eq!(eur("0.1").minor, 10);
+        assert_eq!(eur(" 800 ").minor, 80_000);
+    }
+
+    #[test]
+    fn sub_cent_amounts_are_refused_not_rounded() {
+        assert_eq!(
+            Money::parse("1.005", Currency::EUR),
+            Err(MoneyError::TooPrecise("1.005".into()))
+        );
+    }
+
+    #[test]
+    fn non_numbers_are_refused() {
+        assert!(matches!(Money::parse("12a", Currency::EUR), Err(MoneyError::NotANumber(_))));
+    }
+
+    #[test]
+    fn huge_amounts_overflow_cleanly() {
+        assert!(matches!(
+            Money::parse("99999999999999999999", Currency::EUR),
+            Err(MoneyError::Overflow(_))
+        ));
+        let max = Money::from_minor(i64::MAX, Currency::EUR);
+        assert!(max.checked_add(eur("0.01")).is_err());
+        let min = Money::from_minor(i64::MIN, Currency::EUR);
+        assert!(min.checked_sub(eur("0.01")).is_err());
+    }
+
+    #[test]
+    fn euros_and_dollars_never_mix_without_a_rate() {
+        let usd = Money::whole(1, Currency::USD);
+        let err = eur("1").checked_add(usd).unwrap_err();
+        assert_eq!(err.to_string(), "cannot combine EUR with USD without an explicit FX rate");
+        assert!(eur("1").checked_sub(usd).is_err());
+        assert!(eur("1").checked_cmp(usd).is_err());
+        assert_eq!(eur("1").ratio_to(usd), None);
+    }
+
+    #[test]
+    fn display_groups_thousands_and_keeps_cents() {
+        assert_eq!(eur("800").to_string(), "EUR 800");
+        assert_eq!(eur("1234567.5").to_string(), "EUR 1,234,567.50");
+        assert_eq!(eur("-3000").to_string(), "EUR -3,000");
+        assert_eq!(format!("{:?}", eur("12")), "EUR 12");
+    }
+
+    #[test]
+    fn limits_round_down() {
+        // 90% of EUR 0.05 is 4.5 cents: the limit is 4, never 5.
+        assert_eq!(eur("0.05").times(Ratio::from_basis_points(9000)).minor, 4);
+    }
+
+    #[test]
+    fn ratio_against_no_revenue_is_undefined() {
+        assert_eq!(eur("10").ratio_to(eur("0")), None);
+        assert_eq!(eur("80").ratio_to(eur("100")), Some(Ratio::from_basis_points(8000)));
+    }
+
+    #[test]
+    fn ratios_parse_from_decimals_and_print_as_percent() {
+        let r = Ratio::from_decimal(Decimal::from_str("0.9").unwrap()).unwrap();
+        assert_eq!(r.basis_points, 9000);
+        assert_eq!(r.to_string(), "90%");
+        assert_eq!(Ratio::from_basis_points(8125).to_string(), "81.25%");
+        assert_eq!(r.complement().basis_points, 1000);
+        assert!(Ratio::from_decimal(Decimal::from_str("-0.1").unwrap()).is_err());
+        assert!(Ratio::from_decimal(Decimal::from_str("0.123456").unwrap()).is_err());
+        assert!((Ratio::from_basis_points(8125).as_percent() - 81.25).abs() < 1e-9);
+    }
+
+    #[test]
+    fn currency_codes_are_validated() {
+        assert_eq!("USD".parse::<Currency>().unwrap(), Currency::USD);
+        assert!("eur".parse::<Currency>().is_err());
+        assert!("EURO".parse::<Currency>().is_err());
+        let json = serde_json::to_string(&Currency::EUR).unwrap();
+        assert_eq!(json, "\"EUR\"");
+        assert!(serde_json::from_str::<Currency>("\"xx\"").is_err());
+        assert_eq!(format!("{:?}", Currency::EUR), "EUR");
+    }
+
+    #[test]
+    fn mean_rounds_down_and_handles_empty() {
+        assert_eq!(Money::mean(&[]), None);
+        assert_eq!(Money::mean(&[eur("1"), eur("0.02")]).unwrap().minor, 51);
+    }
+}

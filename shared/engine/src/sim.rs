@@ -1,0 +1,336 @@
+//! The simulator: the real engine, day by day, over a revenue/cost scenario, with a
+//! simulated driver instead of AWS. Pure: the caller reads the file and prints.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use chrono::{Datelike, Days, Months, NaiveDate};
+use serde::Deserialize;
+
+use crate::config::{Component, ComponentId, Config};
+use crate::decision::{DecisionId, Event, Outcome};
+use crate::engine::{Inputs, evaluate, history_needed_from};
+use crate::history::{DailySnapshot, History, YearMonth};
+use crate::money::{Money, Ratio};
+use crate::provisioning::{ComponentDriver, DriverError, DriverStatus, execute};
+use crate::state::{ComponentState, SystemState};
+
+/// From `date` on, MRR is `mrr` and the monthly run-rate of costs not caused by managed
+/// components is `cost`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScenarioRow {
+    pub date: NaiveDate,
+    pub mrr: Money,
+    pub cost: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scenario {
+    pub rows: Vec<ScenarioRow>,
+    /// `# inject-failure: COMPONENT@YYYY-MM-DD` lines, so a failure scenario carries
+    /// its own failure.
+    pub failures: Vec<InjectedFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("line {line}: {message}")]
+    Line { line: u64, message: String },
+    #[error("the header must be 'date,mrr,cost' (got '{0}')")]
+    Header(String),
+    #[error("the scenario has no rows")]
+    Empty,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawRow {
+    date: String,
+    mrr: String,
+    cost: String,
+}
+
+impl Scenario {
+    /// Parses `date,mrr,cost` CSV. Every problem names its line; nothing is returned
+    /// unless the whole file is valid.
+    pub fn parse_csv(text: &str, config: &Config) -> Result<Scenario, ScenarioError> {
+        let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).comment(Some(b'#')).from_reader(text.as_bytes());
+        let headers = reader.headers().map_err(|e| ScenarioError::Header(e.to_string()))?.clone();
+        if headers.iter().collect::<Vec<_>>() != ["date", "mrr", "cost"] {
+            return Err(ScenarioError::Header(headers.iter().collect::<Vec<_>>().join(",")));
+        }
+        let mut rows: Vec<ScenarioRow> = Vec::new();
+        for record in reader.records() {
+            let record = record.map_err(|e| ScenarioError::Line {
+                line: e.position().map_or(0, |p| p.line()),
+                message: e.to_string(),
+            })?;
+            let line = record.position().map_or(0, |p| p.line());
+            let at = |message: String| ScenarioError::Line { line, message };
+            let raw: RawRow = record.deserialize(None).map_err(|e| at(e.to_string()))?;
+            let date: NaiveDate = raw
+                .date
+                .parse()
+                .map_err(|_| at(format!("'{}' is not a date (expected YYYY-MM-DD)", raw.date)))?;
+            let amount = |field: &str, value: &str| -> Result<Money, ScenarioError> {
+                let m = Money::parse(value, config.currency).map_err(|e| at(format!("{field}: {e}")))?;
+                if m.is_negative() {
+                    return Err(at(format!("{field} must not be negative (got {value})")));
+                }
+                Ok(m)
+            };
+            let row = ScenarioRow { date, mrr: amount("mrr", &raw.mrr)?, cost: amount("cost", &raw.cost)? };
+            if let Some(prev) = rows.last()
+                && prev.date >= row.date
+            {
+                return Err(at(format!("dates must increase: {} comes after {}", row.date, prev.date)));
+            }
+            rows.push(row);
+        }
+        if rows.is_empty() {
+            return Err(ScenarioError::Empty);
+        }
+        let mut failures = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if let Some(spec) = line.trim().strip_prefix('#').and_then(|c| c.trim().strip_prefix("inject-failure:")) {
+                let failure = spec.trim().parse().map_err(|message| ScenarioError::Line { line: i as u64 + 1, message })?;
+                failures.push(failure);
+            }
+        }
+        Ok(Scenario { rows, failures })
+    }
+
+    pub fn first_date(&self) -> NaiveDate {
+        self.rows[0].date
+    }
+
+    pub fn last_date(&self) -> NaiveDate {
+        self.rows[self.rows.len() - 1].date
+    }
+
+    /// The row in force on `date`: the latest one starting on or before it.
+    pub fn row_on(&self, date: NaiveDate) -> Option<&ScenarioRow> {
+        let idx = self.rows.partition_point(|r| r.date <= date);
+        idx.checked_sub(1).map(|i| &self.rows[i])
+    }
+}
+
+/// `COMPONENT@YYYY-MM-DD`: the component's next provisioning step on or after the date
+/// fails once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InjectedFailure {
+    pub component: ComponentId,
+    pub from: NaiveDate,
+}
+
+impl std::str::FromStr for InjectedFailure {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (component, date) =
+            s.split_once('@').ok_or_else(|| format!("'{s}' is not COMPONENT@YYYY-MM-DD"))?;
+        let from = date.parse().map_err(|_| format!("'{date}' is not a date (expected YYYY-MM-DD)"))?;
+        Ok(InjectedFailure { component: ComponentId::new(component), from })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SimOptions {
+    /// Last day to simulate; default: the scenario's last date plus one month.
+    pub until: Option<NaiveDate>,
+    pub failures: Vec<InjectedFailure>,
+    /// Approve pending level changes on the day they are requested, as a diligent
+    /// operator would.
+    pub auto_approve: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    #[error("--inject-failure names '{0}', which is not a configured component")]
+    UnknownComponent(ComponentId),
+    #[error("--until {until} is before the scenario's first date {first}")]
+    UntilBeforeStart { until: NaiveDate, first: NaiveDate },
+}
+
+/// One simulated day, after evaluation and provisioning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayRecord {
+    pub date: NaiveDate,
+    pub mrr: Money,
+    /// Total monthly cost observed that day: the scenario's cost plus managed components.
+    pub cost: Money,
+    pub ratio: Option<Ratio>,
+    pub level: u8,
+    pub components: BTreeMap<ComponentId, ComponentState>,
+    pub events: Vec<Event>,
+    pub decision_id: DecisionId,
+    pub outcome: Outcome,
+    pub reasons: Vec<String>,
+}
+
+/// Fails each injected component's first step on or after its date, once; otherwise
+/// every change is immediate.
+pub struct SimulatedDriver {
+    pending: Mutex<Vec<InjectedFailure>>,
+    today: Mutex<NaiveDate>,
+}
+
+impl SimulatedDriver {
+    pub fn new(failures: Vec<InjectedFailure>, today: NaiveDate) -> Self {
+        SimulatedDriver { pending: Mutex::new(failures), today: Mutex::new(today) }
+    }
+
+    pub fn set_today(&self, date: NaiveDate) {
+        if let Ok(mut today) = self.today.lock() {
+            *today = date;
+        }
+    }
+}
+
+impl ComponentDriver for SimulatedDriver {
+    async fn apply(&self, component: &Component, target: ComponentState) -> Result<(), DriverError> {
+        let today = self.today.lock().map(|d| *d).unwrap_or(NaiveDate::MIN);
+        let mut pending = self.pending.lock().map_err(|_| DriverError::Rejected("simulated driver poisoned".into()))?;
+        if let Some(i) = pending.iter().position(|f| f.component == component.id && f.from <= today) {
+            pending.remove(i);
+            return Err(DriverError::Rejected(format!("injected failure: {} could not reach {target}", component.id)));
+        }
+        Ok(())
+    }
+
+    async fn status(&self, _component: &Component, _target: ComponentState) -> Result<DriverStatus, DriverError> {
+        Ok(DriverStatus::Ready)
+    }
+}
+
+pub fn simulate(config: &Config, scenario: &Scenario, options: &SimOptions) -> Result<Vec<DayRecord>, SimError> {
+    let failures: Vec<InjectedFailure> = scenario.failures.iter().chain(&options.failures).cloned().collect();
+    for f in &failures {
+        if config.component(&f.component).is_none() {
+            return Err(SimError::UnknownComponent(f.component.clone()));
+        }
+    }
+    let first = scenario.first_date();
+    let last = options.until.unwrap_or(scenario.last_date() + Months::new(1));
+    if last < first {
+        return Err(SimError::UntilBeforeStart { until: last, first });
+    }
+    let driver = SimulatedDriver::new(failures, first);
+    let mut state = SystemState::initial(config, first);
+    let mut history = History::new();
+    let mut days = Vec::new();
+    let mut date = first;
+    while date <= last {
+        let Some(row) = scenario.row_on(date) else { break };
+        let cost = Money::from_minor(row.cost.minor + state.managed_cost(config).minor, config.currency);
+        let snapshot = DailySnapshot { date, mrr: row.mrr, cost };
+        history.insert(snapshot);
+        history.prune_before(history_needed_from(config, date));
+
+        let mut decision = evaluate(&Inputs { config, state: &state, history: &history }, date);
+        let mut events = decision.events.clone();
+        if options.auto_approve
+            && decision.outcome == Outcome::AwaitingApproval
+            && let Some(pending) = decision.state.pending_approval.as_mut()
+        {
+            pending.approved_by = Some("simulated-operator".into());
+            let approved = decision.state.clone();
+            decision = evaluate(&Inputs { config, state: &approved, history: &history }, date);
+            events.extend(decision.events.iter().filter(|e| !matches!(e, Event::Alert { .. })).cloned());
+        }
+        state = decision.state.clone();
+        if decision.outcome == Outcome::Execute {
+            driver.set_today(date);
+            events.extend(pollster::block_on(execute(config, &mut state, &decision, &driver, date)));
+        }
+        state.version += 1;
+        days.push(DayRecord {
+            date,
+            mrr: row.mrr,
+            cost,
+            ratio: snapshot.ratio(),
+            level: state.level,
+            components: state.components.iter().map(|(id, r)| (id.clone(), r.state)).collect(),
+            events,
+            decision_id: decision.id.clone(),
+            outcome: decision.outcome,
+            reasons: decision.reasons.clone(),
+        });
+        date = date + Days::new(1);
+    }
+    Ok(days)
+}
+
+/// One line of the month-by-month table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonthRow {
+    pub month: YearMonth,
+    /// MRR on the month's last simulated day.
+    pub mrr: Money,
+    /// Mean of this and the two previous months' closing MRR.
+    pub average_3m: Money,
+    pub cost: Money,
+    pub ratio: Option<Ratio>,
+    pub level: u8,
+    pub changes: Vec<MonthEntry>,
+    pub alerts: Vec<MonthEntry>,
+}
+
+/// An event in the month table: first day of the month it happened, and on how many
+/// days it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonthEntry {
+    pub day: u32,
+    pub summary: String,
+    pub days: u32,
+}
+
+impl std::fmt::Display for MonthEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:02} {}", self.day, self.summary)?;
+        if self.days > 1 {
+            write!(f, " ({} days)", self.days)?;
+        }
+        Ok(())
+    }
+}
+
+pub fn monthly(days: &[DayRecord]) -> Vec<MonthRow> {
+    let mut rows: Vec<MonthRow> = Vec::new();
+    let mut closes: Vec<Money> = Vec::new();
+    for day in days {
+        let month = YearMonth::of(day.date);
+        if rows.last().is_none_or(|r| r.month != month) {
+            if let Some(prev) = rows.last() {
+                closes.push(prev.mrr);
+            }
+            rows.push(MonthRow {
+                month,
+                mrr: day.mrr,
+                average_3m: day.mrr,
+                cost: day.cost,
+                ratio: day.ratio,
+                level: day.level,
+                changes: Vec::new(),
+                alerts: Vec::new(),
+            });
+        }
+        let Some(row) = rows.last_mut() else { continue };
+        row.mrr = day.mrr;
+        row.cost = day.cost;
+        row.ratio = day.ratio;
+        row.level = day.level;
+        let mut window: Vec<Money> = closes.iter().rev().take(2).copied().collect();
+        window.push(day.mrr);
+        row.average_3m = Money::mean(&window).unwrap_or(day.mrr);
+        for event in &day.events {
+            let summary = event.summary();
+            let list = if matches!(event, Event::Alert { .. }) { &mut row.alerts } else { &mut row.changes };
+            // A condition that holds for days (a blocked level) is listed once, with
+            // its first day and how many days it repeated.
+            match list.iter_mut().find(|entry| entry.summary == summary) {
+                Some(entry) => entry.days += 1,
+                None => list.push(MonthEntry { day: day.date.day(), summary, days: 1 }),
+            }
+        }
+    }
+    rows
+}

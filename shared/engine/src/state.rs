@@ -1,0 +1,476 @@
+//! What revscale remembers between two evaluations, and the only ways it may change.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ComponentId, Config};
+use crate::money::Money;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Decide and record, never transition.
+    Shadow,
+    /// Every level change waits for an approval.
+    Approval,
+    /// Automatic; approval only above the configured cost threshold.
+    #[default]
+    Auto,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Shadow => "shadow",
+            Mode::Approval => "approval",
+            Mode::Auto => "auto",
+        })
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "shadow" => Ok(Mode::Shadow),
+            "approval" => Ok(Mode::Approval),
+            "auto" => Ok(Mode::Auto),
+            other => Err(format!("unknown mode '{other}' (expected shadow, approval or auto)")),
+        }
+    }
+}
+
+/// ADR-017's resource states, plus `Cooling`, the transitional state going down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComponentState {
+    /// Not deployed.
+    Cold,
+    /// Deploying or activating.
+    Warming,
+    /// Deployed, stopped (replicas 0): minimal cost.
+    Warm,
+    /// Active.
+    Hot,
+    /// Deactivating or being torn down.
+    Cooling,
+}
+
+impl ComponentState {
+    /// The ADR's `component_activation_state` metric: 0 = cold, 1 = warm, 2 = hot;
+    /// transitional states report where they come from.
+    pub fn metric_value(self) -> u8 {
+        match self {
+            ComponentState::Cold | ComponentState::Warming => 0,
+            ComponentState::Warm => 1,
+            ComponentState::Hot | ComponentState::Cooling => 2,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComponentState::Cold => "cold",
+            ComponentState::Warming => "warming",
+            ComponentState::Warm => "warm",
+            ComponentState::Hot => "hot",
+            ComponentState::Cooling => "cooling",
+        }
+    }
+
+    pub fn is_transitional(self) -> bool {
+        matches!(self, ComponentState::Warming | ComponentState::Cooling)
+    }
+}
+
+impl fmt::Display for ComponentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The four legal moves between stable states. A plan is a list of these, so a jump
+/// such as COLD -> HOT cannot even be written down: it is `Deploy` then `Activate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransitionKind {
+    /// COLD -> WARMING -> WARM
+    Deploy,
+    /// WARM -> WARMING -> HOT
+    Activate,
+    /// HOT -> COOLING -> WARM
+    Deactivate,
+    /// WARM -> COOLING -> COLD
+    Decommission,
+}
+
+impl TransitionKind {
+    pub fn from_state(self) -> ComponentState {
+        match self {
+            TransitionKind::Deploy => ComponentState::Cold,
+            TransitionKind::Activate | TransitionKind::Decommission => ComponentState::Warm,
+            TransitionKind::Deactivate => ComponentState::Hot,
+        }
+    }
+
+    pub fn to_state(self) -> ComponentState {
+        match self {
+            TransitionKind::Deploy | TransitionKind::Deactivate => ComponentState::Warm,
+            TransitionKind::Activate => ComponentState::Hot,
+            TransitionKind::Decommission => ComponentState::Cold,
+        }
+    }
+
+    pub fn transitional_state(self) -> ComponentState {
+        match self {
+            TransitionKind::Deploy | TransitionKind::Activate => ComponentState::Warming,
+            TransitionKind::Deactivate | TransitionKind::Decommission => ComponentState::Cooling,
+        }
+    }
+
+    /// The move that undoes this one, used by rollback.
+    pub fn inverse(self) -> TransitionKind {
+        match self {
+            TransitionKind::Deploy => TransitionKind::Decommission,
+            TransitionKind::Activate => TransitionKind::Deactivate,
+            TransitionKind::Deactivate => TransitionKind::Activate,
+            TransitionKind::Decommission => TransitionKind::Deploy,
+        }
+    }
+}
+
+/// One component's move in a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Transition {
+    pub component: ComponentId,
+    pub kind: TransitionKind,
+}
+
+impl fmt::Display for Transition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} -> {}", self.component, self.kind.from_state(), self.kind.to_state())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IllegalTransition {
+    #[error("{component}: cannot start {kind:?} from {state} (needs {needs})")]
+    WrongStart { component: ComponentId, kind: TransitionKind, state: ComponentState, needs: ComponentState },
+    #[error("{component}: cannot finish {kind:?} from {state} (needs {needs})")]
+    WrongFinish { component: ComponentId, kind: TransitionKind, state: ComponentState, needs: ComponentState },
+    #[error("{0}: not a configured component")]
+    UnknownComponent(ComponentId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentRecord {
+    pub state: ComponentState,
+    /// The move in progress while the state is transitional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<TransitionKind>,
+    /// When the component reached its current state (cool-down counts from here).
+    pub since: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Breaker {
+    pub consecutive_failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_on: Option<NaiveDate>,
+}
+
+/// Where the circuit breaker stands on a given day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerStatus {
+    Closed,
+    /// Open until the given day, when one attempt is allowed.
+    Open { until: NaiveDate },
+    /// The cool-down is over: one attempt may run; a failure re-opens it.
+    HalfOpen,
+}
+
+impl Breaker {
+    pub fn status(&self, config: &Config, today: NaiveDate) -> BreakerStatus {
+        match self.opened_on {
+            None => BreakerStatus::Closed,
+            Some(opened) => {
+                let until = opened + chrono::Days::new(u64::from(config.breaker.cooldown_days));
+                if today < until { BreakerStatus::Open { until } } else { BreakerStatus::HalfOpen }
+            }
+        }
+    }
+}
+
+/// A manual pin of the level, effective only once approved by someone else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Override {
+    pub id: String,
+    pub level: u8,
+    /// Last day the pin holds (inclusive).
+    pub until: NaiveDate,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_on: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    #[serde(default)]
+    pub cancelled: bool,
+}
+
+impl Override {
+    pub fn is_active(&self, today: NaiveDate) -> bool {
+        !self.cancelled && self.approved_by.is_some() && today <= self.until
+    }
+}
+
+/// A level change the engine wants but that waits for a human.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingApproval {
+    pub from: u8,
+    pub to: u8,
+    pub requested_on: NaiveDate,
+    pub extra_monthly_cost: Money,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+}
+
+/// Everything revscale remembers between evaluations. Revenue and cost history is not
+/// here: it is read from the snapshots, so alerts and churn are derived, not stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemState {
+    pub level: u8,
+    /// The day the current level was committed; sustained-overrun windows start after it.
+    pub level_since: NaiveDate,
+    pub components: BTreeMap<ComponentId, ComponentRecord>,
+    pub breaker: Breaker,
+    #[serde(default)]
+    pub overrides: Vec<Override>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_approval: Option<PendingApproval>,
+    /// Runtime mode; `None` follows the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// Optimistic-locking version; every stored write increments it.
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl SystemState {
+    /// A fresh install: level 0, bootstrap components HOT, everything else COLD.
+    pub fn initial(config: &Config, today: NaiveDate) -> SystemState {
+        let hot = config.components_up_to(0);
+        let components = config
+            .components
+            .keys()
+            .map(|id| {
+                let state = if hot.contains(id) { ComponentState::Hot } else { ComponentState::Cold };
+                (id.clone(), ComponentRecord { state, in_flight: None, since: today })
+            })
+            .collect();
+        SystemState {
+            level: 0,
+            level_since: today,
+            components,
+            breaker: Breaker::default(),
+            overrides: Vec::new(),
+            pending_approval: None,
+            mode: None,
+            version: 0,
+        }
+    }
+
+    pub fn mode(&self, config: &Config) -> Mode {
+        self.mode.unwrap_or(config.mode)
+    }
+
+    pub fn component_state(&self, id: &ComponentId) -> ComponentState {
+        self.components.get(id).map_or(ComponentState::Cold, |r| r.state)
+    }
+
+    /// Monthly cost of the managed components in their current states.
+    pub fn managed_cost(&self, config: &Config) -> Money {
+        let minor = config
+            .components
+            .values()
+            .map(|c| match self.component_state(&c.id) {
+                ComponentState::Cold => 0,
+                ComponentState::Warm => c.warm_cost.minor,
+                // Transitional states are billed as the costlier end: a conservative
+                // guard is better than a surprised founder.
+                ComponentState::Hot | ComponentState::Warming | ComponentState::Cooling => c.hot_cost.minor,
+            })
+            .sum();
+        Money::from_minor(minor, config.currency)
+    }
+
+    pub fn active_override(&self, today: NaiveDate) -> Option<&Override> {
+        self.overrides.iter().filter(|o| o.is_active(today)).max_by_key(|o| (o.requested_on, o.id.clone()))
+    }
+
+    pub fn any_transitional(&self) -> Option<(&ComponentId, &ComponentRecord)> {
+        self.components.iter().find(|(_, r)| r.state.is_transitional())
+    }
+
+    /// Moves a component into the transitional state of `kind`.
+    pub fn start(&mut self, t: &Transition, today: NaiveDate) -> Result<(), IllegalTransition> {
+        let record = self
+            .components
+            .get_mut(&t.component)
+            .ok_or_else(|| IllegalTransition::UnknownComponent(t.component.clone()))?;
+        if record.state != t.kind.from_state() {
+            return Err(IllegalTransition::WrongStart {
+                component: t.component.clone(),
+                kind: t.kind,
+                state: record.state,
+                needs: t.kind.from_state(),
+            });
+        }
+        *record = ComponentRecord { state: t.kind.transitional_state(), in_flight: Some(t.kind), since: today };
+        Ok(())
+    }
+
+    /// Completes a started transition.
+    pub fn commit(&mut self, t: &Transition, today: NaiveDate) -> Result<(), IllegalTransition> {
+        self.finish(t, t.kind.to_state(), today)
+    }
+
+    /// Abandons a started transition: the component is back where it started.
+    pub fn abort(&mut self, t: &Transition, today: NaiveDate) -> Result<(), IllegalTransition> {
+        self.finish(t, t.kind.from_state(), today)
+    }
+
+    fn finish(&mut self, t: &Transition, to: ComponentState, today: NaiveDate) -> Result<(), IllegalTransition> {
+        let record = self
+            .components
+            .get_mut(&t.component)
+            .ok_or_else(|| IllegalTransition::UnknownComponent(t.component.clone()))?;
+        if record.state != t.kind.transitional_state() || record.in_flight != Some(t.kind) {
+            return Err(IllegalTransition::WrongFinish {
+                component: t.component.clone(),
+                kind: t.kind,
+                state: record.state,
+                needs: t.kind.transitional_state(),
+            });
+        }
+        *record = ComponentRecord { state: to, in_flight: None, since: today };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn setup() -> (Config, SystemState) {
+        let c = Config::default_config().unwrap();
+        let s = SystemState::initial(&c, day("2026-01-01"));
+        (c, s)
+    }
+
+    fn t(component: &str, kind: TransitionKind) -> Transition {
+        Transition { component: ComponentId::new(component), kind }
+    }
+
+    #[test]
+    fn only_legal_transitions_are_possible() {
+        let (_, mut s) = setup();
+        let d = day("2026-01-02");
+        // COLD cannot be activated directly.
+        let err = s.start(&t("eks_control_plane", TransitionKind::Activate), d).unwrap_err();
+        assert!(matches!(err, IllegalTransition::WrongStart { state: ComponentState::Cold, .. }));
+        // Nor can a transition be committed that was never started.
+        assert!(s.commit(&t("eks_control_plane", TransitionKind::Deploy), d).is_err());
+        s.start(&t("eks_control_plane", TransitionKind::Deploy), d).unwrap();
+        assert_eq!(s.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Warming);
+        // Finishing a different move than the one in flight is refused.
+        assert!(s.commit(&t("eks_control_plane", TransitionKind::Activate), d).is_err());
+        s.commit(&t("eks_control_plane", TransitionKind::Deploy), d).unwrap();
+        s.start(&t("eks_control_plane", TransitionKind::Activate), d).unwrap();
+        s.commit(&t("eks_control_plane", TransitionKind::Activate), d).unwrap();
+        assert_eq!(s.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Hot);
+        assert!(s.start(&t("nope", TransitionKind::Deploy), d).is_err());
+        assert!(s.commit(&t("nope", TransitionKind::Deploy), d).is_err());
+    }
+
+    #[test]
+    fn aborting_returns_to_the_starting_state() {
+        let (_, mut s) = setup();
+        let d = day("2026-01-02");
+        let deploy = t("hume_ai", TransitionKind::Deploy);
+        s.start(&deploy, d).unwrap();
+        s.abort(&deploy, d).unwrap();
+        assert_eq!(s.component_state(&ComponentId::new("hume_ai")), ComponentState::Cold);
+        assert!(s.any_transitional().is_none());
+    }
+
+    #[test]
+    fn every_transition_has_an_inverse_that_undoes_it() {
+        for kind in [TransitionKind::Deploy, TransitionKind::Activate, TransitionKind::Deactivate, TransitionKind::Decommission] {
+            assert_eq!(kind.inverse().from_state(), kind.to_state());
+            assert_eq!(kind.inverse().to_state(), kind.from_state());
+            assert_eq!(kind.inverse().inverse(), kind);
+            assert!(kind.transitional_state().is_transitional());
+        }
+    }
+
+    #[test]
+    fn activation_state_metric_is_zero_cold_one_warm_two_hot() {
+        assert_eq!(ComponentState::Cold.metric_value(), 0);
+        assert_eq!(ComponentState::Warm.metric_value(), 1);
+        assert_eq!(ComponentState::Hot.metric_value(), 2);
+        assert_eq!(ComponentState::Warming.metric_value(), 0);
+        assert_eq!(ComponentState::Cooling.metric_value(), 2);
+    }
+
+    #[test]
+    fn initial_state_runs_only_the_bootstrap_components() {
+        let (c, s) = setup();
+        assert_eq!(s.component_state(&ComponentId::new("ollama")), ComponentState::Hot);
+        assert_eq!(s.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Cold);
+        assert_eq!(s.managed_cost(&c).minor, 2500);
+        assert_eq!(s.mode(&c), Mode::Auto);
+    }
+
+    #[test]
+    fn modes_parse_and_print() {
+        for m in [Mode::Shadow, Mode::Approval, Mode::Auto] {
+            assert_eq!(m.to_string().parse::<Mode>().unwrap(), m);
+        }
+        assert!("yolo".parse::<Mode>().is_err());
+    }
+
+    #[test]
+    fn an_override_needs_approval_and_expires_after_its_last_day() {
+        let mut o = Override {
+            id: "o1".into(),
+            level: 3,
+            until: day("2026-02-10"),
+            reason: "launch".into(),
+            requested_by: "alice".into(),
+            requested_on: day("2026-02-01"),
+            approved_by: None,
+            cancelled: false,
+        };
+        assert!(!o.is_active(day("2026-02-02")));
+        o.approved_by = Some("bob".into());
+        assert!(o.is_active(day("2026-02-10")));
+        assert!(!o.is_active(day("2026-02-11")));
+        o.cancelled = true;
+        assert!(!o.is_active(day("2026-02-05")));
+    }
+
+    #[test]
+    fn breaker_is_open_during_cooldown_then_half_open() {
+        let (c, mut s) = setup();
+        assert_eq!(s.breaker.status(&c, day("2026-01-01")), BreakerStatus::Closed);
+        s.breaker.opened_on = Some(day("2026-01-10"));
+        assert_eq!(s.breaker.status(&c, day("2026-01-12")), BreakerStatus::Open { until: day("2026-01-13") });
+        assert_eq!(s.breaker.status(&c, day("2026-01-13")), BreakerStatus::HalfOpen);
+    }
+}
