@@ -47,8 +47,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let config = crate::load_config(args.config.as_ref())?;
     let text = std::fs::read_to_string(&args.scenario)
         .with_context(|| format!("cannot read {}", args.scenario.display()))?;
-    let scenario = Scenario::parse_csv(&text, &config).map_err(|e| anyhow::anyhow!("{}: {e}", args.scenario.display()))?;
-    let options = SimOptions { until: args.until, failures: args.inject_failure.clone(), auto_approve: args.auto_approve };
+    let scenario = Scenario::parse_csv(&text, &config)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.scenario.display()))?;
+    let options = SimOptions {
+        until: args.until,
+        failures: args.inject_failure.clone(),
+        auto_approve: args.auto_approve,
+    };
     let days = sim::simulate(&config, &scenario, &options)?;
 
     // Render everything before printing anything, so a failure never leaves half an
@@ -58,7 +63,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Format::Jsonl => jsonl(&days)?,
     };
     if let Some(svg) = &args.svg {
-        crate::chart::draw(&config, &days, svg).with_context(|| format!("cannot draw {}", svg.display()))?;
+        crate::chart::draw(&config, &days, svg)
+            .with_context(|| format!("cannot draw {}", svg.display()))?;
     }
     print!("{output}");
     Ok(ExitCode::SUCCESS)
@@ -66,7 +72,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
 fn amount(m: Money) -> Value {
     // Two decimals at most, so the shortest f64 form is the exact amount.
-    m.to_decimal().to_string().parse::<serde_json::Number>().map(Value::Number).unwrap_or(Value::Null)
+    m.to_decimal()
+        .to_string()
+        .parse::<serde_json::Number>()
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
 
 pub fn day_json(day: &DayRecord) -> anyhow::Result<Value> {
@@ -97,12 +107,18 @@ fn join_or_dash(entries: &[sim::MonthEntry]) -> String {
     if entries.is_empty() {
         return "-".into();
     }
-    entries.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    entries
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn table(config: &Config, days: &[DayRecord]) -> String {
     let rows = sim::monthly(days);
-    let header = ["month", "MRR", "3-mo avg", "cost", "ratio", "level", "changes", "alerts"];
+    let header = [
+        "month", "MRR", "3-mo avg", "cost", "ratio", "level", "changes", "alerts",
+    ];
     let cells: Vec<[String; 8]> = rows
         .iter()
         .map(|r| {
@@ -129,7 +145,13 @@ fn table(config: &Config, days: &[DayRecord]) -> String {
         let mut text = String::new();
         for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
             // Amounts right-aligned, text left-aligned; the last column is not padded.
-            let cell = if (1..=4).contains(&i) { format!("{cell:>w$}") } else if i == 7 { cell.clone() } else { format!("{cell:<w$}") };
+            let cell = if (1..=4).contains(&i) {
+                format!("{cell:>w$}")
+            } else if i == 7 {
+                cell.clone()
+            } else {
+                format!("{cell:<w$}")
+            };
             text.push_str(&cell);
             if i < 7 {
                 text.push_str("  ");

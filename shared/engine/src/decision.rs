@@ -63,21 +63,51 @@ pub enum Event {
         max_burn: Money,
         reason: String,
     },
-    Alert { severity: Severity, ratio: Ratio, threshold: Ratio, cost: Money, mrr: Money },
-    TransitionFailed { component: ComponentId, transition: TransitionKind, error: String },
+    Alert {
+        severity: Severity,
+        ratio: Ratio,
+        threshold: Ratio,
+        cost: Money,
+        mrr: Money,
+    },
+    TransitionFailed {
+        component: ComponentId,
+        transition: TransitionKind,
+        error: String,
+    },
     /// Completed steps of a failed plan were undone, newest first.
     Rollback { undone: Vec<Transition> },
-    BreakerOpened { consecutive_failures: u32, until: NaiveDate },
+    BreakerOpened {
+        consecutive_failures: u32,
+        until: NaiveDate,
+    },
     /// The next level's components go COLD -> WARM ahead of its month closing.
-    Prewarm { level: u8, components: Vec<ComponentId> },
+    Prewarm {
+        level: u8,
+        components: Vec<ComponentId>,
+    },
     /// WARM components unused for the cool-down period go COLD.
     Cooldown { components: Vec<ComponentId> },
     /// A level change waits for a human approval.
-    ApprovalRequired { from: u8, to: u8, extra_monthly_cost: Money },
+    ApprovalRequired {
+        from: u8,
+        to: u8,
+        extra_monthly_cost: Money,
+    },
     /// Shadow mode: what would have happened.
-    ShadowOnly { from: u8, to: u8, transitions: usize },
+    ShadowOnly {
+        from: u8,
+        to: u8,
+        transitions: usize,
+    },
     /// An approved override pinned the level today (audited on every use).
-    OverrideApplied { id: String, level: u8, requested_by: String, approved_by: String, until: NaiveDate },
+    OverrideApplied {
+        id: String,
+        level: u8,
+        requested_by: String,
+        approved_by: String,
+        until: NaiveDate,
+    },
 }
 
 impl Event {
@@ -101,14 +131,30 @@ impl Event {
     pub fn summary(&self) -> String {
         match self {
             Event::LevelChanged { from, to, cause } => format!("level {from} -> {to} ({cause})"),
-            Event::Blocked { level, projected_cost, limit, .. } => {
+            Event::Blocked {
+                level,
+                projected_cost,
+                limit,
+                ..
+            } => {
                 format!("blocked L{level}: cost {projected_cost} > {limit}")
             }
-            Event::Alert { severity, ratio, .. } => format!("{} cost/MRR {ratio}", format!("{severity:?}").to_lowercase()),
-            Event::TransitionFailed { component, transition, .. } => format!("{component} {transition:?} failed").to_lowercase(),
+            Event::Alert {
+                severity, ratio, ..
+            } => format!(
+                "{} cost/MRR {ratio}",
+                format!("{severity:?}").to_lowercase()
+            ),
+            Event::TransitionFailed {
+                component,
+                transition,
+                ..
+            } => format!("{component} {transition:?} failed").to_lowercase(),
             Event::Rollback { undone } => format!("rollback of {} step(s)", undone.len()),
             Event::BreakerOpened { until, .. } => format!("breaker open until {until}"),
-            Event::Prewarm { level, components } => format!("prewarm L{level} ({})", join(components)),
+            Event::Prewarm { level, components } => {
+                format!("prewarm L{level} ({})", join(components))
+            }
             Event::Cooldown { components } => format!("cold: {}", join(components)),
             Event::ApprovalRequired { from, to, .. } => format!("L{from} -> L{to} awaits approval"),
             Event::ShadowOnly { from, to, .. } => format!("shadow: would go L{from} -> L{to}"),
@@ -118,7 +164,10 @@ impl Event {
 }
 
 fn join(ids: &[ComponentId]) -> String {
-    ids.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+    ids.iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl fmt::Display for Cause {

@@ -9,7 +9,9 @@ use crate::config::{ComponentId, Config, Level};
 use crate::decision::{Cause, Decision, DecisionId, Event, Figures, Outcome, Severity};
 use crate::history::{DailySnapshot, History, MonthClose, YearMonth};
 use crate::money::Money;
-use crate::state::{BreakerStatus, ComponentState, Mode, PendingApproval, SystemState, Transition, TransitionKind};
+use crate::state::{
+    BreakerStatus, ComponentState, Mode, PendingApproval, SystemState, Transition, TransitionKind,
+};
 
 /// Everything a decision depends on. Time is passed separately, as `today`.
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +25,13 @@ pub struct Inputs<'a> {
 /// The oldest snapshot the rules read on `today`: adapters load from here (a bounded
 /// query) and the decision id covers exactly this window.
 pub fn history_needed_from(config: &Config, today: NaiveDate) -> NaiveDate {
-    let months_back = config.levels.iter().map(|l| l.required_consecutive_months).max().unwrap_or(0).max(3);
+    let months_back = config
+        .levels
+        .iter()
+        .map(|l| l.required_consecutive_months)
+        .max()
+        .unwrap_or(0)
+        .max(3);
     let month_start = YearMonth::of(today).first_day() - Months::new(months_back);
     let grace_start = today - Days::new(u64::from(config.churn.grace_days) + 1);
     month_start.min(grace_start)
@@ -39,7 +47,11 @@ struct Plan {
 }
 
 pub fn evaluate(inputs: &Inputs<'_>, today: NaiveDate) -> Decision {
-    let Inputs { config, state, history } = *inputs;
+    let Inputs {
+        config,
+        state,
+        history,
+    } = *inputs;
     let window_start = history_needed_from(config, today);
     let snapshot = history.get(today).copied();
     let average_3m = history.three_month_average(today);
@@ -54,16 +66,37 @@ pub fn evaluate(inputs: &Inputs<'_>, today: NaiveDate) -> Decision {
     let mut events = alerts(config, history, today, window_start);
     let mut reasons = Vec::new();
 
-    let plan = plan_for_today(config, state, history, today, snapshot, average_3m, &mut events, &mut reasons);
+    let plan = plan_for_today(
+        config,
+        state,
+        history,
+        today,
+        snapshot,
+        average_3m,
+        &mut events,
+        &mut reasons,
+    );
 
     let outcome = match plan {
         None => {
             if let Some(p) = next_state.pending_approval.take() {
-                reasons.push(format!("the pending change L{} -> L{} is withdrawn: its conditions no longer hold", p.from, p.to));
+                reasons.push(format!(
+                    "the pending change L{} -> L{} is withdrawn: its conditions no longer hold",
+                    p.from, p.to
+                ));
             }
             Outcome::Hold
         }
-        Some(ref plan) => gate(config, state, &mut next_state, plan, mode, today, &mut events, &mut reasons),
+        Some(ref plan) => gate(
+            config,
+            state,
+            &mut next_state,
+            plan,
+            mode,
+            today,
+            &mut events,
+            &mut reasons,
+        ),
     };
 
     let (to_level, cause, transitions) = match plan {
@@ -106,7 +139,9 @@ fn plan_for_today(
         return None;
     }
     let Some(snapshot) = snapshot else {
-        reasons.push(format!("no snapshot for {today}: nothing is decided without today's figures"));
+        reasons.push(format!(
+            "no snapshot for {today}: nothing is decided without today's figures"
+        ));
         return None;
     };
 
@@ -140,7 +175,9 @@ fn plan_for_today(
             let t = transitions_to_level(config, state, target);
             (target, Some(cause), t, config.zero())
         }
-        None => match upgrade_target(config, state, history, today, snapshot, average_3m, events, reasons) {
+        None => match upgrade_target(
+            config, state, history, today, snapshot, average_3m, events, reasons,
+        ) {
             Some((target, transitions, extra)) => (target, Some(Cause::Growth), transitions, extra),
             None => (state.level, None, Vec::new(), config.zero()),
         },
@@ -150,21 +187,35 @@ fn plan_for_today(
     if to_level == state.level
         && let Some((level, prewarm)) = prewarm(config, state, history, today, snapshot, reasons)
     {
-        events.push(Event::Prewarm { level, components: prewarm.iter().map(|t| t.component.clone()).collect() });
+        events.push(Event::Prewarm {
+            level,
+            components: prewarm.iter().map(|t| t.component.clone()).collect(),
+        });
         keep.extend(prewarm.iter().map(|t| t.component.clone()));
         transitions.extend(prewarm);
     }
     let cooled = cooldown(config, state, today, &keep);
     if !cooled.is_empty() {
-        events.push(Event::Cooldown { components: cooled.iter().map(|t| t.component.clone()).collect() });
+        events.push(Event::Cooldown {
+            components: cooled.iter().map(|t| t.component.clone()).collect(),
+        });
         reasons.push(format!(
             "WARM for {} days or more without use: {} go COLD",
             config.churn.cooldown_days,
-            cooled.iter().map(|t| t.component.as_str()).collect::<Vec<_>>().join(", ")
+            cooled
+                .iter()
+                .map(|t| t.component.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
         transitions.extend(cooled);
     }
-    (!transitions.is_empty() || to_level != state.level).then_some(Plan { to_level, cause, transitions, extra_cost })
+    (!transitions.is_empty() || to_level != state.level).then_some(Plan {
+        to_level,
+        cause,
+        transitions,
+        extra_cost,
+    })
 }
 
 /// Applies the breaker, the mode and approvals to a plan the rules want.
@@ -198,9 +249,16 @@ fn gate(
     }
     if mode == Mode::Shadow {
         if changes_level {
-            events.push(Event::ShadowOnly { from: state.level, to: plan.to_level, transitions: plan.transitions.len() });
+            events.push(Event::ShadowOnly {
+                from: state.level,
+                to: plan.to_level,
+                transitions: plan.transitions.len(),
+            });
         }
-        reasons.push(format!("shadow mode: {} transition(s) recorded, none executed", plan.transitions.len()));
+        reasons.push(format!(
+            "shadow mode: {} transition(s) recorded, none executed",
+            plan.transitions.len()
+        ));
         return Outcome::ShadowOnly;
     }
     let needs_approval = !manual
@@ -221,10 +279,17 @@ fn gate(
                 next_state.pending_approval = None;
                 return Outcome::Execute;
             }
-            reasons.push(format!("L{} -> L{} waits for approval since {}", p.from, p.to, p.requested_on));
+            reasons.push(format!(
+                "L{} -> L{} waits for approval since {}",
+                p.from, p.to, p.requested_on
+            ));
         }
         _ => {
-            events.push(Event::ApprovalRequired { from: state.level, to: plan.to_level, extra_monthly_cost: plan.extra_cost });
+            events.push(Event::ApprovalRequired {
+                from: state.level,
+                to: plan.to_level,
+                extra_monthly_cost: plan.extra_cost,
+            });
             next_state.pending_approval = Some(PendingApproval {
                 from: state.level,
                 to: plan.to_level,
@@ -235,9 +300,15 @@ fn gate(
             let why = if mode == Mode::Approval {
                 "approval mode".to_string()
             } else {
-                format!("it adds {} a month, above the approval threshold {}", plan.extra_cost, config.safety.approval_threshold)
+                format!(
+                    "it adds {} a month, above the approval threshold {}",
+                    plan.extra_cost, config.safety.approval_threshold
+                )
             };
-            reasons.push(format!("L{} -> L{} needs a human approval: {why}", state.level, plan.to_level));
+            reasons.push(format!(
+                "L{} -> L{} needs a human approval: {why}",
+                state.level, plan.to_level
+            ));
         }
     }
     Outcome::AwaitingApproval
@@ -246,22 +317,37 @@ fn gate(
 /// Warning at the alert ratio, critical at the block ratio; each fires on the day the
 /// ratio crosses it and re-arms once it is back below. Derived from the snapshots, so a
 /// replayed evaluation fires nothing new.
-fn alerts(config: &Config, history: &History, today: NaiveDate, window_start: NaiveDate) -> Vec<Event> {
-    let Some(snapshot) = history.get(today) else { return Vec::new() };
-    let Some(ratio) = snapshot.ratio() else { return Vec::new() };
-    let previous = history.before(today).filter(|p| p.date >= window_start).and_then(|p| p.ratio());
-    [(Severity::Critical, config.safety.block_ratio), (Severity::Warning, config.safety.alert_ratio)]
-        .into_iter()
-        .find(|(_, threshold)| ratio >= *threshold && previous.is_none_or(|p| p < *threshold))
-        .map(|(severity, threshold)| Event::Alert {
-            severity,
-            ratio,
-            threshold,
-            cost: snapshot.cost,
-            mrr: snapshot.mrr,
-        })
-        .into_iter()
-        .collect()
+fn alerts(
+    config: &Config,
+    history: &History,
+    today: NaiveDate,
+    window_start: NaiveDate,
+) -> Vec<Event> {
+    let Some(snapshot) = history.get(today) else {
+        return Vec::new();
+    };
+    let Some(ratio) = snapshot.ratio() else {
+        return Vec::new();
+    };
+    let previous = history
+        .before(today)
+        .filter(|p| p.date >= window_start)
+        .and_then(|p| p.ratio());
+    [
+        (Severity::Critical, config.safety.block_ratio),
+        (Severity::Warning, config.safety.alert_ratio),
+    ]
+    .into_iter()
+    .find(|(_, threshold)| ratio >= *threshold && previous.is_none_or(|p| p < *threshold))
+    .map(|(severity, threshold)| Event::Alert {
+        severity,
+        ratio,
+        threshold,
+        cost: snapshot.cost,
+        mrr: snapshot.mrr,
+    })
+    .into_iter()
+    .collect()
 }
 
 /// Churn rollback and sustained cost overrun; the lower target wins.
@@ -294,9 +380,9 @@ fn downgrade_target(
         }
     }
     let block = config.safety.block_ratio;
-    let overrun = window
-        .iter()
-        .all(|d| d.date > state.level_since && d.ratio().is_none_or(|r| r > block) && !d.cost.is_zero());
+    let overrun = window.iter().all(|d| {
+        d.date > state.level_since && d.ratio().is_none_or(|r| r > block) && !d.cost.is_zero()
+    });
     if overrun {
         let to = state.level - 1;
         reasons.push(format!(
@@ -315,17 +401,28 @@ fn downgrade_target(
 fn missing_for_level(level: &Level, closes: &[MonthClose], today_mrr: Money) -> Vec<String> {
     let mut missing = Vec::new();
     let needed = level.required_consecutive_months as usize;
-    let streak: Vec<&MonthClose> =
-        closes.iter().take_while(|c| c.mrr.is_some_and(|m| m.minor >= level.min.minor)).take(needed).collect();
+    let streak: Vec<&MonthClose> = closes
+        .iter()
+        .take_while(|c| c.mrr.is_some_and(|m| m.minor >= level.min.minor))
+        .take(needed)
+        .collect();
     if streak.len() < needed {
         let detail = if streak.is_empty() {
             match closes.first() {
-                Some(MonthClose { month, mrr: Some(m) }) => format!("{month} closed at {m}"),
+                Some(MonthClose {
+                    month,
+                    mrr: Some(m),
+                }) => format!("{month} closed at {m}"),
                 Some(MonthClose { month, mrr: None }) => format!("{month} has no data"),
                 None => "no closed month".into(),
             }
         } else {
-            streak.iter().rev().map(|c| c.month.to_string()).collect::<Vec<_>>().join(", ")
+            streak
+                .iter()
+                .rev()
+                .map(|c| c.month.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         missing.push(format!(
             "level {} needs {needed} closed month{} >= {}; have {} ({detail})",
@@ -337,7 +434,10 @@ fn missing_for_level(level: &Level, closes: &[MonthClose], today_mrr: Money) -> 
     }
     let with_data: Vec<Money> = closes.iter().take(3).filter_map(|c| c.mrr).collect();
     match Money::mean(&with_data) {
-        None => missing.push(format!("level {} needs a 3-month average >= {}; no closed month has data", level.number, level.min)),
+        None => missing.push(format!(
+            "level {} needs a 3-month average >= {}; no closed month has data",
+            level.number, level.min
+        )),
         Some(avg) if avg.minor < level.min.minor => missing.push(format!(
             "level {} needs a 3-month average >= {}; it is {avg}",
             level.number, level.min
@@ -345,13 +445,22 @@ fn missing_for_level(level: &Level, closes: &[MonthClose], today_mrr: Money) -> 
         Some(_) => {}
     }
     if today_mrr.minor < level.min.minor {
-        missing.push(format!("level {} needs today's MRR >= {}; it is {today_mrr}", level.number, level.min));
+        missing.push(format!(
+            "level {} needs today's MRR >= {}; it is {today_mrr}",
+            level.number, level.min
+        ));
     }
     missing
 }
 
 fn months_needed(config: &Config) -> usize {
-    config.levels.iter().map(|l| l.required_consecutive_months as usize).max().unwrap_or(0).max(3)
+    config
+        .levels
+        .iter()
+        .map(|l| l.required_consecutive_months as usize)
+        .max()
+        .unwrap_or(0)
+        .max(3)
 }
 
 /// The highest eligible level that passes the cost guard, with its transitions and
@@ -390,15 +499,18 @@ fn upgrade_target(
         let extra = cost_delta(config, &transitions);
         let projected = Money::from_minor(snapshot.cost.minor + extra.minor, config.currency);
         let limit = reference.times(config.safety.block_ratio);
-        let block = if reference.minor <= 0 {
-            Some("no revenue: nothing is activated".to_string())
-        } else if projected.minor > limit.minor {
+        // Eligibility needs today's MRR and the average at or above a level minimum
+        // that is above zero, so `reference` is positive here: no revenue, no level.
+        let block = if projected.minor > limit.minor {
             Some(format!(
                 "projected cost {projected} (today {} + {extra}) exceeds {} of reference revenue {reference} = {limit}",
                 snapshot.cost, config.safety.block_ratio
             ))
         } else if projected.minor > level.max_burn.minor {
-            Some(format!("projected cost {projected} exceeds L{candidate}'s max burn {}", level.max_burn))
+            Some(format!(
+                "projected cost {projected} exceeds L{candidate}'s max burn {}",
+                level.max_burn
+            ))
         } else if extra.minor > config.safety.auto_activation_cost_limit.minor {
             Some(format!(
                 "it adds {extra} a month, above the automatic-activation limit {}; only an approved override can",
@@ -414,7 +526,10 @@ fn upgrade_target(
                     events.push(Event::Blocked {
                         level: candidate,
                         projected_cost: projected,
-                        limit: Money::from_minor(limit.minor.min(level.max_burn.minor), config.currency),
+                        limit: Money::from_minor(
+                            limit.minor.min(level.max_burn.minor),
+                            config.currency,
+                        ),
                         reference_revenue: reference,
                         max_burn: level.max_burn,
                         reason: why,
@@ -447,7 +562,10 @@ fn prewarm(
     snapshot: DailySnapshot,
     reasons: &mut Vec<String>,
 ) -> Option<(u8, Vec<Transition>)> {
-    let next = state.level.checked_add(1).filter(|n| *n <= config.top_level())?;
+    let next = state
+        .level
+        .checked_add(1)
+        .filter(|n| *n <= config.top_level())?;
     let month = YearMonth::of(today);
     let days_left = (month.last_day() - today).num_days();
     if days_left >= i64::from(config.prewarm_days) {
@@ -458,7 +576,10 @@ fn prewarm(
     if missing_for_level(level, &closes, snapshot.mrr).is_empty() {
         return None; // eligible already: the upgrade path (or its guard) decides
     }
-    let mut assumed = vec![MonthClose { month, mrr: Some(snapshot.mrr) }];
+    let mut assumed = vec![MonthClose {
+        month,
+        mrr: Some(snapshot.mrr),
+    }];
     assumed.extend(closes.iter().copied());
     if !missing_for_level(level, &assumed, snapshot.mrr).is_empty() {
         return None;
@@ -466,20 +587,36 @@ fn prewarm(
     let transitions: Vec<Transition> = config
         .activation_order
         .iter()
-        .filter(|id| level.auto_enable.contains(id) && state.component_state(id) == ComponentState::Cold)
+        .filter(|id| {
+            level.auto_enable.contains(id) && state.component_state(id) == ComponentState::Cold
+        })
         .filter(|id| !config.components[*id].is_always_on())
-        .map(|id| Transition { component: id.clone(), kind: TransitionKind::Deploy })
+        .map(|id| Transition {
+            component: id.clone(),
+            kind: TransitionKind::Deploy,
+        })
         .collect();
     if transitions.is_empty() {
         return None;
     }
     let extra = cost_delta(config, &transitions);
     let projected = Money::from_minor(snapshot.cost.minor + extra.minor, config.currency);
-    let assumed_average = Money::mean(&assumed.iter().take(3).filter_map(|c| c.mrr).collect::<Vec<_>>())?;
-    let reference = Money::from_minor(assumed_average.minor.min(snapshot.mrr.minor), config.currency);
+    let assumed_average = Money::mean(
+        &assumed
+            .iter()
+            .take(3)
+            .filter_map(|c| c.mrr)
+            .collect::<Vec<_>>(),
+    )?;
+    let reference = Money::from_minor(
+        assumed_average.minor.min(snapshot.mrr.minor),
+        config.currency,
+    );
     let limit = reference.times(config.safety.block_ratio);
     if projected.minor > limit.minor || projected.minor > level.max_burn.minor {
-        reasons.push(format!("pre-warming L{next} skipped: WARM cost would bring cost to {projected}, above {limit}"));
+        reasons.push(format!(
+            "pre-warming L{next} skipped: WARM cost would bring cost to {projected}, above {limit}"
+        ));
         return None;
     }
     reasons.push(format!(
@@ -491,12 +628,19 @@ fn prewarm(
 
 /// WARM components outside `keep` whose cool-down is over go COLD, dependents first; a
 /// component whose dependent still exists waits for it.
-fn cooldown(config: &Config, state: &SystemState, today: NaiveDate, keep: &BTreeSet<ComponentId>) -> Vec<Transition> {
+fn cooldown(
+    config: &Config,
+    state: &SystemState,
+    today: NaiveDate,
+    keep: &BTreeSet<ComponentId>,
+) -> Vec<Transition> {
     let cooldown = Days::new(u64::from(config.churn.cooldown_days));
     let mut chosen: BTreeSet<&ComponentId> = BTreeSet::new();
     let mut out = Vec::new();
     for id in config.activation_order.iter().rev() {
-        let Some(record) = state.components.get(id) else { continue };
+        let Some(record) = state.components.get(id) else {
+            continue;
+        };
         let due = record.state == ComponentState::Warm && record.since + cooldown <= today;
         if !due || keep.contains(id) || config.components[id].is_always_on() {
             continue;
@@ -505,10 +649,15 @@ fn cooldown(config: &Config, state: &SystemState, today: NaiveDate, keep: &BTree
             .components
             .values()
             .filter(|c| c.depends_on.contains(id))
-            .all(|c| chosen.contains(&c.id) || state.component_state(&c.id) == ComponentState::Cold);
+            .all(|c| {
+                chosen.contains(&c.id) || state.component_state(&c.id) == ComponentState::Cold
+            });
         if dependents_gone {
             chosen.insert(id);
-            out.push(Transition { component: id.clone(), kind: TransitionKind::Decommission });
+            out.push(Transition {
+                component: id.clone(),
+                kind: TransitionKind::Decommission,
+            });
         }
     }
     out
@@ -521,8 +670,14 @@ pub fn transitions_to_level(config: &Config, state: &SystemState, target: u8) ->
     let wanted = config.components_up_to(target);
     let mut out = Vec::new();
     for id in config.activation_order.iter().rev() {
-        if !wanted.contains(id) && state.component_state(id) == ComponentState::Hot && !config.components[id].is_always_on() {
-            out.push(Transition { component: id.clone(), kind: TransitionKind::Deactivate });
+        if !wanted.contains(id)
+            && state.component_state(id) == ComponentState::Hot
+            && !config.components[id].is_always_on()
+        {
+            out.push(Transition {
+                component: id.clone(),
+                kind: TransitionKind::Deactivate,
+            });
         }
     }
     for id in &config.activation_order {
@@ -531,10 +686,19 @@ pub fn transitions_to_level(config: &Config, state: &SystemState, target: u8) ->
         }
         match state.component_state(id) {
             ComponentState::Cold => {
-                out.push(Transition { component: id.clone(), kind: TransitionKind::Deploy });
-                out.push(Transition { component: id.clone(), kind: TransitionKind::Activate });
+                out.push(Transition {
+                    component: id.clone(),
+                    kind: TransitionKind::Deploy,
+                });
+                out.push(Transition {
+                    component: id.clone(),
+                    kind: TransitionKind::Activate,
+                });
             }
-            ComponentState::Warm => out.push(Transition { component: id.clone(), kind: TransitionKind::Activate }),
+            ComponentState::Warm => out.push(Transition {
+                component: id.clone(),
+                kind: TransitionKind::Activate,
+            }),
             ComponentState::Hot | ComponentState::Warming | ComponentState::Cooling => {}
         }
     }
@@ -556,12 +720,22 @@ pub fn cost_delta(config: &Config, transitions: &[Transition]) -> Money {
     Money::from_minor(minor, config.currency)
 }
 
-fn decision_id(inputs: &Inputs<'_>, today: NaiveDate, window_start: NaiveDate, from: u8, to: u8) -> DecisionId {
+fn decision_id(
+    inputs: &Inputs<'_>,
+    today: NaiveDate,
+    window_start: NaiveDate,
+    from: u8,
+    to: u8,
+) -> DecisionId {
     // The version is bookkeeping of the store, not an input of the rules: a replay
     // after a write must produce the same id.
     let mut state = inputs.state.clone();
     state.version = 0;
-    let window: Vec<&DailySnapshot> = inputs.history.iter().filter(|s| s.date >= window_start && s.date <= today).collect();
+    let window: Vec<&DailySnapshot> = inputs
+        .history
+        .iter()
+        .filter(|s| s.date >= window_start && s.date <= today)
+        .collect();
     let mut hasher = Sha256::new();
     for part in [
         serde_json::to_vec(&today),

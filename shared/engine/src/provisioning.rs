@@ -33,15 +33,30 @@ pub enum DriverError {
 /// `apply` starts the change and returns quickly; `status` reports progress. Waiting
 /// happens in the caller (the state machine's Wait state), never inside a driver.
 pub trait ComponentDriver {
-    fn apply(&self, component: &Component, target: ComponentState) -> impl Future<Output = Result<(), DriverError>> + Send;
-    fn status(&self, component: &Component, target: ComponentState) -> impl Future<Output = Result<DriverStatus, DriverError>> + Send;
+    fn apply(
+        &self,
+        component: &Component,
+        target: ComponentState,
+    ) -> impl Future<Output = Result<(), DriverError>> + Send;
+    fn status(
+        &self,
+        component: &Component,
+        target: ComponentState,
+    ) -> impl Future<Output = Result<DriverStatus, DriverError>> + Send;
 }
 
 /// How many `status` checks a step may take before it counts as failed.
 pub const MAX_STATUS_CHECKS: u32 = 60;
 
-async fn run_step<D: ComponentDriver>(driver: &D, component: &Component, target: ComponentState) -> Result<(), String> {
-    driver.apply(component, target).await.map_err(|e| e.to_string())?;
+async fn run_step<D: ComponentDriver>(
+    driver: &D,
+    component: &Component,
+    target: ComponentState,
+) -> Result<(), String> {
+    driver
+        .apply(component, target)
+        .await
+        .map_err(|e| e.to_string())?;
     for _ in 0..MAX_STATUS_CHECKS {
         match driver.status(component, target).await {
             Ok(DriverStatus::Ready) => return Ok(()),
@@ -50,7 +65,10 @@ async fn run_step<D: ComponentDriver>(driver: &D, component: &Component, target:
             Err(e) => return Err(e.to_string()),
         }
     }
-    Err(format!("{} did not reach {target} after {MAX_STATUS_CHECKS} checks", component.id))
+    Err(format!(
+        "{} did not reach {target} after {MAX_STATUS_CHECKS} checks",
+        component.id
+    ))
 }
 
 /// Runs `decision.transitions` in order. On the first failure, undoes every completed
@@ -67,7 +85,10 @@ pub async fn execute<D: ComponentDriver>(
     let mut done: Vec<Transition> = Vec::new();
     for t in &decision.transitions {
         let Some(component) = config.component(&t.component) else {
-            events.push(failed(t, format!("{} is not in the configuration", t.component)));
+            events.push(failed(
+                t,
+                format!("{} is not in the configuration", t.component),
+            ));
             events.extend(undo(config, state, &done, driver, today).await);
             events.extend(record_failure(config, state, today));
             return events;
@@ -98,7 +119,11 @@ pub async fn execute<D: ComponentDriver>(
 }
 
 fn failed(t: &Transition, error: String) -> Event {
-    Event::TransitionFailed { component: t.component.clone(), transition: t.kind, error }
+    Event::TransitionFailed {
+        component: t.component.clone(),
+        transition: t.kind,
+        error,
+    }
 }
 
 async fn undo<D: ComponentDriver>(
@@ -111,8 +136,13 @@ async fn undo<D: ComponentDriver>(
     let mut events = Vec::new();
     let mut undone = Vec::new();
     for t in done.iter().rev() {
-        let inverse = Transition { component: t.component.clone(), kind: t.kind.inverse() };
-        let Some(component) = config.component(&t.component) else { continue };
+        let inverse = Transition {
+            component: t.component.clone(),
+            kind: t.kind.inverse(),
+        };
+        let Some(component) = config.component(&t.component) else {
+            continue;
+        };
         if state.start(&inverse, today).is_err() {
             continue;
         }
@@ -134,7 +164,11 @@ async fn undo<D: ComponentDriver>(
 }
 
 /// A plan completed: the new level holds from today and the breaker closes.
-pub fn record_success(state: &mut SystemState, decision: &Decision, today: NaiveDate) -> Vec<Event> {
+pub fn record_success(
+    state: &mut SystemState,
+    decision: &Decision,
+    today: NaiveDate,
+) -> Vec<Event> {
     state.breaker = Default::default();
     state.pending_approval = None;
     if decision.to_level == state.level {

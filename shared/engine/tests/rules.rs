@@ -1,0 +1,992 @@
+//! ADR-017's rules, one test (or a few) per rule, named after what they guarantee.
+
+mod support;
+
+use revscale_engine::decision::{Cause, Event, Outcome, Severity};
+use revscale_engine::provisioning::record_failure;
+use revscale_engine::state::{
+    ComponentRecord, ComponentState, Mode, Override, PendingApproval, TransitionKind,
+};
+use revscale_engine::{History, Money, Ratio, Transition};
+use support::*;
+
+fn transitions(d: &revscale_engine::Decision) -> Vec<(String, TransitionKind)> {
+    d.transitions
+        .iter()
+        .map(|t| (t.component.to_string(), t.kind))
+        .collect()
+}
+
+// ---- Debounce and eligibility -------------------------------------------------------
+
+#[test]
+fn a_level_needs_its_consecutive_closed_months_above_its_minimum() {
+    let c = config();
+    let s = at_level(&c, 1, "2026-01-01");
+    let mut h = months(&[("2026-01", 900), ("2026-02", 900)], 50);
+    fill(&mut h, "2026-03-01", "2026-03-01", 900, 50);
+    let d = eval(&c, &s, &h, "2026-03-01");
+    assert_eq!(
+        (d.from_level, d.to_level, d.outcome),
+        (1, 2, Outcome::Execute)
+    );
+    assert_eq!(d.cause, Some(Cause::Growth));
+
+    let mut h = months(&[("2026-01", 700), ("2026-02", 900)], 50);
+    fill(&mut h, "2026-03-01", "2026-03-01", 900, 50);
+    let d = eval(&c, &s, &h, "2026-03-01");
+    assert_eq!(d.to_level, 1);
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r == "level 2 needs 2 closed months >= EUR 800; have 1 (2026-02)"),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn reasons_say_what_the_next_level_still_needs_in_plain_words() {
+    let c = config();
+    let s = at_level(&c, 1, "2026-01-01");
+    let mut h = months(&[("2026-09", 700), ("2026-10", 900)], 50);
+    fill(&mut h, "2026-11-01", "2026-11-05", 900, 50);
+    let d = eval(&c, &s, &h, "2026-11-05");
+    assert_eq!(
+        d.reasons,
+        vec!["level 2 needs 2 closed months >= EUR 800; have 1 (2026-10)".to_string()]
+    );
+    let s0 = at_level(&c, 0, "2026-01-01");
+    let h = months(&[("2026-10", 300)], 50);
+    let d = eval(&c, &s0, &h, "2026-10-31");
+    assert!(
+        d.reasons.contains(
+            &"level 1 needs 1 closed month >= EUR 450; have 0 (2026-09 has no data)".to_string()
+        ),
+        "{:?}",
+        d.reasons
+    );
+    assert!(d.reasons.contains(
+        &"level 1 needs a 3-month average >= EUR 450; no closed month has data".to_string()
+    ));
+    assert!(
+        d.reasons
+            .contains(&"level 1 needs today's MRR >= EUR 450; it is EUR 300".to_string())
+    );
+}
+
+#[test]
+fn only_closed_months_count_never_the_current_one() {
+    let c = config();
+    let s = at_level(&c, 1, "2026-01-01");
+    // February is far above level 2 every day, including its last, but it is not closed.
+    let h = months(&[("2026-01", 900), ("2026-02", 5000)], 50);
+    let d = eval(&c, &s, &h, "2026-02-28");
+    assert_eq!(d.to_level, 1, "{:?}", d.reasons);
+}
+
+#[test]
+fn a_month_with_no_data_breaks_a_streak() {
+    let c = config();
+    let s = at_level(&c, 1, "2026-01-01");
+    let mut h = months(&[("2026-02", 900)], 50);
+    fill(&mut h, "2026-01-01", "2026-01-30", 900, 50); // no snapshot on January 31st
+    fill(&mut h, "2026-03-01", "2026-03-01", 900, 50);
+    let d = eval(&c, &s, &h, "2026-03-01");
+    assert_eq!(d.to_level, 1);
+    assert!(
+        d.reasons.iter().any(|r| r.contains("have 1 (2026-02)")),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn the_three_month_average_must_reach_the_minimum() {
+    let c = config();
+    let s = at_level(&c, 0, "2025-12-01");
+    let mut h = months(&[("2025-12", 100), ("2026-01", 100), ("2026-02", 500)], 20);
+    fill(&mut h, "2026-03-01", "2026-03-01", 500, 20);
+    let d = eval(&c, &s, &h, "2026-03-01");
+    assert_eq!(d.to_level, 0);
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.contains("3-month average >= EUR 450; it is EUR 233.33")),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn the_average_uses_fewer_months_when_fewer_exist() {
+    let c = config();
+    let s = at_level(&c, 0, "2026-01-01");
+    let mut h = months(&[("2026-02", 500)], 20);
+    fill(&mut h, "2026-03-01", "2026-03-01", 500, 20);
+    assert_eq!(eval(&c, &s, &h, "2026-03-01").to_level, 1);
+}
+
+#[test]
+fn todays_mrr_must_reach_the_minimum() {
+    let c = config();
+    let s = at_level(&c, 0, "2026-01-01");
+    let mut h = months(&[("2026-01", 500), ("2026-02", 500)], 20);
+    fill(&mut h, "2026-03-01", "2026-03-01", 400, 20);
+    let d = eval(&c, &s, &h, "2026-03-01");
+    assert_eq!(d.to_level, 0);
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.contains("today's MRR >= EUR 450; it is EUR 400"))
+    );
+}
+
+#[test]
+fn spike_of_one_month_does_not_upgrade() {
+    let c = config();
+    let s = at_level(&c, 1, "2026-01-01");
+    // One month at ten times the usual MRR, then back: neither during nor after.
+    let mut h = months(&[("2026-01", 600), ("2026-02", 600), ("2026-03", 6000)], 60);
+    for today in ["2026-03-15", "2026-03-31"] {
+        assert_eq!(eval(&c, &s, &h, today).to_level, 1);
+    }
+    fill(&mut h, "2026-04-01", "2026-04-30", 600, 60);
+    for today in ["2026-04-01", "2026-04-30"] {
+        assert_eq!(eval(&c, &s, &h, today).to_level, 1);
+    }
+}
+
+#[test]
+fn the_target_is_the_highest_eligible_level_and_every_intermediate_component_is_activated_in_dependency_order()
+ {
+    let c = config();
+    let s = at_level(&c, 0, "2025-12-01");
+    let mut h = months(
+        &[("2025-12", 4000), ("2026-01", 4000), ("2026-02", 4000)],
+        100,
+    );
+    fill(&mut h, "2026-03-01", "2026-03-01", 4000, 100);
+    let d = eval(&c, &s, &h, "2026-03-01");
+    assert_eq!(d.to_level, 3);
+    use TransitionKind::{Activate, Deploy};
+    let expected: Vec<(String, TransitionKind)> = [
+        ("eks_control_plane", Deploy),
+        ("eks_control_plane", Activate),
+        ("hume_ai", Deploy),
+        ("hume_ai", Activate),
+        ("k8s_workers", Deploy),
+        ("k8s_workers", Activate),
+        ("dat_iq", Deploy),
+        ("dat_iq", Activate),
+        ("vault_ha", Deploy),
+        ("vault_ha", Activate),
+    ]
+    .into_iter()
+    .map(|(c, k)| (c.to_string(), k))
+    .collect();
+    assert_eq!(transitions(&d), expected);
+}
+
+// ---- Cost guard ---------------------------------------------------------------------
+
+#[test]
+fn an_activation_is_blocked_when_projected_cost_exceeds_ninety_percent_of_reference_revenue() {
+    let c = config();
+    let s = at_level(&c, 1, "2026-01-01");
+    let mut h = months(&[("2026-01", 1000), ("2026-02", 1000)], 800);
+    fill(&mut h, "2026-03-01", "2026-03-01", 1000, 800);
+    let d = eval(&c, &s, &h, "2026-03-01");
+    assert_eq!(d.to_level, 1);
+    let blocked = d.events.iter().find_map(|e| match e {
+        Event::Blocked {
+            level,
+            projected_cost,
+            limit,
+            reference_revenue,
+            ..
+        } => Some((*level, *projected_cost, *limit, *reference_revenue)),
+        _ => None,
+    });
+    // EUR 800 today + EUR 160 for hume_ai and k8s_workers = EUR 960 > 90% of EUR 1,000.
+    assert_eq!(blocked, Some((2, eur(960), eur(900), eur(1000))));
+
+    let mut h = months(&[("2026-01", 1000), ("2026-02", 1000)], 740);
+    fill(&mut h, "2026-03-01", "2026-03-01", 1000, 740);
+    assert_eq!(
+        eval(&c, &s, &h, "2026-03-01").to_level,
+        2,
+        "EUR 900 exactly is allowed"
+    );
+}
+
+#[test]
+fn reference_revenue_is_the_lower_of_todays_mrr_and_the_three_month_average() {
+    let c = config();
+    let s = at_level(&c, 1, "2025-12-01");
+    let mut h = months(
+        &[("2025-12", 800), ("2026-01", 800), ("2026-02", 3000)],
+        1300,
+    );
+    fill(&mut h, "2026-03-01", "2026-03-01", 3000, 1300);
+    let d = eval(&c, &s, &h, "2026-03-01");
+    // Average EUR 1,533.33 < MRR 3,000: the limit is 90% of the average, EUR 1,380.
+    assert_eq!(d.to_level, 1);
+    assert!(d.events.iter().any(|e| matches!(e, Event::Blocked { reference_revenue, .. } if reference_revenue.minor == 153_333)));
+}
+
+#[test]
+fn a_blocked_level_falls_back_to_the_highest_lower_level_that_passes() {
+    let c = config();
+    let s = at_level(&c, 0, "2025-12-01");
+    let mut h = months(
+        &[("2025-12", 3000), ("2026-01", 3000), ("2026-02", 3000)],
+        2300,
+    );
+    fill(&mut h, "2026-03-01", "2026-03-01", 3000, 2300);
+    let d = eval(&c, &s, &h, "2026-03-01");
+    // L3 would cost 2300 + 703 = 3003 > 2700; L2 costs 2300 + 228 = 2528.
+    assert_eq!(d.to_level, 2);
+    let blocked: Vec<u8> = d
+        .events
+        .iter()
+        .filter_map(|e| {
+            if let Event::Blocked { level, .. } = e {
+                Some(*level)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(
+        blocked,
+        vec![3],
+        "one blocked event, naming the level that was wanted"
+    );
+}
+
+#[test]
+fn max_burn_is_compared_with_projected_cost_not_with_revenue() {
+    // The original implementation compared each level's max burn with revenue, which
+    // blocks every level (max burn is always above the band's revenue).
+    let c = config();
+    let s = at_level(&c, 1, "2026-01-01");
+    let mut h = months(&[("2026-01", 1000), ("2026-02", 1000)], 50);
+    fill(&mut h, "2026-03-01", "2026-03-01", 1000, 50);
+    assert_eq!(eval(&c, &s, &h, "2026-03-01").to_level, 2);
+}
+
+#[test]
+fn an_activation_above_the_target_levels_max_burn_is_blocked() {
+    let c = config_with(|v| set(v, &["levels", "level_2_growth", "max_burn"], 820.into()));
+    let s = at_level(&c, 1, "2026-01-01");
+    let mut h = months(&[("2026-01", 2000), ("2026-02", 2000)], 700);
+    fill(&mut h, "2026-03-01", "2026-03-01", 2000, 700);
+    let d = eval(&c, &s, &h, "2026-03-01");
+    assert_eq!(d.to_level, 1);
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.contains("exceeds L2's max burn EUR 820")),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn an_activation_above_the_automatic_cost_limit_is_blocked() {
+    let c = config_with(|v| set(v, &["safety", "auto_activation_cost_limit"], 100.into()));
+    let s = at_level(&c, 1, "2026-01-01");
+    let mut h = months(&[("2026-01", 2000), ("2026-02", 2000)], 50);
+    fill(&mut h, "2026-03-01", "2026-03-01", 2000, 50);
+    let d = eval(&c, &s, &h, "2026-03-01");
+    assert_eq!(d.to_level, 1);
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.contains("automatic-activation limit EUR 100")),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn no_revenue_means_nothing_is_activated() {
+    let c = config();
+    let s = at_level(&c, 0, "2026-01-01");
+    let mut h = months(&[("2026-01", 0), ("2026-02", 0), ("2026-03", 0)], 30);
+    fill(&mut h, "2026-04-01", "2026-04-30", 0, 30);
+    for today in ["2026-04-01", "2026-04-30"] {
+        let d = eval(&c, &s, &h, today);
+        assert_eq!((d.to_level, d.outcome), (0, Outcome::Hold));
+        assert!(d.transitions.is_empty());
+        assert_eq!(d.figures.ratio, None);
+    }
+}
+
+// ---- Alerts -------------------------------------------------------------------------
+
+#[test]
+fn alerts_fire_once_when_crossed_and_rearm_below_the_threshold() {
+    let c = config();
+    let s = at_level(&c, 2, "2026-01-01");
+    let mut h = History::new();
+    let ratios = [70, 85, 86, 95, 85, 70, 85];
+    let expected = [
+        None,
+        Some(Severity::Warning),
+        None,
+        Some(Severity::Critical),
+        None,
+        None,
+        Some(Severity::Warning),
+    ];
+    for (i, (ratio, want)) in ratios.iter().zip(expected).enumerate() {
+        let today = format!("2026-05-{:02}", i + 1);
+        fill(&mut h, &today, &today, 1000, ratio * 10);
+        let d = eval(&c, &s, &h, &today);
+        let alerts: Vec<Severity> = d
+            .events
+            .iter()
+            .filter_map(|e| {
+                if let Event::Alert { severity, .. } = e {
+                    Some(*severity)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(
+            alerts,
+            want.into_iter().collect::<Vec<_>>(),
+            "day {today} at {ratio}%"
+        );
+    }
+}
+
+#[test]
+fn an_alert_carries_the_figures() {
+    let c = config();
+    let s = at_level(&c, 2, "2026-01-01");
+    let mut h = History::new();
+    fill(&mut h, "2026-05-01", "2026-05-01", 1000, 812);
+    let d = eval(&c, &s, &h, "2026-05-01");
+    assert!(d.events.contains(&Event::Alert {
+        severity: Severity::Warning,
+        ratio: Ratio::from_basis_points(8120),
+        threshold: Ratio::from_basis_points(8000),
+        cost: eur(812),
+        mrr: eur(1000),
+    }));
+}
+
+// ---- Churn rollback and cost overrun ------------------------------------------------
+
+fn churned(
+    mrr_after: i64,
+) -> (
+    revscale_engine::Config,
+    revscale_engine::SystemState,
+    History,
+) {
+    let c = config();
+    let s = at_level(&c, 2, "2026-01-01");
+    let mut h = months(
+        &[("2026-01", 1000), ("2026-02", 1000), ("2026-03", 1000)],
+        100,
+    );
+    fill(&mut h, "2026-04-01", "2026-04-30", mrr_after, 100);
+    (c, s, h)
+}
+
+#[test]
+fn churn_drops_to_the_band_holding_mrr_after_the_grace_days() {
+    let (c, s, h) = churned(700);
+    // 700 < 800 x 0.9 = 720 from April 1st: days 1-6 are within the grace period.
+    assert_eq!(eval(&c, &s, &h, "2026-04-06").to_level, 2);
+    let d = eval(&c, &s, &h, "2026-04-07");
+    assert_eq!(
+        (d.to_level, d.cause, d.outcome),
+        (1, Some(Cause::Churn), Outcome::Execute)
+    );
+    use TransitionKind::Deactivate;
+    assert_eq!(
+        transitions(&d),
+        vec![
+            ("k8s_workers".into(), Deactivate),
+            ("hume_ai".into(), Deactivate)
+        ]
+    );
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.starts_with("churn: MRR below EUR 720")),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn churn_drops_straight_to_the_band_that_holds_the_mrr() {
+    let (c, _, h) = churned(100);
+    let s3 = at_level(&c, 3, "2026-01-01");
+    assert_eq!(eval(&c, &s3, &h, "2026-04-07").to_level, 0);
+}
+
+#[test]
+fn churn_hysteresis_keeps_the_level_just_below_its_minimum() {
+    let (c, s, h) = churned(750);
+    assert_eq!(eval(&c, &s, &h, "2026-04-30").to_level, 2);
+}
+
+#[test]
+fn churn_never_drops_below_the_configured_floor() {
+    let c = config_with(|v| set(v, &["churn", "floor_level"], 2.into()));
+    let (_, s, h) = churned(100);
+    assert_eq!(eval(&c, &s, &h, "2026-04-30").to_level, 2);
+    let c = config_with(|v| set(v, &["churn", "floor_level"], 1.into()));
+    assert_eq!(eval(&c, &s, &h, "2026-04-30").to_level, 1);
+}
+
+#[test]
+fn a_missing_day_in_the_grace_window_means_no_churn_decision() {
+    let c = config();
+    let s = at_level(&c, 2, "2026-01-01");
+    let mut h = months(&[("2026-03", 1000)], 100);
+    fill(&mut h, "2026-04-01", "2026-04-03", 100, 100);
+    fill(&mut h, "2026-04-05", "2026-04-08", 100, 100);
+    assert_eq!(eval(&c, &s, &h, "2026-04-08").to_level, 2);
+}
+
+#[test]
+fn a_sustained_cost_ratio_above_ninety_percent_steps_down_one_level() {
+    let c = config();
+    let s = at_level(&c, 3, "2026-01-01");
+    let mut h = months(
+        &[("2026-01", 4000), ("2026-02", 4000), ("2026-03", 4000)],
+        500,
+    );
+    fill(&mut h, "2026-04-01", "2026-04-30", 4000, 3700);
+    assert_eq!(eval(&c, &s, &h, "2026-04-06").to_level, 3);
+    let d = eval(&c, &s, &h, "2026-04-07");
+    assert_eq!((d.to_level, d.cause), (2, Some(Cause::CostOverrun)));
+    // Only days after the level was reached count: a fresh level gets its grace period.
+    let fresh = at_level(&c, 3, "2026-04-03");
+    assert_eq!(eval(&c, &fresh, &h, "2026-04-07").to_level, 3);
+    assert_eq!(eval(&c, &fresh, &h, "2026-04-10").to_level, 2);
+}
+
+#[test]
+fn churn_wins_over_cost_overrun_when_it_goes_lower() {
+    let c = config();
+    let s = at_level(&c, 3, "2026-01-01");
+    let mut h = months(&[("2026-03", 4000)], 500);
+    fill(&mut h, "2026-04-01", "2026-04-30", 500, 3700);
+    let d = eval(&c, &s, &h, "2026-04-07");
+    assert_eq!((d.to_level, d.cause), (1, Some(Cause::Churn)));
+}
+
+#[test]
+fn dropped_components_go_warm_at_once_and_cold_after_the_cooldown() {
+    let c = config();
+    let mut s = at_level(&c, 1, "2026-04-07");
+    for comp in ["hume_ai", "k8s_workers"] {
+        s.components.insert(
+            id(comp),
+            ComponentRecord {
+                state: ComponentState::Warm,
+                in_flight: None,
+                since: day("2026-04-07"),
+            },
+        );
+    }
+    let mut h = months(&[("2026-03", 1000)], 100);
+    fill(&mut h, "2026-04-01", "2026-05-31", 700, 100);
+    let d = eval(&c, &s, &h, "2026-05-06");
+    assert!(d.transitions.is_empty(), "29 days WARM: not yet");
+    let d = eval(&c, &s, &h, "2026-05-07");
+    use TransitionKind::Decommission;
+    assert_eq!(
+        transitions(&d),
+        vec![
+            ("k8s_workers".into(), Decommission),
+            ("hume_ai".into(), Decommission)
+        ]
+    );
+    assert!(d.events.iter().any(|e| matches!(e, Event::Cooldown { .. })));
+    assert_eq!(d.to_level, 1);
+}
+
+#[test]
+fn a_warm_component_waits_for_its_warm_dependents_before_going_cold() {
+    let c = config();
+    let mut s = at_level(&c, 0, "2026-01-01");
+    s.components.insert(
+        id("eks_control_plane"),
+        ComponentRecord {
+            state: ComponentState::Warm,
+            in_flight: None,
+            since: day("2026-01-01"),
+        },
+    );
+    s.components.insert(
+        id("k8s_workers"),
+        ComponentRecord {
+            state: ComponentState::Warm,
+            in_flight: None,
+            since: day("2026-03-01"),
+        },
+    );
+    let mut h = History::new();
+    fill(&mut h, "2026-03-10", "2026-03-10", 100, 10);
+    let d = eval(&c, &s, &h, "2026-03-10");
+    assert!(
+        d.transitions.is_empty(),
+        "the cluster still has a node group: {:?}",
+        d.transitions
+    );
+    let mut h = History::new();
+    fill(&mut h, "2026-04-10", "2026-04-10", 100, 10);
+    let d = eval(&c, &s, &h, "2026-04-10");
+    use TransitionKind::Decommission;
+    assert_eq!(
+        transitions(&d),
+        vec![
+            ("k8s_workers".into(), Decommission),
+            ("eks_control_plane".into(), Decommission)
+        ]
+    );
+}
+
+#[test]
+fn a_warm_component_is_reactivated_without_redeploying() {
+    let c = config();
+    let mut s = at_level(&c, 1, "2026-01-01");
+    for comp in ["hume_ai", "k8s_workers"] {
+        s.components.insert(
+            id(comp),
+            ComponentRecord {
+                state: ComponentState::Warm,
+                in_flight: None,
+                since: day("2026-02-20"),
+            },
+        );
+    }
+    let mut h = months(&[("2026-01", 1000), ("2026-02", 1000)], 50);
+    fill(&mut h, "2026-03-01", "2026-03-01", 1000, 50);
+    let d = eval(&c, &s, &h, "2026-03-01");
+    use TransitionKind::Activate;
+    assert_eq!(
+        transitions(&d),
+        vec![
+            ("hume_ai".into(), Activate),
+            ("k8s_workers".into(), Activate)
+        ]
+    );
+}
+
+// ---- Pre-warming --------------------------------------------------------------------
+
+fn prewarm_history(last_day: &str) -> History {
+    let mut h = months(&[("2026-01", 700), ("2026-02", 900)], 60);
+    fill(&mut h, "2026-03-01", last_day, 900, 60);
+    h
+}
+
+#[test]
+fn the_next_level_is_prewarmed_when_only_the_month_close_is_missing() {
+    let c = config();
+    let s = at_level(&c, 1, "2026-01-01");
+    let d = eval(&c, &s, &prewarm_history("2026-03-25"), "2026-03-25");
+    use TransitionKind::Deploy;
+    assert_eq!(
+        transitions(&d),
+        vec![("hume_ai".into(), Deploy), ("k8s_workers".into(), Deploy)]
+    );
+    assert_eq!(d.to_level, 1, "pre-warming does not change the level");
+    assert!(
+        d.events
+            .iter()
+            .any(|e| matches!(e, Event::Prewarm { level: 2, .. }))
+    );
+}
+
+#[test]
+fn prewarming_waits_for_the_last_days_of_the_month() {
+    let c = config();
+    let s = at_level(&c, 1, "2026-01-01");
+    assert!(
+        eval(&c, &s, &prewarm_history("2026-03-20"), "2026-03-20")
+            .transitions
+            .is_empty()
+    );
+}
+
+#[test]
+fn prewarming_respects_the_cost_guard() {
+    let c = config_with(|v| set(v, &["components", "hume_ai", "cost", "warm"], 65.into()));
+    let s = at_level(&c, 1, "2026-01-01");
+    let mut h = months(&[("2026-01", 700), ("2026-02", 900)], 700);
+    fill(&mut h, "2026-03-01", "2026-03-25", 900, 700);
+    let d = eval(&c, &s, &h, "2026-03-25");
+    assert!(d.transitions.is_empty());
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.starts_with("pre-warming L2 skipped")),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn prewarming_needs_more_than_the_month_close_to_be_missing() {
+    let c = config();
+    let s = at_level(&c, 1, "2026-01-01");
+    // Two closed months are missing for level 2, not just the current one.
+    let mut h = months(&[("2026-01", 700), ("2026-02", 700)], 60);
+    fill(&mut h, "2026-03-01", "2026-03-25", 900, 60);
+    assert!(eval(&c, &s, &h, "2026-03-25").transitions.is_empty());
+}
+
+// ---- Manual override ----------------------------------------------------------------
+
+fn override_to(level: u8, approved_by: Option<&str>) -> Override {
+    Override {
+        id: "ovr-1".into(),
+        level,
+        until: day("2026-03-31"),
+        reason: "enterprise pilot".into(),
+        requested_by: "arn:aws:iam::123456789012:user/alice".into(),
+        requested_on: day("2026-03-01"),
+        approved_by: approved_by.map(String::from),
+        cancelled: false,
+    }
+}
+
+#[test]
+fn an_approved_override_pins_the_level_bypassing_debounce_and_the_cost_guard() {
+    let c = config();
+    let mut s = at_level(&c, 0, "2026-01-01");
+    s.overrides
+        .push(override_to(3, Some("arn:aws:iam::123456789012:user/bob")));
+    let mut h = History::new();
+    fill(&mut h, "2026-03-10", "2026-03-10", 100, 95);
+    let d = eval(&c, &s, &h, "2026-03-10");
+    assert_eq!(
+        (d.to_level, d.cause, d.outcome),
+        (3, Some(Cause::Override), Outcome::Execute)
+    );
+    assert!(d.events.iter().any(|e| matches!(e, Event::OverrideApplied { level: 3, approved_by, .. } if approved_by.ends_with("bob"))));
+}
+
+#[test]
+fn every_use_of_an_override_is_audited() {
+    let c = config();
+    let mut s = at_level(&c, 3, "2026-03-10");
+    s.overrides.push(override_to(3, Some("bob")));
+    let mut h = History::new();
+    fill(&mut h, "2026-03-11", "2026-03-11", 100, 95);
+    let d = eval(&c, &s, &h, "2026-03-11");
+    assert_eq!(d.outcome, Outcome::Hold, "already at the pinned level");
+    assert!(
+        d.events
+            .iter()
+            .any(|e| matches!(e, Event::OverrideApplied { .. }))
+    );
+    assert!(
+        d.reasons[0].starts_with("level pinned to L3 by override ovr-1"),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn an_override_without_another_principals_approval_does_nothing() {
+    let c = config();
+    let mut h = History::new();
+    fill(&mut h, "2026-03-10", "2026-03-10", 100, 95);
+    for approval in [None, Some("arn:aws:iam::123456789012:user/alice")] {
+        let mut s = at_level(&c, 0, "2026-01-01");
+        s.overrides.push(override_to(3, approval));
+        let d = eval(&c, &s, &h, "2026-03-10");
+        assert_eq!(d.to_level, 0, "approved by {approval:?}");
+    }
+}
+
+#[test]
+fn an_expired_override_no_longer_pins_the_level() {
+    let c = config();
+    let mut s = at_level(&c, 0, "2026-01-01");
+    s.overrides.push(override_to(3, Some("bob")));
+    let mut h = History::new();
+    fill(&mut h, "2026-04-01", "2026-04-01", 100, 95);
+    assert_eq!(eval(&c, &s, &h, "2026-04-01").to_level, 0);
+}
+
+#[test]
+fn an_override_can_pin_a_lower_level() {
+    let c = config();
+    let mut s = at_level(&c, 2, "2026-01-01");
+    s.overrides.push(override_to(1, Some("bob")));
+    let mut h = History::new();
+    fill(&mut h, "2026-03-10", "2026-03-10", 1000, 95);
+    let d = eval(&c, &s, &h, "2026-03-10");
+    assert_eq!(d.to_level, 1);
+    assert!(
+        d.transitions
+            .iter()
+            .all(|t| t.kind == TransitionKind::Deactivate)
+    );
+}
+
+// ---- Circuit breaker ----------------------------------------------------------------
+
+fn ready_for_level_2() -> (
+    revscale_engine::Config,
+    revscale_engine::SystemState,
+    History,
+) {
+    let c = config();
+    let s = at_level(&c, 1, "2026-01-01");
+    let mut h = months(&[("2026-01", 1000), ("2026-02", 1000)], 50);
+    fill(&mut h, "2026-03-01", "2026-03-31", 1000, 50);
+    (c, s, h)
+}
+
+#[test]
+fn the_breaker_opens_after_n_consecutive_failures_and_blocks_automatic_transitions() {
+    let (c, mut s, h) = ready_for_level_2();
+    assert!(record_failure(&c, &mut s, day("2026-03-01")).is_empty());
+    assert!(record_failure(&c, &mut s, day("2026-03-02")).is_empty());
+    let opened = record_failure(&c, &mut s, day("2026-03-03"));
+    assert_eq!(
+        opened,
+        vec![Event::BreakerOpened {
+            consecutive_failures: 3,
+            until: day("2026-03-06")
+        }]
+    );
+    let d = eval(&c, &s, &h, "2026-03-05");
+    assert_eq!((d.outcome, d.to_level), (Outcome::Hold, 1));
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.contains("circuit breaker open after 3 failed run(s)")),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn after_the_breaker_cooldown_one_attempt_is_allowed_and_a_failure_reopens_it() {
+    let (c, mut s, h) = ready_for_level_2();
+    for d in ["2026-03-01", "2026-03-02", "2026-03-03"] {
+        record_failure(&c, &mut s, day(d));
+    }
+    let d = eval(&c, &s, &h, "2026-03-06");
+    assert_eq!(d.outcome, Outcome::Execute);
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.contains("one attempt is allowed"))
+    );
+    let reopened = record_failure(&c, &mut s, day("2026-03-06"));
+    assert!(matches!(reopened[..], [Event::BreakerOpened { .. }]));
+    assert_eq!(eval(&c, &s, &h, "2026-03-07").outcome, Outcome::Hold);
+}
+
+#[test]
+fn an_approved_override_is_not_stopped_by_an_open_breaker() {
+    let (c, mut s, h) = ready_for_level_2();
+    for d in ["2026-03-01", "2026-03-02", "2026-03-03"] {
+        record_failure(&c, &mut s, day(d));
+    }
+    s.overrides.push(override_to(2, Some("bob")));
+    assert_eq!(eval(&c, &s, &h, "2026-03-04").outcome, Outcome::Execute);
+}
+
+// ---- Modes and approvals ------------------------------------------------------------
+
+#[test]
+fn shadow_mode_decides_and_records_but_never_transitions() {
+    let (c, mut s, h) = ready_for_level_2();
+    s.mode = Some(Mode::Shadow);
+    let d = eval(&c, &s, &h, "2026-03-01");
+    assert_eq!(d.outcome, Outcome::ShadowOnly);
+    assert_eq!(d.state.level, 1);
+    assert!(d.events.contains(&Event::ShadowOnly {
+        from: 1,
+        to: 2,
+        transitions: 4
+    }));
+}
+
+#[test]
+fn approval_mode_needs_an_approval_for_every_level_change() {
+    let (c, mut s, h) = ready_for_level_2();
+    s.mode = Some(Mode::Approval);
+    let d = eval(&c, &s, &h, "2026-03-01");
+    assert_eq!(d.outcome, Outcome::AwaitingApproval);
+    assert!(
+        d.events
+            .iter()
+            .any(|e| matches!(e, Event::ApprovalRequired { from: 1, to: 2, .. }))
+    );
+    let pending = d
+        .state
+        .pending_approval
+        .clone()
+        .expect("a pending approval is recorded");
+    assert_eq!(
+        (pending.from, pending.to, pending.extra_monthly_cost),
+        (1, 2, eur(160))
+    );
+
+    // The next day it still waits, without asking again.
+    let mut waiting = d.state.clone();
+    let d2 = eval(&c, &waiting, &h, "2026-03-02");
+    assert_eq!(d2.outcome, Outcome::AwaitingApproval);
+    assert!(
+        !d2.events
+            .iter()
+            .any(|e| matches!(e, Event::ApprovalRequired { .. }))
+    );
+
+    waiting.pending_approval = Some(PendingApproval {
+        approved_by: Some("bob".into()),
+        ..pending
+    });
+    let d3 = eval(&c, &waiting, &h, "2026-03-02");
+    assert_eq!(d3.outcome, Outcome::Execute);
+    assert!(d3.state.pending_approval.is_none());
+}
+
+#[test]
+fn approval_mode_also_gates_downgrades() {
+    let (c, mut s, h) = churned(700);
+    s.mode = Some(Mode::Approval);
+    assert_eq!(
+        eval(&c, &s, &h, "2026-04-07").outcome,
+        Outcome::AwaitingApproval
+    );
+}
+
+#[test]
+fn auto_mode_needs_an_approval_only_above_the_threshold() {
+    let (_, s, h) = ready_for_level_2();
+    let strict = config_with(|v| set(v, &["safety", "approval_threshold"], 100.into()));
+    assert_eq!(
+        eval(&strict, &s, &h, "2026-03-01").outcome,
+        Outcome::AwaitingApproval
+    );
+    assert_eq!(
+        eval(&config(), &s, &h, "2026-03-01").outcome,
+        Outcome::Execute
+    );
+}
+
+#[test]
+fn a_pending_approval_is_withdrawn_when_its_conditions_vanish() {
+    let c = config();
+    let mut s = at_level(&c, 1, "2026-01-01");
+    s.pending_approval = Some(PendingApproval {
+        from: 1,
+        to: 2,
+        requested_on: day("2026-03-01"),
+        extra_monthly_cost: eur(160),
+        approved_by: None,
+    });
+    let mut h = History::new();
+    fill(&mut h, "2026-03-05", "2026-03-05", 500, 50);
+    let d = eval(&c, &s, &h, "2026-03-05");
+    assert!(d.state.pending_approval.is_none());
+    assert!(d.reasons.iter().any(|r| r.contains("withdrawn")));
+}
+
+// ---- Safety of the loop itself -------------------------------------------------------
+
+#[test]
+fn nothing_is_planned_while_a_component_is_mid_transition() {
+    let (c, mut s, h) = ready_for_level_2();
+    s.start(
+        &Transition {
+            component: id("hume_ai"),
+            kind: TransitionKind::Deploy,
+        },
+        day("2026-03-01"),
+    )
+    .unwrap();
+    let d = eval(&c, &s, &h, "2026-03-01");
+    assert_eq!(d.outcome, Outcome::Hold);
+    assert!(
+        d.reasons[0].starts_with("hume_ai is warming"),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn nothing_is_decided_without_todays_snapshot() {
+    let (c, s, h) = ready_for_level_2();
+    let d = eval(&c, &s, &h, "2026-04-01");
+    assert_eq!(d.outcome, Outcome::Hold);
+    assert_eq!(d.figures.mrr, None);
+}
+
+// ---- Decision ids ---------------------------------------------------------------------
+
+#[test]
+fn the_decision_id_is_the_same_for_the_same_inputs_and_ignores_the_store_version() {
+    let (c, mut s, h) = ready_for_level_2();
+    let a = eval(&c, &s, &h, "2026-03-01");
+    s.version = 42;
+    let b = eval(&c, &s, &h, "2026-03-01");
+    assert_eq!(a.id, b.id);
+    assert!(a.id.0.starts_with("2026-03-01-L1-L2-"), "{}", a.id);
+    assert!(
+        a.id.0.len() <= 80
+            && a.id
+                .0
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+    );
+}
+
+#[test]
+fn the_decision_id_changes_when_an_input_changes() {
+    let (c, s, h) = ready_for_level_2();
+    let base = eval(&c, &s, &h, "2026-03-01").id;
+    let mut other = h.clone();
+    fill(&mut other, "2026-02-15", "2026-02-15", 1001, 50);
+    assert_ne!(eval(&c, &s, &other, "2026-03-01").id, base);
+    let strict = config_with(|v| set(v, &["safety", "approval_threshold"], 2999.into()));
+    assert_ne!(eval(&strict, &s, &h, "2026-03-01").id, base);
+    let mut s2 = s.clone();
+    s2.breaker.consecutive_failures = 1;
+    assert_ne!(eval(&c, &s2, &h, "2026-03-01").id, base);
+}
+
+#[test]
+fn snapshots_outside_the_window_do_not_change_the_decision_id() {
+    let (c, s, h) = ready_for_level_2();
+    let base = eval(&c, &s, &h, "2026-03-01").id;
+    let mut older = h.clone();
+    fill(&mut older, "2024-01-01", "2024-01-31", 99, 9);
+    assert_eq!(eval(&c, &s, &older, "2026-03-01").id, base);
+    assert!(revscale_engine::history_needed_from(&c, day("2026-03-01")) <= day("2025-12-01"));
+}
+
+#[test]
+fn money_in_decisions_keeps_its_currency() {
+    let (c, s, h) = ready_for_level_2();
+    let d = eval(&c, &s, &h, "2026-03-01");
+    assert_eq!(
+        d.figures.mrr,
+        Some(Money::whole(1000, revscale_engine::Currency::EUR))
+    );
+    let json = serde_json::to_string(&d).unwrap();
+    assert!(json.contains("\"currency\":\"EUR\""));
+    let back: revscale_engine::Decision = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, d);
+}

@@ -1,0 +1,95 @@
+//! Builders shared by the engine's tests.
+#![allow(dead_code)]
+
+use chrono::{Days, NaiveDate};
+use revscale_engine::config::Config;
+use revscale_engine::state::{ComponentRecord, ComponentState, SystemState};
+use revscale_engine::{
+    ComponentId, DailySnapshot, Decision, History, Inputs, Money, YearMonth, evaluate,
+};
+
+pub fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap_or_else(|_| panic!("bad date {s}"))
+}
+
+pub fn eur(units: i64) -> Money {
+    Money::whole(units, revscale_engine::Currency::EUR)
+}
+
+pub fn config() -> Config {
+    Config::default_config().expect("the shipped config is valid")
+}
+
+pub fn config_with(edit: impl FnOnce(&mut serde_norway::Value)) -> Config {
+    let mut value: serde_norway::Value =
+        serde_norway::from_str(revscale_engine::DEFAULT_CONFIG_YAML).unwrap();
+    edit(&mut value);
+    Config::from_yaml(&serde_norway::to_string(&value).unwrap()).expect("edited config is valid")
+}
+
+/// Fills every day from `from` to `to` (inclusive) with the same MRR and cost.
+pub fn fill(history: &mut History, from: &str, to: &str, mrr: i64, cost: i64) {
+    let (mut d, end) = (day(from), day(to));
+    while d <= end {
+        history.insert(DailySnapshot {
+            date: d,
+            mrr: eur(mrr),
+            cost: eur(cost),
+        });
+        d = d + Days::new(1);
+    }
+}
+
+/// Whole months (`"2026-01"`) at the given MRR, each day with the same cost.
+pub fn months(closes: &[(&str, i64)], cost: i64) -> History {
+    let mut h = History::new();
+    for (month, mrr) in closes {
+        let first = day(&format!("{month}-01"));
+        let last = YearMonth::of(first).last_day();
+        fill(&mut h, &first.to_string(), &last.to_string(), *mrr, cost);
+    }
+    h
+}
+
+/// A system that has been at `level` since `since`, with that level's components HOT.
+pub fn at_level(config: &Config, level: u8, since: &str) -> SystemState {
+    let mut s = SystemState::initial(config, day(since));
+    for id in config.components_up_to(level) {
+        s.components.insert(
+            id,
+            ComponentRecord {
+                state: ComponentState::Hot,
+                in_flight: None,
+                since: day(since),
+            },
+        );
+    }
+    s.level = level;
+    s.level_since = day(since);
+    s
+}
+
+pub fn eval(config: &Config, state: &SystemState, history: &History, today: &str) -> Decision {
+    evaluate(
+        &Inputs {
+            config,
+            state,
+            history,
+        },
+        day(today),
+    )
+}
+
+pub fn id(s: &str) -> ComponentId {
+    ComponentId::new(s)
+}
+
+pub fn set(value: &mut serde_norway::Value, path: &[&str], new: serde_norway::Value) {
+    let mut cur = value;
+    for key in &path[..path.len() - 1] {
+        cur = cur.get_mut(*key).unwrap_or_else(|| panic!("no key {key}"));
+    }
+    cur.as_mapping_mut()
+        .unwrap()
+        .insert(path[path.len() - 1].into(), new);
+}
