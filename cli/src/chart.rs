@@ -20,24 +20,15 @@ fn euros(minor: i64) -> f64 {
 }
 
 pub fn draw(config: &Config, days: &[DayRecord], path: &Path) -> anyhow::Result<()> {
-    let Some(last) = days.last() else {
-        anyhow::bail!("nothing was simulated")
-    };
-    let top = days
-        .iter()
-        .map(|d| d.mrr.minor.max(d.cost.minor))
-        .max()
-        .unwrap_or(0);
+    let Some(last) = days.last() else { anyhow::bail!("nothing was simulated") };
+    let top = days.iter().map(|d| d.mrr.minor.max(d.cost.minor)).max().unwrap_or(0);
     let y_max = euros(top) * 1.1 + 1.0;
     let n = days.len() as i32;
 
     let root = SVGBackend::new(path, (1200, 600)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("revscale simulation {} to {}", days[0].date, last.date),
-            ("sans-serif", 22),
-        )
+        .caption(format!("revscale simulation {} to {}", days[0].date, last.date), ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(80)
@@ -53,10 +44,7 @@ pub fn draw(config: &Config, days: &[DayRecord], path: &Path) -> anyhow::Result<
         let y = euros(level.min.minor);
         if y < y_max {
             chart
-                .draw_series(LineSeries::new(
-                    [(0, y), (n, y)],
-                    BLACK.mix(0.25).stroke_width(1),
-                ))?
+                .draw_series(LineSeries::new([(0, y), (n, y)], BLACK.mix(0.25).stroke_width(1)))?
                 .label(format!("L{} from {}", level.number, level.min))
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.25)));
         }
@@ -72,17 +60,11 @@ pub fn draw(config: &Config, days: &[DayRecord], path: &Path) -> anyhow::Result<
         .draw()?;
 
     let series = |f: &dyn Fn(&DayRecord) -> f64| -> Vec<(i32, f64)> {
-        days.iter()
-            .enumerate()
-            .map(|(i, d)| (i as i32, f(d)))
-            .collect()
+        days.iter().enumerate().map(|(i, d)| (i as i32, f(d))).collect()
     };
     let block = config.safety.block_ratio;
     chart
-        .draw_series(LineSeries::new(
-            series(&|d| euros(d.mrr.minor)),
-            BLUE.stroke_width(2),
-        ))?
+        .draw_series(LineSeries::new(series(&|d| euros(d.mrr.minor)), BLUE.stroke_width(2)))?
         .label("MRR")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLUE.stroke_width(2)));
     chart
@@ -93,10 +75,7 @@ pub fn draw(config: &Config, days: &[DayRecord], path: &Path) -> anyhow::Result<
         .label(format!("{block} of MRR (cost guard)"))
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RED.mix(0.6)));
     chart
-        .draw_series(LineSeries::new(
-            series(&|d| euros(d.cost.minor)),
-            BLACK.stroke_width(2),
-        ))?
+        .draw_series(LineSeries::new(series(&|d| euros(d.cost.minor)), BLACK.stroke_width(2)))?
         .label("total cost")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.stroke_width(2)));
     chart

@@ -11,11 +11,7 @@ use clap::{Parser, Subcommand};
 use revscale_engine::Config;
 
 #[derive(Parser)]
-#[command(
-    name = "revscale",
-    version,
-    about = "Revenue-driven scaling control plane (ADR-017)"
-)]
+#[command(name = "revscale", version, about = "Revenue-driven scaling control plane (ADR-017)")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,9 +41,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(&args),
-        Command::Config {
-            command: ConfigCommand::Validate { file },
-        } => validate(file),
+        Command::Config { command: ConfigCommand::Validate { file } } => validate(file),
     };
     match result {
         Ok(code) => code,
@@ -65,16 +59,14 @@ pub const DEFAULT_CONFIG_PATH: &str = "config/revenue_thresholds.yaml";
 pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     let (text, name) = match path {
         Some(p) => (
-            std::fs::read_to_string(p)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?,
+            std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?,
             p.display().to_string(),
         ),
         None => match std::fs::read_to_string(DEFAULT_CONFIG_PATH) {
             Ok(text) => (text, DEFAULT_CONFIG_PATH.to_string()),
-            Err(_) => (
-                revscale_engine::DEFAULT_CONFIG_YAML.to_string(),
-                "built-in default config".to_string(),
-            ),
+            Err(_) => {
+                (revscale_engine::DEFAULT_CONFIG_YAML.to_string(), "built-in default config".to_string())
+            }
         },
     };
     Config::from_yaml(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))
@@ -82,8 +74,8 @@ pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
 
 fn validate(file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let path = file.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     match Config::from_yaml(&text) {
         Ok(config) => {
             println!(

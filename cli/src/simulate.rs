@@ -63,8 +63,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Format::Jsonl => jsonl(&days)?,
     };
     if let Some(svg) = &args.svg {
-        crate::chart::draw(&config, &days, svg)
-            .with_context(|| format!("cannot draw {}", svg.display()))?;
+        crate::chart::draw(&config, &days, svg).with_context(|| format!("cannot draw {}", svg.display()))?;
     }
     print!("{output}");
     Ok(ExitCode::SUCCESS)
@@ -72,11 +71,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
 fn amount(m: Money) -> Value {
     // Two decimals at most, so the shortest f64 form is the exact amount.
-    m.to_decimal()
-        .to_string()
-        .parse::<serde_json::Number>()
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
+    m.to_decimal().to_string().parse::<serde_json::Number>().map(Value::Number).unwrap_or(Value::Null)
 }
 
 pub fn day_json(day: &DayRecord) -> anyhow::Result<Value> {
@@ -107,18 +102,12 @@ fn join_or_dash(entries: &[sim::MonthEntry]) -> String {
     if entries.is_empty() {
         return "-".into();
     }
-    entries
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+    entries.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
 fn table(config: &Config, days: &[DayRecord]) -> String {
     let rows = sim::monthly(days);
-    let header = [
-        "month", "MRR", "3-mo avg", "cost", "ratio", "level", "changes", "alerts",
-    ];
+    let header = ["month", "MRR", "3-mo avg", "cost", "ratio", "level", "changes", "alerts"];
     let cells: Vec<[String; 8]> = rows
         .iter()
         .map(|r| {

@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::money::{Currency, Money, Ratio};
 use crate::state::Mode;
@@ -156,6 +157,10 @@ pub struct Config {
     pub churn: Churn,
     pub prewarm_days: u32,
     pub breaker: BreakerConfig,
+    /// SHA-256 of everything above, computed once: decision ids include it without
+    /// re-serialising the config on every evaluation.
+    #[serde(skip)]
+    pub fingerprint: [u8; 32],
 }
 
 /// One thing wrong with a config, at a key path such as
@@ -204,9 +209,7 @@ impl<'de> Deserialize<'de> for Amount {
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Amount, E> {
                 // `f64`'s Display is the shortest string that round-trips, so 0.9 reads
                 // back as exactly 0.9 rather than 0.90000000000000002.
-                Decimal::from_str(&v.to_string())
-                    .map(Amount)
-                    .map_err(E::custom)
+                Decimal::from_str(&v.to_string()).map(Amount).map_err(E::custom)
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Amount, E> {
                 Decimal::from_str(v.trim()).map(Amount).map_err(E::custom)
@@ -304,10 +307,7 @@ impl Config {
                 .location()
                 .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
                 .unwrap_or_default();
-            ConfigError(vec![Problem {
-                path: String::new(),
-                message: format!("{e}{location}"),
-            }])
+            ConfigError(vec![Problem { path: String::new(), message: format!("{e}{location}") }])
         })?;
         validate(raw)
     }
@@ -329,11 +329,7 @@ impl Config {
 
     /// The level whose band holds `mrr`: the highest level with `min <= mrr`.
     pub fn level_for(&self, mrr: Money) -> u8 {
-        self.levels
-            .iter()
-            .rev()
-            .find(|l| mrr.minor >= l.min.minor)
-            .map_or(0, |l| l.number)
+        self.levels.iter().rev().find(|l| mrr.minor >= l.min.minor).map_or(0, |l| l.number)
     }
 
     /// Components HOT at `level`: everything enabled by it and the levels below.
@@ -368,10 +364,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let money = |path: &str, amount: Amount, problem: &mut dyn FnMut(String, String)| -> Money {
         match Money::from_decimal(amount.0, currency) {
             Ok(m) if m.is_negative() => {
-                problem(
-                    path.to_string(),
-                    format!("must not be negative (got {})", amount.0),
-                );
+                problem(path.to_string(), format!("must not be negative (got {})", amount.0));
                 m
             }
             Ok(m) => m,
@@ -393,15 +386,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
     for (number, names) in &by_number {
         if names.len() > 1 {
-            let list = names
-                .iter()
-                .map(|n| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            problem(
-                "levels".into(),
-                format!("level {number} is declared more than once ({list})"),
-            );
+            let list = names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ");
+            problem("levels".into(), format!("level {number} is declared more than once ({list})"));
         }
     }
     let expected: Vec<u8> = (0..by_number.len() as u8).collect();
@@ -416,27 +402,14 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         let name = names[0];
         let raw_level = &raw.levels[name];
         let path = format!("levels.{name}");
-        let min = money(
-            &format!("{path}.revenue_range.min"),
-            raw_level.revenue_range.min,
-            &mut problem,
-        );
-        let max = raw_level
-            .revenue_range
-            .max
-            .map(|m| money(&format!("{path}.revenue_range.max"), m, &mut problem));
-        let max_burn = money(
-            &format!("{path}.max_burn"),
-            raw_level.max_burn,
-            &mut problem,
-        );
+        let min = money(&format!("{path}.revenue_range.min"), raw_level.revenue_range.min, &mut problem);
+        let max =
+            raw_level.revenue_range.max.map(|m| money(&format!("{path}.revenue_range.max"), m, &mut problem));
+        let max_burn = money(&format!("{path}.max_burn"), raw_level.max_burn, &mut problem);
         if let Some(max) = max
             && max.minor < min.minor
         {
-            problem(
-                format!("{path}.revenue_range"),
-                format!("max {max} is below min {min}"),
-            );
+            problem(format!("{path}.revenue_range"), format!("max {max} is below min {min}"));
         }
         let required = match raw_level.required_consecutive_months {
             Some(0) if *number > 0 => {
@@ -450,8 +423,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             None if *number > 0 => {
                 problem(
                     format!("{path}.required_consecutive_months"),
-                    "missing debounce: every level above 0 needs required_consecutive_months"
-                        .into(),
+                    "missing debounce: every level above 0 needs required_consecutive_months".into(),
                 );
                 1
             }
@@ -464,12 +436,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             max,
             max_burn,
             required_consecutive_months: required,
-            auto_enable: raw_level
-                .auto_enable
-                .iter()
-                .cloned()
-                .map(ComponentId)
-                .collect(),
+            auto_enable: raw_level.auto_enable.iter().cloned().map(ComponentId).collect(),
         });
     }
 
@@ -497,34 +464,21 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         match low.max {
             None => problem(
                 format!("levels.{}.revenue_range.max", low.name),
-                format!(
-                    "only the top level may omit max; {} is below {}",
-                    low.name, high.name
-                ),
+                format!("only the top level may omit max; {} is below {}", low.name, high.name),
             ),
-            Some(max) if high.min.minor <= max.minor => problem(
-                path,
-                format!(
-                    "band overlaps {}: {} min {} <= {max}",
-                    low.name, high.name, high.min
-                ),
-            ),
+            Some(max) if high.min.minor <= max.minor => {
+                problem(path, format!("band overlaps {}: {} min {} <= {max}", low.name, high.name, high.min))
+            }
             Some(max) if high.min.minor > max.minor + 100 => problem(
                 path,
-                format!(
-                    "gap after {}: nothing covers revenue between {max} and {}",
-                    low.name, high.min
-                ),
+                format!("gap after {}: nothing covers revenue between {max} and {}", low.name, high.min),
             ),
             Some(_) => {}
         }
         if high.max_burn.minor <= low.max_burn.minor {
             problem(
                 format!("levels.{}.max_burn", high.name),
-                format!(
-                    "max burn must increase with the level ({} <= {})",
-                    high.max_burn, low.max_burn
-                ),
+                format!("max burn must increase with the level ({} <= {})", high.max_burn, low.max_burn),
             );
         }
     }
@@ -565,10 +519,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         let level = match owner.get(key.as_str()) {
             Some(l) => *l,
             None => {
-                problem(
-                    path.clone(),
-                    "no level's auto_enable lists this component".into(),
-                );
+                problem(path.clone(), "no level's auto_enable lists this component".into());
                 0
             }
         };
@@ -578,12 +529,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 format!("an always_on component belongs to level 0, not level {level}"),
             );
         }
-        if let DriverSpec::EksNodegroup {
-            min_size,
-            desired_size,
-            max_size,
-            ..
-        } = rc.driver
+        if let DriverSpec::EksNodegroup { min_size, desired_size, max_size, .. } = rc.driver
             && !(min_size <= desired_size && desired_size <= max_size && max_size >= 1)
         {
             problem(
@@ -644,11 +590,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 "components".into(),
                 format!(
                     "dependency cycle: {}",
-                    cycle
-                        .iter()
-                        .map(|c| c.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" -> ")
+                    cycle.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" -> ")
                 ),
             );
             Vec::new()
@@ -659,20 +601,14 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let ratio = |path: &str, amount: Amount, problem: &mut dyn FnMut(String, String)| -> Ratio {
         match Ratio::from_decimal(amount.0) {
             Ok(r) if r.basis_points > 10_000 => {
-                problem(
-                    path.into(),
-                    format!("must be between 0 and 1 (got {})", amount.0),
-                );
+                problem(path.into(), format!("must be between 0 and 1 (got {})", amount.0));
                 r
             }
             Ok(r) => r,
             Err(_) => {
                 problem(
                     path.into(),
-                    format!(
-                        "must be between 0 and 1 with at most 4 decimals (got {})",
-                        amount.0
-                    ),
+                    format!("must be between 0 and 1 with at most 4 decimals (got {})", amount.0),
                 );
                 Ratio::from_basis_points(0)
             }
@@ -694,21 +630,14 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             raw.safety.auto_activation_cost_limit,
             &mut problem,
         ),
-        approval_threshold: money(
-            "safety.approval_threshold",
-            raw.safety.approval_threshold,
-            &mut problem,
-        ),
+        approval_threshold: money("safety.approval_threshold", raw.safety.approval_threshold, &mut problem),
     };
     let hysteresis = ratio("churn.hysteresis", raw.churn.hysteresis, &mut problem);
     if raw.churn.grace_days == 0 {
         problem("churn.grace_days".into(), "must be at least 1".into());
     }
     if usize::from(raw.churn.floor_level) >= levels.len().max(1) {
-        problem(
-            "churn.floor_level".into(),
-            format!("level {} does not exist", raw.churn.floor_level),
-        );
+        problem("churn.floor_level".into(), format!("level {} does not exist", raw.churn.floor_level));
     }
     let churn = Churn {
         hysteresis,
@@ -717,22 +646,16 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         floor_level: raw.churn.floor_level,
     };
     if raw.circuit_breaker.failures == 0 {
-        problem(
-            "circuit_breaker.failures".into(),
-            "must be at least 1".into(),
-        );
+        problem("circuit_breaker.failures".into(), "must be at least 1".into());
     }
     if raw.prewarm_days > 31 {
-        problem(
-            "prewarm_days".into(),
-            format!("must be at most 31 (got {})", raw.prewarm_days),
-        );
+        problem("prewarm_days".into(), format!("must be at most 31 (got {})", raw.prewarm_days));
     }
 
     if !problems.is_empty() {
         return Err(ConfigError(problems));
     }
-    Ok(Config {
+    let mut config = Config {
         currency,
         mode: raw.mode.unwrap_or(Mode::Auto),
         levels,
@@ -745,7 +668,12 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             failures: raw.circuit_breaker.failures,
             cooldown_days: raw.circuit_breaker.cooldown_days,
         },
-    })
+        fingerprint: [0; 32],
+    };
+    // Serialising plain data cannot fail; an empty buffer would still be deterministic.
+    let canonical = serde_json::to_vec(&config).unwrap_or_default();
+    config.fingerprint = Sha256::digest(&canonical).into();
+    Ok(config)
 }
 
 /// Dependencies first; among ready components the lower level, then the key, goes
@@ -755,15 +683,7 @@ fn topological_order(
 ) -> Result<Vec<ComponentId>, Vec<ComponentId>> {
     let mut remaining: BTreeMap<&ComponentId, BTreeSet<&ComponentId>> = components
         .iter()
-        .map(|(id, c)| {
-            (
-                id,
-                c.depends_on
-                    .iter()
-                    .filter(|d| components.contains_key(*d))
-                    .collect(),
-            )
-        })
+        .map(|(id, c)| (id, c.depends_on.iter().filter(|d| components.contains_key(*d)).collect()))
         .collect();
     let mut order = Vec::with_capacity(components.len());
     while !remaining.is_empty() {
@@ -782,8 +702,7 @@ fn topological_order(
                 at = *remaining[at].iter().next().ok_or_else(Vec::new)?;
             }
             let start = path.iter().position(|id| *id == at).unwrap_or(0);
-            let mut cycle: Vec<ComponentId> =
-                path[start..].iter().map(|id| (*id).clone()).collect();
+            let mut cycle: Vec<ComponentId> = path[start..].iter().map(|id| (*id).clone()).collect();
             cycle.push(at.clone());
             return Err(cycle);
         };
@@ -801,15 +720,11 @@ mod tests {
     use super::*;
 
     fn problems(yaml: &str) -> Vec<Problem> {
-        Config::from_yaml(yaml)
-            .expect_err("config should be invalid")
-            .0
+        Config::from_yaml(yaml).expect_err("config should be invalid").0
     }
 
     fn has(problems: &[Problem], path: &str, needle: &str) -> bool {
-        problems
-            .iter()
-            .any(|p| p.path == path && p.message.contains(needle))
+        problems.iter().any(|p| p.path == path && p.message.contains(needle))
     }
 
     fn default_with(edit: impl FnOnce(&mut serde_norway::Value)) -> String {
@@ -823,20 +738,15 @@ mod tests {
         for key in &path[..path.len() - 1] {
             cur = cur.get_mut(*key).unwrap_or_else(|| panic!("no key {key}"));
         }
-        cur.as_mapping_mut()
-            .unwrap()
-            .insert(path[path.len() - 1].into(), new);
+        cur.as_mapping_mut().unwrap().insert(path[path.len() - 1].into(), new);
     }
 
     #[test]
     fn default_config_encodes_adr_017_table() {
         let c = Config::default_config().unwrap();
         let eur = |n| Money::whole(n, Currency::EUR);
-        let bands: Vec<_> = c
-            .levels
-            .iter()
-            .map(|l| (l.min, l.max, l.max_burn, l.required_consecutive_months))
-            .collect();
+        let bands: Vec<_> =
+            c.levels.iter().map(|l| (l.min, l.max, l.max_burn, l.required_consecutive_months)).collect();
         assert_eq!(
             bands,
             vec![
@@ -847,11 +757,8 @@ mod tests {
                 (eur(10000), None, eur(35000), 3),
             ]
         );
-        let enabled: Vec<Vec<&str>> = c
-            .levels
-            .iter()
-            .map(|l| l.auto_enable.iter().map(|c| c.as_str()).collect())
-            .collect();
+        let enabled: Vec<Vec<&str>> =
+            c.levels.iter().map(|l| l.auto_enable.iter().map(|c| c.as_str()).collect()).collect();
         assert_eq!(
             enabled,
             vec![
@@ -879,18 +786,11 @@ mod tests {
         let c = Config::default_config().unwrap();
         for level in &c.levels[1..] {
             let other = level.min.minor / 10;
-            let managed: i64 = c
-                .components_up_to(level.number)
-                .iter()
-                .map(|id| c.components[id].hot_cost.minor)
-                .sum();
+            let managed: i64 =
+                c.components_up_to(level.number).iter().map(|id| c.components[id].hot_cost.minor).sum();
             let projected = Money::from_minor(other + managed, c.currency);
             let limit = level.min.times(c.safety.block_ratio);
-            assert!(
-                projected.minor <= limit.minor,
-                "level {} projected {projected} > {limit}",
-                level.number
-            );
+            assert!(projected.minor <= limit.minor, "level {} projected {projected} > {limit}", level.number);
             assert!(projected.minor <= level.max_burn.minor);
         }
     }
@@ -898,12 +798,7 @@ mod tests {
     #[test]
     fn activation_order_puts_dependencies_first() {
         let c = Config::default_config().unwrap();
-        let pos = |id: &str| {
-            c.activation_order
-                .iter()
-                .position(|c| c.as_str() == id)
-                .unwrap()
-        };
+        let pos = |id: &str| c.activation_order.iter().position(|c| c.as_str() == id).unwrap();
         assert!(pos("eks_control_plane") < pos("k8s_workers"));
         assert!(pos("k8s_workers") < pos("vault_ha"));
         assert_eq!(c.activation_order.len(), c.components.len());
@@ -923,163 +818,66 @@ mod tests {
 
     #[test]
     fn overlapping_bands_are_reported_with_their_path() {
-        let yaml = default_with(|v| {
-            set(
-                v,
-                &["levels", "level_2_growth", "revenue_range", "min"],
-                700.into(),
-            )
-        });
+        let yaml =
+            default_with(|v| set(v, &["levels", "level_2_growth", "revenue_range", "min"], 700.into()));
         let p = problems(&yaml);
-        assert!(
-            has(
-                &p,
-                "levels.level_2_growth.revenue_range.min",
-                "overlaps level_1_launch"
-            ),
-            "{p:?}"
-        );
+        assert!(has(&p, "levels.level_2_growth.revenue_range.min", "overlaps level_1_launch"), "{p:?}");
     }
 
     #[test]
     fn gapped_bands_are_reported() {
-        let yaml = default_with(|v| {
-            set(
-                v,
-                &["levels", "level_2_growth", "revenue_range", "min"],
-                900.into(),
-            )
-        });
-        assert!(has(
-            &problems(&yaml),
-            "levels.level_2_growth.revenue_range.min",
-            "gap after level_1_launch"
-        ));
+        let yaml =
+            default_with(|v| set(v, &["levels", "level_2_growth", "revenue_range", "min"], 900.into()));
+        assert!(has(&problems(&yaml), "levels.level_2_growth.revenue_range.min", "gap after level_1_launch"));
     }
 
     #[test]
     fn non_increasing_levels_are_reported() {
         let yaml = default_with(|v| {
-            set(
-                v,
-                &["levels", "level_2_growth", "revenue_range", "min"],
-                300.into(),
-            );
+            set(v, &["levels", "level_2_growth", "revenue_range", "min"], 300.into());
             set(v, &["levels", "level_2_growth", "max_burn"], 500.into());
         });
         let p = problems(&yaml);
-        assert!(
-            has(
-                &p,
-                "levels.level_2_growth.revenue_range.min",
-                "levels must increase"
-            ),
-            "{p:?}"
-        );
-        assert!(
-            has(&p, "levels.level_2_growth.max_burn", "must increase"),
-            "{p:?}"
-        );
+        assert!(has(&p, "levels.level_2_growth.revenue_range.min", "levels must increase"), "{p:?}");
+        assert!(has(&p, "levels.level_2_growth.max_burn", "must increase"), "{p:?}");
     }
 
     #[test]
     fn unknown_components_are_reported() {
         let yaml = default_with(|v| {
-            set(
-                v,
-                &["levels", "level_1_launch", "auto_enable"],
-                vec!["eks_control_plane", "kafka"].into(),
-            );
-            set(
-                v,
-                &["components", "hume_ai", "depends_on"],
-                vec!["redis"].into(),
-            );
+            set(v, &["levels", "level_1_launch", "auto_enable"], vec!["eks_control_plane", "kafka"].into());
+            set(v, &["components", "hume_ai", "depends_on"], vec!["redis"].into());
         });
         let p = problems(&yaml);
-        assert!(
-            has(
-                &p,
-                "levels.level_1_launch.auto_enable[1]",
-                "unknown component 'kafka'"
-            ),
-            "{p:?}"
-        );
-        assert!(
-            has(
-                &p,
-                "components.hume_ai.depends_on[0]",
-                "unknown component 'redis'"
-            ),
-            "{p:?}"
-        );
+        assert!(has(&p, "levels.level_1_launch.auto_enable[1]", "unknown component 'kafka'"), "{p:?}");
+        assert!(has(&p, "components.hume_ai.depends_on[0]", "unknown component 'redis'"), "{p:?}");
     }
 
     #[test]
     fn dependency_cycles_are_reported() {
         let yaml = default_with(|v| {
-            set(
-                v,
-                &["components", "vault_ha", "depends_on"],
-                vec!["dat_iq"].into(),
-            );
-            set(
-                v,
-                &["components", "dat_iq", "depends_on"],
-                vec!["vault_ha"].into(),
-            );
+            set(v, &["components", "vault_ha", "depends_on"], vec!["dat_iq"].into());
+            set(v, &["components", "dat_iq", "depends_on"], vec!["vault_ha"].into());
         });
         let p = problems(&yaml);
-        assert!(
-            has(
-                &p,
-                "components",
-                "dependency cycle: dat_iq -> vault_ha -> dat_iq"
-            ),
-            "{p:?}"
-        );
+        assert!(has(&p, "components", "dependency cycle: dat_iq -> vault_ha -> dat_iq"), "{p:?}");
     }
 
     #[test]
     fn negative_costs_are_reported() {
         let yaml = default_with(|v| set(v, &["components", "hume_ai", "cost", "hot"], (-5).into()));
-        assert!(has(
-            &problems(&yaml),
-            "components.hume_ai.cost.hot",
-            "must not be negative"
-        ));
+        assert!(has(&problems(&yaml), "components.hume_ai.cost.hot", "must not be negative"));
     }
 
     #[test]
     fn missing_debounce_is_reported() {
         let yaml = default_with(|v| {
-            v["levels"]["level_3_scale"]
-                .as_mapping_mut()
-                .unwrap()
-                .remove("required_consecutive_months");
-            set(
-                v,
-                &["levels", "level_2_growth", "required_consecutive_months"],
-                0.into(),
-            );
+            v["levels"]["level_3_scale"].as_mapping_mut().unwrap().remove("required_consecutive_months");
+            set(v, &["levels", "level_2_growth", "required_consecutive_months"], 0.into());
         });
         let p = problems(&yaml);
-        assert!(
-            has(
-                &p,
-                "levels.level_3_scale.required_consecutive_months",
-                "missing debounce"
-            ),
-            "{p:?}"
-        );
-        assert!(
-            has(
-                &p,
-                "levels.level_2_growth.required_consecutive_months",
-                "at least 1"
-            ),
-            "{p:?}"
-        );
+        assert!(has(&p, "levels.level_3_scale.required_consecutive_months", "missing debounce"), "{p:?}");
+        assert!(has(&p, "levels.level_2_growth.required_consecutive_months", "at least 1"), "{p:?}");
     }
 
     #[test]
@@ -1107,55 +905,24 @@ mod tests {
             "components.ollama.cost.warm",
             "components.hume_ai.cost.hot",
         ] {
-            assert!(
-                p.iter().any(|x| x.path == path),
-                "no problem at {path}: {p:?}"
-            );
+            assert!(p.iter().any(|x| x.path == path), "no problem at {path}: {p:?}");
         }
         let err = ConfigError(p).to_string();
-        assert!(
-            err.starts_with("invalid configuration (") && err.contains("  - currency: "),
-            "{err}"
-        );
+        assert!(err.starts_with("invalid configuration (") && err.contains("  - currency: "), "{err}");
     }
 
     #[test]
     fn level_numbering_and_band_shape_are_checked() {
         let yaml = default_with(|v| {
             set(v, &["levels", "level_3_scale", "level"], 2.into());
-            set(
-                v,
-                &["levels", "level_0_bootstrap", "revenue_range", "min"],
-                10.into(),
-            );
-            set(
-                v,
-                &["levels", "level_4_enterprise", "revenue_range", "max"],
-                20000.into(),
-            );
+            set(v, &["levels", "level_0_bootstrap", "revenue_range", "min"], 10.into());
+            set(v, &["levels", "level_4_enterprise", "revenue_range", "max"], 20000.into());
         });
         let p = problems(&yaml);
-        assert!(
-            has(&p, "levels", "level 2 is declared more than once"),
-            "{p:?}"
-        );
+        assert!(has(&p, "levels", "level 2 is declared more than once"), "{p:?}");
         assert!(has(&p, "levels", "no gaps"), "{p:?}");
-        assert!(
-            has(
-                &p,
-                "levels.level_0_bootstrap.revenue_range.min",
-                "must start at 0"
-            ),
-            "{p:?}"
-        );
-        assert!(
-            has(
-                &p,
-                "levels.level_4_enterprise.revenue_range.max",
-                "open-ended"
-            ),
-            "{p:?}"
-        );
+        assert!(has(&p, "levels.level_0_bootstrap.revenue_range.min", "must start at 0"), "{p:?}");
+        assert!(has(&p, "levels.level_4_enterprise.revenue_range.max", "open-ended"), "{p:?}");
     }
 
     #[test]
@@ -1166,85 +933,25 @@ mod tests {
                 &["levels", "level_2_growth", "auto_enable"],
                 vec!["hume_ai", "k8s_workers", "eks_control_plane"].into(),
             );
-            set(
-                v,
-                &["levels", "level_3_scale", "auto_enable"],
-                vec!["dat_iq"].into(),
-            );
-            set(
-                v,
-                &["components", "dat_iq", "driver"],
-                serde_norway::from_str("{kind: always_on}").unwrap(),
-            );
-            set(
-                v,
-                &["components", "eks_control_plane", "depends_on"],
-                vec!["tee"].into(),
-            );
-            set(
-                v,
-                &["components", "k8s_workers", "depends_on"],
-                serde_norway::Value::Sequence(vec![]),
-            );
-            set(
-                v,
-                &["levels", "level_1_launch", "revenue_range", "max"],
-                300.into(),
-            );
+            set(v, &["levels", "level_3_scale", "auto_enable"], vec!["dat_iq"].into());
+            set(v, &["components", "dat_iq", "driver"], serde_norway::from_str("{kind: always_on}").unwrap());
+            set(v, &["components", "eks_control_plane", "depends_on"], vec!["tee"].into());
+            set(v, &["components", "k8s_workers", "depends_on"], serde_norway::Value::Sequence(vec![]));
+            set(v, &["levels", "level_1_launch", "revenue_range", "max"], 300.into());
         });
         let p = problems(&yaml);
-        assert!(
-            has(
-                &p,
-                "levels.level_2_growth.auto_enable[2]",
-                "already enabled by level 1"
-            ),
-            "{p:?}"
-        );
-        assert!(
-            has(&p, "components.vault_ha", "no level's auto_enable"),
-            "{p:?}"
-        );
-        assert!(
-            has(&p, "components.dat_iq.driver", "belongs to level 0"),
-            "{p:?}"
-        );
-        assert!(
-            has(
-                &p,
-                "components.eks_control_plane.depends_on[0]",
-                "higher level 4"
-            ),
-            "{p:?}"
-        );
-        assert!(
-            has(
-                &p,
-                "components.k8s_workers.depends_on",
-                "must depend on the eks_cluster"
-            ),
-            "{p:?}"
-        );
-        assert!(
-            has(&p, "levels.level_1_launch.revenue_range", "below min"),
-            "{p:?}"
-        );
+        assert!(has(&p, "levels.level_2_growth.auto_enable[2]", "already enabled by level 1"), "{p:?}");
+        assert!(has(&p, "components.vault_ha", "no level's auto_enable"), "{p:?}");
+        assert!(has(&p, "components.dat_iq.driver", "belongs to level 0"), "{p:?}");
+        assert!(has(&p, "components.eks_control_plane.depends_on[0]", "higher level 4"), "{p:?}");
+        assert!(has(&p, "components.k8s_workers.depends_on", "must depend on the eks_cluster"), "{p:?}");
+        assert!(has(&p, "levels.level_1_launch.revenue_range", "below min"), "{p:?}");
     }
 
     #[test]
     fn node_group_sizes_are_checked() {
-        let yaml = default_with(|v| {
-            set(
-                v,
-                &["components", "k8s_workers", "driver", "min_size"],
-                9.into(),
-            )
-        });
-        assert!(has(
-            &problems(&yaml),
-            "components.k8s_workers.driver",
-            "min <= desired <= max"
-        ));
+        let yaml = default_with(|v| set(v, &["components", "k8s_workers", "driver", "min_size"], 9.into()));
+        assert!(has(&problems(&yaml), "components.k8s_workers.driver", "min <= desired <= max"));
     }
 
     #[test]
@@ -1259,30 +966,16 @@ mod tests {
     #[test]
     fn only_the_top_level_may_be_open_ended() {
         let yaml = default_with(|v| {
-            v["levels"]["level_1_launch"]["revenue_range"]
-                .as_mapping_mut()
-                .unwrap()
-                .remove("max");
+            v["levels"]["level_1_launch"]["revenue_range"].as_mapping_mut().unwrap().remove("max");
         });
-        assert!(has(
-            &problems(&yaml),
-            "levels.level_1_launch.revenue_range.max",
-            "only the top level"
-        ));
+        assert!(has(&problems(&yaml), "levels.level_1_launch.revenue_range.max", "only the top level"));
     }
 
     #[test]
     fn amounts_may_be_quoted_decimals() {
-        let yaml =
-            default_with(|v| set(v, &["components", "hume_ai", "cost", "hot"], "65.50".into()));
+        let yaml = default_with(|v| set(v, &["components", "hume_ai", "cost", "hot"], "65.50".into()));
         let c = Config::from_yaml(&yaml).unwrap();
-        assert_eq!(
-            c.components[&ComponentId::new("hume_ai")].hot_cost.minor,
-            6550
-        );
-        assert_eq!(
-            c.components[&ComponentId::new("hume_ai")].driver.kind(),
-            "ssm_flag"
-        );
+        assert_eq!(c.components[&ComponentId::new("hume_ai")].hot_cost.minor, 6550);
+        assert_eq!(c.components[&ComponentId::new("hume_ai")].driver.kind(), "ssm_flag");
     }
 }

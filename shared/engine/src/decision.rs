@@ -53,7 +53,11 @@ pub enum Cause {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A level change was committed (provisioning succeeded).
-    LevelChanged { from: u8, to: u8, cause: Cause },
+    LevelChanged {
+        from: u8,
+        to: u8,
+        cause: Cause,
+    },
     /// An activation was refused by the cost guard.
     Blocked {
         level: u8,
@@ -76,7 +80,9 @@ pub enum Event {
         error: String,
     },
     /// Completed steps of a failed plan were undone, newest first.
-    Rollback { undone: Vec<Transition> },
+    Rollback {
+        undone: Vec<Transition>,
+    },
     BreakerOpened {
         consecutive_failures: u32,
         until: NaiveDate,
@@ -87,7 +93,9 @@ pub enum Event {
         components: Vec<ComponentId>,
     },
     /// WARM components unused for the cool-down period go COLD.
-    Cooldown { components: Vec<ComponentId> },
+    Cooldown {
+        components: Vec<ComponentId>,
+    },
     /// A level change waits for a human approval.
     ApprovalRequired {
         from: u8,
@@ -131,25 +139,15 @@ impl Event {
     pub fn summary(&self) -> String {
         match self {
             Event::LevelChanged { from, to, cause } => format!("level {from} -> {to} ({cause})"),
-            Event::Blocked {
-                level,
-                projected_cost,
-                limit,
-                ..
-            } => {
+            Event::Blocked { level, projected_cost, limit, .. } => {
                 format!("blocked L{level}: cost {projected_cost} > {limit}")
             }
-            Event::Alert {
-                severity, ratio, ..
-            } => format!(
-                "{} cost/MRR {ratio}",
-                format!("{severity:?}").to_lowercase()
-            ),
-            Event::TransitionFailed {
-                component,
-                transition,
-                ..
-            } => format!("{component} {transition:?} failed").to_lowercase(),
+            Event::Alert { severity, ratio, .. } => {
+                format!("{} cost/MRR {ratio}", format!("{severity:?}").to_lowercase())
+            }
+            Event::TransitionFailed { component, transition, .. } => {
+                format!("{component} {transition:?} failed").to_lowercase()
+            }
             Event::Rollback { undone } => format!("rollback of {} step(s)", undone.len()),
             Event::BreakerOpened { until, .. } => format!("breaker open until {until}"),
             Event::Prewarm { level, components } => {
@@ -164,10 +162,7 @@ impl Event {
 }
 
 fn join(ids: &[ComponentId]) -> String {
-    ids.iter()
-        .map(|c| c.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    ids.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 impl fmt::Display for Cause {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{Days, Months, NaiveDate};
+use chrono::{Datelike, Days, Months, NaiveDate};
 use sha2::{Digest, Sha256};
 
 use crate::config::{ComponentId, Config, Level};
@@ -25,13 +25,7 @@ pub struct Inputs<'a> {
 /// The oldest snapshot the rules read on `today`: adapters load from here (a bounded
 /// query) and the decision id covers exactly this window.
 pub fn history_needed_from(config: &Config, today: NaiveDate) -> NaiveDate {
-    let months_back = config
-        .levels
-        .iter()
-        .map(|l| l.required_consecutive_months)
-        .max()
-        .unwrap_or(0)
-        .max(3);
+    let months_back = config.levels.iter().map(|l| l.required_consecutive_months).max().unwrap_or(0).max(3);
     let month_start = YearMonth::of(today).first_day() - Months::new(months_back);
     let grace_start = today - Days::new(u64::from(config.churn.grace_days) + 1);
     month_start.min(grace_start)
@@ -47,11 +41,7 @@ struct Plan {
 }
 
 pub fn evaluate(inputs: &Inputs<'_>, today: NaiveDate) -> Decision {
-    let Inputs {
-        config,
-        state,
-        history,
-    } = *inputs;
+    let Inputs { config, state, history } = *inputs;
     let window_start = history_needed_from(config, today);
     let snapshot = history.get(today).copied();
     let average_3m = history.three_month_average(today);
@@ -66,16 +56,7 @@ pub fn evaluate(inputs: &Inputs<'_>, today: NaiveDate) -> Decision {
     let mut events = alerts(config, history, today, window_start);
     let mut reasons = Vec::new();
 
-    let plan = plan_for_today(
-        config,
-        state,
-        history,
-        today,
-        snapshot,
-        average_3m,
-        &mut events,
-        &mut reasons,
-    );
+    let plan = plan_for_today(config, state, history, today, snapshot, average_3m, &mut events, &mut reasons);
 
     let outcome = match plan {
         None => {
@@ -87,16 +68,7 @@ pub fn evaluate(inputs: &Inputs<'_>, today: NaiveDate) -> Decision {
             }
             Outcome::Hold
         }
-        Some(ref plan) => gate(
-            config,
-            state,
-            &mut next_state,
-            plan,
-            mode,
-            today,
-            &mut events,
-            &mut reasons,
-        ),
+        Some(ref plan) => gate(config, state, &mut next_state, plan, mode, today, &mut events, &mut reasons),
     };
 
     let (to_level, cause, transitions) = match plan {
@@ -139,9 +111,7 @@ fn plan_for_today(
         return None;
     }
     let Some(snapshot) = snapshot else {
-        reasons.push(format!(
-            "no snapshot for {today}: nothing is decided without today's figures"
-        ));
+        reasons.push(format!("no snapshot for {today}: nothing is decided without today's figures"));
         return None;
     };
 
@@ -175,9 +145,7 @@ fn plan_for_today(
             let t = transitions_to_level(config, state, target);
             (target, Some(cause), t, config.zero())
         }
-        None => match upgrade_target(
-            config, state, history, today, snapshot, average_3m, events, reasons,
-        ) {
+        None => match upgrade_target(config, state, history, today, snapshot, average_3m, events, reasons) {
             Some((target, transitions, extra)) => (target, Some(Cause::Growth), transitions, extra),
             None => (state.level, None, Vec::new(), config.zero()),
         },
@@ -196,17 +164,11 @@ fn plan_for_today(
     }
     let cooled = cooldown(config, state, today, &keep);
     if !cooled.is_empty() {
-        events.push(Event::Cooldown {
-            components: cooled.iter().map(|t| t.component.clone()).collect(),
-        });
+        events.push(Event::Cooldown { components: cooled.iter().map(|t| t.component.clone()).collect() });
         reasons.push(format!(
             "WARM for {} days or more without use: {} go COLD",
             config.churn.cooldown_days,
-            cooled
-                .iter()
-                .map(|t| t.component.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            cooled.iter().map(|t| t.component.as_str()).collect::<Vec<_>>().join(", ")
         ));
         transitions.extend(cooled);
     }
@@ -255,10 +217,8 @@ fn gate(
                 transitions: plan.transitions.len(),
             });
         }
-        reasons.push(format!(
-            "shadow mode: {} transition(s) recorded, none executed",
-            plan.transitions.len()
-        ));
+        reasons
+            .push(format!("shadow mode: {} transition(s) recorded, none executed", plan.transitions.len()));
         return Outcome::ShadowOnly;
     }
     let needs_approval = !manual
@@ -279,10 +239,7 @@ fn gate(
                 next_state.pending_approval = None;
                 return Outcome::Execute;
             }
-            reasons.push(format!(
-                "L{} -> L{} waits for approval since {}",
-                p.from, p.to, p.requested_on
-            ));
+            reasons.push(format!("L{} -> L{} waits for approval since {}", p.from, p.to, p.requested_on));
         }
         _ => {
             events.push(Event::ApprovalRequired {
@@ -305,10 +262,7 @@ fn gate(
                     plan.extra_cost, config.safety.approval_threshold
                 )
             };
-            reasons.push(format!(
-                "L{} -> L{} needs a human approval: {why}",
-                state.level, plan.to_level
-            ));
+            reasons.push(format!("L{} -> L{} needs a human approval: {why}", state.level, plan.to_level));
         }
     }
     Outcome::AwaitingApproval
@@ -317,37 +271,26 @@ fn gate(
 /// Warning at the alert ratio, critical at the block ratio; each fires on the day the
 /// ratio crosses it and re-arms once it is back below. Derived from the snapshots, so a
 /// replayed evaluation fires nothing new.
-fn alerts(
-    config: &Config,
-    history: &History,
-    today: NaiveDate,
-    window_start: NaiveDate,
-) -> Vec<Event> {
+fn alerts(config: &Config, history: &History, today: NaiveDate, window_start: NaiveDate) -> Vec<Event> {
     let Some(snapshot) = history.get(today) else {
         return Vec::new();
     };
     let Some(ratio) = snapshot.ratio() else {
         return Vec::new();
     };
-    let previous = history
-        .before(today)
-        .filter(|p| p.date >= window_start)
-        .and_then(|p| p.ratio());
-    [
-        (Severity::Critical, config.safety.block_ratio),
-        (Severity::Warning, config.safety.alert_ratio),
-    ]
-    .into_iter()
-    .find(|(_, threshold)| ratio >= *threshold && previous.is_none_or(|p| p < *threshold))
-    .map(|(severity, threshold)| Event::Alert {
-        severity,
-        ratio,
-        threshold,
-        cost: snapshot.cost,
-        mrr: snapshot.mrr,
-    })
-    .into_iter()
-    .collect()
+    let previous = history.before(today).filter(|p| p.date >= window_start).and_then(|p| p.ratio());
+    [(Severity::Critical, config.safety.block_ratio), (Severity::Warning, config.safety.alert_ratio)]
+        .into_iter()
+        .find(|(_, threshold)| ratio >= *threshold && previous.is_none_or(|p| p < *threshold))
+        .map(|(severity, threshold)| Event::Alert {
+            severity,
+            ratio,
+            threshold,
+            cost: snapshot.cost,
+            mrr: snapshot.mrr,
+        })
+        .into_iter()
+        .collect()
 }
 
 /// Churn rollback and sustained cost overrun; the lower target wins.
@@ -380,9 +323,9 @@ fn downgrade_target(
         }
     }
     let block = config.safety.block_ratio;
-    let overrun = window.iter().all(|d| {
-        d.date > state.level_since && d.ratio().is_none_or(|r| r > block) && !d.cost.is_zero()
-    });
+    let overrun = window
+        .iter()
+        .all(|d| d.date > state.level_since && d.ratio().is_none_or(|r| r > block) && !d.cost.is_zero());
     if overrun {
         let to = state.level - 1;
         reasons.push(format!(
@@ -409,20 +352,12 @@ fn missing_for_level(level: &Level, closes: &[MonthClose], today_mrr: Money) -> 
     if streak.len() < needed {
         let detail = if streak.is_empty() {
             match closes.first() {
-                Some(MonthClose {
-                    month,
-                    mrr: Some(m),
-                }) => format!("{month} closed at {m}"),
+                Some(MonthClose { month, mrr: Some(m) }) => format!("{month} closed at {m}"),
                 Some(MonthClose { month, mrr: None }) => format!("{month} has no data"),
                 None => "no closed month".into(),
             }
         } else {
-            streak
-                .iter()
-                .rev()
-                .map(|c| c.month.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            streak.iter().rev().map(|c| c.month.to_string()).collect::<Vec<_>>().join(", ")
         };
         missing.push(format!(
             "level {} needs {needed} closed month{} >= {}; have {} ({detail})",
@@ -438,29 +373,18 @@ fn missing_for_level(level: &Level, closes: &[MonthClose], today_mrr: Money) -> 
             "level {} needs a 3-month average >= {}; no closed month has data",
             level.number, level.min
         )),
-        Some(avg) if avg.minor < level.min.minor => missing.push(format!(
-            "level {} needs a 3-month average >= {}; it is {avg}",
-            level.number, level.min
-        )),
+        Some(avg) if avg.minor < level.min.minor => missing
+            .push(format!("level {} needs a 3-month average >= {}; it is {avg}", level.number, level.min)),
         Some(_) => {}
     }
     if today_mrr.minor < level.min.minor {
-        missing.push(format!(
-            "level {} needs today's MRR >= {}; it is {today_mrr}",
-            level.number, level.min
-        ));
+        missing.push(format!("level {} needs today's MRR >= {}; it is {today_mrr}", level.number, level.min));
     }
     missing
 }
 
 fn months_needed(config: &Config) -> usize {
-    config
-        .levels
-        .iter()
-        .map(|l| l.required_consecutive_months as usize)
-        .max()
-        .unwrap_or(0)
-        .max(3)
+    config.levels.iter().map(|l| l.required_consecutive_months as usize).max().unwrap_or(0).max(3)
 }
 
 /// The highest eligible level that passes the cost guard, with its transitions and
@@ -507,10 +431,7 @@ fn upgrade_target(
                 snapshot.cost, config.safety.block_ratio
             ))
         } else if projected.minor > level.max_burn.minor {
-            Some(format!(
-                "projected cost {projected} exceeds L{candidate}'s max burn {}",
-                level.max_burn
-            ))
+            Some(format!("projected cost {projected} exceeds L{candidate}'s max burn {}", level.max_burn))
         } else if extra.minor > config.safety.auto_activation_cost_limit.minor {
             Some(format!(
                 "it adds {extra} a month, above the automatic-activation limit {}; only an approved override can",
@@ -526,10 +447,7 @@ fn upgrade_target(
                     events.push(Event::Blocked {
                         level: candidate,
                         projected_cost: projected,
-                        limit: Money::from_minor(
-                            limit.minor.min(level.max_burn.minor),
-                            config.currency,
-                        ),
+                        limit: Money::from_minor(limit.minor.min(level.max_burn.minor), config.currency),
                         reference_revenue: reference,
                         max_burn: level.max_burn,
                         reason: why,
@@ -562,10 +480,7 @@ fn prewarm(
     snapshot: DailySnapshot,
     reasons: &mut Vec<String>,
 ) -> Option<(u8, Vec<Transition>)> {
-    let next = state
-        .level
-        .checked_add(1)
-        .filter(|n| *n <= config.top_level())?;
+    let next = state.level.checked_add(1).filter(|n| *n <= config.top_level())?;
     let month = YearMonth::of(today);
     let days_left = (month.last_day() - today).num_days();
     if days_left >= i64::from(config.prewarm_days) {
@@ -576,10 +491,7 @@ fn prewarm(
     if missing_for_level(level, &closes, snapshot.mrr).is_empty() {
         return None; // eligible already: the upgrade path (or its guard) decides
     }
-    let mut assumed = vec![MonthClose {
-        month,
-        mrr: Some(snapshot.mrr),
-    }];
+    let mut assumed = vec![MonthClose { month, mrr: Some(snapshot.mrr) }];
     assumed.extend(closes.iter().copied());
     if !missing_for_level(level, &assumed, snapshot.mrr).is_empty() {
         return None;
@@ -587,31 +499,22 @@ fn prewarm(
     let transitions: Vec<Transition> = config
         .activation_order
         .iter()
-        .filter(|id| {
-            level.auto_enable.contains(id) && state.component_state(id) == ComponentState::Cold
-        })
+        .filter(|id| level.auto_enable.contains(id) && state.component_state(id) == ComponentState::Cold)
         .filter(|id| !config.components[*id].is_always_on())
-        .map(|id| Transition {
-            component: id.clone(),
-            kind: TransitionKind::Deploy,
-        })
+        .map(|id| Transition { component: id.clone(), kind: TransitionKind::Deploy })
         .collect();
     if transitions.is_empty() {
         return None;
     }
     let extra = cost_delta(config, &transitions);
     let projected = Money::from_minor(snapshot.cost.minor + extra.minor, config.currency);
-    let assumed_average = Money::mean(
-        &assumed
-            .iter()
-            .take(3)
-            .filter_map(|c| c.mrr)
-            .collect::<Vec<_>>(),
-    )?;
-    let reference = Money::from_minor(
-        assumed_average.minor.min(snapshot.mrr.minor),
-        config.currency,
-    );
+    // The same reference revenue as for an activation: the guard must hold on real
+    // closed months, not on the month that is assumed to close well.
+    let Some(average) = history.three_month_average(today) else {
+        reasons.push(format!("pre-warming L{next} skipped: no closed month to take an average from"));
+        return None;
+    };
+    let reference = Money::from_minor(average.minor.min(snapshot.mrr.minor), config.currency);
     let limit = reference.times(config.safety.block_ratio);
     if projected.minor > limit.minor || projected.minor > level.max_burn.minor {
         reasons.push(format!(
@@ -649,15 +552,10 @@ fn cooldown(
             .components
             .values()
             .filter(|c| c.depends_on.contains(id))
-            .all(|c| {
-                chosen.contains(&c.id) || state.component_state(&c.id) == ComponentState::Cold
-            });
+            .all(|c| chosen.contains(&c.id) || state.component_state(&c.id) == ComponentState::Cold);
         if dependents_gone {
             chosen.insert(id);
-            out.push(Transition {
-                component: id.clone(),
-                kind: TransitionKind::Decommission,
-            });
+            out.push(Transition { component: id.clone(), kind: TransitionKind::Decommission });
         }
     }
     out
@@ -674,10 +572,7 @@ pub fn transitions_to_level(config: &Config, state: &SystemState, target: u8) ->
             && state.component_state(id) == ComponentState::Hot
             && !config.components[id].is_always_on()
         {
-            out.push(Transition {
-                component: id.clone(),
-                kind: TransitionKind::Deactivate,
-            });
+            out.push(Transition { component: id.clone(), kind: TransitionKind::Deactivate });
         }
     }
     for id in &config.activation_order {
@@ -686,19 +581,12 @@ pub fn transitions_to_level(config: &Config, state: &SystemState, target: u8) ->
         }
         match state.component_state(id) {
             ComponentState::Cold => {
-                out.push(Transition {
-                    component: id.clone(),
-                    kind: TransitionKind::Deploy,
-                });
-                out.push(Transition {
-                    component: id.clone(),
-                    kind: TransitionKind::Activate,
-                });
+                out.push(Transition { component: id.clone(), kind: TransitionKind::Deploy });
+                out.push(Transition { component: id.clone(), kind: TransitionKind::Activate });
             }
-            ComponentState::Warm => out.push(Transition {
-                component: id.clone(),
-                kind: TransitionKind::Activate,
-            }),
+            ComponentState::Warm => {
+                out.push(Transition { component: id.clone(), kind: TransitionKind::Activate })
+            }
             ComponentState::Hot | ComponentState::Warming | ComponentState::Cooling => {}
         }
     }
@@ -731,23 +619,22 @@ fn decision_id(
     // after a write must produce the same id.
     let mut state = inputs.state.clone();
     state.version = 0;
-    let window: Vec<&DailySnapshot> = inputs
-        .history
-        .iter()
-        .filter(|s| s.date >= window_start && s.date <= today)
-        .collect();
     let mut hasher = Sha256::new();
-    for part in [
-        serde_json::to_vec(&today),
-        serde_json::to_vec(inputs.config),
-        serde_json::to_vec(&state),
-        serde_json::to_vec(&window),
-    ] {
-        // Serialising plain data to JSON cannot fail; an empty part still keeps the
-        // hash deterministic.
-        let bytes = part.unwrap_or_default();
-        hasher.update((bytes.len() as u64).to_be_bytes());
-        hasher.update(&bytes);
+    hasher.update(today.num_days_from_ce().to_be_bytes());
+    hasher.update(inputs.config.fingerprint);
+    // Serialising plain data to JSON cannot fail; an empty buffer would still hash
+    // deterministically.
+    let state_json = serde_json::to_vec(&state).unwrap_or_default();
+    hasher.update((state_json.len() as u64).to_be_bytes());
+    hasher.update(&state_json);
+    // Snapshots are hashed field by field: this runs on every evaluation, and JSON
+    // for a four-month window costs more than all the rules together.
+    for s in inputs.history.range(window_start, today) {
+        hasher.update(s.date.num_days_from_ce().to_be_bytes());
+        hasher.update(s.mrr.minor.to_be_bytes());
+        hasher.update(s.mrr.currency.as_str().as_bytes());
+        hasher.update(s.cost.minor.to_be_bytes());
+        hasher.update(s.cost.currency.as_str().as_bytes());
     }
     let digest = hasher.finalize();
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();

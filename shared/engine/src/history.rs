@@ -33,10 +33,7 @@ pub struct YearMonth {
 
 impl YearMonth {
     pub fn of(date: NaiveDate) -> Self {
-        YearMonth {
-            year: date.year(),
-            month: date.month(),
-        }
+        YearMonth { year: date.year(), month: date.month() }
     }
 
     pub fn first_day(self) -> NaiveDate {
@@ -80,9 +77,7 @@ impl History {
     }
 
     pub fn from_snapshots(snapshots: impl IntoIterator<Item = DailySnapshot>) -> Self {
-        History {
-            days: snapshots.into_iter().map(|s| (s.date, s)).collect(),
-        }
+        History { days: snapshots.into_iter().map(|s| (s.date, s)).collect() }
     }
 
     pub fn insert(&mut self, snapshot: DailySnapshot) {
@@ -105,6 +100,11 @@ impl History {
         self.days.values()
     }
 
+    /// Snapshots from `from` to `to`, both included, oldest first.
+    pub fn range(&self, from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = &DailySnapshot> {
+        self.days.range(from..=to.max(from)).map(|(_, s)| s)
+    }
+
     /// The latest snapshot strictly before `date`.
     pub fn before(&self, date: NaiveDate) -> Option<&DailySnapshot> {
         self.days.range(..date).next_back().map(|(_, s)| s)
@@ -117,10 +117,7 @@ impl History {
 
     /// A month's MRR is the MRR on its last day.
     pub fn month_close(&self, month: YearMonth) -> MonthClose {
-        MonthClose {
-            month,
-            mrr: self.get(month.last_day()).map(|s| s.mrr),
-        }
+        MonthClose { month, mrr: self.get(month.last_day()).map(|s| s.mrr) }
     }
 
     /// The `n` closed months before `today`'s month, newest first. The current month is
@@ -137,22 +134,14 @@ impl History {
 
     /// Mean MRR of the last three closed months that have data (fewer if fewer exist).
     pub fn three_month_average(&self, today: NaiveDate) -> Option<Money> {
-        let closes: Vec<Money> = self
-            .closed_months(today, 3)
-            .into_iter()
-            .filter_map(|m| m.mrr)
-            .collect();
+        let closes: Vec<Money> = self.closed_months(today, 3).into_iter().filter_map(|m| m.mrr).collect();
         Money::mean(&closes)
     }
 
     /// The last `days` calendar days up to and including `today`, `None` if any is missing.
     pub fn last_days(&self, today: NaiveDate, days: u32) -> Option<Vec<&DailySnapshot>> {
         (0..days)
-            .map(|back| {
-                today
-                    .checked_sub_days(chrono::Days::new(u64::from(back)))
-                    .and_then(|d| self.get(d))
-            })
+            .map(|back| today.checked_sub_days(chrono::Days::new(u64::from(back))).and_then(|d| self.get(d)))
             .collect()
     }
 }
@@ -180,34 +169,11 @@ mod tests {
             snap("2026-02-28", 500),
             snap("2026-03-01", 1000),
         ]);
-        let feb = YearMonth {
-            year: 2026,
-            month: 2,
-        };
-        assert_eq!(
-            h.month_close(feb).mrr,
-            Some(Money::whole(500, Currency::EUR))
-        );
+        let feb = YearMonth { year: 2026, month: 2 };
+        assert_eq!(h.month_close(feb).mrr, Some(Money::whole(500, Currency::EUR)));
         assert_eq!(feb.last_day(), day("2026-02-28"));
-        assert_eq!(
-            YearMonth {
-                year: 2028,
-                month: 2
-            }
-            .last_day(),
-            day("2028-02-29")
-        );
-        assert_eq!(
-            YearMonth {
-                year: 2026,
-                month: 12
-            }
-            .next(),
-            YearMonth {
-                year: 2027,
-                month: 1
-            }
-        );
+        assert_eq!(YearMonth { year: 2028, month: 2 }.last_day(), day("2028-02-29"));
+        assert_eq!(YearMonth { year: 2026, month: 12 }.next(), YearMonth { year: 2027, month: 1 });
         assert_eq!(feb.to_string(), "2026-02");
     }
 
@@ -216,13 +182,7 @@ mod tests {
         // Even on its last day, the current month is not among the closed months.
         let h = History::from_snapshots([snap("2026-03-31", 5000)]);
         let closed = h.closed_months(day("2026-03-31"), 1);
-        assert_eq!(
-            closed[0].month,
-            YearMonth {
-                year: 2026,
-                month: 2
-            }
-        );
+        assert_eq!(closed[0].month, YearMonth { year: 2026, month: 2 });
         assert_eq!(closed[0].mrr, None);
     }
 
@@ -235,10 +195,7 @@ mod tests {
     #[test]
     fn three_month_average_uses_fewer_months_when_fewer_exist() {
         let h = History::from_snapshots([snap("2026-01-31", 600), snap("2026-02-28", 900)]);
-        assert_eq!(
-            h.three_month_average(day("2026-03-15")),
-            Some(Money::whole(750, Currency::EUR))
-        );
+        assert_eq!(h.three_month_average(day("2026-03-15")), Some(Money::whole(750, Currency::EUR)));
         assert_eq!(History::new().three_month_average(day("2026-03-15")), None);
     }
 

@@ -92,10 +92,7 @@ impl Money {
     }
 
     pub const fn whole(units: i64, currency: Currency) -> Self {
-        Money {
-            minor: units * 100,
-            currency,
-        }
+        Money { minor: units * 100, currency }
     }
 
     /// Exact conversion from a decimal; more than two decimal places is refused rather
@@ -107,17 +104,13 @@ impl Money {
         if minor.fract() != Decimal::ZERO {
             return Err(MoneyError::TooPrecise(amount.to_string()));
         }
-        let minor: i64 = minor
-            .trunc()
-            .try_into()
-            .map_err(|_| MoneyError::Overflow(amount.to_string()))?;
+        let minor: i64 = minor.trunc().try_into().map_err(|_| MoneyError::Overflow(amount.to_string()))?;
         Ok(Money { minor, currency })
     }
 
     pub fn parse(amount: &str, currency: Currency) -> Result<Self, MoneyError> {
         let trimmed = amount.trim();
-        let decimal =
-            Decimal::from_str(trimmed).map_err(|_| MoneyError::NotANumber(trimmed.to_string()))?;
+        let decimal = Decimal::from_str(trimmed).map_err(|_| MoneyError::NotANumber(trimmed.to_string()))?;
         Self::from_decimal(decimal, currency)
     }
 
@@ -137,10 +130,7 @@ impl Money {
         if self.currency == other.currency {
             Ok(())
         } else {
-            Err(MoneyError::CurrencyMismatch {
-                left: self.currency,
-                right: other.currency,
-            })
+            Err(MoneyError::CurrencyMismatch { left: self.currency, right: other.currency })
         }
     }
 
@@ -150,10 +140,7 @@ impl Money {
             .minor
             .checked_add(other.minor)
             .ok_or_else(|| MoneyError::Overflow(format!("{self} + {other}")))?;
-        Ok(Money {
-            minor,
-            currency: self.currency,
-        })
+        Ok(Money { minor, currency: self.currency })
     }
 
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
@@ -162,10 +149,7 @@ impl Money {
             .minor
             .checked_sub(other.minor)
             .ok_or_else(|| MoneyError::Overflow(format!("{self} - {other}")))?;
-        Ok(Money {
-            minor,
-            currency: self.currency,
-        })
+        Ok(Money { minor, currency: self.currency })
     }
 
     pub fn checked_cmp(self, other: Money) -> Result<std::cmp::Ordering, MoneyError> {
@@ -177,20 +161,14 @@ impl Money {
     /// makes a limit more permissive than configured.
     pub fn times(self, ratio: Ratio) -> Money {
         let scaled = i128::from(self.minor) * i128::from(ratio.basis_points) / 10_000;
-        Money {
-            minor: scaled as i64,
-            currency: self.currency,
-        }
+        Money { minor: scaled as i64, currency: self.currency }
     }
 
     /// Mean of amounts of one currency, rounded down to the cent.
     pub fn mean(amounts: &[Money]) -> Option<Money> {
         let first = amounts.first()?;
         let total: i128 = amounts.iter().map(|m| i128::from(m.minor)).sum();
-        Some(Money {
-            minor: (total / amounts.len() as i128) as i64,
-            currency: first.currency,
-        })
+        Some(Money { minor: (total / amounts.len() as i128) as i64, currency: first.currency })
     }
 
     /// `self / denominator` in basis points (1% = 100), `None` when the denominator is
@@ -200,9 +178,7 @@ impl Money {
             return None;
         }
         let bp = i128::from(self.minor) * 10_000 / i128::from(denominator.minor);
-        Some(Ratio {
-            basis_points: bp.clamp(0, i128::from(u32::MAX)) as u32,
-        })
+        Some(Ratio { basis_points: bp.clamp(0, i128::from(u32::MAX)) as u32 })
     }
 }
 
@@ -252,10 +228,7 @@ impl Ratio {
         if bp.fract() != Decimal::ZERO || bp.is_sign_negative() {
             return Err(MoneyError::TooPrecise(value.to_string()));
         }
-        let bp: u32 = bp
-            .trunc()
-            .try_into()
-            .map_err(|_| MoneyError::Overflow(value.to_string()))?;
+        let bp: u32 = bp.trunc().try_into().map_err(|_| MoneyError::Overflow(value.to_string()))?;
         Ok(Ratio { basis_points: bp })
     }
 
@@ -266,9 +239,7 @@ impl Ratio {
 
     /// `1 - self`, saturating at zero.
     pub fn complement(self) -> Ratio {
-        Ratio {
-            basis_points: 10_000u32.saturating_sub(self.basis_points),
-        }
+        Ratio { basis_points: 10_000u32.saturating_sub(self.basis_points) }
     }
 }
 
@@ -276,11 +247,7 @@ impl fmt::Display for Ratio {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let whole = self.basis_points / 100;
         let frac = self.basis_points % 100;
-        if frac == 0 {
-            write!(f, "{whole}%")
-        } else {
-            write!(f, "{whole}.{frac:02}%")
-        }
+        if frac == 0 { write!(f, "{whole}%") } else { write!(f, "{whole}.{frac:02}%") }
     }
 }
 
@@ -301,26 +268,17 @@ mod tests {
 
     #[test]
     fn sub_cent_amounts_are_refused_not_rounded() {
-        assert_eq!(
-            Money::parse("1.005", Currency::EUR),
-            Err(MoneyError::TooPrecise("1.005".into()))
-        );
+        assert_eq!(Money::parse("1.005", Currency::EUR), Err(MoneyError::TooPrecise("1.005".into())));
     }
 
     #[test]
     fn non_numbers_are_refused() {
-        assert!(matches!(
-            Money::parse("12a", Currency::EUR),
-            Err(MoneyError::NotANumber(_))
-        ));
+        assert!(matches!(Money::parse("12a", Currency::EUR), Err(MoneyError::NotANumber(_))));
     }
 
     #[test]
     fn huge_amounts_overflow_cleanly() {
-        assert!(matches!(
-            Money::parse("99999999999999999999", Currency::EUR),
-            Err(MoneyError::Overflow(_))
-        ));
+        assert!(matches!(Money::parse("99999999999999999999", Currency::EUR), Err(MoneyError::Overflow(_))));
         let max = Money::from_minor(i64::MAX, Currency::EUR);
         assert!(max.checked_add(eur("0.01")).is_err());
         let min = Money::from_minor(i64::MIN, Currency::EUR);
@@ -331,10 +289,7 @@ mod tests {
     fn euros_and_dollars_never_mix_without_a_rate() {
         let usd = Money::whole(1, Currency::USD);
         let err = eur("1").checked_add(usd).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "cannot combine EUR with USD without an explicit FX rate"
-        );
+        assert_eq!(err.to_string(), "cannot combine EUR with USD without an explicit FX rate");
         assert!(eur("1").checked_sub(usd).is_err());
         assert!(eur("1").checked_cmp(usd).is_err());
         assert_eq!(eur("1").ratio_to(usd), None);
@@ -357,10 +312,7 @@ mod tests {
     #[test]
     fn ratio_against_no_revenue_is_undefined() {
         assert_eq!(eur("10").ratio_to(eur("0")), None);
-        assert_eq!(
-            eur("80").ratio_to(eur("100")),
-            Some(Ratio::from_basis_points(8000))
-        );
+        assert_eq!(eur("80").ratio_to(eur("100")), Some(Ratio::from_basis_points(8000)));
     }
 
     #[test]

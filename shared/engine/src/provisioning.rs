@@ -53,10 +53,7 @@ async fn run_step<D: ComponentDriver>(
     component: &Component,
     target: ComponentState,
 ) -> Result<(), String> {
-    driver
-        .apply(component, target)
-        .await
-        .map_err(|e| e.to_string())?;
+    driver.apply(component, target).await.map_err(|e| e.to_string())?;
     for _ in 0..MAX_STATUS_CHECKS {
         match driver.status(component, target).await {
             Ok(DriverStatus::Ready) => return Ok(()),
@@ -65,10 +62,7 @@ async fn run_step<D: ComponentDriver>(
             Err(e) => return Err(e.to_string()),
         }
     }
-    Err(format!(
-        "{} did not reach {target} after {MAX_STATUS_CHECKS} checks",
-        component.id
-    ))
+    Err(format!("{} did not reach {target} after {MAX_STATUS_CHECKS} checks", component.id))
 }
 
 /// Runs `decision.transitions` in order. On the first failure, undoes every completed
@@ -85,10 +79,7 @@ pub async fn execute<D: ComponentDriver>(
     let mut done: Vec<Transition> = Vec::new();
     for t in &decision.transitions {
         let Some(component) = config.component(&t.component) else {
-            events.push(failed(
-                t,
-                format!("{} is not in the configuration", t.component),
-            ));
+            events.push(failed(t, format!("{} is not in the configuration", t.component)));
             events.extend(undo(config, state, &done, driver, today).await);
             events.extend(record_failure(config, state, today));
             return events;
@@ -119,11 +110,7 @@ pub async fn execute<D: ComponentDriver>(
 }
 
 fn failed(t: &Transition, error: String) -> Event {
-    Event::TransitionFailed {
-        component: t.component.clone(),
-        transition: t.kind,
-        error,
-    }
+    Event::TransitionFailed { component: t.component.clone(), transition: t.kind, error }
 }
 
 async fn undo<D: ComponentDriver>(
@@ -136,10 +123,7 @@ async fn undo<D: ComponentDriver>(
     let mut events = Vec::new();
     let mut undone = Vec::new();
     for t in done.iter().rev() {
-        let inverse = Transition {
-            component: t.component.clone(),
-            kind: t.kind.inverse(),
-        };
+        let inverse = Transition { component: t.component.clone(), kind: t.kind.inverse() };
         let Some(component) = config.component(&t.component) else {
             continue;
         };
@@ -164,11 +148,7 @@ async fn undo<D: ComponentDriver>(
 }
 
 /// A plan completed: the new level holds from today and the breaker closes.
-pub fn record_success(
-    state: &mut SystemState,
-    decision: &Decision,
-    today: NaiveDate,
-) -> Vec<Event> {
+pub fn record_success(state: &mut SystemState, decision: &Decision, today: NaiveDate) -> Vec<Event> {
     state.breaker = Default::default();
     state.pending_approval = None;
     if decision.to_level == state.level {

@@ -53,18 +53,11 @@ impl Scenario {
     /// Parses `date,mrr,cost` CSV. Every problem names its line; nothing is returned
     /// unless the whole file is valid.
     pub fn parse_csv(text: &str, config: &Config) -> Result<Scenario, ScenarioError> {
-        let mut reader = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .comment(Some(b'#'))
-            .from_reader(text.as_bytes());
-        let headers = reader
-            .headers()
-            .map_err(|e| ScenarioError::Header(e.to_string()))?
-            .clone();
+        let mut reader =
+            csv::ReaderBuilder::new().trim(csv::Trim::All).comment(Some(b'#')).from_reader(text.as_bytes());
+        let headers = reader.headers().map_err(|e| ScenarioError::Header(e.to_string()))?.clone();
         if headers.iter().collect::<Vec<_>>() != ["date", "mrr", "cost"] {
-            return Err(ScenarioError::Header(
-                headers.iter().collect::<Vec<_>>().join(","),
-            ));
+            return Err(ScenarioError::Header(headers.iter().collect::<Vec<_>>().join(",")));
         }
         let mut rows: Vec<ScenarioRow> = Vec::new();
         for record in reader.records() {
@@ -80,32 +73,22 @@ impl Scenario {
             let line = record.position().map_or(0, |p| p.line());
             let at = |message: String| ScenarioError::Line { line, message };
             let raw: RawRow = record.deserialize(None).map_err(|e| at(e.to_string()))?;
-            let date: NaiveDate = raw.date.parse().map_err(|_| {
-                at(format!(
-                    "'{}' is not a date (expected YYYY-MM-DD)",
-                    raw.date
-                ))
-            })?;
+            let date: NaiveDate = raw
+                .date
+                .parse()
+                .map_err(|_| at(format!("'{}' is not a date (expected YYYY-MM-DD)", raw.date)))?;
             let amount = |field: &str, value: &str| -> Result<Money, ScenarioError> {
-                let m = Money::parse(value, config.currency)
-                    .map_err(|e| at(format!("{field}: {e}")))?;
+                let m = Money::parse(value, config.currency).map_err(|e| at(format!("{field}: {e}")))?;
                 if m.is_negative() {
                     return Err(at(format!("{field} must not be negative (got {value})")));
                 }
                 Ok(m)
             };
-            let row = ScenarioRow {
-                date,
-                mrr: amount("mrr", &raw.mrr)?,
-                cost: amount("cost", &raw.cost)?,
-            };
+            let row = ScenarioRow { date, mrr: amount("mrr", &raw.mrr)?, cost: amount("cost", &raw.cost)? };
             if let Some(prev) = rows.last()
                 && prev.date >= row.date
             {
-                return Err(at(format!(
-                    "dates must increase: {} comes after {}",
-                    row.date, prev.date
-                )));
+                return Err(at(format!("dates must increase: {} comes after {}", row.date, prev.date)));
             }
             rows.push(row);
         }
@@ -114,15 +97,13 @@ impl Scenario {
         }
         let mut failures = Vec::new();
         for (i, line) in text.lines().enumerate() {
-            if let Some(spec) = line
-                .trim()
-                .strip_prefix('#')
-                .and_then(|c| c.trim().strip_prefix("inject-failure:"))
+            if let Some(spec) =
+                line.trim().strip_prefix('#').and_then(|c| c.trim().strip_prefix("inject-failure:"))
             {
-                let failure = spec.trim().parse().map_err(|message| ScenarioError::Line {
-                    line: i as u64 + 1,
-                    message,
-                })?;
+                let failure = spec
+                    .trim()
+                    .parse()
+                    .map_err(|message| ScenarioError::Line { line: i as u64 + 1, message })?;
                 failures.push(failure);
             }
         }
@@ -155,16 +136,10 @@ pub struct InjectedFailure {
 impl std::str::FromStr for InjectedFailure {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (component, date) = s
-            .split_once('@')
-            .ok_or_else(|| format!("'{s}' is not COMPONENT@YYYY-MM-DD"))?;
-        let from = date
-            .parse()
-            .map_err(|_| format!("'{date}' is not a date (expected YYYY-MM-DD)"))?;
-        Ok(InjectedFailure {
-            component: ComponentId::new(component),
-            from,
-        })
+        let (component, date) =
+            s.split_once('@').ok_or_else(|| format!("'{s}' is not COMPONENT@YYYY-MM-DD"))?;
+        let from = date.parse().map_err(|_| format!("'{date}' is not a date (expected YYYY-MM-DD)"))?;
+        Ok(InjectedFailure { component: ComponentId::new(component), from })
     }
 }
 
@@ -211,10 +186,7 @@ pub struct SimulatedDriver {
 
 impl SimulatedDriver {
     pub fn new(failures: Vec<InjectedFailure>, today: NaiveDate) -> Self {
-        SimulatedDriver {
-            pending: Mutex::new(failures),
-            today: Mutex::new(today),
-        }
+        SimulatedDriver { pending: Mutex::new(failures), today: Mutex::new(today) }
     }
 
     pub fn set_today(&self, date: NaiveDate) {
@@ -225,20 +197,11 @@ impl SimulatedDriver {
 }
 
 impl ComponentDriver for SimulatedDriver {
-    async fn apply(
-        &self,
-        component: &Component,
-        target: ComponentState,
-    ) -> Result<(), DriverError> {
+    async fn apply(&self, component: &Component, target: ComponentState) -> Result<(), DriverError> {
         let today = self.today.lock().map(|d| *d).unwrap_or(NaiveDate::MIN);
-        let mut pending = self
-            .pending
-            .lock()
-            .map_err(|_| DriverError::Rejected("simulated driver poisoned".into()))?;
-        if let Some(i) = pending
-            .iter()
-            .position(|f| f.component == component.id && f.from <= today)
-        {
+        let mut pending =
+            self.pending.lock().map_err(|_| DriverError::Rejected("simulated driver poisoned".into()))?;
+        if let Some(i) = pending.iter().position(|f| f.component == component.id && f.from <= today) {
             pending.remove(i);
             return Err(DriverError::Rejected(format!(
                 "injected failure: {} could not reach {target}",
@@ -262,21 +225,14 @@ pub fn simulate(
     scenario: &Scenario,
     options: &SimOptions,
 ) -> Result<Vec<DayRecord>, SimError> {
-    let failures: Vec<InjectedFailure> = scenario
-        .failures
-        .iter()
-        .chain(&options.failures)
-        .cloned()
-        .collect();
+    let failures: Vec<InjectedFailure> = scenario.failures.iter().chain(&options.failures).cloned().collect();
     for f in &failures {
         if config.component(&f.component).is_none() {
             return Err(SimError::UnknownComponent(f.component.clone()));
         }
     }
     let first = scenario.first_date();
-    let last = options
-        .until
-        .unwrap_or(scenario.last_date() + Months::new(1));
+    let last = options.until.unwrap_or(scenario.last_date() + Months::new(1));
     if last < first {
         return Err(SimError::UntilBeforeStart { until: last, first });
     }
@@ -289,26 +245,12 @@ pub fn simulate(
         let Some(row) = scenario.row_on(date) else {
             break;
         };
-        let cost = Money::from_minor(
-            row.cost.minor + state.managed_cost(config).minor,
-            config.currency,
-        );
-        let snapshot = DailySnapshot {
-            date,
-            mrr: row.mrr,
-            cost,
-        };
+        let cost = Money::from_minor(row.cost.minor + state.managed_cost(config).minor, config.currency);
+        let snapshot = DailySnapshot { date, mrr: row.mrr, cost };
         history.insert(snapshot);
         history.prune_before(history_needed_from(config, date));
 
-        let mut decision = evaluate(
-            &Inputs {
-                config,
-                state: &state,
-                history: &history,
-            },
-            date,
-        );
+        let mut decision = evaluate(&Inputs { config, state: &state, history: &history }, date);
         let mut events = decision.events.clone();
         if options.auto_approve
             && decision.outcome == Outcome::AwaitingApproval
@@ -316,28 +258,13 @@ pub fn simulate(
         {
             pending.approved_by = Some("simulated-operator".into());
             let approved = decision.state.clone();
-            decision = evaluate(
-                &Inputs {
-                    config,
-                    state: &approved,
-                    history: &history,
-                },
-                date,
-            );
-            events.extend(
-                decision
-                    .events
-                    .iter()
-                    .filter(|e| !matches!(e, Event::Alert { .. }))
-                    .cloned(),
-            );
+            decision = evaluate(&Inputs { config, state: &approved, history: &history }, date);
+            events.extend(decision.events.iter().filter(|e| !matches!(e, Event::Alert { .. })).cloned());
         }
         state = decision.state.clone();
         if decision.outcome == Outcome::Execute {
             driver.set_today(date);
-            events.extend(pollster::block_on(execute(
-                config, &mut state, &decision, &driver, date,
-            )));
+            events.extend(pollster::block_on(execute(config, &mut state, &decision, &driver, date)));
         }
         state.version += 1;
         days.push(DayRecord {
@@ -346,11 +273,7 @@ pub fn simulate(
             cost,
             ratio: snapshot.ratio(),
             level: state.level,
-            components: state
-                .components
-                .iter()
-                .map(|(id, r)| (id.clone(), r.state))
-                .collect(),
+            components: state.components.iter().map(|(id, r)| (id.clone(), r.state)).collect(),
             events,
             decision_id: decision.id.clone(),
             outcome: decision.outcome,
@@ -425,20 +348,12 @@ pub fn monthly(days: &[DayRecord]) -> Vec<MonthRow> {
         row.average_3m = Money::mean(&window).unwrap_or(day.mrr);
         for event in &day.events {
             let summary = event.summary();
-            let list = if matches!(event, Event::Alert { .. }) {
-                &mut row.alerts
-            } else {
-                &mut row.changes
-            };
+            let list = if matches!(event, Event::Alert { .. }) { &mut row.alerts } else { &mut row.changes };
             // A condition that holds for days (a blocked level) is listed once, with
             // its first day and how many days it repeated.
             match list.iter_mut().find(|entry| entry.summary == summary) {
                 Some(entry) => entry.days += 1,
-                None => list.push(MonthEntry {
-                    day: day.date.day(),
-                    summary,
-                    days: 1,
-                }),
+                None => list.push(MonthEntry { day: day.date.day(), summary, days: 1 }),
             }
         }
     }

@@ -38,9 +38,7 @@ impl std::str::FromStr for Mode {
             "shadow" => Ok(Mode::Shadow),
             "approval" => Ok(Mode::Approval),
             "auto" => Ok(Mode::Auto),
-            other => Err(format!(
-                "unknown mode '{other}' (expected shadow, approval or auto)"
-            )),
+            other => Err(format!("unknown mode '{other}' (expected shadow, approval or auto)")),
         }
     }
 }
@@ -152,32 +150,16 @@ pub struct Transition {
 
 impl fmt::Display for Transition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} -> {}",
-            self.component,
-            self.kind.from_state(),
-            self.kind.to_state()
-        )
+        write!(f, "{} {} -> {}", self.component, self.kind.from_state(), self.kind.to_state())
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IllegalTransition {
     #[error("{component}: cannot start {kind:?} from {state} (needs {needs})")]
-    WrongStart {
-        component: ComponentId,
-        kind: TransitionKind,
-        state: ComponentState,
-        needs: ComponentState,
-    },
+    WrongStart { component: ComponentId, kind: TransitionKind, state: ComponentState, needs: ComponentState },
     #[error("{component}: cannot finish {kind:?} from {state} (needs {needs})")]
-    WrongFinish {
-        component: ComponentId,
-        kind: TransitionKind,
-        state: ComponentState,
-        needs: ComponentState,
-    },
+    WrongFinish { component: ComponentId, kind: TransitionKind, state: ComponentState, needs: ComponentState },
     #[error("{0}: not a configured component")]
     UnknownComponent(ComponentId),
 }
@@ -217,11 +199,7 @@ impl Breaker {
             None => BreakerStatus::Closed,
             Some(opened) => {
                 let until = opened + chrono::Days::new(u64::from(config.breaker.cooldown_days));
-                if today < until {
-                    BreakerStatus::Open { until }
-                } else {
-                    BreakerStatus::HalfOpen
-                }
+                if today < until { BreakerStatus::Open { until } } else { BreakerStatus::HalfOpen }
             }
         }
     }
@@ -246,10 +224,7 @@ pub struct Override {
 impl Override {
     /// Approved by someone other than the requester, not cancelled, not expired.
     pub fn is_active(&self, today: NaiveDate) -> bool {
-        let approved_by_another = self
-            .approved_by
-            .as_ref()
-            .is_some_and(|by| *by != self.requested_by);
+        let approved_by_another = self.approved_by.as_ref().is_some_and(|by| *by != self.requested_by);
         !self.cancelled && approved_by_another && today <= self.until
     }
 }
@@ -294,19 +269,8 @@ impl SystemState {
             .components
             .keys()
             .map(|id| {
-                let state = if hot.contains(id) {
-                    ComponentState::Hot
-                } else {
-                    ComponentState::Cold
-                };
-                (
-                    id.clone(),
-                    ComponentRecord {
-                        state,
-                        in_flight: None,
-                        since: today,
-                    },
-                )
+                let state = if hot.contains(id) { ComponentState::Hot } else { ComponentState::Cold };
+                (id.clone(), ComponentRecord { state, in_flight: None, since: today })
             })
             .collect();
         SystemState {
@@ -326,9 +290,7 @@ impl SystemState {
     }
 
     pub fn component_state(&self, id: &ComponentId) -> ComponentState {
-        self.components
-            .get(id)
-            .map_or(ComponentState::Cold, |r| r.state)
+        self.components.get(id).map_or(ComponentState::Cold, |r| r.state)
     }
 
     /// Monthly cost of the managed components in their current states.
@@ -341,25 +303,18 @@ impl SystemState {
                 ComponentState::Warm => c.warm_cost.minor,
                 // Transitional states are billed as the costlier end: a conservative
                 // guard is better than a surprised founder.
-                ComponentState::Hot | ComponentState::Warming | ComponentState::Cooling => {
-                    c.hot_cost.minor
-                }
+                ComponentState::Hot | ComponentState::Warming | ComponentState::Cooling => c.hot_cost.minor,
             })
             .sum();
         Money::from_minor(minor, config.currency)
     }
 
     pub fn active_override(&self, today: NaiveDate) -> Option<&Override> {
-        self.overrides
-            .iter()
-            .filter(|o| o.is_active(today))
-            .max_by_key(|o| (o.requested_on, o.id.clone()))
+        self.overrides.iter().filter(|o| o.is_active(today)).max_by_key(|o| (o.requested_on, o.id.clone()))
     }
 
     pub fn any_transitional(&self) -> Option<(&ComponentId, &ComponentRecord)> {
-        self.components
-            .iter()
-            .find(|(_, r)| r.state.is_transitional())
+        self.components.iter().find(|(_, r)| r.state.is_transitional())
     }
 
     /// Moves a component into the transitional state of `kind`.
@@ -376,11 +331,8 @@ impl SystemState {
                 needs: t.kind.from_state(),
             });
         }
-        *record = ComponentRecord {
-            state: t.kind.transitional_state(),
-            in_flight: Some(t.kind),
-            since: today,
-        };
+        *record =
+            ComponentRecord { state: t.kind.transitional_state(), in_flight: Some(t.kind), since: today };
         Ok(())
     }
 
@@ -412,11 +364,7 @@ impl SystemState {
                 needs: t.kind.transitional_state(),
             });
         }
-        *record = ComponentRecord {
-            state: to,
-            in_flight: None,
-            since: today,
-        };
+        *record = ComponentRecord { state: to, in_flight: None, since: today };
         Ok(())
     }
 }
@@ -436,10 +384,7 @@ mod tests {
     }
 
     fn t(component: &str, kind: TransitionKind) -> Transition {
-        Transition {
-            component: ComponentId::new(component),
-            kind,
-        }
+        Transition { component: ComponentId::new(component), kind }
     }
 
     #[test]
@@ -447,42 +392,18 @@ mod tests {
         let (_, mut s) = setup();
         let d = day("2026-01-02");
         // COLD cannot be activated directly.
-        let err = s
-            .start(&t("eks_control_plane", TransitionKind::Activate), d)
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            IllegalTransition::WrongStart {
-                state: ComponentState::Cold,
-                ..
-            }
-        ));
+        let err = s.start(&t("eks_control_plane", TransitionKind::Activate), d).unwrap_err();
+        assert!(matches!(err, IllegalTransition::WrongStart { state: ComponentState::Cold, .. }));
         // Nor can a transition be committed that was never started.
-        assert!(
-            s.commit(&t("eks_control_plane", TransitionKind::Deploy), d)
-                .is_err()
-        );
-        s.start(&t("eks_control_plane", TransitionKind::Deploy), d)
-            .unwrap();
-        assert_eq!(
-            s.component_state(&ComponentId::new("eks_control_plane")),
-            ComponentState::Warming
-        );
+        assert!(s.commit(&t("eks_control_plane", TransitionKind::Deploy), d).is_err());
+        s.start(&t("eks_control_plane", TransitionKind::Deploy), d).unwrap();
+        assert_eq!(s.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Warming);
         // Finishing a different move than the one in flight is refused.
-        assert!(
-            s.commit(&t("eks_control_plane", TransitionKind::Activate), d)
-                .is_err()
-        );
-        s.commit(&t("eks_control_plane", TransitionKind::Deploy), d)
-            .unwrap();
-        s.start(&t("eks_control_plane", TransitionKind::Activate), d)
-            .unwrap();
-        s.commit(&t("eks_control_plane", TransitionKind::Activate), d)
-            .unwrap();
-        assert_eq!(
-            s.component_state(&ComponentId::new("eks_control_plane")),
-            ComponentState::Hot
-        );
+        assert!(s.commit(&t("eks_control_plane", TransitionKind::Activate), d).is_err());
+        s.commit(&t("eks_control_plane", TransitionKind::Deploy), d).unwrap();
+        s.start(&t("eks_control_plane", TransitionKind::Activate), d).unwrap();
+        s.commit(&t("eks_control_plane", TransitionKind::Activate), d).unwrap();
+        assert_eq!(s.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Hot);
         assert!(s.start(&t("nope", TransitionKind::Deploy), d).is_err());
         assert!(s.commit(&t("nope", TransitionKind::Deploy), d).is_err());
     }
@@ -494,10 +415,7 @@ mod tests {
         let deploy = t("hume_ai", TransitionKind::Deploy);
         s.start(&deploy, d).unwrap();
         s.abort(&deploy, d).unwrap();
-        assert_eq!(
-            s.component_state(&ComponentId::new("hume_ai")),
-            ComponentState::Cold
-        );
+        assert_eq!(s.component_state(&ComponentId::new("hume_ai")), ComponentState::Cold);
         assert!(s.any_transitional().is_none());
     }
 
@@ -528,14 +446,8 @@ mod tests {
     #[test]
     fn initial_state_runs_only_the_bootstrap_components() {
         let (c, s) = setup();
-        assert_eq!(
-            s.component_state(&ComponentId::new("ollama")),
-            ComponentState::Hot
-        );
-        assert_eq!(
-            s.component_state(&ComponentId::new("eks_control_plane")),
-            ComponentState::Cold
-        );
+        assert_eq!(s.component_state(&ComponentId::new("ollama")), ComponentState::Hot);
+        assert_eq!(s.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Cold);
         assert_eq!(s.managed_cost(&c).minor, 2500);
         assert_eq!(s.mode(&c), Mode::Auto);
     }
@@ -562,10 +474,7 @@ mod tests {
         };
         assert!(!o.is_active(day("2026-02-02")));
         o.approved_by = Some("alice".into());
-        assert!(
-            !o.is_active(day("2026-02-02")),
-            "self-approval must not activate an override"
-        );
+        assert!(!o.is_active(day("2026-02-02")), "self-approval must not activate an override");
         o.approved_by = Some("bob".into());
         assert!(o.is_active(day("2026-02-10")));
         assert!(!o.is_active(day("2026-02-11")));
@@ -576,20 +485,9 @@ mod tests {
     #[test]
     fn breaker_is_open_during_cooldown_then_half_open() {
         let (c, mut s) = setup();
-        assert_eq!(
-            s.breaker.status(&c, day("2026-01-01")),
-            BreakerStatus::Closed
-        );
+        assert_eq!(s.breaker.status(&c, day("2026-01-01")), BreakerStatus::Closed);
         s.breaker.opened_on = Some(day("2026-01-10"));
-        assert_eq!(
-            s.breaker.status(&c, day("2026-01-12")),
-            BreakerStatus::Open {
-                until: day("2026-01-13")
-            }
-        );
-        assert_eq!(
-            s.breaker.status(&c, day("2026-01-13")),
-            BreakerStatus::HalfOpen
-        );
+        assert_eq!(s.breaker.status(&c, day("2026-01-12")), BreakerStatus::Open { until: day("2026-01-13") });
+        assert_eq!(s.breaker.status(&c, day("2026-01-13")), BreakerStatus::HalfOpen);
     }
 }

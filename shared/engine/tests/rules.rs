@@ -11,10 +11,7 @@ use revscale_engine::{History, Money, Ratio, Transition};
 use support::*;
 
 fn transitions(d: &revscale_engine::Decision) -> Vec<(String, TransitionKind)> {
-    d.transitions
-        .iter()
-        .map(|t| (t.component.to_string(), t.kind))
-        .collect()
+    d.transitions.iter().map(|t| (t.component.to_string(), t.kind)).collect()
 }
 
 // ---- Debounce and eligibility -------------------------------------------------------
@@ -26,10 +23,7 @@ fn a_level_needs_its_consecutive_closed_months_above_its_minimum() {
     let mut h = months(&[("2026-01", 900), ("2026-02", 900)], 50);
     fill(&mut h, "2026-03-01", "2026-03-01", 900, 50);
     let d = eval(&c, &s, &h, "2026-03-01");
-    assert_eq!(
-        (d.from_level, d.to_level, d.outcome),
-        (1, 2, Outcome::Execute)
-    );
+    assert_eq!((d.from_level, d.to_level, d.outcome), (1, 2, Outcome::Execute));
     assert_eq!(d.cause, Some(Cause::Growth));
 
     let mut h = months(&[("2026-01", 700), ("2026-02", 900)], 50);
@@ -37,9 +31,7 @@ fn a_level_needs_its_consecutive_closed_months_above_its_minimum() {
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.to_level, 1);
     assert!(
-        d.reasons
-            .iter()
-            .any(|r| r == "level 2 needs 2 closed months >= EUR 800; have 1 (2026-02)"),
+        d.reasons.iter().any(|r| r == "level 2 needs 2 closed months >= EUR 800; have 1 (2026-02)"),
         "{:?}",
         d.reasons
     );
@@ -52,27 +44,21 @@ fn reasons_say_what_the_next_level_still_needs_in_plain_words() {
     let mut h = months(&[("2026-09", 700), ("2026-10", 900)], 50);
     fill(&mut h, "2026-11-01", "2026-11-05", 900, 50);
     let d = eval(&c, &s, &h, "2026-11-05");
-    assert_eq!(
-        d.reasons,
-        vec!["level 2 needs 2 closed months >= EUR 800; have 1 (2026-10)".to_string()]
-    );
+    assert_eq!(d.reasons, vec!["level 2 needs 2 closed months >= EUR 800; have 1 (2026-10)".to_string()]);
     let s0 = at_level(&c, 0, "2026-01-01");
     let h = months(&[("2026-10", 300)], 50);
     let d = eval(&c, &s0, &h, "2026-10-31");
     assert!(
-        d.reasons.contains(
-            &"level 1 needs 1 closed month >= EUR 450; have 0 (2026-09 has no data)".to_string()
-        ),
+        d.reasons
+            .contains(&"level 1 needs 1 closed month >= EUR 450; have 0 (2026-09 has no data)".to_string()),
         "{:?}",
         d.reasons
     );
-    assert!(d.reasons.contains(
-        &"level 1 needs a 3-month average >= EUR 450; no closed month has data".to_string()
-    ));
     assert!(
         d.reasons
-            .contains(&"level 1 needs today's MRR >= EUR 450; it is EUR 300".to_string())
+            .contains(&"level 1 needs a 3-month average >= EUR 450; no closed month has data".to_string())
     );
+    assert!(d.reasons.contains(&"level 1 needs today's MRR >= EUR 450; it is EUR 300".to_string()));
 }
 
 #[test]
@@ -94,11 +80,7 @@ fn a_month_with_no_data_breaks_a_streak() {
     fill(&mut h, "2026-03-01", "2026-03-01", 900, 50);
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.to_level, 1);
-    assert!(
-        d.reasons.iter().any(|r| r.contains("have 1 (2026-02)")),
-        "{:?}",
-        d.reasons
-    );
+    assert!(d.reasons.iter().any(|r| r.contains("have 1 (2026-02)")), "{:?}", d.reasons);
 }
 
 #[test]
@@ -110,9 +92,7 @@ fn the_three_month_average_must_reach_the_minimum() {
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.to_level, 0);
     assert!(
-        d.reasons
-            .iter()
-            .any(|r| r.contains("3-month average >= EUR 450; it is EUR 233.33")),
+        d.reasons.iter().any(|r| r.contains("3-month average >= EUR 450; it is EUR 233.33")),
         "{:?}",
         d.reasons
     );
@@ -135,11 +115,7 @@ fn todays_mrr_must_reach_the_minimum() {
     fill(&mut h, "2026-03-01", "2026-03-01", 400, 20);
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.to_level, 0);
-    assert!(
-        d.reasons
-            .iter()
-            .any(|r| r.contains("today's MRR >= EUR 450; it is EUR 400"))
-    );
+    assert!(d.reasons.iter().any(|r| r.contains("today's MRR >= EUR 450; it is EUR 400")));
 }
 
 #[test]
@@ -162,10 +138,7 @@ fn the_target_is_the_highest_eligible_level_and_every_intermediate_component_is_
  {
     let c = config();
     let s = at_level(&c, 0, "2025-12-01");
-    let mut h = months(
-        &[("2025-12", 4000), ("2026-01", 4000), ("2026-02", 4000)],
-        100,
-    );
+    let mut h = months(&[("2025-12", 4000), ("2026-01", 4000), ("2026-02", 4000)], 100);
     fill(&mut h, "2026-03-01", "2026-03-01", 4000, 100);
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.to_level, 3);
@@ -199,13 +172,9 @@ fn an_activation_is_blocked_when_projected_cost_exceeds_ninety_percent_of_refere
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.to_level, 1);
     let blocked = d.events.iter().find_map(|e| match e {
-        Event::Blocked {
-            level,
-            projected_cost,
-            limit,
-            reference_revenue,
-            ..
-        } => Some((*level, *projected_cost, *limit, *reference_revenue)),
+        Event::Blocked { level, projected_cost, limit, reference_revenue, .. } => {
+            Some((*level, *projected_cost, *limit, *reference_revenue))
+        }
         _ => None,
     });
     // EUR 800 today + EUR 160 for hume_ai and k8s_workers = EUR 960 > 90% of EUR 1,000.
@@ -213,36 +182,28 @@ fn an_activation_is_blocked_when_projected_cost_exceeds_ninety_percent_of_refere
 
     let mut h = months(&[("2026-01", 1000), ("2026-02", 1000)], 740);
     fill(&mut h, "2026-03-01", "2026-03-01", 1000, 740);
-    assert_eq!(
-        eval(&c, &s, &h, "2026-03-01").to_level,
-        2,
-        "EUR 900 exactly is allowed"
-    );
+    assert_eq!(eval(&c, &s, &h, "2026-03-01").to_level, 2, "EUR 900 exactly is allowed");
 }
 
 #[test]
 fn reference_revenue_is_the_lower_of_todays_mrr_and_the_three_month_average() {
     let c = config();
     let s = at_level(&c, 1, "2025-12-01");
-    let mut h = months(
-        &[("2025-12", 800), ("2026-01", 800), ("2026-02", 3000)],
-        1300,
-    );
+    let mut h = months(&[("2025-12", 800), ("2026-01", 800), ("2026-02", 3000)], 1300);
     fill(&mut h, "2026-03-01", "2026-03-01", 3000, 1300);
     let d = eval(&c, &s, &h, "2026-03-01");
     // Average EUR 1,533.33 < MRR 3,000: the limit is 90% of the average, EUR 1,380.
     assert_eq!(d.to_level, 1);
-    assert!(d.events.iter().any(|e| matches!(e, Event::Blocked { reference_revenue, .. } if reference_revenue.minor == 153_333)));
+    assert!(d.events.iter().any(
+        |e| matches!(e, Event::Blocked { reference_revenue, .. } if reference_revenue.minor == 153_333)
+    ));
 }
 
 #[test]
 fn a_blocked_level_falls_back_to_the_highest_lower_level_that_passes() {
     let c = config();
     let s = at_level(&c, 0, "2025-12-01");
-    let mut h = months(
-        &[("2025-12", 3000), ("2026-01", 3000), ("2026-02", 3000)],
-        2300,
-    );
+    let mut h = months(&[("2025-12", 3000), ("2026-01", 3000), ("2026-02", 3000)], 2300);
     fill(&mut h, "2026-03-01", "2026-03-01", 3000, 2300);
     let d = eval(&c, &s, &h, "2026-03-01");
     // L3 would cost 2300 + 703 = 3003 > 2700; L2 costs 2300 + 228 = 2528.
@@ -250,19 +211,9 @@ fn a_blocked_level_falls_back_to_the_highest_lower_level_that_passes() {
     let blocked: Vec<u8> = d
         .events
         .iter()
-        .filter_map(|e| {
-            if let Event::Blocked { level, .. } = e {
-                Some(*level)
-            } else {
-                None
-            }
-        })
+        .filter_map(|e| if let Event::Blocked { level, .. } = e { Some(*level) } else { None })
         .collect();
-    assert_eq!(
-        blocked,
-        vec![3],
-        "one blocked event, naming the level that was wanted"
-    );
+    assert_eq!(blocked, vec![3], "one blocked event, naming the level that was wanted");
 }
 
 #[test]
@@ -284,13 +235,7 @@ fn an_activation_above_the_target_levels_max_burn_is_blocked() {
     fill(&mut h, "2026-03-01", "2026-03-01", 2000, 700);
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.to_level, 1);
-    assert!(
-        d.reasons
-            .iter()
-            .any(|r| r.contains("exceeds L2's max burn EUR 820")),
-        "{:?}",
-        d.reasons
-    );
+    assert!(d.reasons.iter().any(|r| r.contains("exceeds L2's max burn EUR 820")), "{:?}", d.reasons);
 }
 
 #[test]
@@ -301,13 +246,7 @@ fn an_activation_above_the_automatic_cost_limit_is_blocked() {
     fill(&mut h, "2026-03-01", "2026-03-01", 2000, 50);
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.to_level, 1);
-    assert!(
-        d.reasons
-            .iter()
-            .any(|r| r.contains("automatic-activation limit EUR 100")),
-        "{:?}",
-        d.reasons
-    );
+    assert!(d.reasons.iter().any(|r| r.contains("automatic-activation limit EUR 100")), "{:?}", d.reasons);
 }
 
 #[test]
@@ -332,15 +271,8 @@ fn alerts_fire_once_when_crossed_and_rearm_below_the_threshold() {
     let s = at_level(&c, 2, "2026-01-01");
     let mut h = History::new();
     let ratios = [70, 85, 86, 95, 85, 70, 85];
-    let expected = [
-        None,
-        Some(Severity::Warning),
-        None,
-        Some(Severity::Critical),
-        None,
-        None,
-        Some(Severity::Warning),
-    ];
+    let expected =
+        [None, Some(Severity::Warning), None, Some(Severity::Critical), None, None, Some(Severity::Warning)];
     for (i, (ratio, want)) in ratios.iter().zip(expected).enumerate() {
         let today = format!("2026-05-{:02}", i + 1);
         fill(&mut h, &today, &today, 1000, ratio * 10);
@@ -348,19 +280,9 @@ fn alerts_fire_once_when_crossed_and_rearm_below_the_threshold() {
         let alerts: Vec<Severity> = d
             .events
             .iter()
-            .filter_map(|e| {
-                if let Event::Alert { severity, .. } = e {
-                    Some(*severity)
-                } else {
-                    None
-                }
-            })
+            .filter_map(|e| if let Event::Alert { severity, .. } = e { Some(*severity) } else { None })
             .collect();
-        assert_eq!(
-            alerts,
-            want.into_iter().collect::<Vec<_>>(),
-            "day {today} at {ratio}%"
-        );
+        assert_eq!(alerts, want.into_iter().collect::<Vec<_>>(), "day {today} at {ratio}%");
     }
 }
 
@@ -382,19 +304,10 @@ fn an_alert_carries_the_figures() {
 
 // ---- Churn rollback and cost overrun ------------------------------------------------
 
-fn churned(
-    mrr_after: i64,
-) -> (
-    revscale_engine::Config,
-    revscale_engine::SystemState,
-    History,
-) {
+fn churned(mrr_after: i64) -> (revscale_engine::Config, revscale_engine::SystemState, History) {
     let c = config();
     let s = at_level(&c, 2, "2026-01-01");
-    let mut h = months(
-        &[("2026-01", 1000), ("2026-02", 1000), ("2026-03", 1000)],
-        100,
-    );
+    let mut h = months(&[("2026-01", 1000), ("2026-02", 1000), ("2026-03", 1000)], 100);
     fill(&mut h, "2026-04-01", "2026-04-30", mrr_after, 100);
     (c, s, h)
 }
@@ -405,25 +318,10 @@ fn churn_drops_to_the_band_holding_mrr_after_the_grace_days() {
     // 700 < 800 x 0.9 = 720 from April 1st: days 1-6 are within the grace period.
     assert_eq!(eval(&c, &s, &h, "2026-04-06").to_level, 2);
     let d = eval(&c, &s, &h, "2026-04-07");
-    assert_eq!(
-        (d.to_level, d.cause, d.outcome),
-        (1, Some(Cause::Churn), Outcome::Execute)
-    );
+    assert_eq!((d.to_level, d.cause, d.outcome), (1, Some(Cause::Churn), Outcome::Execute));
     use TransitionKind::Deactivate;
-    assert_eq!(
-        transitions(&d),
-        vec![
-            ("k8s_workers".into(), Deactivate),
-            ("hume_ai".into(), Deactivate)
-        ]
-    );
-    assert!(
-        d.reasons
-            .iter()
-            .any(|r| r.starts_with("churn: MRR below EUR 720")),
-        "{:?}",
-        d.reasons
-    );
+    assert_eq!(transitions(&d), vec![("k8s_workers".into(), Deactivate), ("hume_ai".into(), Deactivate)]);
+    assert!(d.reasons.iter().any(|r| r.starts_with("churn: MRR below EUR 720")), "{:?}", d.reasons);
 }
 
 #[test]
@@ -462,10 +360,7 @@ fn a_missing_day_in_the_grace_window_means_no_churn_decision() {
 fn a_sustained_cost_ratio_above_ninety_percent_steps_down_one_level() {
     let c = config();
     let s = at_level(&c, 3, "2026-01-01");
-    let mut h = months(
-        &[("2026-01", 4000), ("2026-02", 4000), ("2026-03", 4000)],
-        500,
-    );
+    let mut h = months(&[("2026-01", 4000), ("2026-02", 4000), ("2026-03", 4000)], 500);
     fill(&mut h, "2026-04-01", "2026-04-30", 4000, 3700);
     assert_eq!(eval(&c, &s, &h, "2026-04-06").to_level, 3);
     let d = eval(&c, &s, &h, "2026-04-07");
@@ -493,11 +388,7 @@ fn dropped_components_go_warm_at_once_and_cold_after_the_cooldown() {
     for comp in ["hume_ai", "k8s_workers"] {
         s.components.insert(
             id(comp),
-            ComponentRecord {
-                state: ComponentState::Warm,
-                in_flight: None,
-                since: day("2026-04-07"),
-            },
+            ComponentRecord { state: ComponentState::Warm, in_flight: None, since: day("2026-04-07") },
         );
     }
     let mut h = months(&[("2026-03", 1000)], 100);
@@ -506,13 +397,7 @@ fn dropped_components_go_warm_at_once_and_cold_after_the_cooldown() {
     assert!(d.transitions.is_empty(), "29 days WARM: not yet");
     let d = eval(&c, &s, &h, "2026-05-07");
     use TransitionKind::Decommission;
-    assert_eq!(
-        transitions(&d),
-        vec![
-            ("k8s_workers".into(), Decommission),
-            ("hume_ai".into(), Decommission)
-        ]
-    );
+    assert_eq!(transitions(&d), vec![("k8s_workers".into(), Decommission), ("hume_ai".into(), Decommission)]);
     assert!(d.events.iter().any(|e| matches!(e, Event::Cooldown { .. })));
     assert_eq!(d.to_level, 1);
 }
@@ -523,38 +408,23 @@ fn a_warm_component_waits_for_its_warm_dependents_before_going_cold() {
     let mut s = at_level(&c, 0, "2026-01-01");
     s.components.insert(
         id("eks_control_plane"),
-        ComponentRecord {
-            state: ComponentState::Warm,
-            in_flight: None,
-            since: day("2026-01-01"),
-        },
+        ComponentRecord { state: ComponentState::Warm, in_flight: None, since: day("2026-01-01") },
     );
     s.components.insert(
         id("k8s_workers"),
-        ComponentRecord {
-            state: ComponentState::Warm,
-            in_flight: None,
-            since: day("2026-03-01"),
-        },
+        ComponentRecord { state: ComponentState::Warm, in_flight: None, since: day("2026-03-01") },
     );
     let mut h = History::new();
     fill(&mut h, "2026-03-10", "2026-03-10", 100, 10);
     let d = eval(&c, &s, &h, "2026-03-10");
-    assert!(
-        d.transitions.is_empty(),
-        "the cluster still has a node group: {:?}",
-        d.transitions
-    );
+    assert!(d.transitions.is_empty(), "the cluster still has a node group: {:?}", d.transitions);
     let mut h = History::new();
     fill(&mut h, "2026-04-10", "2026-04-10", 100, 10);
     let d = eval(&c, &s, &h, "2026-04-10");
     use TransitionKind::Decommission;
     assert_eq!(
         transitions(&d),
-        vec![
-            ("k8s_workers".into(), Decommission),
-            ("eks_control_plane".into(), Decommission)
-        ]
+        vec![("k8s_workers".into(), Decommission), ("eks_control_plane".into(), Decommission)]
     );
 }
 
@@ -565,24 +435,14 @@ fn a_warm_component_is_reactivated_without_redeploying() {
     for comp in ["hume_ai", "k8s_workers"] {
         s.components.insert(
             id(comp),
-            ComponentRecord {
-                state: ComponentState::Warm,
-                in_flight: None,
-                since: day("2026-02-20"),
-            },
+            ComponentRecord { state: ComponentState::Warm, in_flight: None, since: day("2026-02-20") },
         );
     }
     let mut h = months(&[("2026-01", 1000), ("2026-02", 1000)], 50);
     fill(&mut h, "2026-03-01", "2026-03-01", 1000, 50);
     let d = eval(&c, &s, &h, "2026-03-01");
     use TransitionKind::Activate;
-    assert_eq!(
-        transitions(&d),
-        vec![
-            ("hume_ai".into(), Activate),
-            ("k8s_workers".into(), Activate)
-        ]
-    );
+    assert_eq!(transitions(&d), vec![("hume_ai".into(), Activate), ("k8s_workers".into(), Activate)]);
 }
 
 // ---- Pre-warming --------------------------------------------------------------------
@@ -599,27 +459,16 @@ fn the_next_level_is_prewarmed_when_only_the_month_close_is_missing() {
     let s = at_level(&c, 1, "2026-01-01");
     let d = eval(&c, &s, &prewarm_history("2026-03-25"), "2026-03-25");
     use TransitionKind::Deploy;
-    assert_eq!(
-        transitions(&d),
-        vec![("hume_ai".into(), Deploy), ("k8s_workers".into(), Deploy)]
-    );
+    assert_eq!(transitions(&d), vec![("hume_ai".into(), Deploy), ("k8s_workers".into(), Deploy)]);
     assert_eq!(d.to_level, 1, "pre-warming does not change the level");
-    assert!(
-        d.events
-            .iter()
-            .any(|e| matches!(e, Event::Prewarm { level: 2, .. }))
-    );
+    assert!(d.events.iter().any(|e| matches!(e, Event::Prewarm { level: 2, .. })));
 }
 
 #[test]
 fn prewarming_waits_for_the_last_days_of_the_month() {
     let c = config();
     let s = at_level(&c, 1, "2026-01-01");
-    assert!(
-        eval(&c, &s, &prewarm_history("2026-03-20"), "2026-03-20")
-            .transitions
-            .is_empty()
-    );
+    assert!(eval(&c, &s, &prewarm_history("2026-03-20"), "2026-03-20").transitions.is_empty());
 }
 
 #[test]
@@ -630,13 +479,7 @@ fn prewarming_respects_the_cost_guard() {
     fill(&mut h, "2026-03-01", "2026-03-25", 900, 700);
     let d = eval(&c, &s, &h, "2026-03-25");
     assert!(d.transitions.is_empty());
-    assert!(
-        d.reasons
-            .iter()
-            .any(|r| r.starts_with("pre-warming L2 skipped")),
-        "{:?}",
-        d.reasons
-    );
+    assert!(d.reasons.iter().any(|r| r.starts_with("pre-warming L2 skipped")), "{:?}", d.reasons);
 }
 
 #[test]
@@ -668,16 +511,14 @@ fn override_to(level: u8, approved_by: Option<&str>) -> Override {
 fn an_approved_override_pins_the_level_bypassing_debounce_and_the_cost_guard() {
     let c = config();
     let mut s = at_level(&c, 0, "2026-01-01");
-    s.overrides
-        .push(override_to(3, Some("arn:aws:iam::123456789012:user/bob")));
+    s.overrides.push(override_to(3, Some("arn:aws:iam::123456789012:user/bob")));
     let mut h = History::new();
     fill(&mut h, "2026-03-10", "2026-03-10", 100, 95);
     let d = eval(&c, &s, &h, "2026-03-10");
-    assert_eq!(
-        (d.to_level, d.cause, d.outcome),
-        (3, Some(Cause::Override), Outcome::Execute)
-    );
-    assert!(d.events.iter().any(|e| matches!(e, Event::OverrideApplied { level: 3, approved_by, .. } if approved_by.ends_with("bob"))));
+    assert_eq!((d.to_level, d.cause, d.outcome), (3, Some(Cause::Override), Outcome::Execute));
+    assert!(d.events.iter().any(
+        |e| matches!(e, Event::OverrideApplied { level: 3, approved_by, .. } if approved_by.ends_with("bob"))
+    ));
 }
 
 #[test]
@@ -689,16 +530,8 @@ fn every_use_of_an_override_is_audited() {
     fill(&mut h, "2026-03-11", "2026-03-11", 100, 95);
     let d = eval(&c, &s, &h, "2026-03-11");
     assert_eq!(d.outcome, Outcome::Hold, "already at the pinned level");
-    assert!(
-        d.events
-            .iter()
-            .any(|e| matches!(e, Event::OverrideApplied { .. }))
-    );
-    assert!(
-        d.reasons[0].starts_with("level pinned to L3 by override ovr-1"),
-        "{:?}",
-        d.reasons
-    );
+    assert!(d.events.iter().any(|e| matches!(e, Event::OverrideApplied { .. })));
+    assert!(d.reasons[0].starts_with("level pinned to L3 by override ovr-1"), "{:?}", d.reasons);
 }
 
 #[test]
@@ -733,20 +566,12 @@ fn an_override_can_pin_a_lower_level() {
     fill(&mut h, "2026-03-10", "2026-03-10", 1000, 95);
     let d = eval(&c, &s, &h, "2026-03-10");
     assert_eq!(d.to_level, 1);
-    assert!(
-        d.transitions
-            .iter()
-            .all(|t| t.kind == TransitionKind::Deactivate)
-    );
+    assert!(d.transitions.iter().all(|t| t.kind == TransitionKind::Deactivate));
 }
 
 // ---- Circuit breaker ----------------------------------------------------------------
 
-fn ready_for_level_2() -> (
-    revscale_engine::Config,
-    revscale_engine::SystemState,
-    History,
-) {
+fn ready_for_level_2() -> (revscale_engine::Config, revscale_engine::SystemState, History) {
     let c = config();
     let s = at_level(&c, 1, "2026-01-01");
     let mut h = months(&[("2026-01", 1000), ("2026-02", 1000)], 50);
@@ -760,19 +585,11 @@ fn the_breaker_opens_after_n_consecutive_failures_and_blocks_automatic_transitio
     assert!(record_failure(&c, &mut s, day("2026-03-01")).is_empty());
     assert!(record_failure(&c, &mut s, day("2026-03-02")).is_empty());
     let opened = record_failure(&c, &mut s, day("2026-03-03"));
-    assert_eq!(
-        opened,
-        vec![Event::BreakerOpened {
-            consecutive_failures: 3,
-            until: day("2026-03-06")
-        }]
-    );
+    assert_eq!(opened, vec![Event::BreakerOpened { consecutive_failures: 3, until: day("2026-03-06") }]);
     let d = eval(&c, &s, &h, "2026-03-05");
     assert_eq!((d.outcome, d.to_level), (Outcome::Hold, 1));
     assert!(
-        d.reasons
-            .iter()
-            .any(|r| r.contains("circuit breaker open after 3 failed run(s)")),
+        d.reasons.iter().any(|r| r.contains("circuit breaker open after 3 failed run(s)")),
         "{:?}",
         d.reasons
     );
@@ -786,11 +603,7 @@ fn after_the_breaker_cooldown_one_attempt_is_allowed_and_a_failure_reopens_it() 
     }
     let d = eval(&c, &s, &h, "2026-03-06");
     assert_eq!(d.outcome, Outcome::Execute);
-    assert!(
-        d.reasons
-            .iter()
-            .any(|r| r.contains("one attempt is allowed"))
-    );
+    assert!(d.reasons.iter().any(|r| r.contains("one attempt is allowed")));
     let reopened = record_failure(&c, &mut s, day("2026-03-06"));
     assert!(matches!(reopened[..], [Event::BreakerOpened { .. }]));
     assert_eq!(eval(&c, &s, &h, "2026-03-07").outcome, Outcome::Hold);
@@ -815,11 +628,7 @@ fn shadow_mode_decides_and_records_but_never_transitions() {
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.outcome, Outcome::ShadowOnly);
     assert_eq!(d.state.level, 1);
-    assert!(d.events.contains(&Event::ShadowOnly {
-        from: 1,
-        to: 2,
-        transitions: 4
-    }));
+    assert!(d.events.contains(&Event::ShadowOnly { from: 1, to: 2, transitions: 4 }));
 }
 
 #[test]
@@ -828,35 +637,17 @@ fn approval_mode_needs_an_approval_for_every_level_change() {
     s.mode = Some(Mode::Approval);
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.outcome, Outcome::AwaitingApproval);
-    assert!(
-        d.events
-            .iter()
-            .any(|e| matches!(e, Event::ApprovalRequired { from: 1, to: 2, .. }))
-    );
-    let pending = d
-        .state
-        .pending_approval
-        .clone()
-        .expect("a pending approval is recorded");
-    assert_eq!(
-        (pending.from, pending.to, pending.extra_monthly_cost),
-        (1, 2, eur(160))
-    );
+    assert!(d.events.iter().any(|e| matches!(e, Event::ApprovalRequired { from: 1, to: 2, .. })));
+    let pending = d.state.pending_approval.clone().expect("a pending approval is recorded");
+    assert_eq!((pending.from, pending.to, pending.extra_monthly_cost), (1, 2, eur(160)));
 
     // The next day it still waits, without asking again.
     let mut waiting = d.state.clone();
     let d2 = eval(&c, &waiting, &h, "2026-03-02");
     assert_eq!(d2.outcome, Outcome::AwaitingApproval);
-    assert!(
-        !d2.events
-            .iter()
-            .any(|e| matches!(e, Event::ApprovalRequired { .. }))
-    );
+    assert!(!d2.events.iter().any(|e| matches!(e, Event::ApprovalRequired { .. })));
 
-    waiting.pending_approval = Some(PendingApproval {
-        approved_by: Some("bob".into()),
-        ..pending
-    });
+    waiting.pending_approval = Some(PendingApproval { approved_by: Some("bob".into()), ..pending });
     let d3 = eval(&c, &waiting, &h, "2026-03-02");
     assert_eq!(d3.outcome, Outcome::Execute);
     assert!(d3.state.pending_approval.is_none());
@@ -866,24 +657,15 @@ fn approval_mode_needs_an_approval_for_every_level_change() {
 fn approval_mode_also_gates_downgrades() {
     let (c, mut s, h) = churned(700);
     s.mode = Some(Mode::Approval);
-    assert_eq!(
-        eval(&c, &s, &h, "2026-04-07").outcome,
-        Outcome::AwaitingApproval
-    );
+    assert_eq!(eval(&c, &s, &h, "2026-04-07").outcome, Outcome::AwaitingApproval);
 }
 
 #[test]
 fn auto_mode_needs_an_approval_only_above_the_threshold() {
     let (_, s, h) = ready_for_level_2();
     let strict = config_with(|v| set(v, &["safety", "approval_threshold"], 100.into()));
-    assert_eq!(
-        eval(&strict, &s, &h, "2026-03-01").outcome,
-        Outcome::AwaitingApproval
-    );
-    assert_eq!(
-        eval(&config(), &s, &h, "2026-03-01").outcome,
-        Outcome::Execute
-    );
+    assert_eq!(eval(&strict, &s, &h, "2026-03-01").outcome, Outcome::AwaitingApproval);
+    assert_eq!(eval(&config(), &s, &h, "2026-03-01").outcome, Outcome::Execute);
 }
 
 #[test]
@@ -909,21 +691,11 @@ fn a_pending_approval_is_withdrawn_when_its_conditions_vanish() {
 #[test]
 fn nothing_is_planned_while_a_component_is_mid_transition() {
     let (c, mut s, h) = ready_for_level_2();
-    s.start(
-        &Transition {
-            component: id("hume_ai"),
-            kind: TransitionKind::Deploy,
-        },
-        day("2026-03-01"),
-    )
-    .unwrap();
+    s.start(&Transition { component: id("hume_ai"), kind: TransitionKind::Deploy }, day("2026-03-01"))
+        .unwrap();
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.outcome, Outcome::Hold);
-    assert!(
-        d.reasons[0].starts_with("hume_ai is warming"),
-        "{:?}",
-        d.reasons
-    );
+    assert!(d.reasons[0].starts_with("hume_ai is warming"), "{:?}", d.reasons);
 }
 
 #[test]
@@ -944,13 +716,7 @@ fn the_decision_id_is_the_same_for_the_same_inputs_and_ignores_the_store_version
     let b = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(a.id, b.id);
     assert!(a.id.0.starts_with("2026-03-01-L1-L2-"), "{}", a.id);
-    assert!(
-        a.id.0.len() <= 80
-            && a.id
-                .0
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
-    );
+    assert!(a.id.0.len() <= 80 && a.id.0.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-'));
 }
 
 #[test]
@@ -981,10 +747,7 @@ fn snapshots_outside_the_window_do_not_change_the_decision_id() {
 fn money_in_decisions_keeps_its_currency() {
     let (c, s, h) = ready_for_level_2();
     let d = eval(&c, &s, &h, "2026-03-01");
-    assert_eq!(
-        d.figures.mrr,
-        Some(Money::whole(1000, revscale_engine::Currency::EUR))
-    );
+    assert_eq!(d.figures.mrr, Some(Money::whole(1000, revscale_engine::Currency::EUR)));
     let json = serde_json::to_string(&d).unwrap();
     assert!(json.contains("\"currency\":\"EUR\""));
     let back: revscale_engine::Decision = serde_json::from_str(&json).unwrap();

@@ -3,9 +3,7 @@
 mod support;
 
 use revscale_engine::decision::{Cause, Event, Severity};
-use revscale_engine::sim::{
-    DayRecord, Scenario, ScenarioError, SimError, SimOptions, monthly, simulate,
-};
+use revscale_engine::sim::{DayRecord, Scenario, ScenarioError, SimError, SimOptions, monthly, simulate};
 use revscale_engine::state::ComponentState;
 use support::*;
 
@@ -16,10 +14,7 @@ fn run(csv: &str, options: &SimOptions) -> Vec<DayRecord> {
 }
 
 fn level_on(days: &[DayRecord], date: &str) -> u8 {
-    days.iter()
-        .find(|d| d.date == day(date))
-        .map(|d| d.level)
-        .expect("day simulated")
+    days.iter().find(|d| d.date == day(date)).map(|d| d.level).expect("day simulated")
 }
 
 fn events<'a>(days: &'a [DayRecord], type_name: &str) -> Vec<(&'a DayRecord, &'a Event)> {
@@ -31,10 +26,7 @@ fn events<'a>(days: &'a [DayRecord], type_name: &str) -> Vec<(&'a DayRecord, &'a
 
 #[test]
 fn steady_growth_climbs_one_level_at_a_time_to_level_4() {
-    let days = run(
-        include_str!("../../../events/scenarios/steady-growth.csv"),
-        &SimOptions::default(),
-    );
+    let days = run(include_str!("../../../events/scenarios/steady-growth.csv"), &SimOptions::default());
     let changes: Vec<(String, u8, u8)> = events(&days, "level_changed")
         .into_iter()
         .map(|(d, e)| match e {
@@ -53,33 +45,20 @@ fn steady_growth_climbs_one_level_at_a_time_to_level_4() {
     );
     let last = days.last().unwrap();
     assert!(last.components.values().all(|s| *s == ComponentState::Hot));
-    assert_eq!(
-        days.len(),
-        670,
-        "from the first row to the last row plus one month"
-    );
+    assert_eq!(days.len(), 670, "from the first row to the last row plus one month");
 }
 
 #[test]
 fn a_tenfold_spike_for_one_month_never_moves_the_level() {
-    let days = run(
-        include_str!("../../../events/scenarios/spike-10x.csv"),
-        &SimOptions::default(),
-    );
-    let levels: std::collections::BTreeSet<u8> = days
-        .iter()
-        .filter(|d| d.date >= day("2026-02-01"))
-        .map(|d| d.level)
-        .collect();
+    let days = run(include_str!("../../../events/scenarios/spike-10x.csv"), &SimOptions::default());
+    let levels: std::collections::BTreeSet<u8> =
+        days.iter().filter(|d| d.date >= day("2026-02-01")).map(|d| d.level).collect();
     assert_eq!(levels, [1].into());
 }
 
 #[test]
 fn churn_after_level_3_drops_to_the_band_and_cools_components_down() {
-    let days = run(
-        include_str!("../../../events/scenarios/churn-after-level-3.csv"),
-        &SimOptions::default(),
-    );
+    let days = run(include_str!("../../../events/scenarios/churn-after-level-3.csv"), &SimOptions::default());
     assert_eq!(level_on(&days, "2026-07-15"), 3);
     let drops: Vec<(String, u8, Cause)> = events(&days, "level_changed")
         .into_iter()
@@ -90,39 +69,18 @@ fn churn_after_level_3_drops_to_the_band_and_cools_components_down() {
             _ => None,
         })
         .collect();
-    assert_eq!(
-        drops,
-        vec![
-            ("2026-08-26".into(), 2, Cause::Churn),
-            ("2026-09-11".into(), 1, Cause::Churn)
-        ]
-    );
-    let on = |date: &str, comp: &str| {
-        days.iter()
-            .find(|d| d.date == day(date))
-            .unwrap()
-            .components[&id(comp)]
-    };
-    assert_eq!(
-        on("2026-08-26", "vault_ha"),
-        ComponentState::Warm,
-        "dropped components go WARM at once"
-    );
+    assert_eq!(drops, vec![("2026-08-26".into(), 2, Cause::Churn), ("2026-09-11".into(), 1, Cause::Churn)]);
+    let on =
+        |date: &str, comp: &str| days.iter().find(|d| d.date == day(date)).unwrap().components[&id(comp)];
+    assert_eq!(on("2026-08-26", "vault_ha"), ComponentState::Warm, "dropped components go WARM at once");
     assert_eq!(on("2026-09-24", "vault_ha"), ComponentState::Warm);
-    assert_eq!(
-        on("2026-09-25", "vault_ha"),
-        ComponentState::Cold,
-        "and COLD after the 30-day cool-down"
-    );
+    assert_eq!(on("2026-09-25", "vault_ha"), ComponentState::Cold, "and COLD after the 30-day cool-down");
     assert_eq!(on("2026-12-01", "eks_control_plane"), ComponentState::Hot);
 }
 
 #[test]
 fn a_cost_overrun_warns_then_steps_down_and_climbs_back_when_costs_fall() {
-    let days = run(
-        include_str!("../../../events/scenarios/cost-overrun.csv"),
-        &SimOptions::default(),
-    );
+    let days = run(include_str!("../../../events/scenarios/cost-overrun.csv"), &SimOptions::default());
     let alerts: Vec<(String, Severity)> = events(&days, "alert")
         .into_iter()
         .map(|(d, e)| match e {
@@ -132,62 +90,29 @@ fn a_cost_overrun_warns_then_steps_down_and_climbs_back_when_costs_fall() {
         .collect();
     assert_eq!(
         alerts,
-        vec![
-            ("2026-05-15".into(), Severity::Warning),
-            ("2026-06-01".into(), Severity::Critical)
-        ]
+        vec![("2026-05-15".into(), Severity::Warning), ("2026-06-01".into(), Severity::Critical)]
     );
-    assert!(
-        events(&days, "level_changed")
-            .iter()
-            .any(|(d, e)| d.date == day("2026-06-07")
-                && matches!(
-                    e,
-                    Event::LevelChanged {
-                        from: 2,
-                        to: 1,
-                        cause: Cause::CostOverrun
-                    }
-                ))
-    );
+    assert!(events(&days, "level_changed").iter().any(|(d, e)| d.date == day("2026-06-07")
+        && matches!(e, Event::LevelChanged { from: 2, to: 1, cause: Cause::CostOverrun })));
     assert!(!events(&days, "blocked").is_empty());
     assert_eq!(days.last().unwrap().level, 2);
 }
 
 #[test]
-fn a_failing_component_is_rolled_back_three_times_then_the_breaker_opens_then_one_attempt_succeeds()
-{
-    let days = run(
-        include_str!("../../../events/scenarios/provisioning-failure.csv"),
-        &SimOptions::default(),
-    );
-    let failed: Vec<String> = events(&days, "transition_failed")
-        .iter()
-        .map(|(d, _)| d.date.to_string())
-        .collect();
+fn a_failing_component_is_rolled_back_three_times_then_the_breaker_opens_then_one_attempt_succeeds() {
+    let days =
+        run(include_str!("../../../events/scenarios/provisioning-failure.csv"), &SimOptions::default());
+    let failed: Vec<String> =
+        events(&days, "transition_failed").iter().map(|(d, _)| d.date.to_string()).collect();
     assert_eq!(failed, vec!["2026-03-01", "2026-03-02", "2026-03-03"]);
     assert_eq!(events(&days, "rollback").len(), 3);
-    let opened: Vec<String> = events(&days, "breaker_opened")
-        .iter()
-        .map(|(d, _)| d.date.to_string())
-        .collect();
+    let opened: Vec<String> =
+        events(&days, "breaker_opened").iter().map(|(d, _)| d.date.to_string()).collect();
     assert_eq!(opened, vec!["2026-03-03"]);
-    assert_eq!(
-        level_on(&days, "2026-03-05"),
-        1,
-        "nothing starts while the breaker is open"
-    );
-    assert_eq!(
-        level_on(&days, "2026-03-06"),
-        2,
-        "one attempt after the cool-down, which succeeds"
-    );
+    assert_eq!(level_on(&days, "2026-03-05"), 1, "nothing starts while the breaker is open");
+    assert_eq!(level_on(&days, "2026-03-06"), 2, "one attempt after the cool-down, which succeeds");
     for d in &days {
-        assert!(
-            d.components.values().all(|s| !s.is_transitional()),
-            "{} left a component mid-way",
-            d.date
-        );
+        assert!(d.components.values().all(|s| !s.is_transitional()), "{} left a component mid-way", d.date);
     }
 }
 
@@ -195,13 +120,7 @@ fn a_failing_component_is_rolled_back_three_times_then_the_breaker_opens_then_on
 fn injected_failures_from_the_command_line_add_to_the_scenarios_own() {
     let csv = "date,mrr,cost\n2026-01-01,1000,50\n";
     let failure = "eks_control_plane@2026-01-25".parse().unwrap();
-    let days = run(
-        csv,
-        &SimOptions {
-            failures: vec![failure],
-            ..Default::default()
-        },
-    );
+    let days = run(csv, &SimOptions { failures: vec![failure], ..Default::default() });
     assert_eq!(events(&days, "transition_failed").len(), 1);
 }
 
@@ -213,54 +132,24 @@ fn auto_approve_lets_the_simulated_operator_approve_on_the_same_day() {
     let waiting = simulate(&c, &scenario, &SimOptions::default()).unwrap();
     assert_eq!(waiting.last().unwrap().level, 0);
     assert_eq!(events(&waiting, "approval_required").len(), 1);
-    let approved = simulate(
-        &c,
-        &scenario,
-        &SimOptions {
-            auto_approve: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let approved = simulate(&c, &scenario, &SimOptions { auto_approve: true, ..Default::default() }).unwrap();
     assert_eq!(approved.last().unwrap().level, 1);
 }
 
 #[test]
 fn until_extends_or_shortens_the_simulation() {
     let csv = "date,mrr,cost\n2026-01-01,100,10\n";
-    let days = run(
-        csv,
-        &SimOptions {
-            until: Some(day("2026-01-10")),
-            ..Default::default()
-        },
-    );
+    let days = run(csv, &SimOptions { until: Some(day("2026-01-10")), ..Default::default() });
     assert_eq!(days.len(), 10);
     let c = config();
     let s = Scenario::parse_csv(csv, &c).unwrap();
+    let err =
+        simulate(&c, &s, &SimOptions { until: Some(day("2025-01-01")), ..Default::default() }).unwrap_err();
+    assert_eq!(err, SimError::UntilBeforeStart { until: day("2025-01-01"), first: day("2026-01-01") });
     let err = simulate(
         &c,
         &s,
-        &SimOptions {
-            until: Some(day("2025-01-01")),
-            ..Default::default()
-        },
-    )
-    .unwrap_err();
-    assert_eq!(
-        err,
-        SimError::UntilBeforeStart {
-            until: day("2025-01-01"),
-            first: day("2026-01-01")
-        }
-    );
-    let err = simulate(
-        &c,
-        &s,
-        &SimOptions {
-            failures: vec!["kafka@2026-01-01".parse().unwrap()],
-            ..Default::default()
-        },
+        &SimOptions { failures: vec!["kafka@2026-01-01".parse().unwrap()], ..Default::default() },
     );
     assert!(matches!(err, Err(SimError::UnknownComponent(_))));
 }
@@ -273,10 +162,7 @@ fn bad_scenarios_are_refused_with_the_line_that_is_wrong() {
             "date,mrr,cost\n2026-01-01,100,10\n2026-13-01,100,10\n",
             "line 3: '2026-13-01' is not a date (expected YYYY-MM-DD)",
         ),
-        (
-            "date,mrr,cost\n2026-01-01,-5,10\n",
-            "line 2: mrr must not be negative (got -5)",
-        ),
+        ("date,mrr,cost\n2026-01-01,-5,10\n", "line 2: mrr must not be negative (got -5)"),
         (
             "date,mrr,cost\n2026-01-01,100,ten\n",
             "line 2: cost: 'ten' is not an amount (expected a number such as 1234.56)",
@@ -285,14 +171,8 @@ fn bad_scenarios_are_refused_with_the_line_that_is_wrong() {
             "date,mrr,cost\n2026-02-01,100,10\n2026-01-01,100,10\n",
             "line 3: dates must increase: 2026-01-01 comes after 2026-02-01",
         ),
-        (
-            "date,mrr,cost\n2026-01-01,100\n",
-            "line 2: expected 3 fields (date,mrr,cost), found 2",
-        ),
-        (
-            "day,mrr,cost\n2026-01-01,100,10\n",
-            "the header must be 'date,mrr,cost' (got 'day,mrr,cost')",
-        ),
+        ("date,mrr,cost\n2026-01-01,100\n", "line 2: expected 3 fields (date,mrr,cost), found 2"),
+        ("day,mrr,cost\n2026-01-01,100,10\n", "the header must be 'date,mrr,cost' (got 'day,mrr,cost')"),
         ("date,mrr,cost\n", "the scenario has no rows"),
         (
             "# inject-failure: nonsense\ndate,mrr,cost\n2026-01-01,1,1\n",
@@ -305,38 +185,19 @@ fn bad_scenarios_are_refused_with_the_line_that_is_wrong() {
     ];
     for (csv, expected) in cases {
         let err = Scenario::parse_csv(csv, &c).expect_err(csv);
-        assert!(
-            err.to_string().starts_with(expected),
-            "{csv:?}: got '{err}', expected '{expected}'"
-        );
+        assert!(err.to_string().starts_with(expected), "{csv:?}: got '{err}', expected '{expected}'");
     }
-    assert!(matches!(
-        Scenario::parse_csv("", &c),
-        Err(ScenarioError::Header(_)) | Err(ScenarioError::Empty)
-    ));
+    assert!(matches!(Scenario::parse_csv("", &c), Err(ScenarioError::Header(_)) | Err(ScenarioError::Empty)));
 }
 
 #[test]
 fn the_month_table_lists_each_repeated_event_once_with_its_count() {
-    let days = run(
-        include_str!("../../../events/scenarios/cost-overrun.csv"),
-        &SimOptions::default(),
-    );
+    let days = run(include_str!("../../../events/scenarios/cost-overrun.csv"), &SimOptions::default());
     let rows = monthly(&days);
-    let june = rows
-        .iter()
-        .find(|r| r.month.to_string() == "2026-06")
-        .unwrap();
-    let blocked = june
-        .changes
-        .iter()
-        .find(|e| e.summary.starts_with("blocked L2"))
-        .expect("blocked listed");
+    let june = rows.iter().find(|r| r.month.to_string() == "2026-06").unwrap();
+    let blocked = june.changes.iter().find(|e| e.summary.starts_with("blocked L2")).expect("blocked listed");
     assert_eq!(blocked.days, 23);
-    assert_eq!(
-        blocked.to_string(),
-        "08 blocked L2: cost EUR 903 > EUR 900 (23 days)"
-    );
+    assert_eq!(blocked.to_string(), "08 blocked L2: cost EUR 903 > EUR 900 (23 days)");
     assert_eq!(june.alerts.len(), 1);
     assert_eq!(june.level, 1);
 }

@@ -4,9 +4,7 @@
 use chrono::{Days, NaiveDate};
 use revscale_engine::config::Config;
 use revscale_engine::state::{ComponentRecord, ComponentState, SystemState};
-use revscale_engine::{
-    ComponentId, DailySnapshot, Decision, History, Inputs, Money, YearMonth, evaluate,
-};
+use revscale_engine::{ComponentId, DailySnapshot, Decision, History, Inputs, Money, YearMonth, evaluate};
 
 pub fn day(s: &str) -> NaiveDate {
     s.parse().unwrap_or_else(|_| panic!("bad date {s}"))
@@ -31,11 +29,7 @@ pub fn config_with(edit: impl FnOnce(&mut serde_norway::Value)) -> Config {
 pub fn fill(history: &mut History, from: &str, to: &str, mrr: i64, cost: i64) {
     let (mut d, end) = (day(from), day(to));
     while d <= end {
-        history.insert(DailySnapshot {
-            date: d,
-            mrr: eur(mrr),
-            cost: eur(cost),
-        });
+        history.insert(DailySnapshot { date: d, mrr: eur(mrr), cost: eur(cost) });
         d = d + Days::new(1);
     }
 }
@@ -55,14 +49,8 @@ pub fn months(closes: &[(&str, i64)], cost: i64) -> History {
 pub fn at_level(config: &Config, level: u8, since: &str) -> SystemState {
     let mut s = SystemState::initial(config, day(since));
     for id in config.components_up_to(level) {
-        s.components.insert(
-            id,
-            ComponentRecord {
-                state: ComponentState::Hot,
-                in_flight: None,
-                since: day(since),
-            },
-        );
+        s.components
+            .insert(id, ComponentRecord { state: ComponentState::Hot, in_flight: None, since: day(since) });
     }
     s.level = level;
     s.level_since = day(since);
@@ -70,14 +58,7 @@ pub fn at_level(config: &Config, level: u8, since: &str) -> SystemState {
 }
 
 pub fn eval(config: &Config, state: &SystemState, history: &History, today: &str) -> Decision {
-    evaluate(
-        &Inputs {
-            config,
-            state,
-            history,
-        },
-        day(today),
-    )
+    evaluate(&Inputs { config, state, history }, day(today))
 }
 
 pub fn id(s: &str) -> ComponentId {
@@ -89,7 +70,5 @@ pub fn set(value: &mut serde_norway::Value, path: &[&str], new: serde_norway::Va
     for key in &path[..path.len() - 1] {
         cur = cur.get_mut(*key).unwrap_or_else(|| panic!("no key {key}"));
     }
-    cur.as_mapping_mut()
-        .unwrap()
-        .insert(path[path.len() - 1].into(), new);
+    cur.as_mapping_mut().unwrap().insert(path[path.len() - 1].into(), new);
 }
