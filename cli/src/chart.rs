@@ -6,6 +6,11 @@ use plotters::prelude::*;
 use revscale_engine::Config;
 use revscale_engine::sim::DayRecord;
 
+// Solid colours only: some SVG renderers ignore opacity, which turns translucent
+// lines black.
+const THRESHOLD: RGBColor = RGBColor(120, 120, 120);
+const GUARD: RGBColor = RGBColor(220, 90, 90);
+
 const LEVEL_COLOURS: [RGBColor; 5] = [
     RGBColor(240, 240, 240),
     RGBColor(222, 235, 247),
@@ -28,10 +33,16 @@ pub fn draw(config: &Config, days: &[DayRecord], path: &Path) -> anyhow::Result<
     let root = SVGBackend::new(path, (1200, 600)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("revscale simulation {} to {}", days[0].date, last.date), ("sans-serif", 22))
+        .caption(
+            format!(
+                "revscale simulation {} to {} (shading: level in force, darker is higher)",
+                days[0].date, last.date
+            ),
+            ("sans-serif", 20),
+        )
         .margin(12)
         .x_label_area_size(40)
-        .y_label_area_size(80)
+        .y_label_area_size(90)
         .build_cartesian_2d(0..n, 0f64..y_max)?;
 
     // Background: the level in force each day.
@@ -44,9 +55,9 @@ pub fn draw(config: &Config, days: &[DayRecord], path: &Path) -> anyhow::Result<
         let y = euros(level.min.minor);
         if y < y_max {
             chart
-                .draw_series(LineSeries::new([(0, y), (n, y)], BLACK.mix(0.25).stroke_width(1)))?
+                .draw_series(DashedLineSeries::new([(0, y), (n, y)], 6, 4, THRESHOLD.stroke_width(1)))?
                 .label(format!("L{} from {}", level.number, level.min))
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.25)));
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], THRESHOLD));
         }
     }
 
@@ -54,7 +65,9 @@ pub fn draw(config: &Config, days: &[DayRecord], path: &Path) -> anyhow::Result<
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .disable_y_mesh()
         .x_labels(12)
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .x_label_formatter(&|i| dates.get(*i as usize).cloned().unwrap_or_default())
         .y_desc(format!("{} per month", config.currency))
         .draw()?;
@@ -68,12 +81,9 @@ pub fn draw(config: &Config, days: &[DayRecord], path: &Path) -> anyhow::Result<
         .label("MRR")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLUE.stroke_width(2)));
     chart
-        .draw_series(LineSeries::new(
-            series(&|d| euros(d.mrr.times(block).minor)),
-            RED.mix(0.6).stroke_width(1),
-        ))?
+        .draw_series(LineSeries::new(series(&|d| euros(d.mrr.times(block).minor)), GUARD.stroke_width(1)))?
         .label(format!("{block} of MRR (cost guard)"))
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RED.mix(0.6)));
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], GUARD));
     chart
         .draw_series(LineSeries::new(series(&|d| euros(d.cost.minor)), BLACK.stroke_width(2)))?
         .label("total cost")
@@ -81,8 +91,8 @@ pub fn draw(config: &Config, days: &[DayRecord], path: &Path) -> anyhow::Result<
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
+        .background_style(WHITE)
+        .border_style(THRESHOLD)
         .draw()?;
     root.present()?;
     Ok(())

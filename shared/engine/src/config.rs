@@ -510,7 +510,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         let path = format!("components.{key}");
         let hot_cost = money(&format!("{path}.cost.hot"), rc.cost.hot, &mut problem);
         let warm_cost = money(&format!("{path}.cost.warm"), rc.cost.warm, &mut problem);
-        if warm_cost.minor > hot_cost.minor {
+        if warm_cost.minor > hot_cost.minor && !hot_cost.is_negative() {
             problem(
                 format!("{path}.cost.warm"),
                 format!("WARM cost {warm_cost} is above HOT cost {hot_cost}"),

@@ -224,3 +224,110 @@ impl Decision {
         self.from_level != self.to_level
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Currency;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn every_event_has_a_type_name_and_a_one_line_summary() {
+        let eur = |n| Money::whole(n, Currency::EUR);
+        let comp = ComponentId::new("k8s_workers");
+        let t = Transition { component: comp.clone(), kind: TransitionKind::Deploy };
+        let cases = [
+            (
+                Event::LevelChanged { from: 1, to: 2, cause: Cause::CostOverrun },
+                "level_changed",
+                "level 1 -> 2 (cost overrun)",
+            ),
+            (
+                Event::Blocked {
+                    level: 2,
+                    projected_cost: eur(960),
+                    limit: eur(900),
+                    reference_revenue: eur(1000),
+                    max_burn: eur(3000),
+                    reason: String::new(),
+                },
+                "blocked",
+                "blocked L2: cost EUR 960 > EUR 900",
+            ),
+            (
+                Event::Alert {
+                    severity: Severity::Critical,
+                    ratio: Ratio::from_basis_points(9150),
+                    threshold: Ratio::from_basis_points(9000),
+                    cost: eur(915),
+                    mrr: eur(1000),
+                },
+                "alert",
+                "critical cost/MRR 91.50%",
+            ),
+            (
+                Event::TransitionFailed {
+                    component: comp.clone(),
+                    transition: TransitionKind::Activate,
+                    error: "x".into(),
+                },
+                "transition_failed",
+                "k8s_workers activate failed",
+            ),
+            (Event::Rollback { undone: vec![t.clone()] }, "rollback", "rollback of 1 step(s)"),
+            (
+                Event::BreakerOpened { consecutive_failures: 3, until: day("2026-03-06") },
+                "breaker_opened",
+                "breaker open until 2026-03-06",
+            ),
+            (
+                Event::Prewarm { level: 2, components: vec![comp.clone()] },
+                "prewarm",
+                "prewarm L2 (k8s_workers)",
+            ),
+            (Event::Cooldown { components: vec![comp.clone()] }, "cooldown", "cold: k8s_workers"),
+            (
+                Event::ApprovalRequired { from: 1, to: 2, extra_monthly_cost: eur(160) },
+                "approval_required",
+                "L1 -> L2 awaits approval",
+            ),
+            (
+                Event::ShadowOnly { from: 1, to: 2, transitions: 4 },
+                "shadow_only",
+                "shadow: would go L1 -> L2",
+            ),
+            (
+                Event::OverrideApplied {
+                    id: "o1".into(),
+                    level: 3,
+                    requested_by: "a".into(),
+                    approved_by: "b".into(),
+                    until: day("2026-03-31"),
+                },
+                "override_applied",
+                "override o1 pins L3",
+            ),
+        ];
+        for (event, name, summary) in cases {
+            assert_eq!(event.type_name(), name);
+            assert_eq!(event.summary(), summary);
+            let json = serde_json::to_value(&event).unwrap();
+            assert_eq!(json["type"], name, "the serialised tag matches type_name()");
+        }
+        assert_eq!(t.to_string(), "k8s_workers cold -> warm");
+    }
+
+    #[test]
+    fn causes_read_as_words_and_ids_print_plainly() {
+        let words: Vec<String> = [Cause::Growth, Cause::Churn, Cause::CostOverrun, Cause::Override]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(words, ["growth", "churn", "cost overrun", "override"]);
+        let id = DecisionId("2026-03-01-L1-L2-abc".into());
+        assert_eq!(format!("{id} {id:?}"), "2026-03-01-L1-L2-abc 2026-03-01-L1-L2-abc");
+    }
+}

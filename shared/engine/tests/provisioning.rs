@@ -13,10 +13,13 @@ use support::*;
 
 /// Answers from a script, per component: each call pops the next answer; an empty
 /// script means success.
+/// Per component, the answers still to give.
+type Script<T> = Mutex<Vec<(String, VecDeque<Result<T, DriverError>>)>>;
+
 #[derive(Default)]
 struct ScriptedDriver {
-    apply: Mutex<Vec<(String, VecDeque<Result<(), DriverError>>)>>,
-    status: Mutex<Vec<(String, VecDeque<Result<DriverStatus, DriverError>>)>>,
+    apply: Script<()>,
+    status: Script<DriverStatus>,
     calls: Mutex<Vec<String>>,
 }
 
@@ -34,7 +37,7 @@ impl ScriptedDriver {
     }
 }
 
-fn pop<T>(script: &Mutex<Vec<(String, VecDeque<T>)>>, component: &str) -> Option<T> {
+fn pop<T>(script: &Script<T>, component: &str) -> Option<Result<T, DriverError>> {
     let mut script = script.lock().unwrap();
     script.iter_mut().find(|(c, _)| c == component).and_then(|(_, answers)| answers.pop_front())
 }
