@@ -5,10 +5,12 @@
 //! returns a [`Decision`]; the adapters (Lambdas, the simulator) carry it out.
 
 pub mod config;
+pub mod cycle;
 pub mod decision;
 pub mod engine;
 pub mod history;
 pub mod money;
+pub mod ports;
 pub mod provisioning;
 pub mod sim;
 pub mod state;

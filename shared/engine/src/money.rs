@@ -193,7 +193,7 @@ impl fmt::Display for Money {
         let digits = units.to_string();
         let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
         for (i, ch) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
                 grouped.push(',');
             }
             grouped.push(ch);
@@ -342,5 +342,106 @@ mod tests {
     fn mean_rounds_down_and_handles_empty() {
         assert_eq!(Money::mean(&[]), None);
         assert_eq!(Money::mean(&[eur("1"), eur("0.02")]).unwrap().minor, 51);
+    }
+}
+
+/// Explicit exchange rates into one target currency: `USD=0.93` means one US dollar is
+/// worth 0.93 of the target. Converting from a currency with no rate is an error.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FxRates {
+    rates: std::collections::BTreeMap<Currency, Decimal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FxError {
+    #[error("no FX rate for {from} -> {to}: configure one (e.g. {from}=1.08)")]
+    MissingRate { from: Currency, to: Currency },
+    #[error("'{0}' is not CUR=RATE (e.g. USD=0.93)")]
+    BadSpec(String),
+}
+
+impl FxRates {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with(mut self, from: Currency, rate: Decimal) -> Self {
+        self.rates.insert(from, rate);
+        self
+    }
+
+    pub fn set(&mut self, from: Currency, rate: Decimal) {
+        self.rates.insert(from, rate);
+    }
+
+    /// Parses `USD=0.93,GBP=1.17` (commas or whitespace between pairs; empty is fine).
+    pub fn parse_list(spec: &str) -> Result<Self, FxError> {
+        let mut rates = FxRates::new();
+        for pair in spec.split([',', ' ', '\n']).filter(|p| !p.trim().is_empty()) {
+            let (currency, rate) = parse_pair(pair)?;
+            rates.set(currency, rate);
+        }
+        Ok(rates)
+    }
+
+    /// The rate applied from `from` to `to` (1 when they are the same).
+    pub fn rate(&self, from: Currency, to: Currency) -> Result<Decimal, FxError> {
+        if from == to {
+            return Ok(Decimal::ONE);
+        }
+        self.rates.get(&from).copied().ok_or(FxError::MissingRate { from, to })
+    }
+
+    /// Converts an exact amount, rounding half away from zero to the cent.
+    pub fn convert(&self, amount: Decimal, from: Currency, to: Currency) -> Result<Money, FxError> {
+        let converted = amount * self.rate(from, to)?;
+        let cents = (converted * Decimal::ONE_HUNDRED)
+            .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        Ok(Money::from_minor(i64::try_from(cents).unwrap_or(i64::MAX), to))
+    }
+}
+
+/// `USD=0.93` -> (USD, 0.93).
+pub fn parse_pair(pair: &str) -> Result<(Currency, Decimal), FxError> {
+    let (currency, rate) = pair.trim().split_once('=').ok_or_else(|| FxError::BadSpec(pair.to_string()))?;
+    let currency: Currency =
+        currency.trim().to_ascii_uppercase().parse().map_err(|_| FxError::BadSpec(pair.to_string()))?;
+    let rate = Decimal::from_str(rate.trim()).map_err(|_| FxError::BadSpec(pair.to_string()))?;
+    if rate <= Decimal::ZERO {
+        return Err(FxError::BadSpec(pair.to_string()));
+    }
+    Ok((currency, rate))
+}
+
+#[cfg(test)]
+mod fx_tests {
+    use super::*;
+
+    #[test]
+    fn conversion_uses_the_configured_rate_and_rounds_to_the_cent() {
+        let fx = FxRates::parse_list("USD=0.93, gbp=1.17").unwrap();
+        let m = fx.convert(Decimal::from_str("10.005").unwrap(), Currency::USD, Currency::EUR).unwrap();
+        assert_eq!(m.minor, 930); // 9.30465 -> 9.30
+        let gbp: Currency = "GBP".parse().unwrap();
+        assert_eq!(fx.rate(gbp, Currency::EUR).unwrap(), Decimal::from_str("1.17").unwrap());
+        assert_eq!(fx.convert(Decimal::ONE, Currency::EUR, Currency::EUR).unwrap().minor, 100);
+    }
+
+    #[test]
+    fn a_currency_without_a_rate_is_a_clear_error() {
+        let err = FxRates::new().convert(Decimal::ONE, Currency::USD, Currency::EUR).unwrap_err();
+        assert_eq!(err.to_string(), "no FX rate for USD -> EUR: configure one (e.g. USD=1.08)");
+    }
+
+    #[test]
+    fn bad_rate_specs_are_refused() {
+        for spec in ["USD", "USD=abc", "US=1", "USD=0", "USD=-1"] {
+            assert!(FxRates::parse_list(spec).is_err(), "{spec}");
+        }
+        assert_eq!(FxRates::parse_list("").unwrap(), FxRates::new());
+        assert_eq!(
+            FxRates::new().with(Currency::USD, Decimal::ONE).rate(Currency::USD, Currency::EUR).unwrap(),
+            Decimal::ONE
+        );
     }
 }

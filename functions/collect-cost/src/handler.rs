@@ -1,0 +1,119 @@
+//! Daily: spend from Cost Explorer -> one cost snapshot per day, with per-component
+//! actual costs and the number of (billed) Cost Explorer requests made.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::LambdaEvent;
+use revscale_aws::cost_explorer::{CostError, CostExplorerSource};
+use revscale_aws::env::{EnvError, Vars};
+use revscale_aws::lambda::{FunctionError, event_time};
+use revscale_engine::Currency;
+use revscale_engine::money::FxRates;
+use revscale_engine::ports::{Store, Written};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Env {
+    pub table_name: String,
+    pub metric: String,
+    pub tag_key: String,
+    pub currency: Currency,
+    /// Must hold the rate from Cost Explorer's currency (USD) to the revenue currency.
+    pub fx: FxRates,
+}
+
+impl Env {
+    pub fn from_env() -> Result<Env, EnvError> {
+        Self::from_vars(&Vars::process())
+    }
+
+    pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Env, EnvError> {
+        let currency = vars.parsed("REVENUE_CURRENCY", Some(Currency::EUR))?;
+        let fx = FxRates::parse_list(&vars.optional("FX_RATES").unwrap_or_default())
+            .map_err(|e| EnvError::Invalid { name: "FX_RATES", message: e.to_string() })?;
+        // Fail at cold start, not at the first collection, when USD has no rate.
+        fx.rate(Currency::USD, currency)
+            .map_err(|e| EnvError::Invalid { name: "FX_RATES", message: e.to_string() })?;
+        Ok(Env {
+            table_name: vars.required("TABLE_NAME")?,
+            metric: vars.optional("COST_METRIC").unwrap_or_else(|| "UnblendedCost".into()),
+            tag_key: vars.optional("COST_TAG_KEY").unwrap_or_else(|| "revscale-component".into()),
+            currency,
+            fx,
+        })
+    }
+}
+
+pub fn cost_error(e: CostError) -> FunctionError {
+    match e {
+        CostError::Transient(_) => FunctionError::Transient(e.to_string()),
+        CostError::Api(_) => FunctionError::Configuration(e.to_string()),
+        CostError::Malformed(_) => FunctionError::UpstreamData(e.to_string()),
+        CostError::Fx(_) => FunctionError::Configuration(e.to_string()),
+    }
+}
+
+pub async fn handle<S: Store>(
+    store: &S,
+    source: &CostExplorerSource,
+    event: LambdaEvent<EventBridgeEvent<Value>>,
+) -> Result<Value, FunctionError> {
+    let now = event_time(&event.payload)?;
+    let snapshot = source.snapshot(now).await.map_err(cost_error)?;
+    let written = store.put_cost(&snapshot).await?;
+    tracing::info!(
+        date = %snapshot.date,
+        run_rate = %snapshot.monthly_run_rate,
+        estimated = snapshot.estimated,
+        forecast_used = snapshot.forecast_used,
+        cost_explorer_requests = snapshot.requests,
+        ?written,
+        "cost collected"
+    );
+    Ok(json!({
+        "date": snapshot.date,
+        "monthly_run_rate": snapshot.monthly_run_rate.to_decimal().to_string(),
+        "month_to_date": snapshot.month_to_date.to_decimal().to_string(),
+        "currency": snapshot.monthly_run_rate.currency,
+        "estimated": snapshot.estimated,
+        "forecast_used": snapshot.forecast_used,
+        "fx_rate": snapshot.fx_rate,
+        "cost_explorer_requests": snapshot.requests,
+        "written": written == Written::Created,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vars<impl Fn(&str) -> Option<String>> {
+        let map: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Vars(move |k: &str| map.get(k).cloned())
+    }
+
+    #[test]
+    fn env_defaults_to_unblended_cost_and_the_component_tag() {
+        let env = Env::from_vars(&vars(&[("TABLE_NAME", "t"), ("FX_RATES", "USD=0.93")])).unwrap();
+        assert_eq!((env.metric.as_str(), env.tag_key.as_str()), ("UnblendedCost", "revscale-component"));
+    }
+
+    #[test]
+    fn env_refuses_to_start_without_a_usd_rate() {
+        let err = Env::from_vars(&vars(&[("TABLE_NAME", "t")])).unwrap_err().to_string();
+        assert!(err.contains("FX_RATES is invalid: no FX rate for USD -> EUR"), "{err}");
+    }
+
+    #[test]
+    fn cost_errors_map_to_stable_error_types() {
+        assert_eq!(cost_error(CostError::Transient("x".into())).error_type(), "Transient");
+        assert_eq!(cost_error(CostError::Malformed("x".into())).error_type(), "UpstreamData");
+    }
+
+    #[test]
+    fn the_sample_event_parses_and_is_dated() {
+        let event: EventBridgeEvent<Value> =
+            serde_json::from_str(include_str!("../../../events/collect-cost/scheduled.json")).unwrap();
+        assert_eq!(event_time(&event).unwrap().to_rfc3339(), "2026-11-29T05:00:00+00:00");
+    }
+}

@@ -1,0 +1,149 @@
+//! Daily: MRR from Stripe -> one revenue snapshot per day.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::LambdaEvent;
+use revscale_aws::env::{EnvError, Vars};
+use revscale_aws::lambda::{FunctionError, event_time};
+use revscale_aws::metrics;
+use revscale_aws::secrets::SecretRef;
+use revscale_aws::stripe::{MrrSummary, StripeError, StripeSource};
+use revscale_engine::Currency;
+use revscale_engine::money::FxRates;
+use revscale_engine::ports::{RevenueSnapshot, Store, Written};
+use serde_json::{Value, json};
+
+pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
+
+/// Everything the function reads from its environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Env {
+    pub table_name: String,
+    /// `STRIPE_SECRET_ARN` (Secrets Manager) or `STRIPE_API_KEY_PARAMETER` (SSM).
+    pub stripe_key: SecretRef,
+    pub stripe_api_base: String,
+    pub currency: Currency,
+    pub fx: FxRates,
+}
+
+impl Env {
+    pub fn from_env() -> Result<Env, EnvError> {
+        Self::from_vars(&Vars::process())
+    }
+
+    pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Env, EnvError> {
+        let stripe_key = match (vars.optional("STRIPE_SECRET_ARN"), vars.optional("STRIPE_API_KEY_PARAMETER"))
+        {
+            (Some(arn), _) => SecretRef::SecretsManager(arn),
+            (None, Some(name)) => SecretRef::Ssm(name),
+            (None, None) => return Err(EnvError::Missing("STRIPE_SECRET_ARN (or STRIPE_API_KEY_PARAMETER)")),
+        };
+        Ok(Env {
+            table_name: vars.required("TABLE_NAME")?,
+            stripe_key,
+            stripe_api_base: vars
+                .optional("STRIPE_API_BASE")
+                .unwrap_or_else(|| DEFAULT_STRIPE_API_BASE.into()),
+            currency: vars.parsed("REVENUE_CURRENCY", Some(Currency::EUR))?,
+            fx: FxRates::parse_list(&vars.optional("FX_RATES").unwrap_or_default())
+                .map_err(|e| EnvError::Invalid { name: "FX_RATES", message: e.to_string() })?,
+        })
+    }
+}
+
+pub fn stripe_error(e: StripeError) -> FunctionError {
+    match e {
+        StripeError::Http(_) | StripeError::Transient(_) => FunctionError::Transient(e.to_string()),
+        StripeError::Api { status: 401 | 403, .. } => FunctionError::Configuration(e.to_string()),
+        StripeError::Api { .. } | StripeError::Malformed(_) | StripeError::Unsupported { .. } => {
+            FunctionError::UpstreamData(e.to_string())
+        }
+        StripeError::Fx(_) => FunctionError::Configuration(e.to_string()),
+    }
+}
+
+/// Collects and stores the day's MRR. A replay of the same event finds the day's
+/// snapshot already there and changes nothing.
+pub async fn handle<S: Store>(
+    store: &S,
+    stripe: &StripeSource,
+    event: LambdaEvent<EventBridgeEvent<Value>>,
+) -> Result<Value, FunctionError> {
+    let now = event_time(&event.payload)?;
+    let MrrSummary { mrr, subscriptions_counted, customers } = stripe.mrr().await.map_err(stripe_error)?;
+    let snapshot =
+        RevenueSnapshot { date: now.date_naive(), mrr, subscriptions_counted, customers, collected_at: now };
+    let written = store.put_revenue(&snapshot).await?;
+    println!("{}", metrics::mrr_gauge(now, mrr));
+    tracing::info!(date = %snapshot.date, mrr = %mrr, subscriptions_counted, customers, ?written, "revenue collected");
+    Ok(json!({
+        "date": snapshot.date,
+        "mrr": mrr.to_decimal().to_string(),
+        "currency": mrr.currency,
+        "subscriptions_counted": subscriptions_counted,
+        "customers": customers,
+        "written": written == Written::Created,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vars<impl Fn(&str) -> Option<String>> {
+        let map: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Vars(move |k: &str| map.get(k).cloned())
+    }
+
+    #[test]
+    fn env_reads_the_secret_reference_and_the_fx_rates() {
+        let env = Env::from_vars(&vars(&[
+            ("TABLE_NAME", "revscale"),
+            ("STRIPE_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:stripe"),
+            ("FX_RATES", "USD=0.93"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            env.stripe_key,
+            SecretRef::SecretsManager("arn:aws:secretsmanager:eu-west-1:1:secret:stripe".into())
+        );
+        assert_eq!(env.stripe_api_base, DEFAULT_STRIPE_API_BASE);
+        assert_eq!(env.currency, Currency::EUR);
+        let ssm =
+            Env::from_vars(&vars(&[("TABLE_NAME", "t"), ("STRIPE_API_KEY_PARAMETER", "/revscale/stripe")]))
+                .unwrap();
+        assert_eq!(ssm.stripe_key, SecretRef::Ssm("/revscale/stripe".into()));
+    }
+
+    #[test]
+    fn env_names_what_is_missing_or_wrong() {
+        let err = Env::from_vars(&vars(&[("TABLE_NAME", "t")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable STRIPE_SECRET_ARN (or STRIPE_API_KEY_PARAMETER) is not set"
+        );
+        let err = Env::from_vars(&vars(&[("STRIPE_SECRET_ARN", "x")])).unwrap_err();
+        assert_eq!(err, EnvError::Missing("TABLE_NAME"));
+        let err =
+            Env::from_vars(&vars(&[("TABLE_NAME", "t"), ("STRIPE_SECRET_ARN", "x"), ("FX_RATES", "USD")]))
+                .unwrap_err();
+        assert!(err.to_string().starts_with("environment variable FX_RATES is invalid"), "{err}");
+    }
+
+    #[test]
+    fn stripe_errors_map_to_stable_error_types() {
+        assert_eq!(stripe_error(StripeError::Transient("429".into())).error_type(), "Transient");
+        assert_eq!(
+            stripe_error(StripeError::Api { status: 401, message: "bad key".into() }).error_type(),
+            "Configuration"
+        );
+        assert_eq!(stripe_error(StripeError::Malformed("x".into())).error_type(), "UpstreamData");
+    }
+
+    #[test]
+    fn the_sample_event_parses_and_is_dated() {
+        let event: EventBridgeEvent<Value> =
+            serde_json::from_str(include_str!("../../../events/collect-revenue/scheduled.json")).unwrap();
+        assert_eq!(event_time(&event).unwrap().to_rfc3339(), "2026-11-29T05:00:00+00:00");
+    }
+}

@@ -1,0 +1,165 @@
+//! Daily, after the collectors: run the engine on the stored state and history, record
+//! the decision and the new state atomically, alert, and request a level change.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::LambdaEvent;
+use revscale_aws::env::{EnvError, Vars};
+use revscale_aws::lambda::{FunctionError, event_id, event_time};
+use revscale_aws::metrics;
+use revscale_engine::Config;
+use revscale_engine::cycle::{CycleError, EvaluationOutcome, run_evaluation};
+use revscale_engine::ports::{EventBus, Notifier, Store};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Env {
+    pub table_name: String,
+    pub event_bus_name: String,
+    pub alert_topic_arn: String,
+    /// A thresholds file to use instead of the one built into the binary.
+    pub config_path: Option<String>,
+}
+
+impl Env {
+    pub fn from_env() -> Result<Env, EnvError> {
+        Self::from_vars(&Vars::process())
+    }
+
+    pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Env, EnvError> {
+        Ok(Env {
+            table_name: vars.required("TABLE_NAME")?,
+            event_bus_name: vars.required("EVENT_BUS_NAME")?,
+            alert_topic_arn: vars.required("ALERT_TOPIC_ARN")?,
+            config_path: vars.optional("REVSCALE_CONFIG"),
+        })
+    }
+
+    /// The validated configuration: a broken file stops the cold start, so the engine
+    /// never runs on it.
+    pub fn load_config(&self) -> Result<Config, String> {
+        let text = match &self.config_path {
+            Some(path) => std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?,
+            None => revscale_engine::DEFAULT_CONFIG_YAML.to_string(),
+        };
+        Config::from_yaml(&text).map_err(|e| e.to_string())
+    }
+}
+
+/// `store_for` scopes the store to the invocation (its event id), which makes a
+/// replayed invocation a no-op.
+pub async fn handle<S: Store, B: EventBus, N: Notifier>(
+    config: &Config,
+    store_for: impl Fn(&str) -> S,
+    bus: &B,
+    notifier: &N,
+    event: LambdaEvent<EventBridgeEvent<Value>>,
+) -> Result<Value, FunctionError> {
+    let now = event_time(&event.payload)?;
+    let store = store_for(&event_id(&event.payload)?);
+    let outcome = run_evaluation(config, &store, bus, notifier, now).await.map_err(|e| match e {
+        CycleError::Store(s) => FunctionError::from(s),
+        // The decision is stored; retrying would be a replay that publishes nothing,
+        // so the failure is surfaced for the alarm rather than retried.
+        CycleError::Publish { .. } => FunctionError::Internal(e.to_string()),
+    })?;
+    match outcome {
+        EvaluationOutcome::Recorded { decision, published, alerts_sent } => {
+            if let Some(ratio) = decision.figures.ratio {
+                println!("{}", metrics::cost_ratio(now, ratio));
+            }
+            for (component, record) in &decision.state.components {
+                println!("{}", metrics::activation_state(now, component.as_str(), record.state));
+            }
+            tracing::info!(
+                decision_id = %decision.id,
+                from = decision.from_level,
+                to = decision.to_level,
+                outcome = ?decision.outcome,
+                published,
+                alerts_sent,
+                reasons = ?decision.reasons,
+                "evaluated"
+            );
+            Ok(json!({
+                "decision_id": decision.id,
+                "from_level": decision.from_level,
+                "to_level": decision.to_level,
+                "outcome": decision.outcome,
+                "published": published,
+                "alerts_sent": alerts_sent,
+                "reasons": decision.reasons,
+            }))
+        }
+        EvaluationOutcome::Replay { decision_id } => {
+            tracing::info!(%decision_id, "already evaluated: replay ignored");
+            Ok(json!({"decision_id": decision_id, "replay": true, "published": false}))
+        }
+        EvaluationOutcome::LostRace { decision_id } => {
+            tracing::info!(%decision_id, "another evaluation recorded first");
+            Ok(json!({"decision_id": decision_id, "lost_race": true, "published": false}))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use revscale_engine::ports::memory::{MemoryBus, MemoryNotifier, MemoryStore};
+
+    fn event(json: &str) -> LambdaEvent<EventBridgeEvent<Value>> {
+        LambdaEvent::new(serde_json::from_str(json).unwrap(), lambda_runtime::Context::default())
+    }
+
+    #[test]
+    fn env_names_each_missing_variable() {
+        let err = Env::from_vars(&Vars(|k: &str| (k == "TABLE_NAME").then(|| "t".to_string()))).unwrap_err();
+        assert_eq!(err.to_string(), "environment variable EVENT_BUS_NAME is not set");
+        let env = Env {
+            table_name: "t".into(),
+            event_bus_name: "b".into(),
+            alert_topic_arn: "a".into(),
+            config_path: None,
+        };
+        assert!(env.load_config().is_ok());
+        let broken = Env { config_path: Some("/no/such/file.yaml".into()), ..env };
+        assert!(broken.load_config().unwrap_err().starts_with("cannot read /no/such/file.yaml"));
+    }
+
+    #[tokio::test]
+    async fn with_no_history_the_sample_event_holds_at_level_0() {
+        let config = Config::default_config().unwrap();
+        let store = std::sync::Arc::new(MemoryStore::default());
+        let (bus, notifier) = (MemoryBus::default(), MemoryNotifier::default());
+        let out = handle(
+            &config,
+            |_| store.clone(),
+            &bus,
+            &notifier,
+            event(include_str!("../../../events/evaluate/scheduled.json")),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out["to_level"], 0);
+        assert_eq!(out["outcome"], "hold");
+        assert!(out["reasons"][0].as_str().unwrap().starts_with("no snapshot for 2026-11-29"));
+        assert!(bus.published.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_event_without_time_is_invalid_input() {
+        let config = Config::default_config().unwrap();
+        let store = std::sync::Arc::new(MemoryStore::default());
+        let json =
+            r#"{"id": "x", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}"#;
+        let err = handle(
+            &config,
+            |_| store.clone(),
+            &MemoryBus::default(),
+            &MemoryNotifier::default(),
+            event(json),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_type(), "InvalidInput");
+    }
+}

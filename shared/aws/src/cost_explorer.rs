@@ -1,0 +1,354 @@
+//! Real spend from Cost Explorer, in at most two billed requests a day (USD 0.01 each):
+//! one `GetCostAndUsage` (MONTHLY, previous month and month to date, grouped by the
+//! component cost allocation tag) and one `GetCostForecast` for the rest of the month.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use aws_sdk_costexplorer::Client;
+use aws_sdk_costexplorer::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_costexplorer::types::{
+    DateInterval, Granularity, GroupDefinition, GroupDefinitionType, Metric, ResultByTime,
+};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use revscale_engine::money::{FxError, FxRates};
+use revscale_engine::ports::CostSnapshot;
+use revscale_engine::{ComponentId, Currency, YearMonth};
+use rust_decimal::Decimal;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CostError {
+    #[error("Cost Explorer request failed: {0}")]
+    Api(String),
+    #[error("Cost Explorer is throttling or unavailable: {0}")]
+    Transient(String),
+    #[error("unexpected Cost Explorer response: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Fx(#[from] FxError),
+}
+
+pub struct CostExplorerSource {
+    client: Client,
+    /// `UnblendedCost` by default.
+    pub metric: String,
+    /// The cost allocation tag whose value names a component, e.g. `revscale-component`.
+    pub tag_key: String,
+    pub target: Currency,
+    pub fx: FxRates,
+}
+
+/// What one Cost Explorer response says, before conversion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CostFigures {
+    pub currency: Currency,
+    pub previous_month: Decimal,
+    pub month_to_date: Decimal,
+    pub per_component: BTreeMap<ComponentId, Decimal>,
+    pub estimated: bool,
+}
+
+/// Sums grouped (or total) results per period; the period starting at `current` is the
+/// month to date, the one before it the previous month.
+pub fn parse_results(
+    results: &[ResultByTime],
+    metric: &str,
+    tag_key: &str,
+    current: NaiveDate,
+) -> Result<CostFigures, CostError> {
+    let mut figures = CostFigures {
+        currency: Currency::USD,
+        previous_month: Decimal::ZERO,
+        month_to_date: Decimal::ZERO,
+        per_component: BTreeMap::new(),
+        estimated: false,
+    };
+    let prefix = format!("{tag_key}$");
+    for result in results {
+        let start = result
+            .time_period()
+            .map(|p| p.start())
+            .ok_or_else(|| CostError::Malformed("a result has no TimePeriod".into()))?;
+        let start = NaiveDate::from_str(start)
+            .map_err(|_| CostError::Malformed(format!("TimePeriod.Start '{start}' is not a date")))?;
+        let is_current = start >= current;
+        let mut amounts: Vec<(Option<ComponentId>, Decimal, &str)> = Vec::new();
+        let groups = result.groups();
+        if groups.is_empty()
+            && let Some(v) = result.total().and_then(|t| t.get(metric))
+        {
+            amounts.push((None, amount(v.amount(), metric)?, v.unit().unwrap_or("USD")));
+        }
+        for group in groups {
+            let component = group
+                .keys()
+                .first()
+                .and_then(|k| k.strip_prefix(&prefix))
+                .filter(|v| !v.is_empty())
+                .map(ComponentId::new);
+            let v = group
+                .metrics()
+                .and_then(|m| m.get(metric))
+                .ok_or_else(|| CostError::Malformed(format!("a group has no {metric} metric")))?;
+            amounts.push((component, amount(v.amount(), metric)?, v.unit().unwrap_or("USD")));
+        }
+        for (component, value, unit) in amounts {
+            figures.currency =
+                unit.parse().map_err(|_| CostError::Malformed(format!("'{unit}' is not a currency code")))?;
+            if is_current {
+                figures.month_to_date += value;
+                if let Some(c) = component {
+                    *figures.per_component.entry(c).or_default() += value;
+                }
+                figures.estimated |= result.estimated();
+            } else {
+                figures.previous_month += value;
+            }
+        }
+    }
+    Ok(figures)
+}
+
+fn amount(raw: Option<&str>, metric: &str) -> Result<Decimal, CostError> {
+    let raw = raw.ok_or_else(|| CostError::Malformed(format!("{metric} has no Amount")))?;
+    // Cost Explorer reports sub-cent amounts ("0.0000012345"); Decimal keeps them exact.
+    Decimal::from_str(raw)
+        .or_else(|_| Decimal::from_scientific(raw))
+        .map_err(|_| CostError::Malformed(format!("{metric} Amount '{raw}' is not a number")))
+}
+
+/// `UnblendedCost` -> `UNBLENDED_COST`, the forecast API's spelling.
+fn forecast_metric(metric: &str) -> Metric {
+    let mut upper = String::new();
+    for (i, ch) in metric.chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            upper.push('_');
+        }
+        upper.push(ch.to_ascii_uppercase());
+    }
+    Metric::from(upper.as_str())
+}
+
+impl CostExplorerSource {
+    pub fn new(
+        client: Client,
+        metric: impl Into<String>,
+        tag_key: impl Into<String>,
+        target: Currency,
+        fx: FxRates,
+    ) -> Self {
+        CostExplorerSource { client, metric: metric.into(), tag_key: tag_key.into(), target, fx }
+    }
+
+    /// Collects the day's cost snapshot. `now` is the scheduled event's time.
+    pub async fn snapshot(&self, now: DateTime<Utc>) -> Result<CostSnapshot, CostError> {
+        let today = now.date_naive();
+        let month = YearMonth::of(today);
+        let current = month.first_day();
+        let previous = current - Months::new(1);
+        let mut requests = 0u32;
+
+        let mut results = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            // The end date is exclusive: up to yesterday, the last complete day. On the
+            // 1st, that is the end of the previous month.
+            let period = DateInterval::builder()
+                .start(previous.to_string())
+                .end(today.to_string())
+                .build()
+                .map_err(|e| CostError::Malformed(e.to_string()))?;
+            let out = self
+                .client
+                .get_cost_and_usage()
+                .time_period(period)
+                .granularity(Granularity::Monthly)
+                .metrics(&self.metric)
+                .group_by(
+                    GroupDefinition::builder().r#type(GroupDefinitionType::Tag).key(&self.tag_key).build(),
+                )
+                .set_next_page_token(token)
+                .send()
+                .await;
+            requests += 1;
+            let out = out.map_err(|e| {
+                let text = DisplayErrorContext(&e).to_string();
+                match e.code() {
+                    Some("LimitExceededException") | Some("ThrottlingException") => {
+                        CostError::Transient(text)
+                    }
+                    _ => CostError::Api(text),
+                }
+            })?;
+            results.extend(out.results_by_time().iter().cloned());
+            token = out.next_page_token().map(String::from);
+            if token.is_none() {
+                break;
+            }
+        }
+        let figures = parse_results(&results, &self.metric, &self.tag_key, current)?;
+
+        let days_in_month = Decimal::from(month.last_day().day());
+        let days_elapsed = Decimal::from(today.day() - 1);
+        let mut forecast_used = false;
+        let month_total = if today < month.last_day() {
+            requests += 1;
+            match self.forecast(today, month.next().first_day()).await {
+                Ok(rest) => {
+                    forecast_used = true;
+                    figures.month_to_date + rest
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "no cost forecast; using the month-to-date run-rate");
+                    run_rate(&figures, days_elapsed, days_in_month)
+                }
+            }
+        } else {
+            run_rate(&figures, days_elapsed, days_in_month)
+        };
+
+        let convert = |d: Decimal| self.fx.convert(d, figures.currency, self.target);
+        let rate = self.fx.rate(figures.currency, self.target)?;
+        Ok(CostSnapshot {
+            date: today,
+            monthly_run_rate: convert(month_total)?,
+            month_to_date: convert(figures.month_to_date)?,
+            previous_month: convert(figures.previous_month)?,
+            per_component: figures
+                .per_component
+                .iter()
+                .map(|(c, v)| Ok((c.clone(), convert(*v)?)))
+                .collect::<Result<_, FxError>>()?,
+            estimated: figures.estimated,
+            forecast_used,
+            fx_rate: rate.normalize().to_string(),
+            requests,
+            collected_at: now,
+        })
+    }
+
+    async fn forecast(&self, from: NaiveDate, to: NaiveDate) -> Result<Decimal, CostError> {
+        let period = DateInterval::builder()
+            .start(from.to_string())
+            .end(to.to_string())
+            .build()
+            .map_err(|e| CostError::Malformed(e.to_string()))?;
+        let out = self
+            .client
+            .get_cost_forecast()
+            .time_period(period)
+            .metric(forecast_metric(&self.metric))
+            .granularity(Granularity::Monthly)
+            .send()
+            .await
+            .map_err(|e| CostError::Api(DisplayErrorContext(&e).to_string()))?;
+        amount(out.total().and_then(|t| t.amount()), "forecast")
+    }
+}
+
+/// The month-to-date spend scaled to the whole month; on the 1st, last month's total.
+pub fn run_rate(figures: &CostFigures, days_elapsed: Decimal, days_in_month: Decimal) -> Decimal {
+    if days_elapsed.is_zero() {
+        figures.previous_month
+    } else {
+        figures.month_to_date * days_in_month / days_elapsed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_costexplorer::types::{Group, MetricValue};
+
+    fn result(start: &str, end: &str, estimated: bool, groups: &[(&str, &str)]) -> ResultByTime {
+        let mut r = ResultByTime::builder()
+            .time_period(DateInterval::builder().start(start).end(end).build().unwrap())
+            .estimated(estimated);
+        for (key, amount) in groups {
+            r = r.groups(
+                Group::builder()
+                    .keys(*key)
+                    .metrics("UnblendedCost", MetricValue::builder().amount(*amount).unit("USD").build())
+                    .build(),
+            );
+        }
+        r.build()
+    }
+
+    fn nov() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()
+    }
+
+    #[test]
+    fn grouped_results_are_summed_per_period_and_per_component_exactly() {
+        let results = [
+            result(
+                "2026-10-01",
+                "2026-11-01",
+                false,
+                &[("revscale-component$", "100.10"), ("revscale-component$k8s_workers", "50.0000012")],
+            ),
+            result(
+                "2026-11-01",
+                "2026-11-29",
+                true,
+                &[
+                    ("revscale-component$", "80.5"),
+                    ("revscale-component$k8s_workers", "40.25"),
+                    ("revscale-component$eks_control_plane", "0.0000001"),
+                ],
+            ),
+        ];
+        let f = parse_results(&results, "UnblendedCost", "revscale-component", nov()).unwrap();
+        assert_eq!(f.previous_month, Decimal::from_str("150.1000012").unwrap());
+        assert_eq!(f.month_to_date, Decimal::from_str("120.7500001").unwrap());
+        assert_eq!(f.per_component[&ComponentId::new("k8s_workers")], Decimal::from_str("40.25").unwrap());
+        assert_eq!(
+            f.per_component[&ComponentId::new("eks_control_plane")],
+            Decimal::from_str("0.0000001").unwrap()
+        );
+        assert!(f.estimated, "the current month is estimated");
+        assert_eq!(f.currency, Currency::USD);
+    }
+
+    #[test]
+    fn ungrouped_totals_are_read_too() {
+        let r = ResultByTime::builder()
+            .time_period(DateInterval::builder().start("2026-11-01").end("2026-11-29").build().unwrap())
+            .total("UnblendedCost", MetricValue::builder().amount("1.5E+2").unit("USD").build())
+            .build();
+        let f = parse_results(&[r], "UnblendedCost", "revscale-component", nov()).unwrap();
+        assert_eq!(f.month_to_date, Decimal::from(150));
+    }
+
+    #[test]
+    fn malformed_amounts_are_a_clear_error() {
+        let results = [result("2026-11-01", "2026-11-29", false, &[("revscale-component$", "lots")])];
+        let err = parse_results(&results, "UnblendedCost", "revscale-component", nov()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unexpected Cost Explorer response: UnblendedCost Amount 'lots' is not a number"
+        );
+        let no_metric = [result("2026-11-01", "2026-11-29", false, &[])];
+        assert!(parse_results(&no_metric, "UnblendedCost", "t", nov()).unwrap().month_to_date.is_zero());
+    }
+
+    #[test]
+    fn the_run_rate_scales_month_to_date_and_falls_back_to_last_month_on_the_first() {
+        let f = CostFigures {
+            currency: Currency::USD,
+            previous_month: Decimal::from(300),
+            month_to_date: Decimal::from(100),
+            per_component: BTreeMap::new(),
+            estimated: true,
+        };
+        assert_eq!(run_rate(&f, Decimal::from(10), Decimal::from(30)), Decimal::from(300));
+        assert_eq!(run_rate(&f, Decimal::ZERO, Decimal::from(30)), Decimal::from(300));
+    }
+
+    #[test]
+    fn forecast_metric_names_use_the_forecast_apis_spelling() {
+        assert_eq!(forecast_metric("UnblendedCost"), Metric::UnblendedCost);
+        assert_eq!(forecast_metric("AmortizedCost"), Metric::AmortizedCost);
+    }
+}

@@ -1,0 +1,272 @@
+//! The store on one DynamoDB table (`pk`, `sk` strings; `ttl` for expiring items).
+//!
+//! | entity | pk | sk | notes |
+//! | --- | --- | --- | --- |
+//! | revenue snapshot | `REVENUE` | `2026-11-29` | created once per day (`attribute_not_exists`) |
+//! | cost snapshot | `COST` | `2026-11-29` | created once per day |
+//! | system state | `STATE` | `CURRENT` | `version` incremented by every write, checked by the next |
+//! | audit record | `AUDIT` | decision id (date first) | append-only: created only if absent |
+//! | idempotency record | `INVOCATION` | the Lambda event id | TTL 7 days; makes a replayed invocation a no-op |
+//!
+//! Every read is a `GetItem` or a bounded `Query` on one partition key: no scans.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use chrono::NaiveDate;
+use revscale_engine::History;
+use revscale_engine::ports::{
+    AuditRecord, CostSnapshot, RevenueSnapshot, Store, StoreError, Versioned, Written, join_snapshots,
+};
+use revscale_engine::state::SystemState;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, from_items, to_item};
+
+const REVENUE: &str = "REVENUE";
+const COST: &str = "COST";
+const STATE: &str = "STATE";
+const AUDIT: &str = "AUDIT";
+const INVOCATION: &str = "INVOCATION";
+const IDEMPOTENCY_TTL_SECONDS: i64 = 7 * 24 * 3600;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    /// The invocation this store writes for, recorded with each decision so a replay
+    /// of the same invocation writes nothing.
+    invocation_id: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Item<T> {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    body: T,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateBody {
+    version: u64,
+    state: SystemState,
+}
+
+#[derive(Serialize, Deserialize)]
+struct InvocationBody {
+    decision_id: String,
+    ttl: i64,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore { client, table: table.into(), invocation_id: None }
+    }
+
+    /// The same store, recording `invocation_id` (the Lambda event id) with decisions.
+    pub fn for_invocation(&self, invocation_id: impl Into<String>) -> Self {
+        DynamoStore { invocation_id: Some(invocation_id.into()), ..self.clone() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn create<T: Serialize>(&self, pk: &str, sk: &str, body: T) -> Result<Written, StoreError> {
+        let item = to_item(Item { pk: pk.into(), sk: sk.into(), body })
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Written::Created),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(Written::AlreadyExists),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn query<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        range: Option<(String, String)>,
+        newest_first: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+                .scan_index_forward(!newest_first)
+                .set_exclusive_start_key(start);
+            q = match &range {
+                Some((from, to)) => q
+                    .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                    .expression_attribute_values(":from", AttributeValue::S(from.clone()))
+                    .expression_attribute_values(":to", AttributeValue::S(to.clone())),
+                None => q.key_condition_expression("pk = :pk"),
+            };
+            if let Some(limit) = limit {
+                q = q.limit((limit - out.len()).min(1000) as i32);
+            }
+            let page = q.send().await.map_err(classify)?;
+            let items: Vec<Item<T>> =
+                from_items(page.items.unwrap_or_default()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.extend(items.into_iter().map(|i| i.body));
+            start = page.last_evaluated_key;
+            if start.is_none() || limit.is_some_and(|l| out.len() >= l) {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+fn item<T: Serialize>(
+    value: Item<T>,
+) -> Result<std::collections::HashMap<String, AttributeValue>, StoreError> {
+    to_item(value).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
+    e: SdkError<E, R>,
+) -> StoreError {
+    let code = e.code().unwrap_or_default().to_string();
+    let message = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&e));
+    match code.as_str() {
+        "ProvisionedThroughputExceededException"
+        | "ThrottlingException"
+        | "RequestLimitExceeded"
+        | "InternalServerError"
+        | "ServiceUnavailable" => StoreError::Transient(message),
+        _ if matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)) => {
+            StoreError::Transient(message)
+        }
+        _ => StoreError::Other(message),
+    }
+}
+
+impl Store for DynamoStore {
+    async fn put_revenue(&self, snapshot: &RevenueSnapshot) -> Result<Written, StoreError> {
+        self.create(REVENUE, &snapshot.date.to_string(), snapshot).await
+    }
+
+    async fn put_cost(&self, snapshot: &CostSnapshot) -> Result<Written, StoreError> {
+        self.create(COST, &snapshot.date.to_string(), snapshot).await
+    }
+
+    async fn history(&self, from: NaiveDate, to: NaiveDate) -> Result<History, StoreError> {
+        let range = Some((from.to_string(), to.to_string()));
+        let revenue: Vec<RevenueSnapshot> = self.query(REVENUE, range.clone(), false, None).await?;
+        let cost: Vec<CostSnapshot> = self.query(COST, range, false, None).await?;
+        Ok(join_snapshots(&revenue, &cost))
+    }
+
+    async fn load_state(&self) -> Result<Option<Versioned<SystemState>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(STATE.into()))
+            .key("sk", AttributeValue::S("CURRENT".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(item) = out.item else { return Ok(None) };
+        let stored: Item<StateBody> = from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut state = stored.body.state;
+        state.version = stored.body.version;
+        Ok(Some(Versioned { value: state, version: stored.body.version }))
+    }
+
+    async fn record_decision(
+        &self,
+        record: &AuditRecord,
+        state: &SystemState,
+        expected_version: Option<u64>,
+    ) -> Result<Written, StoreError> {
+        let version = expected_version.map_or(1, |v| v + 1);
+        let mut stored = state.clone();
+        stored.version = version;
+
+        let mut items = Vec::new();
+        if let Some(invocation) = &self.invocation_id {
+            let ttl = record.at.timestamp() + IDEMPOTENCY_TTL_SECONDS;
+            let body = InvocationBody { decision_id: record.id.clone(), ttl };
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item(Item { pk: INVOCATION.into(), sk: invocation.clone(), body })?))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| StoreError::Other(e.to_string()))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        let audit = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item(Item { pk: AUDIT.into(), sk: record.id.clone(), body: record })?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        items.push(TransactWriteItem::builder().put(audit).build());
+        let state_put = Put::builder().table_name(&self.table).set_item(Some(item(Item {
+            pk: STATE.into(),
+            sk: "CURRENT".into(),
+            body: StateBody { version, state: stored },
+        })?));
+        let state_put = match expected_version {
+            None => state_put.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => state_put
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
+        }
+        .build()
+        .map_err(|e| StoreError::Other(e.to_string()))?;
+        items.push(TransactWriteItem::builder().put(state_put).build());
+
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let err = match result {
+            Ok(_) => return Ok(Written::Created),
+            Err(e) => e,
+        };
+        if err.code() != Some("TransactionCanceledException") {
+            return Err(classify(err));
+        }
+        // Which condition failed, in item order: invocation (if any), audit, state.
+        let reasons: Vec<String> = err
+            .as_service_error()
+            .and_then(|s| match s {
+                TransactWriteItemsError::TransactionCanceledException(t) => t.cancellation_reasons.clone(),
+                _ => None,
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.code.unwrap_or_default())
+            .collect();
+        let failed = |i: usize| reasons.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+        let offset = usize::from(self.invocation_id.is_some());
+        if (offset == 1 && failed(0)) || failed(offset) {
+            return Ok(Written::AlreadyExists);
+        }
+        if failed(offset + 1) {
+            return Err(StoreError::Conflict(format!("state version {expected_version:?}")));
+        }
+        if reasons.iter().any(|c| c == "TransactionConflict") {
+            return Err(StoreError::Conflict("concurrent transaction".into()));
+        }
+        Err(classify(err))
+    }
+
+    async fn recent_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        self.query(AUDIT, None, true, Some(limit)).await
+    }
+}

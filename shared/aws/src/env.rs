@@ -1,0 +1,66 @@
+//! Reading a function's environment: every missing or malformed variable is an error
+//! that names it.
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnvError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {message}")]
+    Invalid { name: &'static str, message: String },
+}
+
+/// Reads variables through a lookup function, so tests need not touch the process
+/// environment.
+pub struct Vars<F: Fn(&str) -> Option<String>>(pub F);
+
+impl Vars<fn(&str) -> Option<String>> {
+    pub fn process() -> Self {
+        Vars(|name| std::env::var(name).ok())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    pub fn required(&self, name: &'static str) -> Result<String, EnvError> {
+        (self.0)(name).filter(|v| !v.trim().is_empty()).ok_or(EnvError::Missing(name))
+    }
+
+    pub fn optional(&self, name: &'static str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn parsed<T: std::str::FromStr>(&self, name: &'static str, default: Option<T>) -> Result<T, EnvError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.optional(name) {
+            Some(v) => {
+                v.trim().parse().map_err(|e: T::Err| EnvError::Invalid { name, message: e.to_string() })
+            }
+            None => default.ok_or(EnvError::Missing(name)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let vars = Vars(|_: &str| None);
+        assert_eq!(
+            vars.required("TABLE_NAME").unwrap_err().to_string(),
+            "environment variable TABLE_NAME is not set"
+        );
+        assert_eq!(vars.parsed::<u32>("N", Some(3)).unwrap(), 3);
+        assert!(vars.parsed::<u32>("N", None).is_err());
+    }
+
+    #[test]
+    fn an_invalid_variable_is_named_with_the_reason() {
+        let vars = Vars(|_: &str| Some("abc".to_string()));
+        let err = vars.parsed::<u32>("MAX", None).unwrap_err().to_string();
+        assert!(err.starts_with("environment variable MAX is invalid: "), "{err}");
+        assert_eq!(vars.required("X").unwrap(), "abc");
+    }
+}

@@ -1,0 +1,17 @@
+//! revscale's adapters: the engine's ports implemented on AWS and Stripe.
+
+pub mod cost_explorer;
+pub mod dynamo;
+pub mod env;
+pub mod lambda;
+pub mod metrics;
+pub mod publish;
+pub mod secrets;
+pub mod stripe;
+
+/// Loads the SDK configuration once per cold start. `AWS_ENDPOINT_URL` (and the
+/// per-service `AWS_ENDPOINT_URL_<SERVICE>`) are honoured by the SDK itself, so the same
+/// binaries run against an emulator.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}

@@ -1,0 +1,92 @@
+//! CloudWatch metrics as Embedded Metric Format lines on stdout: no API call, no
+//! latency, CloudWatch Logs extracts them. Names are ADR-017's.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+pub const NAMESPACE: &str = "revscale";
+
+fn line(at: DateTime<Utc>, name: &str, unit: &str, value: f64, dimensions: &[(&str, &str)]) -> String {
+    let mut doc = json!({
+        "_aws": {
+            "Timestamp": at.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
+                "Metrics": [{"Name": name, "Unit": unit}],
+            }],
+        },
+    });
+    if let Value::Object(map) = &mut doc {
+        for (k, v) in dimensions {
+            map.insert((*k).to_string(), Value::from(*v));
+        }
+        map.insert(name.to_string(), Value::from(value));
+    }
+    doc.to_string()
+}
+
+/// `revenue_mrr_gauge` in major units of the revenue currency.
+pub fn mrr_gauge(at: DateTime<Utc>, mrr: revscale_engine::Money) -> String {
+    // Metrics are floats by nature; the exact amount stays in the snapshot.
+    let value = mrr.minor as f64 / 100.0;
+    line(at, "revenue_mrr_gauge", "None", value, &[("Currency", mrr.currency.as_str())])
+}
+
+/// `revenue_cost_ratio_percentage`, 0-100 (and beyond when cost exceeds revenue).
+pub fn cost_ratio(at: DateTime<Utc>, ratio: revscale_engine::Ratio) -> String {
+    line(at, "revenue_cost_ratio_percentage", "Percent", ratio.as_percent(), &[])
+}
+
+/// `component_activation_state`: 0 = cold, 1 = warm, 2 = hot, per component.
+pub fn activation_state(
+    at: DateTime<Utc>,
+    component: &str,
+    state: revscale_engine::ComponentState,
+) -> String {
+    line(
+        at,
+        "component_activation_state",
+        "None",
+        f64::from(state.metric_value()),
+        &[("Component", component)],
+    )
+}
+
+/// `provisioning_duration_seconds` of one component transition.
+pub fn provisioning_duration(at: DateTime<Utc>, component: &str, seconds: f64) -> String {
+    line(at, "provisioning_duration_seconds", "Seconds", seconds, &[("Component", component)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Value {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn each_metric_is_one_emf_document_with_its_adr_name() {
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let m = parse(&mrr_gauge(
+            at,
+            revscale_engine::Money::from_minor(123_456, revscale_engine::Currency::EUR),
+        ));
+        assert_eq!(m["revenue_mrr_gauge"], 1234.56);
+        assert_eq!(m["Currency"], "EUR");
+        assert_eq!(m["_aws"]["CloudWatchMetrics"][0]["Namespace"], "revscale");
+        assert_eq!(m["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0], "Currency");
+        assert_eq!(m["_aws"]["Timestamp"], 1_700_000_000_000i64);
+        let r = parse(&cost_ratio(at, revscale_engine::Ratio::from_basis_points(8125)));
+        assert_eq!(r["revenue_cost_ratio_percentage"], 81.25);
+        assert_eq!(r["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"], "Percent");
+        let s = parse(&activation_state(at, "k8s_workers", revscale_engine::ComponentState::Warm));
+        assert_eq!(
+            (s["component_activation_state"].as_f64(), s["Component"].as_str()),
+            (Some(1.0), Some("k8s_workers"))
+        );
+        let d = parse(&provisioning_duration(at, "tee", 93.5));
+        assert_eq!(d["provisioning_duration_seconds"], 93.5);
+    }
+}

@@ -1,0 +1,313 @@
+//! The ports the adapters implement: where snapshots, state and decisions are kept,
+//! where events and alerts go, where revenue and cost come from. Each has an AWS (or
+//! Stripe) implementation in `revscale-aws` and an in-memory one in [`memory`], used by
+//! unit tests and local runs.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::ComponentId;
+use crate::decision::{Decision, Event};
+use crate::history::{DailySnapshot, History};
+use crate::money::Money;
+use crate::state::SystemState;
+
+/// MRR as the billing system reported it on one day, in the revenue currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevenueSnapshot {
+    pub date: NaiveDate,
+    pub mrr: Money,
+    pub subscriptions_counted: u32,
+    pub customers: u32,
+    pub collected_at: DateTime<Utc>,
+}
+
+/// Spend as Cost Explorer reported it on one day, converted to the revenue currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostSnapshot {
+    pub date: NaiveDate,
+    /// The current month's expected total: Cost Explorer's forecast when it has one,
+    /// else the month-to-date spend scaled to the whole month. This is the "cost" the
+    /// rules compare with MRR.
+    pub monthly_run_rate: Money,
+    pub month_to_date: Money,
+    pub previous_month: Money,
+    /// Month-to-date spend per component, from the cost allocation tag.
+    pub per_component: BTreeMap<ComponentId, Money>,
+    /// Cost Explorer marks the current month's figures as estimated.
+    pub estimated: bool,
+    pub forecast_used: bool,
+    /// Source currency per revenue-currency unit, e.g. `"0.93"` for USD -> EUR.
+    pub fx_rate: String,
+    /// Cost Explorer requests this collection made (each is billed USD 0.01).
+    pub requests: u32,
+    pub collected_at: DateTime<Utc>,
+}
+
+/// An entry of the append-only audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// The decision id, or an id derived from it for provisioning records.
+    pub id: String,
+    pub at: DateTime<Utc>,
+    /// `evaluation`, `override`, `provisioning`...
+    pub kind: String,
+    /// Who: `revscale` for scheduled runs, the IAM principal for API calls.
+    pub actor: String,
+    pub decision: Option<Decision>,
+    pub events: Vec<Event>,
+    pub note: String,
+}
+
+/// A state read from the store, with the version a write must expect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+/// Whether a conditional create wrote anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Created,
+    /// The same key was already there: a replay, nothing changed.
+    AlreadyExists,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer changed the record first (optimistic locking).
+    #[error("conflict: {0} was changed by another writer")]
+    Conflict(String),
+    /// Throttling, timeouts: worth retrying.
+    #[error("store temporarily unavailable: {0}")]
+    Transient(String),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+pub trait Store {
+    fn put_revenue(
+        &self,
+        snapshot: &RevenueSnapshot,
+    ) -> impl Future<Output = Result<Written, StoreError>> + Send;
+    fn put_cost(&self, snapshot: &CostSnapshot) -> impl Future<Output = Result<Written, StoreError>> + Send;
+    /// Daily snapshots from `from` to `to` inclusive: one per day that has both a
+    /// revenue and a cost snapshot.
+    fn history(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Future<Output = Result<History, StoreError>> + Send;
+    fn load_state(&self) -> impl Future<Output = Result<Option<Versioned<SystemState>>, StoreError>> + Send;
+    /// Writes the decision's audit record and the new state atomically: the record
+    /// only if its id is new, the state only if its version is still `expected_version`
+    /// (`None` for the first write). `AlreadyExists` means a replay: nothing written.
+    fn record_decision(
+        &self,
+        record: &AuditRecord,
+        state: &SystemState,
+        expected_version: Option<u64>,
+    ) -> impl Future<Output = Result<Written, StoreError>> + Send;
+    /// Newest first.
+    fn recent_audit(&self, limit: usize)
+    -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PublishError(pub String);
+
+/// The `Level Change Requested` event the provisioner's state machine starts from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LevelChangeRequested {
+    pub decision_id: String,
+    pub from_level: u8,
+    pub to_level: u8,
+    pub transitions: Vec<crate::state::Transition>,
+    pub reasons: Vec<String>,
+    pub mode: crate::state::Mode,
+    pub cause: Option<crate::decision::Cause>,
+}
+
+pub trait EventBus {
+    fn level_change_requested(
+        &self,
+        event: &LevelChangeRequested,
+    ) -> impl Future<Output = Result<(), PublishError>> + Send;
+}
+
+/// An operator-facing alert (SNS e-mail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub subject: String,
+    pub message: String,
+}
+
+pub trait Notifier {
+    fn notify(&self, alert: &Alert) -> impl Future<Output = Result<(), PublishError>> + Send;
+}
+
+/// Joins revenue and cost snapshots into the engine's daily view.
+pub fn join_snapshots(revenue: &[RevenueSnapshot], cost: &[CostSnapshot]) -> History {
+    let costs: BTreeMap<NaiveDate, Money> = cost.iter().map(|c| (c.date, c.monthly_run_rate)).collect();
+    History::from_snapshots(revenue.iter().filter_map(|r| {
+        costs.get(&r.date).map(|cost| DailySnapshot { date: r.date, mrr: r.mrr, cost: *cost })
+    }))
+}
+
+/// In-memory implementations, for unit tests and local runs.
+pub mod memory {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Default)]
+    pub struct MemoryStore {
+        inner: Mutex<Inner>,
+    }
+
+    #[derive(Default)]
+    struct Inner {
+        revenue: BTreeMap<NaiveDate, RevenueSnapshot>,
+        cost: BTreeMap<NaiveDate, CostSnapshot>,
+        state: Option<Versioned<SystemState>>,
+        audit: Vec<AuditRecord>,
+    }
+
+    impl MemoryStore {
+        fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
+            self.inner.lock().map_err(|_| StoreError::Other("memory store poisoned".into()))
+        }
+
+        pub fn audit_len(&self) -> usize {
+            self.inner.lock().map(|i| i.audit.len()).unwrap_or(0)
+        }
+    }
+
+    impl Store for MemoryStore {
+        async fn put_revenue(&self, snapshot: &RevenueSnapshot) -> Result<Written, StoreError> {
+            let mut inner = self.lock()?;
+            if inner.revenue.contains_key(&snapshot.date) {
+                return Ok(Written::AlreadyExists);
+            }
+            inner.revenue.insert(snapshot.date, snapshot.clone());
+            Ok(Written::Created)
+        }
+
+        async fn put_cost(&self, snapshot: &CostSnapshot) -> Result<Written, StoreError> {
+            let mut inner = self.lock()?;
+            if inner.cost.contains_key(&snapshot.date) {
+                return Ok(Written::AlreadyExists);
+            }
+            inner.cost.insert(snapshot.date, snapshot.clone());
+            Ok(Written::Created)
+        }
+
+        async fn history(&self, from: NaiveDate, to: NaiveDate) -> Result<History, StoreError> {
+            let inner = self.lock()?;
+            let revenue: Vec<RevenueSnapshot> =
+                inner.revenue.range(from..=to).map(|(_, r)| r.clone()).collect();
+            let cost: Vec<CostSnapshot> = inner.cost.range(from..=to).map(|(_, c)| c.clone()).collect();
+            Ok(join_snapshots(&revenue, &cost))
+        }
+
+        async fn load_state(&self) -> Result<Option<Versioned<SystemState>>, StoreError> {
+            Ok(self.lock()?.state.clone())
+        }
+
+        async fn record_decision(
+            &self,
+            record: &AuditRecord,
+            state: &SystemState,
+            expected_version: Option<u64>,
+        ) -> Result<Written, StoreError> {
+            let mut inner = self.lock()?;
+            if inner.audit.iter().any(|r| r.id == record.id) {
+                return Ok(Written::AlreadyExists);
+            }
+            let current = inner.state.as_ref().map(|s| s.version);
+            if current != expected_version {
+                return Err(StoreError::Conflict("state".into()));
+            }
+            let version = expected_version.map_or(1, |v| v + 1);
+            let mut stored = state.clone();
+            stored.version = version;
+            inner.state = Some(Versioned { value: stored, version });
+            inner.audit.push(record.clone());
+            Ok(Written::Created)
+        }
+
+        async fn recent_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+            Ok(self.lock()?.audit.iter().rev().take(limit).cloned().collect())
+        }
+    }
+
+    /// Keeps what was published, for assertions.
+    #[derive(Default)]
+    pub struct MemoryBus {
+        pub published: Mutex<Vec<LevelChangeRequested>>,
+    }
+
+    impl EventBus for MemoryBus {
+        async fn level_change_requested(&self, event: &LevelChangeRequested) -> Result<(), PublishError> {
+            self.published.lock().map_err(|_| PublishError("bus poisoned".into()))?.push(event.clone());
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    pub struct MemoryNotifier {
+        pub sent: Mutex<Vec<Alert>>,
+    }
+
+    impl Notifier for MemoryNotifier {
+        async fn notify(&self, alert: &Alert) -> Result<(), PublishError> {
+            self.sent.lock().map_err(|_| PublishError("notifier poisoned".into()))?.push(alert.clone());
+            Ok(())
+        }
+    }
+}
+
+/// A shared store is a store (handlers hold one per invocation).
+impl<S: Store + Send + Sync> Store for std::sync::Arc<S> {
+    fn put_revenue(
+        &self,
+        snapshot: &RevenueSnapshot,
+    ) -> impl Future<Output = Result<Written, StoreError>> + Send {
+        S::put_revenue(self, snapshot)
+    }
+    fn put_cost(&self, snapshot: &CostSnapshot) -> impl Future<Output = Result<Written, StoreError>> + Send {
+        S::put_cost(self, snapshot)
+    }
+    fn history(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Future<Output = Result<History, StoreError>> + Send {
+        S::history(self, from, to)
+    }
+    fn load_state(&self) -> impl Future<Output = Result<Option<Versioned<SystemState>>, StoreError>> + Send {
+        S::load_state(self)
+    }
+    fn record_decision(
+        &self,
+        record: &AuditRecord,
+        state: &SystemState,
+        expected_version: Option<u64>,
+    ) -> impl Future<Output = Result<Written, StoreError>> + Send {
+        S::record_decision(self, record, state, expected_version)
+    }
+    fn recent_audit(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send {
+        S::recent_audit(self, limit)
+    }
+}
