@@ -2,6 +2,7 @@
 //! a deployed stack.
 
 mod chart;
+mod mrr;
 mod simulate;
 
 use std::path::PathBuf;
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Run the real engine day by day over a revenue/cost scenario, with no AWS.
     Simulate(simulate::Args),
+    /// Print the current MRR from Stripe, as the collector computes it.
+    Mrr(mrr::Args),
     /// Work with the thresholds configuration.
     Config {
         #[command(subcommand)]
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(&args),
+        Command::Mrr(args) => mrr::run(&args),
         Command::Config { command: ConfigCommand::Validate { file } } => validate(file),
     };
     match result {

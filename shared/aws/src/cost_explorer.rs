@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use aws_config::retry::RetryConfig;
 use aws_sdk_costexplorer::Client;
 use aws_sdk_costexplorer::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_costexplorer::types::{
@@ -15,6 +16,10 @@ use revscale_engine::money::{FxError, FxRates};
 use revscale_engine::ports::CostSnapshot;
 use revscale_engine::{ComponentId, Currency, YearMonth};
 use rust_decimal::Decimal;
+
+use crate::metrics::RequestCounter;
+
+const USAGE_ATTEMPTS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CostError {
@@ -30,6 +35,7 @@ pub enum CostError {
 
 pub struct CostExplorerSource {
     client: Client,
+    requests: RequestCounter,
     /// `UnblendedCost` by default.
     pub metric: String,
     /// The cost allocation tag whose value names a component, e.g. `revscale-component`.
@@ -130,14 +136,29 @@ fn forecast_metric(metric: &str) -> Metric {
 }
 
 impl CostExplorerSource {
+    /// Builds its own client: every HTTP attempt is counted (Cost Explorer bills each),
+    /// and `GetCostAndUsage` gets at most 3 attempts, leaving one for the forecast, so a
+    /// daily run never exceeds 4 billed requests.
     pub fn new(
-        client: Client,
+        sdk: &aws_config::SdkConfig,
         metric: impl Into<String>,
         tag_key: impl Into<String>,
         target: Currency,
         fx: FxRates,
     ) -> Self {
-        CostExplorerSource { client, metric: metric.into(), tag_key: tag_key.into(), target, fx }
+        let requests = RequestCounter::default();
+        let config = aws_sdk_costexplorer::config::Builder::from(sdk)
+            .retry_config(RetryConfig::standard().with_max_attempts(USAGE_ATTEMPTS))
+            .interceptor(requests.clone())
+            .build();
+        CostExplorerSource {
+            client: Client::from_conf(config),
+            requests,
+            metric: metric.into(),
+            tag_key: tag_key.into(),
+            target,
+            fx,
+        }
     }
 
     /// Collects the day's cost snapshot. `now` is the scheduled event's time.
@@ -146,7 +167,7 @@ impl CostExplorerSource {
         let month = YearMonth::of(today);
         let current = month.first_day();
         let previous = current - Months::new(1);
-        let mut requests = 0u32;
+        let requests_before = self.requests.get();
 
         let mut results = Vec::new();
         let mut token: Option<String> = None;
@@ -170,7 +191,6 @@ impl CostExplorerSource {
                 .set_next_page_token(token)
                 .send()
                 .await;
-            requests += 1;
             let out = out.map_err(|e| {
                 let text = DisplayErrorContext(&e).to_string();
                 match e.code() {
@@ -192,7 +212,6 @@ impl CostExplorerSource {
         let days_elapsed = Decimal::from(today.day() - 1);
         let mut forecast_used = false;
         let month_total = if today < month.last_day() {
-            requests += 1;
             match self.forecast(today, month.next().first_day()).await {
                 Ok(rest) => {
                     forecast_used = true;
@@ -222,7 +241,7 @@ impl CostExplorerSource {
             estimated: figures.estimated,
             forecast_used,
             fx_rate: rate.normalize().to_string(),
-            requests,
+            requests: (self.requests.get() - requests_before) as u32,
             collected_at: now,
         })
     }
@@ -239,6 +258,12 @@ impl CostExplorerSource {
             .time_period(period)
             .metric(forecast_metric(&self.metric))
             .granularity(Granularity::Monthly)
+            .customize()
+            // Optional (the run-rate is the fallback): one attempt, never a retry.
+            .config_override(
+                aws_sdk_costexplorer::config::Builder::new()
+                    .retry_config(RetryConfig::standard().with_max_attempts(1)),
+            )
             .send()
             .await
             .map_err(|e| CostError::Api(DisplayErrorContext(&e).to_string()))?;

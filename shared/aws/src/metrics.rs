@@ -58,6 +58,33 @@ pub fn provisioning_duration(at: DateTime<Utc>, component: &str, seconds: f64) -
     line(at, "provisioning_duration_seconds", "Seconds", seconds, &[("Component", component)])
 }
 
+/// Counts the HTTP requests an SDK client sends, retries included: what AWS bills for
+/// request-priced APIs such as Cost Explorer.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCounter(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl RequestCounter {
+    pub fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl aws_sdk_costexplorer::config::Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_sdk_costexplorer::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_costexplorer::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_costexplorer::config::ConfigBag,
+    ) -> Result<(), aws_sdk_costexplorer::error::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

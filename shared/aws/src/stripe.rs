@@ -314,6 +314,8 @@ pub struct StripeSource {
     api_key: String,
     pub target: Currency,
     pub fx: FxRates,
+    /// Subscriptions per page (Stripe's maximum, 100, unless a test wants more pages).
+    pub page_size: u32,
 }
 
 impl StripeSource {
@@ -323,7 +325,14 @@ impl StripeSource {
             .user_agent("revscale")
             .build()
             .map_err(|e| StripeError::Http(e.to_string()))?;
-        Ok(StripeSource { http, api_base: api_base.trim_end_matches('/').to_string(), api_key, target, fx })
+        Ok(StripeSource {
+            http,
+            api_base: api_base.trim_end_matches('/').to_string(),
+            api_key,
+            target,
+            fx,
+            page_size: 100,
+        })
     }
 
     pub async fn mrr(&self) -> Result<MrrSummary, StripeError> {
@@ -332,15 +341,27 @@ impl StripeSource {
     }
 
     pub async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StripeError> {
+        // Expanded discounts carry their coupon's duration. A server that cannot expand
+        // them (an old API version, a test double) still gives the legacy `discount`.
+        let mut expand = true;
         let mut all = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let mut query = vec![("limit", "100".to_string()), ("status", "all".to_string())];
-            query.push(("expand[]", "data.discounts".to_string()));
+            let mut query = vec![("limit", self.page_size.to_string()), ("status", "all".to_string())];
+            if expand {
+                query.push(("expand[]", "data.discounts".to_string()));
+            }
             if let Some(a) = &after {
                 query.push(("starting_after", a.clone()));
             }
-            let page: SubscriptionList = self.get("/v1/subscriptions", &query).await?;
+            let page: SubscriptionList = match self.get("/v1/subscriptions", &query).await {
+                Err(StripeError::Api { status: 400, message }) if expand && message.contains("expand") => {
+                    tracing::warn!(%message, "Stripe cannot expand discounts; reading the legacy discount field");
+                    expand = false;
+                    continue;
+                }
+                other => other?,
+            };
             after = page.data.last().map(|s| s.id.clone());
             let more = page.has_more && after.is_some();
             all.extend(page.data);

@@ -1,0 +1,299 @@
+//! The collectors against localstripe (revenue) and moto (Cost Explorer, DynamoDB).
+
+use chrono::NaiveDate;
+use revscale_aws::cost_explorer::CostExplorerSource;
+use revscale_aws::dynamo::DynamoStore;
+use revscale_aws::metrics::RequestCounter;
+use revscale_aws::stripe::StripeSource;
+use revscale_engine::money::FxRates;
+use revscale_engine::ports::Store;
+use revscale_engine::{Currency, Money};
+use revscale_integration_tests::{moto_url, scheduled, sdk, stripe_url, table};
+use serde_json::{Value, json};
+
+async fn counted_store(sdk: &aws_config::SdkConfig) -> (DynamoStore, RequestCounter) {
+    let counter = RequestCounter::default();
+    let conf = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(counter.clone()).build();
+    (DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), table(sdk).await), counter)
+}
+
+// ---- Stripe -----------------------------------------------------------------------------
+
+const KEY: &str = "sk_test_revscale";
+
+async fn stripe(method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> Value {
+    let response = reqwest::Client::new()
+        .request(method, format!("{}{path}", stripe_url()))
+        .basic_auth(KEY, Some(""))
+        .form(form)
+        .send()
+        .await
+        .expect("localstripe answers");
+    let body: Value = response.json().await.expect("JSON");
+    assert!(body.get("error").is_none(), "{path}: {body}");
+    body
+}
+
+async fn customer_with_card(email: &str) -> String {
+    let token = stripe(
+        reqwest::Method::POST,
+        "/v1/tokens",
+        &[
+            ("card[number]", "4242424242424242"),
+            ("card[exp_month]", "12"),
+            ("card[exp_year]", "2030"),
+            ("card[cvc]", "123"),
+        ],
+    )
+    .await;
+    let customer = stripe(
+        reqwest::Method::POST,
+        "/v1/customers",
+        &[("email", email), ("source", token["id"].as_str().unwrap())],
+    )
+    .await;
+    customer["id"].as_str().unwrap().to_string()
+}
+
+async fn plan(id: &str, amount: &str, currency: &str, interval: &str, count: &str) {
+    stripe(
+        reqwest::Method::POST,
+        "/v1/plans",
+        &[
+            ("id", id),
+            ("amount", amount),
+            ("currency", currency),
+            ("interval", interval),
+            ("interval_count", count),
+            ("product[name]", id),
+        ],
+    )
+    .await;
+}
+
+async fn subscribe(customer: &str, plan: &str, quantity: &str) -> String {
+    let form = [("customer", customer), ("items[0][plan]", plan), ("items[0][quantity]", quantity)];
+    stripe(reqwest::Method::POST, "/v1/subscriptions", &form).await["id"].as_str().unwrap().to_string()
+}
+
+/// A subscription on a trial: localstripe reports it `trialing` or `incomplete`,
+/// neither of which is revenue.
+async fn trial(customer: &str, plan: &str) {
+    let form = [("customer", customer), ("items[0][plan]", plan), ("trial_period_days", "14")];
+    let sub = stripe(reqwest::Method::POST, "/v1/subscriptions", &form).await;
+    let status = sub["status"].as_str().unwrap_or_default();
+    assert!(status == "trialing" || status == "incomplete", "unexpected trial status {status}");
+}
+
+fn source(base: &str) -> StripeSource {
+    StripeSource::new(base, KEY.into(), Currency::EUR, FxRates::parse_list("USD=0.90").unwrap()).unwrap()
+}
+
+/// One test, in order: localstripe is one shared account, so these steps must not
+/// interleave with each other.
+#[tokio::test]
+async fn stripe_mrr_is_exact_to_the_cent_and_collected_once_a_day() {
+    let flushed = reqwest::Client::new().delete(format!("{}/_config/data", stripe_url())).send().await;
+    assert!(flushed.is_ok_and(|r| r.status().is_success()), "localstripe flush failed");
+
+    plan("pro-monthly", "2500", "eur", "month", "1").await;
+    plan("pro-yearly", "120000", "eur", "year", "1").await;
+    plan("pro-quarterly", "29999", "eur", "month", "3").await;
+    plan("us-monthly", "5000", "usd", "month", "1").await;
+
+    let (a, b, c, d, e) = (
+        customer_with_card("a@example.com").await,
+        customer_with_card("b@example.com").await,
+        customer_with_card("c@example.com").await,
+        customer_with_card("d@example.com").await,
+        customer_with_card("e@example.com").await,
+    );
+    subscribe(&a, "pro-monthly", "3").await; // 75.00
+    subscribe(&a, "pro-quarterly", "1").await; // 299.99 / 3 = 99.9966...
+    subscribe(&b, "pro-yearly", "1").await; // 1,200 / 12 = 100.00
+    subscribe(&c, "us-monthly", "1").await; // USD 50 x 0.90 = 45.00
+    // localstripe has no subscription discounts: those rules are unit-tested in stripe.rs.
+    trial(&d, "pro-monthly").await; // trialing: not counted
+    let gone = subscribe(&e, "pro-monthly", "10").await; // canceled: not counted
+    stripe(reqwest::Method::DELETE, &format!("/v1/subscriptions/{gone}"), &[]).await;
+
+    let mut small_pages = source(&stripe_url());
+    small_pages.page_size = 2;
+    let summary = small_pages.mrr().await.expect("MRR");
+    // 75 + 99.9966 + 100 + 45 = 319.9966... -> EUR 320.00
+    assert_eq!(summary.mrr, Money::from_minor(32_000, Currency::EUR));
+    assert_eq!((summary.subscriptions_counted, summary.customers), (4, 3));
+    println!(
+        "MRR from localstripe: {} over {} subscriptions, {} customers",
+        summary.mrr, summary.subscriptions_counted, summary.customers
+    );
+
+    // The collector writes one snapshot for the day; a replay changes nothing.
+    let sdk = sdk().await;
+    let (store, requests) = counted_store(&sdk).await;
+    let src = source(&stripe_url());
+    let event = || scheduled("rev-1", "2026-11-29T05:00:00Z");
+    let first = collect_revenue::handler::handle(&store, &src, event()).await.expect("collected");
+    assert_eq!((first["mrr"].as_str(), first["written"].as_bool()), (Some("320.00"), Some(true)));
+    assert_eq!(requests.get(), 1, "one PutItem per collection");
+    let replay = collect_revenue::handler::handle(&store, &src, event()).await.expect("replayed");
+    assert_eq!(replay["written"], false);
+    let history = store.history(day("2026-11-29"), day("2026-11-29")).await.unwrap();
+    assert!(history.is_empty(), "no cost snapshot yet, so no joined day");
+
+    // Without a rate for USD the collection fails clearly instead of mixing currencies.
+    let no_usd = StripeSource::new(&stripe_url(), KEY.into(), Currency::EUR, FxRates::new()).unwrap();
+    let err = no_usd.mrr().await.unwrap_err().to_string();
+    assert_eq!(err, "no FX rate for USD -> EUR: configure one (e.g. USD=1.08)");
+}
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+/// Serves one canned HTTP response per connection, for malformed upstream answers.
+async fn canned_server(body: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        for _ in 0..8 {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_malformed_billing_response_is_a_clear_error_and_writes_no_snapshot() {
+    let base = canned_server(r#"{"data": [{"id": 42, "status": "active"}], "has_more": false}"#).await;
+    let sdk = sdk().await;
+    let (store, requests) = counted_store(&sdk).await;
+    let err = collect_revenue::handler::handle(
+        &store,
+        &source(&base),
+        scheduled("rev-bad", "2026-11-29T05:00:00Z"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "UpstreamData");
+    assert!(err.to_string().starts_with("unexpected Stripe response: invalid type: integer `42`"), "{err}");
+    assert!(err.to_string().contains("at data[0].id"), "{err}");
+    assert_eq!(requests.get(), 0, "nothing was written");
+}
+
+// ---- Cost Explorer ------------------------------------------------------------------------
+
+async fn inject_cost_results(results: Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/moto-api/static/ce/cost-and-usage-results", moto_url()))
+        .json(&json!({"results": [results]}))
+        .send()
+        .await
+        .expect("moto answers");
+    assert!(response.status().is_success());
+}
+
+/// moto hands the same result again to a request with the same parameters, even
+/// across test runs: a tag key unique to this run keeps each request new.
+fn tag_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| revscale_integration_tests::unique("revscale-component"))
+}
+
+fn period(start: &str, end: &str, estimated: bool, groups: &[(&str, &str)]) -> Value {
+    json!({
+        "TimePeriod": {"Start": start, "End": end},
+        "Total": {},
+        "Groups": groups
+            .iter()
+            .map(|(component, a)| json!({"Keys": [format!("{}${component}", tag_key())], "Metrics": {"UnblendedCost": {"Amount": a, "Unit": "USD"}}}))
+            .collect::<Vec<_>>(),
+        "Estimated": estimated,
+    })
+}
+
+fn cost_source(sdk: &aws_config::SdkConfig) -> CostExplorerSource {
+    CostExplorerSource::new(
+        sdk,
+        "UnblendedCost",
+        tag_key(),
+        Currency::EUR,
+        FxRates::parse_list("USD=0.93").unwrap(),
+    )
+}
+
+/// One test, in order: moto serves injected Cost Explorer results from one queue.
+#[tokio::test]
+async fn cost_explorer_results_become_one_snapshot_in_at_most_four_requests() {
+    let sdk = sdk().await;
+    inject_cost_results(json!({
+        "ResultsByTime": [
+            period("2026-10-01", "2026-11-01", false, &[("", "310.0000004"), ("k8s_workers", "99.99")]),
+            period("2026-11-01", "2026-11-29", true, &[("", "280.00"), ("k8s_workers", "93.24"), ("eks_control_plane", "67.76")]),
+        ],
+        "DimensionValueAttributes": [],
+    }))
+    .await;
+    let (store, dynamo_requests) = counted_store(&sdk).await;
+    let src = cost_source(&sdk);
+    let out = collect_cost::handler::handle(&store, &src, scheduled("cost-1", "2026-11-29T05:00:00Z"))
+        .await
+        .expect("collected");
+
+    // Month to date USD 441.00 over 28 days; moto has no forecast, so the run-rate is
+    // 441 x 30 / 28 = USD 472.50 -> EUR 439.43 at 0.93.
+    assert_eq!(out["month_to_date"], "410.13");
+    assert_eq!(out["monthly_run_rate"], "439.43");
+    assert_eq!(out["estimated"], true);
+    assert_eq!(out["forecast_used"], false);
+    assert_eq!(out["fx_rate"], "0.93");
+    // GetCostAndUsage, then one attempt at GetCostForecast (which moto lacks).
+    let ce = out["cost_explorer_requests"].as_u64().unwrap();
+    assert_eq!(ce, 2, "Cost Explorer bills USD 0.01 per request");
+    println!(
+        "daily run requests: Cost Explorer {ce} (GetCostAndUsage + GetCostForecast), DynamoDB {} (collect-cost)",
+        dynamo_requests.get()
+    );
+
+    let replay = collect_cost::handler::handle(&store, &src, scheduled("cost-1", "2026-11-29T05:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(replay["written"], false);
+
+    // The per-component actual costs are stored with the snapshot.
+    let rev = revscale_engine::ports::RevenueSnapshot {
+        date: day("2026-11-29"),
+        mrr: Money::whole(1000, Currency::EUR),
+        subscriptions_counted: 1,
+        customers: 1,
+        collected_at: "2026-11-29T05:00:00Z".parse().unwrap(),
+    };
+    store.put_revenue(&rev).await.unwrap();
+    let history = store.history(day("2026-11-29"), day("2026-11-29")).await.unwrap();
+    assert_eq!(history.get(day("2026-11-29")).unwrap().cost, Money::from_minor(43_943, Currency::EUR));
+
+    // A malformed answer: a clear error, and no snapshot for that day.
+    inject_cost_results(json!({
+        "ResultsByTime": [period("2026-11-01", "2026-11-30", true, &[("", "lots")])],
+        "DimensionValueAttributes": [],
+    }))
+    .await;
+    let before = dynamo_requests.get();
+    let err = collect_cost::handler::handle(&store, &src, scheduled("cost-2", "2026-11-30T05:00:00Z"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "UpstreamData");
+    assert_eq!(
+        err.to_string(),
+        "unexpected Cost Explorer response: UnblendedCost Amount 'lots' is not a number"
+    );
+    assert_eq!(dynamo_requests.get(), before, "nothing was written");
+}

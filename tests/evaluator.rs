@@ -1,0 +1,261 @@
+//! The evaluate Lambda's handler against moto: DynamoDB state and history, a real
+//! EventBridge bus whose rule targets SQS (to capture events), and an SNS topic with an
+//! SQS subscription (to capture alerts).
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use chrono::{Days, NaiveDate};
+use revscale_aws::dynamo::DynamoStore;
+use revscale_aws::metrics::RequestCounter;
+use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
+use revscale_engine::Config;
+use revscale_engine::ports::{CostSnapshot, RevenueSnapshot, Store};
+use revscale_engine::{Currency, Money};
+use revscale_integration_tests::{scheduled, sdk, table, unique};
+use serde_json::Value;
+
+struct Rig {
+    dynamo_requests: RequestCounter,
+    sdk: SdkConfig,
+    store: DynamoStore,
+    bus: EventBridgeBus,
+    notifier: SnsNotifier,
+    events_queue: String,
+    alerts_queue: String,
+}
+
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    let url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    (url, arn)
+}
+
+async fn rig() -> Rig {
+    let sdk = sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let sns = aws_sdk_sns::Client::new(&sdk);
+
+    let bus_name = unique("revscale-bus");
+    events.create_event_bus().name(&bus_name).send().await.unwrap();
+    let (events_queue, events_arn) = queue(&sqs, &unique("events")).await;
+    let rule = unique("level-change");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&bus_name)
+        .event_pattern(r#"{"source": ["revscale"], "detail-type": ["Level Change Requested"]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus_name)
+        .targets(aws_sdk_eventbridge::types::Target::builder().id("capture").arn(events_arn).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let topic = sns.create_topic().name(unique("alerts")).send().await.unwrap().topic_arn.unwrap();
+    let (alerts_queue, alerts_arn) = queue(&sqs, &unique("alerts")).await;
+    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(alerts_arn).send().await.unwrap();
+
+    let dynamo_requests = RequestCounter::default();
+    let dynamo = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(dynamo_requests.clone()).build();
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamo), table(&sdk).await);
+    Rig {
+        dynamo_requests,
+        bus: EventBridgeBus::new(events.clone(), &bus_name),
+        notifier: SnsNotifier::new(sns.clone(), &topic),
+        sdk,
+        store,
+        events_queue,
+        alerts_queue,
+    }
+}
+
+async fn drain(sdk: &SdkConfig, url: &str) -> Vec<Value> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut out = Vec::new();
+    loop {
+        let got = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
+        let messages = got.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return out;
+        }
+        for m in messages {
+            out.push(serde_json::from_str(m.body().unwrap_or("null")).unwrap());
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn seed(store: &DynamoStore, from: &str, days: u64, mrr: i64, cost: i64) {
+    let start: NaiveDate = from.parse().unwrap();
+    for i in 0..days {
+        let date = start + Days::new(i);
+        let collected_at = format!("{date}T05:00:00Z").parse().unwrap();
+        store
+            .put_revenue(&RevenueSnapshot {
+                date,
+                mrr: Money::whole(mrr, Currency::EUR),
+                subscriptions_counted: 2,
+                customers: 2,
+                collected_at,
+            })
+            .await
+            .unwrap();
+        let c = Money::whole(cost, Currency::EUR);
+        store
+            .put_cost(&CostSnapshot {
+                date,
+                monthly_run_rate: c,
+                month_to_date: c,
+                previous_month: c,
+                per_component: Default::default(),
+                estimated: true,
+                forecast_used: true,
+                fx_rate: "0.93".into(),
+                requests: 2,
+                collected_at,
+            })
+            .await
+            .unwrap();
+    }
+}
+
+async fn evaluate(rig: &Rig, config: &Config, id: &str, time: &str) -> Value {
+    evaluate::handler::handle(
+        config,
+        |event_id: &str| rig.store.for_invocation(event_id),
+        &rig.bus,
+        &rig.notifier,
+        scheduled(id, time),
+    )
+    .await
+    .expect("evaluation succeeds")
+}
+
+#[tokio::test]
+async fn a_level_change_is_published_once_on_the_bus_and_a_replay_publishes_nothing() {
+    let rig = rig().await;
+    let config = Config::default_config().unwrap();
+    seed(&rig.store, "2026-01-01", 60, 1000, 100).await;
+
+    let before = rig.dynamo_requests.get();
+    let out = evaluate(&rig, &config, "eval-2026-03-01", "2026-03-01T06:00:00Z").await;
+    let used = rig.dynamo_requests.get() - before;
+    println!(
+        "daily run requests: DynamoDB {used} (evaluate: GetItem state, Query revenue, Query cost, TransactWriteItems)"
+    );
+    assert_eq!(used, 4);
+    assert_eq!(
+        (out["from_level"].as_u64(), out["to_level"].as_u64(), out["published"].as_bool()),
+        (Some(0), Some(2), Some(true))
+    );
+    let replay = evaluate(&rig, &config, "eval-2026-03-01", "2026-03-01T06:00:00Z").await;
+    assert_eq!(replay["replay"], true);
+
+    let events = drain(&rig.sdk, &rig.events_queue).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(event["source"], "revscale");
+    assert_eq!(event["detail-type"], "Level Change Requested");
+    let detail = &event["detail"];
+    assert_eq!(detail["decision_id"], out["decision_id"]);
+    assert_eq!((detail["from_level"].as_u64(), detail["to_level"].as_u64()), (Some(0), Some(2)));
+    assert_eq!(detail["mode"], "auto");
+    let order: Vec<String> = detail["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| format!("{}:{}", t["component"].as_str().unwrap(), t["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "eks_control_plane:deploy",
+            "eks_control_plane:activate",
+            "hume_ai:deploy",
+            "hume_ai:activate",
+            "k8s_workers:deploy",
+            "k8s_workers:activate"
+        ]
+    );
+    assert!(!detail["reasons"].as_array().unwrap().is_empty());
+
+    // The decision is in the audit trail with the state written under version 1.
+    let audit = rig.store.recent_audit(5).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].id, out["decision_id"].as_str().unwrap());
+    assert_eq!(rig.store.load_state().await.unwrap().unwrap().version, 1);
+}
+
+#[tokio::test]
+async fn concurrent_evaluations_of_the_same_state_publish_exactly_one_event() {
+    let rig = Arc::new(rig().await);
+    let config = Arc::new(Config::default_config().unwrap());
+    seed(&rig.store, "2026-01-01", 60, 1000, 100).await;
+
+    let runs: Vec<_> = (0..6)
+        .map(|i| {
+            let (rig, config) = (rig.clone(), config.clone());
+            tokio::spawn(async move {
+                evaluate(&rig, &config, &format!("concurrent-{i}"), "2026-03-01T06:00:00Z").await
+            })
+        })
+        .collect();
+    let mut published = 0;
+    for run in runs {
+        if run.await.unwrap()["published"] == true {
+            published += 1;
+        }
+    }
+    let events = drain(&rig.sdk, &rig.events_queue).await;
+    println!(
+        "6 concurrent evaluations: {published} reported publishing, {} event(s) on the bus",
+        events.len()
+    );
+    assert_eq!(published, 1);
+    assert_eq!(events.len(), 1);
+    assert_eq!(rig.store.recent_audit(10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_eighty_percent_cost_ratio_reaches_the_sns_subscription_with_the_figures() {
+    let rig = rig().await;
+    let config = Config::default_config().unwrap();
+    seed(&rig.store, "2026-05-14", 1, 1000, 700).await;
+    seed(&rig.store, "2026-05-15", 1, 1000, 820).await;
+    let out = evaluate(&rig, &config, "eval-2026-05-15", "2026-05-15T06:00:00Z").await;
+    assert_eq!(out["alerts_sent"], 1);
+
+    let alerts = drain(&rig.sdk, &rig.alerts_queue).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["Subject"], "revscale WARNING: cost is 82% of MRR");
+    let message = alerts[0]["Message"].as_str().unwrap();
+    assert!(message.contains("the monthly cost run-rate EUR 820 is 82% of MRR EUR 1,000"), "{message}");
+    assert!(message.contains("at or above the 80% threshold"), "{message}");
+
+    // The next day at the same ratio: no new e-mail (the alert fired when crossed).
+    seed(&rig.store, "2026-05-16", 1, 1000, 820).await;
+    let again = evaluate(&rig, &config, "eval-2026-05-16", "2026-05-16T06:00:00Z").await;
+    assert_eq!(again["alerts_sent"], 0);
+    assert!(drain(&rig.sdk, &rig.alerts_queue).await.is_empty());
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command: starts the emulators, runs every test of the workspace (unit,
+# property and integration), and stops the emulators whatever happens.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export MOTO_PORT=${MOTO_PORT:-5055} LOCALSTRIPE_PORT=${LOCALSTRIPE_PORT:-8420}
+trap 'bash tests/emulators.sh stop' EXIT
+bash tests/emulators.sh start
+cargo test --workspace --locked "$@"

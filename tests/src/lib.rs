@@ -1,0 +1,79 @@
+//! Shared set-up for the tests against the emulators that `tests/run.sh` starts.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use lambda_runtime::LambdaEvent;
+use serde_json::Value;
+
+pub fn moto_url() -> String {
+    format!("http://127.0.0.1:{}", std::env::var("MOTO_PORT").unwrap_or_else(|_| "5055".into()))
+}
+
+pub fn stripe_url() -> String {
+    format!("http://127.0.0.1:{}", std::env::var("LOCALSTRIPE_PORT").unwrap_or_else(|_| "8420".into()))
+}
+
+/// SDK configuration aimed at moto, with throwaway credentials.
+pub async fn sdk() -> SdkConfig {
+    let url = moto_url();
+    if reqwest::get(format!("{url}/moto-api/")).await.is_err() {
+        panic!("moto is not reachable at {url}: run the tests with tests/run.sh, which starts the emulators");
+    }
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
+        .load()
+        .await
+}
+
+/// A name no other test (or earlier run against the same moto) has used.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{n}-{nanos}", std::process::id())
+}
+
+/// Creates the single revscale table (pk, sk), as the SAM template does.
+pub async fn table(sdk: &SdkConfig) -> String {
+    let name = unique("revscale");
+    let key =
+        |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    aws_sdk_dynamodb::Client::new(sdk)
+        .create_table()
+        .table_name(&name)
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create table");
+    name
+}
+
+/// A scheduled event as EventBridge Scheduler delivers it, at `time`.
+pub fn scheduled(id: &str, time: &str) -> LambdaEvent<EventBridgeEvent<Value>> {
+    let json = serde_json::json!({
+        "version": "0", "id": id, "detail-type": "Scheduled Event", "source": "aws.scheduler",
+        "account": "123456789012", "time": time, "region": "eu-west-1", "resources": [], "detail": {}
+    });
+    LambdaEvent::new(serde_json::from_value(json).expect("valid event"), lambda_runtime::Context::default())
+}
