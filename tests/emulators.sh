@@ -24,7 +24,15 @@ install() {
 
 wait_for() { # name url
   for _ in $(seq 1 100); do
-    if .venv/bin/python -c "import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=1)" "$2" >/dev/null 2>&1; then return 0; fi
+    # Any HTTP answer (localstripe answers 401 without a key) means the server is up.
+    if .venv/bin/python - "$2" >/dev/null 2>&1 <<'PY'
+import sys, urllib.error, urllib.request
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=1)
+except urllib.error.HTTPError:
+    pass
+PY
+    then return 0; fi
     sleep 0.2
   done
   echo "$1 did not start; its log:" >&2

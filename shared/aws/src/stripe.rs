@@ -356,7 +356,7 @@ impl StripeSource {
             }
             let page: SubscriptionList = match self.get("/v1/subscriptions", &query).await {
                 Err(StripeError::Api { status: 400, message }) if expand && message.contains("expand") => {
-                    tracing::warn!(%message, "Stripe cannot expand discounts; reading the legacy discount field");
+                    tracing::warn!(stripe_message = %message, "Stripe cannot expand discounts; reading the legacy discount field");
                     expand = false;
                     continue;
                 }
