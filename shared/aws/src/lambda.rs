@@ -23,6 +23,24 @@ pub enum FunctionError {
     Configuration(String),
     #[error("{0}")]
     Internal(String),
+    /// Provisioning: another run holds the lock, or this one already started.
+    #[error("{0}")]
+    LockHeld(String),
+    /// Provisioning: the state moved on since the decision; nothing was done.
+    #[error("{0}")]
+    StaleDecision(String),
+    /// Provisioning: the driver refused the change (e.g. a node group without its cluster).
+    #[error("{0}")]
+    TransitionRejected(String),
+    /// Provisioning: the resource reported a failure while changing.
+    #[error("{0}")]
+    TransitionFailed(String),
+    /// Provisioning: the resource did not reach its state in the allowed checks.
+    #[error("{0}")]
+    TransitionTimedOut(String),
+    /// Provisioning: a rollback step itself failed; a human must look.
+    #[error("{0}")]
+    RollbackFailed(String),
 }
 
 impl FunctionError {
@@ -33,6 +51,12 @@ impl FunctionError {
             FunctionError::UpstreamData(_) => "UpstreamData",
             FunctionError::Configuration(_) => "Configuration",
             FunctionError::Internal(_) => "Internal",
+            FunctionError::LockHeld(_) => "LockHeld",
+            FunctionError::StaleDecision(_) => "StaleDecision",
+            FunctionError::TransitionRejected(_) => "TransitionRejected",
+            FunctionError::TransitionFailed(_) => "TransitionFailed",
+            FunctionError::TransitionTimedOut(_) => "TransitionTimedOut",
+            FunctionError::RollbackFailed(_) => "RollbackFailed",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! revscale's adapters: the engine's ports implemented on AWS and Stripe.
 
 pub mod cost_explorer;
+pub mod drivers;
 pub mod dynamo;
 pub mod env;
 pub mod lambda;

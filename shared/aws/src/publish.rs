@@ -1,10 +1,9 @@
 //! EventBridge and SNS behind the engine's `EventBus` and `Notifier` ports.
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use revscale_engine::ports::{Alert, EventBus, LevelChangeRequested, Notifier, PublishError};
+use revscale_engine::ports::{Alert, EventBus, Notifier, PublishError};
 
 pub const EVENT_SOURCE: &str = "revscale";
-pub const LEVEL_CHANGE_REQUESTED: &str = "Level Change Requested";
 
 pub struct EventBridgeBus {
     client: aws_sdk_eventbridge::Client,
@@ -18,13 +17,12 @@ impl EventBridgeBus {
 }
 
 impl EventBus for EventBridgeBus {
-    async fn level_change_requested(&self, event: &LevelChangeRequested) -> Result<(), PublishError> {
-        let detail = serde_json::to_string(event).map_err(|e| PublishError(e.to_string()))?;
+    async fn publish(&self, detail_type: &str, detail: &serde_json::Value) -> Result<(), PublishError> {
         let entry = PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus_name)
             .source(EVENT_SOURCE)
-            .detail_type(LEVEL_CHANGE_REQUESTED)
-            .detail(detail)
+            .detail_type(detail_type)
+            .detail(detail.to_string())
             .build();
         let out = self
             .client

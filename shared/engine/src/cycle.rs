@@ -8,7 +8,8 @@ use crate::config::Config;
 use crate::decision::{Decision, Event, Outcome, Severity};
 use crate::engine::{Inputs, evaluate, history_needed_from};
 use crate::ports::{
-    Alert, AuditRecord, EventBus, LevelChangeRequested, Notifier, PublishError, Store, StoreError, Written,
+    Alert, AuditRecord, EventBus, LEVEL_CHANGE_REQUESTED, LevelChangeRequested, Notifier, PublishError,
+    Store, StoreError, Written,
 };
 use crate::state::SystemState;
 
@@ -83,7 +84,11 @@ pub async fn run_evaluation<S: Store, B: EventBus, N: Notifier>(
             mode: decision.mode,
             cause: decision.cause,
         };
-        bus.level_change_requested(&event)
+        let detail = serde_json::to_value(&event).map_err(|e| CycleError::Publish {
+            decision_id: record.id.clone(),
+            source: PublishError(e.to_string()),
+        })?;
+        bus.publish(LEVEL_CHANGE_REQUESTED, &detail)
             .await
             .map_err(|source| CycleError::Publish { decision_id: record.id.clone(), source })?;
     }
@@ -191,7 +196,8 @@ mod tests {
         assert!(matches!(second, EvaluationOutcome::Replay { .. }), "{second:?}");
         let published = bus.published.lock().unwrap();
         assert_eq!(published.len(), 1);
-        assert_eq!(published[0].from_level, 0);
+        assert_eq!(published[0].0, "Level Change Requested");
+        assert_eq!(published[0].1["from_level"], 0);
         assert_eq!(store.audit_len(), 1);
     }
 

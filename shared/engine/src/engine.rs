@@ -103,6 +103,13 @@ fn plan_for_today(
     events: &mut Vec<Event>,
     reasons: &mut Vec<String>,
 ) -> Option<Plan> {
+    if let Some(run) = &state.provisioning {
+        reasons.push(format!(
+            "provisioning of {} (L{} -> L{}) is in progress since {}: no new plan until it ends",
+            run.decision_id, run.from_level, run.to_level, run.started_at
+        ));
+        return None;
+    }
     if let Some((id, record)) = state.any_transitional() {
         reasons.push(format!(
             "{id} is {} since {}: no new plan until provisioning finishes",

@@ -12,6 +12,7 @@ pub mod history;
 pub mod money;
 pub mod ports;
 pub mod provisioning;
+pub mod run;
 pub mod sim;
 pub mod state;
 

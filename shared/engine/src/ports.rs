@@ -135,10 +135,17 @@ pub struct LevelChangeRequested {
     pub cause: Option<crate::decision::Cause>,
 }
 
+/// `detail-type` of the event that starts a provisioning run.
+pub const LEVEL_CHANGE_REQUESTED: &str = "Level Change Requested";
+/// `detail-type` of the event a successful run ends with.
+pub const LEVEL_CHANGED: &str = "Level Changed";
+
 pub trait EventBus {
-    fn level_change_requested(
+    /// Publishes one event with source `revscale`.
+    fn publish(
         &self,
-        event: &LevelChangeRequested,
+        detail_type: &str,
+        detail: &serde_json::Value,
     ) -> impl Future<Output = Result<(), PublishError>> + Send;
 }
 
@@ -167,6 +174,9 @@ pub mod memory {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::config::Component;
+    use crate::provisioning::{ComponentDriver, DriverError, DriverStatus};
+    use crate::state::ComponentState;
 
     #[derive(Default)]
     pub struct MemoryStore {
@@ -252,13 +262,69 @@ pub mod memory {
     /// Keeps what was published, for assertions.
     #[derive(Default)]
     pub struct MemoryBus {
-        pub published: Mutex<Vec<LevelChangeRequested>>,
+        pub published: Mutex<Vec<(String, serde_json::Value)>>,
     }
 
     impl EventBus for MemoryBus {
-        async fn level_change_requested(&self, event: &LevelChangeRequested) -> Result<(), PublishError> {
-            self.published.lock().map_err(|_| PublishError("bus poisoned".into()))?.push(event.clone());
+        async fn publish(&self, detail_type: &str, detail: &serde_json::Value) -> Result<(), PublishError> {
+            let mut published = self.published.lock().map_err(|_| PublishError("bus poisoned".into()))?;
+            published.push((detail_type.to_string(), detail.clone()));
             Ok(())
+        }
+    }
+
+    /// Per component, the answers still to give.
+    type Script<T> = Mutex<Vec<(String, std::collections::VecDeque<Result<T, DriverError>>)>>;
+
+    /// A driver that answers from a script, per component: each call takes the next
+    /// answer; an empty script means success. Records every `apply`.
+    #[derive(Default)]
+    pub struct ScriptedDriver {
+        apply: Script<()>,
+        status: Script<DriverStatus>,
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl ScriptedDriver {
+        pub fn on_apply(self, component: &str, answers: Vec<Result<(), DriverError>>) -> Self {
+            if let Ok(mut s) = self.apply.lock() {
+                s.push((component.into(), answers.into()));
+            }
+            self
+        }
+
+        pub fn on_status(self, component: &str, answers: Vec<Result<DriverStatus, DriverError>>) -> Self {
+            if let Ok(mut s) = self.status.lock() {
+                s.push((component.into(), answers.into()));
+            }
+            self
+        }
+
+        /// `component -> target` for every `apply`, in order.
+        pub fn calls(&self) -> Vec<String> {
+            self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+        }
+
+        fn pop<T>(script: &Script<T>, component: &str) -> Option<Result<T, DriverError>> {
+            let mut script = script.lock().ok()?;
+            script.iter_mut().find(|(c, _)| c == component).and_then(|(_, answers)| answers.pop_front())
+        }
+    }
+
+    impl ComponentDriver for ScriptedDriver {
+        async fn apply(&self, component: &Component, target: ComponentState) -> Result<(), DriverError> {
+            if let Ok(mut calls) = self.calls.lock() {
+                calls.push(format!("{} -> {target}", component.id));
+            }
+            Self::pop(&self.apply, component.id.as_str()).unwrap_or(Ok(()))
+        }
+
+        async fn status(
+            &self,
+            component: &Component,
+            _target: ComponentState,
+        ) -> Result<DriverStatus, DriverError> {
+            Self::pop(&self.status, component.id.as_str()).unwrap_or(Ok(DriverStatus::Ready))
         }
     }
 

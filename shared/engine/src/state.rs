@@ -256,6 +256,9 @@ pub struct SystemState {
     /// Runtime mode; `None` follows the config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
+    /// The provisioning run in progress: its lock and journal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning: Option<crate::run::ProvisioningRun>,
     /// Optimistic-locking version; every stored write increments it.
     #[serde(default)]
     pub version: u64,
@@ -281,6 +284,7 @@ impl SystemState {
             overrides: Vec::new(),
             pending_approval: None,
             mode: None,
+            provisioning: None,
             version: 0,
         }
     }

@@ -2,59 +2,11 @@
 
 mod support;
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
-
-use revscale_engine::config::Component;
 use revscale_engine::decision::{Event, Outcome};
-use revscale_engine::provisioning::{ComponentDriver, DriverError, DriverStatus, MAX_STATUS_CHECKS, execute};
+use revscale_engine::ports::memory::ScriptedDriver;
+use revscale_engine::provisioning::{DriverError, DriverStatus, MAX_STATUS_CHECKS, execute};
 use revscale_engine::state::{ComponentState, TransitionKind};
 use support::*;
-
-/// Answers from a script, per component: each call pops the next answer; an empty
-/// script means success.
-/// Per component, the answers still to give.
-type Script<T> = Mutex<Vec<(String, VecDeque<Result<T, DriverError>>)>>;
-
-#[derive(Default)]
-struct ScriptedDriver {
-    apply: Script<()>,
-    status: Script<DriverStatus>,
-    calls: Mutex<Vec<String>>,
-}
-
-impl ScriptedDriver {
-    fn on_apply(self, component: &str, answers: Vec<Result<(), DriverError>>) -> Self {
-        self.apply.lock().unwrap().push((component.into(), answers.into()));
-        self
-    }
-    fn on_status(self, component: &str, answers: Vec<Result<DriverStatus, DriverError>>) -> Self {
-        self.status.lock().unwrap().push((component.into(), answers.into()));
-        self
-    }
-    fn calls(&self) -> Vec<String> {
-        self.calls.lock().unwrap().clone()
-    }
-}
-
-fn pop<T>(script: &Script<T>, component: &str) -> Option<Result<T, DriverError>> {
-    let mut script = script.lock().unwrap();
-    script.iter_mut().find(|(c, _)| c == component).and_then(|(_, answers)| answers.pop_front())
-}
-
-impl ComponentDriver for ScriptedDriver {
-    async fn apply(&self, component: &Component, target: ComponentState) -> Result<(), DriverError> {
-        self.calls.lock().unwrap().push(format!("{} -> {target}", component.id));
-        pop(&self.apply, component.id.as_str()).unwrap_or(Ok(()))
-    }
-    async fn status(
-        &self,
-        component: &Component,
-        _target: ComponentState,
-    ) -> Result<DriverStatus, DriverError> {
-        pop(&self.status, component.id.as_str()).unwrap_or(Ok(DriverStatus::Ready))
-    }
-}
 
 fn level_2_decision() -> (revscale_engine::Config, revscale_engine::SystemState, revscale_engine::Decision) {
     let c = config();

@@ -753,3 +753,21 @@ fn money_in_decisions_keeps_its_currency() {
     let back: revscale_engine::Decision = serde_json::from_str(&json).unwrap();
     assert_eq!(back, d);
 }
+
+#[test]
+fn nothing_is_planned_while_a_provisioning_run_holds_the_lock() {
+    let (c, mut s, h) = ready_for_level_2();
+    let request = revscale_engine::ports::LevelChangeRequested {
+        decision_id: "d-prev".into(),
+        from_level: 1,
+        to_level: 1,
+        transitions: vec![],
+        reasons: vec![],
+        mode: Mode::Auto,
+        cause: None,
+    };
+    revscale_engine::run::begin(&mut s, &request, "2026-03-01T05:00:00Z".parse().unwrap()).unwrap();
+    let d = eval(&c, &s, &h, "2026-03-01");
+    assert_eq!(d.outcome, Outcome::Hold);
+    assert!(d.reasons[0].starts_with("provisioning of d-prev (L1 -> L1) is in progress"), "{:?}", d.reasons);
+}

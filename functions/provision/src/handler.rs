@@ -1,0 +1,423 @@
+//! The provisioner: one step of a provisioning run per call, as the state machine in
+//! `infra/statemachine/provision.asl.json` drives it. Each step loads the state, applies
+//! one pure change from `revscale_engine::run`, stores it under its version with an audit
+//! record whose id names the step (so a retried call writes nothing twice), and only
+//! then calls the driver.
+
+use chrono::{DateTime, Utc};
+use lambda_runtime::LambdaEvent;
+use revscale_aws::lambda::FunctionError;
+use revscale_aws::metrics;
+use revscale_engine::Config;
+use revscale_engine::decision::Event;
+use revscale_engine::ports::{
+    Alert, AuditRecord, EventBus, LEVEL_CHANGED, LevelChangeRequested, Notifier, Store, StoreError, Versioned,
+};
+use revscale_engine::provisioning::{ComponentDriver, DriverError, DriverStatus};
+use revscale_engine::run::{self, RunError, RunFailure};
+use revscale_engine::state::SystemState;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// What the state machine passes; `now` is `$$.State.EnteredTime`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    Begin {
+        request: LevelChangeRequested,
+        now: DateTime<Utc>,
+    },
+    Start {
+        decision_id: String,
+        index: usize,
+        now: DateTime<Utc>,
+    },
+    Check {
+        decision_id: String,
+        index: usize,
+        #[serde(default)]
+        checks: u32,
+        now: DateTime<Utc>,
+    },
+    Commit {
+        decision_id: String,
+        index: usize,
+        now: DateTime<Utc>,
+    },
+    Finish {
+        decision_id: String,
+        now: DateTime<Utc>,
+    },
+    RollbackStart {
+        decision_id: String,
+        error: StepError,
+        now: DateTime<Utc>,
+    },
+    RollbackCheck {
+        decision_id: String,
+        #[serde(default)]
+        checks: u32,
+        now: DateTime<Utc>,
+    },
+    Fail {
+        decision_id: String,
+        error: StepError,
+        now: DateTime<Utc>,
+    },
+}
+
+/// A caught error, as Step Functions hands it to a Catch's ResultPath.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StepError {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+impl StepError {
+    /// A Lambda error's Cause is a JSON document; its message is what a person reads.
+    fn message(&self) -> String {
+        serde_json::from_str::<Value>(&self.cause)
+            .ok()
+            .and_then(|v| v["errorMessage"].as_str().map(String::from))
+            .unwrap_or_else(|| self.cause.clone())
+    }
+}
+
+pub struct Deps<S, D, B, N> {
+    pub config: Config,
+    pub store: S,
+    pub driver: D,
+    pub bus: B,
+    pub notifier: N,
+    /// Status checks allowed per step before it counts as timed out.
+    pub max_checks: u32,
+}
+
+fn run_error(e: RunError) -> FunctionError {
+    match e {
+        RunError::LockHeld { .. } => FunctionError::LockHeld(e.to_string()),
+        RunError::StaleDecision { .. } => FunctionError::StaleDecision(e.to_string()),
+        RunError::NoRun(_) | RunError::OutOfOrder { .. } | RunError::Illegal(_) => {
+            FunctionError::Internal(e.to_string())
+        }
+    }
+}
+
+fn store_error(e: StoreError) -> FunctionError {
+    // A conflict means another writer moved the state: retrying reloads it.
+    FunctionError::from(e)
+}
+
+async fn load<S: Store>(store: &S) -> Result<Versioned<SystemState>, FunctionError> {
+    store
+        .load_state()
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| FunctionError::Internal("no state is stored yet: nothing to provision".into()))
+}
+
+async fn save<S: Store>(
+    store: &S,
+    state: &SystemState,
+    version: u64,
+    id: String,
+    now: DateTime<Utc>,
+    events: Vec<Event>,
+    note: String,
+) -> Result<(), FunctionError> {
+    let record = AuditRecord {
+        id,
+        at: now,
+        kind: "provisioning".into(),
+        actor: "revscale-provisioner".into(),
+        decision: None,
+        events,
+        note,
+    };
+    // AlreadyExists: a retried call whose write already landed.
+    store.record_decision(&record, state, Some(version)).await.map_err(store_error)?;
+    Ok(())
+}
+
+fn component<'a>(
+    config: &'a Config,
+    id: &revscale_engine::ComponentId,
+) -> Result<&'a revscale_engine::config::Component, FunctionError> {
+    config.component(id).ok_or_else(|| FunctionError::Internal(format!("{id} is not in the configuration")))
+}
+
+pub async fn handle<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
+    deps: &Deps<S, D, B, N>,
+    event: LambdaEvent<Value>,
+) -> Result<Value, FunctionError> {
+    let action: Action = serde_json::from_value(event.payload)
+        .map_err(|e| FunctionError::InvalidInput(format!("not a provisioning step: {e}")))?;
+    step(deps, action).await
+}
+
+pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
+    deps: &Deps<S, D, B, N>,
+    action: Action,
+) -> Result<Value, FunctionError> {
+    let config = &deps.config;
+    match action {
+        Action::Begin { request, now } => {
+            let Versioned { value: mut state, version } = load(&deps.store).await?;
+            let id = request.decision_id.clone();
+            let already = state.provisioning.as_ref().is_some_and(|r| {
+                r.decision_id == id && r.committed == 0 && r.step_started_at.is_none() && r.failure.is_none()
+            });
+            if !already {
+                run::begin(&mut state, &request, now).map_err(run_error)?;
+                let note = format!(
+                    "L{} -> L{}: {} transition(s)",
+                    request.from_level,
+                    request.to_level,
+                    request.transitions.len()
+                );
+                save(&deps.store, &state, version, format!("{id}.begin"), now, vec![], note).await?;
+            }
+            tracing::info!(decision_id = %id, transitions = request.transitions.len(), "provisioning begins");
+            Ok(json!({"decision_id": id, "index": 0, "count": request.transitions.len()}))
+        }
+        Action::Start { decision_id, index, now } => {
+            let Versioned { value: mut state, version } = load(&deps.store).await?;
+            let (t, target) = run::start_step(&mut state, &decision_id, index, now).map_err(run_error)?;
+            save(
+                &deps.store,
+                &state,
+                version,
+                format!("{decision_id}.start.{index}"),
+                now,
+                vec![],
+                t.to_string(),
+            )
+            .await?;
+            let c = component(config, &t.component)?;
+            deps.driver.apply(c, target).await.map_err(|e| match e {
+                DriverError::Transient(m) => FunctionError::Transient(m),
+                DriverError::Rejected(m) => FunctionError::TransitionRejected(format!("{t}: {m}")),
+            })?;
+            tracing::info!(%decision_id, index, transition = %t, "step started");
+            Ok(json!({"component": t.component, "target": target, "checks": 0}))
+        }
+        Action::Check { decision_id, index, checks, now: _ } => {
+            let Versioned { value: state, .. } = load(&deps.store).await?;
+            let (t, target) = run::step(&state, &decision_id, index).map_err(run_error)?;
+            let c = component(config, &t.component)?;
+            let status = deps.driver.status(c, target).await.map_err(|e| match e {
+                DriverError::Transient(m) => FunctionError::Transient(m),
+                DriverError::Rejected(m) => FunctionError::TransitionFailed(format!("{t}: {m}")),
+            })?;
+            match status {
+                DriverStatus::Ready => Ok(json!({"ready": true, "checks": checks + 1})),
+                DriverStatus::Failed(why) => Err(FunctionError::TransitionFailed(format!("{t}: {why}"))),
+                DriverStatus::InProgress if checks + 1 >= deps.max_checks => {
+                    Err(FunctionError::TransitionTimedOut(format!(
+                        "{t}: not {target} after {} checks",
+                        checks + 1
+                    )))
+                }
+                DriverStatus::InProgress => Ok(json!({"ready": false, "checks": checks + 1})),
+            }
+        }
+        Action::Commit { decision_id, index, now } => {
+            let Versioned { value: mut state, version } = load(&deps.store).await?;
+            let (t, seconds) = run::commit_step(&mut state, &decision_id, index, now).map_err(run_error)?;
+            save(
+                &deps.store,
+                &state,
+                version,
+                format!("{decision_id}.commit.{index}"),
+                now,
+                vec![],
+                t.to_string(),
+            )
+            .await?;
+            println!("{}", metrics::provisioning_duration(now, t.component.as_str(), seconds));
+            let record = state.components.get(&t.component).map(|r| r.state);
+            if let Some(s) = record {
+                println!("{}", metrics::activation_state(now, t.component.as_str(), s));
+            }
+            tracing::info!(%decision_id, index, transition = %t, seconds, "step committed");
+            // A bare number: the state machine stores it as the next index.
+            Ok(json!(index + 1))
+        }
+        Action::Finish { decision_id, now } => {
+            let Versioned { value: mut state, version } = load(&deps.store).await?;
+            if state.provisioning.as_ref().is_none_or(|r| r.decision_id != decision_id) {
+                // A retried call after the run was closed.
+                return Ok(json!({"level": state.level}));
+            }
+            let run = state.provisioning.clone();
+            let events = run::finish(&mut state, &decision_id, now).map_err(run_error)?;
+            save(
+                &deps.store,
+                &state,
+                version,
+                format!("{decision_id}.finish"),
+                now,
+                events.clone(),
+                String::new(),
+            )
+            .await?;
+            if let Some(run) = run {
+                let detail = json!({
+                    "decision_id": decision_id,
+                    "from_level": run.from_level,
+                    "to_level": run.to_level,
+                    "cause": run.cause,
+                    "transitions": run.transitions,
+                    "seconds": (now - run.started_at).num_seconds(),
+                });
+                deps.bus
+                    .publish(LEVEL_CHANGED, &detail)
+                    .await
+                    .map_err(|e| FunctionError::Transient(e.to_string()))?;
+            }
+            for (id, record) in &state.components {
+                println!("{}", metrics::activation_state(now, id.as_str(), record.state));
+            }
+            tracing::info!(%decision_id, level = state.level, "provisioning finished");
+            Ok(json!({"level": state.level}))
+        }
+        Action::RollbackStart { decision_id, error, now } => {
+            let Versioned { value: mut state, version } = load(&deps.store).await?;
+            let failure = RunFailure { error: error.error.clone(), cause: error.message() };
+            let undone = state.provisioning.as_ref().map_or(0, |r| r.undone.len());
+            let next = run::next_undo(&mut state, &decision_id, failure, now).map_err(run_error)?;
+            save(
+                &deps.store,
+                &state,
+                version,
+                format!("{decision_id}.undo.{undone}.start"),
+                now,
+                vec![],
+                error.message(),
+            )
+            .await?;
+            let Some((t, target)) = next else { return Ok(json!({"done": true})) };
+            let c = component(config, &t.component)?;
+            deps.driver.apply(c, target).await.map_err(|e| match e {
+                DriverError::Transient(m) => FunctionError::Transient(m),
+                DriverError::Rejected(m) => FunctionError::RollbackFailed(format!("undoing {t}: {m}")),
+            })?;
+            tracing::warn!(%decision_id, undo = %t, %target, "rolling back");
+            Ok(json!({"done": false, "component": t.component, "target": target, "checks": 0}))
+        }
+        Action::RollbackCheck { decision_id, checks, now } => {
+            let Versioned { value: mut state, version } = load(&deps.store).await?;
+            let Some((t, target)) = run::current_undo(&state, &decision_id).map_err(run_error)? else {
+                return Ok(json!({"ready": true, "checks": checks + 1}));
+            };
+            let c = component(config, &t.component)?;
+            let status = deps.driver.status(c, target).await.map_err(|e| match e {
+                DriverError::Transient(m) => FunctionError::Transient(m),
+                DriverError::Rejected(m) => FunctionError::RollbackFailed(format!("undoing {t}: {m}")),
+            })?;
+            match status {
+                DriverStatus::Ready => {
+                    let undone = state.provisioning.as_ref().map_or(0, |r| r.undone.len());
+                    let moved = run::complete_undo(&mut state, &decision_id, now).map_err(run_error)?;
+                    save(
+                        &deps.store,
+                        &state,
+                        version,
+                        format!("{decision_id}.undo.{undone}.done"),
+                        now,
+                        vec![],
+                        moved.to_string(),
+                    )
+                    .await?;
+                    Ok(json!({"ready": true, "checks": checks + 1}))
+                }
+                DriverStatus::Failed(why) => {
+                    Err(FunctionError::RollbackFailed(format!("undoing {t}: {why}")))
+                }
+                DriverStatus::InProgress if checks + 1 >= deps.max_checks => {
+                    Err(FunctionError::RollbackFailed(format!(
+                        "undoing {t}: not {target} after {} checks",
+                        checks + 1
+                    )))
+                }
+                DriverStatus::InProgress => Ok(json!({"ready": false, "checks": checks + 1})),
+            }
+        }
+        Action::Fail { decision_id, error, now } => {
+            let Versioned { value: mut state, version } = load(&deps.store).await?;
+            if state.provisioning.as_ref().is_none_or(|r| r.decision_id != decision_id) {
+                return Ok(json!({"error": error.error, "recorded": false}));
+            }
+            let (run, events) = run::fail(config, &mut state, &decision_id, now).map_err(run_error)?;
+            let failure = run
+                .failure
+                .clone()
+                .unwrap_or(RunFailure { error: error.error.clone(), cause: error.message() });
+            save(
+                &deps.store,
+                &state,
+                version,
+                format!("{decision_id}.fail"),
+                now,
+                events.clone(),
+                failure.cause.clone(),
+            )
+            .await?;
+            let undone: Vec<String> = run.undone.iter().map(ToString::to_string).collect();
+            let alert = Alert {
+                subject: format!(
+                    "revscale: provisioning {decision_id} failed ({}) and was rolled back",
+                    failure.error
+                ),
+                message: format!(
+                    "Decision {decision_id} (L{} -> L{}) failed with {}: {}\n\
+                     Rolled back, newest first: {}.\nEvery component is back in its prior state; the level stays L{}.\n\
+                     Circuit breaker: {} consecutive failure(s){}.",
+                    run.from_level,
+                    run.to_level,
+                    failure.error,
+                    failure.cause,
+                    if undone.is_empty() { "nothing had completed".to_string() } else { undone.join("; ") },
+                    state.level,
+                    state.breaker.consecutive_failures,
+                    state.breaker.opened_on.map(|d| format!(", open since {d}")).unwrap_or_default(),
+                ),
+            };
+            deps.notifier.notify(&alert).await.map_err(|e| FunctionError::Transient(e.to_string()))?;
+            tracing::error!(%decision_id, error = %failure.error, cause = %failure.cause, "provisioning failed and was rolled back");
+            Ok(json!({"error": failure.error, "cause": failure.cause, "recorded": true}))
+        }
+    }
+}
+
+/// Everything the function reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub table_name: String,
+    pub event_bus_name: String,
+    pub alert_topic_arn: String,
+    /// `MAX_STATUS_CHECKS`: with the state machine's 30 s wait, 120 checks allow an hour
+    /// (an EKS control plane takes 10 to 15 minutes).
+    pub max_checks: u32,
+    pub config: Config,
+}
+
+impl Env {
+    pub fn from_vars<F: Fn(&str) -> Option<String>>(
+        vars: &revscale_aws::env::Vars<F>,
+    ) -> Result<Env, Box<dyn std::error::Error + Send + Sync>> {
+        let text = match vars.optional("REVSCALE_CONFIG") {
+            Some(path) => std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?,
+            None => revscale_engine::DEFAULT_CONFIG_YAML.to_string(),
+        };
+        Ok(Env {
+            table_name: vars.required("TABLE_NAME")?,
+            event_bus_name: vars.required("EVENT_BUS_NAME")?,
+            alert_topic_arn: vars.required("ALERT_TOPIC_ARN")?,
+            max_checks: vars.parsed("MAX_STATUS_CHECKS", Some(120))?,
+            config: Config::from_yaml(&text)?,
+        })
+    }
+}

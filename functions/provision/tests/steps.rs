@@ -1,0 +1,305 @@
+//! The provisioner's actions, driven in the order the state machine drives them, against
+//! the in-memory store and a scripted driver (which can show what no emulator can: a
+//! failure at any chosen step).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use provision::handler::{Action, Deps, StepError, step};
+use revscale_aws::lambda::FunctionError;
+use revscale_engine::ports::memory::{MemoryBus, MemoryNotifier, MemoryStore, ScriptedDriver};
+use revscale_engine::ports::{AuditRecord, LevelChangeRequested, Store};
+use revscale_engine::provisioning::{DriverError, DriverStatus};
+use revscale_engine::state::{ComponentState, Mode, Transition, TransitionKind};
+use revscale_engine::{Cause, ComponentId, Config, SystemState};
+use serde_json::Value;
+
+type TestDeps = Deps<Arc<MemoryStore>, ScriptedDriver, MemoryBus, MemoryNotifier>;
+
+fn t0() -> DateTime<Utc> {
+    "2026-03-01T06:00:00Z".parse().unwrap()
+}
+
+fn deps(driver: ScriptedDriver) -> TestDeps {
+    let config = Config::default_config().unwrap();
+    let store = Arc::new(MemoryStore::default());
+    let initial = SystemState::initial(&config, t0().date_naive());
+    let seed = AuditRecord {
+        id: "seed".into(),
+        at: t0(),
+        kind: "test".into(),
+        actor: "test".into(),
+        decision: None,
+        events: vec![],
+        note: String::new(),
+    };
+    pollster::block_on(store.record_decision(&seed, &initial, None)).unwrap();
+    Deps {
+        config,
+        store,
+        driver,
+        bus: MemoryBus::default(),
+        notifier: MemoryNotifier::default(),
+        max_checks: 5,
+    }
+}
+
+fn tr(c: &str, kind: TransitionKind) -> Transition {
+    Transition { component: ComponentId::new(c), kind }
+}
+
+/// L0 -> L2: three components, six steps.
+fn level_2(id: &str) -> LevelChangeRequested {
+    use TransitionKind::{Activate, Deploy};
+    LevelChangeRequested {
+        decision_id: id.into(),
+        from_level: 0,
+        to_level: 2,
+        transitions: vec![
+            tr("eks_control_plane", Deploy),
+            tr("eks_control_plane", Activate),
+            tr("hume_ai", Deploy),
+            tr("hume_ai", Activate),
+            tr("k8s_workers", Deploy),
+            tr("k8s_workers", Activate),
+        ],
+        reasons: vec![],
+        mode: Mode::Auto,
+        cause: Some(Cause::Growth),
+    }
+}
+
+/// What the state machine does, in the same order, returning the state names visited
+/// and the error name it ends with (None for success).
+async fn drive(deps: &TestDeps, request: LevelChangeRequested) -> (Vec<String>, Option<String>) {
+    let mut visited = vec!["Begin".to_string()];
+    let mut now = t0();
+    let mut tick = || {
+        now += Duration::seconds(30);
+        now
+    };
+    let id = request.decision_id.clone();
+    let count = request.transitions.len();
+    if let Err(e) = step(deps, Action::Begin { request, now: tick() }).await {
+        visited.push("NotStarted".into());
+        return (visited, Some(e.error_type().into()));
+    }
+    let mut failure: Option<FunctionError> = None;
+    'steps: for index in 0..count {
+        visited.push("StartTransition".into());
+        if let Err(e) = step(deps, Action::Start { decision_id: id.clone(), index, now: tick() }).await {
+            failure = Some(e);
+            break;
+        }
+        let mut checks = 0;
+        loop {
+            visited.push("CheckTransition".into());
+            match step(deps, Action::Check { decision_id: id.clone(), index, checks, now: tick() }).await {
+                Ok(v) if v["ready"] == true => break,
+                Ok(v) => checks = v["checks"].as_u64().unwrap() as u32,
+                Err(e) => {
+                    failure = Some(e);
+                    break 'steps;
+                }
+            }
+        }
+        visited.push("CommitTransition".into());
+        let next = step(deps, Action::Commit { decision_id: id.clone(), index, now: tick() }).await.unwrap();
+        assert_eq!(next, Value::from(index + 1));
+    }
+    let Some(failure) = failure else {
+        visited.push("Finish".into());
+        step(deps, Action::Finish { decision_id: id.clone(), now: tick() }).await.unwrap();
+        return (visited, None);
+    };
+    let error = StepError {
+        error: failure.error_type().into(),
+        cause: format!("{{\"errorMessage\":\"{failure}\"}}"),
+    };
+    loop {
+        visited.push("RollbackStart".into());
+        let undo =
+            step(deps, Action::RollbackStart { decision_id: id.clone(), error: error.clone(), now: tick() })
+                .await
+                .unwrap();
+        if undo["done"] == true {
+            break;
+        }
+        let mut checks = 0;
+        loop {
+            visited.push("RollbackCheck".into());
+            let v = step(deps, Action::RollbackCheck { decision_id: id.clone(), checks, now: tick() })
+                .await
+                .unwrap();
+            if v["ready"] == true {
+                break;
+            }
+            checks = v["checks"].as_u64().unwrap() as u32;
+        }
+    }
+    visited.push("RecordFailure".into());
+    let out = step(deps, Action::Fail { decision_id: id, error: error.clone(), now: tick() }).await.unwrap();
+    assert_eq!(out["error"], error.error);
+    (visited, Some(error.error))
+}
+
+async fn state(deps: &TestDeps) -> SystemState {
+    deps.store.load_state().await.unwrap().unwrap().value
+}
+
+#[tokio::test]
+async fn a_run_moves_three_components_to_hot_and_publishes_level_changed() {
+    let driver = ScriptedDriver::default()
+        .on_status("eks_control_plane", vec![Ok(DriverStatus::InProgress), Ok(DriverStatus::InProgress)]);
+    let deps = deps(driver);
+    let (visited, error) = drive(&deps, level_2("d-happy")).await;
+    assert_eq!(error, None);
+    assert_eq!(
+        visited.iter().filter(|s| *s == "CheckTransition").count(),
+        8,
+        "two extra checks while the cluster was CREATING"
+    );
+    let s = state(&deps).await;
+    assert_eq!(s.level, 2);
+    assert!(s.provisioning.is_none());
+    for c in ["eks_control_plane", "hume_ai", "k8s_workers"] {
+        assert_eq!(s.component_state(&ComponentId::new(c)), ComponentState::Hot);
+    }
+    let published = deps.bus.published.lock().unwrap().clone();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].0, "Level Changed");
+    assert_eq!(
+        (published[0].1["from_level"].as_u64(), published[0].1["to_level"].as_u64()),
+        (Some(0), Some(2))
+    );
+    assert!(deps.notifier.sent.lock().unwrap().is_empty());
+    // Every step left an audit record.
+    let audit = deps.store.recent_audit(50).await.unwrap();
+    assert_eq!(audit.len(), 1 + 1 + 6 + 6 + 1, "seed, begin, 6 starts, 6 commits, finish");
+}
+
+/// Every step of the three-component transition, made to fail in turn.
+#[tokio::test]
+async fn a_failure_at_any_step_rolls_everything_back_alerts_once_and_counts_for_the_breaker() {
+    let steps = level_2("x").transitions;
+    for (i, failing) in steps.iter().enumerate() {
+        for how in ["rejected", "failed"] {
+            let component = failing.component.as_str();
+            // Earlier steps of the same component succeed first: skip their answers.
+            let earlier = steps[..i].iter().filter(|t| t.component == failing.component).count();
+            let driver = match how {
+                "rejected" => {
+                    let mut answers: Vec<Result<(), DriverError>> = vec![Ok(()); earlier];
+                    answers.push(Err(DriverError::Rejected("InvalidParameterException".into())));
+                    ScriptedDriver::default().on_apply(component, answers)
+                }
+                _ => {
+                    let mut answers: Vec<Result<DriverStatus, DriverError>> =
+                        vec![Ok(DriverStatus::Ready); earlier];
+                    answers.push(Ok(DriverStatus::Failed("CREATE_FAILED".into())));
+                    ScriptedDriver::default().on_status(component, answers)
+                }
+            };
+            let deps = deps(driver);
+            let before = state(&deps).await;
+            let (visited, error) = drive(&deps, level_2(&format!("d-{i}-{how}"))).await;
+            let expected = if how == "rejected" { "TransitionRejected" } else { "TransitionFailed" };
+            assert_eq!(error.as_deref(), Some(expected), "step {i} {how}");
+            let s = state(&deps).await;
+            for (id, record) in &before.components {
+                assert_eq!(s.component_state(id), record.state, "step {i} {how}: {id} is back where it was");
+            }
+            assert!(s.any_transitional().is_none(), "step {i} {how}: nothing left WARMING or COOLING");
+            assert_eq!((s.level, s.breaker.consecutive_failures), (0, 1), "step {i} {how}");
+            assert!(s.provisioning.is_none(), "the lock is released");
+            let alerts = deps.notifier.sent.lock().unwrap();
+            assert_eq!(alerts.len(), 1, "step {i} {how}: one alert");
+            assert!(
+                alerts[0].subject.contains(&format!("d-{i}-{how}")) && alerts[0].subject.contains(expected)
+            );
+            assert!(deps.bus.published.lock().unwrap().is_empty(), "no Level Changed");
+            if i == 4 && how == "rejected" {
+                println!("rollback after step {i} ({failing}) was {how}: {}", visited.join(" -> "));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_duplicate_start_is_refused_and_a_stale_decision_does_nothing() {
+    let deps =
+        deps(ScriptedDriver::default().on_status("eks_control_plane", vec![Ok(DriverStatus::InProgress); 3]));
+    step(&deps, Action::Begin { request: level_2("d-1"), now: t0() }).await.unwrap();
+    step(&deps, Action::Start { decision_id: "d-1".into(), index: 0, now: t0() }).await.unwrap();
+    let err = step(&deps, Action::Begin { request: level_2("d-2"), now: t0() }).await.unwrap_err();
+    assert_eq!(err.error_type(), "LockHeld");
+    let err = step(&deps, Action::Begin { request: level_2("d-1"), now: t0() }).await.unwrap_err();
+    assert_eq!(err.error_type(), "LockHeld", "the same decision mid-run is a duplicate too");
+
+    let fresh = deps_at_level_1();
+    let err = step(&fresh, Action::Begin { request: level_2("d-stale"), now: t0() }).await.unwrap_err();
+    assert_eq!(err.error_type(), "StaleDecision");
+}
+
+fn deps_at_level_1() -> TestDeps {
+    let d = deps(ScriptedDriver::default());
+    let mut s = pollster::block_on(d.store.load_state()).unwrap().unwrap();
+    s.value.level = 1;
+    let rec = AuditRecord {
+        id: "lvl".into(),
+        at: t0(),
+        kind: "test".into(),
+        actor: "test".into(),
+        decision: None,
+        events: vec![],
+        note: String::new(),
+    };
+    pollster::block_on(d.store.record_decision(&rec, &s.value, Some(s.version))).unwrap();
+    d
+}
+
+#[tokio::test]
+async fn retried_calls_do_not_repeat_their_writes() {
+    let deps = deps(
+        ScriptedDriver::default()
+            .on_apply("eks_control_plane", vec![Err(DriverError::Transient("Throttling".into()))]),
+    );
+    step(&deps, Action::Begin { request: level_2("d-r"), now: t0() }).await.unwrap();
+    step(&deps, Action::Begin { request: level_2("d-r"), now: t0() }).await.unwrap();
+    let err =
+        step(&deps, Action::Start { decision_id: "d-r".into(), index: 0, now: t0() }).await.unwrap_err();
+    assert_eq!(err.error_type(), "Transient", "the state machine retries Transient only");
+    let version = deps.store.load_state().await.unwrap().unwrap().version;
+    step(&deps, Action::Start { decision_id: "d-r".into(), index: 0, now: t0() }).await.unwrap();
+    assert_eq!(
+        deps.store.load_state().await.unwrap().unwrap().version,
+        version,
+        "the retry wrote nothing new"
+    );
+    step(&deps, Action::Commit { decision_id: "d-r".into(), index: 0, now: t0() }).await.unwrap();
+    step(&deps, Action::Commit { decision_id: "d-r".into(), index: 0, now: t0() }).await.unwrap();
+    assert_eq!(state(&deps).await.provisioning.unwrap().committed, 1);
+}
+
+#[tokio::test]
+async fn a_step_that_never_finishes_times_out() {
+    let deps =
+        deps(ScriptedDriver::default().on_status("eks_control_plane", vec![Ok(DriverStatus::InProgress); 5]));
+    let (_, error) = drive(&deps, level_2("d-slow")).await;
+    assert_eq!(error.as_deref(), Some("TransitionTimedOut"));
+    assert_eq!(
+        state(&deps).await.component_state(&ComponentId::new("eks_control_plane")),
+        ComponentState::Cold
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_step_is_invalid_input() {
+    let deps = deps(ScriptedDriver::default());
+    let event = lambda_runtime::LambdaEvent::new(
+        serde_json::json!({"action": "explode"}),
+        lambda_runtime::Context::default(),
+    );
+    let err = provision::handler::handle(&deps, event).await.unwrap_err();
+    assert_eq!(err.error_type(), "InvalidInput");
+}

@@ -1,0 +1,482 @@
+//! A provisioning run as the Step Functions state machine drives it, one step per
+//! Lambda call: begin (take the lock), then per transition start / check / commit,
+//! then finish; on failure, undo what was done, newest first, then fail.
+//!
+//! Everything here is a pure change of [`SystemState`]; the provisioner Lambda loads
+//! the state, applies one step, calls the driver, and stores the state under its
+//! version. What was done is read from the stored run, never from the execution's
+//! payload, so a rollback undoes exactly what happened.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::decision::{Cause, Event};
+use crate::ports::LevelChangeRequested;
+use crate::provisioning::record_failure;
+use crate::state::{ComponentState, SystemState, Transition};
+
+/// The lock and the journal of one run, kept in the state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisioningRun {
+    pub decision_id: String,
+    pub from_level: u8,
+    pub to_level: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
+    pub transitions: Vec<Transition>,
+    /// `transitions[..committed]` are done.
+    pub committed: usize,
+    pub started_at: DateTime<Utc>,
+    /// When the step in progress started, for `provisioning_duration_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_started_at: Option<DateTime<Utc>>,
+    /// Set by the first failed step: rollback is under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<RunFailure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undoing: Option<Undo>,
+    /// What rollback has undone so far, in order.
+    #[serde(default)]
+    pub undone: Vec<Transition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunFailure {
+    /// The stable error name the run ends with (`TransitionFailed`, ...).
+    pub error: String,
+    pub cause: String,
+}
+
+/// One rollback step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Undo {
+    /// A transition that failed half-way: drive the component back where it started.
+    Abort { transition: Transition },
+    /// A committed transition: run its inverse.
+    Reverse { transition: Transition },
+}
+
+impl Undo {
+    /// The move being made and the state the driver must reach.
+    pub fn target(&self) -> (Transition, ComponentState) {
+        match self {
+            Undo::Abort { transition } => (transition.clone(), transition.kind.from_state()),
+            Undo::Reverse { transition } => {
+                let inverse =
+                    Transition { component: transition.component.clone(), kind: transition.kind.inverse() };
+                let to = inverse.kind.to_state();
+                (inverse, to)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    /// Another run holds the lock (or this one already started): a duplicate start.
+    #[error("provisioning of {held_by} is in progress; {requested} cannot start")]
+    LockHeld { held_by: String, requested: String },
+    /// The state moved on since the decision: nothing is done.
+    #[error("decision {decision_id} is stale: {why}")]
+    StaleDecision { decision_id: String, why: String },
+    #[error("no provisioning run is in progress for {0}")]
+    NoRun(String),
+    #[error("step {index} of {decision_id} is out of order (next is {next})")]
+    OutOfOrder { decision_id: String, index: usize, next: usize },
+    #[error("{0}")]
+    Illegal(String),
+}
+
+fn run_for<'a>(state: &'a mut SystemState, decision_id: &str) -> Result<&'a mut ProvisioningRun, RunError> {
+    match state.provisioning.as_mut() {
+        Some(run) if run.decision_id == decision_id => Ok(run),
+        _ => Err(RunError::NoRun(decision_id.to_string())),
+    }
+}
+
+/// Checks that the decision still applies and takes the lock.
+pub fn begin(
+    state: &mut SystemState,
+    request: &LevelChangeRequested,
+    now: DateTime<Utc>,
+) -> Result<(), RunError> {
+    if let Some(run) = &state.provisioning {
+        return Err(RunError::LockHeld {
+            held_by: run.decision_id.clone(),
+            requested: request.decision_id.clone(),
+        });
+    }
+    let stale = |why: String| RunError::StaleDecision { decision_id: request.decision_id.clone(), why };
+    if state.level != request.from_level {
+        return Err(stale(format!("the level is L{}, not L{}", state.level, request.from_level)));
+    }
+    if let Some((id, record)) = state.any_transitional() {
+        return Err(stale(format!("{id} is {}", record.state)));
+    }
+    // Every step must be legal from today's component states.
+    let mut rehearsal = state.clone();
+    let today = now.date_naive();
+    for t in &request.transitions {
+        rehearsal
+            .start(t, today)
+            .and_then(|_| rehearsal.commit(t, today))
+            .map_err(|e| stale(e.to_string()))?;
+    }
+    state.provisioning = Some(ProvisioningRun {
+        decision_id: request.decision_id.clone(),
+        from_level: request.from_level,
+        to_level: request.to_level,
+        cause: request.cause,
+        transitions: request.transitions.clone(),
+        committed: 0,
+        started_at: now,
+        step_started_at: None,
+        failure: None,
+        undoing: None,
+        undone: Vec::new(),
+    });
+    Ok(())
+}
+
+/// Puts transition `index` in flight (WARMING or COOLING). Returns it and the state
+/// the driver must reach.
+pub fn start_step(
+    state: &mut SystemState,
+    decision_id: &str,
+    index: usize,
+    now: DateTime<Utc>,
+) -> Result<(Transition, ComponentState), RunError> {
+    let run = run_for(state, decision_id)?;
+    if index != run.committed {
+        return Err(RunError::OutOfOrder { decision_id: decision_id.into(), index, next: run.committed });
+    }
+    let t =
+        run.transitions.get(index).cloned().ok_or_else(|| RunError::Illegal(format!("no step {index}")))?;
+    let target = t.kind.to_state();
+    // A retried call (the driver call failed transiently after the state was stored)
+    // finds the step already started: nothing more to record.
+    if state.components.get(&t.component).and_then(|r| r.in_flight) == Some(t.kind) {
+        return Ok((t, target));
+    }
+    let Some(run) = state.provisioning.as_mut() else { return Err(RunError::NoRun(decision_id.into())) };
+    run.step_started_at = Some(now);
+    state.start(&t, now.date_naive()).map_err(|e| RunError::Illegal(e.to_string()))?;
+    Ok((t, target))
+}
+
+/// The transition `index` (for status checks).
+pub fn step(
+    state: &SystemState,
+    decision_id: &str,
+    index: usize,
+) -> Result<(Transition, ComponentState), RunError> {
+    let run = state.provisioning.as_ref().filter(|r| r.decision_id == decision_id);
+    let run = run.ok_or_else(|| RunError::NoRun(decision_id.to_string()))?;
+    let t =
+        run.transitions.get(index).cloned().ok_or_else(|| RunError::Illegal(format!("no step {index}")))?;
+    let target = t.kind.to_state();
+    Ok((t, target))
+}
+
+/// Commits transition `index`; returns it and how long it took.
+pub fn commit_step(
+    state: &mut SystemState,
+    decision_id: &str,
+    index: usize,
+    now: DateTime<Utc>,
+) -> Result<(Transition, f64), RunError> {
+    let run = run_for(state, decision_id)?;
+    if index + 1 == run.committed {
+        // A retried call: already committed.
+        return Ok((run.transitions[index].clone(), 0.0));
+    }
+    if index != run.committed || index >= run.transitions.len() {
+        return Err(RunError::OutOfOrder { decision_id: decision_id.into(), index, next: run.committed });
+    }
+    let t = run.transitions[index].clone();
+    let seconds = run.step_started_at.map_or(0.0, |s| (now - s).num_milliseconds() as f64 / 1000.0);
+    run.committed += 1;
+    run.step_started_at = None;
+    state.commit(&t, now.date_naive()).map_err(|e| RunError::Illegal(e.to_string()))?;
+    Ok((t, seconds))
+}
+
+/// Every step is committed: the new level holds, the breaker closes, the lock goes.
+pub fn finish(
+    state: &mut SystemState,
+    decision_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Event>, RunError> {
+    let run = run_for(state, decision_id)?.clone();
+    if run.committed != run.transitions.len() {
+        return Err(RunError::OutOfOrder {
+            decision_id: decision_id.into(),
+            index: run.transitions.len(),
+            next: run.committed,
+        });
+    }
+    state.provisioning = None;
+    state.breaker = Default::default();
+    state.pending_approval = None;
+    if run.to_level == state.level {
+        return Ok(Vec::new());
+    }
+    let from = state.level;
+    state.level = run.to_level;
+    state.level_since = now.date_naive();
+    Ok(vec![Event::LevelChanged { from, to: run.to_level, cause: run.cause.unwrap_or(Cause::Growth) }])
+}
+
+/// Records the failure (first call only) and picks the next undo step: the half-done
+/// transition first, then committed ones newest first. `None` when nothing is left.
+pub fn next_undo(
+    state: &mut SystemState,
+    decision_id: &str,
+    failure: RunFailure,
+    now: DateTime<Utc>,
+) -> Result<Option<(Transition, ComponentState)>, RunError> {
+    let today = now.date_naive();
+    let in_flight = state
+        .components
+        .iter()
+        .find_map(|(id, r)| r.in_flight.map(|kind| Transition { component: id.clone(), kind }));
+    let run = run_for(state, decision_id)?;
+    run.failure.get_or_insert(failure);
+    if let Some(undo) = &run.undoing {
+        return Ok(Some(undo.target()));
+    }
+    let undo = match in_flight {
+        Some(transition) if run.transitions.contains(&transition) => Undo::Abort { transition },
+        Some(other) => {
+            return Err(RunError::Illegal(format!("{} is mid-transition outside this run", other.component)));
+        }
+        None if run.committed > 0 => Undo::Reverse { transition: run.transitions[run.committed - 1].clone() },
+        None => return Ok(None),
+    };
+    run.undoing = Some(undo.clone());
+    if let Undo::Reverse { .. } = &undo {
+        let (inverse, _) = undo.target();
+        state.start(&inverse, today).map_err(|e| RunError::Illegal(e.to_string()))?;
+    }
+    Ok(Some(undo.target()))
+}
+
+/// The undo step in progress (for status checks).
+pub fn current_undo(
+    state: &SystemState,
+    decision_id: &str,
+) -> Result<Option<(Transition, ComponentState)>, RunError> {
+    let run = state.provisioning.as_ref().filter(|r| r.decision_id == decision_id);
+    let run = run.ok_or_else(|| RunError::NoRun(decision_id.to_string()))?;
+    Ok(run.undoing.as_ref().map(Undo::target))
+}
+
+/// The driver reached the undo step's target: record it.
+pub fn complete_undo(
+    state: &mut SystemState,
+    decision_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Transition, RunError> {
+    let today = now.date_naive();
+    let run = run_for(state, decision_id)?;
+    let undo = run.undoing.take().ok_or_else(|| RunError::Illegal("no undo step in progress".into()))?;
+    let (moved, _) = undo.target();
+    match &undo {
+        Undo::Abort { transition } => {
+            run.undone.push(transition.clone());
+            state.abort(transition, today).map_err(|e| RunError::Illegal(e.to_string()))?;
+        }
+        Undo::Reverse { .. } => {
+            run.committed -= 1;
+            run.undone.push(moved.clone());
+            state.commit(&moved, today).map_err(|e| RunError::Illegal(e.to_string()))?;
+        }
+    }
+    Ok(moved)
+}
+
+/// Rollback is complete: one more failure for the breaker, the lock goes. Returns the
+/// run (for the audit record and the alert) and the events.
+pub fn fail(
+    config: &Config,
+    state: &mut SystemState,
+    decision_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(ProvisioningRun, Vec<Event>), RunError> {
+    let run = run_for(state, decision_id)?.clone();
+    if run.undoing.is_some() || run.committed > 0 || state.any_transitional().is_some() {
+        return Err(RunError::Illegal(format!("rollback of {decision_id} is not complete")));
+    }
+    state.provisioning = None;
+    let mut events = vec![Event::Rollback { undone: run.undone.clone() }];
+    events.extend(record_failure(config, state, now.date_naive()));
+    Ok((run, events))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ComponentId;
+    use crate::state::{Mode, TransitionKind};
+
+    fn now(s: &str) -> DateTime<Utc> {
+        format!("{s}Z").parse().unwrap()
+    }
+
+    fn t(c: &str, kind: TransitionKind) -> Transition {
+        Transition { component: ComponentId::new(c), kind }
+    }
+
+    fn request(id: &str) -> LevelChangeRequested {
+        use TransitionKind::*;
+        LevelChangeRequested {
+            decision_id: id.into(),
+            from_level: 0,
+            to_level: 1,
+            transitions: vec![t("eks_control_plane", Deploy), t("eks_control_plane", Activate)],
+            reasons: vec![],
+            mode: Mode::Auto,
+            cause: Some(Cause::Growth),
+        }
+    }
+
+    fn setup() -> (Config, SystemState) {
+        let c = Config::default_config().unwrap();
+        let s = SystemState::initial(&c, "2026-03-01".parse().unwrap());
+        (c, s)
+    }
+
+    #[test]
+    fn a_run_starts_checks_commits_and_finishes_at_the_new_level() {
+        let (_, mut s) = setup();
+        begin(&mut s, &request("d1"), now("2026-03-01T06:00:00")).unwrap();
+        for i in 0..2 {
+            let (tr, target) = start_step(&mut s, "d1", i, now("2026-03-01T06:00:10")).unwrap();
+            assert_eq!(s.component_state(&tr.component), ComponentState::Warming);
+            assert_eq!(step(&s, "d1", i).unwrap(), (tr.clone(), target));
+            let (_, secs) = commit_step(&mut s, "d1", i, now("2026-03-01T06:12:40")).unwrap();
+            assert_eq!(secs, 750.0);
+        }
+        let events = finish(&mut s, "d1", now("2026-03-01T06:13:00")).unwrap();
+        assert_eq!(events, vec![Event::LevelChanged { from: 0, to: 1, cause: Cause::Growth }]);
+        assert_eq!(s.level, 1);
+        assert!(s.provisioning.is_none());
+        assert_eq!(s.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Hot);
+    }
+
+    #[test]
+    fn a_duplicate_start_is_refused() {
+        let (_, mut s) = setup();
+        begin(&mut s, &request("d1"), now("2026-03-01T06:00:00")).unwrap();
+        assert!(matches!(
+            begin(&mut s, &request("d1"), now("2026-03-01T06:00:01")),
+            Err(RunError::LockHeld { .. })
+        ));
+        assert!(matches!(
+            begin(&mut s, &request("d2"), now("2026-03-01T06:00:01")),
+            Err(RunError::LockHeld { .. })
+        ));
+    }
+
+    #[test]
+    fn a_stale_decision_changes_nothing() {
+        let (_, mut s) = setup();
+        let mut r = request("d1");
+        r.from_level = 2;
+        let before = s.clone();
+        assert!(matches!(begin(&mut s, &r, now("2026-03-01T06:00:00")), Err(RunError::StaleDecision { .. })));
+        let mut r = request("d1");
+        r.transitions = vec![t("eks_control_plane", TransitionKind::Activate)];
+        assert!(
+            begin(&mut s, &r, now("2026-03-01T06:00:00"))
+                .unwrap_err()
+                .to_string()
+                .contains("cannot start Activate from cold")
+        );
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn steps_must_come_in_order() {
+        let (_, mut s) = setup();
+        begin(&mut s, &request("d1"), now("2026-03-01T06:00:00")).unwrap();
+        assert!(matches!(
+            start_step(&mut s, "d1", 1, now("2026-03-01T06:00:00")),
+            Err(RunError::OutOfOrder { .. })
+        ));
+        assert!(matches!(
+            commit_step(&mut s, "d1", 1, now("2026-03-01T06:00:00")),
+            Err(RunError::OutOfOrder { .. })
+        ));
+        // Retried calls are no-ops, not errors.
+        start_step(&mut s, "d1", 0, now("2026-03-01T06:00:00")).unwrap();
+        let started = s.clone();
+        start_step(&mut s, "d1", 0, now("2026-03-01T06:00:09")).unwrap();
+        assert_eq!(s, started);
+        commit_step(&mut s, "d1", 0, now("2026-03-01T06:01:00")).unwrap();
+        let committed = s.clone();
+        commit_step(&mut s, "d1", 0, now("2026-03-01T06:01:05")).unwrap();
+        assert_eq!(s, committed);
+        assert!(matches!(finish(&mut s, "d1", now("2026-03-01T06:00:00")), Err(RunError::OutOfOrder { .. })));
+        assert!(matches!(
+            start_step(&mut s, "other", 0, now("2026-03-01T06:00:00")),
+            Err(RunError::NoRun(_))
+        ));
+    }
+
+    #[test]
+    fn rollback_aborts_the_half_done_step_then_reverses_committed_ones_newest_first() {
+        let (c, mut s) = setup();
+        let before = s.clone();
+        begin(&mut s, &request("d1"), now("2026-03-01T06:00:00")).unwrap();
+        start_step(&mut s, "d1", 0, now("2026-03-01T06:00:00")).unwrap();
+        commit_step(&mut s, "d1", 0, now("2026-03-01T06:05:00")).unwrap();
+        start_step(&mut s, "d1", 1, now("2026-03-01T06:05:00")).unwrap();
+        let failure = RunFailure { error: "TransitionFailed".into(), cause: "boom".into() };
+
+        // 1. The activation that failed half-way goes back to WARM.
+        let (moved, target) =
+            next_undo(&mut s, "d1", failure.clone(), now("2026-03-01T06:06:00")).unwrap().unwrap();
+        assert_eq!((moved.kind, target), (TransitionKind::Activate, ComponentState::Warm));
+        assert_eq!(
+            next_undo(&mut s, "d1", failure.clone(), now("2026-03-01T06:06:00")).unwrap(),
+            Some((moved, target)),
+            "idempotent"
+        );
+        assert_eq!(current_undo(&s, "d1").unwrap().unwrap().1, ComponentState::Warm);
+        complete_undo(&mut s, "d1", now("2026-03-01T06:07:00")).unwrap();
+        // 2. The committed deployment is reversed: WARM -> COOLING -> COLD.
+        let (moved, target) =
+            next_undo(&mut s, "d1", failure.clone(), now("2026-03-01T06:07:00")).unwrap().unwrap();
+        assert_eq!((moved.kind, target), (TransitionKind::Decommission, ComponentState::Cold));
+        assert_eq!(s.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Cooling);
+        complete_undo(&mut s, "d1", now("2026-03-01T06:20:00")).unwrap();
+        assert_eq!(next_undo(&mut s, "d1", failure, now("2026-03-01T06:20:00")).unwrap(), None);
+
+        let (run, events) = fail(&c, &mut s, "d1", now("2026-03-01T06:20:00")).unwrap();
+        assert_eq!(run.failure.unwrap().error, "TransitionFailed");
+        assert!(matches!(&events[0], Event::Rollback { undone } if undone.len() == 2));
+        assert_eq!(s.breaker.consecutive_failures, 1);
+        assert!(s.provisioning.is_none());
+        assert_eq!(
+            s.components,
+            before
+                .components
+                .iter()
+                .map(|(k, v)| (k.clone(), crate::state::ComponentRecord { since: v.since, ..v.clone() }))
+                .collect()
+        );
+        assert_eq!(s.level, 0);
+    }
+
+    #[test]
+    fn fail_refuses_while_rollback_is_unfinished() {
+        let (c, mut s) = setup();
+        begin(&mut s, &request("d1"), now("2026-03-01T06:00:00")).unwrap();
+        start_step(&mut s, "d1", 0, now("2026-03-01T06:00:00")).unwrap();
+        assert!(fail(&c, &mut s, "d1", now("2026-03-01T06:00:00")).is_err());
+        assert!(complete_undo(&mut s, "d1", now("2026-03-01T06:00:00")).is_err());
+    }
+}
