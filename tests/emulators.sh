@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Starts or stops the emulators the integration tests use, on 127.0.0.1:
-#   moto (AWS) on $MOTO_PORT (default 5055), localstripe on $LOCALSTRIPE_PORT (8420).
+#   moto (AWS) on $MOTO_PORT (default 5055), localstripe on $LOCALSTRIPE_PORT (8420),
+#   `cargo lambda watch` running the provision Lambda on $LAMBDA_PORT (9001), and
+#   tests/router.py on $ROUTER_PORT (5056), where moto's Step Functions send their
+#   Lambda invocations (moto is told so with MOTO_PORT=$ROUTER_PORT).
 # Installs them, pinned, into .venv inside the checkout. PIDs live in .ci/.state/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MOTO_VERSION=5.2.5
 LOCALSTRIPE_VERSION=1.15.10
+CARGO_LAMBDA_VERSION=1.9.2
 MOTO_PORT=${MOTO_PORT:-5055}
 LOCALSTRIPE_PORT=${LOCALSTRIPE_PORT:-8420}
+ROUTER_PORT=${ROUTER_PORT:-5056}
+LAMBDA_PORT=${LAMBDA_PORT:-9001}
+# The provision Lambda's environment under cargo lambda watch: the resources the
+# provisioner tests create in moto under these fixed names.
+E2E_PREFIX=revscale-e2e
 STATE=.ci/.state
 mkdir -p "$STATE"
 
@@ -16,9 +25,10 @@ install() {
     python3 -m venv .venv
   fi
   if ! .venv/bin/python -c "import moto, localstripe" >/dev/null 2>&1 \
-     || [ "$(.venv/bin/python -c 'import moto; print(moto.__version__)')" != "$MOTO_VERSION" ]; then
+     || [ "$(.venv/bin/python -c 'import moto; print(moto.__version__)')" != "$MOTO_VERSION" ] \
+     || [ ! -x .venv/bin/cargo-lambda ]; then
     .venv/bin/pip install --quiet --disable-pip-version-check \
-      "moto[server]==$MOTO_VERSION" "localstripe==$LOCALSTRIPE_VERSION"
+      "moto[server]==$MOTO_VERSION" "localstripe==$LOCALSTRIPE_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION"
   fi
 }
 
@@ -43,20 +53,43 @@ PY
 start() {
   install
   stop >/dev/null 2>&1 || true
-  .venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" > "$STATE/moto.log" 2>&1 &
+  # Built before watch starts, so the first state machine step does not wait for rustc.
+  cargo build --quiet --locked -p provision
+  MOTO_PORT="$ROUTER_PORT" .venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" > "$STATE/moto.log" 2>&1 &
   echo $! > "$STATE/moto.pid"
+  .venv/bin/python tests/router.py "$ROUTER_PORT" "$MOTO_PORT" "$LAMBDA_PORT" > "$STATE/router.log" 2>&1 &
+  echo $! > "$STATE/router.pid"
+  env AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+    AWS_REGION=eu-west-1 TABLE_NAME="$E2E_PREFIX" EVENT_BUS_NAME="$E2E_PREFIX" \
+    ALERT_TOPIC_ARN="arn:aws:sns:eu-west-1:123456789012:$E2E_PREFIX-alerts" MAX_STATUS_CHECKS=20 \
+    RUST_LOG=info PATH="$PWD/.venv/bin:$PATH" \
+    setsid .venv/bin/cargo-lambda lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
+    > "$STATE/lambda.log" 2>&1 &
+  echo $! > "$STATE/lambda.pid"
   # localstripe takes only a port; it is reached through 127.0.0.1 only.
   .venv/bin/localstripe --port "$LOCALSTRIPE_PORT" > "$STATE/localstripe.log" 2>&1 &
   echo $! > "$STATE/localstripe.pid"
   wait_for moto "http://127.0.0.1:$MOTO_PORT/moto-api/"
   wait_for localstripe "http://127.0.0.1:$LOCALSTRIPE_PORT/v1/customers"
-  echo "emulators up: moto 127.0.0.1:$MOTO_PORT, localstripe 127.0.0.1:$LOCALSTRIPE_PORT"
+  wait_for router "http://127.0.0.1:$ROUTER_PORT/moto-api/"
+  wait_for lambda "http://127.0.0.1:$LAMBDA_PORT/"
+  # State machines really execute; Lambda tasks go through the router, not Docker.
+  .venv/bin/python - "$MOTO_PORT" <<'PY'
+import json, sys, urllib.request
+body = json.dumps({"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}).encode()
+req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/moto-api/config", data=body, method="POST",
+                             headers={"Content-Type": "application/json"})
+urllib.request.urlopen(req, timeout=5)
+PY
+  echo "emulators up: moto 127.0.0.1:$MOTO_PORT (router :$ROUTER_PORT), localstripe :$LOCALSTRIPE_PORT, cargo lambda watch :$LAMBDA_PORT"
 }
 
 stop() {
-  for name in moto localstripe; do
+  for name in lambda router moto localstripe; do
     if [ -f "$STATE/$name.pid" ]; then
       pid=$(cat "$STATE/$name.pid")
+      # cargo lambda watch runs in its own session: stop its children with it.
+      [ "$name" = lambda ] && kill -- -"$pid" 2>/dev/null || true
       kill "$pid" 2>/dev/null || true
       for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       kill -9 "$pid" 2>/dev/null || true

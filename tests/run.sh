@@ -3,7 +3,7 @@
 # property and integration), and stops the emulators whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export MOTO_PORT=${MOTO_PORT:-5055} LOCALSTRIPE_PORT=${LOCALSTRIPE_PORT:-8420}
+export MOTO_PORT=${MOTO_PORT:-5055} LOCALSTRIPE_PORT=${LOCALSTRIPE_PORT:-8420} ROUTER_PORT=${ROUTER_PORT:-5056} LAMBDA_PORT=${LAMBDA_PORT:-9001}
 trap 'bash tests/emulators.sh stop' EXIT
 bash tests/emulators.sh start
 cargo test --workspace --locked "$@"

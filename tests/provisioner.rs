@@ -1,0 +1,377 @@
+//! The provisioning state machine really executing in moto, calling the real `provision`
+//! binary (run by `cargo lambda watch` behind tests/router.py), against moto's EKS, SSM,
+//! DynamoDB, EventBridge and SNS. The provision Lambda's environment is fixed when
+//! watch starts (tests/emulators.sh), so these scenarios share its resources and run
+//! one after the other in a single test.
+
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_sdk_sfn::types::ExecutionStatus;
+use revscale_aws::dynamo::DynamoStore;
+use revscale_engine::ports::{AuditRecord, LevelChangeRequested, Store};
+use revscale_engine::state::{ComponentRecord, ComponentState, Mode, Transition, TransitionKind};
+use revscale_engine::{Cause, ComponentId, Config, SystemState};
+use revscale_integration_tests::sdk;
+use serde_json::{Value, json};
+
+const PREFIX: &str = "revscale-e2e";
+const PROVISION_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:provision";
+
+struct Rig {
+    sdk: SdkConfig,
+    store: DynamoStore,
+    state_machine: String,
+    events_queue: String,
+    alerts_queue: String,
+}
+
+async fn queue(sdk: &SdkConfig, name: &str) -> (String, String) {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
+    sqs.purge_queue().queue_url(&url).send().await.ok();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    (url, attrs.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone())
+}
+
+async fn rig() -> Rig {
+    let sdk = sdk().await;
+    // The table, bus and topic the provision Lambda was started with (fixed names).
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    ddb.delete_table().table_name(PREFIX).send().await.ok();
+    let key =
+        |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    ddb.create_table()
+        .table_name(PREFIX)
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    events.create_event_bus().name(PREFIX).send().await.ok();
+    let (events_queue, events_arn) = queue(&sdk, &format!("{PREFIX}-events")).await;
+    events
+        .put_rule()
+        .name(format!("{PREFIX}-level-changed"))
+        .event_bus_name(PREFIX)
+        .event_pattern(r#"{"source": ["revscale"], "detail-type": ["Level Changed"]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(format!("{PREFIX}-level-changed"))
+        .event_bus_name(PREFIX)
+        .targets(aws_sdk_eventbridge::types::Target::builder().id("capture").arn(events_arn).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let topic = sns.create_topic().name(format!("{PREFIX}-alerts")).send().await.unwrap().topic_arn.unwrap();
+    let (alerts_queue, alerts_arn) = queue(&sdk, &format!("{PREFIX}-alerts")).await;
+    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(alerts_arn).send().await.unwrap();
+
+    let definition = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../infra/statemachine/provision.asl.json"
+    ))
+    .unwrap()
+    .replace("${ProvisionFunctionArn}", PROVISION_ARN);
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let state_machine = sfn
+        .create_state_machine()
+        .name(revscale_integration_tests::unique("provision"))
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/revscale-provision")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), PREFIX);
+    Rig { sdk, store, state_machine, events_queue, alerts_queue }
+}
+
+/// Removes what earlier scenarios created in moto and stores `state` as the current one.
+async fn reset(rig: &Rig, state: &SystemState) {
+    let eks = aws_sdk_eks::Client::new(&rig.sdk);
+    for ng in ["workers", "vault", "tee"] {
+        eks.delete_nodegroup().cluster_name("revscale").nodegroup_name(ng).send().await.ok();
+    }
+    eks.delete_cluster().name("revscale").send().await.ok();
+    let ssm = aws_sdk_ssm::Client::new(&rig.sdk);
+    for flag in ["hume_ai", "dat_iq", "full_escrow"] {
+        ssm.delete_parameter().name(format!("/revscale/flags/{flag}")).send().await.ok();
+    }
+    let ddb = aws_sdk_dynamodb::Client::new(&rig.sdk);
+    ddb.delete_item()
+        .table_name(PREFIX)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("STATE".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("CURRENT".into()))
+        .send()
+        .await
+        .unwrap();
+    let seed = AuditRecord {
+        id: revscale_integration_tests::unique("seed"),
+        at: "2026-03-01T05:00:00Z".parse().unwrap(),
+        kind: "test".into(),
+        actor: "test".into(),
+        decision: None,
+        events: vec![],
+        note: String::new(),
+    };
+    rig.store.record_decision(&seed, state, None).await.unwrap();
+    drain(&rig.sdk, &rig.events_queue).await;
+    drain(&rig.sdk, &rig.alerts_queue).await;
+}
+
+async fn drain(sdk: &SdkConfig, url: &str) -> Vec<Value> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut out = Vec::new();
+    loop {
+        let got = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
+        let messages = got.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return out;
+        }
+        for m in messages {
+            out.push(serde_json::from_str(m.body().unwrap_or("null")).unwrap());
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn request(id: &str, from: u8, to: u8, transitions: &[(&str, TransitionKind)]) -> LevelChangeRequested {
+    LevelChangeRequested {
+        decision_id: id.into(),
+        from_level: from,
+        to_level: to,
+        transitions: transitions
+            .iter()
+            .map(|(c, k)| Transition { component: ComponentId::new(*c), kind: *k })
+            .collect(),
+        reasons: vec!["test".into()],
+        mode: Mode::Auto,
+        cause: Some(Cause::Growth),
+    }
+}
+
+/// Starts an execution named after the decision and waits for it to end; returns its
+/// status, its error, and the names of the states it entered, in order.
+async fn execute(
+    rig: &Rig,
+    request: &LevelChangeRequested,
+) -> (ExecutionStatus, Option<String>, Vec<String>) {
+    let sfn = aws_sdk_sfn::Client::new(&rig.sdk);
+    let input = json!({"detail": request, "wait_seconds": 1});
+    let arn = sfn
+        .start_execution()
+        .state_machine_arn(&rig.state_machine)
+        .name(&request.decision_id)
+        .input(input.to_string())
+        .send()
+        .await
+        .unwrap()
+        .execution_arn;
+    let started = Instant::now();
+    let (status, error) = loop {
+        let d = sfn.describe_execution().execution_arn(&arn).send().await.unwrap();
+        if d.status != ExecutionStatus::Running {
+            break (d.status, d.error);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "execution {} still running",
+            request.decision_id
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let history = sfn.get_execution_history().execution_arn(&arn).max_results(1000).send().await.unwrap();
+    let states = history
+        .events
+        .iter()
+        .filter_map(|e| e.state_entered_event_details.as_ref().map(|d| d.name.clone()))
+        .collect();
+    (status, error, states)
+}
+
+async fn stored(rig: &Rig) -> SystemState {
+    rig.store.load_state().await.unwrap().unwrap().value
+}
+
+async fn flag(rig: &Rig, name: &str) -> Option<String> {
+    let out = aws_sdk_ssm::Client::new(&rig.sdk)
+        .get_parameter()
+        .name(format!("/revscale/flags/{name}"))
+        .send()
+        .await;
+    out.ok().and_then(|o| o.parameter).and_then(|p| p.value)
+}
+
+#[tokio::test]
+async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real() {
+    use TransitionKind::{Activate, Deploy};
+    let rig = rig().await;
+    let config = Config::default_config().unwrap();
+    let eks = aws_sdk_eks::Client::new(&rig.sdk);
+
+    // 1. Level 0 -> 2: the cluster, the Hume AI flag and the worker node group.
+    reset(&rig, &SystemState::initial(&config, "2026-03-01".parse().unwrap())).await;
+    let up = request(
+        "2026-03-01-L0-L2-e2e000000001",
+        0,
+        2,
+        &[
+            ("eks_control_plane", Deploy),
+            ("eks_control_plane", Activate),
+            ("hume_ai", Deploy),
+            ("hume_ai", Activate),
+            ("k8s_workers", Deploy),
+            ("k8s_workers", Activate),
+        ],
+    );
+    let (status, error, states) = execute(&rig, &up).await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}: {}", states.join(" -> "));
+    println!("happy path: {}", states.join(" -> "));
+    let s = stored(&rig).await;
+    assert_eq!(s.level, 2);
+    for c in ["eks_control_plane", "hume_ai", "k8s_workers"] {
+        assert_eq!(s.component_state(&ComponentId::new(c)), ComponentState::Hot, "{c}");
+    }
+    let cluster = eks.describe_cluster().name("revscale").send().await.unwrap().cluster.unwrap();
+    assert_eq!(cluster.status.unwrap().as_str(), "ACTIVE");
+    let ng = eks
+        .describe_nodegroup()
+        .cluster_name("revscale")
+        .nodegroup_name("workers")
+        .send()
+        .await
+        .unwrap()
+        .nodegroup
+        .unwrap();
+    let sc = ng.scaling_config.unwrap();
+    assert_eq!((sc.min_size, sc.desired_size, sc.max_size), (Some(2), Some(2), Some(4)));
+    assert_eq!(flag(&rig, "hume_ai").await.as_deref(), Some("on"));
+    let changed = drain(&rig.sdk, &rig.events_queue).await;
+    assert_eq!(changed.len(), 1);
+    assert_eq!(
+        (changed[0]["detail-type"].as_str(), changed[0]["detail"]["to_level"].as_u64()),
+        (Some("Level Changed"), Some(2))
+    );
+
+    // 2. The same decision again: Step Functions refuses a second execution name.
+    let sfn = aws_sdk_sfn::Client::new(&rig.sdk);
+    let again = sfn
+        .start_execution()
+        .state_machine_arn(&rig.state_machine)
+        .name(&up.decision_id)
+        .input(json!({"detail": up, "wait_seconds": 1}).to_string())
+        .send()
+        .await;
+    let refused = again.expect_err("a second execution with the decision's name must be refused");
+    assert_eq!(aws_sdk_sfn::error::ProvideErrorMetadata::code(&refused), Some("ExecutionAlreadyExists"));
+
+    // 3. A failure for real, three components into a four-component transition: the
+    //    stored state says the control plane is HOT, but the cluster is gone, so
+    //    creating the node group fails (ResourceNotFoundException). Everything done
+    //    before it is undone, newest first.
+    let mut drifted = SystemState::initial(&config, "2026-03-01".parse().unwrap());
+    drifted.level = 1;
+    drifted.components.insert(
+        ComponentId::new("eks_control_plane"),
+        ComponentRecord { state: ComponentState::Hot, in_flight: None, since: "2026-02-01".parse().unwrap() },
+    );
+    reset(&rig, &drifted).await;
+    let down_before = stored(&rig).await;
+    let climb = request(
+        "2026-03-02-L1-L3-e2e000000002",
+        1,
+        3,
+        &[
+            ("hume_ai", Deploy),
+            ("hume_ai", Activate),
+            ("k8s_workers", Deploy),
+            ("k8s_workers", Activate),
+            ("dat_iq", Deploy),
+            ("dat_iq", Activate),
+            ("vault_ha", Deploy),
+            ("vault_ha", Activate),
+        ],
+    );
+    let (status, error, states) = execute(&rig, &climb).await;
+    println!("rollback run, states in order: {}", states.join(" -> "));
+    assert_eq!(status, ExecutionStatus::Failed);
+    assert_eq!(error.as_deref(), Some("TransitionRejected"), "the run ends with the original error");
+    assert!(
+        states.contains(&"RollbackStart".to_string()) && states.last().map(String::as_str) == Some("Failed")
+    );
+    let s = stored(&rig).await;
+    for (id, record) in &down_before.components {
+        assert_eq!(s.component_state(id), record.state, "{id} is back in its prior state");
+    }
+    assert!(s.any_transitional().is_none(), "nothing is left WARMING");
+    assert_eq!((s.level, s.breaker.consecutive_failures), (1, 1));
+    assert!(s.provisioning.is_none());
+    assert_eq!(flag(&rig, "hume_ai").await.as_deref(), Some("off"), "the flag was turned back off");
+    let alerts = drain(&rig.sdk, &rig.alerts_queue).await;
+    assert_eq!(alerts.len(), 1, "one alert: {alerts:?}");
+    assert!(alerts[0]["Subject"].as_str().unwrap().contains("2026-03-02-L1-L3-e2e000000002"));
+    assert!(
+        alerts[0]["Message"].as_str().unwrap().contains("ResourceNotFoundException"),
+        "{}",
+        alerts[0]["Message"]
+    );
+    assert!(drain(&rig.sdk, &rig.events_queue).await.is_empty(), "no Level Changed");
+
+    // 4. A start while another run holds the lock is refused, and nothing changes.
+    let mut locked = SystemState::initial(&config, "2026-03-01".parse().unwrap());
+    revscale_engine::run::begin(
+        &mut locked,
+        &request("other-run", 0, 1, &[("eks_control_plane", Deploy)]),
+        "2026-03-03T05:00:00Z".parse().unwrap(),
+    )
+    .unwrap();
+    reset(&rig, &locked).await;
+    let blocked = request(
+        "2026-03-03-L0-L1-e2e000000003",
+        0,
+        1,
+        &[("eks_control_plane", Deploy), ("eks_control_plane", Activate)],
+    );
+    let (status, error, states) = execute(&rig, &blocked).await;
+    assert_eq!(
+        (status, error.as_deref()),
+        (ExecutionStatus::Failed, Some("LockHeld")),
+        "{}",
+        states.join(" -> ")
+    );
+    assert_eq!(states, ["Begin", "NotStarted"]);
+    let s = stored(&rig).await;
+    assert_eq!(s.provisioning.unwrap().decision_id, "other-run");
+    assert!(eks.describe_cluster().name("revscale").send().await.is_err(), "no cluster was created");
+}
