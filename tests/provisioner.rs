@@ -348,7 +348,54 @@ async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real
     );
     assert!(drain(&rig.sdk, &rig.events_queue).await.is_empty(), "no Level Changed");
 
-    // 4. A start while another run holds the lock is refused, and nothing changes.
+    // 4. A rejected SSM call, for real: level 3 -> 4 creates the TEE node group (in a
+    //    cluster that exists this time), then writing full_escrow's flag is refused
+    //    (tests/emulators.sh gives it a name under /aws, which SSM forbids).
+    let mut at_3 = SystemState::initial(&config, "2026-03-01".parse().unwrap());
+    at_3.level = 3;
+    for c in ["eks_control_plane", "hume_ai", "k8s_workers", "dat_iq", "vault_ha"] {
+        at_3.components.insert(
+            ComponentId::new(c),
+            ComponentRecord {
+                state: ComponentState::Hot,
+                in_flight: None,
+                since: "2026-02-01".parse().unwrap(),
+            },
+        );
+    }
+    reset(&rig, &at_3).await;
+    eks.create_cluster()
+        .name("revscale")
+        .role_arn("arn:aws:iam::123456789012:role/revscale-eks-cluster")
+        .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-1").build())
+        .send()
+        .await
+        .unwrap();
+    let top = request(
+        "2026-03-03-L3-L4-e2e000000004",
+        3,
+        4,
+        &[("tee", Deploy), ("tee", Activate), ("full_escrow", Deploy), ("full_escrow", Activate)],
+    );
+    let (status, error, states) = execute(&rig, &top).await;
+    assert_eq!(
+        (status, error.as_deref()),
+        (ExecutionStatus::Failed, Some("TransitionRejected")),
+        "{}",
+        states.join(" -> ")
+    );
+    let s = stored(&rig).await;
+    assert_eq!(s.component_state(&ComponentId::new("tee")), ComponentState::Cold);
+    assert_eq!(s.component_state(&ComponentId::new("full_escrow")), ComponentState::Cold);
+    assert!(s.any_transitional().is_none());
+    assert_eq!((s.level, s.breaker.consecutive_failures), (3, 1));
+    let tee = eks.describe_nodegroup().cluster_name("revscale").nodegroup_name("tee").send().await;
+    assert!(tee.is_err(), "the TEE node group was deleted again");
+    let alerts = drain(&rig.sdk, &rig.alerts_queue).await;
+    assert_eq!(alerts.len(), 1);
+    assert!(alerts[0]["Message"].as_str().unwrap().contains("full_escrow"), "{}", alerts[0]["Message"]);
+
+    // 5. A start while another run holds the lock is refused, and nothing changes.
     let mut locked = SystemState::initial(&config, "2026-03-01".parse().unwrap());
     revscale_engine::run::begin(
         &mut locked,
@@ -374,4 +421,5 @@ async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real
     let s = stored(&rig).await;
     assert_eq!(s.provisioning.unwrap().decision_id, "other-run");
     assert!(eks.describe_cluster().name("revscale").send().await.is_err(), "no cluster was created");
+    assert!(drain(&rig.sdk, &rig.alerts_queue).await.is_empty(), "a refused start is not a failed run");
 }

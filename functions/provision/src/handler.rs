@@ -288,6 +288,31 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
             let failure = RunFailure { error: error.error.clone(), cause: error.message() };
             let undone = state.provisioning.as_ref().map_or(0, |r| r.undone.len());
             let next = run::next_undo(&mut state, &decision_id, failure, now).map_err(run_error)?;
+            let aborting = state
+                .provisioning
+                .as_ref()
+                .is_some_and(|r| matches!(r.undoing, Some(run::Undo::Abort { .. })));
+            if let Some((t, target)) = &next
+                && aborting
+                && error.error == "TransitionRejected"
+            {
+                // The driver refused to start this step: a refused (4xx) call changed
+                // nothing, so there is nothing to drive back, only the state to restore.
+                // Calling the driver again would only be refused again.
+                let moved = run::complete_undo(&mut state, &decision_id, now).map_err(run_error)?;
+                save(
+                    &deps.store,
+                    &state,
+                    version,
+                    format!("{decision_id}.undo.{undone}.done"),
+                    now,
+                    vec![],
+                    moved.to_string(),
+                )
+                .await?;
+                tracing::warn!(%decision_id, undo = %moved, "refused step: state restored without a driver call");
+                return Ok(json!({"done": false, "component": t.component, "target": target, "checks": 0}));
+            }
             save(
                 &deps.store,
                 &state,
