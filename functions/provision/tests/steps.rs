@@ -303,3 +303,20 @@ async fn a_malformed_step_is_invalid_input() {
     let err = provision::handler::handle(&deps, event).await.unwrap_err();
     assert_eq!(err.error_type(), "InvalidInput");
 }
+
+#[test]
+fn every_sample_event_is_a_valid_step() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/provision");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let action: Action = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        seen.push(format!("{action:?}").split([' ', '{']).next().unwrap().to_string());
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["Begin", "Check", "Commit", "Fail", "Finish", "RollbackCheck", "RollbackStart", "Start"]
+    );
+}
