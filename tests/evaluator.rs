@@ -201,7 +201,7 @@ async fn a_level_change_is_published_once_on_the_bus_and_a_replay_publishes_noth
     assert!(!detail["reasons"].as_array().unwrap().is_empty());
 
     // The decision is in the audit trail with the state written under version 1.
-    let audit = rig.store.recent_audit(5).await.unwrap();
+    let audit = rig.store.recent_audit(5, None).await.unwrap();
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].id, out["decision_id"].as_str().unwrap());
     assert_eq!(rig.store.load_state().await.unwrap().unwrap().version, 1);
@@ -234,7 +234,7 @@ async fn concurrent_evaluations_of_the_same_state_publish_exactly_one_event() {
     );
     assert_eq!(published, 1);
     assert_eq!(events.len(), 1);
-    assert_eq!(rig.store.recent_audit(10).await.unwrap().len(), 1);
+    assert_eq!(rig.store.recent_audit(10, None).await.unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -119,10 +119,10 @@ async fn the_audit_trail_is_append_only_and_read_newest_first() {
         s.record_decision(&record("2026-03-02-L0-L0-bbb"), &state, Some(2)).await.unwrap(),
         Written::AlreadyExists
     );
-    let audit = s.recent_audit(10).await.unwrap();
+    let audit = s.recent_audit(10, None).await.unwrap();
     let ids: Vec<&str> = audit.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["2026-03-02-L0-L0-bbb", "2026-03-01-L0-L0-aaa"]);
-    assert_eq!(s.recent_audit(1).await.unwrap().len(), 1);
+    assert_eq!(s.recent_audit(1, None).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -138,5 +138,23 @@ async fn a_replayed_invocation_writes_nothing() {
         Written::AlreadyExists
     );
     assert_eq!(s.load_state().await.unwrap().unwrap().version, 1);
-    assert_eq!(s.recent_audit(10).await.unwrap().len(), 1);
+    assert_eq!(s.recent_audit(10, None).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_audit_trail_pages_backwards_from_a_cursor() {
+    let s = store().await;
+    let config = Config::default_config().unwrap();
+    let state = SystemState::initial(&config, day("2026-03-01"));
+    for (i, d) in ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05"].iter().enumerate() {
+        let version = if i == 0 { None } else { Some(i as u64) };
+        s.record_decision(&record(&format!("{d}-L0-L0-x")), &state, version).await.unwrap();
+    }
+    let first = s.recent_audit(2, None).await.unwrap();
+    let ids = |v: &[AuditRecord]| v.iter().map(|r| r.id[..10].to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(&first), ["2026-03-05", "2026-03-04"]);
+    let second = s.recent_audit(2, Some(first[1].id.clone())).await.unwrap();
+    assert_eq!(ids(&second), ["2026-03-03", "2026-03-02"]);
+    let last = s.recent_audit(2, Some(second[1].id.clone())).await.unwrap();
+    assert_eq!(ids(&last), ["2026-03-01"]);
 }

@@ -174,7 +174,7 @@ async fn a_run_moves_three_components_to_hot_and_publishes_level_changed() {
     );
     assert!(deps.notifier.sent.lock().unwrap().is_empty());
     // Every step left an audit record.
-    let audit = deps.store.recent_audit(50).await.unwrap();
+    let audit = deps.store.recent_audit(50, None).await.unwrap();
     assert_eq!(audit.len(), 1 + 1 + 6 + 6 + 1, "seed, begin, 6 starts, 6 commits, finish");
 }
 

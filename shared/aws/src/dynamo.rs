@@ -266,7 +266,19 @@ impl Store for DynamoStore {
         Err(classify(err))
     }
 
-    async fn recent_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
-        self.query(AUDIT, None, true, Some(limit)).await
+    async fn recent_audit(
+        &self,
+        limit: usize,
+        before: Option<String>,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        // Sort keys are ids, which never start below a space; a key value may not be
+        // empty, so " " is the lower bound. The range includes `before`, dropped below.
+        let range = before.map(|b| (" ".to_string(), b));
+        let mut records: Vec<AuditRecord> = self.query(AUDIT, range.clone(), true, Some(limit + 1)).await?;
+        if let Some((_, before)) = range {
+            records.retain(|r| r.id != before);
+        }
+        records.truncate(limit);
+        Ok(records)
     }
 }

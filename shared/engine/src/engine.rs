@@ -117,11 +117,6 @@ fn plan_for_today(
         ));
         return None;
     }
-    let Some(snapshot) = snapshot else {
-        reasons.push(format!("no snapshot for {today}: nothing is decided without today's figures"));
-        return None;
-    };
-
     if let Some(o) = state.active_override(today) {
         let approved_by = o.approved_by.clone().unwrap_or_default();
         events.push(Event::OverrideApplied {
@@ -146,6 +141,11 @@ fn plan_for_today(
         });
     }
 
+    // An approved override needs no figures; everything automatic does.
+    let Some(snapshot) = snapshot else {
+        reasons.push(format!("no snapshot for {today}: nothing is decided without today's figures"));
+        return None;
+    };
     let downgrade = downgrade_target(config, state, history, today, snapshot, reasons);
     let (to_level, cause, mut transitions, extra_cost) = match downgrade {
         Some((target, cause)) => {

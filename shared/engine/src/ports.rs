@@ -114,9 +114,12 @@ pub trait Store {
         state: &SystemState,
         expected_version: Option<u64>,
     ) -> impl Future<Output = Result<Written, StoreError>> + Send;
-    /// Newest first.
-    fn recent_audit(&self, limit: usize)
-    -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send;
+    /// Newest first; `before` (an audit id) continues from a previous page.
+    fn recent_audit(
+        &self,
+        limit: usize,
+        before: Option<String>,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -254,8 +257,15 @@ pub mod memory {
             Ok(Written::Created)
         }
 
-        async fn recent_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
-            Ok(self.lock()?.audit.iter().rev().take(limit).cloned().collect())
+        async fn recent_audit(
+            &self,
+            limit: usize,
+            before: Option<String>,
+        ) -> Result<Vec<AuditRecord>, StoreError> {
+            let mut audit: Vec<AuditRecord> = self.lock()?.audit.clone();
+            // Newest first, by id, as the DynamoDB sort key orders them.
+            audit.sort_by(|a, b| b.id.cmp(&a.id));
+            Ok(audit.into_iter().filter(|r| before.as_ref().is_none_or(|b| r.id < *b)).take(limit).collect())
         }
     }
 
@@ -373,7 +383,8 @@ impl<S: Store + Send + Sync> Store for std::sync::Arc<S> {
     fn recent_audit(
         &self,
         limit: usize,
+        before: Option<String>,
     ) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send {
-        S::recent_audit(self, limit)
+        S::recent_audit(self, limit, before)
     }
 }

@@ -771,3 +771,12 @@ fn nothing_is_planned_while_a_provisioning_run_holds_the_lock() {
     assert_eq!(d.outcome, Outcome::Hold);
     assert!(d.reasons[0].starts_with("provisioning of d-prev (L1 -> L1) is in progress"), "{:?}", d.reasons);
 }
+
+#[test]
+fn an_approved_override_acts_even_before_todays_snapshot_exists() {
+    let c = config();
+    let mut s = at_level(&c, 0, "2026-01-01");
+    s.overrides.push(override_to(2, Some("bob")));
+    let d = eval(&c, &s, &History::new(), "2026-03-10");
+    assert_eq!((d.to_level, d.outcome), (2, Outcome::Execute));
+}

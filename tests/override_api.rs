@@ -1,0 +1,219 @@
+//! The operator API's handler, fed the API Gateway fixtures in events/override-api/
+//! (two identities, valid and invalid requests), against the DynamoDB store on moto.
+
+use lambda_http::{Body, Request};
+use override_api::handler::{Deps, handle};
+use revscale_aws::dynamo::DynamoStore;
+use revscale_engine::Config;
+use revscale_engine::ports::Store;
+use revscale_engine::ports::memory::{MemoryBus, MemoryNotifier};
+use revscale_integration_tests::{sdk, table};
+use serde_json::Value;
+
+const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
+const BOB: &str = "arn:aws:iam::123456789012:user/bob";
+
+fn fixture(name: &str, override_id: &str) -> Request {
+    let path = format!("{}/../events/override-api/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .replace("OVERRIDE_ID", override_id);
+    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+struct Api {
+    deps: Deps<MemoryBus, MemoryNotifier>,
+    store: DynamoStore,
+}
+
+impl Api {
+    async fn new() -> Api {
+        let sdk = sdk().await;
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table(&sdk).await);
+        let deps = Deps {
+            config: Config::default_config().unwrap(),
+            bus: MemoryBus::default(),
+            notifier: MemoryNotifier::default(),
+        };
+        Api { deps, store }
+    }
+
+    async fn call(&self, req: Request) -> (u16, Value) {
+        let response = handle(&self.deps, &self.store, |id: &str| self.store.for_invocation(id), req).await;
+        let status = response.status().as_u16();
+        let body = match response.body() {
+            Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+            Body::Binary(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
+            Body::Empty => Value::Null,
+            _ => Value::Null,
+        };
+        (status, body)
+    }
+
+    async fn fixture(&self, name: &str, id: &str) -> (u16, Value) {
+        self.call(fixture(name, id)).await
+    }
+
+    async fn snapshot(&self) -> (Option<u64>, String, usize) {
+        let state = self.store.load_state().await.unwrap();
+        let audit = self.store.recent_audit(100, None).await.unwrap();
+        (
+            state.as_ref().map(|s| s.version),
+            serde_json::to_string(&state.map(|s| s.value)).unwrap(),
+            audit.len(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn every_bad_request_is_refused_with_its_status_and_changes_nothing() {
+    let api = Api::new().await;
+    // Some state and a pending override to refuse things against.
+    let (status, created) = api.fixture("override-request", "").await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["override"]["id"].as_str().unwrap().to_string();
+
+    let mut oversized = fixture("override-request", &id);
+    *oversized.body_mut() = Body::Text(format!("{{\"reason\": \"{}\"}}", "x".repeat(20_000)));
+
+    let cases: Vec<(&str, Request, u16, &str)> = vec![
+        ("unsigned request (no identity)", fixture("status-unsigned", &id), 403, "no IAM identity"),
+        ("unsigned change", fixture("override-request-unsigned", &id), 403, "no IAM identity"),
+        ("self-approval", fixture("override-approve-self", &id), 403, "cannot approve it"),
+        ("override beyond 30 days", fixture("override-request-too-far", &id), 400, "field 'until'"),
+        (
+            "level outside the configured levels",
+            fixture("override-request-bad-level", &id),
+            400,
+            "field 'level': 9 is not a configured level",
+        ),
+        ("empty reason", fixture("override-request-no-reason", &id), 400, "field 'reason'"),
+        ("malformed body", fixture("override-request-malformed", &id), 400, "malformed body"),
+        ("unknown field", fixture("override-request-unknown-field", &id), 400, "unknown field `approved_by`"),
+        ("unknown mode", fixture("mode-bad", &id), 400, "field 'mode'"),
+        ("limit out of range", fixture("decisions-bad-limit", &id), 400, "'limit' must be 1 to 100"),
+        ("evaluate without dry_run", fixture("evaluate-not-dry", &id), 400, "'dry_run' must be true"),
+        (
+            "approve an unknown override",
+            fixture("override-approve-other", "ovr-nope"),
+            404,
+            "no override ovr-nope",
+        ),
+        ("approve with nothing pending", fixture("pending-approve", &id), 404, "no level change waits"),
+        ("unknown route", fixture("unknown-route", &id), 404, "no route /nope"),
+        ("wrong method", fixture("wrong-method", &id), 405, "method DELETE is not allowed on /status"),
+        ("oversized body", oversized, 413, "larger than 16384 bytes"),
+    ];
+    println!("{:<40} {:>6}  message", "bad input", "status");
+    for (what, req, want, message) in cases {
+        let before = api.snapshot().await;
+        let (status, body) = api.call(req).await;
+        let error = body["error"].as_str().unwrap_or_default().to_string();
+        println!("{what:<40} {status:>6}  {error}");
+        assert_eq!(status, want, "{what}: {body}");
+        assert!(error.contains(message), "{what}: '{error}' lacks '{message}'");
+        assert_eq!(api.snapshot().await, before, "{what}: the state and the audit trail are unchanged");
+    }
+}
+
+#[tokio::test]
+async fn an_override_needs_a_second_principal_and_acts_at_once_once_approved() {
+    let api = Api::new().await;
+    let (status, created) = api.fixture("override-request", "").await;
+    assert_eq!(status, 201);
+    let o = &created["override"];
+    assert_eq!((o["level"].as_u64(), o["requested_by"].as_str()), (Some(3), Some(ALICE)));
+    let id = o["id"].as_str().unwrap().to_string();
+
+    let (status, body) = api.fixture("status", &id).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["overrides"]["pending"][0]["id"], id.as_str());
+    assert!(body["overrides"]["active"].as_array().unwrap().is_empty());
+
+    let (status, approved) = api.fixture("override-approve-other", &id).await;
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!(approved["override"]["approved_by"], BOB);
+    // The approval triggered an evaluation at once: the override pins L3.
+    assert_eq!(approved["evaluation"]["to_level"], 3, "{approved}");
+    assert_eq!(approved["evaluation"]["published"], true);
+    let published = api.deps.bus.published.lock().unwrap().clone();
+    assert_eq!(published.len(), 1);
+    assert_eq!(
+        (published[0].0.as_str(), published[0].1["to_level"].as_u64()),
+        ("Level Change Requested", Some(3))
+    );
+
+    let (status, again) = api.fixture("override-approve-other", &id).await;
+    assert_eq!((status, again["error"].as_str().map(|e| e.contains("already approved"))), (409, Some(true)));
+
+    let (status, cancelled) = api.fixture("override-cancel", &id).await;
+    assert_eq!((status, cancelled["override"]["cancelled"].as_bool()), (200, Some(true)));
+    let (status, refused) = api.fixture("override-approve-other", &id).await;
+    assert_eq!(status, 409, "{refused}");
+
+    // Every change is in the audit trail with who did it, newest first.
+    let (status, decisions) = api.fixture("decisions", &id).await;
+    assert_eq!(status, 200);
+    let page = decisions["decisions"].as_array().unwrap();
+    assert_eq!(page.len(), 2);
+    assert!(decisions["next"].is_string(), "a full page points to the next one");
+    // Following `next` page by page gives the whole trail, newest (highest id) first.
+    let mut ids: Vec<String> = page.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    let mut next = decisions["next"].as_str().map(String::from);
+    while let Some(cursor) = next {
+        let more = api.store.recent_audit(2, Some(cursor)).await.unwrap();
+        next = (more.len() == 2).then(|| more[1].id.clone());
+        ids.extend(more.into_iter().map(|r| r.id));
+    }
+    let all: Vec<String> =
+        api.store.recent_audit(100, None).await.unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(ids, all);
+    assert!(all.windows(2).all(|w| w[0] > w[1]));
+    let audit = api.store.recent_audit(10, None).await.unwrap();
+    let kinds: Vec<(&str, &str)> = audit.iter().map(|r| (r.kind.as_str(), r.actor.as_str())).collect();
+    assert!(
+        kinds.contains(&("override-request", ALICE)) && kinds.contains(&("override-approve", BOB)),
+        "{kinds:?}"
+    );
+    assert!(kinds.iter().any(|(k, _)| *k == "evaluation"), "the triggered evaluation is audited too");
+}
+
+#[tokio::test]
+async fn an_expired_override_cannot_be_approved() {
+    let api = Api::new().await;
+    let (_, created) = api.fixture("override-request", "").await;
+    let id = created["override"]["id"].as_str().unwrap().to_string();
+    // The same approval, one month after the override's last day.
+    let mut req = fixture("override-approve-other", &id);
+    let late = 1_795_932_000_000i64 + 40 * 86_400_000;
+    let text = std::fs::read_to_string(format!(
+        "{}/../events/override-api/override-approve-other.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace("OVERRIDE_ID", &id)
+    .replace("1795932000000", &late.to_string());
+    req = lambda_http::request::from_str(&text).unwrap_or(req);
+    let (status, body) = api.call(req).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("expired on 2026-12-15"));
+}
+
+#[tokio::test]
+async fn mode_breaker_and_dry_run_work_and_status_reports_them() {
+    let api = Api::new().await;
+    let (status, body) = api.fixture("mode-shadow", "").await;
+    assert_eq!((status, body["mode"].as_str()), (200, Some("shadow")));
+    let (status, _) = api.fixture("breaker-reset", "").await;
+    assert_eq!(status, 200);
+    let (status, plan) = api.fixture("evaluate-dry-run", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(plan["decision"]["outcome"], "hold", "no snapshot today: nothing to do");
+    let before = api.snapshot().await;
+    let (_, status_body) = api.fixture("status", "").await;
+    assert_eq!(status_body["mode"], "shadow");
+    assert_eq!(status_body["breaker"]["state"]["status"], "closed");
+    assert_eq!(status_body["level"], 0);
+    assert!(status_body["next"]["reasons"][0].as_str().unwrap().starts_with("no snapshot for 2026-11-29"));
+    assert_eq!(api.snapshot().await, before, "reads change nothing");
+}
