@@ -1,6 +1,7 @@
 //! `revscale`: run the engine locally (simulate, validate a config) and, later, operate
 //! a deployed stack.
 
+mod api;
 mod chart;
 mod mrr;
 mod simulate;
@@ -29,6 +30,58 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Where the deployed system stands: level, money, components, breaker, overrides.
+    Status(#[command(flatten)] api::Conn),
+    /// The audit trail, newest first.
+    Decisions {
+        #[command(flatten)]
+        conn: api::Conn,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Continue after this audit id (printed at the end of a full page).
+        #[arg(long)]
+        before: Option<String>,
+    },
+    /// Pin a level with a second person's approval.
+    Override {
+        #[command(flatten)]
+        conn: api::Conn,
+        #[command(subcommand)]
+        command: api::OverrideCommand,
+    },
+    /// Reset the circuit breaker.
+    Breaker {
+        #[command(flatten)]
+        conn: api::Conn,
+        #[command(subcommand)]
+        command: BreakerCommand,
+    },
+    /// Set the operating mode: shadow, approval or auto.
+    Mode {
+        #[command(flatten)]
+        conn: api::Conn,
+        #[arg(value_parser = ["shadow", "approval", "auto"])]
+        mode: String,
+    },
+    /// What the engine would do now, without acting.
+    Plan(#[command(flatten)] api::Conn),
+    /// Approve the level change that waits for approval.
+    Pending {
+        #[command(flatten)]
+        conn: api::Conn,
+        #[command(subcommand)]
+        command: PendingCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BreakerCommand {
+    Reset,
+}
+
+#[derive(Subcommand)]
+enum PendingCommand {
+    Approve,
 }
 
 #[derive(Subcommand)]
@@ -46,6 +99,15 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(&args),
         Command::Mrr(args) => mrr::run(&args),
         Command::Config { command: ConfigCommand::Validate { file } } => validate(file),
+        Command::Status(conn) => api::run(&conn, api::Call::Status),
+        Command::Decisions { conn, limit, before } => api::run(&conn, api::Call::Decisions { limit, before }),
+        Command::Override { conn, command } => api::run(&conn, api::Call::Override(command)),
+        Command::Breaker { conn, command: BreakerCommand::Reset } => api::run(&conn, api::Call::BreakerReset),
+        Command::Mode { conn, mode } => api::run(&conn, api::Call::Mode(mode)),
+        Command::Plan(conn) => api::run(&conn, api::Call::Plan),
+        Command::Pending { conn, command: PendingCommand::Approve } => {
+            api::run(&conn, api::Call::PendingApprove)
+        }
     };
     match result {
         Ok(code) => code,
