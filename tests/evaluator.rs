@@ -12,7 +12,7 @@ use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
 use revscale_engine::Config;
 use revscale_engine::ports::{CostSnapshot, RevenueSnapshot, Store};
 use revscale_engine::{Currency, Money};
-use revscale_integration_tests::{scheduled, sdk, table, unique};
+use revscale_integration_tests::{drain, queue, scheduled, sdk, table, unique};
 use serde_json::Value;
 
 struct Rig {
@@ -25,30 +25,14 @@ struct Rig {
     alerts_queue: String,
 }
 
-async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
-    let url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    (url, arn)
-}
-
 async fn rig() -> Rig {
     let sdk = sdk().await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     let sns = aws_sdk_sns::Client::new(&sdk);
 
     let bus_name = unique("revscale-bus");
     events.create_event_bus().name(&bus_name).send().await.unwrap();
-    let (events_queue, events_arn) = queue(&sqs, &unique("events")).await;
+    let (events_queue, events_arn) = queue(&sdk, &unique("events")).await;
     let rule = unique("level-change");
     events
         .put_rule()
@@ -68,7 +52,7 @@ async fn rig() -> Rig {
         .unwrap();
 
     let topic = sns.create_topic().name(unique("alerts")).send().await.unwrap().topic_arn.unwrap();
-    let (alerts_queue, alerts_arn) = queue(&sqs, &unique("alerts")).await;
+    let (alerts_queue, alerts_arn) = queue(&sdk, &unique("alerts")).await;
     sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(alerts_arn).send().await.unwrap();
 
     let dynamo_requests = RequestCounter::default();
@@ -82,27 +66,6 @@ async fn rig() -> Rig {
         store,
         events_queue,
         alerts_queue,
-    }
-}
-
-async fn drain(sdk: &SdkConfig, url: &str) -> Vec<Value> {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let mut out = Vec::new();
-    loop {
-        let got = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
-        let messages = got.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return out;
-        }
-        for m in messages {
-            out.push(serde_json::from_str(m.body().unwrap_or("null")).unwrap());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
     }
 }
 

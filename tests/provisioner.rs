@@ -7,16 +7,13 @@
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use aws_sdk_sfn::types::ExecutionStatus;
 use revscale_aws::dynamo::DynamoStore;
 use revscale_engine::ports::{AuditRecord, LevelChangeRequested, Store};
 use revscale_engine::state::{ComponentRecord, ComponentState, Mode, Transition, TransitionKind};
 use revscale_engine::{Cause, ComponentId, Config, SystemState};
-use revscale_integration_tests::sdk;
-use serde_json::{Value, json};
+use revscale_integration_tests::{drain, queue, sdk, table_named};
+use serde_json::json;
 
 const PREFIX: &str = "revscale-e2e";
 const PROVISION_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:provision";
@@ -29,44 +26,10 @@ struct Rig {
     alerts_queue: String,
 }
 
-async fn queue(sdk: &SdkConfig, name: &str) -> (String, String) {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let url = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
-    sqs.purge_queue().queue_url(&url).send().await.ok();
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    (url, attrs.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone())
-}
-
 async fn rig() -> Rig {
     let sdk = sdk().await;
     // The table, bus and topic the provision Lambda was started with (fixed names).
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    ddb.delete_table().table_name(PREFIX).send().await.ok();
-    let key =
-        |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
-    let attr = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    ddb.create_table()
-        .table_name(PREFIX)
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    table_named(&sdk, PREFIX).await;
 
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     events.create_event_bus().name(PREFIX).send().await.ok();
@@ -143,27 +106,6 @@ async fn reset(rig: &Rig, state: &SystemState) {
     rig.store.record_decision(&seed, state, None).await.unwrap();
     drain(&rig.sdk, &rig.events_queue).await;
     drain(&rig.sdk, &rig.alerts_queue).await;
-}
-
-async fn drain(sdk: &SdkConfig, url: &str) -> Vec<Value> {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let mut out = Vec::new();
-    loop {
-        let got = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
-        let messages = got.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return out;
-        }
-        for m in messages {
-            out.push(serde_json::from_str(m.body().unwrap_or("null")).unwrap());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
 }
 
 fn request(id: &str, from: u8, to: u8, transitions: &[(&str, TransitionKind)]) -> LevelChangeRequested {

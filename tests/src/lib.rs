@@ -43,9 +43,18 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{n}-{nanos}", std::process::id())
 }
 
-/// Creates the single revscale table (pk, sk), as the SAM template does.
+/// Creates the single revscale table (pk, sk), as the SAM template does, under a
+/// fresh name.
 pub async fn table(sdk: &SdkConfig) -> String {
     let name = unique("revscale");
+    table_named(sdk, &name).await;
+    name
+}
+
+/// Creates the revscale table under `name`, replacing any table of that name.
+pub async fn table_named(sdk: &SdkConfig, name: &str) {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    client.delete_table().table_name(name).send().await.ok();
     let key =
         |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
     let attr = |n: &str| {
@@ -55,9 +64,9 @@ pub async fn table(sdk: &SdkConfig) -> String {
             .build()
             .unwrap()
     };
-    aws_sdk_dynamodb::Client::new(sdk)
+    client
         .create_table()
-        .table_name(&name)
+        .table_name(name)
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
         .attribute_definitions(attr("pk"))
@@ -66,7 +75,44 @@ pub async fn table(sdk: &SdkConfig) -> String {
         .send()
         .await
         .expect("create table");
-    name
+}
+
+/// Creates (or reuses) an SQS queue; returns its URL and ARN.
+pub async fn queue(sdk: &SdkConfig, name: &str) -> (String, String) {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let url =
+        sqs.create_queue().queue_name(name).send().await.expect("create queue").queue_url.unwrap_or_default();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .unwrap_or_default();
+    (url, arn)
+}
+
+/// Receives and deletes every message waiting in a queue, bodies parsed as JSON.
+pub async fn drain(sdk: &SdkConfig, url: &str) -> Vec<Value> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut out = Vec::new();
+    loop {
+        let got =
+            sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.expect("receive");
+        let messages = got.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return out;
+        }
+        for m in messages {
+            out.push(serde_json::from_str(m.body().unwrap_or("null")).unwrap_or(Value::Null));
+            if let Some(handle) = m.receipt_handle() {
+                sqs.delete_message().queue_url(url).receipt_handle(handle).send().await.expect("delete");
+            }
+        }
+    }
 }
 
 /// A scheduled event as EventBridge Scheduler delivers it, at `time`.

@@ -86,11 +86,7 @@ pub async fn handle<S: Store>(
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> Vars<impl Fn(&str) -> Option<String>> {
-        let map: std::collections::HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Vars(move |k: &str| map.get(k).cloned())
-    }
+    use revscale_aws::env::from_pairs as vars;
 
     #[test]
     fn env_defaults_to_unblended_cost_and_the_component_tag() {

@@ -89,11 +89,7 @@ pub async fn handle<S: Store>(
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> Vars<impl Fn(&str) -> Option<String>> {
-        let map: std::collections::HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Vars(move |k: &str| map.get(k).cloned())
-    }
+    use revscale_aws::env::from_pairs as vars;
 
     #[test]
     fn env_reads_the_secret_reference_and_the_fx_rates() {

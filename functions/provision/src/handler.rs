@@ -105,6 +105,15 @@ fn run_error(e: RunError) -> FunctionError {
     }
 }
 
+/// A transient driver error is retried by the state machine; a refusal becomes the
+/// step's own error.
+fn driver_error(e: DriverError, refused: impl FnOnce(String) -> FunctionError) -> FunctionError {
+    match e {
+        DriverError::Transient(m) => FunctionError::Transient(m),
+        DriverError::Rejected(m) => refused(m),
+    }
+}
+
 fn store_error(e: StoreError) -> FunctionError {
     // A conflict means another writer moved the state: retrying reloads it.
     FunctionError::from(e)
@@ -196,10 +205,10 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
             )
             .await?;
             let c = component(config, &t.component)?;
-            deps.driver.apply(c, target).await.map_err(|e| match e {
-                DriverError::Transient(m) => FunctionError::Transient(m),
-                DriverError::Rejected(m) => FunctionError::TransitionRejected(format!("{t}: {m}")),
-            })?;
+            deps.driver
+                .apply(c, target)
+                .await
+                .map_err(|e| driver_error(e, |m| FunctionError::TransitionRejected(format!("{t}: {m}"))))?;
             tracing::info!(%decision_id, index, transition = %t, "step started");
             Ok(json!({"component": t.component, "target": target, "checks": 0}))
         }
@@ -207,10 +216,11 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
             let Versioned { value: state, .. } = load(&deps.store).await?;
             let (t, target) = run::step(&state, &decision_id, index).map_err(run_error)?;
             let c = component(config, &t.component)?;
-            let status = deps.driver.status(c, target).await.map_err(|e| match e {
-                DriverError::Transient(m) => FunctionError::Transient(m),
-                DriverError::Rejected(m) => FunctionError::TransitionFailed(format!("{t}: {m}")),
-            })?;
+            let status = deps
+                .driver
+                .status(c, target)
+                .await
+                .map_err(|e| driver_error(e, |m| FunctionError::TransitionFailed(format!("{t}: {m}"))))?;
             match status {
                 DriverStatus::Ready => Ok(json!({"ready": true, "checks": checks + 1})),
                 DriverStatus::Failed(why) => Err(FunctionError::TransitionFailed(format!("{t}: {why}"))),
@@ -325,9 +335,8 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
             .await?;
             let Some((t, target)) = next else { return Ok(json!({"done": true})) };
             let c = component(config, &t.component)?;
-            deps.driver.apply(c, target).await.map_err(|e| match e {
-                DriverError::Transient(m) => FunctionError::Transient(m),
-                DriverError::Rejected(m) => FunctionError::RollbackFailed(format!("undoing {t}: {m}")),
+            deps.driver.apply(c, target).await.map_err(|e| {
+                driver_error(e, |m| FunctionError::RollbackFailed(format!("undoing {t}: {m}")))
             })?;
             tracing::warn!(%decision_id, undo = %t, %target, "rolling back");
             Ok(json!({"done": false, "component": t.component, "target": target, "checks": 0}))
@@ -338,9 +347,8 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
                 return Ok(json!({"ready": true, "checks": checks + 1}));
             };
             let c = component(config, &t.component)?;
-            let status = deps.driver.status(c, target).await.map_err(|e| match e {
-                DriverError::Transient(m) => FunctionError::Transient(m),
-                DriverError::Rejected(m) => FunctionError::RollbackFailed(format!("undoing {t}: {m}")),
+            let status = deps.driver.status(c, target).await.map_err(|e| {
+                driver_error(e, |m| FunctionError::RollbackFailed(format!("undoing {t}: {m}")))
             })?;
             match status {
                 DriverStatus::Ready => {

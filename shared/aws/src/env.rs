@@ -19,6 +19,13 @@ impl Vars<fn(&str) -> Option<String>> {
     }
 }
 
+/// Variables from a fixed list, for tests and tools.
+pub fn from_pairs(pairs: &[(&str, &str)]) -> Vars<impl Fn(&str) -> Option<String> + use<>> {
+    let map: std::collections::HashMap<String, String> =
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Vars(move |k: &str| map.get(k).cloned())
+}
+
 impl<F: Fn(&str) -> Option<String>> Vars<F> {
     pub fn required(&self, name: &'static str) -> Result<String, EnvError> {
         (self.0)(name).filter(|v| !v.trim().is_empty()).ok_or(EnvError::Missing(name))
