@@ -16,8 +16,7 @@ pub struct Env {
     pub table_name: String,
     pub event_bus_name: String,
     pub alert_topic_arn: String,
-    /// A thresholds file to use instead of the one built into the binary.
-    pub config_path: Option<String>,
+    pub config: Config,
 }
 
 impl Env {
@@ -30,18 +29,8 @@ impl Env {
             table_name: vars.required("TABLE_NAME")?,
             event_bus_name: vars.required("EVENT_BUS_NAME")?,
             alert_topic_arn: vars.required("ALERT_TOPIC_ARN")?,
-            config_path: vars.optional("REVSCALE_CONFIG"),
+            config: revscale_aws::env::load_config(vars)?,
         })
-    }
-
-    /// The validated configuration: a broken file stops the cold start, so the engine
-    /// never runs on it.
-    pub fn load_config(&self) -> Result<Config, String> {
-        let text = match &self.config_path {
-            Some(path) => std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?,
-            None => revscale_engine::DEFAULT_CONFIG_YAML.to_string(),
-        };
-        Config::from_yaml(&text).map_err(|e| e.to_string())
     }
 }
 
@@ -67,6 +56,11 @@ pub async fn handle<S: Store, B: EventBus, N: Notifier>(
             if let Some(ratio) = decision.figures.ratio {
                 println!("{}", metrics::cost_ratio(now, ratio));
             }
+            let open = matches!(
+                decision.state.breaker.status(config, decision.date),
+                revscale_engine::state::BreakerStatus::Open { .. }
+            );
+            println!("{}", metrics::breaker_open(now, open));
             for (component, record) in &decision.state.components {
                 println!("{}", metrics::activation_state(now, component.as_str(), record.state));
             }
@@ -114,15 +108,14 @@ mod tests {
     fn env_names_each_missing_variable() {
         let err = Env::from_vars(&Vars(|k: &str| (k == "TABLE_NAME").then(|| "t".to_string()))).unwrap_err();
         assert_eq!(err.to_string(), "environment variable EVENT_BUS_NAME is not set");
-        let env = Env {
-            table_name: "t".into(),
-            event_bus_name: "b".into(),
-            alert_topic_arn: "a".into(),
-            config_path: None,
-        };
-        assert!(env.load_config().is_ok());
-        let broken = Env { config_path: Some("/no/such/file.yaml".into()), ..env };
-        assert!(broken.load_config().unwrap_err().starts_with("cannot read /no/such/file.yaml"));
+        let env = Env::from_vars(&revscale_aws::env::from_pairs(&[
+            ("TABLE_NAME", "t"),
+            ("EVENT_BUS_NAME", "b"),
+            ("ALERT_TOPIC_ARN", "a"),
+            ("REVSCALE_MODE", "approval"),
+        ]))
+        .unwrap();
+        assert_eq!(env.config.mode, revscale_engine::Mode::Approval);
     }
 
     #[tokio::test]

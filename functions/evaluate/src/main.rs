@@ -7,7 +7,7 @@ use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
 async fn main() -> Result<(), Error> {
     revscale_aws::lambda::init_tracing();
     let env = Env::from_env()?;
-    let config = env.load_config()?;
+    let config = env.config.clone();
     let sdk = revscale_aws::sdk_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &env.table_name);
     let bus = EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&sdk), &env.event_bus_name);

@@ -11,10 +11,7 @@ async fn main() -> Result<(), Error> {
     let table = vars.required("TABLE_NAME")?;
     let bus_name = vars.required("EVENT_BUS_NAME")?;
     let topic = vars.required("ALERT_TOPIC_ARN")?;
-    let config = match vars.optional("REVSCALE_CONFIG") {
-        Some(path) => revscale_engine::Config::from_yaml(&std::fs::read_to_string(&path)?)?,
-        None => revscale_engine::Config::default_config()?,
-    };
+    let config = revscale_aws::env::load_config(&vars)?;
     let sdk = revscale_aws::sdk_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     let deps = Deps {

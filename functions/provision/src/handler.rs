@@ -441,16 +441,12 @@ impl Env {
     pub fn from_vars<F: Fn(&str) -> Option<String>>(
         vars: &revscale_aws::env::Vars<F>,
     ) -> Result<Env, Box<dyn std::error::Error + Send + Sync>> {
-        let text = match vars.optional("REVSCALE_CONFIG") {
-            Some(path) => std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?,
-            None => revscale_engine::DEFAULT_CONFIG_YAML.to_string(),
-        };
         Ok(Env {
             table_name: vars.required("TABLE_NAME")?,
             event_bus_name: vars.required("EVENT_BUS_NAME")?,
             alert_topic_arn: vars.required("ALERT_TOPIC_ARN")?,
             max_checks: vars.parsed("MAX_STATUS_CHECKS", Some(120))?,
-            config: Config::from_yaml(&text)?,
+            config: revscale_aws::env::load_config(vars)?,
         })
     }
 }

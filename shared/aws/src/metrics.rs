@@ -53,6 +53,11 @@ pub fn activation_state(
     )
 }
 
+/// `circuit_breaker_open`: 1 while the breaker holds automatic transitions back.
+pub fn breaker_open(at: DateTime<Utc>, open: bool) -> String {
+    line(at, "circuit_breaker_open", "None", if open { 1.0 } else { 0.0 }, &[])
+}
+
 /// `provisioning_duration_seconds` of one component transition.
 pub fn provisioning_duration(at: DateTime<Utc>, component: &str, seconds: f64) -> String {
     line(at, "provisioning_duration_seconds", "Seconds", seconds, &[("Component", component)])
@@ -113,6 +118,7 @@ mod tests {
             (s["component_activation_state"].as_f64(), s["Component"].as_str()),
             (Some(1.0), Some("k8s_workers"))
         );
+        assert_eq!(parse(&breaker_open(at, true))["circuit_breaker_open"], 1.0);
         let d = parse(&provisioning_duration(at, "tee", 93.5));
         assert_eq!(d["provisioning_duration_seconds"], 93.5);
     }
