@@ -1,0 +1,285 @@
+//! The whole daily loop, end to end on emulators: a Stripe account (localstripe) whose
+//! MRR crosses level 1 and then level 2, a Cost Explorer history (moto), the real
+//! collectors and evaluator run for each simulated day (the event `time` is the clock),
+//! and every `Level Change Requested` event forwarded to the provisioning state machine
+//! (moto cannot target Step Functions from EventBridge, so this test plays the rule),
+//! which runs the real provisioner. Then a churn drop, and the way back down.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use chrono::{Datelike, Days, NaiveDate};
+use revscale_aws::cost_explorer::CostExplorerSource;
+use revscale_aws::dynamo::DynamoStore;
+use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
+use revscale_aws::stripe::StripeSource;
+use revscale_engine::money::FxRates;
+use revscale_engine::ports::Store;
+use revscale_engine::state::ComponentState;
+use revscale_engine::{ComponentId, Config, Currency, YearMonth};
+use revscale_integration_tests::{drain, moto_url, queue, scheduled, sdk, stripe_url, table_named, unique};
+use serde_json::{Value, json};
+
+const PREFIX: &str = "revscale-e2e";
+const KEY: &str = "sk_test_daily_loop";
+
+async fn stripe(method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> Value {
+    let response = reqwest::Client::new()
+        .request(method, format!("{}{path}", stripe_url()))
+        .basic_auth(KEY, Some(""))
+        .form(form)
+        .send()
+        .await
+        .expect("localstripe answers");
+    let body: Value = response.json().await.expect("JSON");
+    assert!(body.get("error").is_none(), "{path}: {body}");
+    body
+}
+
+async fn subscribe(quantity: &str) -> String {
+    let token = stripe(
+        reqwest::Method::POST,
+        "/v1/tokens",
+        &[
+            ("card[number]", "4242424242424242"),
+            ("card[exp_month]", "12"),
+            ("card[exp_year]", "2030"),
+            ("card[cvc]", "123"),
+        ],
+    )
+    .await;
+    let customer =
+        stripe(reqwest::Method::POST, "/v1/customers", &[("source", token["id"].as_str().unwrap())]).await;
+    let form = [
+        ("customer", customer["id"].as_str().unwrap()),
+        ("items[0][plan]", "seat"),
+        ("items[0][quantity]", quantity),
+    ];
+    stripe(reqwest::Method::POST, "/v1/subscriptions", &form).await["id"].as_str().unwrap().to_string()
+}
+
+/// One Cost Explorer answer for `day`: month to date of `per_day` USD a day.
+async fn inject_cost(tag_key: &str, day: NaiveDate, per_day: u32) {
+    let month = YearMonth::of(day);
+    let elapsed = day.day() - 1;
+    let period = |start: NaiveDate, end: NaiveDate, amount: u32, estimated: bool| {
+        json!({
+            "TimePeriod": {"Start": start.to_string(), "End": end.to_string()},
+            "Total": {},
+            "Groups": [{"Keys": [format!("{tag_key}$")], "Metrics": {"UnblendedCost": {"Amount": amount.to_string(), "Unit": "USD"}}}],
+            "Estimated": estimated,
+        })
+    };
+    let previous = month.prev();
+    let mut results =
+        vec![period(previous.first_day(), month.first_day(), per_day * previous.last_day().day(), false)];
+    if elapsed > 0 {
+        results.push(period(month.first_day(), day, per_day * elapsed, true));
+    }
+    let response = reqwest::Client::new()
+        .post(format!("{}/moto-api/static/ce/cost-and-usage-results", moto_url()))
+        .json(&json!({"results": [{"ResultsByTime": results, "DimensionValueAttributes": []}]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+}
+
+#[tokio::test]
+async fn revenue_climbs_two_levels_then_churn_brings_it_back_down_with_everything_provisioned_for_real() {
+    let sdk = sdk().await;
+    let config = Config::default_config().unwrap();
+    // The resources the provision Lambda under `cargo lambda watch` was started with.
+    table_named(&sdk, PREFIX).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), PREFIX);
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    events.create_event_bus().name(PREFIX).send().await.ok();
+    let (requests_queue, requests_arn) = queue(&sdk, &unique("requests")).await;
+    let rule = unique("capture-requests");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(PREFIX)
+        .event_pattern(r#"{"source": ["revscale"], "detail-type": ["Level Change Requested"]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(PREFIX)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder().id("capture").arn(requests_arn).build().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let topic = sns.create_topic().name(format!("{PREFIX}-alerts")).send().await.unwrap().topic_arn.unwrap();
+    let (alerts_queue, alerts_arn) = queue(&sdk, &unique("loop-alerts")).await;
+    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(alerts_arn).send().await.unwrap();
+    let eks = aws_sdk_eks::Client::new(&sdk);
+    for ng in ["workers", "vault", "tee"] {
+        eks.delete_nodegroup().cluster_name("revscale").nodegroup_name(ng).send().await.ok();
+    }
+    eks.delete_cluster().name("revscale").send().await.ok();
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    ssm.delete_parameter().name("/revscale/flags/hume_ai").send().await.ok();
+
+    let definition = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../infra/statemachine/provision.asl.json"
+    ))
+    .unwrap()
+    .replace("${ProvisionFunctionArn}", "arn:aws:lambda:eu-west-1:123456789012:function:provision");
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let machine = sfn
+        .create_state_machine()
+        .name(unique("provision"))
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/revscale-provision")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn;
+
+    // Stripe: EUR 25 a seat. January 20 seats (EUR 500), February and March 40 (EUR
+    // 1,000), then from April 2nd 10 (EUR 250).
+    let flushed =
+        reqwest::Client::new().delete(format!("{}/_config/data", stripe_url())).send().await.unwrap();
+    assert!(flushed.status().is_success());
+    stripe(
+        reqwest::Method::POST,
+        "/v1/plans",
+        &[
+            ("id", "seat"),
+            ("amount", "2500"),
+            ("currency", "eur"),
+            ("interval", "month"),
+            ("product[name]", "seat"),
+        ],
+    )
+    .await;
+    let first = subscribe("20").await;
+    let mut second = None;
+
+    let tag_key = unique("revscale-component");
+    let stripe_src = StripeSource::new(&stripe_url(), KEY.into(), Currency::EUR, FxRates::new()).unwrap();
+    let cost_src = CostExplorerSource::new(
+        &sdk,
+        "UnblendedCost",
+        tag_key.clone(),
+        Currency::EUR,
+        FxRates::parse_list("USD=0.93").unwrap(),
+    );
+    let bus = EventBridgeBus::new(events.clone(), PREFIX);
+    let notifier = SnsNotifier::new(sns.clone(), &topic);
+
+    let start: NaiveDate = "2026-01-01".parse().unwrap();
+    let end: NaiveDate = "2026-04-12".parse().unwrap();
+    let mut runs: Vec<(String, String, ExecutionStatus)> = Vec::new();
+    let mut day = start;
+    while day <= end {
+        if day == "2026-02-01".parse().unwrap() {
+            second = Some(subscribe("20").await);
+        }
+        if day == "2026-04-02".parse().unwrap() {
+            for sub in [Some(first.clone()), second.take()].into_iter().flatten() {
+                stripe(reqwest::Method::DELETE, &format!("/v1/subscriptions/{sub}"), &[]).await;
+            }
+            subscribe("10").await;
+        }
+        let time = format!("{day}T05:00:00Z");
+        collect_revenue::handler::handle(&store, &stripe_src, scheduled(&format!("rev-{day}"), &time))
+            .await
+            .expect("revenue");
+        // USD 2 a day; USD 8 a day in April: EUR 223 a month, 89% of the EUR 250 left.
+        let per_day = if day >= "2026-04-01".parse().unwrap() { 8 } else { 2 };
+        inject_cost(&tag_key, day, per_day).await;
+        collect_cost::handler::handle(&store, &cost_src, scheduled(&format!("cost-{day}"), &time))
+            .await
+            .expect("cost");
+        let evaluated = evaluate::handler::handle(
+            &config,
+            |id: &str| store.for_invocation(id),
+            &bus,
+            &notifier,
+            scheduled(&format!("eval-{day}"), &format!("{day}T06:00:00Z")),
+        )
+        .await
+        .expect("evaluation");
+
+        // Play the EventBridge rule: each request starts an execution named after it.
+        for request in drain(&sdk, &requests_queue).await {
+            let detail = &request["detail"];
+            let name = detail["decision_id"].as_str().unwrap().to_string();
+            let arn = sfn
+                .start_execution()
+                .state_machine_arn(&machine)
+                .name(&name)
+                .input(json!({"detail": detail, "wait_seconds": 1}).to_string())
+                .send()
+                .await
+                .unwrap()
+                .execution_arn;
+            let started = Instant::now();
+            let status = loop {
+                let d = sfn.describe_execution().execution_arn(&arn).send().await.unwrap();
+                if d.status != ExecutionStatus::Running {
+                    break d.status;
+                }
+                assert!(started.elapsed() < Duration::from_secs(240), "{name} still running");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            };
+            println!("{day}: {} -> {name}: {status:?}", evaluated["reasons"][0].as_str().unwrap_or_default());
+            runs.push((day.to_string(), name, status));
+        }
+        day = day + Days::new(1);
+    }
+
+    // Four runs: L0 -> L1, pre-warming L2, L1 -> L2, and the churn drop to L0.
+    let summary: Vec<(String, String)> =
+        runs.iter().map(|(d, n, _)| (d.clone(), n[11..17].to_string())).collect();
+    println!("provisioning runs: {summary:?}");
+    assert!(runs.iter().all(|(_, _, s)| *s == ExecutionStatus::Succeeded), "{runs:?}");
+    assert_eq!(
+        summary,
+        [
+            ("2026-02-01".to_string(), "L0-L1-".to_string()),
+            ("2026-03-25".to_string(), "L1-L1-".to_string()),
+            ("2026-04-01".to_string(), "L1-L2-".to_string()),
+            ("2026-04-08".to_string(), "L2-L0-".to_string()),
+        ]
+    );
+
+    // Where everything stands: level 0, the dropped components WARM (kept for the
+    // cool-down), in DynamoDB and for real in EKS and SSM.
+    let state = store.load_state().await.unwrap().unwrap().value;
+    assert_eq!(state.level, 0);
+    for c in ["eks_control_plane", "hume_ai", "k8s_workers"] {
+        assert_eq!(state.component_state(&ComponentId::new(c)), ComponentState::Warm, "{c}");
+    }
+    assert_eq!(state.component_state(&ComponentId::new("vault_ha")), ComponentState::Cold);
+    assert!(state.provisioning.is_none() && state.any_transitional().is_none());
+    let cluster = eks.describe_cluster().name("revscale").send().await.unwrap().cluster.unwrap();
+    assert_eq!(cluster.status.unwrap().as_str(), "ACTIVE", "WARM keeps the control plane");
+    let workers =
+        eks.describe_nodegroup().cluster_name("revscale").nodegroup_name("workers").send().await.unwrap();
+    let sc = workers.nodegroup.unwrap().scaling_config.unwrap();
+    assert_eq!((sc.min_size, sc.desired_size), (Some(0), Some(0)), "WARM is a node group scaled to zero");
+    let flag =
+        ssm.get_parameter().name("/revscale/flags/hume_ai").send().await.unwrap().parameter.unwrap().value;
+    assert_eq!(flag.as_deref(), Some("warm"));
+
+    // The audit trail: an evaluation for every simulated day, and every provisioning step.
+    let audit = store.recent_audit(1000, None).await.unwrap();
+    let evaluations = audit.iter().filter(|r| r.kind == "evaluation").count();
+    assert_eq!(evaluations, (end - start).num_days() as usize + 1);
+    let finishes = audit.iter().filter(|r| r.id.ends_with(".finish")).count();
+    assert_eq!(finishes, 4);
+    // The alerts: the cost crossing 80% of the shrunken MRR, once.
+    let alerts = drain(&sdk, &alerts_queue).await;
+    let subjects: Vec<&str> = alerts.iter().filter_map(|a| a["Subject"].as_str()).collect();
+    println!("alerts: {subjects:?}");
+    assert_eq!(subjects.iter().filter(|s| s.starts_with("revscale WARNING")).count(), 1, "{subjects:?}");
+}
