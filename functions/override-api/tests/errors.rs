@@ -1,0 +1,67 @@
+//! Internal failures: a generic 500 for the caller, the whole chain in the log.
+
+use chrono::NaiveDate;
+use override_api::handler::{Deps, handle};
+use revscale_engine::ports::memory::{MemoryBus, MemoryNotifier};
+use revscale_engine::ports::{
+    AuditRecord, CostSnapshot, RevenueSnapshot, Store, StoreError, Versioned, Written,
+};
+use revscale_engine::{Config, History, SystemState};
+
+/// A store whose every call fails the way a broken table would.
+struct BrokenStore;
+
+fn broken<T>() -> Result<T, StoreError> {
+    Err(StoreError::Other(
+        "ResourceNotFoundException: Requested resource not found: Table: revscale not found".into(),
+    ))
+}
+
+impl Store for BrokenStore {
+    async fn put_revenue(&self, _: &RevenueSnapshot) -> Result<Written, StoreError> {
+        broken()
+    }
+    async fn put_cost(&self, _: &CostSnapshot) -> Result<Written, StoreError> {
+        broken()
+    }
+    async fn history(&self, _: NaiveDate, _: NaiveDate) -> Result<History, StoreError> {
+        broken()
+    }
+    async fn load_state(&self) -> Result<Option<Versioned<SystemState>>, StoreError> {
+        broken()
+    }
+    async fn record_decision(
+        &self,
+        _: &AuditRecord,
+        _: &SystemState,
+        _: Option<u64>,
+    ) -> Result<Written, StoreError> {
+        broken()
+    }
+    async fn recent_audit(&self, _: usize, _: Option<String>) -> Result<Vec<AuditRecord>, StoreError> {
+        broken()
+    }
+}
+
+#[test]
+fn an_internal_error_is_a_generic_500_that_leaks_nothing() {
+    let deps = Deps {
+        config: Config::default_config().unwrap(),
+        bus: MemoryBus::default(),
+        notifier: MemoryNotifier::default(),
+    };
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/override-api/status.json"
+    ))
+    .unwrap();
+    let request = lambda_http::request::from_str(&text).unwrap();
+    let response = pollster::block_on(handle(&deps, &BrokenStore, |_: &str| BrokenStore, request));
+    assert_eq!(response.status().as_u16(), 500);
+    let body = match response.body() {
+        lambda_http::Body::Text(t) => t.clone(),
+        other => panic!("unexpected body {other:?}"),
+    };
+    assert_eq!(body, r#"{"error":"internal error; see the function's logs"}"#);
+    assert!(!body.contains("ResourceNotFound"), "no internals in the response");
+}
