@@ -8,7 +8,7 @@ use revscale_aws::stripe::StripeSource;
 use revscale_engine::money::FxRates;
 use revscale_engine::ports::Store;
 use revscale_engine::{Currency, Money};
-use revscale_integration_tests::{moto_url, scheduled, sdk, stripe_url, table};
+use revscale_integration_tests::{moto_url, report, scheduled, sdk, stripe_url, table};
 use serde_json::{Value, json};
 
 async fn counted_store(sdk: &aws_config::SdkConfig) -> (DynamoStore, RequestCounter) {
@@ -123,10 +123,10 @@ async fn stripe_mrr_is_exact_to_the_cent_and_collected_once_a_day() {
     // 75 + 99.9966 + 100 + 45 = 319.9966... -> EUR 320.00
     assert_eq!(summary.mrr, Money::from_minor(32_000, Currency::EUR));
     assert_eq!((summary.subscriptions_counted, summary.customers), (4, 3));
-    println!(
+    report(&format!(
         "MRR from localstripe: {} over {} subscriptions, {} customers",
         summary.mrr, summary.subscriptions_counted, summary.customers
-    );
+    ));
 
     // The collector writes one snapshot for the day; a replay changes nothing.
     let sdk = sdk().await;
@@ -258,10 +258,10 @@ async fn cost_explorer_results_become_one_snapshot_in_at_most_four_requests() {
     // GetCostAndUsage, then one attempt at GetCostForecast (which moto lacks).
     let ce = out["cost_explorer_requests"].as_u64().unwrap();
     assert_eq!(ce, 2, "Cost Explorer bills USD 0.01 per request");
-    println!(
+    report(&format!(
         "daily run requests: Cost Explorer {ce} (GetCostAndUsage + GetCostForecast), DynamoDB {} (collect-cost)",
         dynamo_requests.get()
-    );
+    ));
 
     let replay = collect_cost::handler::handle(&store, &src, scheduled("cost-1", "2026-11-29T05:00:00Z"))
         .await

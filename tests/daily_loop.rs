@@ -17,7 +17,9 @@ use revscale_engine::money::FxRates;
 use revscale_engine::ports::Store;
 use revscale_engine::state::ComponentState;
 use revscale_engine::{ComponentId, Config, Currency, YearMonth};
-use revscale_integration_tests::{drain, moto_url, queue, scheduled, sdk, stripe_url, table_named, unique};
+use revscale_integration_tests::{
+    drain, moto_url, queue, report, scheduled, sdk, stripe_url, table_named, unique,
+};
 use serde_json::{Value, json};
 
 const PREFIX: &str = "revscale-e2e";
@@ -231,7 +233,10 @@ async fn revenue_climbs_two_levels_then_churn_brings_it_back_down_with_everythin
                 assert!(started.elapsed() < Duration::from_secs(240), "{name} still running");
                 tokio::time::sleep(Duration::from_millis(300)).await;
             };
-            println!("{day}: {} -> {name}: {status:?}", evaluated["reasons"][0].as_str().unwrap_or_default());
+            report(&format!(
+                "{day}: {} -> {name}: {status:?}",
+                evaluated["reasons"][0].as_str().unwrap_or_default()
+            ));
             runs.push((day.to_string(), name, status));
         }
         day = day + Days::new(1);
@@ -240,7 +245,7 @@ async fn revenue_climbs_two_levels_then_churn_brings_it_back_down_with_everythin
     // Four runs: L0 -> L1, pre-warming L2, L1 -> L2, and the churn drop to L0.
     let summary: Vec<(String, String)> =
         runs.iter().map(|(d, n, _)| (d.clone(), n[11..17].to_string())).collect();
-    println!("provisioning runs: {summary:?}");
+    report(&format!("provisioning runs: {summary:?}"));
     assert!(runs.iter().all(|(_, _, s)| *s == ExecutionStatus::Succeeded), "{runs:?}");
     assert_eq!(
         summary,
@@ -280,6 +285,6 @@ async fn revenue_climbs_two_levels_then_churn_brings_it_back_down_with_everythin
     // The alerts: the cost crossing 80% of the shrunken MRR, once.
     let alerts = drain(&sdk, &alerts_queue).await;
     let subjects: Vec<&str> = alerts.iter().filter_map(|a| a["Subject"].as_str()).collect();
-    println!("alerts: {subjects:?}");
+    report(&format!("alerts: {subjects:?}"));
     assert_eq!(subjects.iter().filter(|s| s.starts_with("revscale WARNING")).count(), 1, "{subjects:?}");
 }

@@ -12,7 +12,7 @@ use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
 use revscale_engine::Config;
 use revscale_engine::ports::{CostSnapshot, RevenueSnapshot, Store};
 use revscale_engine::{Currency, Money};
-use revscale_integration_tests::{drain, queue, scheduled, sdk, table, unique};
+use revscale_integration_tests::{drain, queue, report, scheduled, sdk, table, unique};
 use serde_json::Value;
 
 struct Rig {
@@ -124,9 +124,9 @@ async fn a_level_change_is_published_once_on_the_bus_and_a_replay_publishes_noth
     let before = rig.dynamo_requests.get();
     let out = evaluate(&rig, &config, "eval-2026-03-01", "2026-03-01T06:00:00Z").await;
     let used = rig.dynamo_requests.get() - before;
-    println!(
+    report(&format!(
         "daily run requests: DynamoDB {used} (evaluate: GetItem state, Query revenue, Query cost, TransactWriteItems)"
-    );
+    ));
     assert_eq!(used, 4);
     assert_eq!(
         (out["from_level"].as_u64(), out["to_level"].as_u64(), out["published"].as_bool()),
@@ -191,10 +191,10 @@ async fn concurrent_evaluations_of_the_same_state_publish_exactly_one_event() {
         }
     }
     let events = drain(&rig.sdk, &rig.events_queue).await;
-    println!(
+    report(&format!(
         "6 concurrent evaluations: {published} reported publishing, {} event(s) on the bus",
         events.len()
-    );
+    ));
     assert_eq!(published, 1);
     assert_eq!(events.len(), 1);
     assert_eq!(rig.store.recent_audit(10, None).await.unwrap().len(), 1);

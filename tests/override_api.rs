@@ -7,7 +7,7 @@ use revscale_aws::dynamo::DynamoStore;
 use revscale_engine::Config;
 use revscale_engine::ports::Store;
 use revscale_engine::ports::memory::{MemoryBus, MemoryNotifier};
-use revscale_integration_tests::{sdk, table};
+use revscale_integration_tests::{report, sdk, table};
 use serde_json::Value;
 
 const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
@@ -104,12 +104,12 @@ async fn every_bad_request_is_refused_with_its_status_and_changes_nothing() {
         ("wrong method", fixture("wrong-method", &id), 405, "method DELETE is not allowed on /status"),
         ("oversized body", oversized, 413, "larger than 16384 bytes"),
     ];
-    println!("{:<40} {:>6}  message", "bad input", "status");
+    report(&format!("{:<40} {:>6}  message", "bad input", "status"));
     for (what, req, want, message) in cases {
         let before = api.snapshot().await;
         let (status, body) = api.call(req).await;
         let error = body["error"].as_str().unwrap_or_default().to_string();
-        println!("{what:<40} {status:>6}  {error}");
+        report(&format!("{what:<40} {status:>6}  {error}"));
         assert_eq!(status, want, "{what}: {body}");
         assert!(error.contains(message), "{what}: '{error}' lacks '{message}'");
         assert_eq!(api.snapshot().await, before, "{what}: the state and the audit trail are unchanged");

@@ -12,7 +12,7 @@ use revscale_aws::dynamo::DynamoStore;
 use revscale_engine::ports::{AuditRecord, LevelChangeRequested, Store};
 use revscale_engine::state::{ComponentRecord, ComponentState, Mode, Transition, TransitionKind};
 use revscale_engine::{Cause, ComponentId, Config, SystemState};
-use revscale_integration_tests::{drain, queue, sdk, table_named};
+use revscale_integration_tests::{drain, queue, report, sdk, table_named};
 use serde_json::json;
 
 const PREFIX: &str = "revscale-e2e";
@@ -199,7 +199,7 @@ async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real
     );
     let (status, error, states) = execute(&rig, &up).await;
     assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}: {}", states.join(" -> "));
-    println!("happy path: {}", states.join(" -> "));
+    report(&format!("happy path: {}", states.join(" -> ")));
     let s = stored(&rig).await;
     assert_eq!(s.level, 2);
     for c in ["eks_control_plane", "hume_ai", "k8s_workers"] {
@@ -266,7 +266,7 @@ async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real
         ],
     );
     let (status, error, states) = execute(&rig, &climb).await;
-    println!("rollback run, states in order: {}", states.join(" -> "));
+    report(&format!("rollback run, states in order: {}", states.join(" -> ")));
     assert_eq!(status, ExecutionStatus::Failed);
     assert_eq!(error.as_deref(), Some("TransitionRejected"), "the run ends with the original error");
     assert!(

@@ -388,3 +388,134 @@ impl<S: Store + Send + Sync> Store for std::sync::Arc<S> {
         S::recent_audit(self, limit, before)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::memory::{MemoryBus, MemoryNotifier, MemoryStore, ScriptedDriver};
+    use super::*;
+    use crate::config::Config;
+    use crate::money::Currency;
+    use crate::provisioning::{ComponentDriver, DriverError, DriverStatus};
+    use crate::state::ComponentState;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        format!("{s}T05:00:00Z").parse().unwrap()
+    }
+
+    fn revenue(d: &str, mrr: i64) -> RevenueSnapshot {
+        RevenueSnapshot {
+            date: day(d),
+            mrr: Money::whole(mrr, Currency::EUR),
+            subscriptions_counted: 1,
+            customers: 1,
+            collected_at: at(d),
+        }
+    }
+
+    fn cost(d: &str, eur: i64) -> CostSnapshot {
+        CostSnapshot {
+            date: day(d),
+            monthly_run_rate: Money::whole(eur, Currency::EUR),
+            month_to_date: Money::whole(eur, Currency::EUR),
+            previous_month: Money::whole(eur, Currency::EUR),
+            per_component: BTreeMap::new(),
+            estimated: false,
+            forecast_used: true,
+            fx_rate: "1".into(),
+            requests: 2,
+            collected_at: at(d),
+        }
+    }
+
+    fn record(id: &str) -> AuditRecord {
+        AuditRecord {
+            id: id.into(),
+            at: at("2026-03-01"),
+            kind: "t".into(),
+            actor: "a".into(),
+            decision: None,
+            events: vec![],
+            note: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_days_with_both_snapshots_join_into_history() {
+        let h = join_snapshots(
+            &[revenue("2026-03-01", 10), revenue("2026-03-02", 20)],
+            &[cost("2026-03-02", 5), cost("2026-03-03", 6)],
+        );
+        assert_eq!(h.len(), 1);
+        assert_eq!(h.get(day("2026-03-02")).unwrap().cost, Money::whole(5, Currency::EUR));
+    }
+
+    #[test]
+    fn the_memory_store_behaves_like_the_dynamodb_one() {
+        let store = Arc::new(MemoryStore::default());
+        let config = Config::default_config().unwrap();
+        let state = SystemState::initial(&config, day("2026-03-01"));
+        pollster::block_on(async {
+            assert_eq!(store.put_revenue(&revenue("2026-03-01", 10)).await.unwrap(), Written::Created);
+            assert_eq!(store.put_revenue(&revenue("2026-03-01", 99)).await.unwrap(), Written::AlreadyExists);
+            assert_eq!(store.put_cost(&cost("2026-03-01", 1)).await.unwrap(), Written::Created);
+            assert_eq!(store.put_cost(&cost("2026-03-01", 2)).await.unwrap(), Written::AlreadyExists);
+            assert_eq!(store.history(day("2026-03-01"), day("2026-03-31")).await.unwrap().len(), 1);
+            assert!(store.load_state().await.unwrap().is_none());
+            assert_eq!(
+                store.record_decision(&record("2026-03-01-a"), &state, None).await.unwrap(),
+                Written::Created
+            );
+            assert!(matches!(
+                store.record_decision(&record("2026-03-02-b"), &state, None).await,
+                Err(StoreError::Conflict(_))
+            ));
+            assert_eq!(
+                store.record_decision(&record("2026-03-01-a"), &state, Some(1)).await.unwrap(),
+                Written::AlreadyExists
+            );
+            assert_eq!(
+                store.record_decision(&record("2026-03-03-c"), &state, Some(1)).await.unwrap(),
+                Written::Created
+            );
+            assert_eq!(store.load_state().await.unwrap().unwrap().version, 2);
+            let page = store.recent_audit(1, None).await.unwrap();
+            assert_eq!(page[0].id, "2026-03-03-c");
+            let next = store.recent_audit(5, Some(page[0].id.clone())).await.unwrap();
+            assert_eq!(next.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["2026-03-01-a"]);
+            assert_eq!(store.audit_len(), 2);
+        });
+    }
+
+    #[test]
+    fn the_memory_bus_and_notifier_keep_what_they_were_given() {
+        let (bus, notifier) = (MemoryBus::default(), MemoryNotifier::default());
+        pollster::block_on(async {
+            bus.publish(LEVEL_CHANGED, &serde_json::json!({"to_level": 2})).await.unwrap();
+            notifier.notify(&Alert { subject: "s".into(), message: "m".into() }).await.unwrap();
+        });
+        assert_eq!(bus.published.lock().unwrap()[0].0, "Level Changed");
+        assert_eq!(notifier.sent.lock().unwrap()[0].subject, "s");
+    }
+
+    #[test]
+    fn the_scripted_driver_answers_in_order_then_succeeds() {
+        let config = Config::default_config().unwrap();
+        let eks = &config.components[&crate::ComponentId::new("eks_control_plane")];
+        let driver = ScriptedDriver::default()
+            .on_apply("eks_control_plane", vec![Err(DriverError::Rejected("no".into()))])
+            .on_status("eks_control_plane", vec![Ok(DriverStatus::InProgress)]);
+        pollster::block_on(async {
+            assert!(driver.apply(eks, ComponentState::Warm).await.is_err());
+            assert!(driver.apply(eks, ComponentState::Warm).await.is_ok());
+            assert_eq!(driver.status(eks, ComponentState::Warm).await.unwrap(), DriverStatus::InProgress);
+            assert_eq!(driver.status(eks, ComponentState::Warm).await.unwrap(), DriverStatus::Ready);
+        });
+        assert_eq!(driver.calls(), ["eks_control_plane -> warm", "eks_control_plane -> warm"]);
+    }
+}
