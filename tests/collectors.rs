@@ -8,7 +8,7 @@ use revscale_aws::stripe::StripeSource;
 use revscale_engine::money::FxRates;
 use revscale_engine::ports::Store;
 use revscale_engine::{Currency, Money};
-use revscale_integration_tests::{moto_url, report, scheduled, sdk, stripe_url, table};
+use revscale_integration_tests::{moto_url, report, scheduled, sdk, stripe_customer, stripe_url, table};
 use serde_json::{Value, json};
 
 async fn counted_store(sdk: &aws_config::SdkConfig) -> (DynamoStore, RequestCounter) {
@@ -22,37 +22,11 @@ async fn counted_store(sdk: &aws_config::SdkConfig) -> (DynamoStore, RequestCoun
 const KEY: &str = "sk_test_revscale";
 
 async fn stripe(method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> Value {
-    let response = reqwest::Client::new()
-        .request(method, format!("{}{path}", stripe_url()))
-        .basic_auth(KEY, Some(""))
-        .form(form)
-        .send()
-        .await
-        .expect("localstripe answers");
-    let body: Value = response.json().await.expect("JSON");
-    assert!(body.get("error").is_none(), "{path}: {body}");
-    body
+    revscale_integration_tests::stripe(KEY, method, path, form).await
 }
 
 async fn customer_with_card(email: &str) -> String {
-    let token = stripe(
-        reqwest::Method::POST,
-        "/v1/tokens",
-        &[
-            ("card[number]", "4242424242424242"),
-            ("card[exp_month]", "12"),
-            ("card[exp_year]", "2030"),
-            ("card[cvc]", "123"),
-        ],
-    )
-    .await;
-    let customer = stripe(
-        reqwest::Method::POST,
-        "/v1/customers",
-        &[("email", email), ("source", token["id"].as_str().unwrap())],
-    )
-    .await;
-    customer["id"].as_str().unwrap().to_string()
+    stripe_customer(KEY, email).await
 }
 
 async fn plan(id: &str, amount: &str, currency: &str, interval: &str, count: &str) {

@@ -18,7 +18,7 @@ use revscale_engine::ports::Store;
 use revscale_engine::state::ComponentState;
 use revscale_engine::{ComponentId, Config, Currency, YearMonth};
 use revscale_integration_tests::{
-    drain, moto_url, queue, report, scheduled, sdk, stripe_url, table_named, unique,
+    drain, moto_url, queue, report, scheduled, sdk, stripe_customer, stripe_url, table_named, unique,
 };
 use serde_json::{Value, json};
 
@@ -26,37 +26,13 @@ const PREFIX: &str = "revscale-e2e";
 const KEY: &str = "sk_test_daily_loop";
 
 async fn stripe(method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> Value {
-    let response = reqwest::Client::new()
-        .request(method, format!("{}{path}", stripe_url()))
-        .basic_auth(KEY, Some(""))
-        .form(form)
-        .send()
-        .await
-        .expect("localstripe answers");
-    let body: Value = response.json().await.expect("JSON");
-    assert!(body.get("error").is_none(), "{path}: {body}");
-    body
+    revscale_integration_tests::stripe(KEY, method, path, form).await
 }
 
 async fn subscribe(quantity: &str) -> String {
-    let token = stripe(
-        reqwest::Method::POST,
-        "/v1/tokens",
-        &[
-            ("card[number]", "4242424242424242"),
-            ("card[exp_month]", "12"),
-            ("card[exp_year]", "2030"),
-            ("card[cvc]", "123"),
-        ],
-    )
-    .await;
-    let customer =
-        stripe(reqwest::Method::POST, "/v1/customers", &[("source", token["id"].as_str().unwrap())]).await;
-    let form = [
-        ("customer", customer["id"].as_str().unwrap()),
-        ("items[0][plan]", "seat"),
-        ("items[0][quantity]", quantity),
-    ];
+    let customer = stripe_customer(KEY, &format!("{}@example.com", unique("customer"))).await;
+    let form =
+        [("customer", customer.as_str()), ("items[0][plan]", "seat"), ("items[0][quantity]", quantity)];
     stripe(reqwest::Method::POST, "/v1/subscriptions", &form).await["id"].as_str().unwrap().to_string()
 }
 

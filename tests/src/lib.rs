@@ -132,3 +132,33 @@ pub fn report(line: &str) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{line}");
 }
+
+/// One localstripe call (form-encoded, like Stripe's API), failing the test on an error.
+pub async fn stripe(key: &str, method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> Value {
+    let response = reqwest::Client::new()
+        .request(method, format!("{}{path}", stripe_url()))
+        .basic_auth(key, Some(""))
+        .form(form)
+        .send()
+        .await
+        .expect("localstripe answers");
+    let body: Value = response.json().await.expect("JSON");
+    assert!(body.get("error").is_none(), "{path}: {body}");
+    body
+}
+
+/// A localstripe customer with a test card (localstripe refuses subscriptions without
+/// a payment method); returns its id.
+pub async fn stripe_customer(key: &str, email: &str) -> String {
+    let card = [
+        ("card[number]", "4242424242424242"),
+        ("card[exp_month]", "12"),
+        ("card[exp_year]", "2030"),
+        ("card[cvc]", "123"),
+    ];
+    let token = stripe(key, reqwest::Method::POST, "/v1/tokens", &card).await;
+    let token = token["id"].as_str().expect("token id").to_string();
+    let customer =
+        stripe(key, reqwest::Method::POST, "/v1/customers", &[("email", email), ("source", &token)]).await;
+    customer["id"].as_str().expect("customer id").to_string()
+}
