@@ -4,7 +4,7 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
 use revscale_aws::cost_explorer::{CostError, CostExplorerSource};
-use revscale_aws::env::{EnvError, Vars};
+use revscale_aws::env::{EnvError, Vars, revenue_currency_and_fx};
 use revscale_aws::lambda::{FunctionError, event_time};
 use revscale_engine::Currency;
 use revscale_engine::money::FxRates;
@@ -27,9 +27,7 @@ impl Env {
     }
 
     pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Env, EnvError> {
-        let currency = vars.parsed("REVENUE_CURRENCY", Some(Currency::EUR))?;
-        let fx = FxRates::parse_list(&vars.optional("FX_RATES").unwrap_or_default())
-            .map_err(|e| EnvError::Invalid { name: "FX_RATES", message: e.to_string() })?;
+        let (currency, fx) = revenue_currency_and_fx(vars)?;
         // Fail at cold start, not at the first collection, when USD has no rate.
         fx.rate(Currency::USD, currency)
             .map_err(|e| EnvError::Invalid { name: "FX_RATES", message: e.to_string() })?;

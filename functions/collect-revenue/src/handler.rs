@@ -2,7 +2,7 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
-use revscale_aws::env::{EnvError, Vars};
+use revscale_aws::env::{EnvError, Vars, revenue_currency_and_fx};
 use revscale_aws::lambda::{FunctionError, event_time};
 use revscale_aws::metrics;
 use revscale_aws::secrets::SecretRef;
@@ -37,15 +37,15 @@ impl Env {
             (None, Some(name)) => SecretRef::Ssm(name),
             (None, None) => return Err(EnvError::Missing("STRIPE_SECRET_ARN (or STRIPE_API_KEY_PARAMETER)")),
         };
+        let (currency, fx) = revenue_currency_and_fx(vars)?;
         Ok(Env {
             table_name: vars.required("TABLE_NAME")?,
             stripe_key,
             stripe_api_base: vars
                 .optional("STRIPE_API_BASE")
                 .unwrap_or_else(|| DEFAULT_STRIPE_API_BASE.into()),
-            currency: vars.parsed("REVENUE_CURRENCY", Some(Currency::EUR))?,
-            fx: FxRates::parse_list(&vars.optional("FX_RATES").unwrap_or_default())
-                .map_err(|e| EnvError::Invalid { name: "FX_RATES", message: e.to_string() })?,
+            currency,
+            fx,
         })
     }
 }

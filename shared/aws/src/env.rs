@@ -1,6 +1,9 @@
 //! Reading a function's environment: every missing or malformed variable is an error
 //! that names it.
 
+use revscale_engine::Currency;
+use revscale_engine::money::FxRates;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EnvError {
     #[error("environment variable {0} is not set")]
@@ -71,6 +74,18 @@ pub fn load_config<F: Fn(&str) -> Option<String>>(
     Ok(config)
 }
 
+/// The collectors' money settings: `REVENUE_CURRENCY` (default EUR), the currency
+/// snapshots are stored in, and `FX_RATES` (`USD=0.93,GBP=1.17`), the explicit rates
+/// into it. Amounts in any other currency are refused, never guessed.
+pub fn revenue_currency_and_fx<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+) -> Result<(Currency, FxRates), EnvError> {
+    let currency = vars.parsed("REVENUE_CURRENCY", Some(Currency::EUR))?;
+    let fx = FxRates::parse_list(&vars.optional("FX_RATES").unwrap_or_default())
+        .map_err(|e| EnvError::Invalid { name: "FX_RATES", message: e.to_string() })?;
+    Ok((currency, fx))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +113,17 @@ mod tests {
         );
         let err = load_config(&from_pairs(&[("REVSCALE_CONFIG", "/no/such.yaml")])).unwrap_err().to_string();
         assert!(err.contains("cannot read /no/such.yaml"), "{err}");
+    }
+
+    #[test]
+    fn revenue_currency_defaults_to_eur_and_a_bad_rate_list_is_named() {
+        let (currency, fx) = revenue_currency_and_fx(&from_pairs(&[("FX_RATES", "USD=0.93")])).unwrap();
+        assert_eq!(currency, Currency::EUR);
+        assert!(fx.rate(Currency::USD, Currency::EUR).is_ok());
+        let err = revenue_currency_and_fx(&from_pairs(&[("FX_RATES", "USD")])).unwrap_err().to_string();
+        assert!(err.starts_with("environment variable FX_RATES is invalid: "), "{err}");
+        let err = revenue_currency_and_fx(&from_pairs(&[("REVENUE_CURRENCY", "euro")])).unwrap_err();
+        assert!(matches!(err, EnvError::Invalid { name: "REVENUE_CURRENCY", .. }), "{err}");
     }
 
     #[test]
