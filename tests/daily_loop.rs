@@ -1,11 +1,10 @@
 //! The whole daily loop, end to end on emulators: a Stripe account (localstripe) whose
 //! MRR crosses level 1 and then level 2, a Cost Explorer history (moto), the real
 //! collectors and evaluator run for each simulated day (the event `time` is the clock),
-//! and every `Level Change Requested` event forwarded to the provisioning state machine
-//! (moto cannot target Step Functions from EventBridge, so this test plays the rule),
-//! which runs the real provisioner. Then a churn drop, and the way back down.
-
-use std::time::{Duration, Instant};
+//! and every `Level Change Requested` event delivered twice to what the stack's rule
+//! and dispatch state machine do (moto can run neither, so this test plays them): one
+//! provisioning run per decision, named after it, which calls the real provisioner.
+//! Then a churn drop, and the way back down.
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use chrono::{Datelike, Days, NaiveDate};
@@ -18,7 +17,8 @@ use revscale_engine::ports::Store;
 use revscale_engine::state::ComponentState;
 use revscale_engine::{ComponentId, Config, Currency, YearMonth};
 use revscale_integration_tests::{
-    drain, moto_url, queue, report, scheduled, sdk, stripe_customer, stripe_url, table_named, unique,
+    capture_level_change_requests, create_state_machine, drain, finished_execution, moto_url, report,
+    scheduled, sdk, stripe_customer, stripe_url, table_named, topic_with_inbox, unique,
 };
 use serde_json::{Value, json};
 
@@ -72,30 +72,9 @@ async fn revenue_climbs_two_levels_then_churn_brings_it_back_down_with_everythin
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), PREFIX);
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     events.create_event_bus().name(PREFIX).send().await.ok();
-    let (requests_queue, requests_arn) = queue(&sdk, &unique("requests")).await;
-    let rule = unique("capture-requests");
-    events
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(PREFIX)
-        .event_pattern(r#"{"source": ["revscale"], "detail-type": ["Level Change Requested"]}"#)
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(PREFIX)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder().id("capture").arn(requests_arn).build().unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let requests_queue = capture_level_change_requests(&sdk, PREFIX).await;
     let sns = aws_sdk_sns::Client::new(&sdk);
-    let topic = sns.create_topic().name(format!("{PREFIX}-alerts")).send().await.unwrap().topic_arn.unwrap();
-    let (alerts_queue, alerts_arn) = queue(&sdk, &unique("loop-alerts")).await;
-    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(alerts_arn).send().await.unwrap();
+    let (topic, alerts_queue) = topic_with_inbox(&sdk, &format!("{PREFIX}-alerts")).await;
     let eks = aws_sdk_eks::Client::new(&sdk);
     for ng in ["workers", "vault", "tee"] {
         eks.delete_nodegroup().cluster_name("revscale").nodegroup_name(ng).send().await.ok();
@@ -104,22 +83,13 @@ async fn revenue_climbs_two_levels_then_churn_brings_it_back_down_with_everythin
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     ssm.delete_parameter().name("/revscale/flags/hume_ai").send().await.ok();
 
-    let definition = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../infra/statemachine/provision.asl.json"
-    ))
-    .unwrap()
-    .replace("${ProvisionFunctionArn}", "arn:aws:lambda:eu-west-1:123456789012:function:provision");
     let sfn = aws_sdk_sfn::Client::new(&sdk);
-    let machine = sfn
-        .create_state_machine()
-        .name(unique("provision"))
-        .definition(definition)
-        .role_arn("arn:aws:iam::123456789012:role/revscale-provision")
-        .send()
-        .await
-        .unwrap()
-        .state_machine_arn;
+    let machine = create_state_machine(
+        &sdk,
+        "provision",
+        ("${ProvisionFunctionArn}", "arn:aws:lambda:eu-west-1:123456789012:function:provision"),
+    )
+    .await;
 
     // Stripe: EUR 25 a seat. January 20 seats (EUR 500), February and March 40 (EUR
     // 1,000), then from April 2nd 10 (EUR 250).
@@ -187,28 +157,31 @@ async fn revenue_climbs_two_levels_then_churn_brings_it_back_down_with_everythin
         .await
         .expect("evaluation");
 
-        // Play the EventBridge rule: each request starts an execution named after it.
+        // Play the EventBridge rule and its target, the dispatch state machine (moto
+        // can run neither: EventBridge cannot target Step Functions, and moto 5.2.5
+        // passes a `states:startExecution` task's parameters to boto3 un-normalised,
+        // failing on 'StateMachineArn'). Each request is delivered twice, as an
+        // at-least-once delivery may; as dispatch.asl.json does, each delivery starts
+        // a run named after the decision id and takes ExecutionAlreadyExists as done.
         for request in drain(&sdk, &requests_queue).await {
             let detail = &request["detail"];
             let name = detail["decision_id"].as_str().unwrap().to_string();
-            let arn = sfn
-                .start_execution()
-                .state_machine_arn(&machine)
-                .name(&name)
-                .input(json!({"detail": detail, "wait_seconds": 1}).to_string())
-                .send()
-                .await
-                .unwrap()
-                .execution_arn;
-            let started = Instant::now();
-            let status = loop {
-                let d = sfn.describe_execution().execution_arn(&arn).send().await.unwrap();
-                if d.status != ExecutionStatus::Running {
-                    break d.status;
+            let input = json!({"detail": detail, "wait_seconds": 1}).to_string();
+            for delivery in ["first", "redelivered"] {
+                let started =
+                    sfn.start_execution().state_machine_arn(&machine).name(&name).input(&input).send().await;
+                // Step Functions answers a repeated name with the same input, while the
+                // run is open, with that run; afterwards, with ExecutionAlreadyExists.
+                match (delivery, started) {
+                    (_, Ok(_)) => {}
+                    ("redelivered", Err(e))
+                        if aws_sdk_sfn::error::ProvideErrorMetadata::code(&e)
+                            == Some("ExecutionAlreadyExists") => {}
+                    (delivery, Err(e)) => panic!("{delivery} delivery of {name}: {e:?}"),
                 }
-                assert!(started.elapsed() < Duration::from_secs(240), "{name} still running");
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            };
+            }
+            let arn = format!("{}:{name}", machine.replace(":stateMachine:", ":execution:"));
+            let status = finished_execution(&sfn, &arn).await.status;
             report(&format!(
                 "{day}: {} -> {name}: {status:?}",
                 evaluated["reasons"][0].as_str().unwrap_or_default()
@@ -218,7 +191,10 @@ async fn revenue_climbs_two_levels_then_churn_brings_it_back_down_with_everythin
         day = day + Days::new(1);
     }
 
-    // Four runs: L0 -> L1, pre-warming L2, L1 -> L2, and the churn drop to L0.
+    // Eight deliveries, four runs: L0 -> L1, pre-warming L2, L1 -> L2, and the churn
+    // drop to L0.
+    let executions = sfn.list_executions().state_machine_arn(&machine).send().await.unwrap().executions;
+    assert_eq!(executions.len(), runs.len(), "one run per decision, whatever the deliveries");
     let summary: Vec<(String, String)> =
         runs.iter().map(|(d, n, _)| (d.clone(), n[11..17].to_string())).collect();
     report(&format!("provisioning runs: {summary:?}"));

@@ -12,7 +12,9 @@ use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
 use revscale_engine::Config;
 use revscale_engine::ports::{CostSnapshot, RevenueSnapshot, Store};
 use revscale_engine::{Currency, Money};
-use revscale_integration_tests::{drain, queue, report, scheduled, sdk, table, unique};
+use revscale_integration_tests::{
+    capture_level_change_requests, drain, report, scheduled, sdk, table, topic_with_inbox, unique,
+};
 use serde_json::Value;
 
 struct Rig {
@@ -32,28 +34,8 @@ async fn rig() -> Rig {
 
     let bus_name = unique("revscale-bus");
     events.create_event_bus().name(&bus_name).send().await.unwrap();
-    let (events_queue, events_arn) = queue(&sdk, &unique("events")).await;
-    let rule = unique("level-change");
-    events
-        .put_rule()
-        .name(&rule)
-        .event_bus_name(&bus_name)
-        .event_pattern(r#"{"source": ["revscale"], "detail-type": ["Level Change Requested"]}"#)
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule(&rule)
-        .event_bus_name(&bus_name)
-        .targets(aws_sdk_eventbridge::types::Target::builder().id("capture").arn(events_arn).build().unwrap())
-        .send()
-        .await
-        .unwrap();
-
-    let topic = sns.create_topic().name(unique("alerts")).send().await.unwrap().topic_arn.unwrap();
-    let (alerts_queue, alerts_arn) = queue(&sdk, &unique("alerts")).await;
-    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(alerts_arn).send().await.unwrap();
+    let events_queue = capture_level_change_requests(&sdk, &bus_name).await;
+    let (topic, alerts_queue) = topic_with_inbox(&sdk, &unique("alerts")).await;
 
     let dynamo_requests = RequestCounter::default();
     let dynamo = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(dynamo_requests.clone()).build();

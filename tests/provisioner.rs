@@ -4,15 +4,15 @@
 //! watch starts (tests/emulators.sh), so these scenarios share its resources and run
 //! one after the other in a single test.
 
-use std::time::{Duration, Instant};
-
 use aws_config::SdkConfig;
 use aws_sdk_sfn::types::ExecutionStatus;
 use revscale_aws::dynamo::DynamoStore;
 use revscale_engine::ports::{AuditRecord, LevelChangeRequested, Store};
 use revscale_engine::state::{ComponentRecord, ComponentState, Mode, Transition, TransitionKind};
 use revscale_engine::{Cause, ComponentId, Config, SystemState};
-use revscale_integration_tests::{drain, queue, report, sdk, table_named};
+use revscale_integration_tests::{
+    create_state_machine, drain, finished_execution, queue, report, sdk, table_named, topic_with_inbox,
+};
 use serde_json::json;
 
 const PREFIX: &str = "revscale-e2e";
@@ -50,27 +50,9 @@ async fn rig() -> Rig {
         .send()
         .await
         .unwrap();
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let topic = sns.create_topic().name(format!("{PREFIX}-alerts")).send().await.unwrap().topic_arn.unwrap();
-    let (alerts_queue, alerts_arn) = queue(&sdk, &format!("{PREFIX}-alerts")).await;
-    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(alerts_arn).send().await.unwrap();
-
-    let definition = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../infra/statemachine/provision.asl.json"
-    ))
-    .unwrap()
-    .replace("${ProvisionFunctionArn}", PROVISION_ARN);
-    let sfn = aws_sdk_sfn::Client::new(&sdk);
-    let state_machine = sfn
-        .create_state_machine()
-        .name(revscale_integration_tests::unique("provision"))
-        .definition(definition)
-        .role_arn("arn:aws:iam::123456789012:role/revscale-provision")
-        .send()
-        .await
-        .unwrap()
-        .state_machine_arn;
+    let (_, alerts_queue) = topic_with_inbox(&sdk, &format!("{PREFIX}-alerts")).await;
+    let state_machine =
+        create_state_machine(&sdk, "provision", ("${ProvisionFunctionArn}", PROVISION_ARN)).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), PREFIX);
     Rig { sdk, store, state_machine, events_queue, alerts_queue }
 }
@@ -140,19 +122,8 @@ async fn execute(
         .await
         .unwrap()
         .execution_arn;
-    let started = Instant::now();
-    let (status, error) = loop {
-        let d = sfn.describe_execution().execution_arn(&arn).send().await.unwrap();
-        if d.status != ExecutionStatus::Running {
-            break (d.status, d.error);
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "execution {} still running",
-            request.decision_id
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let ended = finished_execution(&sfn, &arn).await;
+    let (status, error) = (ended.status, ended.error);
     let history = sfn.get_execution_history().execution_arn(&arn).max_results(1000).send().await.unwrap();
     let states = history
         .events

@@ -95,6 +95,71 @@ pub async fn queue(sdk: &SdkConfig, name: &str) -> (String, String) {
     (url, arn)
 }
 
+/// Sends every `Level Change Requested` event on `bus` to a new SQS queue (the one
+/// EventBridge target moto delivers to), as the stack's rule would match them; returns
+/// the queue's URL.
+pub async fn capture_level_change_requests(sdk: &SdkConfig, bus: &str) -> String {
+    let (url, arn) = queue(sdk, &unique("requests")).await;
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let rule = unique("capture-requests");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(bus)
+        .event_pattern(r#"{"source": ["revscale"], "detail-type": ["Level Change Requested"]}"#)
+        .send()
+        .await
+        .expect("put rule");
+    let target =
+        aws_sdk_eventbridge::types::Target::builder().id("capture").arn(arn).build().expect("target");
+    events.put_targets().rule(&rule).event_bus_name(bus).targets(target).send().await.expect("put targets");
+    url
+}
+
+/// Creates (or reuses) the SNS topic `name`, subscribed by a new SQS queue standing
+/// in for the operators' e-mail; returns the topic's ARN and the queue's URL.
+pub async fn topic_with_inbox(sdk: &SdkConfig, name: &str) -> (String, String) {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let topic =
+        sns.create_topic().name(name).send().await.expect("create topic").topic_arn.unwrap_or_default();
+    let (url, arn) = queue(sdk, &unique("inbox")).await;
+    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(arn).send().await.expect("subscribe");
+    (topic, url)
+}
+
+/// Creates the state machine `infra/statemachine/<name>.asl.json` under a fresh name,
+/// with SAM's definition substitution done for `substitution` (placeholder, value);
+/// returns its ARN.
+pub async fn create_state_machine(sdk: &SdkConfig, name: &str, substitution: (&str, &str)) -> String {
+    let path = format!("{}/../infra/statemachine/{name}.asl.json", env!("CARGO_MANIFEST_DIR"));
+    let definition = std::fs::read_to_string(&path).expect("state machine definition");
+    aws_sdk_sfn::Client::new(sdk)
+        .create_state_machine()
+        .name(unique(name))
+        .definition(definition.replace(substitution.0, substitution.1))
+        .role_arn(format!("arn:aws:iam::123456789012:role/revscale-{name}"))
+        .send()
+        .await
+        .expect("create state machine")
+        .state_machine_arn
+}
+
+/// Waits (at most five minutes) for an execution to end; returns its description.
+pub async fn finished_execution(
+    sfn: &aws_sdk_sfn::Client,
+    arn: &str,
+) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+    let started = std::time::Instant::now();
+    loop {
+        let d = sfn.describe_execution().execution_arn(arn).send().await.expect("describe execution");
+        if d.status != aws_sdk_sfn::types::ExecutionStatus::Running {
+            return d;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(300), "{arn} still running");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
 /// Receives and deletes every message waiting in a queue, bodies parsed as JSON.
 pub async fn drain(sdk: &SdkConfig, url: &str) -> Vec<Value> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
