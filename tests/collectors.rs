@@ -271,3 +271,108 @@ async fn cost_explorer_results_become_one_snapshot_in_at_most_four_requests() {
     );
     assert_eq!(dynamo_requests.get(), before, "nothing was written");
 }
+
+/// A stand-in for Cost Explorer's JSON protocol (moto has no GetCostForecast): answers
+/// each operation, named by the `X-Amz-Target` header, with its canned body, and keeps
+/// every (operation, request body) it received.
+async fn cost_explorer_stand_in(
+    answers: Vec<(&'static str, Value)>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            let mut wanted = None;
+            while wanted.is_none_or(|total| request.len() < total) {
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..n]);
+                if let (None, Some(end)) = (wanted, request.windows(4).position(|w| w == b"\r\n\r\n")) {
+                    let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    wanted = Some(end + 4 + length);
+                }
+            }
+            let text = String::from_utf8_lossy(&request).to_string();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+            let operation = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("x-amz-target").then(|| value.trim().to_string())
+                })
+                .and_then(|t| t.rsplit('.').next().map(String::from))
+                .unwrap_or_default();
+            let answer = answers.iter().find(|(op, _)| *op == operation).map(|(_, v)| v.to_string());
+            log.lock().unwrap().push((operation, body.to_string()));
+            let (status, answer) = match answer {
+                Some(a) => ("200 OK", a),
+                None => (
+                    "400 Bad Request",
+                    r#"{"__type": "ValidationException", "message": "unexpected"}"#.into(),
+                ),
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn with_a_forecast_the_month_is_month_to_date_plus_the_forecast_of_the_rest() {
+    let usage = json!({
+        "ResultsByTime": [
+            period("2026-10-01", "2026-11-01", false, &[("k8s_workers", "90.00")]),
+            period("2026-11-01", "2026-11-29", true, &[("k8s_workers", "100.00")]),
+        ],
+        "DimensionValueAttributes": [],
+    });
+    let forecast = json!({"Total": {"Amount": "10.00", "Unit": "USD"}, "ForecastResultsByTime": []});
+    let (url, seen) =
+        cost_explorer_stand_in(vec![("GetCostAndUsage", usage), ("GetCostForecast", forecast)]).await;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
+        .load()
+        .await;
+    let source = CostExplorerSource::new(
+        &sdk,
+        "UnblendedCost",
+        tag_key(),
+        Currency::EUR,
+        FxRates::parse_list("USD=0.90").unwrap(),
+    );
+
+    let snapshot = source.snapshot("2026-11-29T05:00:00Z".parse().unwrap()).await.expect("snapshot");
+
+    // USD 100 to date + USD 10 forecast for Nov 29-30 = USD 110 -> EUR 99.00 at 0.90
+    // (the run-rate would have said 100 x 30 / 28 = USD 107.14).
+    assert!(snapshot.forecast_used);
+    assert_eq!(snapshot.monthly_run_rate, Money::whole(99, Currency::EUR));
+    assert_eq!(snapshot.month_to_date, Money::whole(90, Currency::EUR));
+    assert_eq!(snapshot.requests, 2);
+    let seen = seen.lock().unwrap().clone();
+    let operations: Vec<&str> = seen.iter().map(|(op, _)| op.as_str()).collect();
+    assert_eq!(operations, ["GetCostAndUsage", "GetCostForecast"]);
+    // The forecast covers today up to the end of the month, in the forecast API's
+    // spelling of the metric.
+    let asked: Value = serde_json::from_str(&seen[1].1).unwrap();
+    assert_eq!(asked["TimePeriod"], json!({"Start": "2026-11-29", "End": "2026-12-01"}));
+    assert_eq!(asked["Metric"], "UNBLENDED_COST");
+}
