@@ -13,11 +13,13 @@ use serde_json::Value;
 const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
 const BOB: &str = "arn:aws:iam::123456789012:user/bob";
 
-fn fixture(name: &str, override_id: &str) -> Request {
+/// A fixture with its placeholder (`OVERRIDE_ID` or `DECISION_ID`) replaced by `id`.
+fn fixture(name: &str, id: &str) -> Request {
     let path = format!("{}/../events/override-api/{name}.json", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{path}: {e}"))
-        .replace("OVERRIDE_ID", override_id);
+        .replace("OVERRIDE_ID", id)
+        .replace("DECISION_ID", id);
     lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
@@ -216,4 +218,75 @@ async fn mode_breaker_and_dry_run_work_and_status_reports_them() {
     assert_eq!(status_body["level"], 0);
     assert!(status_body["next"]["reasons"][0].as_str().unwrap().starts_with("no snapshot for 2026-11-29"));
     assert_eq!(api.snapshot().await, before, "reads change nothing");
+}
+
+#[tokio::test]
+async fn a_run_whose_rollback_failed_is_released_once_repaired_by_hand() {
+    use revscale_engine::ports::{AuditRecord, LevelChangeRequested};
+    use revscale_engine::run::{RunFailure, begin, next_undo, start_step};
+    use revscale_engine::state::{ComponentState, Mode, Transition, TransitionKind};
+    use revscale_engine::{ComponentId, SystemState};
+
+    let api = Api::new().await;
+    // The run's deployment of the control plane failed, and so did its undo
+    // (RollbackFailed): the component is stuck WARMING and the lock is held.
+    let id = "2026-11-28-L0-L1-stuck0000001";
+    let mut state = SystemState::initial(&api.deps.config, "2026-11-01".parse().unwrap());
+    let control_plane = ComponentId::new("eks_control_plane");
+    let request = LevelChangeRequested {
+        decision_id: id.into(),
+        from_level: 0,
+        to_level: 1,
+        transitions: [TransitionKind::Deploy, TransitionKind::Activate]
+            .map(|kind| Transition { component: control_plane.clone(), kind })
+            .to_vec(),
+        reasons: vec![],
+        mode: Mode::Auto,
+        cause: None,
+    };
+    let at = "2026-11-28T06:00:00Z".parse().unwrap();
+    begin(&mut state, &request, at).unwrap();
+    start_step(&mut state, id, 0, at).unwrap();
+    let failure = RunFailure { error: "TransitionFailed".into(), cause: "CREATE_FAILED".into() };
+    next_undo(&mut state, id, failure, at).unwrap();
+    let seed = AuditRecord {
+        id: "2026-11-28T06:00:00.000Z-seed".into(),
+        at,
+        kind: "test".into(),
+        actor: "test".into(),
+        decision: None,
+        events: vec![],
+        note: String::new(),
+    };
+    api.store.record_decision(&seed, &state, None).await.unwrap();
+
+    let before = api.snapshot().await;
+    let (status, body) = api.fixture("provisioning-release", "2026-11-28-L0-L1-other").await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("no provisioning run is in progress"), "{body}");
+    let mut undeclared = fixture("provisioning-release", id);
+    *undeclared.body_mut() =
+        Body::Text(format!(r#"{{"decision_id": "{id}", "components": {{}}, "reason": "fixed"}}"#));
+    let (status, body) = api.call(undeclared).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (
+            400,
+            Some(
+                format!("declare where eks_control_plane stand(s): run {id} may have changed them").as_str()
+            )
+        )
+    );
+    assert_eq!(api.snapshot().await, before, "refusals change nothing");
+
+    let (status, body) = api.fixture("provisioning-release", id).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["breaker"]["consecutive_failures"], 1, "a run that did not finish is a failure");
+    let stored = api.store.load_state().await.unwrap().unwrap().value;
+    assert!(stored.provisioning.is_none(), "the lock is released");
+    assert_eq!(stored.component_state(&control_plane), ComponentState::Cold);
+    let audit = api.store.recent_audit(1, None).await.unwrap();
+    assert_eq!((audit[0].kind.as_str(), audit[0].actor.as_str()), ("provisioning-release", ALICE));
+    assert!(audit[0].note.contains("eks_control_plane=cold"), "{}", audit[0].note);
+    report(&format!("released a stuck run: {}", audit[0].note));
 }

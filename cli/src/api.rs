@@ -1,5 +1,5 @@
 //! The operator commands: `revscale status`, `decisions`, `override ...`, `breaker
-//! reset`, `mode`, `plan`, `pending approve`. Each is one SigV4-signed call to the
+//! reset`, `mode`, `plan`, `pending approve`, `provisioning release`. Each is one SigV4-signed call to the
 //! API (credentials from the standard AWS chain), printed as a table or as JSON.
 
 use std::process::ExitCode;
@@ -43,6 +43,33 @@ pub enum OverrideCommand {
     List,
 }
 
+#[derive(Subcommand)]
+pub enum ProvisioningCommand {
+    /// Release the lock of a run that could neither finish nor roll back
+    /// (RollbackFailed, or an execution stopped by hand), once you have repaired its
+    /// components by hand: say where each one it touched stands. Counts as a failed run.
+    Release {
+        /// The run's decision id (the execution's name; `revscale status` shows it).
+        decision_id: String,
+        /// Where a component stands now: cold, warm or hot. Once per component the run
+        /// may have touched.
+        #[arg(long = "component", value_name = "COMPONENT=STATE", value_parser = declared_state, required = true)]
+        components: Vec<(String, String)>,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+fn declared_state(text: &str) -> Result<(String, String), String> {
+    let (component, state) = text
+        .split_once('=')
+        .ok_or_else(|| format!("'{text}': expected COMPONENT=STATE, e.g. eks_control_plane=cold"))?;
+    match state {
+        "cold" | "warm" | "hot" => Ok((component.to_string(), state.to_string())),
+        other => Err(format!("'{other}': a repaired component is cold, warm or hot")),
+    }
+}
+
 pub enum Call {
     Status,
     Decisions { limit: u32, before: Option<String> },
@@ -51,6 +78,7 @@ pub enum Call {
     Mode(String),
     Plan,
     PendingApprove,
+    Provisioning(ProvisioningCommand),
 }
 
 /// Signs and sends one request; returns the status and the JSON body.
@@ -138,6 +166,12 @@ pub fn run(conn: &Conn, call: Call) -> anyhow::Result<ExitCode> {
         Call::Mode(mode) => ("POST", "/mode".into(), Some(json!({"mode": mode}))),
         Call::Plan => ("POST", "/evaluate?dry_run=true".into(), None),
         Call::PendingApprove => ("POST", "/pending/approve".into(), None),
+        Call::Provisioning(ProvisioningCommand::Release { decision_id, components, reason }) => {
+            let components: serde_json::Map<String, Value> =
+                components.iter().map(|(c, s)| (c.clone(), Value::from(s.as_str()))).collect();
+            let body = json!({"decision_id": decision_id, "components": components, "reason": reason});
+            ("POST", "/provisioning/release".into(), Some(body))
+        }
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (status, value) = runtime.block_on(send(&base, method, &path, body))?;
@@ -186,6 +220,15 @@ fn render(call: &Call, v: &Value) -> String {
                 v["breaker"]["state"]["status"].as_str().unwrap_or("-"),
                 v["breaker"]["consecutive_failures"]
             );
+            if let Some(run) = v["provisioning"].as_object() {
+                out += &format!(
+                    "provisioning {} (L{} -> L{}, started {})\n",
+                    run["decision_id"].as_str().unwrap_or("-"),
+                    run["from_level"],
+                    run["to_level"],
+                    run["started_at"].as_str().unwrap_or("-")
+                );
+            }
             out += "components\n";
             if let Some(components) = v["components"].as_object() {
                 for (name, c) in components {

@@ -65,6 +65,13 @@ enum Command {
     },
     /// What the engine would do now, without acting.
     Plan(#[command(flatten)] api::Conn),
+    /// A provisioning run that could neither finish nor roll back.
+    Provisioning {
+        #[command(flatten)]
+        conn: api::Conn,
+        #[command(subcommand)]
+        command: api::ProvisioningCommand,
+    },
     /// Approve the level change that waits for approval.
     Pending {
         #[command(flatten)]
@@ -108,6 +115,7 @@ fn main() -> ExitCode {
         Command::Pending { conn, command: PendingCommand::Approve } => {
             api::run(&conn, api::Call::PendingApprove)
         }
+        Command::Provisioning { conn, command } => api::run(&conn, api::Call::Provisioning(command)),
     };
     match result {
         Ok(code) => code,

@@ -235,6 +235,30 @@ async fn operator_commands_are_signed_and_an_override_needs_two_people() {
     let o = run(alice, vec!["plan"]).await.unwrap();
     assert!(text(&o).0.starts_with("would do "), "{}", text(&o).0);
 
+    // Releasing a stuck run: the request reaches the API whole (nothing is stuck here,
+    // so the API answers 409); a state a repair cannot leave is refused before sending.
+    let o = run(
+        bob,
+        vec!["provisioning", "release", "d-1", "--component", "eks_control_plane=cold", "--reason", "fixed"],
+    )
+    .await
+    .unwrap();
+    assert!(
+        text(&o).1.contains("the API refused (409): no provisioning run is in progress for d-1"),
+        "{}",
+        text(&o).1
+    );
+    let before = seen.lock().unwrap().len();
+    let o = run(
+        bob,
+        vec!["provisioning", "release", "d-1", "--component", "eks_control_plane=warming", "--reason", "x"],
+    )
+    .await
+    .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).1.contains("a repaired component is cold, warm or hot"), "{}", text(&o).1);
+    assert_eq!(seen.lock().unwrap().len(), before);
+
     // Without credentials the CLI cannot sign, and says so; nothing is sent.
     let before = seen.lock().unwrap().len();
     let o = run(None, vec!["status"]).await.unwrap();

@@ -1,11 +1,14 @@
 //! The operator API (API Gateway HTTP API with IAM authorization): where the system
 //! stands, what it decided, and the few changes a human may make: overrides with a
-//! second person's approval, the breaker, the mode, approving a pending level change.
+//! second person's approval, the breaker, the mode, approving a pending level change,
+//! releasing a provisioning run that could not roll back once it is repaired by hand.
 //!
 //! Who is asking comes from the request context API Gateway fills after checking the
 //! SigV4 signature (`requestContext.authorizer.iam.userArn`), never from the body. Every
 //! change is a conditional write of the state together with an audit record saying who,
 //! when, what and why.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use lambda_http::http::{Method, StatusCode};
@@ -14,8 +17,9 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use revscale_engine::cycle::{EvaluationOutcome, run_evaluation};
 use revscale_engine::engine::{Inputs, evaluate, history_needed_from};
 use revscale_engine::ports::{AuditRecord, EventBus, Notifier, Store, StoreError, Versioned, Written};
-use revscale_engine::state::{BreakerStatus, Mode, Override, SystemState};
-use revscale_engine::{Config, Decision};
+use revscale_engine::run::{self, RunError};
+use revscale_engine::state::{BreakerStatus, ComponentState, Mode, Override, SystemState};
+use revscale_engine::{ComponentId, Config, Decision, Event};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -162,6 +166,25 @@ struct ModeRequest {
     mode: Mode,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseRequest {
+    decision_id: String,
+    /// Where each component the run may have touched really stands, after the repair.
+    components: BTreeMap<ComponentId, ComponentState>,
+    reason: String,
+}
+
+fn checked_reason(reason: &str) -> Result<String, ApiError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "field 'reason': required, at most {MAX_REASON_CHARS} characters"
+        )));
+    }
+    Ok(reason.to_string())
+}
+
 /// Serves one request; every failure becomes a response with its status code.
 /// Changes go through `store`; an evaluation the request triggers goes through
 /// `store_for(request id)`, so that evaluation is recorded once per request.
@@ -208,6 +231,7 @@ async fn route<S: Store, B: EventBus, N: Notifier>(
         | ["breaker", "reset"]
         | ["mode"]
         | ["pending", "approve"]
+        | ["provisioning", "release"]
         | ["evaluate"] => "POST",
         ["overrides", _] => "DELETE",
         _ => return Err(ApiError::NotFound(format!("no route {path}"))),
@@ -246,6 +270,7 @@ async fn route<S: Store, B: EventBus, N: Notifier>(
         (Method::POST, ["pending", "approve"]) => {
             approve_pending(deps, store, &evaluation_store, &who, now).await
         }
+        (Method::POST, ["provisioning", "release"]) => release_stuck_run(deps, store, req, &who, now).await,
         (Method::POST, ["evaluate"]) => {
             let dry_run = req.query_string_parameters().first("dry_run").map(str::to_string);
             if dry_run.as_deref() != Some("true") {
@@ -282,16 +307,30 @@ async fn change<S: Store, B, N>(
     what: &str,
     edit: impl Fn(&mut SystemState) -> Result<(), ApiError>,
 ) -> Result<SystemState, ApiError> {
+    change_with_events(deps, store, who, now, kind, what, |s| edit(s).map(|()| Vec::new())).await
+}
+
+/// [`change`], for an edit whose consequences (the breaker opening...) are events the
+/// audit record keeps.
+async fn change_with_events<S: Store, B, N>(
+    deps: &Deps<B, N>,
+    store: &S,
+    who: &str,
+    now: DateTime<Utc>,
+    kind: &str,
+    what: &str,
+    edit: impl Fn(&mut SystemState) -> Result<Vec<Event>, ApiError>,
+) -> Result<SystemState, ApiError> {
     for _ in 0..3 {
         let (mut state, version) = load(&deps.config, store, now).await?;
-        edit(&mut state)?;
+        let events = edit(&mut state)?;
         let record = AuditRecord {
             id: format!("{}-{kind}-{}", now.format("%Y-%m-%dT%H:%M:%S%.3fZ"), now.timestamp_subsec_nanos()),
             at: now,
             kind: kind.into(),
             actor: who.into(),
             decision: None,
-            events: vec![],
+            events,
             note: what.into(),
         };
         match store.record_decision(&record, &state, version).await {
@@ -306,6 +345,38 @@ async fn change<S: Store, B, N>(
     Err(ApiError::Conflict("the state kept changing under this request; retry".into()))
 }
 
+/// Releases the lock of a run that could neither finish nor roll back, once an
+/// operator has repaired its components by hand and says where each one stands.
+async fn release_stuck_run<S: Store, B, N>(
+    deps: &Deps<B, N>,
+    store: &S,
+    req: &Request,
+    who: &str,
+    now: DateTime<Utc>,
+) -> Result<Response<Body>, ApiError> {
+    let ReleaseRequest { decision_id, components, reason } = body(req)?;
+    let reason = checked_reason(&reason)?;
+    let declared: Vec<String> = components.iter().map(|(c, s)| format!("{c}={s}")).collect();
+    let what = format!(
+        "released provisioning run {decision_id} after a manual repair: {} ({reason})",
+        declared.join(", ")
+    );
+    let today = now.date_naive();
+    let state = change_with_events(deps, store, who, now, "provisioning-release", &what, |s| {
+        let (_, events) = run::release_after_repair(&deps.config, s, &decision_id, &components, today)
+            .map_err(|e| match e {
+                RunError::NoRun(_) => ApiError::Conflict(e.to_string()),
+                other => ApiError::BadRequest(other.to_string()),
+            })?;
+        Ok(events)
+    })
+    .await?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({"released": decision_id, "components": components, "breaker": breaker_json(deps, &state, today)}),
+    ))
+}
+
 async fn plan<S: Store, B, N>(
     deps: &Deps<B, N>,
     store: &S,
@@ -318,6 +389,15 @@ async fn plan<S: Store, B, N>(
     Ok((state, decision))
 }
 
+fn breaker_json<B, N>(deps: &Deps<B, N>, state: &SystemState, today: NaiveDate) -> Value {
+    let status = match state.breaker.status(&deps.config, today) {
+        BreakerStatus::Closed => json!({"status": "closed"}),
+        BreakerStatus::Open { until } => json!({"status": "open", "until": until}),
+        BreakerStatus::HalfOpen => json!({"status": "half_open"}),
+    };
+    json!({"consecutive_failures": state.breaker.consecutive_failures, "opened_on": state.breaker.opened_on, "state": status})
+}
+
 async fn status<S: Store, B, N>(
     deps: &Deps<B, N>,
     store: &S,
@@ -325,11 +405,6 @@ async fn status<S: Store, B, N>(
 ) -> Result<Response<Body>, ApiError> {
     let (state, decision) = plan(deps, store, now).await?;
     let today = now.date_naive();
-    let breaker = match state.breaker.status(&deps.config, today) {
-        BreakerStatus::Closed => json!({"status": "closed"}),
-        BreakerStatus::Open { until } => json!({"status": "open", "until": until}),
-        BreakerStatus::HalfOpen => json!({"status": "half_open"}),
-    };
     let (active, pending): (Vec<&Override>, Vec<&Override>) =
         state.overrides.iter().filter(|o| !o.cancelled && today <= o.until).partition(|o| o.is_active(today));
     Ok(ok(
@@ -344,7 +419,7 @@ async fn status<S: Store, B, N>(
             "cost": decision.figures.cost,
             "ratio_pct": decision.figures.ratio.map(|r| r.as_percent()),
             "components": state.components.iter().map(|(id, r)| (id.to_string(), json!({"state": r.state, "since": r.since}))).collect::<serde_json::Map<_, _>>(),
-            "breaker": {"consecutive_failures": state.breaker.consecutive_failures, "opened_on": state.breaker.opened_on, "state": breaker},
+            "breaker": breaker_json(deps, &state, today),
             "overrides": {"active": active, "pending": pending},
             "pending_approval": state.pending_approval,
             "provisioning": state.provisioning.as_ref().map(|r| json!({"decision_id": r.decision_id, "from_level": r.from_level, "to_level": r.to_level, "started_at": r.started_at})),
@@ -393,12 +468,7 @@ async fn request_override<S: Store, B, N>(
             "field 'until': {until} must be between {today} and {latest} (at most {MAX_OVERRIDE_DAYS} days ahead)"
         )));
     }
-    let reason = reason.trim().to_string();
-    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
-        return Err(ApiError::BadRequest(format!(
-            "field 'reason': required, at most {MAX_REASON_CHARS} characters"
-        )));
-    }
+    let reason = checked_reason(&reason)?;
     let id = format!("ovr-{}", now.format("%Y%m%d%H%M%S%3f"));
     let created = Override {
         id: id.clone(),

@@ -7,14 +7,16 @@
 //! version. What was done is read from the stored run, never from the execution's
 //! payload, so a rollback undoes exactly what happened.
 
-use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::{ComponentId, Config};
 use crate::decision::{Cause, Event};
 use crate::ports::LevelChangeRequested;
 use crate::provisioning::record_failure;
-use crate::state::{ComponentState, SystemState, Transition};
+use crate::state::{ComponentRecord, ComponentState, SystemState, Transition};
 
 /// The lock and the journal of one run, kept in the state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,6 +317,51 @@ pub fn fail(
     Ok((run, events))
 }
 
+/// After a run that could neither finish nor roll back (`RollbackFailed`, or an
+/// execution stopped by hand), an operator repairs the components by hand and declares
+/// where each one the run may have touched really stands. This records that, releases
+/// the lock, and counts the run as failed for the breaker. Nothing is driven: the
+/// declaration is the operator's word, and the audit record carries it.
+pub fn release_after_repair(
+    config: &Config,
+    state: &mut SystemState,
+    decision_id: &str,
+    declared: &BTreeMap<ComponentId, ComponentState>,
+    today: NaiveDate,
+) -> Result<(ProvisioningRun, Vec<Event>), RunError> {
+    let run = run_for(state, decision_id)?.clone();
+    let touched: BTreeSet<&ComponentId> = run.transitions.iter().map(|t| &t.component).collect();
+    let undeclared: Vec<&str> =
+        touched.iter().filter(|c| !declared.contains_key(**c)).map(|c| c.as_str()).collect();
+    if !undeclared.is_empty() {
+        return Err(RunError::Illegal(format!(
+            "declare where {} stand(s): run {decision_id} may have changed them",
+            undeclared.join(", ")
+        )));
+    }
+    let mut repaired = state.clone();
+    for (component, &declared_state) in declared {
+        if declared_state.is_transitional() {
+            return Err(RunError::Illegal(format!(
+                "{component} cannot be declared {declared_state}: say where it stands (cold, warm or hot)"
+            )));
+        }
+        let Some(record) = repaired.components.get_mut(component) else {
+            return Err(RunError::Illegal(format!("no component {component} in the configuration")));
+        };
+        if record.state != declared_state || record.in_flight.is_some() {
+            *record = ComponentRecord { state: declared_state, in_flight: None, since: today };
+        }
+    }
+    if let Some((component, record)) = repaired.any_transitional() {
+        return Err(RunError::Illegal(format!("{component} is still {}: declare it too", record.state)));
+    }
+    repaired.provisioning = None;
+    let events = record_failure(config, &mut repaired, today);
+    *state = repaired;
+    Ok((run, events))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,5 +525,55 @@ mod tests {
         start_step(&mut s, "d1", 0, now("2026-03-01T06:00:00")).unwrap();
         assert!(fail(&c, &mut s, "d1", now("2026-03-01T06:00:00")).is_err());
         assert!(complete_undo(&mut s, "d1", now("2026-03-01T06:00:00")).is_err());
+    }
+
+    fn declared(pairs: &[(&str, ComponentState)]) -> BTreeMap<ComponentId, ComponentState> {
+        pairs.iter().map(|(c, s)| (ComponentId::new(*c), *s)).collect()
+    }
+
+    #[test]
+    fn a_stuck_run_is_released_on_the_operators_word_and_counts_as_a_failure() {
+        let (c, mut s) = setup();
+        begin(&mut s, &request("d1"), now("2026-03-01T06:00:00")).unwrap();
+        start_step(&mut s, "d1", 0, now("2026-03-01T06:00:00")).unwrap();
+        let failure = RunFailure { error: "TransitionFailed".into(), cause: "boom".into() };
+        next_undo(&mut s, "d1", failure, now("2026-03-01T06:01:00")).unwrap();
+        // Aborting the half-done deployment failed too (RollbackFailed): the control
+        // plane is stuck half-made, WARMING.
+        assert_eq!(s.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Warming);
+
+        let today: NaiveDate = "2026-03-02".parse().unwrap();
+        let repaired = declared(&[("eks_control_plane", ComponentState::Cold)]);
+        let (run, events) = release_after_repair(&c, &mut s, "d1", &repaired, today).unwrap();
+
+        assert_eq!(run.decision_id, "d1");
+        assert!(events.is_empty(), "one failure does not open the breaker: {events:?}");
+        assert!(s.provisioning.is_none() && s.any_transitional().is_none());
+        let record = &s.components[&ComponentId::new("eks_control_plane")];
+        assert_eq!((record.state, record.in_flight, record.since), (ComponentState::Cold, None, today));
+        assert_eq!(s.breaker.consecutive_failures, 1);
+        assert_eq!(s.level, 0);
+    }
+
+    #[test]
+    fn releasing_needs_every_touched_component_declared_in_a_stable_state() {
+        let (c, mut s) = setup();
+        begin(&mut s, &request("d1"), now("2026-03-01T06:00:00")).unwrap();
+        start_step(&mut s, "d1", 0, now("2026-03-01T06:00:00")).unwrap();
+        let before = s.clone();
+        let today: NaiveDate = "2026-03-02".parse().unwrap();
+
+        let err = release_after_repair(&c, &mut s, "d1", &declared(&[]), today).unwrap_err();
+        assert_eq!(err.to_string(), "declare where eks_control_plane stand(s): run d1 may have changed them");
+        let halfway = declared(&[("eks_control_plane", ComponentState::Warming)]);
+        let err = release_after_repair(&c, &mut s, "d1", &halfway, today).unwrap_err();
+        assert!(err.to_string().starts_with("eks_control_plane cannot be declared warming"), "{err}");
+        let unknown =
+            declared(&[("eks_control_plane", ComponentState::Cold), ("mainframe", ComponentState::Hot)]);
+        let err = release_after_repair(&c, &mut s, "d1", &unknown, today).unwrap_err();
+        assert_eq!(err.to_string(), "no component mainframe in the configuration");
+        let fine = declared(&[("eks_control_plane", ComponentState::Cold)]);
+        assert!(matches!(release_after_repair(&c, &mut s, "other", &fine, today), Err(RunError::NoRun(_))));
+        assert_eq!(s, before, "a refused release changes nothing");
     }
 }
