@@ -7,7 +7,7 @@ use revscale_engine::decision::{Cause, Outcome};
 use revscale_engine::engine::cost_delta;
 use revscale_engine::sim::{Scenario, SimOptions, simulate};
 use revscale_engine::state::TransitionKind;
-use revscale_engine::{Currency, History, Money, SystemState};
+use revscale_engine::{Config, Currency, History, Money, SystemState};
 use support::*;
 
 const MONTHS: [&str; 4] = ["2026-01", "2026-02", "2026-03", "2026-04"];
@@ -38,6 +38,39 @@ fn amount() -> impl Strategy<Value = i64> {
     prop_oneof![0i64..1_000, 0i64..5_000, 0i64..40_000]
 }
 
+/// A day in May 2026 at some level, after four closed months: what each generated
+/// evaluation starts from.
+#[derive(Debug, Clone)]
+struct Situation {
+    closes: [i64; 4],
+    today_mrr: i64,
+    cost: i64,
+    level: u8,
+    today: u32,
+}
+
+prop_compose! {
+    fn situation()(
+        closes in [amount(), amount(), amount(), amount()],
+        today_mrr in amount(),
+        cost in amount(),
+        level in 0u8..=4,
+        today in 1u32..=31,
+    ) -> Situation {
+        Situation { closes, today_mrr, cost, level, today }
+    }
+}
+
+impl Situation {
+    /// The config, the state at the situation's level, the history, and today's date.
+    fn setup(&self) -> (Config, SystemState, History, String) {
+        let c = config();
+        let s = at_level(&c, self.level, "2026-01-01");
+        let h = history(&self.closes, self.today_mrr, self.cost, self.today);
+        (c, s, h, format!("2026-05-{:02}", self.today))
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -62,21 +95,15 @@ proptest! {
 
     #[test]
     fn no_automatic_activation_leaves_projected_cost_above_ninety_percent_of_reference_revenue(
-        closes in [amount(), amount(), amount(), amount()],
-        today_mrr in amount(),
-        cost in amount(),
-        level in 0u8..=4,
-        today in 1u32..=31,
+        situation in situation(),
     ) {
-        let c = config();
-        let s = at_level(&c, level, "2026-01-01");
-        let h = history(&closes, today_mrr, cost, today);
-        let d = eval(&c, &s, &h, &format!("2026-05-{today:02}"));
+        let (c, s, h, date) = situation.setup();
+        let d = eval(&c, &s, &h, &date);
         let activates = d.transitions.iter().any(|t| matches!(t.kind, TransitionKind::Deploy | TransitionKind::Activate));
         if d.outcome == Outcome::Execute && activates && d.cause != Some(Cause::Override) {
-            let projected = cost * 100 + cost_delta(&c, &d.transitions).minor;
+            let projected = situation.cost * 100 + cost_delta(&c, &d.transitions).minor;
             let average = h.three_month_average(d.date).expect("an activation needs closed months").minor;
-            let reference = average.min(today_mrr * 100);
+            let reference = average.min(situation.today_mrr * 100);
             prop_assert!(projected * 10 <= reference * 9, "projected {projected} vs reference {reference}: {:?}", d.reasons);
             prop_assert!(projected <= c.level(d.to_level.max(d.from_level + 1).min(4)).max_burn.minor);
         }
@@ -84,16 +111,9 @@ proptest! {
 
     #[test]
     fn the_decision_id_is_the_same_for_the_same_inputs(
-        closes in [amount(), amount(), amount(), amount()],
-        today_mrr in amount(),
-        cost in amount(),
-        level in 0u8..=4,
-        today in 1u32..=31,
+        situation in situation(),
     ) {
-        let c = config();
-        let s = at_level(&c, level, "2026-01-01");
-        let h = history(&closes, today_mrr, cost, today);
-        let date = format!("2026-05-{today:02}");
+        let (c, s, h, date) = situation.setup();
         let first = eval(&c, &s, &h, &date);
         // As the store would hand it back: serialised and read again.
         let stored: SystemState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
@@ -104,16 +124,10 @@ proptest! {
 
     #[test]
     fn every_plan_is_a_sequence_of_legal_transitions_that_reaches_its_level(
-        closes in [amount(), amount(), amount(), amount()],
-        today_mrr in amount(),
-        cost in amount(),
-        level in 0u8..=4,
-        today in 1u32..=31,
+        situation in situation(),
     ) {
-        let c = config();
-        let s = at_level(&c, level, "2026-01-01");
-        let h = history(&closes, today_mrr, cost, today);
-        let d = eval(&c, &s, &h, &format!("2026-05-{today:02}"));
+        let (c, s, h, date) = situation.setup();
+        let d = eval(&c, &s, &h, &date);
         let mut after = s.clone();
         for t in &d.transitions {
             prop_assert!(after.start(t, d.date).is_ok(), "illegal start {t}");
@@ -125,6 +139,6 @@ proptest! {
             }
         }
         prop_assert!(after.any_transitional().is_none());
-        prop_assert_eq!(d.figures.mrr, Some(Money::whole(today_mrr, Currency::EUR)));
+        prop_assert_eq!(d.figures.mrr, Some(Money::whole(situation.today_mrr, Currency::EUR)));
     }
 }
