@@ -4,7 +4,8 @@
 #   `cargo lambda watch` running the provision Lambda on $LAMBDA_PORT (9001), and
 #   tests/router.py on $ROUTER_PORT (5056), where moto's Step Functions send their
 #   Lambda invocations (moto is told so with MOTO_PORT=$ROUTER_PORT).
-# Installs them, pinned, into .venv inside the checkout. PIDs live in .ci/.state/.
+# Installs them, pinned, into .venv inside the checkout (`install` does only that).
+# PIDs live in .ci/.state/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MOTO_VERSION=5.2.5
@@ -105,5 +106,6 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  install) install ;;
+  *) echo "usage: $0 start|stop|install" >&2; exit 2 ;;
 esac
