@@ -15,7 +15,7 @@ use revscale_engine::ports::{
 };
 use revscale_engine::provisioning::{ComponentDriver, DriverError, DriverStatus};
 use revscale_engine::run::{self, RunError, RunFailure};
-use revscale_engine::state::SystemState;
+use revscale_engine::state::{ComponentState, SystemState};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -157,6 +157,28 @@ fn component<'a>(
     config.component(id).ok_or_else(|| FunctionError::Internal(format!("{id} is not in the configuration")))
 }
 
+/// Whether a component reached `target`, from the driver's status: a failure, or
+/// still no answer after `max_checks` checks, ends the step with the error its caller
+/// names (`what` prefixes the message: the transition, or the undo).
+fn readiness(
+    status: DriverStatus,
+    checks: u32,
+    max_checks: u32,
+    what: &str,
+    target: ComponentState,
+    failed: fn(String) -> FunctionError,
+    timed_out: fn(String) -> FunctionError,
+) -> Result<bool, FunctionError> {
+    match status {
+        DriverStatus::Ready => Ok(true),
+        DriverStatus::Failed(why) => Err(failed(format!("{what}{why}"))),
+        DriverStatus::InProgress if checks + 1 >= max_checks => {
+            Err(timed_out(format!("{what}not {target} after {} checks", checks + 1)))
+        }
+        DriverStatus::InProgress => Ok(false),
+    }
+}
+
 pub async fn handle<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     deps: &Deps<S, D, B, N>,
     event: LambdaEvent<Value>,
@@ -221,17 +243,16 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
                 .status(c, target)
                 .await
                 .map_err(|e| driver_error(e, |m| FunctionError::TransitionFailed(format!("{t}: {m}"))))?;
-            match status {
-                DriverStatus::Ready => Ok(json!({"ready": true, "checks": checks + 1})),
-                DriverStatus::Failed(why) => Err(FunctionError::TransitionFailed(format!("{t}: {why}"))),
-                DriverStatus::InProgress if checks + 1 >= deps.max_checks => {
-                    Err(FunctionError::TransitionTimedOut(format!(
-                        "{t}: not {target} after {} checks",
-                        checks + 1
-                    )))
-                }
-                DriverStatus::InProgress => Ok(json!({"ready": false, "checks": checks + 1})),
-            }
+            let ready = readiness(
+                status,
+                checks,
+                deps.max_checks,
+                &format!("{t}: "),
+                target,
+                FunctionError::TransitionFailed,
+                FunctionError::TransitionTimedOut,
+            )?;
+            Ok(json!({"ready": ready, "checks": checks + 1}))
         }
         Action::Commit { decision_id, index, now } => {
             let Versioned { value: mut state, version } = load(&deps.store).await?;
@@ -350,33 +371,30 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
             let status = deps.driver.status(c, target).await.map_err(|e| {
                 driver_error(e, |m| FunctionError::RollbackFailed(format!("undoing {t}: {m}")))
             })?;
-            match status {
-                DriverStatus::Ready => {
-                    let undone = state.provisioning.as_ref().map_or(0, |r| r.undone.len());
-                    let moved = run::complete_undo(&mut state, &decision_id, now).map_err(run_error)?;
-                    save(
-                        &deps.store,
-                        &state,
-                        version,
-                        format!("{decision_id}.undo.{undone}.done"),
-                        now,
-                        vec![],
-                        moved.to_string(),
-                    )
-                    .await?;
-                    Ok(json!({"ready": true, "checks": checks + 1}))
-                }
-                DriverStatus::Failed(why) => {
-                    Err(FunctionError::RollbackFailed(format!("undoing {t}: {why}")))
-                }
-                DriverStatus::InProgress if checks + 1 >= deps.max_checks => {
-                    Err(FunctionError::RollbackFailed(format!(
-                        "undoing {t}: not {target} after {} checks",
-                        checks + 1
-                    )))
-                }
-                DriverStatus::InProgress => Ok(json!({"ready": false, "checks": checks + 1})),
+            let ready = readiness(
+                status,
+                checks,
+                deps.max_checks,
+                &format!("undoing {t}: "),
+                target,
+                FunctionError::RollbackFailed,
+                FunctionError::RollbackFailed,
+            )?;
+            if ready {
+                let undone = state.provisioning.as_ref().map_or(0, |r| r.undone.len());
+                let moved = run::complete_undo(&mut state, &decision_id, now).map_err(run_error)?;
+                save(
+                    &deps.store,
+                    &state,
+                    version,
+                    format!("{decision_id}.undo.{undone}.done"),
+                    now,
+                    vec![],
+                    moved.to_string(),
+                )
+                .await?;
             }
+            Ok(json!({"ready": ready, "checks": checks + 1}))
         }
         Action::Fail { decision_id, error, now } => {
             let Versioned { value: mut state, version } = load(&deps.store).await?;

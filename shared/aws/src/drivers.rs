@@ -25,6 +25,29 @@ impl AwsDrivers {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
         AwsDrivers { eks: aws_sdk_eks::Client::new(sdk), ssm: aws_sdk_ssm::Client::new(sdk) }
     }
+
+    /// The cluster as EKS describes it, or `None` when it does not exist.
+    async fn cluster(&self, name: &str) -> Result<Option<aws_sdk_eks::types::Cluster>, DriverError> {
+        match self.eks.describe_cluster().name(name).send().await {
+            Ok(out) => Ok(out.cluster),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    /// The node group as EKS describes it, or `None` when it (or its cluster) does not
+    /// exist.
+    async fn nodegroup(
+        &self,
+        cluster: &str,
+        name: &str,
+    ) -> Result<Option<aws_sdk_eks::types::Nodegroup>, DriverError> {
+        match self.eks.describe_nodegroup().cluster_name(cluster).nodegroup_name(name).send().await {
+            Ok(out) => Ok(out.nodegroup),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
 }
 
 /// The flag value the application reads for each state.
@@ -140,12 +163,7 @@ impl ComponentDriver for AwsDrivers {
                 security_group_ids,
                 kubernetes_version,
             } => {
-                let existing = self.eks.describe_cluster().name(cluster_name).send().await;
-                let exists = match existing {
-                    Ok(_) => true,
-                    Err(e) if is_not_found(&e) => false,
-                    Err(e) => return Err(sdk_error(e)),
-                };
+                let exists = self.cluster(cluster_name).await?.is_some();
                 match (target, exists) {
                     (ComponentState::Cold, true) => {
                         self.eks.delete_cluster().name(cluster_name).send().await.map_err(sdk_error)?;
@@ -178,18 +196,7 @@ impl ComponentDriver for AwsDrivers {
                 instance_types,
                 ..
             } => {
-                let existing = self
-                    .eks
-                    .describe_nodegroup()
-                    .cluster_name(cluster_name)
-                    .nodegroup_name(nodegroup_name)
-                    .send()
-                    .await;
-                let exists = match existing {
-                    Ok(_) => true,
-                    Err(e) if is_not_found(&e) => false,
-                    Err(e) => return Err(sdk_error(e)),
-                };
+                let exists = self.nodegroup(cluster_name, nodegroup_name).await?.is_some();
                 let Some((min, desired, max)) = nodegroup_sizes(spec, target) else {
                     if exists {
                         self.eks
@@ -256,26 +263,11 @@ impl ComponentDriver for AwsDrivers {
                 })
             }
             DriverSpec::EksCluster { cluster_name, .. } => {
-                let status = match self.eks.describe_cluster().name(cluster_name).send().await {
-                    Ok(o) => o.cluster.and_then(|c| c.status),
-                    Err(e) if is_not_found(&e) => None,
-                    Err(e) => return Err(sdk_error(e)),
-                };
+                let status = self.cluster(cluster_name).await?.and_then(|c| c.status);
                 Ok(cluster_progress(status.as_ref(), target))
             }
             spec @ DriverSpec::EksNodegroup { cluster_name, nodegroup_name, .. } => {
-                let out = self
-                    .eks
-                    .describe_nodegroup()
-                    .cluster_name(cluster_name)
-                    .nodegroup_name(nodegroup_name)
-                    .send()
-                    .await;
-                let nodegroup = match out {
-                    Ok(o) => o.nodegroup,
-                    Err(e) if is_not_found(&e) => None,
-                    Err(e) => return Err(sdk_error(e)),
-                };
+                let nodegroup = self.nodegroup(cluster_name, nodegroup_name).await?;
                 let status = nodegroup.as_ref().and_then(|n| n.status.clone());
                 let sizes = nodegroup
                     .as_ref()
