@@ -15,7 +15,7 @@ use revscale_engine::ports::{
 };
 use revscale_engine::provisioning::{ComponentDriver, DriverError, DriverStatus};
 use revscale_engine::run::{self, RunError, RunFailure};
-use revscale_engine::state::{ComponentState, SystemState};
+use revscale_engine::state::{ComponentState, SystemState, Transition};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -155,6 +155,21 @@ fn component<'a>(
     id: &revscale_engine::ComponentId,
 ) -> Result<&'a revscale_engine::config::Component, FunctionError> {
     config.component(id).ok_or_else(|| FunctionError::Internal(format!("{id} is not in the configuration")))
+}
+
+/// Records the undo in progress as done, audited as `<decision>.undo.<n>.done`.
+async fn complete_undo<S: Store>(
+    store: &S,
+    state: &mut SystemState,
+    version: u64,
+    decision_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Transition, FunctionError> {
+    let undone = state.provisioning.as_ref().map_or(0, |r| r.undone.len());
+    let moved = run::complete_undo(state, decision_id, now).map_err(run_error)?;
+    save(store, state, version, format!("{decision_id}.undo.{undone}.done"), now, vec![], moved.to_string())
+        .await?;
+    Ok(moved)
 }
 
 /// Whether a component reached `target`, from the driver's status: a failure, or
@@ -330,17 +345,7 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
                 // The driver refused to start this step: a refused (4xx) call changed
                 // nothing, so there is nothing to drive back, only the state to restore.
                 // Calling the driver again would only be refused again.
-                let moved = run::complete_undo(&mut state, &decision_id, now).map_err(run_error)?;
-                save(
-                    &deps.store,
-                    &state,
-                    version,
-                    format!("{decision_id}.undo.{undone}.done"),
-                    now,
-                    vec![],
-                    moved.to_string(),
-                )
-                .await?;
+                let moved = complete_undo(&deps.store, &mut state, version, &decision_id, now).await?;
                 tracing::warn!(%decision_id, undo = %moved, "refused step: state restored without a driver call");
                 return Ok(json!({"done": false, "component": t.component, "target": target, "checks": 0}));
             }
@@ -381,18 +386,7 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
                 FunctionError::RollbackFailed,
             )?;
             if ready {
-                let undone = state.provisioning.as_ref().map_or(0, |r| r.undone.len());
-                let moved = run::complete_undo(&mut state, &decision_id, now).map_err(run_error)?;
-                save(
-                    &deps.store,
-                    &state,
-                    version,
-                    format!("{decision_id}.undo.{undone}.done"),
-                    now,
-                    vec![],
-                    moved.to_string(),
-                )
-                .await?;
+                complete_undo(&deps.store, &mut state, version, &decision_id, now).await?;
             }
             Ok(json!({"ready": ready, "checks": checks + 1}))
         }
