@@ -19,15 +19,13 @@ const LEVEL_COLOURS: [RGBColor; 5] = [
     RGBColor(107, 174, 214),
 ];
 
-fn euros(minor: i64) -> f64 {
-    // Display only: the chart's coordinates are the one place money becomes a float.
-    minor as f64 / 100.0
-}
-
 pub fn draw(config: &Config, days: &[DayRecord], path: &Path) -> anyhow::Result<()> {
     let Some(last) = days.last() else { anyhow::bail!("nothing was simulated") };
+    // Display only: the chart's coordinates are the one place money becomes a float.
+    let per_unit = config.currency.minor_per_unit() as f64;
+    let major = |minor: i64| minor as f64 / per_unit;
     let top = days.iter().map(|d| d.mrr.minor.max(d.cost.minor)).max().unwrap_or(0);
-    let y_max = euros(top) * 1.1 + 1.0;
+    let y_max = major(top) * 1.1 + 1.0;
     let n = days.len() as i32;
 
     let root = SVGBackend::new(path, (1200, 600)).into_drawing_area();
@@ -52,7 +50,7 @@ pub fn draw(config: &Config, days: &[DayRecord], path: &Path) -> anyhow::Result<
     }))?;
     // Thresholds: each level's band start.
     for level in config.levels.iter().skip(1) {
-        let y = euros(level.min.minor);
+        let y = major(level.min.minor);
         if y < y_max {
             chart
                 .draw_series(DashedLineSeries::new([(0, y), (n, y)], 6, 4, THRESHOLD.stroke_width(1)))?
@@ -77,15 +75,15 @@ pub fn draw(config: &Config, days: &[DayRecord], path: &Path) -> anyhow::Result<
     };
     let block = config.safety.block_ratio;
     chart
-        .draw_series(LineSeries::new(series(&|d| euros(d.mrr.minor)), BLUE.stroke_width(2)))?
+        .draw_series(LineSeries::new(series(&|d| major(d.mrr.minor)), BLUE.stroke_width(2)))?
         .label("MRR")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLUE.stroke_width(2)));
     chart
-        .draw_series(LineSeries::new(series(&|d| euros(d.mrr.times(block).minor)), GUARD.stroke_width(1)))?
+        .draw_series(LineSeries::new(series(&|d| major(d.mrr.times(block).minor)), GUARD.stroke_width(1)))?
         .label(format!("{block} of MRR (cost guard)"))
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], GUARD));
     chart
-        .draw_series(LineSeries::new(series(&|d| euros(d.cost.minor)), BLACK.stroke_width(2)))?
+        .draw_series(LineSeries::new(series(&|d| major(d.cost.minor)), BLACK.stroke_width(2)))?
         .label("total cost")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.stroke_width(2)));
     chart

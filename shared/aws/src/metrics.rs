@@ -29,7 +29,7 @@ fn line(at: DateTime<Utc>, name: &str, unit: &str, value: f64, dimensions: &[(&s
 /// `revenue_mrr_gauge` in major units of the revenue currency.
 pub fn mrr_gauge(at: DateTime<Utc>, mrr: revscale_engine::Money) -> String {
     // Metrics are floats by nature; the exact amount stays in the snapshot.
-    let value = mrr.minor as f64 / 100.0;
+    let value = mrr.minor as f64 / mrr.currency.minor_per_unit() as f64;
     line(at, "revenue_mrr_gauge", "None", value, &[("Currency", mrr.currency.as_str())])
 }
 

@@ -22,6 +22,24 @@ impl Currency {
         // Construction only accepts ASCII upper-case letters, so this cannot fail.
         std::str::from_utf8(&self.0).unwrap_or("???")
     }
+
+    /// Decimal places of the currency's minor unit, from ISO 4217: 0 for JPY, 3 for
+    /// KWD, 2 for most. The one table every amount in revscale is scaled by; a code
+    /// ISO does not list (or lists without a minor unit, such as XAU) counts as 2.
+    pub const fn exponent(self) -> u32 {
+        match &self.0 {
+            b"BIF" | b"CLP" | b"DJF" | b"GNF" | b"ISK" | b"JPY" | b"KMF" | b"KRW" | b"PYG" | b"RWF"
+            | b"UGX" | b"UYI" | b"VND" | b"VUV" | b"XAF" | b"XOF" | b"XPF" => 0,
+            b"BHD" | b"IQD" | b"JOD" | b"KWD" | b"LYD" | b"OMR" | b"TND" => 3,
+            b"CLF" | b"UYW" => 4,
+            _ => 2,
+        }
+    }
+
+    /// Minor units in one major unit: 10^exponent.
+    pub const fn minor_per_unit(self) -> i64 {
+        10i64.pow(self.exponent())
+    }
 }
 
 impl FromStr for Currency {
@@ -67,15 +85,18 @@ pub enum MoneyError {
     BadCurrency(String),
     #[error("'{0}' is not an amount (expected a number such as 1234.56)")]
     NotANumber(String),
-    #[error("'{0}' has more than two decimal places")]
-    TooPrecise(String),
+    #[error("'{0}' has more decimal places than {1} has ({2})")]
+    TooPrecise(String, Currency, u32),
+    #[error("'{0}' must be a whole number of basis points (at most four decimal places, not negative)")]
+    BadRatio(String),
     #[error("'{0}' is too large")]
     Overflow(String),
     #[error("cannot combine {left} with {right} without an explicit FX rate")]
     CurrencyMismatch { left: Currency, right: Currency },
 }
 
-/// An exact amount in minor units (cents) of one currency.
+/// An exact amount in minor units of one currency: cents for EUR, yen for JPY, fils
+/// (thousandths) for KWD, as [`Currency::exponent`] says.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Money {
     pub minor: i64,
@@ -92,17 +113,18 @@ impl Money {
     }
 
     pub const fn whole(units: i64, currency: Currency) -> Self {
-        Money { minor: units * 100, currency }
+        Money { minor: units * currency.minor_per_unit(), currency }
     }
 
-    /// Exact conversion from a decimal; more than two decimal places is refused rather
-    /// than rounded, because a silently rounded threshold is a wrong threshold.
+    /// Exact conversion from a decimal in major units; more decimal places than the
+    /// currency has is refused rather than rounded, because a silently rounded
+    /// threshold is a wrong threshold.
     pub fn from_decimal(amount: Decimal, currency: Currency) -> Result<Self, MoneyError> {
         let minor = amount
-            .checked_mul(Decimal::ONE_HUNDRED)
+            .checked_mul(Decimal::from(currency.minor_per_unit()))
             .ok_or_else(|| MoneyError::Overflow(amount.to_string()))?;
         if minor.fract() != Decimal::ZERO {
-            return Err(MoneyError::TooPrecise(amount.to_string()));
+            return Err(MoneyError::TooPrecise(amount.to_string(), currency, currency.exponent()));
         }
         let minor: i64 = minor.trunc().try_into().map_err(|_| MoneyError::Overflow(amount.to_string()))?;
         Ok(Money { minor, currency })
@@ -114,8 +136,20 @@ impl Money {
         Self::from_decimal(decimal, currency)
     }
 
+    /// Rounds an amount in major units to the currency's minor unit, half away from
+    /// zero (the way invoices round), for amounts computed rather than configured.
+    pub fn round_from_decimal(amount: Decimal, currency: Currency) -> Result<Self, MoneyError> {
+        let minor = amount
+            .checked_mul(Decimal::from(currency.minor_per_unit()))
+            .ok_or_else(|| MoneyError::Overflow(amount.to_string()))?
+            .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        let minor: i64 = minor.try_into().map_err(|_| MoneyError::Overflow(amount.to_string()))?;
+        Ok(Money { minor, currency })
+    }
+
+    /// The amount in major units, exact.
     pub fn to_decimal(self) -> Decimal {
-        Decimal::new(self.minor, 2)
+        Decimal::new(self.minor, self.currency.exponent())
     }
 
     pub fn is_negative(self) -> bool {
@@ -157,14 +191,14 @@ impl Money {
         Ok(self.minor.cmp(&other.minor))
     }
 
-    /// `self × ratio`, rounded down to the cent: used for limits, so rounding never
+    /// `self × ratio`, rounded down to the minor unit: used for limits, so rounding never
     /// makes a limit more permissive than configured.
     pub fn times(self, ratio: Ratio) -> Money {
         let scaled = i128::from(self.minor) * i128::from(ratio.basis_points) / 10_000;
         Money { minor: scaled as i64, currency: self.currency }
     }
 
-    /// Mean of amounts of one currency, rounded down to the cent.
+    /// Mean of amounts of one currency, rounded down to the minor unit.
     pub fn mean(amounts: &[Money]) -> Option<Money> {
         let first = amounts.first()?;
         let total: i128 = amounts.iter().map(|m| i128::from(m.minor)).sum();
@@ -183,13 +217,15 @@ impl Money {
 }
 
 impl fmt::Display for Money {
-    /// `EUR 1,234.56`; whole amounts drop the cents (`EUR 800`), which is how the ADR
-    /// writes thresholds and how reasons read best.
+    /// `EUR 1,234.56`, `KWD 12.345`, `JPY 1,200`; whole amounts drop the minor units
+    /// (`EUR 800`), which is how the ADR writes thresholds and how reasons read best.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sign = if self.minor < 0 { "-" } else { "" };
         let abs = self.minor.unsigned_abs();
-        let units = abs / 100;
-        let cents = abs % 100;
+        let exponent = self.currency.exponent() as usize;
+        let per_unit = self.currency.minor_per_unit().unsigned_abs();
+        let units = abs / per_unit;
+        let cents = abs % per_unit;
         let digits = units.to_string();
         let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
         for (i, ch) in digits.chars().enumerate() {
@@ -201,7 +237,7 @@ impl fmt::Display for Money {
         if cents == 0 {
             write!(f, "{} {sign}{grouped}", self.currency)
         } else {
-            write!(f, "{} {sign}{grouped}.{cents:02}", self.currency)
+            write!(f, "{} {sign}{grouped}.{cents:0exponent$}", self.currency)
         }
     }
 }
@@ -226,7 +262,7 @@ impl Ratio {
     pub fn from_decimal(value: Decimal) -> Result<Self, MoneyError> {
         let bp = value * Decimal::from(10_000);
         if bp.fract() != Decimal::ZERO || bp.is_sign_negative() {
-            return Err(MoneyError::TooPrecise(value.to_string()));
+            return Err(MoneyError::BadRatio(value.to_string()));
         }
         let bp: u32 = bp.trunc().try_into().map_err(|_| MoneyError::Overflow(value.to_string()))?;
         Ok(Ratio { basis_points: bp })
@@ -268,7 +304,61 @@ mod tests {
 
     #[test]
     fn sub_cent_amounts_are_refused_not_rounded() {
-        assert_eq!(Money::parse("1.005", Currency::EUR), Err(MoneyError::TooPrecise("1.005".into())));
+        assert_eq!(
+            Money::parse("1.005", Currency::EUR),
+            Err(MoneyError::TooPrecise("1.005".into(), Currency::EUR, 2))
+        );
+        assert_eq!(
+            Money::parse("1.005", Currency::EUR).unwrap_err().to_string(),
+            "'1.005' has more decimal places than EUR has (2)"
+        );
+    }
+
+    fn currency(code: &str) -> Currency {
+        code.parse().unwrap()
+    }
+
+    #[test]
+    fn iso_4217_exponents_cover_zero_two_three_and_four_decimal_currencies() {
+        for code in ["JPY", "KRW", "CLP", "VND", "ISK", "UGX", "XAF", "XOF", "XPF", "BIF", "PYG"] {
+            assert_eq!(currency(code).exponent(), 0, "{code}");
+        }
+        for code in ["KWD", "BHD", "JOD", "OMR", "TND", "IQD", "LYD"] {
+            assert_eq!(currency(code).exponent(), 3, "{code}");
+        }
+        for code in ["EUR", "USD", "GBP", "CHF", "HUF", "TWD", "MGA", "INR"] {
+            assert_eq!(currency(code).exponent(), 2, "{code}");
+        }
+        assert_eq!(currency("CLF").exponent(), 4);
+        assert_eq!(currency("KWD").minor_per_unit(), 1_000);
+        assert_eq!(Currency::EUR.minor_per_unit(), 100);
+        assert_eq!(currency("JPY").minor_per_unit(), 1);
+    }
+
+    #[test]
+    fn amounts_scale_by_their_own_currency() {
+        let kwd = currency("KWD");
+        let jpy = currency("JPY");
+        assert_eq!(Money::parse("12.345", kwd).unwrap().minor, 12_345);
+        assert_eq!(Money::whole(3, kwd).minor, 3_000);
+        assert_eq!(Money::parse("1200", jpy).unwrap().minor, 1_200);
+        assert!(Money::parse("0.5", jpy).is_err());
+        assert_eq!(Money::from_minor(12_345, kwd).to_decimal().to_string(), "12.345");
+        assert_eq!(Money::from_minor(1_200, jpy).to_decimal().to_string(), "1200");
+        assert_eq!(Money::from_minor(1_234_505, kwd).to_string(), "KWD 1,234.505");
+        assert_eq!(Money::from_minor(1_234_050, kwd).to_string(), "KWD 1,234.050");
+        assert_eq!(Money::from_minor(5_000, kwd).to_string(), "KWD 5");
+        assert_eq!(Money::from_minor(120_000, jpy).to_string(), "JPY 120,000");
+    }
+
+    #[test]
+    fn computed_amounts_round_half_away_from_zero_to_the_minor_unit() {
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        assert_eq!(Money::round_from_decimal(d("10.005"), Currency::EUR).unwrap().minor, 1_001);
+        assert_eq!(Money::round_from_decimal(d("-10.005"), Currency::EUR).unwrap().minor, -1_001);
+        assert_eq!(Money::round_from_decimal(d("1.2345"), currency("KWD")).unwrap().minor, 1_235);
+        assert_eq!(Money::round_from_decimal(d("99.5"), currency("JPY")).unwrap().minor, 100);
+        assert!(Money::round_from_decimal(Decimal::MAX, Currency::EUR).is_err());
     }
 
     #[test]
@@ -358,6 +448,8 @@ pub enum FxError {
     MissingRate { from: Currency, to: Currency },
     #[error("'{0}' is not CUR=RATE (e.g. USD=0.93)")]
     BadSpec(String),
+    #[error("{0} {1} is too large to hold")]
+    Overflow(String, Currency),
 }
 
 impl FxRates {
@@ -392,12 +484,11 @@ impl FxRates {
         self.rates.get(&from).copied().ok_or(FxError::MissingRate { from, to })
     }
 
-    /// Converts an exact amount, rounding half away from zero to the cent.
+    /// Converts an exact amount in major units, rounding half away from zero to the
+    /// target's minor unit.
     pub fn convert(&self, amount: Decimal, from: Currency, to: Currency) -> Result<Money, FxError> {
         let converted = amount * self.rate(from, to)?;
-        let cents = (converted * Decimal::ONE_HUNDRED)
-            .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-        Ok(Money::from_minor(i64::try_from(cents).unwrap_or(i64::MAX), to))
+        Money::round_from_decimal(converted, to).map_err(|_| FxError::Overflow(converted.to_string(), to))
     }
 }
 
@@ -425,6 +516,12 @@ mod fx_tests {
         let gbp: Currency = "GBP".parse().unwrap();
         assert_eq!(fx.rate(gbp, Currency::EUR).unwrap(), Decimal::from_str("1.17").unwrap());
         assert_eq!(fx.convert(Decimal::ONE, Currency::EUR, Currency::EUR).unwrap().minor, 100);
+        let jpy: Currency = "JPY".parse().unwrap();
+        let yen = FxRates::parse_list("EUR=162.4").unwrap();
+        assert_eq!(
+            yen.convert(Decimal::from_str("10.01").unwrap(), Currency::EUR, jpy).unwrap().minor,
+            1_626
+        );
     }
 
     #[test]
