@@ -45,6 +45,29 @@ async fn plan(id: &str, amount: &str, currency: &str, interval: &str, count: &st
     .await;
 }
 
+/// A tiered plan (localstripe wants a flat amount on every tier): up to 5 units at
+/// EUR 10 plus EUR 20 flat, up to 10 at EUR 8, then EUR 5.
+async fn tiered_plan(id: &str, mode: &str) {
+    let form = [
+        ("id", id),
+        ("currency", "eur"),
+        ("interval", "month"),
+        ("product[name]", id),
+        ("billing_scheme", "tiered"),
+        ("tiers_mode", mode),
+        ("tiers[0][up_to]", "5"),
+        ("tiers[0][unit_amount]", "1000"),
+        ("tiers[0][flat_amount]", "2000"),
+        ("tiers[1][up_to]", "10"),
+        ("tiers[1][unit_amount]", "800"),
+        ("tiers[1][flat_amount]", "0"),
+        ("tiers[2][up_to]", "inf"),
+        ("tiers[2][unit_amount]", "500"),
+        ("tiers[2][flat_amount]", "0"),
+    ];
+    stripe(reqwest::Method::POST, "/v1/plans", &form).await;
+}
+
 async fn subscribe(customer: &str, plan: &str, quantity: &str) -> String {
     let form = [("customer", customer), ("items[0][plan]", plan), ("items[0][quantity]", quantity)];
     stripe(reqwest::Method::POST, "/v1/subscriptions", &form).await["id"].as_str().unwrap().to_string()
@@ -60,7 +83,8 @@ async fn trial(customer: &str, plan: &str) {
 }
 
 fn source(base: &str) -> StripeSource {
-    StripeSource::new(base, KEY.into(), Currency::EUR, FxRates::parse_list("USD=0.90").unwrap()).unwrap()
+    StripeSource::new(base, KEY.into(), Currency::EUR, FxRates::parse_list("USD=0.90 KWD=3.0").unwrap())
+        .unwrap()
 }
 
 /// One test, in order: localstripe is one shared account, so these steps must not
@@ -74,6 +98,9 @@ async fn stripe_mrr_is_exact_to_the_cent_and_collected_once_a_day() {
     plan("pro-yearly", "120000", "eur", "year", "1").await;
     plan("pro-quarterly", "29999", "eur", "month", "3").await;
     plan("us-monthly", "5000", "usd", "month", "1").await;
+    plan("kw-monthly", "12345", "kwd", "month", "1").await;
+    tiered_plan("api-graduated", "graduated").await;
+    tiered_plan("api-volume", "volume").await;
 
     let (a, b, c, d, e) = (
         customer_with_card("a@example.com").await,
@@ -82,11 +109,16 @@ async fn stripe_mrr_is_exact_to_the_cent_and_collected_once_a_day() {
         customer_with_card("d@example.com").await,
         customer_with_card("e@example.com").await,
     );
+    let (f, g) = (customer_with_card("f@example.com").await, customer_with_card("g@example.com").await);
     subscribe(&a, "pro-monthly", "3").await; // 75.00
     subscribe(&a, "pro-quarterly", "1").await; // 299.99 / 3 = 99.9966...
     subscribe(&b, "pro-yearly", "1").await; // 1,200 / 12 = 100.00
     subscribe(&c, "us-monthly", "1").await; // USD 50 x 0.90 = 45.00
-    // localstripe has no subscription discounts: those rules are unit-tested in stripe.rs.
+    subscribe(&f, "api-graduated", "12").await; // 5 x 10 + 20 + 5 x 8 + 2 x 5 = 120.00
+    subscribe(&f, "api-volume", "7").await; // 7 x 8 = 56.00
+    subscribe(&g, "kw-monthly", "1").await; // KWD 12.345 x 3.0 = 37.035 -> 37.04
+    // localstripe has no subscription discounts, prices or packages: those shapes are
+    // served from recorded fixtures in shared/aws/tests/stripe_api.rs.
     trial(&d, "pro-monthly").await; // trialing: not counted
     let gone = subscribe(&e, "pro-monthly", "10").await; // canceled: not counted
     stripe(reqwest::Method::DELETE, &format!("/v1/subscriptions/{gone}"), &[]).await;
@@ -94,9 +126,9 @@ async fn stripe_mrr_is_exact_to_the_cent_and_collected_once_a_day() {
     let mut small_pages = source(&stripe_url());
     small_pages.page_size = 2;
     let summary = small_pages.mrr().await.expect("MRR");
-    // 75 + 99.9966 + 100 + 45 = 319.9966... -> EUR 320.00
-    assert_eq!(summary.mrr, Money::from_minor(32_000, Currency::EUR));
-    assert_eq!((summary.subscriptions_counted, summary.customers), (4, 3));
+    // 75 + 99.9966.. (-> 100.00) + 100 + 45 + 120 + 56 + 37.04 = EUR 533.04
+    assert_eq!(summary.mrr, Money::from_minor(53_304, Currency::EUR));
+    assert_eq!((summary.subscriptions_counted, summary.customers), (7, 5));
     report(&format!(
         "MRR from localstripe: {} over {} subscriptions, {} customers",
         summary.mrr, summary.subscriptions_counted, summary.customers
@@ -108,7 +140,7 @@ async fn stripe_mrr_is_exact_to_the_cent_and_collected_once_a_day() {
     let src = source(&stripe_url());
     let event = || scheduled("rev-1", "2026-11-29T05:00:00Z");
     let first = collect_revenue::handler::handle(&store, &src, event()).await.expect("collected");
-    assert_eq!((first["mrr"].as_str(), first["written"].as_bool()), (Some("320.00"), Some(true)));
+    assert_eq!((first["mrr"].as_str(), first["written"].as_bool()), (Some("533.04"), Some(true)));
     assert_eq!(requests.get(), 1, "one PutItem per collection");
     let replay = collect_revenue::handler::handle(&store, &src, event()).await.expect("replayed");
     assert_eq!(replay["written"], false);
@@ -118,7 +150,13 @@ async fn stripe_mrr_is_exact_to_the_cent_and_collected_once_a_day() {
     // Without a rate for USD the collection fails clearly instead of mixing currencies.
     let no_usd = StripeSource::new(&stripe_url(), KEY.into(), Currency::EUR, FxRates::new()).unwrap();
     let err = no_usd.mrr().await.unwrap_err().to_string();
-    assert_eq!(err, "no FX rate for USD -> EUR: configure one (e.g. USD=1.08)");
+    // Whichever foreign subscription comes first names its currency.
+    assert!(
+        ["USD", "KWD"]
+            .map(|c| format!("no FX rate for {c} -> EUR: configure one (e.g. {c}=1.08)"))
+            .contains(&err),
+        "{err}"
+    );
 }
 
 fn day(s: &str) -> NaiveDate {
@@ -158,7 +196,11 @@ async fn a_malformed_billing_response_is_a_clear_error_and_writes_no_snapshot() 
     .await
     .unwrap_err();
     assert_eq!(err.error_type(), "UpstreamData");
-    assert!(err.to_string().starts_with("unexpected Stripe response: invalid type: integer `42`"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("unexpected Stripe response: GET /v1/subscriptions: invalid type: integer `42`"),
+        "{err}"
+    );
     assert!(err.to_string().contains("at data[0].id"), "{err}");
     assert_eq!(requests.get(), 0, "nothing was written");
 }

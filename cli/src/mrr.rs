@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use revscale_aws::stripe::StripeSource;
+use std::fmt::Write as _;
+
+use revscale_aws::stripe::{STRIPE_VERSION, StripeSource, SubscriptionMrr};
 use revscale_engine::money::{FxRates, parse_pair};
 use serde_json::json;
 
@@ -20,9 +22,14 @@ pub struct Args {
     /// Thresholds configuration, for the revenue currency.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Print `{"mrr", "currency", "subscriptions_counted", "customers"}`.
+    /// Print `{"mrr", "currency", "subscriptions_counted", "customers", "stripe_version"}`,
+    /// and with --explain a `subscriptions` array as well.
     #[arg(long)]
     json: bool,
+    /// Show each subscription's contribution (items, how each was priced and
+    /// normalised to a month, discounts, amount), to reconcile with the Stripe dashboard.
+    #[arg(long)]
+    explain: bool,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
@@ -40,23 +47,77 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     let source = StripeSource::new(&args.stripe_api_base, api_key, config.currency, fx)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let summary = runtime.block_on(source.mrr())?;
+    let report = runtime.block_on(source.report())?;
     if args.json {
-        let mrr: serde_json::Number = summary.mrr.to_decimal().to_string().parse()?;
-        println!(
-            "{}",
-            json!({
-                "mrr": mrr,
-                "currency": summary.mrr.currency,
-                "subscriptions_counted": summary.subscriptions_counted,
-                "customers": summary.customers,
-            })
-        );
+        let mrr: serde_json::Number = report.mrr.to_decimal().to_string().parse()?;
+        let mut out = json!({
+            "mrr": mrr,
+            "currency": report.mrr.currency,
+            "subscriptions_counted": report.subscriptions_counted,
+            "customers": report.customers,
+            "stripe_version": STRIPE_VERSION,
+        });
+        if args.explain {
+            out["subscriptions"] = serde_json::to_value(&report.subscriptions)?;
+        }
+        println!("{out}");
     } else {
+        if args.explain {
+            print!("{}", explain(&report.subscriptions));
+        }
         println!(
             "MRR {} ({} subscription(s) counted, {} customer(s))",
-            summary.mrr, summary.subscriptions_counted, summary.customers
+            report.mrr, report.subscriptions_counted, report.customers
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One block per subscription: its items and discounts, each with its monthly amount
+/// in the subscription's currency, then its part of MRR in the revenue currency.
+fn explain(subscriptions: &[SubscriptionMrr]) -> String {
+    let mut out = String::new();
+    for sub in subscriptions {
+        let _ = writeln!(out, "{}  customer {}  {}  -> {}", sub.id, sub.customer, sub.status, sub.amount);
+        for item in &sub.items {
+            let monthly = if item.counted {
+                format!("{} {}/month", sub.currency, shown(item.monthly, sub.currency))
+            } else {
+                "not counted".into()
+            };
+            let _ = writeln!(
+                out,
+                "  item     {:<28} qty {:<6} per {:<9} {:<48} {monthly}",
+                item.price, item.quantity, item.interval, item.pricing
+            );
+        }
+        for d in &sub.discounts {
+            let off = if d.counted {
+                format!("-{} {}/month", sub.currency, shown(d.monthly_off, sub.currency))
+            } else {
+                "not counted".into()
+            };
+            let _ = writeln!(
+                out,
+                "  discount {:<28} on {:<22} {:<48} {off}",
+                format!("{} ({})", d.id, d.coupon),
+                d.applies_to,
+                d.terms
+            );
+        }
+    }
+    if !subscriptions.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+/// Monthly amounts can hold fractions of a minor unit (a daily price x 365 / 12): shown
+/// with the currency's decimals, and up to four places when there is more.
+fn shown(d: rust_decimal::Decimal, currency: revscale_engine::Currency) -> rust_decimal::Decimal {
+    let mut d = d.round_dp(4).normalize();
+    if d.scale() < currency.exponent() {
+        d.rescale(currency.exponent());
+    }
+    d
 }

@@ -3,7 +3,7 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
 use revscale_aws::env::{EnvError, Vars, revenue_currency_and_fx};
-use revscale_aws::lambda::{FunctionError, event_time};
+use revscale_aws::lambda::{FunctionError, event_time, with_causes};
 use revscale_aws::metrics;
 use revscale_aws::secrets::SecretRef;
 use revscale_aws::stripe::{MrrSummary, StripeError, StripeSource};
@@ -50,14 +50,21 @@ impl Env {
     }
 }
 
+/// Stable error types for the Stripe failures, with the whole cause chain in the
+/// message (a timeout, a DNS failure and Stripe's own words read differently).
 pub fn stripe_error(e: StripeError) -> FunctionError {
+    let message = with_causes(&e);
     match e {
-        StripeError::Http(_) | StripeError::Transient(_) => FunctionError::Transient(e.to_string()),
-        StripeError::Api { status: 401 | 403, .. } => FunctionError::Configuration(e.to_string()),
-        StripeError::Api { .. } | StripeError::Malformed(_) | StripeError::Unsupported { .. } => {
-            FunctionError::UpstreamData(e.to_string())
+        _ if e.is_transient() => FunctionError::Transient(message),
+        _ if e.is_unauthorised() => FunctionError::Configuration(message),
+        StripeError::Fx(_) | StripeError::BadBaseUrl { .. } | StripeError::Client { .. } => {
+            FunctionError::Configuration(message)
         }
-        StripeError::Fx(_) => FunctionError::Configuration(e.to_string()),
+        StripeError::Network { .. }
+        | StripeError::Exhausted { .. }
+        | StripeError::Api { .. }
+        | StripeError::Malformed(_)
+        | StripeError::Unsupported { .. } => FunctionError::UpstreamData(message),
     }
 }
 
@@ -128,11 +135,18 @@ mod tests {
 
     #[test]
     fn stripe_errors_map_to_stable_error_types() {
-        assert_eq!(stripe_error(StripeError::Transient("429".into())).error_type(), "Transient");
-        assert_eq!(
-            stripe_error(StripeError::Api { status: 401, message: "bad key".into() }).error_type(),
-            "Configuration"
-        );
+        let api = |status: u16| StripeError::Api {
+            endpoint: "GET /v1/subscriptions".into(),
+            status,
+            code: None,
+            message: "m".into(),
+            request_id: None,
+        };
+        let exhausted = StripeError::Exhausted { attempts: 4, source: Box::new(api(429)) };
+        assert_eq!(stripe_error(exhausted).error_type(), "Transient");
+        assert_eq!(stripe_error(api(401)).error_type(), "Configuration");
+        assert_eq!(stripe_error(api(403)).error_type(), "Configuration");
+        assert_eq!(stripe_error(api(400)).error_type(), "UpstreamData");
         assert_eq!(stripe_error(StripeError::Malformed("x".into())).error_type(), "UpstreamData");
     }
 

@@ -43,6 +43,23 @@ pub enum FunctionError {
     RollbackFailed(String),
 }
 
+/// An error and every cause under it, `outer: inner: innermost`: what a log line or an
+/// error message needs so that "request failed" still says it was a DNS failure.
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let line = c.to_string();
+        // Some errors repeat their source in their own message; say it once.
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 impl FunctionError {
     pub fn error_type(&self) -> &'static str {
         match self {
