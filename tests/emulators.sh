@@ -74,8 +74,8 @@ start() {
     setsid .venv/bin/cargo-lambda lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
     > "$STATE/lambda.log" 2>&1 &
   echo $! > "$STATE/lambda.pid"
-  # localstripe takes only a port; it is reached through 127.0.0.1 only.
-  .venv/bin/localstripe --port "$LOCALSTRIPE_PORT" > "$STATE/localstripe.log" 2>&1 &
+  # localstripe from scratch, on 127.0.0.1, with nothing kept on disk between runs.
+  .venv/bin/python tests/localstripe_server.py "$LOCALSTRIPE_PORT" > "$STATE/localstripe.log" 2>&1 &
   echo $! > "$STATE/localstripe.pid"
   wait_for moto "http://127.0.0.1:$MOTO_PORT/moto-api/"
   wait_for localstripe "http://127.0.0.1:$LOCALSTRIPE_PORT/v1/customers"

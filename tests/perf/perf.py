@@ -217,8 +217,7 @@ def seed(moto, stripe_base):
         headers={"Content-Type": "application/json"},
     )
     urllib.request.urlopen(request).read()
-    # One paying customer at EUR 320 a month. localstripe keeps its data in a file
-    # across restarts: a plan id of this run's own.
+    # One paying customer at EUR 320 a month (localstripe starts empty).
     plan = f"perf-{os.getpid()}-{time.time_ns()}"
     stripe(stripe_base, "/v1/plans", {"id": plan, "amount": "32000", "currency": "eur", "interval": "month", "product[name]": plan})
     card = {"card[number]": "4242424242424242", "card[exp_month]": "12", "card[exp_year]": "2030", "card[cvc]": "123"}
@@ -274,9 +273,9 @@ def main():
             [venv_bin / "moto_server", "-H", "127.0.0.1", "-p", str(moto_port)],
             stdout=open(log_dir / "moto.log", "wb"), stderr=subprocess.STDOUT,
         ),
-        # localstripe takes only a port; it is reached through 127.0.0.1 only.
+        # localstripe from scratch, on 127.0.0.1, with nothing kept on disk.
         subprocess.Popen(
-            [venv_bin / "localstripe", "--port", str(stripe_port)],
+            [venv_bin / "python", ROOT / "tests" / "localstripe_server.py", str(stripe_port)],
             stdout=open(log_dir / "localstripe.log", "wb"), stderr=subprocess.STDOUT,
         ),
     ]
