@@ -234,18 +234,19 @@ fn subscription_mrr(
     let mut period_factor: Option<Decimal> = None;
     let mut any_counted = false;
     for item in &sub.items.data {
-        let mut line = item_mrr(sub, item, currency, lookups)?;
+        let line = item_mrr(sub, item, currency, lookups)?;
         if line.0.counted {
             any_counted = true;
             period_factor.get_or_insert(line.1);
-            let label = line.0.price.clone();
+            // The line keeps its amount before discounts, so the explanation adds up.
+            let mut discounted = line.0.monthly;
             for discount in resolve_discounts(sub, &item.discounts, &mut seen_discounts)? {
                 let applied =
-                    apply_discount(sub, discount, lookups, currency, line.1, line.0.monthly, &label)?;
-                line.0.monthly -= applied.monthly_off;
+                    apply_discount(sub, discount, lookups, currency, line.1, discounted, &line.0.price)?;
+                discounted -= applied.monthly_off;
                 discounts.push(applied);
             }
-            subtotal += line.0.monthly;
+            subtotal += discounted;
         }
         items.push(line.0);
     }
@@ -831,6 +832,22 @@ mod tests {
         assert_eq!(compute(&list, &lookups, Currency::EUR, &eur_fx()).unwrap().mrr.minor, 12_000);
     }
 
+    #[test]
+    fn a_legacy_tiered_plan_has_its_tiers_looked_up_by_plan_id() {
+        let plan = json!({"id": "plan_t", "currency": "eur", "interval": "month", "billing_scheme": "tiered",
+                          "tiers_mode": "volume", "amount": null});
+        let list =
+            subs(json!([sub("s", "active", "c1", json!([{"id": "si", "plan": plan, "quantity": 7}]))]));
+        let need = needed(&list);
+        assert_eq!(need.plan_tiers.iter().collect::<Vec<_>>(), ["plan_t"]);
+        assert!(need.price_tiers.is_empty() && need.coupons.is_empty());
+        let mut lookups = Lookups::default();
+        lookups
+            .tiers
+            .insert("plan_t".into(), serde_json::from_value(tiered("volume")["tiers"].clone()).unwrap());
+        assert_eq!(compute(&list, &lookups, Currency::EUR, &eur_fx()).unwrap().mrr.minor, 5_600);
+    }
+
     fn with_discounts(items: Value, discounts: Value) -> Value {
         let mut s = sub("s", "active", "c1", items);
         s["discounts"] = discounts;
@@ -937,6 +954,10 @@ mod tests {
         // (80 + 20 x 50%) x 90% = 81
         let m = report(with_discounts(items, json!([sub_discount])));
         assert_eq!(m.mrr.minor, 8_100);
+        let lines = &m.subscriptions[0];
+        assert_eq!(lines.items[1].monthly, Decimal::from(20), "the item line is before its discount");
+        let offs: Vec<Decimal> = lines.discounts.iter().map(|d| d.monthly_off).collect();
+        assert_eq!(offs, [Decimal::from(10), Decimal::from(9)]);
         let applied: Vec<(&str, &str)> =
             m.subscriptions[0].discounts.iter().map(|d| (d.coupon.as_str(), d.applies_to.as_str())).collect();
         assert_eq!(applied, [("half", "price_x"), ("ten", "subscription")]);
