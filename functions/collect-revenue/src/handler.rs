@@ -62,6 +62,7 @@ pub fn stripe_error(e: StripeError) -> FunctionError {
         }
         StripeError::Network { .. }
         | StripeError::Exhausted { .. }
+        | StripeError::OutOfTime { .. }
         | StripeError::Api { .. }
         | StripeError::Malformed(_)
         | StripeError::Unsupported { .. } => FunctionError::UpstreamData(message),

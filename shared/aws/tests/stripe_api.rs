@@ -290,3 +290,44 @@ async fn canceled_and_trialing_subscriptions_are_never_requested() {
         .collect();
     assert_eq!(statuses, ["active", "active", "past_due"]);
 }
+
+#[tokio::test]
+async fn a_retry_that_would_not_fit_in_the_budget_is_not_made() {
+    let server = MockServer::start().await;
+    listing_any()
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "5")
+                .set_body_json(serde_json::json!({"error": {"message": "Too many requests"}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut s = source(&server);
+    s.retry = RetryPolicy { attempts: 4, base: Duration::from_millis(5), cap: Duration::from_secs(10) };
+    s.budget = Duration::from_secs(2);
+    let started = std::time::Instant::now();
+    let err = s.mrr().await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "gave up at once instead of sleeping past the budget"
+    );
+    assert!(err.is_transient());
+    assert_eq!(
+        with_causes(&err),
+        "Stripe is rate-limiting or unavailable: gave up after 1 attempts: \
+         Stripe answered 429 to GET /v1/subscriptions: Too many requests"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_stripe_is_cut_off_at_the_budget_not_after_every_retry() {
+    let server = MockServer::start().await;
+    listing_any().respond_with(empty_page().set_delay(Duration::from_secs(10))).mount(&server).await;
+    let mut s = source(&server);
+    s.budget = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let err = s.mrr().await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(err.is_transient(), "{err}");
+}

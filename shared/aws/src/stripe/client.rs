@@ -11,12 +11,15 @@
 //!   A subscription with more items than the embedded list holds is read to the end.
 //! - 429, 409 (lock timeout), 5xx and connection failures are retried up to four
 //!   attempts with jittered exponential backoff; `Retry-After` is honoured (capped),
-//!   and `Stripe-Should-Retry` overrides the status code either way.
+//!   and `Stripe-Should-Retry` overrides the status code either way. A collection has
+//!   a time budget (45 s): a retry that would not fit in it is not made.
 //! - Errors keep their cause: DNS, connection, TLS and timeout failures name the
 //!   request and carry the transport error as their source; Stripe's refusals carry
 //!   its own message, code and request id.
 
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use reqwest::header::HeaderMap;
 use revscale_engine::Currency;
@@ -91,6 +94,11 @@ pub struct StripeSource {
     /// Subscriptions per page (Stripe's maximum, 100, unless a test wants more pages).
     pub page_size: u32,
     pub retry: RetryPolicy,
+    /// How long one whole collection may take, retries included: the collector's
+    /// Lambda has 60 s, and a timed-out Lambda reports no error type of ours.
+    pub budget: Duration,
+    /// Per request; a request near the end of the budget gets less.
+    timeout: Duration,
 }
 
 impl StripeSource {
@@ -111,7 +119,6 @@ impl StripeSource {
         let mut headers = HeaderMap::new();
         headers.insert("stripe-version", reqwest::header::HeaderValue::from_static(STRIPE_VERSION));
         let http = reqwest::Client::builder()
-            .timeout(timeout)
             .connect_timeout(Duration::from_secs(5).min(timeout))
             .user_agent(concat!("revscale/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
@@ -125,6 +132,8 @@ impl StripeSource {
             fx,
             page_size: 100,
             retry: RetryPolicy::default(),
+            budget: Duration::from_secs(45),
+            timeout,
         })
     }
 
@@ -134,13 +143,14 @@ impl StripeSource {
 
     /// MRR with every counted subscription's contribution.
     pub async fn report(&self) -> Result<MrrReport, StripeError> {
-        let subscriptions = self.list_subscriptions().await?;
-        let lookups = self.lookups(&subscriptions).await?;
+        let deadline = Instant::now() + self.budget;
+        let subscriptions = self.list_subscriptions(deadline).await?;
+        let lookups = self.lookups(&subscriptions, deadline).await?;
         compute(&subscriptions, &lookups, self.target, &self.fx)
     }
 
     /// Every subscription whose status counts, each with all of its items.
-    pub async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StripeError> {
+    pub async fn list_subscriptions(&self, deadline: Instant) -> Result<Vec<Subscription>, StripeError> {
         let mut all = Vec::new();
         for status in COUNTED_STATUSES {
             let expanded = [
@@ -148,13 +158,13 @@ impl StripeSource {
                 ("expand[]", "data.discounts.source.coupon".to_string()),
                 ("expand[]", "data.items.data.discounts".to_string()),
             ];
-            let page = match self.list::<Subscription>(&["v1", "subscriptions"], &expanded).await {
+            let page = match self.list::<Subscription>(&["v1", "subscriptions"], &expanded, deadline).await {
                 // The pinned version accepts these; a server that does not (a test
                 // double) is read without them. Nothing is miscounted that way: a
                 // discount left as an id fails `compute` by name.
                 Err(StripeError::Api { status: 400, message, .. }) if message.contains("expand") => {
                     tracing::warn!(stripe_message = %message, "Stripe refused the expansions; listing without them");
-                    self.list::<Subscription>(&["v1", "subscriptions"], &expanded[..1]).await?
+                    self.list::<Subscription>(&["v1", "subscriptions"], &expanded[..1], deadline).await?
                 }
                 other => other?,
             };
@@ -162,28 +172,32 @@ impl StripeSource {
         }
         for sub in all.iter_mut().filter(|s| s.items.has_more) {
             let query = [("subscription", sub.id.clone()), ("expand[]", "data.discounts".to_string())];
-            sub.items.data = self.list::<Item>(&["v1", "subscription_items"], &query).await?;
+            sub.items.data = self.list::<Item>(&["v1", "subscription_items"], &query, deadline).await?;
             sub.items.has_more = false;
         }
         Ok(all)
     }
 
     /// The coupons and tiers the listing referenced without including.
-    pub async fn lookups(&self, subscriptions: &[Subscription]) -> Result<Lookups, StripeError> {
+    pub async fn lookups(
+        &self,
+        subscriptions: &[Subscription],
+        deadline: Instant,
+    ) -> Result<Lookups, StripeError> {
         let needed = needed(subscriptions);
         let mut lookups = Lookups::default();
         let expand_options = [("expand[]", "currency_options".to_string())];
         for id in &needed.coupons {
-            let coupon: Coupon = self.get(&["v1", "coupons", id], &expand_options).await?;
+            let coupon: Coupon = self.get(&["v1", "coupons", id], &expand_options, deadline).await?;
             lookups.coupons.insert(id.clone(), coupon);
         }
         let expand_tiers = [("expand[]", "tiers".to_string())];
         for id in &needed.price_tiers {
-            let price: Price = self.get(&["v1", "prices", id], &expand_tiers).await?;
+            let price: Price = self.get(&["v1", "prices", id], &expand_tiers, deadline).await?;
             lookups.tiers.insert(id.clone(), price.tiers.unwrap_or_default());
         }
         for id in &needed.plan_tiers {
-            let plan: Plan = self.get(&["v1", "plans", id], &expand_tiers).await?;
+            let plan: Plan = self.get(&["v1", "plans", id], &expand_tiers, deadline).await?;
             lookups.tiers.insert(id.clone(), plan.tiers.unwrap_or_default());
         }
         Ok(lookups)
@@ -194,6 +208,7 @@ impl StripeSource {
         &self,
         path: &[&str],
         query: &[(&str, String)],
+        deadline: Instant,
     ) -> Result<Vec<T>, StripeError> {
         let mut all: Vec<T> = Vec::new();
         loop {
@@ -202,7 +217,7 @@ impl StripeSource {
             if let Some(last) = all.last().and_then(HasId::id) {
                 page_query.push(("starting_after", last.to_string()));
             }
-            let page: List<T> = self.get(path, &page_query).await?;
+            let page: List<T> = self.get(path, &page_query, deadline).await?;
             let progressed = !page.data.is_empty();
             all.extend(page.data);
             if !page.has_more || !progressed {
@@ -231,19 +246,30 @@ impl StripeSource {
         &self,
         path: &[&str],
         query: &[(&str, String)],
+        deadline: Instant,
     ) -> Result<T, StripeError> {
         let url = self.url(path, query);
         let endpoint = format!("GET /{}", path.join("/"));
         let mut attempt = 0;
         loop {
-            let outcome = self.http.get(url.clone()).bearer_auth(&self.api_key).send().await;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StripeError::OutOfTime { endpoint, budget: self.budget });
+            }
+            // A request's timeout replaces the client's, so pass the smaller of the two.
+            let timeout = self.timeout.min(left);
+            let outcome = self.http.get(url.clone()).bearer_auth(&self.api_key).timeout(timeout).send().await;
             let last = attempt + 1 >= self.retry.attempts;
             let response = match outcome {
                 Ok(r) => r,
                 // A request that never got an answer is safe to repeat: these are GETs.
                 Err(source) if !last && (source.is_connect() || source.is_timeout()) => {
+                    let wait = self.retry.delay(attempt, None, fastrand::f64());
+                    if Instant::now() + wait >= deadline {
+                        return Err(StripeError::network(endpoint, attempt + 1, source));
+                    }
                     tracing::warn!(%endpoint, attempt, error = %source, "Stripe unreachable; retrying");
-                    tokio::time::sleep(self.retry.delay(attempt, None, fastrand::f64())).await;
+                    tokio::time::sleep(wait).await;
                     attempt += 1;
                     continue;
                 }
@@ -263,8 +289,9 @@ impl StripeSource {
             }
             let retry = should_retry(&headers).unwrap_or_else(|| retryable_status(status));
             let error = StripeError::api(endpoint.clone(), status, &headers, &body);
-            if retry && !last {
-                let wait = self.retry.delay(attempt, retry_after(&headers), fastrand::f64());
+            let wait = self.retry.delay(attempt, retry_after(&headers), fastrand::f64());
+            let in_time = Instant::now() + wait < deadline;
+            if retry && !last && in_time {
                 tracing::warn!(%endpoint, status, attempt, wait_ms = wait.as_millis() as u64, "Stripe asked to retry");
                 tokio::time::sleep(wait).await;
                 attempt += 1;

@@ -51,6 +51,9 @@ pub enum StripeError {
         #[source]
         source: Box<StripeError>,
     },
+    /// The collection's time budget ran out before this request could be made.
+    #[error("{endpoint} not attempted: the collection's {budget:?} budget is spent")]
+    OutOfTime { endpoint: String, budget: std::time::Duration },
     #[error("unexpected Stripe response: {0}")]
     Malformed(String),
     #[error("subscription {subscription}: {message}")]
@@ -62,7 +65,10 @@ pub enum StripeError {
 impl StripeError {
     /// Worth retrying later as is: nothing is wrong with the key or the data.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StripeError::Network { .. } | StripeError::Exhausted { .. })
+        matches!(
+            self,
+            StripeError::Network { .. } | StripeError::Exhausted { .. } | StripeError::OutOfTime { .. }
+        )
     }
 
     /// The key was refused: a human must fix the secret.
