@@ -22,7 +22,8 @@ pub struct Args {
     /// Thresholds configuration, for the revenue currency.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Print `{"mrr", "currency", "subscriptions_counted", "customers", "stripe_version"}`,
+    /// Print `{"mrr", "currency", "subscriptions_counted", "customers", "stripe_version"}`
+    /// (`mrr` as exact decimal text, e.g. "189.00"),
     /// and with --explain a `subscriptions` array as well.
     #[arg(long)]
     json: bool,
@@ -49,9 +50,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = runtime.block_on(source.report())?;
     if args.json {
-        let mrr: serde_json::Number = report.mrr.to_decimal().to_string().parse()?;
+        // Exact as text: a JSON number would be read as a float by most tools.
         let mut out = json!({
-            "mrr": mrr,
+            "mrr": report.mrr.to_decimal().to_string(),
             "currency": report.mrr.currency,
             "subscriptions_counted": report.subscriptions_counted,
             "customers": report.customers,

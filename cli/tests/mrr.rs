@@ -70,7 +70,7 @@ fn mrr_prints_the_collectors_figure_as_json() {
     // 2 x 49.50 + 1,200 / 12 x 0.90 = 99 + 90 = 189
     assert_eq!(
         v,
-        serde_json::json!({"mrr": 189.0, "currency": "EUR", "subscriptions_counted": 2, "customers": 2,
+        serde_json::json!({"mrr": "189.00", "currency": "EUR", "subscriptions_counted": 2, "customers": 2,
                            "stripe_version": "2026-07-29.dahlia"})
     );
 }

@@ -48,7 +48,6 @@ async fn dahlia_account() -> MockServer {
             .and(query_param("status", status))
             .and(query_param("limit", "100"))
             .and(query_param("expand[]", "data.discounts.source.coupon"))
-            .and(query_param("expand[]", "data.items.data.discounts"))
     };
     listing("active")
         .and(query_param_is_missing("starting_after"))
@@ -63,19 +62,29 @@ async fn dahlia_account() -> MockServer {
         .mount(&server)
         .await;
     listing("past_due").respond_with(ok("subscriptions_past_due.json")).expect(1).mount(&server).await;
-    stripe("/v1/subscription_items")
-        .and(query_param("subscription", "sub_1ManyItems"))
-        .respond_with(ok("subscription_items_many.json"))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let items = |sub: &str| {
+        stripe("/v1/subscription_items")
+            .and(query_param("subscription", sub))
+            .and(query_param("expand[]", "data.discounts.source.coupon"))
+    };
+    items("sub_1ManyItems").respond_with(ok("subscription_items_many.json")).expect(1).mount(&server).await;
+    // Its item discount arrived as an id: the items are listed again, coupons expanded.
+    items("sub_1Package").respond_with(ok("subscription_items_package.json")).expect(1).mount(&server).await;
     stripe("/v1/prices/price_Graduated")
         .and(query_param("expand[]", "tiers"))
+        .and(query_param("expand[]", "currency_options"))
         .respond_with(ok("price_graduated.json"))
         .expect(1)
         .mount(&server)
         .await;
-    stripe("/v1/coupons/TENOFF").respond_with(ok("coupon_tenoff.json")).expect(1).mount(&server).await;
+    // Every coupon that can count is fetched once, with its product limits.
+    let coupon = |id: &str| {
+        stripe(&format!("/v1/coupons/{id}"))
+            .and(query_param("expand[]", "applies_to"))
+            .and(query_param("expand[]", "currency_options"))
+    };
+    coupon("TENOFF").respond_with(ok("coupon_tenoff.json")).expect(1).mount(&server).await;
+    coupon("QUARTER").respond_with(ok("coupon_quarter.json")).with_priority(5).mount(&server).await;
     server
 }
 
@@ -87,7 +96,7 @@ async fn a_dahlia_account_with_every_price_model_and_discount_shape_is_collected
     //   seats     2 x 49.50 = 99.00, 25% off forever (coupon expanded under source)  74.25
     //   graduated 12 units: 5 x 10 + 20 flat, 5 x 8, 2 x 5 (tiers fetched)          120.00
     //   package   5,500 units at 10 per 1,000 rounded up = 6 x 10, minus 10 forever
-    //             (item discount, coupon fetched by id)                               50.00
+    //             (item discount listed as an id: items listed again, coupon fetched) 50.00
     //   items     2 add-ons x 10, the second one past the embedded list              20.00
     //   KWD       12.345 KWD (12,345 fils) x 3.0 = 37.035                             37.04
     //   total                                                                        301.29
@@ -114,7 +123,8 @@ async fn every_request_carries_the_pinned_version() {
     let server = dahlia_account().await;
     source(&server).mrr().await.expect("collected");
     let requests = server.received_requests().await.expect("recorded");
-    assert_eq!(requests.len(), 6);
+    // 3 listing pages, 2 item listings, 1 price, 2 coupons.
+    assert_eq!(requests.len(), 8);
     for r in &requests {
         assert_eq!(
             r.headers.get("stripe-version").and_then(|v| v.to_str().ok()),
@@ -138,7 +148,7 @@ fn empty_page() -> ResponseTemplate {
 async fn retry_after_is_honoured_and_the_collection_then_succeeds() {
     let server = MockServer::start().await;
     listing_any()
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "0").set_body_json(
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1").set_body_json(
             serde_json::json!({"error": {"type": "rate_limit_error", "message": "Too many requests"}}),
         ))
         .up_to_n_times(1)
@@ -146,7 +156,11 @@ async fn retry_after_is_honoured_and_the_collection_then_succeeds() {
         .mount(&server)
         .await;
     listing_any().respond_with(empty_page()).mount(&server).await;
-    let summary = source(&server).mrr().await.expect("collected after one retry");
+    let mut s = source(&server);
+    s.retry.cap = Duration::from_secs(2);
+    let started = std::time::Instant::now();
+    let summary = s.mrr().await.expect("collected after one retry");
+    assert!(started.elapsed() >= Duration::from_secs(1), "waited as Stripe asked");
     assert_eq!(summary.mrr.minor, 0);
     // 429 once, then active and past_due.
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(3));
@@ -266,16 +280,61 @@ async fn a_malformed_page_names_the_endpoint_and_the_field() {
 }
 
 #[tokio::test]
-async fn a_page_that_says_more_but_is_empty_does_not_loop() {
+async fn a_page_that_says_more_but_gives_no_way_on_is_an_error_not_a_short_list() {
     let server = MockServer::start().await;
     listing_any()
         .respond_with(
             ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": [], "has_more": true})),
         )
-        .expect(2)
+        .expect(1)
         .mount(&server)
         .await;
-    assert_eq!(source(&server).mrr().await.unwrap().subscriptions_counted, 0);
+    let err = source(&server).mrr().await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unexpected Stripe response: GET /v1/subscriptions says it has more after the first page but gives no way on"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_starting_after_is_an_error_not_an_endless_read() {
+    let server = MockServer::start().await;
+    let mut page = fixture("subscriptions_past_due.json");
+    page["has_more"] = true.into();
+    listing_any().respond_with(ResponseTemplate::new(200).set_body_json(page)).expect(2).mount(&server).await;
+    let err = source(&server).mrr().await.unwrap_err();
+    assert!(err.to_string().ends_with("says it has more after sub_1Kuwait but gives no way on"), "{err}");
+}
+
+#[tokio::test]
+async fn a_subscription_in_both_listings_counts_once() {
+    let server = MockServer::start().await;
+    // It turned past_due between the two listings.
+    let page = fixture("subscriptions_past_due.json");
+    let mut one = page.clone();
+    one["data"] = serde_json::json!([page["data"][1].clone()]);
+    listing_any().respond_with(ResponseTemplate::new(200).set_body_json(one)).expect(2).mount(&server).await;
+    let report = source(&server).report().await.unwrap();
+    assert_eq!((report.subscriptions_counted, report.mrr.minor), (1, 3_704));
+}
+
+#[tokio::test]
+async fn a_deleted_coupon_still_counts_from_the_copy_in_its_discount() {
+    let server = dahlia_account().await;
+    stripe("/v1/coupons/QUARTER")
+        .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({"error": {
+            "type": "invalid_request_error", "code": "resource_missing", "message": "No such coupon: 'QUARTER'"}})))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let report = source(&server).report().await.expect("collected");
+    assert_eq!(report.mrr.minor, 30_129);
+    let seats = &report.subscriptions[0].discounts[0];
+    assert!(
+        seats.terms.ends_with("(coupon could not be fetched: any product limit is unknown)"),
+        "{}",
+        seats.terms
+    );
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use revscale_aws::stripe::model::Subscription;
 use revscale_aws::stripe::{Lookups, compute};
 use revscale_engine::Currency;
 use revscale_engine::money::FxRates;
+use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 fn fx() -> FxRates {
@@ -100,17 +101,38 @@ fn mrr_of(price: &Value, quantity: u64) -> i64 {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
-    /// What `revscale mrr --explain` prints adds up to the MRR the engine acts on, and
-    /// no subscription counts below zero, whatever its prices and discounts.
+    /// Each subscription's explanation adds up: its counted items less its counted
+    /// discounts (never below zero) is its monthly figure; and no subscription counts
+    /// below zero or with a status that is not revenue.
     #[test]
-    fn the_explanation_adds_up_and_nothing_counts_below_zero(list in prop::collection::vec(a_subscription(), 0..6)) {
-        let subs = subscriptions(list);
-        let report = compute(&subs, &Lookups::default(), Currency::EUR, &fx()).unwrap();
-        let sum: i64 = report.subscriptions.iter().map(|s| s.amount.minor).sum();
-        prop_assert_eq!(report.mrr.minor, sum);
-        prop_assert!(report.subscriptions.iter().all(|s| s.amount.minor >= 0));
-        prop_assert!(report.subscriptions.iter().all(|s| s.status == "active" || s.status == "past_due"));
-        prop_assert!(report.customers <= report.subscriptions_counted);
+    fn each_explanation_adds_up_to_its_subscriptions_figure(list in prop::collection::vec(a_subscription(), 0..6)) {
+        let report = compute(&subscriptions(list), &Lookups::default(), Currency::EUR, &fx()).unwrap();
+        for s in &report.subscriptions {
+            let items: Decimal = s.items.iter().filter(|i| i.counted).map(|i| i.monthly).sum();
+            let offs: Decimal = s.discounts.iter().filter(|d| d.counted).map(|d| d.monthly_off).sum();
+            let expected = (items - offs).max(Decimal::ZERO);
+            // Decimal keeps 28 significant digits: equal to within the last of them.
+            let tolerance = expected.abs().max(Decimal::ONE) * Decimal::new(1, 20);
+            prop_assert!((expected - s.monthly).abs() <= tolerance, "{} vs {} for {}", expected, s.monthly, s.id);
+            prop_assert!(s.amount.minor >= 0);
+            prop_assert!(s.status == "active" || s.status == "past_due");
+            prop_assert!(s.discounts.iter().all(|d| d.counted == d.terms.contains("forever")));
+        }
+    }
+
+    /// Discounts only ever lower MRR: the same account without any is worth as much or more.
+    #[test]
+    fn discounts_never_raise_mrr(list in prop::collection::vec(a_subscription(), 1..5)) {
+        let with = compute(&subscriptions(list.clone()), &Lookups::default(), Currency::EUR, &fx()).unwrap();
+        let bare: Vec<Value> = list.into_iter().map(|mut s| {
+            s["discounts"] = json!([]);
+            for item in s["items"]["data"].as_array_mut().unwrap() {
+                item["discounts"] = json!([]);
+            }
+            s
+        }).collect();
+        let without = compute(&subscriptions(bare), &Lookups::default(), Currency::EUR, &fx()).unwrap();
+        prop_assert!(with.mrr.minor <= without.mrr.minor, "{} > {}", with.mrr, without.mrr);
     }
 
     /// Only forever discounts count: removing the others never changes MRR.

@@ -97,10 +97,60 @@ pub enum MoneyError {
 
 /// An exact amount in minor units of one currency: cents for EUR, yen for JPY, fils
 /// (thousandths) for KWD, as [`Currency::exponent`] says.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// Serialised as `{"minor", "currency"}`, plus `"exponent"` for a currency whose minor
+/// unit is not a hundredth. Amounts written before exponents existed (hundredths for
+/// every currency, no `"exponent"`) are rescaled exactly when read, so a stored JPY or
+/// KWD snapshot keeps its value.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Money {
     pub minor: i64,
     pub currency: Currency,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredMoney {
+    minor: i64,
+    currency: Currency,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exponent: Option<u32>,
+}
+
+/// What every amount was scaled by before [`Currency::exponent`].
+const LEGACY_EXPONENT: u32 = 2;
+
+impl Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let exponent = self.currency.exponent();
+        StoredMoney {
+            minor: self.minor,
+            currency: self.currency,
+            exponent: (exponent != LEGACY_EXPONENT).then_some(exponent),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let stored = StoredMoney::deserialize(d)?;
+        let from = stored.exponent.unwrap_or(LEGACY_EXPONENT);
+        rescale(stored.minor, from, stored.currency)
+            .map(|minor| Money { minor, currency: stored.currency })
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// `minor` units of 10^-`from` as units of the currency's own minor unit; exact or an
+/// error, never rounded.
+fn rescale(minor: i64, from: u32, currency: Currency) -> Result<i64, String> {
+    let to = currency.exponent();
+    let factor = 10i64.pow(from.abs_diff(to));
+    let scaled =
+        if from >= to { (minor % factor == 0).then(|| minor / factor) } else { minor.checked_mul(factor) };
+    scaled.ok_or_else(|| {
+        format!("{minor} x 10^-{from} {currency} cannot be held exactly in {currency}'s minor unit")
+    })
 }
 
 impl Money {
@@ -349,6 +399,27 @@ mod tests {
         assert_eq!(Money::from_minor(1_234_050, kwd).to_string(), "KWD 1,234.050");
         assert_eq!(Money::from_minor(5_000, kwd).to_string(), "KWD 5");
         assert_eq!(Money::from_minor(120_000, jpy).to_string(), "JPY 120,000");
+    }
+
+    #[test]
+    fn amounts_stored_before_exponents_keep_their_value() {
+        // EUR reads and writes exactly as before.
+        let eur: Money = serde_json::from_str(r#"{"minor": 12345, "currency": "EUR"}"#).unwrap();
+        assert_eq!(eur.minor, 12_345);
+        assert_eq!(serde_json::to_string(&eur).unwrap(), r#"{"minor":12345,"currency":"EUR"}"#);
+        // JPY and KWD were stored in hundredths: read back as yen and fils.
+        let jpy: Money = serde_json::from_str(r#"{"minor": 123400, "currency": "JPY"}"#).unwrap();
+        assert_eq!(jpy, Money::from_minor(1_234, currency("JPY")));
+        let kwd: Money = serde_json::from_str(r#"{"minor": 1234, "currency": "KWD"}"#).unwrap();
+        assert_eq!(kwd, Money::from_minor(12_340, currency("KWD")));
+        // New ones say their exponent and round-trip.
+        let text = serde_json::to_string(&jpy).unwrap();
+        assert_eq!(text, r#"{"minor":1234,"currency":"JPY","exponent":0}"#);
+        assert_eq!(serde_json::from_str::<Money>(&text).unwrap(), jpy);
+        let text = serde_json::to_string(&kwd).unwrap();
+        assert_eq!(serde_json::from_str::<Money>(&text).unwrap(), kwd);
+        // A legacy JPY amount with fractional yen cannot be held: refused, not rounded.
+        assert!(serde_json::from_str::<Money>(r#"{"minor": 123456, "currency": "JPY"}"#).is_err());
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //!   request and carry the transport error as their source; Stripe's refusals carry
 //!   its own message, code and request id.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -53,22 +54,23 @@ impl RetryPolicy {
     /// The wait before attempt `attempt + 1`: `Retry-After` when Stripe sent one,
     /// otherwise "full jitter" (a uniform draw below `base x 2^attempt`), so that
     /// concurrent clients do not retry in lockstep. `jitter` is in [0, 1).
-    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
-        let wait = match retry_after {
-            Some(asked) => asked,
+    /// `None` when Stripe asks for a longer wait than `cap`: retrying earlier than
+    /// asked would only be refused again, so the caller gives up (and retries later).
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>, jitter: f64) -> Option<Duration> {
+        match retry_after {
+            Some(asked) => (asked <= self.cap).then_some(asked),
             None => {
                 let ceiling = self.base.saturating_mul(1u32 << attempt.min(16));
-                ceiling.mul_f64(jitter.clamp(0.0, 1.0))
+                Some(ceiling.mul_f64(jitter.clamp(0.0, 1.0)).min(self.cap))
             }
-        };
-        wait.min(self.cap)
+        }
     }
 }
 
 /// `Retry-After` in seconds (Stripe sends whole seconds; an HTTP date is not used).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+    value.trim().parse::<f64>().ok().and_then(|s| Duration::try_from_secs_f64(s).ok())
 }
 
 /// Stripe's own verdict, which wins over the status code.
@@ -149,36 +151,39 @@ impl StripeSource {
         compute(&subscriptions, &lookups, self.target, &self.fx)
     }
 
-    /// Every subscription whose status counts, each with all of its items.
+    /// Every subscription whose status counts, once each, with all of its items.
     pub async fn list_subscriptions(&self, deadline: Instant) -> Result<Vec<Subscription>, StripeError> {
-        let mut all = Vec::new();
+        let mut all: Vec<Subscription> = Vec::new();
+        let mut seen = BTreeSet::new();
         for status in COUNTED_STATUSES {
-            let expanded = [
-                ("status", status.to_string()),
-                ("expand[]", "data.discounts.source.coupon".to_string()),
-                ("expand[]", "data.items.data.discounts".to_string()),
-            ];
-            let page = match self.list::<Subscription>(&["v1", "subscriptions"], &expanded, deadline).await {
-                // The pinned version accepts these; a server that does not (a test
-                // double) is read without them. Nothing is miscounted that way: a
+            let query =
+                [("status", status.to_string()), ("expand[]", "data.discounts.source.coupon".to_string())];
+            let page = match self.list::<Subscription>(&["v1", "subscriptions"], &query, deadline).await {
+                // The pinned version accepts this; a server that does not (a test
+                // double) is read without it. Nothing is miscounted that way: a
                 // discount left as an id fails `compute` by name.
                 Err(StripeError::Api { status: 400, message, .. }) if message.contains("expand") => {
-                    tracing::warn!(stripe_message = %message, "Stripe refused the expansions; listing without them");
-                    self.list::<Subscription>(&["v1", "subscriptions"], &expanded[..1], deadline).await?
+                    tracing::warn!(stripe_message = %message, "Stripe refused the expansion; listing without it");
+                    self.list::<Subscription>(&["v1", "subscriptions"], &query[..1], deadline).await?
                 }
                 other => other?,
             };
-            all.extend(page);
+            // A subscription that turned past_due between the two listings is in both.
+            all.extend(page.into_iter().filter(|s| seen.insert(s.id.clone())));
         }
-        for sub in all.iter_mut().filter(|s| s.items.has_more) {
-            let query = [("subscription", sub.id.clone()), ("expand[]", "data.discounts".to_string())];
+        let relist = needed(&all).item_discounts;
+        for sub in all.iter_mut().filter(|s| s.items.has_more || relist.contains(&s.id)) {
+            // Item discounts with their coupons: four levels, the most a listing expands.
+            let query =
+                [("subscription", sub.id.clone()), ("expand[]", "data.discounts.source.coupon".to_string())];
             sub.items.data = self.list::<Item>(&["v1", "subscription_items"], &query, deadline).await?;
             sub.items.has_more = false;
         }
         Ok(all)
     }
 
-    /// The coupons and tiers the listing referenced without including.
+    /// What the listing referenced without including: every coupon that could count,
+    /// with its product limits and other currencies; tiered and multi-currency prices.
     pub async fn lookups(
         &self,
         subscriptions: &[Subscription],
@@ -186,19 +191,32 @@ impl StripeSource {
     ) -> Result<Lookups, StripeError> {
         let needed = needed(subscriptions);
         let mut lookups = Lookups::default();
-        let expand_options = [("expand[]", "currency_options".to_string())];
+        let coupon_query =
+            [("expand[]", "applies_to".to_string()), ("expand[]", "currency_options".to_string())];
         for id in &needed.coupons {
-            let coupon: Coupon = self.get(&["v1", "coupons", id], &expand_options, deadline).await?;
-            lookups.coupons.insert(id.clone(), coupon);
+            match self.get::<Coupon>(&["v1", "coupons", id], &coupon_query, deadline).await {
+                Ok(coupon) => {
+                    lookups.coupons.insert(id.clone(), coupon);
+                }
+                // A deleted coupon still discounts the subscriptions that have it; the
+                // copy expanded in the discount is used (see `Lookups`).
+                Err(StripeError::Api { status: 404, .. }) => {
+                    tracing::warn!(coupon = %id, "coupon deleted; using the copy in its discounts");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        for (id, currencies) in &needed.prices {
+            let mut query =
+                vec![("expand[]", "tiers".to_string()), ("expand[]", "currency_options".to_string())];
+            query.extend(currencies.iter().map(|c| ("expand[]", format!("currency_options.{c}.tiers"))));
+            let price: Price = self.get(&["v1", "prices", id], &query, deadline).await?;
+            lookups.prices.insert(id.clone(), price);
         }
         let expand_tiers = [("expand[]", "tiers".to_string())];
-        for id in &needed.price_tiers {
-            let price: Price = self.get(&["v1", "prices", id], &expand_tiers, deadline).await?;
-            lookups.tiers.insert(id.clone(), price.tiers.unwrap_or_default());
-        }
         for id in &needed.plan_tiers {
             let plan: Plan = self.get(&["v1", "plans", id], &expand_tiers, deadline).await?;
-            lookups.tiers.insert(id.clone(), plan.tiers.unwrap_or_default());
+            lookups.plan_tiers.insert(id.clone(), plan.tiers.unwrap_or_default());
         }
         Ok(lookups)
     }
@@ -214,19 +232,25 @@ impl StripeSource {
         loop {
             let mut page_query = query.to_vec();
             page_query.push(("limit", self.page_size.to_string()));
-            if let Some(last) = all.last().and_then(HasId::id) {
-                page_query.push(("starting_after", last.to_string()));
+            let after = all.last().and_then(HasId::id).map(str::to_string);
+            if let Some(last) = &after {
+                page_query.push(("starting_after", last.clone()));
             }
             let page: List<T> = self.get(path, &page_query, deadline).await?;
-            let progressed = !page.data.is_empty();
+            let more = page.has_more;
+            let empty = page.data.is_empty();
             all.extend(page.data);
-            if !page.has_more || !progressed {
+            if !more {
                 return Ok(all);
             }
-            if all.last().and_then(HasId::id).is_none() {
+            // A page that says there is more must let the next one start further on;
+            // otherwise the list would be cut short, or read forever.
+            let next = all.last().and_then(HasId::id);
+            if empty || next.is_none() || next == after.as_deref() {
                 return Err(StripeError::Malformed(format!(
-                    "{} page has more but no id to go on from",
-                    path.join("/")
+                    "GET /{} says it has more after {} but gives no way on",
+                    path.join("/"),
+                    after.as_deref().unwrap_or("the first page")
                 )));
             }
         }
@@ -264,7 +288,7 @@ impl StripeSource {
                 Ok(r) => r,
                 // A request that never got an answer is safe to repeat: these are GETs.
                 Err(source) if !last && (source.is_connect() || source.is_timeout()) => {
-                    let wait = self.retry.delay(attempt, None, fastrand::f64());
+                    let wait = self.retry.delay(attempt, None, fastrand::f64()).unwrap_or(self.retry.cap);
                     if Instant::now() + wait >= deadline {
                         return Err(StripeError::network(endpoint, attempt + 1, source));
                     }
@@ -290,8 +314,8 @@ impl StripeSource {
             let retry = should_retry(&headers).unwrap_or_else(|| retryable_status(status));
             let error = StripeError::api(endpoint.clone(), status, &headers, &body);
             let wait = self.retry.delay(attempt, retry_after(&headers), fastrand::f64());
-            let in_time = Instant::now() + wait < deadline;
-            if retry && !last && in_time {
+            let in_time = wait.filter(|w| Instant::now() + *w < deadline);
+            if let (true, false, Some(wait)) = (retry, last, in_time) {
                 tracing::warn!(%endpoint, status, attempt, wait_ms = wait.as_millis() as u64, "Stripe asked to retry");
                 tokio::time::sleep(wait).await;
                 attempt += 1;
@@ -360,17 +384,17 @@ mod tests {
     #[test]
     fn backoff_is_jittered_below_a_doubling_ceiling() {
         let p = RetryPolicy { attempts: 4, base: Duration::from_millis(500), cap: Duration::from_secs(8) };
-        assert_eq!(p.delay(0, None, 0.0), Duration::ZERO);
-        assert_eq!(p.delay(0, None, 0.5), Duration::from_millis(250));
-        assert_eq!(p.delay(2, None, 0.5), Duration::from_millis(1_000));
-        assert_eq!(p.delay(10, None, 0.99), Duration::from_secs(8), "capped");
+        assert_eq!(p.delay(0, None, 0.0), Some(Duration::ZERO));
+        assert_eq!(p.delay(0, None, 0.5), Some(Duration::from_millis(250)));
+        assert_eq!(p.delay(2, None, 0.5), Some(Duration::from_millis(1_000)));
+        assert_eq!(p.delay(10, None, 0.99), Some(Duration::from_secs(8)), "capped");
     }
 
     #[test]
-    fn retry_after_wins_over_the_backoff_but_not_over_the_cap() {
+    fn retry_after_wins_over_the_backoff_and_a_longer_one_than_the_cap_gives_up() {
         let p = RetryPolicy::default();
-        assert_eq!(p.delay(0, Some(Duration::from_secs(3)), 0.0), Duration::from_secs(3));
-        assert_eq!(p.delay(0, Some(Duration::from_secs(600)), 0.0), p.cap);
+        assert_eq!(p.delay(0, Some(Duration::from_secs(3)), 0.0), Some(Duration::from_secs(3)));
+        assert_eq!(p.delay(0, Some(Duration::from_secs(600)), 0.0), None);
     }
 
     #[test]
@@ -382,6 +406,10 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
         assert_eq!(should_retry(&h), Some(false));
         h.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", "1e300".parse().unwrap());
+        assert_eq!(retry_after(&h), None, "too long to be a duration: no panic");
+        h.insert("retry-after", "-1".parse().unwrap());
         assert_eq!(retry_after(&h), None);
         assert!(retryable_status(429) && retryable_status(503) && retryable_status(409));
         assert!(!retryable_status(400) && !retryable_status(401) && !retryable_status(404));

@@ -48,6 +48,32 @@ impl<T> Expandable<T> {
     }
 }
 
+/// Objects that have an id, expanded or not.
+pub trait Identified {
+    fn identifier(&self) -> &str;
+}
+
+impl<T: Identified> Expandable<T> {
+    pub fn id(&self) -> &str {
+        match self {
+            Expandable::Id(id) => id,
+            Expandable::Object(o) => o.identifier(),
+        }
+    }
+}
+
+impl Identified for ProductObject {
+    fn identifier(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Identified for Coupon {
+    fn identifier(&self) -> &str {
+        &self.id
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct CustomerObject {
     pub id: String,
@@ -98,6 +124,9 @@ pub struct Item {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Price {
     pub id: String,
+    /// The product, for coupons restricted to some products (`applies_to`).
+    #[serde(default)]
+    pub product: Option<Expandable<ProductObject>>,
     pub currency: String,
     #[serde(default)]
     pub unit_amount: Option<i64>,
@@ -118,6 +147,32 @@ pub struct Price {
     pub tiers: Option<Vec<Tier>>,
     #[serde(default)]
     pub transform_quantity: Option<TransformQuantity>,
+    /// A multi-currency price's amounts in its other currencies (only when expanded).
+    #[serde(default)]
+    pub currency_options: Option<BTreeMap<String, PriceCurrencyOption>>,
+}
+
+impl Price {
+    pub fn product_id(&self) -> Option<&str> {
+        self.product.as_ref().map(Expandable::id)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProductObject {
+    pub id: String,
+}
+
+/// A price's amounts in one of its other currencies.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PriceCurrencyOption {
+    #[serde(default)]
+    pub unit_amount: Option<i64>,
+    #[serde(default)]
+    pub unit_amount_decimal: Option<String>,
+    /// Only when expanded (`currency_options.<currency>.tiers`).
+    #[serde(default)]
+    pub tiers: Option<Vec<Tier>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -133,6 +188,8 @@ pub struct Recurring {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Plan {
     pub id: String,
+    #[serde(default)]
+    pub product: Option<Expandable<ProductObject>>,
     pub currency: String,
     #[serde(default)]
     pub amount: Option<i64>,
@@ -210,6 +267,7 @@ pub struct DiscountSource {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Coupon {
+    #[serde(default)]
     pub id: String,
     /// `forever`, `once` or `repeating`.
     pub duration: String,
@@ -224,6 +282,15 @@ pub struct Coupon {
     /// `amount_off` in other currencies, for multi-currency coupons (when expanded).
     #[serde(default)]
     pub currency_options: Option<BTreeMap<String, CouponCurrencyOption>>,
+    /// The products the coupon is limited to (only when expanded; absent: all).
+    #[serde(default)]
+    pub applies_to: Option<AppliesTo>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AppliesTo {
+    #[serde(default)]
+    pub products: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

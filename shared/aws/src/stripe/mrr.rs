@@ -30,7 +30,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::StripeError;
-use super::model::{Coupon, Discount, Expandable, Item, Subscription, Tier, TransformQuantity};
+use super::model::{Coupon, Discount, Expandable, Item, Price, Subscription, Tier, TransformQuantity};
 
 /// Decimal places Stripe uses for a currency's amounts. This is ISO 4217's exponent
 /// ([`Currency::exponent`]) except where Stripe documents otherwise: ISK stays a
@@ -50,41 +50,74 @@ fn stripe_minor_per_unit(currency: Currency) -> Decimal {
 /// Objects Stripe does not embed in a subscription listing, fetched separately.
 #[derive(Debug, Clone, Default)]
 pub struct Lookups {
-    /// Coupon id -> coupon, for discounts whose coupon arrived as an id.
+    /// Coupon id -> the coupon with `applies_to` and `currency_options` expanded. A
+    /// deleted coupon cannot be fetched: the copy expanded in its discount is used,
+    /// applied to every item (its product limits are unknown).
     pub coupons: BTreeMap<String, Coupon>,
-    /// Price (or legacy plan) id -> tiers, for tiered prices (tiers are only sent when
-    /// expanded, and a listing cannot expand that deep).
-    pub tiers: BTreeMap<String, Vec<Tier>>,
+    /// Price id -> the price with `tiers` and `currency_options` expanded, for tiered
+    /// and multi-currency prices (a listing cannot expand that deep).
+    pub prices: BTreeMap<String, Price>,
+    /// Legacy plan id -> tiers.
+    pub plan_tiers: BTreeMap<String, Vec<Tier>>,
 }
 
 /// What [`Lookups`] must hold before [`compute`] can run on these subscriptions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Needed {
+    /// Coupons of `forever` discounts (or of unknown duration): the only ones that count.
     pub coupons: BTreeSet<String>,
-    pub price_tiers: BTreeSet<String>,
+    /// Price id -> the currencies whose options are needed (empty: tiers only).
+    pub prices: BTreeMap<String, BTreeSet<String>>,
     pub plan_tiers: BTreeSet<String>,
+    /// Subscriptions whose item discounts arrived as ids: their items are listed again
+    /// with discounts and coupons expanded.
+    pub item_discounts: BTreeSet<String>,
 }
 
 impl Needed {
     pub fn is_empty(&self) -> bool {
-        self.coupons.is_empty() && self.price_tiers.is_empty() && self.plan_tiers.is_empty()
+        self.coupons.is_empty()
+            && self.prices.is_empty()
+            && self.plan_tiers.is_empty()
+            && self.item_discounts.is_empty()
     }
 }
 
-/// The coupons and tiers the listing referenced without including them.
+/// What the listing referenced without including it.
 pub fn needed(subscriptions: &[Subscription]) -> Needed {
     let mut needed = Needed::default();
     for sub in subscriptions.iter().filter(|s| counts(&s.status)) {
-        let listed = sub.discounts.iter().chain(sub.items.data.iter().flat_map(|i| i.discounts.iter()));
-        for discount in sub.discount.iter().chain(listed.filter_map(Expandable::object)) {
-            if let Some(Expandable::Id(coupon)) = discount.coupon() {
-                needed.coupons.insert(coupon.clone());
+        let currency = sub
+            .currency
+            .clone()
+            .or_else(|| sub.items.data.iter().find_map(|i| item_currency(i).map(str::to_string)));
+        let item_discounts = sub.items.data.iter().flat_map(|i| i.discounts.iter());
+        if item_discounts
+            .clone()
+            .any(|d| d.object().is_none_or(|d| matches!(d.coupon(), Some(Expandable::Id(_)))))
+        {
+            needed.item_discounts.insert(sub.id.clone());
+        }
+        let listed = sub.discounts.iter().chain(item_discounts).filter_map(Expandable::object);
+        for discount in sub.discount.iter().chain(listed) {
+            match discount.coupon() {
+                Some(Expandable::Object(c)) if c.duration != "forever" => {}
+                Some(coupon) => {
+                    needed.coupons.insert(coupon.id().to_string());
+                }
+                None => {}
             }
         }
         for item in &sub.items.data {
             match (&item.price, &item.plan) {
-                (Some(p), _) if is_tiered(&p.billing_scheme) && p.tiers.is_none() => {
-                    needed.price_tiers.insert(p.id.clone());
+                (Some(p), _) => {
+                    let foreign = currency.as_deref().is_some_and(|c| !c.eq_ignore_ascii_case(&p.currency));
+                    if is_tiered(&p.billing_scheme) && p.tiers.is_none() || foreign {
+                        let currencies = needed.prices.entry(p.id.clone()).or_default();
+                        if let (true, Some(c)) = (foreign, &currency) {
+                            currencies.insert(c.to_ascii_lowercase());
+                        }
+                    }
                 }
                 (None, Some(p)) if is_tiered(&p.billing_scheme) && p.tiers.is_none() => {
                     needed.plan_tiers.insert(p.id.clone());
@@ -213,6 +246,12 @@ fn unsupported(sub: &Subscription, message: String) -> StripeError {
     StripeError::Unsupported { subscription: sub.id.clone(), message }
 }
 
+/// An item's amount while discounts are applied to it, in the subscription's currency.
+struct Counted {
+    product: Option<String>,
+    monthly: Decimal,
+}
+
 /// `None` for a subscription with nothing recurring and licensed in it.
 fn subscription_mrr(
     sub: &Subscription,
@@ -229,28 +268,31 @@ fn subscription_mrr(
     let mut items = Vec::new();
     let mut discounts = Vec::new();
     let mut seen_discounts = BTreeSet::new();
-    let mut subtotal = Decimal::ZERO;
+    let mut counted: Vec<Counted> = Vec::new();
     // The billing period of the subscription, for amounts taken once per invoice.
     let mut period_factor: Option<Decimal> = None;
-    let mut any_counted = false;
     for item in &sub.items.data {
-        let line = item_mrr(sub, item, currency, lookups)?;
-        if line.0.counted {
-            any_counted = true;
-            period_factor.get_or_insert(line.1);
+        let (line, factor) = item_mrr(sub, item, currency, lookups)?;
+        if line.counted {
+            period_factor.get_or_insert(factor);
             // The line keeps its amount before discounts, so the explanation adds up.
-            let mut discounted = line.0.monthly;
+            let mut own = [Counted { product: item_product(item, lookups), monthly: line.monthly }];
             for discount in resolve_discounts(sub, &item.discounts, &mut seen_discounts)? {
-                let applied =
-                    apply_discount(sub, discount, lookups, currency, line.1, discounted, &line.0.price)?;
-                discounted -= applied.monthly_off;
-                discounts.push(applied);
+                discounts.push(apply_discount(
+                    sub,
+                    discount,
+                    lookups,
+                    currency,
+                    factor,
+                    &mut own,
+                    &line.price,
+                )?);
             }
-            subtotal += discounted;
+            counted.extend(own);
         }
-        items.push(line.0);
+        items.push(line);
     }
-    if !any_counted {
+    if counted.is_empty() {
         return Ok(None);
     }
     let factor = period_factor.unwrap_or(Decimal::ONE);
@@ -261,13 +303,22 @@ fn subscription_mrr(
         .chain(sub.discounts.iter().cloned())
         .collect();
     for discount in resolve_discounts(sub, &subscription_level, &mut seen_discounts)? {
-        let applied = apply_discount(sub, discount, lookups, currency, factor, subtotal, "subscription")?;
-        subtotal -= applied.monthly_off;
-        discounts.push(applied);
+        discounts.push(apply_discount(
+            sub,
+            discount,
+            lookups,
+            currency,
+            factor,
+            &mut counted,
+            "subscription",
+        )?);
     }
-    let monthly = subtotal.max(Decimal::ZERO);
+    let monthly = counted.iter().map(|c| c.monthly).sum::<Decimal>().max(Decimal::ZERO);
     let rate = fx.rate(currency, target)?;
-    let amount = Money::round_from_decimal(monthly * rate, target)
+    let converted = monthly
+        .checked_mul(rate)
+        .ok_or_else(|| unsupported(sub, format!("{monthly} {currency} x {rate} is too large")))?;
+    let amount = Money::round_from_decimal(converted, target)
         .map_err(|e| unsupported(sub, format!("its amount cannot be held: {e}")))?;
     Ok(Some(SubscriptionMrr {
         id: sub.id.clone(),
@@ -283,6 +334,14 @@ fn subscription_mrr(
 
 fn item_currency(item: &Item) -> Option<&str> {
     item.price.as_ref().map(|p| p.currency.as_str()).or(item.plan.as_ref().map(|p| p.currency.as_str()))
+}
+
+fn item_product(item: &Item, lookups: &Lookups) -> Option<String> {
+    let price = item.price.as_ref().map(|p| lookups.prices.get(&p.id).unwrap_or(p));
+    price
+        .and_then(Price::product_id)
+        .or_else(|| item.plan.as_ref().and_then(|p| p.product.as_ref().map(Expandable::id)))
+        .map(str::to_string)
 }
 
 /// The price fields both `Price` and the legacy `Plan` carry.
@@ -310,22 +369,40 @@ fn item_mrr(
 ) -> Result<(ItemMrr, Decimal), StripeError> {
     let quantity = item.quantity.unwrap_or(1);
     let terms = match (&item.price, &item.plan) {
-        (Some(p), _) => {
+        (Some(listed), _) => {
+            // The fetched price has what a listing leaves out (tiers, other currencies).
+            let p = lookups.prices.get(&listed.id).unwrap_or(listed);
             let Some(r) = &p.recurring else {
                 let line = skipped(&p.id, quantity, "one-off price: not recurring", "-");
                 return Ok((line, Decimal::ZERO));
             };
+            let metered = r.usage_type.as_deref() == Some("metered");
+            // A multi-currency price bills a subscription in another of its currencies
+            // at that currency's own amounts, never converted.
+            let (unit_amount, unit_amount_decimal, tiers) =
+                if metered || parse_currency(&p.currency, sub)? == currency {
+                    (p.unit_amount, p.unit_amount_decimal.as_deref(), p.tiers.as_deref())
+                } else {
+                    let key = currency.as_str().to_ascii_lowercase();
+                    let option = p.currency_options.as_ref().and_then(|o| o.get(&key)).ok_or_else(|| {
+                        unsupported(
+                            sub,
+                            format!("price {} is in {} and has no {currency} amount", p.id, p.currency),
+                        )
+                    })?;
+                    (option.unit_amount, option.unit_amount_decimal.as_deref(), option.tiers.as_deref())
+                };
             PriceTerms {
                 id: &p.id,
-                currency: &p.currency,
-                unit_amount: p.unit_amount,
-                unit_amount_decimal: p.unit_amount_decimal.as_deref(),
+                currency: currency.as_str(),
+                unit_amount,
+                unit_amount_decimal,
                 interval: &r.interval,
                 interval_count: r.interval_count,
-                metered: r.usage_type.as_deref() == Some("metered"),
+                metered,
                 tiers_mode: p.tiers_mode.as_deref(),
                 tiered: is_tiered(&p.billing_scheme),
-                tiers: p.tiers.as_deref(),
+                tiers,
                 transform: p.transform_quantity.as_ref(),
             }
         }
@@ -364,7 +441,7 @@ fn item_mrr(
     let per_unit = stripe_minor_per_unit(currency);
     let (minor, pricing) = if terms.tiered {
         let tiers =
-            terms.tiers.or_else(|| lookups.tiers.get(terms.id).map(Vec::as_slice)).ok_or_else(|| {
+            terms.tiers.or_else(|| lookups.plan_tiers.get(terms.id).map(Vec::as_slice)).ok_or_else(|| {
                 unsupported(sub, format!("price {} is tiered but its tiers were not fetched", terms.id))
             })?;
         tiered_amount(sub, terms.id, terms.tiers_mode, tiers, quantity, per_unit)?
@@ -379,16 +456,22 @@ fn item_mrr(
                     t.divide_by,
                     t.round
                 );
-                (unit * Decimal::from(billed), text)
+                (times(sub, unit, Decimal::from(billed))?, text)
             }
-            None => {
-                (unit * Decimal::from(quantity), format!("per unit: {} x {quantity}", major(unit, per_unit)))
-            }
+            None => (
+                times(sub, unit, Decimal::from(quantity))?,
+                format!("per unit: {} x {quantity}", major(unit, per_unit)),
+            ),
         }
     };
-    let monthly = minor / per_unit * factor;
+    let monthly = times(sub, minor / per_unit, factor)?;
     let line = ItemMrr { price: terms.id.to_string(), quantity, pricing, interval, monthly, counted: true };
     Ok((line, factor))
+}
+
+/// `a x b`, or a named error where a plain product would overflow (and panic).
+fn times(sub: &Subscription, a: Decimal, b: Decimal) -> Result<Decimal, StripeError> {
+    a.checked_mul(b).ok_or_else(|| unsupported(sub, format!("{a} x {b} is too large to hold")))
 }
 
 fn skipped(price: &str, quantity: u64, why: &str, interval: &str) -> ItemMrr {
@@ -481,7 +564,9 @@ fn tiered_amount(
                 let upper = tier.up_to.unwrap_or(u64::MAX).min(quantity);
                 let units = upper.saturating_sub(lower);
                 let (r, f) = (rate(tier)?, flat(tier)?);
-                total += r * Decimal::from(units) + f;
+                total = total
+                    .checked_add(times(sub, r, Decimal::from(units))? + f)
+                    .ok_or_else(|| unsupported(sub, format!("price {price} sums past what can be held")))?;
                 parts.push(if f.is_zero() {
                     format!("{units} x {}", major(r, per_unit))
                 } else {
@@ -501,7 +586,7 @@ fn tiered_amount(
                 None => format!("volume top tier: {quantity} x {}", major(r, per_unit)),
             };
             let text = if f.is_zero() { text } else { format!("{text} + {}", major(f, per_unit)) };
-            Ok((r * Decimal::from(quantity) + f, text))
+            Ok((times(sub, r, Decimal::from(quantity))? + f, text))
         }
         other => Err(unsupported(sub, format!("price {price} has tiers_mode {other:?}"))),
     }
@@ -549,23 +634,40 @@ fn coupon_id(discount: &Discount) -> String {
     }
 }
 
-/// How much a discount takes off `base` (monthly, the subscription's currency).
+/// Applies a discount to `targets` (its item, or every counted item of the
+/// subscription) and says what it took. A coupon limited to some products
+/// (`applies_to`) only takes from their items; an amount off is shared among them in
+/// proportion to their amounts, the last taking the remainder, so that every figure
+/// stays exact.
 fn apply_discount(
     sub: &Subscription,
     discount: &Discount,
     lookups: &Lookups,
     currency: Currency,
     factor: Decimal,
-    base: Decimal,
+    targets: &mut [Counted],
     applies_to: &str,
 ) -> Result<DiscountMrr, StripeError> {
-    let coupon = match discount.coupon() {
-        Some(Expandable::Object(c)) => c.as_ref(),
-        Some(Expandable::Id(id)) => {
-            lookups.coupons.get(id).ok_or_else(|| unsupported(sub, format!("coupon {id} was not fetched")))?
-        }
+    let (coupon, fetched) = match discount.coupon() {
+        Some(c) => match (lookups.coupons.get(c.id()), c) {
+            (Some(full), _) => (full, true),
+            (None, Expandable::Object(copy)) => (copy.as_ref(), false),
+            (None, Expandable::Id(id)) => {
+                return Err(unsupported(sub, format!("coupon {id} was not fetched")));
+            }
+        },
         None => return Err(unsupported(sub, "has a discount without a coupon".into())),
     };
+    let counted = coupon.duration == "forever";
+    let eligible: Vec<usize> = (0..targets.len())
+        .filter(|i| {
+            coupon
+                .applies_to
+                .as_ref()
+                .is_none_or(|limit| targets[*i].product.as_ref().is_some_and(|p| limit.products.contains(p)))
+        })
+        .collect();
+    let base: Decimal = eligible.iter().map(|i| targets[*i].monthly.max(Decimal::ZERO)).sum();
     let per_unit = stripe_minor_per_unit(currency);
     let (off, what) = if let Some(pct) = &coupon.percent_off {
         let pct = percent(pct)
@@ -573,10 +675,7 @@ fn apply_discount(
         (base * pct / Decimal::ONE_HUNDRED, format!("{}% off", pct.normalize()))
     } else if let Some(amount) = coupon_amount(coupon, currency) {
         let per_month = Decimal::from(amount) / per_unit * factor;
-        (
-            per_month.min(base.max(Decimal::ZERO)),
-            format!("{currency} {} off", major(Decimal::from(amount), per_unit)),
-        )
+        (per_month.min(base), format!("{currency} {} off", major(Decimal::from(amount), per_unit)))
     } else if coupon.amount_off.is_some() {
         return Err(unsupported(
             sub,
@@ -589,12 +688,29 @@ fn apply_discount(
     } else {
         return Err(unsupported(sub, format!("coupon {} has neither percent_off nor amount_off", coupon.id)));
     };
-    let counted = coupon.duration == "forever";
+    if counted && !base.is_zero() {
+        let mut left = off;
+        for (n, i) in eligible.iter().enumerate() {
+            let share = if n + 1 == eligible.len() {
+                left
+            } else {
+                targets[*i].monthly.max(Decimal::ZERO) * off / base
+            };
+            targets[*i].monthly -= share;
+            left -= share;
+        }
+    }
+    let mut terms = format!("{what}, {}", coupon.duration);
+    if let Some(limit) = &coupon.applies_to {
+        terms.push_str(&format!(" (only {})", limit.products.join(", ")));
+    } else if !fetched {
+        terms.push_str(" (coupon could not be fetched: any product limit is unknown)");
+    }
     Ok(DiscountMrr {
         id: discount.id.clone().unwrap_or_default(),
         coupon: coupon.id.clone(),
         applies_to: applies_to.to_string(),
-        terms: format!("{what}, {}", coupon.duration),
+        terms,
         monthly_off: if counted { off } else { Decimal::ZERO },
         counted,
     })
@@ -824,11 +940,11 @@ mod tests {
         bare["tiers"] = Value::Null;
         let list = subs(json!([sub("s", "active", "c1", json!([item(bare, 12)]))]));
         let need = needed(&list);
-        assert_eq!(need.price_tiers.iter().collect::<Vec<_>>(), ["price_x"]);
+        assert_eq!(need.prices.keys().collect::<Vec<_>>(), ["price_x"]);
         let err = compute(&list, &Lookups::default(), Currency::EUR, &eur_fx()).unwrap_err();
         assert_eq!(err.to_string(), "subscription s: price price_x is tiered but its tiers were not fetched");
         let mut lookups = Lookups::default();
-        lookups.tiers.insert("price_x".into(), serde_json::from_value(full["tiers"].clone()).unwrap());
+        lookups.prices.insert("price_x".into(), serde_json::from_value(full).unwrap());
         assert_eq!(compute(&list, &lookups, Currency::EUR, &eur_fx()).unwrap().mrr.minor, 12_000);
     }
 
@@ -840,10 +956,10 @@ mod tests {
             subs(json!([sub("s", "active", "c1", json!([{"id": "si", "plan": plan, "quantity": 7}]))]));
         let need = needed(&list);
         assert_eq!(need.plan_tiers.iter().collect::<Vec<_>>(), ["plan_t"]);
-        assert!(need.price_tiers.is_empty() && need.coupons.is_empty());
+        assert!(need.prices.is_empty() && need.coupons.is_empty());
         let mut lookups = Lookups::default();
         lookups
-            .tiers
+            .plan_tiers
             .insert("plan_t".into(), serde_json::from_value(tiered("volume")["tiers"].clone()).unwrap());
         assert_eq!(compute(&list, &lookups, Currency::EUR, &eur_fx()).unwrap().mrr.minor, 5_600);
     }
@@ -880,12 +996,18 @@ mod tests {
 
     #[test]
     fn a_multi_currency_coupon_takes_its_amount_in_the_subscriptions_currency() {
-        let c = coupon(
+        // The listing's copy has no currency_options; the fetched coupon has them.
+        let listed = coupon("c", "forever", json!({"amount_off": 1_000, "currency": "usd"}));
+        let fetched = coupon(
             "c",
             "forever",
             json!({"amount_off": 1_000, "currency": "usd", "currency_options": {"eur": {"amount_off": 900}}}),
         );
-        assert_eq!(minor(with_discounts(hundred_a_month(), json!([discount("di_1", c)]))), 9_100);
+        let list = subs(with_discounts(hundred_a_month(), json!([discount("di_1", listed)])));
+        assert_eq!(needed(&list).coupons.iter().collect::<Vec<_>>(), ["c"]);
+        let mut lookups = Lookups::default();
+        lookups.coupons.insert("c".into(), serde_json::from_value(fetched).unwrap());
+        assert_eq!(compute(&list, &lookups, Currency::EUR, &eur_fx()).unwrap().mrr.minor, 9_100);
         let usd_only = coupon("c", "forever", json!({"amount_off": 1_000, "currency": "usd"}));
         let err = compute(
             &subs(with_discounts(hundred_a_month(), json!([discount("di_1", usd_only)]))),
@@ -898,6 +1020,87 @@ mod tests {
             err.to_string(),
             "subscription s: coupon c takes an amount off in usd and has none in EUR"
         );
+    }
+
+    fn product_price(id: &str, product: &str, amount: i64) -> Value {
+        let mut p = price(amount, "eur", "month", 1);
+        p["id"] = id.into();
+        p["product"] = product.into();
+        p
+    }
+
+    #[test]
+    fn a_coupon_limited_to_some_products_only_discounts_their_items() {
+        let items = json!([
+            item(product_price("p_seat", "prod_seats", 8_000), 1),
+            item(product_price("p_sup", "prod_support", 2_000), 1)
+        ]);
+        let limited = coupon("half", "forever", json!({"percent_off": 50}));
+        let list = subs(with_discounts(items, json!([discount("di_1", limited.clone())])));
+        let mut lookups = Lookups::default();
+        let mut fetched = limited;
+        fetched["applies_to"] = json!({"products": ["prod_support"]});
+        lookups.coupons.insert("half".into(), serde_json::from_value(fetched).unwrap());
+        // 80 + 20 x 50% = 90, not (80 + 20) x 50% = 50
+        let m = compute(&list, &lookups, Currency::EUR, &eur_fx()).unwrap();
+        assert_eq!(m.mrr.minor, 9_000);
+        assert_eq!(m.subscriptions[0].discounts[0].terms, "50% off, forever (only prod_support)");
+    }
+
+    #[test]
+    fn an_amount_off_limited_to_products_takes_at_most_their_amount() {
+        let items = json!([
+            item(product_price("p_seat", "prod_seats", 8_000), 1),
+            item(product_price("p_sup", "prod_support", 2_000), 1)
+        ]);
+        let c = coupon(
+            "big",
+            "forever",
+            json!({"amount_off": 5_000, "currency": "eur", "applies_to": {"products": ["prod_support"]}}),
+        );
+        let list = subs(with_discounts(items, json!([discount("di_1", c.clone())])));
+        let mut lookups = Lookups::default();
+        lookups.coupons.insert("big".into(), serde_json::from_value(c).unwrap());
+        // EUR 50 off, but only the EUR 20 support item is eligible: 80 left.
+        assert_eq!(compute(&list, &lookups, Currency::EUR, &eur_fx()).unwrap().mrr.minor, 8_000);
+    }
+
+    #[test]
+    fn a_deleted_coupon_still_discounts_from_the_copy_in_its_discount() {
+        let c = coupon("gone", "forever", json!({"percent_off": 10}));
+        let m = compute(
+            &subs(with_discounts(hundred_a_month(), json!([discount("di_1", c)]))),
+            &Lookups::default(),
+            Currency::EUR,
+            &eur_fx(),
+        )
+        .unwrap();
+        assert_eq!(m.mrr.minor, 9_000);
+        assert!(
+            m.subscriptions[0].discounts[0]
+                .terms
+                .ends_with("(coupon could not be fetched: any product limit is unknown)")
+        );
+    }
+
+    #[test]
+    fn a_multi_currency_price_bills_in_the_subscriptions_currency_at_its_own_amount() {
+        // A USD price with a EUR option of EUR 95: a EUR subscription pays 95, not 100 x FX.
+        let listed = price(10_000, "usd", "month", 1);
+        let mut fetched = listed.clone();
+        fetched["currency_options"] = json!({"eur": {"unit_amount": 9_500, "unit_amount_decimal": "9500"},
+                                             "usd": {"unit_amount": 10_000, "unit_amount_decimal": "10000"}});
+        let list = subs(json!([sub("s", "active", "c1", json!([item(listed, 2)]))]));
+        let need = needed(&list);
+        assert_eq!(
+            need.prices.get("price_x").map(|c| c.iter().map(String::as_str).collect::<Vec<_>>()),
+            Some(vec!["eur"])
+        );
+        let err = compute(&list, &Lookups::default(), Currency::EUR, &eur_fx()).unwrap_err();
+        assert_eq!(err.to_string(), "subscription s: price price_x is in usd and has no EUR amount");
+        let mut lookups = Lookups::default();
+        lookups.prices.insert("price_x".into(), serde_json::from_value(fetched).unwrap());
+        assert_eq!(compute(&list, &lookups, Currency::EUR, &eur_fx()).unwrap().mrr.minor, 19_000);
     }
 
     #[test]
@@ -1037,6 +1240,21 @@ mod tests {
         {
             assert_eq!(stripe_exponent(c(code)), exponent, "{code}");
         }
+    }
+
+    #[test]
+    fn an_absurd_quantity_is_a_named_error_not_a_panic() {
+        let mut p = price(0, "eur", "month", 1);
+        p["unit_amount"] = Value::Null;
+        p["unit_amount_decimal"] = "79228162514264337593543950335".into();
+        let err = compute(
+            &subs(json!([sub("s", "active", "c1", json!([item(p, u64::MAX)]))])),
+            &Lookups::default(),
+            Currency::EUR,
+            &eur_fx(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().ends_with("is too large to hold"), "{err}");
     }
 
     #[test]
