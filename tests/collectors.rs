@@ -145,7 +145,12 @@ async fn stripe_mrr_is_exact_to_the_cent_and_collected_once_a_day() {
     let replay = collect_revenue::handler::handle(&store, &src, event()).await.expect("replayed");
     assert_eq!(replay["written"], false);
     let history = store.history(day("2026-11-29"), day("2026-11-29")).await.unwrap();
-    assert!(history.is_empty(), "no cost snapshot yet, so no joined day");
+    let only = history.get(day("2026-11-29")).expect("a revenue day is a day of history");
+    assert_eq!(
+        (only.mrr, only.cost),
+        (Money::from_minor(53_304, Currency::EUR), None),
+        "no cost snapshot yet"
+    );
 
     // Without a rate for USD the collection fails clearly instead of mixing currencies.
     let no_usd = StripeSource::new(&stripe_url(), KEY.into(), Currency::EUR, FxRates::new()).unwrap();
@@ -294,7 +299,7 @@ async fn cost_explorer_results_become_one_snapshot_in_at_most_four_requests() {
     };
     store.put_revenue(&rev).await.unwrap();
     let history = store.history(day("2026-11-29"), day("2026-11-29")).await.unwrap();
-    assert_eq!(history.get(day("2026-11-29")).unwrap().cost, Money::from_minor(43_943, Currency::EUR));
+    assert_eq!(history.get(day("2026-11-29")).unwrap().cost, Some(Money::from_minor(43_943, Currency::EUR)));
 
     // A malformed answer: a clear error, and no snapshot for that day.
     inject_cost_results(json!({

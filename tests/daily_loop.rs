@@ -191,8 +191,9 @@ async fn revenue_climbs_two_levels_then_churn_brings_it_back_down_with_everythin
         day = day + Days::new(1);
     }
 
-    // Eight deliveries, four runs: L0 -> L1, pre-warming L2, L1 -> L2, and the churn
-    // drop to L0.
+    // Ten deliveries, five runs: pre-warming L1 a week before three months of daily
+    // MRR exist, L0 -> L1, pre-warming L2 a week before its window completes,
+    // L1 -> L2, and the churn drop to L0.
     let executions = sfn.list_executions().state_machine_arn(&machine).send().await.unwrap().executions;
     assert_eq!(executions.len(), runs.len(), "one run per decision, whatever the deliveries");
     let summary: Vec<(String, String)> =
@@ -202,9 +203,10 @@ async fn revenue_climbs_two_levels_then_churn_brings_it_back_down_with_everythin
     assert_eq!(
         summary,
         [
-            ("2026-02-01".to_string(), "L0-L1-".to_string()),
-            ("2026-03-25".to_string(), "L1-L1-".to_string()),
-            ("2026-04-01".to_string(), "L1-L2-".to_string()),
+            ("2026-03-15".to_string(), "L0-L0-".to_string()),
+            ("2026-03-22".to_string(), "L0-L1-".to_string()),
+            ("2026-03-24".to_string(), "L1-L1-".to_string()),
+            ("2026-03-31".to_string(), "L1-L2-".to_string()),
             ("2026-04-08".to_string(), "L2-L0-".to_string()),
         ]
     );
@@ -233,7 +235,7 @@ async fn revenue_climbs_two_levels_then_churn_brings_it_back_down_with_everythin
     let evaluations = audit.iter().filter(|r| r.kind == "evaluation").count();
     assert_eq!(evaluations, (end - start).num_days() as usize + 1);
     let finishes = audit.iter().filter(|r| r.id.ends_with(".finish")).count();
-    assert_eq!(finishes, 4);
+    assert_eq!(finishes, 5);
     // The alerts: the cost crossing 80% of the shrunken MRR, once.
     let alerts = drain(&sdk, &alerts_queue).await;
     let subjects: Vec<&str> = alerts.iter().filter_map(|a| a["Subject"].as_str()).collect();

@@ -101,7 +101,7 @@ async fn evaluate(rig: &Rig, config: &Config, id: &str, time: &str) -> Value {
 async fn a_level_change_is_published_once_on_the_bus_and_a_replay_publishes_nothing() {
     let rig = rig().await;
     let config = Config::default_config().unwrap();
-    seed(&rig.store, "2026-01-01", 60, 1000, 100).await;
+    seed(&rig.store, "2025-11-01", 121, 1000, 100).await;
 
     let before = rig.dynamo_requests.get();
     let out = evaluate(&rig, &config, "eval-2026-03-01", "2026-03-01T06:00:00Z").await;
@@ -156,7 +156,7 @@ async fn a_level_change_is_published_once_on_the_bus_and_a_replay_publishes_noth
 async fn concurrent_evaluations_of_the_same_state_publish_exactly_one_event() {
     let rig = Arc::new(rig().await);
     let config = Arc::new(Config::default_config().unwrap());
-    seed(&rig.store, "2026-01-01", 60, 1000, 100).await;
+    seed(&rig.store, "2025-11-01", 121, 1000, 100).await;
 
     let runs: Vec<_> = (0..6)
         .map(|i| {

@@ -65,12 +65,25 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(svg) = &args.svg {
         crate::chart::draw(&config, &days, svg).with_context(|| format!("cannot draw {}", svg.display()))?;
     }
-    print!("{output}");
-    Ok(ExitCode::SUCCESS)
+    write_out(&output)
+}
+
+/// Writes to stdout; a reader that closed the pipe (`| head -1`) is not an error:
+/// like other Unix tools, stop quietly.
+fn write_out(text: &str) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        other => {
+            other.context("cannot write the simulation to stdout")?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 fn amount(m: Money) -> Value {
-    // Two decimals at most, so the shortest f64 form is the exact amount.
+    // A few decimals at most, so the shortest f64 form is the exact amount.
     m.to_decimal().to_string().parse::<serde_json::Number>().map(Value::Number).unwrap_or(Value::Null)
 }
 

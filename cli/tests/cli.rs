@@ -36,7 +36,7 @@ fn simulate_prints_a_month_by_month_table() {
     for column in ["month", "MRR", "3-mo avg", "cost", "ratio", "level", "changes", "alerts"] {
         assert!(header.contains(column), "header lacks {column}: {header}");
     }
-    assert!(out.contains("2027-08") && out.contains("01 level 3 -> 4 (growth)"), "{out}");
+    assert!(out.contains("2027-07") && out.contains("30 level 3 -> 4 (growth)"), "{out}");
     assert!(out.contains("final level L4"));
 }
 
@@ -153,4 +153,24 @@ fn simulate_refuses_an_invalid_config() {
     assert!(!o.status.success());
     assert!(stdout(&o).is_empty());
     assert!(stderr(&o).contains("invalid configuration"), "{}", stderr(&o));
+}
+
+#[test]
+fn simulate_into_a_closed_pipe_stops_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_revscale"))
+        .args(["simulate", concat!(env!("CARGO_MANIFEST_DIR"), "/../events/scenarios/steady-growth.csv")])
+        .args(["--format", "jsonl"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    // Like `| head -1`: read one line (of ~670, far more than a pipe buffers), then close.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("a line");
+    assert!(first.starts_with('{'), "{first}");
+    let out = child.wait_with_output().expect("exits");
+    assert!(out.status.success(), "exit {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -42,7 +42,7 @@ fn bench(c: &mut Criterion) {
     let history = History::from_snapshots((0..3_652u64).map(|i| DailySnapshot {
         date: start + Days::new(i),
         mrr: Money::whole(200 + i as i64 * 5, Currency::EUR),
-        cost: Money::whole(100 + i as i64, Currency::EUR),
+        cost: Some(Money::whole(100 + i as i64, Currency::EUR)),
     }));
     let today = start + Days::new(3_651);
     let state = SystemState::initial(&config, start);

@@ -155,8 +155,9 @@ mod tests {
             let snap = DailySnapshot {
                 date,
                 mrr: Money::whole(mrr, Currency::EUR),
-                cost: Money::whole(cost, Currency::EUR),
+                cost: Some(Money::whole(cost, Currency::EUR)),
             };
+            let cost = Money::whole(cost, Currency::EUR);
             pollster::block_on(store.put_revenue(&RevenueSnapshot {
                 date,
                 mrr: snap.mrr,
@@ -167,9 +168,9 @@ mod tests {
             .unwrap();
             pollster::block_on(store.put_cost(&CostSnapshot {
                 date,
-                monthly_run_rate: snap.cost,
-                month_to_date: snap.cost,
-                previous_month: snap.cost,
+                monthly_run_rate: cost,
+                month_to_date: cost,
+                previous_month: cost,
                 per_component: Default::default(),
                 estimated: false,
                 forecast_used: false,
@@ -186,7 +187,7 @@ mod tests {
         let config = Config::default_config().unwrap();
         let (store, bus, notifier) =
             (MemoryStore::default(), MemoryBus::default(), MemoryNotifier::default());
-        seed(&store, "2026-01-01", 60, 1000, 100);
+        seed(&store, "2025-11-01", 121, 1000, 100);
         let now = at("2026-03-01");
         let first = pollster::block_on(run_evaluation(&config, &store, &bus, &notifier, now)).unwrap();
         assert!(
@@ -221,7 +222,7 @@ mod tests {
         config.mode = crate::state::Mode::Approval;
         let (store, bus, notifier) =
             (MemoryStore::default(), MemoryBus::default(), MemoryNotifier::default());
-        seed(&store, "2026-01-01", 60, 1000, 100);
+        seed(&store, "2025-11-01", 121, 1000, 100);
         pollster::block_on(run_evaluation(&config, &store, &bus, &notifier, at("2026-03-01"))).unwrap();
         assert!(bus.published.lock().unwrap().is_empty());
         assert!(notifier.sent.lock().unwrap()[0].subject.contains("waits for your approval"));

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{ComponentId, Config, Level};
 use crate::decision::{Cause, Decision, DecisionId, Event, Figures, Outcome, Severity};
-use crate::history::{DailySnapshot, History, MonthClose, YearMonth};
+use crate::history::{DailyMean, DailySnapshot, History, covered};
 use crate::money::Money;
 use crate::state::{
     BreakerStatus, ComponentState, Mode, PendingApproval, SystemState, Transition, TransitionKind,
@@ -25,10 +25,12 @@ pub struct Inputs<'a> {
 /// The oldest snapshot the rules read on `today`: adapters load from here (a bounded
 /// query) and the decision id covers exactly this window.
 pub fn history_needed_from(config: &Config, today: NaiveDate) -> NaiveDate {
-    let months_back = config.levels.iter().map(|l| l.required_consecutive_months).max().unwrap_or(0).max(3);
-    let month_start = YearMonth::of(today).first_day() - Months::new(months_back);
-    let grace_start = today - Days::new(u64::from(config.churn.grace_days) + 1);
-    month_start.min(grace_start)
+    // The longest debounce window (at least the 3-month mean), and the churn look-back
+    // of twice the grace days; one more day for the previous day's alert ratio.
+    let months = config.levels.iter().map(|l| l.required_consecutive_months).max().unwrap_or(0).max(3);
+    let window_start = months_back(today, months);
+    let churn_start = today - Days::new(u64::from(config.churn.grace_days) * 2);
+    window_start.min(churn_start) - Days::new(1)
 }
 
 /// A level change (or a same-level reshuffle) the rules want, before mode and breaker.
@@ -44,11 +46,11 @@ pub fn evaluate(inputs: &Inputs<'_>, today: NaiveDate) -> Decision {
     let Inputs { config, state, history } = *inputs;
     let window_start = history_needed_from(config, today);
     let snapshot = history.get(today).copied();
-    let average_3m = history.three_month_average(today);
+    let average_3m = history.three_month_mean(today);
     let figures = Figures {
         mrr: snapshot.map(|s| s.mrr),
-        average_3m,
-        cost: snapshot.map(|s| s.cost),
+        average_3m: average_3m.map(|m| m.rounded()),
+        cost: snapshot.and_then(|s| s.cost),
         ratio: snapshot.and_then(|s| s.ratio()),
     };
     let mode = state.mode(config);
@@ -99,7 +101,7 @@ fn plan_for_today(
     history: &History,
     today: NaiveDate,
     snapshot: Option<DailySnapshot>,
-    average_3m: Option<Money>,
+    average_3m: Option<DailyMean>,
     events: &mut Vec<Event>,
     reasons: &mut Vec<String>,
 ) -> Option<Plan> {
@@ -146,7 +148,8 @@ fn plan_for_today(
         reasons.push(format!("no snapshot for {today}: nothing is decided without today's figures"));
         return None;
     };
-    let downgrade = downgrade_target(config, state, history, today, snapshot, reasons);
+    let downgrade = churn_target(config, state, history, today, snapshot, reasons)
+        .or_else(|| overrun_proposal(config, state, history, today, snapshot, reasons));
     let (to_level, cause, mut transitions, extra_cost) = match downgrade {
         Some((target, cause)) => {
             let t = transitions_to_level(config, state, target);
@@ -160,14 +163,16 @@ fn plan_for_today(
 
     let mut keep: BTreeSet<ComponentId> = config.components_up_to(to_level);
     if to_level == state.level
-        && let Some((level, prewarm)) = prewarm(config, state, history, today, snapshot, reasons)
+        && let Some((level, warm, deploys)) = prewarm(config, state, history, today, snapshot, reasons)
     {
-        events.push(Event::Prewarm {
-            level,
-            components: prewarm.iter().map(|t| t.component.clone()).collect(),
-        });
-        keep.extend(prewarm.iter().map(|t| t.component.clone()));
-        transitions.extend(prewarm);
+        if !deploys.is_empty() {
+            events.push(Event::Prewarm {
+                level,
+                components: deploys.iter().map(|t| t.component.clone()).collect(),
+            });
+        }
+        keep.extend(warm);
+        transitions.extend(deploys);
     }
     let cooled = cooldown(config, state, today, &keep);
     if !cooled.is_empty() {
@@ -228,13 +233,17 @@ fn gate(
             .push(format!("shadow mode: {} transition(s) recorded, none executed", plan.transitions.len()));
         return Outcome::ShadowOnly;
     }
+    // Cutting spend is a business decision: a cost-overrun step-down is only ever
+    // proposed, in every mode.
+    let overrun = plan.cause == Some(Cause::CostOverrun);
     let needs_approval = !manual
         && changes_level
-        && match mode {
-            Mode::Approval => true,
-            Mode::Auto => plan.extra_cost.minor > config.safety.approval_threshold.minor,
-            Mode::Shadow => false,
-        };
+        && (overrun
+            || match mode {
+                Mode::Approval => true,
+                Mode::Auto => plan.extra_cost.minor > config.safety.approval_threshold.minor,
+                Mode::Shadow => false,
+            });
     if !needs_approval {
         next_state.pending_approval = None;
         return Outcome::Execute;
@@ -261,7 +270,9 @@ fn gate(
                 extra_monthly_cost: plan.extra_cost,
                 approved_by: None,
             });
-            let why = if mode == Mode::Approval {
+            let why = if overrun {
+                "a step-down for cost is never automatic".to_string()
+            } else if mode == Mode::Approval {
                 "approval mode".to_string()
             } else {
                 format!(
@@ -282,26 +293,23 @@ fn alerts(config: &Config, history: &History, today: NaiveDate, window_start: Na
     let Some(snapshot) = history.get(today) else {
         return Vec::new();
     };
-    let Some(ratio) = snapshot.ratio() else {
+    let (Some(cost), Some(ratio)) = (snapshot.cost, snapshot.ratio()) else {
         return Vec::new();
     };
     let previous = history.before(today).filter(|p| p.date >= window_start).and_then(|p| p.ratio());
     [(Severity::Critical, config.safety.block_ratio), (Severity::Warning, config.safety.alert_ratio)]
         .into_iter()
         .find(|(_, threshold)| ratio >= *threshold && previous.is_none_or(|p| p < *threshold))
-        .map(|(severity, threshold)| Event::Alert {
-            severity,
-            ratio,
-            threshold,
-            cost: snapshot.cost,
-            mrr: snapshot.mrr,
-        })
+        .map(|(severity, threshold)| Event::Alert { severity, ratio, threshold, cost, mrr: snapshot.mrr })
         .into_iter()
         .collect()
 }
 
-/// Churn rollback and sustained cost overrun; the lower target wins.
-fn downgrade_target(
+/// Churn: MRR below the current level's minimum less the hysteresis on at least
+/// `grace_days` of the last `2 x grace_days` recorded days, today included and below.
+/// A clean drop qualifies after `grace_days`; a saw-tooth (six days under, one over)
+/// within `2 x grace_days`; a single dip shorter than `grace_days` never does.
+fn churn_target(
     config: &Config,
     state: &SystemState,
     history: &History,
@@ -314,74 +322,179 @@ fn downgrade_target(
         return None;
     }
     let grace = config.churn.grace_days;
-    let window = history.last_days(today, grace)?;
     let current = config.level(state.level);
     let churn_line = current.min.times(config.churn.hysteresis.complement());
-    let mut target: Option<(u8, Cause)> = None;
-
-    if window.iter().all(|d| d.mrr.minor < churn_line.minor) {
-        let to = config.level_for(snapshot.mrr).max(floor);
-        if to < state.level {
-            reasons.push(format!(
-                "churn: MRR below {churn_line} (L{} min {} less {} hysteresis) for {grace} consecutive days, today {}: drop to L{to}",
-                state.level, current.min, config.churn.hysteresis, snapshot.mrr
-            ));
-            target = Some((to, Cause::Churn));
-        }
+    if snapshot.mrr.minor >= churn_line.minor {
+        return None;
     }
-    let block = config.safety.block_ratio;
-    let overrun = window
-        .iter()
-        .all(|d| d.date > state.level_since && d.ratio().is_none_or(|r| r > block) && !d.cost.is_zero());
-    if overrun {
-        let to = state.level - 1;
-        reasons.push(format!(
-            "cost overrun: cost above {block} of MRR for {grace} consecutive days since L{} was reached (today {} vs {}): step down to L{to}",
-            state.level, snapshot.cost, snapshot.mrr
-        ));
-        if target.is_none_or(|(t, _)| to < t) {
-            target = Some((to, Cause::CostOverrun));
-        }
+    let lookback = today - Days::new(u64::from(grace) * 2);
+    let below = history.window(lookback, today).filter(|d| d.mrr.minor < churn_line.minor).count();
+    if below < grace as usize {
+        return None;
     }
-    target
+    let to = config.level_for(snapshot.mrr).max(floor);
+    if to >= state.level {
+        return None;
+    }
+    reasons.push(format!(
+        "churn: MRR below {churn_line} (L{} min {} less {} hysteresis) on {below} of the last {} days, today {}: drop to L{to}",
+        state.level,
+        current.min,
+        config.churn.hysteresis,
+        grace * 2,
+        snapshot.mrr
+    ));
+    Some((to, Cause::Churn))
 }
 
-/// What is still missing for `level`, given month closes newest first and today's MRR.
-/// Empty means eligible.
-fn missing_for_level(level: &Level, closes: &[MonthClose], today_mrr: Money) -> Vec<String> {
-    let mut missing = Vec::new();
-    let needed = level.required_consecutive_months as usize;
-    let streak: Vec<&MonthClose> = closes
-        .iter()
-        .take_while(|c| c.mrr.is_some_and(|m| m.minor >= level.min.minor))
-        .take(needed)
-        .collect();
-    if streak.len() < needed {
-        let detail = if streak.is_empty() {
-            match closes.first() {
-                Some(MonthClose { month, mrr: Some(m) }) => format!("{month} closed at {m}"),
-                Some(MonthClose { month, mrr: None }) => format!("{month} has no data"),
-                None => "no closed month".into(),
-            }
+/// Cost above the block ratio on `grace_days` recorded days since the level was
+/// reached. revscale never steps down for cost on its own (the critical alert says
+/// so): it proposes, for approval, the highest lower level whose removed components
+/// bring the ratio under the alert ratio, and only when some level does.
+fn overrun_proposal(
+    config: &Config,
+    state: &SystemState,
+    history: &History,
+    today: NaiveDate,
+    snapshot: DailySnapshot,
+    reasons: &mut Vec<String>,
+) -> Option<(u8, Cause)> {
+    let floor = config.churn.floor_level;
+    let (cost, block) = (snapshot.cost?, config.safety.block_ratio);
+    let grace = config.churn.grace_days;
+    let lookback = today - Days::new(u64::from(grace));
+    let over = history
+        .window(lookback, today)
+        .filter(|d| d.date > state.level_since && d.cost.is_some_and(|c| !c.is_zero()))
+        .filter(|d| d.ratio().is_none_or(|r| r > block))
+        .count();
+    if state.level <= floor || over < grace as usize {
+        return None;
+    }
+    let ratio = snapshot.ratio().map_or("more than all".into(), |r| r.to_string());
+    for target in (floor..state.level).rev() {
+        let kept = config.components_up_to(target);
+        let removed: Vec<&ComponentId> = config
+            .activation_order
+            .iter()
+            .filter(|id| !kept.contains(*id) && !config.components[*id].is_always_on())
+            .filter(|id| state.component_state(id) != ComponentState::Cold)
+            .collect();
+        let saved: i64 = removed.iter().map(|id| running_cost(config, state, id).minor).sum();
+        let projected = Money::from_minor(cost.minor - saved, config.currency);
+        if projected.ratio_to(snapshot.mrr).is_some_and(|r| r < config.safety.alert_ratio) {
+            let names = removed.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(", ");
+            reasons.push(format!(
+                "cost overrun: cost {cost} is {ratio} of MRR {}, above {block} for {grace} days; removing {names} would bring it to {projected}, under {}: proposed, never automatic",
+                snapshot.mrr, config.safety.alert_ratio
+            ));
+            return Some((target, Cause::CostOverrun));
+        }
+    }
+    reasons.push(format!(
+        "cost overrun: cost {cost} is {ratio} of MRR {}, above {block} for {grace} days, and removing every component revscale manages would not bring it under {}: the spend is not revscale's to cut",
+        snapshot.mrr, config.safety.alert_ratio
+    ));
+    None
+}
+
+/// What a component costs a month in its current state.
+fn running_cost(config: &Config, state: &SystemState, id: &ComponentId) -> Money {
+    let c = &config.components[id];
+    match state.component_state(id) {
+        ComponentState::Cold => config.zero(),
+        ComponentState::Warm => c.warm_cost,
+        ComponentState::Hot | ComponentState::Warming | ComponentState::Cooling => c.hot_cost,
+    }
+}
+
+/// How a level's debounce window stands on a day: every recorded MRR in
+/// `(day - N months, day]` at or above the level's minimum, on at least 90% of the
+/// window's days.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    days: u32,
+    recorded: u32,
+    /// Recorded days at or above the minimum since the last one below it.
+    streak: u32,
+    complete: bool,
+}
+
+fn months_back(day: NaiveDate, months: u32) -> NaiveDate {
+    day.checked_sub_months(Months::new(months)).unwrap_or(NaiveDate::MIN)
+}
+
+/// Daily MRR in `(day - months, day]` for `day = today + ahead`, the days after
+/// `today` assumed recorded at `assumed` (what pre-warming asks: would it complete if
+/// MRR held?). Returns the window's calendar days and its figures.
+fn daily_figures(
+    history: &History,
+    today: NaiveDate,
+    ahead: u32,
+    months: u32,
+    assumed: Money,
+) -> (u32, impl Iterator<Item = Money> + '_) {
+    let day = today + Days::new(u64::from(ahead));
+    let start = months_back(day, months);
+    let days = u32::try_from((day - start).num_days()).unwrap_or(u32::MAX);
+    (days, history.window(start, today).map(|s| s.mrr).chain((0..ahead).map(move |_| assumed)))
+}
+
+fn window(level: &Level, history: &History, today: NaiveDate, ahead: u32, assumed: Money) -> Window {
+    let (days, figures) = daily_figures(history, today, ahead, level.required_consecutive_months, assumed);
+    let mut w = Window { days, recorded: 0, streak: 0, complete: false };
+    let mut any_below = false;
+    for mrr in figures {
+        w.recorded += 1;
+        if mrr.minor >= level.min.minor {
+            w.streak += 1;
         } else {
-            streak.iter().rev().map(|c| c.month.to_string()).collect::<Vec<_>>().join(", ")
-        };
+            w.streak = 0;
+            any_below = true;
+        }
+    }
+    w.complete = !any_below && covered(w.recorded, w.days);
+    w
+}
+
+/// The 3-month daily mean is at least `min`, on 90% of the days, on `today + ahead`.
+fn mean_reaches(history: &History, today: NaiveDate, ahead: u32, assumed: Money, min: Money) -> bool {
+    let (days, figures) = daily_figures(history, today, ahead, 3, assumed);
+    let (mut total, mut recorded) = (0i128, 0u32);
+    for mrr in figures {
+        total += i128::from(mrr.minor);
+        recorded += 1;
+    }
+    recorded > 0 && covered(recorded, days) && total >= i128::from(min.minor) * i128::from(recorded)
+}
+
+/// What is still missing for `level` on `today`, in words. Empty means eligible.
+fn missing_for_level(level: &Level, history: &History, today: NaiveDate, today_mrr: Money) -> Vec<String> {
+    let mut missing = Vec::new();
+    let n = level.required_consecutive_months;
+    let w = window(level, history, today, 0, today_mrr);
+    if !w.complete {
+        let months = if n == 1 { "month".to_string() } else { format!("{n} months") };
+        let gaps = w.days.saturating_sub(w.recorded);
+        let gap_note =
+            if gaps > 0 { format!(" ({gaps} without a snapshot; 90% must have one)") } else { String::new() };
         missing.push(format!(
-            "level {} needs {needed} closed month{} >= {}; have {} ({detail})",
-            level.number,
-            if needed == 1 { "" } else { "s" },
-            level.min,
-            streak.len()
+            "level {} needs MRR >= {} on every day of the last {months}: {} of the {} days needed{gap_note}",
+            level.number, level.min, w.streak, w.days
         ));
     }
-    let with_data: Vec<Money> = closes.iter().take(3).filter_map(|c| c.mrr).collect();
-    match Money::mean(&with_data) {
-        None => missing.push(format!(
-            "level {} needs a 3-month average >= {}; no closed month has data",
-            level.number, level.min
+    match history.three_month_mean(today) {
+        None => missing.push(format!("level {} needs 3 months of daily MRR: none recorded", level.number)),
+        Some(mean) if !mean.covered() => missing.push(format!(
+            "level {} needs 3 months of daily MRR with 90% of days recorded: {} of {}",
+            level.number, mean.recorded, mean.days
         )),
-        Some(avg) if avg.minor < level.min.minor => missing
-            .push(format!("level {} needs a 3-month average >= {}; it is {avg}", level.number, level.min)),
+        Some(mean) if !mean.at_least(level.min) => missing.push(format!(
+            "level {} needs a 3-month daily average >= {}; it is {}",
+            level.number,
+            level.min,
+            mean.rounded()
+        )),
         Some(_) => {}
     }
     if today_mrr.minor < level.min.minor {
@@ -390,8 +503,13 @@ fn missing_for_level(level: &Level, closes: &[MonthClose], today_mrr: Money) -> 
     missing
 }
 
-fn months_needed(config: &Config) -> usize {
-    config.levels.iter().map(|l| l.required_consecutive_months as usize).max().unwrap_or(0).max(3)
+/// Would `level` be eligible within `days` if MRR held at today's figure?
+fn completes_within(level: &Level, history: &History, today: NaiveDate, today_mrr: Money, days: u32) -> bool {
+    today_mrr.minor >= level.min.minor
+        && (0..=days).any(|ahead| {
+            window(level, history, today, ahead, today_mrr).complete
+                && mean_reaches(history, today, ahead, today_mrr, level.min)
+        })
 }
 
 /// The highest eligible level that passes the cost guard, with its transitions and
@@ -403,14 +521,13 @@ fn upgrade_target(
     history: &History,
     today: NaiveDate,
     snapshot: DailySnapshot,
-    average_3m: Option<Money>,
+    average_3m: Option<DailyMean>,
     events: &mut Vec<Event>,
     reasons: &mut Vec<String>,
 ) -> Option<(u8, Vec<Transition>, Money)> {
-    let closes = history.closed_months(today, months_needed(config));
     let mut eligible = Vec::new();
     for level in config.levels.iter().skip(usize::from(state.level) + 1) {
-        let missing = missing_for_level(level, &closes, snapshot.mrr);
+        let missing = missing_for_level(level, history, today, snapshot.mrr);
         if missing.is_empty() {
             eligible.push(level.number);
         } else if eligible.is_empty() || level.number == eligible.last().copied().unwrap_or(0) + 1 {
@@ -419,8 +536,15 @@ fn upgrade_target(
             break;
         }
     }
+    if eligible.is_empty() {
+        return None;
+    }
+    let Some(cost) = snapshot.cost else {
+        reasons.push(format!("no cost snapshot for {today}: no activation without the cost guard"));
+        return None;
+    };
     let reference = match average_3m {
-        Some(avg) => Money::from_minor(avg.minor.min(snapshot.mrr.minor), config.currency),
+        Some(avg) => Money::from_minor(avg.floor().minor.min(snapshot.mrr.minor), config.currency),
         None => config.zero(),
     };
     let mut first_block = true;
@@ -428,14 +552,14 @@ fn upgrade_target(
         let level = config.level(candidate);
         let transitions = transitions_to_level(config, state, candidate);
         let extra = cost_delta(config, &transitions);
-        let projected = Money::from_minor(snapshot.cost.minor + extra.minor, config.currency);
+        let projected = Money::from_minor(cost.minor + extra.minor, config.currency);
         let limit = reference.times(config.safety.block_ratio);
         // Eligibility needs today's MRR and the average at or above a level minimum
         // that is above zero, so `reference` is positive here: no revenue, no level.
         let block = if projected.minor > limit.minor {
             Some(format!(
-                "projected cost {projected} (today {} + {extra}) exceeds {} of reference revenue {reference} = {limit}",
-                snapshot.cost, config.safety.block_ratio
+                "projected cost {projected} (today {cost} + {extra}) exceeds {} of reference revenue {reference} = {limit}",
+                config.safety.block_ratio
             ))
         } else if projected.minor > level.max_burn.minor {
             Some(format!("projected cost {projected} exceeds L{candidate}'s max burn {}", level.max_burn))
@@ -464,11 +588,11 @@ fn upgrade_target(
             }
             None => {
                 reasons.push(format!(
-                    "L{candidate} eligible: {} closed month(s) >= {}, today {}, 3-month average {}; projected cost {projected} within {limit}",
-                    level.required_consecutive_months,
+                    "L{candidate} eligible: MRR >= {} on every day of the last {} month(s), today {}, 3-month daily average {}; projected cost {projected} within {limit}",
                     level.min,
+                    level.required_consecutive_months,
                     snapshot.mrr,
-                    average_3m.map_or("-".into(), |a| a.to_string())
+                    average_3m.map_or("-".into(), |a| a.rounded().to_string())
                 ));
                 return Some((candidate, transitions, extra));
             }
@@ -477,8 +601,10 @@ fn upgrade_target(
     None
 }
 
-/// COLD -> WARM for the next level when only the current month's close is missing, in
-/// the last `prewarm_days` of the month, if the WARM cost passes the cost guard.
+/// The next level's components, COLD -> WARM, when its window would complete within
+/// `prewarm_days` if MRR held, and the WARM cost passes the cost guard. Returns the
+/// level, the components to keep WARM (while the condition holds, cool-down leaves them
+/// alone) and the deploys to make now.
 fn prewarm(
     config: &Config,
     state: &SystemState,
@@ -486,42 +612,38 @@ fn prewarm(
     today: NaiveDate,
     snapshot: DailySnapshot,
     reasons: &mut Vec<String>,
-) -> Option<(u8, Vec<Transition>)> {
+) -> Option<(u8, BTreeSet<ComponentId>, Vec<Transition>)> {
     let next = state.level.checked_add(1).filter(|n| *n <= config.top_level())?;
-    let month = YearMonth::of(today);
-    let days_left = (month.last_day() - today).num_days();
-    if days_left >= i64::from(config.prewarm_days) {
-        return None;
-    }
     let level = config.level(next);
-    let closes = history.closed_months(today, months_needed(config));
-    if missing_for_level(level, &closes, snapshot.mrr).is_empty() {
+    if missing_for_level(level, history, today, snapshot.mrr).is_empty() {
         return None; // eligible already: the upgrade path (or its guard) decides
     }
-    let mut assumed = vec![MonthClose { month, mrr: Some(snapshot.mrr) }];
-    assumed.extend(closes.iter().copied());
-    if !missing_for_level(level, &assumed, snapshot.mrr).is_empty() {
+    if !completes_within(level, history, today, snapshot.mrr, config.prewarm_days) {
         return None;
     }
-    let transitions: Vec<Transition> = config
+    let candidates: Vec<&ComponentId> = config
         .activation_order
         .iter()
-        .filter(|id| level.auto_enable.contains(id) && state.component_state(id) == ComponentState::Cold)
-        .filter(|id| !config.components[*id].is_always_on())
-        .map(|id| Transition { component: id.clone(), kind: TransitionKind::Deploy })
+        .filter(|id| level.auto_enable.contains(id) && !config.components[*id].is_always_on())
+        .collect();
+    let keep: BTreeSet<ComponentId> = candidates.iter().map(|id| (*id).clone()).collect();
+    let transitions: Vec<Transition> = candidates
+        .iter()
+        .filter(|id| state.component_state(id) == ComponentState::Cold)
+        .map(|id| Transition { component: (*id).clone(), kind: TransitionKind::Deploy })
         .collect();
     if transitions.is_empty() {
-        return None;
+        return Some((next, keep, transitions));
     }
+    let cost = snapshot.cost?;
     let extra = cost_delta(config, &transitions);
-    let projected = Money::from_minor(snapshot.cost.minor + extra.minor, config.currency);
-    // The same reference revenue as for an activation: the guard must hold on real
-    // closed months, not on the month that is assumed to close well.
-    let Some(average) = history.three_month_average(today) else {
-        reasons.push(format!("pre-warming L{next} skipped: no closed month to take an average from"));
+    let projected = Money::from_minor(cost.minor + extra.minor, config.currency);
+    // The same reference revenue as for an activation: real days, not assumed ones.
+    let Some(average) = history.three_month_mean(today) else {
+        reasons.push(format!("pre-warming L{next} skipped: no daily MRR to take an average from"));
         return None;
     };
-    let reference = Money::from_minor(average.minor.min(snapshot.mrr.minor), config.currency);
+    let reference = Money::from_minor(average.floor().minor.min(snapshot.mrr.minor), config.currency);
     let limit = reference.times(config.safety.block_ratio);
     if projected.minor > limit.minor || projected.minor > level.max_burn.minor {
         reasons.push(format!(
@@ -530,10 +652,10 @@ fn prewarm(
         return None;
     }
     reasons.push(format!(
-        "pre-warming L{next}: only {month}'s close is missing and today's MRR {} is above {}; WARM adds {extra}",
-        snapshot.mrr, level.min
+        "pre-warming L{next}: its window completes within {} days if MRR holds at {} (>= {}); WARM adds {extra}",
+        config.prewarm_days, snapshot.mrr, level.min
     ));
-    Some((next, transitions))
+    Some((next, keep, transitions))
 }
 
 /// WARM components outside `keep` whose cool-down is over go COLD, dependents first; a
@@ -629,6 +751,9 @@ fn decision_id(
     let mut hasher = Sha256::new();
     hasher.update(today.num_days_from_ce().to_be_bytes());
     hasher.update(inputs.config.fingerprint);
+    // The effective mode: a mode set outside the file (REVSCALE_MODE, the API) changes
+    // the decision, so it must change the id, or the new decision would pass for a replay.
+    hasher.update(format!("{:?}", inputs.state.mode(inputs.config)).as_bytes());
     // Serialising plain data to JSON cannot fail; an empty buffer would still hash
     // deterministically.
     let state_json = serde_json::to_vec(&state).unwrap_or_default();
@@ -640,8 +765,14 @@ fn decision_id(
         hasher.update(s.date.num_days_from_ce().to_be_bytes());
         hasher.update(s.mrr.minor.to_be_bytes());
         hasher.update(s.mrr.currency.as_str().as_bytes());
-        hasher.update(s.cost.minor.to_be_bytes());
-        hasher.update(s.cost.currency.as_str().as_bytes());
+        match s.cost {
+            Some(cost) => {
+                hasher.update([1]);
+                hasher.update(cost.minor.to_be_bytes());
+                hasher.update(cost.currency.as_str().as_bytes());
+            }
+            None => hasher.update([0]),
+        }
     }
     let digest = hasher.finalize();
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();

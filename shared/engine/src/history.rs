@@ -1,27 +1,71 @@
-//! Daily revenue and cost snapshots, and the monthly views the rules read from them.
+//! Daily revenue and cost snapshots, and the windows the rules read from them.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Bound;
 
 use chrono::{Datelike, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::money::{Money, Ratio};
+use crate::money::{Currency, Money, Ratio};
 
-/// What the collectors recorded for one day: MRR on that day and the monthly run-rate
-/// of total cost (managed components included), both in the revenue currency.
+/// What the collectors recorded for one day: MRR on that day and, when the cost
+/// collector ran too, the monthly run-rate of cost, both in the revenue currency. A day
+/// with revenue and no cost still counts for the debounce windows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DailySnapshot {
     pub date: NaiveDate,
     pub mrr: Money,
-    pub cost: Money,
+    pub cost: Option<Money>,
 }
 
 impl DailySnapshot {
-    /// Cost / MRR; `None` when there is no revenue.
+    /// Cost / MRR; `None` without revenue or without a cost figure.
     pub fn ratio(&self) -> Option<Ratio> {
-        self.cost.ratio_to(self.mrr)
+        self.cost?.ratio_to(self.mrr)
     }
+}
+
+/// The exact mean of daily MRR over a window, and how much of the window it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyMean {
+    total: i128,
+    /// Days with a snapshot.
+    pub recorded: u32,
+    /// Calendar days in the window.
+    pub days: u32,
+    currency: Currency,
+}
+
+impl DailyMean {
+    /// Compared exactly (total >= min x days): no rounding decides a level.
+    pub fn at_least(&self, min: Money) -> bool {
+        self.recorded > 0 && self.total >= i128::from(min.minor) * i128::from(self.recorded)
+    }
+
+    /// Rounded down to the minor unit: the reference revenue of the cost guard, so that
+    /// rounding never makes a limit more permissive.
+    pub fn floor(&self) -> Money {
+        let n = i128::from(self.recorded.max(1));
+        Money::from_minor(self.total.div_euclid(n) as i64, self.currency)
+    }
+
+    /// Rounded half up to the minor unit, for people (EUR 2,766.67, not 2,766.66).
+    pub fn rounded(&self) -> Money {
+        let n = i128::from(self.recorded.max(1));
+        Money::from_minor((self.total * 2 + n).div_euclid(2 * n) as i64, self.currency)
+    }
+
+    /// At least 90% of the window's days have a snapshot.
+    pub fn covered(&self) -> bool {
+        covered(self.recorded, self.days)
+    }
+}
+
+/// A window is usable when at least 90% of its days have a snapshot: one missed
+/// collection does not void it, a month of silence does.
+pub fn covered(recorded: u32, days: u32) -> bool {
+    u64::from(recorded) * 10 >= u64::from(days) * 9
 }
 
 /// A calendar month, such as `2026-10`.
@@ -57,13 +101,6 @@ impl fmt::Display for YearMonth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:04}-{:02}", self.year, self.month)
     }
-}
-
-/// A closed month and its MRR, `None` when the month has no snapshot on its last day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MonthClose {
-    pub month: YearMonth,
-    pub mrr: Option<Money>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,32 +147,34 @@ impl History {
         self.days.range(..date).next_back().map(|(_, s)| s)
     }
 
+    /// Snapshots in `(after, to]`, oldest first: a debounce window ending on `to`.
+    pub fn window(&self, after: NaiveDate, to: NaiveDate) -> impl Iterator<Item = &DailySnapshot> {
+        let lower = Bound::Excluded(after.min(to));
+        self.days.range((lower, Bound::Included(to))).map(|(_, s)| s)
+    }
+
+    /// Mean daily MRR over `(after, to]`; `None` without a snapshot in it.
+    pub fn daily_mean(&self, after: NaiveDate, to: NaiveDate) -> Option<DailyMean> {
+        let mut total = 0i128;
+        let mut recorded = 0u32;
+        let mut currency = None;
+        for s in self.window(after, to) {
+            total += i128::from(s.mrr.minor);
+            recorded += 1;
+            currency = Some(s.mrr.currency);
+        }
+        let days = u32::try_from((to - after).num_days().max(0)).unwrap_or(u32::MAX);
+        currency.map(|currency| DailyMean { total, recorded, days, currency })
+    }
+
+    /// Mean daily MRR over the three months up to `today` (today included).
+    pub fn three_month_mean(&self, today: NaiveDate) -> Option<DailyMean> {
+        self.daily_mean(today - Months::new(3), today)
+    }
+
     /// Drops snapshots older than `keep_from`: the engine never reads them.
     pub fn prune_before(&mut self, keep_from: NaiveDate) {
         self.days = self.days.split_off(&keep_from);
-    }
-
-    /// A month's MRR is the MRR on its last day.
-    pub fn month_close(&self, month: YearMonth) -> MonthClose {
-        MonthClose { month, mrr: self.get(month.last_day()).map(|s| s.mrr) }
-    }
-
-    /// The `n` closed months before `today`'s month, newest first. The current month is
-    /// never closed, whatever the day.
-    pub fn closed_months(&self, today: NaiveDate, n: usize) -> Vec<MonthClose> {
-        let mut month = YearMonth::of(today);
-        (0..n)
-            .map(|_| {
-                month = month.prev();
-                self.month_close(month)
-            })
-            .collect()
-    }
-
-    /// Mean MRR of the last three closed months that have data (fewer if fewer exist).
-    pub fn three_month_average(&self, today: NaiveDate) -> Option<Money> {
-        let closes: Vec<Money> = self.closed_months(today, 3).into_iter().filter_map(|m| m.mrr).collect();
-        Money::mean(&closes)
     }
 
     /// The last `days` calendar days up to and including `today`, `None` if any is missing.
@@ -149,7 +188,6 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::money::Currency;
 
     fn day(s: &str) -> NaiveDate {
         s.parse().unwrap()
@@ -158,45 +196,53 @@ mod tests {
         DailySnapshot {
             date: day(d),
             mrr: Money::whole(mrr, Currency::EUR),
-            cost: Money::whole(10, Currency::EUR),
+            cost: Some(Money::whole(10, Currency::EUR)),
         }
     }
 
     #[test]
-    fn a_months_mrr_is_the_mrr_on_its_last_day() {
-        let h = History::from_snapshots([
-            snap("2026-02-27", 900),
-            snap("2026-02-28", 500),
-            snap("2026-03-01", 1000),
-        ]);
+    fn year_months_know_their_bounds() {
         let feb = YearMonth { year: 2026, month: 2 };
-        assert_eq!(h.month_close(feb).mrr, Some(Money::whole(500, Currency::EUR)));
         assert_eq!(feb.last_day(), day("2026-02-28"));
         assert_eq!(YearMonth { year: 2028, month: 2 }.last_day(), day("2028-02-29"));
         assert_eq!(YearMonth { year: 2026, month: 12 }.next(), YearMonth { year: 2027, month: 1 });
+        assert_eq!(feb.prev(), YearMonth { year: 2026, month: 1 });
         assert_eq!(feb.to_string(), "2026-02");
     }
 
     #[test]
-    fn the_current_month_is_never_closed() {
-        // Even on its last day, the current month is not among the closed months.
-        let h = History::from_snapshots([snap("2026-03-31", 5000)]);
-        let closed = h.closed_months(day("2026-03-31"), 1);
-        assert_eq!(closed[0].month, YearMonth { year: 2026, month: 2 });
-        assert_eq!(closed[0].mrr, None);
+    fn a_window_excludes_its_start_and_includes_its_end() {
+        let h =
+            History::from_snapshots([snap("2026-03-01", 1), snap("2026-03-02", 2), snap("2026-03-03", 3)]);
+        let dates: Vec<NaiveDate> = h.window(day("2026-03-01"), day("2026-03-03")).map(|s| s.date).collect();
+        assert_eq!(dates, [day("2026-03-02"), day("2026-03-03")]);
+        assert_eq!(h.window(day("2026-03-05"), day("2026-03-03")).count(), 0);
     }
 
     #[test]
-    fn a_month_without_a_last_day_snapshot_has_no_data() {
-        let h = History::from_snapshots([snap("2026-01-30", 900)]);
-        assert_eq!(h.closed_months(day("2026-02-10"), 1)[0].mrr, None);
+    fn the_daily_mean_is_exact_and_rounds_only_for_display() {
+        // 2,766.66.. : the engine compares exactly, people read 2,766.67.
+        let h = History::from_snapshots([
+            snap("2026-03-01", 2_500),
+            snap("2026-03-02", 2_800),
+            snap("2026-03-03", 3_000),
+        ]);
+        let m = h.daily_mean(day("2026-02-28"), day("2026-03-03")).unwrap();
+        assert_eq!((m.recorded, m.days), (3, 3));
+        assert_eq!(m.rounded(), Money::from_minor(276_667, Currency::EUR));
+        assert_eq!(m.floor(), Money::from_minor(276_666, Currency::EUR));
+        assert!(m.at_least(Money::from_minor(276_666, Currency::EUR)));
+        assert!(!m.at_least(Money::from_minor(276_667, Currency::EUR)));
+        assert!(h.daily_mean(day("2026-04-01"), day("2026-04-30")).is_none());
     }
 
     #[test]
-    fn three_month_average_uses_fewer_months_when_fewer_exist() {
-        let h = History::from_snapshots([snap("2026-01-31", 600), snap("2026-02-28", 900)]);
-        assert_eq!(h.three_month_average(day("2026-03-15")), Some(Money::whole(750, Currency::EUR)));
-        assert_eq!(History::new().three_month_average(day("2026-03-15")), None);
+    fn a_window_needs_ninety_percent_of_its_days() {
+        assert!(covered(27, 30) && !covered(26, 30));
+        assert!(covered(55, 61) && !covered(54, 61));
+        let h = History::from_snapshots([snap("2026-03-02", 1), snap("2026-03-03", 1)]);
+        assert!(!h.daily_mean(day("2026-02-28"), day("2026-03-03")).unwrap().covered());
+        assert!(h.three_month_mean(day("2026-03-03")).is_some());
     }
 
     #[test]

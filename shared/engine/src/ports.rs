@@ -163,11 +163,14 @@ pub trait Notifier {
     fn notify(&self, alert: &Alert) -> impl Future<Output = Result<(), PublishError>> + Send;
 }
 
-/// Joins revenue and cost snapshots into the engine's daily view.
+/// Joins revenue and cost snapshots into the engine's daily view: every day with
+/// revenue, with its cost when the cost collector ran that day too.
 pub fn join_snapshots(revenue: &[RevenueSnapshot], cost: &[CostSnapshot]) -> History {
     let costs: BTreeMap<NaiveDate, Money> = cost.iter().map(|c| (c.date, c.monthly_run_rate)).collect();
-    History::from_snapshots(revenue.iter().filter_map(|r| {
-        costs.get(&r.date).map(|cost| DailySnapshot { date: r.date, mrr: r.mrr, cost: *cost })
+    History::from_snapshots(revenue.iter().map(|r| DailySnapshot {
+        date: r.date,
+        mrr: r.mrr,
+        cost: costs.get(&r.date).copied(),
     }))
 }
 
@@ -446,13 +449,14 @@ mod tests {
     }
 
     #[test]
-    fn only_days_with_both_snapshots_join_into_history() {
+    fn every_revenue_day_joins_history_with_its_cost_when_there_is_one() {
         let h = join_snapshots(
             &[revenue("2026-03-01", 10), revenue("2026-03-02", 20)],
             &[cost("2026-03-02", 5), cost("2026-03-03", 6)],
         );
-        assert_eq!(h.len(), 1);
-        assert_eq!(h.get(day("2026-03-02")).unwrap().cost, Money::whole(5, Currency::EUR));
+        assert_eq!(h.len(), 2, "a day without revenue is not a day of history");
+        assert_eq!(h.get(day("2026-03-01")).unwrap().cost, None, "a missing cost does not void the day");
+        assert_eq!(h.get(day("2026-03-02")).unwrap().cost, Some(Money::whole(5, Currency::EUR)));
     }
 
     #[test]

@@ -169,6 +169,8 @@ pub struct DayRecord {
     /// Total monthly cost observed that day: the scenario's cost plus managed components.
     pub cost: Money,
     pub ratio: Option<Ratio>,
+    /// The 3-month daily mean the engine used that day, rounded half up for people.
+    pub average_3m: Option<Money>,
     pub level: u8,
     pub components: BTreeMap<ComponentId, ComponentState>,
     pub events: Vec<Event>,
@@ -246,7 +248,7 @@ pub fn simulate(
             break;
         };
         let cost = Money::from_minor(row.cost.minor + state.managed_cost(config).minor, config.currency);
-        let snapshot = DailySnapshot { date, mrr: row.mrr, cost };
+        let snapshot = DailySnapshot { date, mrr: row.mrr, cost: Some(cost) };
         history.insert(snapshot);
         history.prune_before(history_needed_from(config, date));
 
@@ -272,6 +274,7 @@ pub fn simulate(
             mrr: row.mrr,
             cost,
             ratio: snapshot.ratio(),
+            average_3m: decision.figures.average_3m,
             level: state.level,
             components: state.components.iter().map(|(id, r)| (id.clone(), r.state)).collect(),
             events,
@@ -290,7 +293,7 @@ pub struct MonthRow {
     pub month: YearMonth,
     /// MRR on the month's last simulated day.
     pub mrr: Money,
-    /// Mean of this and the two previous months' closing MRR.
+    /// The engine's 3-month daily mean on the month's last simulated day.
     pub average_3m: Money,
     pub cost: Money,
     pub ratio: Option<Ratio>,
@@ -320,13 +323,9 @@ impl std::fmt::Display for MonthEntry {
 
 pub fn monthly(days: &[DayRecord]) -> Vec<MonthRow> {
     let mut rows: Vec<MonthRow> = Vec::new();
-    let mut closes: Vec<Money> = Vec::new();
     for day in days {
         let month = YearMonth::of(day.date);
         if rows.last().is_none_or(|r| r.month != month) {
-            if let Some(prev) = rows.last() {
-                closes.push(prev.mrr);
-            }
             rows.push(MonthRow {
                 month,
                 mrr: day.mrr,
@@ -343,9 +342,7 @@ pub fn monthly(days: &[DayRecord]) -> Vec<MonthRow> {
         row.cost = day.cost;
         row.ratio = day.ratio;
         row.level = day.level;
-        let mut window: Vec<Money> = closes.iter().rev().take(2).copied().collect();
-        window.push(day.mrr);
-        row.average_3m = Money::mean(&window).unwrap_or(day.mrr);
+        row.average_3m = day.average_3m.unwrap_or(day.mrr);
         for event in &day.events {
             let summary = event.summary();
             let list = if matches!(event, Event::Alert { .. }) { &mut row.alerts } else { &mut row.changes };

@@ -11,7 +11,7 @@ use support::*;
 fn level_2_decision() -> (revscale_engine::Config, revscale_engine::SystemState, revscale_engine::Decision) {
     let c = config();
     let s = at_level(&c, 1, "2026-01-01");
-    let mut h = months(&[("2026-01", 1000), ("2026-02", 1000)], 50);
+    let mut h = months(&[("2025-12", 1000), ("2026-01", 1000), ("2026-02", 1000)], 50);
     fill(&mut h, "2026-03-01", "2026-03-01", 1000, 50);
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.outcome, Outcome::Execute);

@@ -17,21 +17,25 @@ fn transitions(d: &revscale_engine::Decision) -> Vec<(String, TransitionKind)> {
 // ---- Debounce and eligibility -------------------------------------------------------
 
 #[test]
-fn a_level_needs_its_consecutive_closed_months_above_its_minimum() {
+fn a_level_needs_every_day_of_its_window_at_or_above_its_minimum() {
     let c = config();
     let s = at_level(&c, 1, "2026-01-01");
-    let mut h = months(&[("2026-01", 900), ("2026-02", 900)], 50);
+    let mut h = months(&[("2025-12", 900), ("2026-01", 900), ("2026-02", 900)], 50);
     fill(&mut h, "2026-03-01", "2026-03-01", 900, 50);
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!((d.from_level, d.to_level, d.outcome), (1, 2, Outcome::Execute));
     assert_eq!(d.cause, Some(Cause::Growth));
 
-    let mut h = months(&[("2026-01", 700), ("2026-02", 900)], 50);
-    fill(&mut h, "2026-03-01", "2026-03-01", 900, 50);
+    // One day below EUR 800 on January 20th restarts the count: the 2-month window
+    // (January 1st, March 1st] has 59 days, and 40 have passed since.
+    fill(&mut h, "2026-01-20", "2026-01-20", 700, 50);
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.to_level, 1);
     assert!(
-        d.reasons.iter().any(|r| r == "level 2 needs 2 closed months >= EUR 800; have 1 (2026-02)"),
+        d.reasons.contains(
+            &"level 2 needs MRR >= EUR 800 on every day of the last 2 months: 40 of the 59 days needed"
+                .to_string()
+        ),
         "{:?}",
         d.reasons
     );
@@ -40,78 +44,135 @@ fn a_level_needs_its_consecutive_closed_months_above_its_minimum() {
 #[test]
 fn reasons_say_what_the_next_level_still_needs_in_plain_words() {
     let c = config();
-    let s = at_level(&c, 1, "2026-01-01");
-    let mut h = months(&[("2026-09", 700), ("2026-10", 900)], 50);
-    fill(&mut h, "2026-11-01", "2026-11-05", 900, 50);
-    let d = eval(&c, &s, &h, "2026-11-05");
-    assert_eq!(d.reasons, vec!["level 2 needs 2 closed months >= EUR 800; have 1 (2026-10)".to_string()]);
     let s0 = at_level(&c, 0, "2026-01-01");
-    let h = months(&[("2026-10", 300)], 50);
-    let d = eval(&c, &s0, &h, "2026-10-31");
+    let mut h = months(&[("2026-08", 300), ("2026-09", 300)], 50);
+    fill(&mut h, "2026-10-01", "2026-10-12", 300, 50);
+    let d = eval(&c, &s0, &h, "2026-10-12");
+    assert_eq!(
+        d.reasons,
+        vec![
+            "level 1 needs MRR >= EUR 450 on every day of the last month: 0 of the 30 days needed"
+                .to_string(),
+            "level 1 needs 3 months of daily MRR with 90% of days recorded: 73 of 92".to_string(),
+            "level 1 needs today's MRR >= EUR 450; it is EUR 300".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn a_ten_fold_spike_across_a_month_end_never_upgrades() {
+    // ADR-017's worry, as an operator met it: a spike from March 20th to April 5th.
+    let c = config();
+    let s = at_level(&c, 0, "2025-12-01");
+    let mut h = months(&[("2025-12", 300), ("2026-01", 300), ("2026-02", 300)], 30);
+    fill(&mut h, "2026-03-01", "2026-03-19", 300, 30);
+    fill(&mut h, "2026-03-20", "2026-04-05", 3_000, 30);
+    fill(&mut h, "2026-04-06", "2026-05-31", 300, 30);
+    let mut date = day("2026-03-20");
+    while date <= day("2026-05-31") {
+        let d = eval(&c, &s, &h, &date.to_string());
+        assert_eq!(d.to_level, 0, "{date}: {:?}", d.reasons);
+        date = date.succ_opt().unwrap();
+    }
+}
+
+#[test]
+fn a_two_day_blip_on_a_months_last_and_first_day_never_upgrades() {
+    let c = config();
+    let s = at_level(&c, 1, "2025-11-01");
+    let mut h = months(&[("2025-11", 600), ("2025-12", 600), ("2026-01", 600), ("2026-02", 600)], 60);
+    fill(&mut h, "2026-01-31", "2026-02-01", 6_000, 60);
+    fill(&mut h, "2026-03-01", "2026-03-31", 600, 60);
+    for today in ["2026-01-31", "2026-02-01", "2026-02-28", "2026-03-01", "2026-03-31"] {
+        assert_eq!(eval(&c, &s, &h, today).to_level, 1, "{today}");
+    }
+}
+
+#[test]
+fn one_missed_collection_even_on_a_months_last_day_does_not_void_the_window() {
+    let c = config();
+    let s = at_level(&c, 1, "2026-01-01");
+    let mut h = History::new();
+    fill(&mut h, "2025-12-01", "2026-02-27", 900, 50); // no snapshot on February 28th
+    fill(&mut h, "2026-03-01", "2026-03-01", 900, 50);
+    assert_eq!(eval(&c, &s, &h, "2026-03-01").to_level, 2);
+}
+
+#[test]
+fn a_window_with_fewer_than_ninety_percent_of_its_days_is_not_enough() {
+    let c = config();
+    let s = at_level(&c, 1, "2026-01-01");
+    let mut h = History::new();
+    fill(&mut h, "2025-12-01", "2026-01-31", 900, 50);
+    fill(&mut h, "2026-02-11", "2026-03-01", 900, 50); // ten days of silence
+    let d = eval(&c, &s, &h, "2026-03-01");
+    assert_eq!(d.to_level, 1);
     assert!(
         d.reasons
-            .contains(&"level 1 needs 1 closed month >= EUR 450; have 0 (2026-09 has no data)".to_string()),
+            .iter()
+            .any(|r| r.ends_with("49 of the 59 days needed (10 without a snapshot; 90% must have one)")),
         "{:?}",
         d.reasons
     );
-    assert!(
-        d.reasons
-            .contains(&"level 1 needs a 3-month average >= EUR 450; no closed month has data".to_string())
-    );
-    assert!(d.reasons.contains(&"level 1 needs today's MRR >= EUR 450; it is EUR 300".to_string()));
 }
 
 #[test]
-fn only_closed_months_count_never_the_current_one() {
+fn a_day_with_revenue_and_no_cost_still_counts_for_the_window() {
     let c = config();
     let s = at_level(&c, 1, "2026-01-01");
-    // February is far above level 2 every day, including its last, but it is not closed.
-    let h = months(&[("2026-01", 900), ("2026-02", 5000)], 50);
-    let d = eval(&c, &s, &h, "2026-02-28");
-    assert_eq!(d.to_level, 1, "{:?}", d.reasons);
-}
-
-#[test]
-fn a_month_with_no_data_breaks_a_streak() {
-    let c = config();
-    let s = at_level(&c, 1, "2026-01-01");
-    let mut h = months(&[("2026-02", 900)], 50);
-    fill(&mut h, "2026-01-01", "2026-01-30", 900, 50); // no snapshot on January 31st
-    fill(&mut h, "2026-03-01", "2026-03-01", 900, 50);
+    let mut h = History::new();
+    fill(&mut h, "2025-12-01", "2026-03-01", 900, 50);
+    for d in ["2026-01-10", "2026-02-14", "2026-02-28"] {
+        h.insert(revscale_engine::DailySnapshot { date: day(d), mrr: eur(900), cost: None });
+    }
+    assert_eq!(eval(&c, &s, &h, "2026-03-01").to_level, 2);
+    // But today's cost is needed: no activation without the cost guard.
+    h.insert(revscale_engine::DailySnapshot { date: day("2026-03-01"), mrr: eur(900), cost: None });
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.to_level, 1);
-    assert!(d.reasons.iter().any(|r| r.contains("have 1 (2026-02)")), "{:?}", d.reasons);
+    assert!(
+        d.reasons
+            .contains(&"no cost snapshot for 2026-03-01: no activation without the cost guard".to_string())
+    );
 }
 
 #[test]
-fn the_three_month_average_must_reach_the_minimum() {
+fn the_three_month_daily_average_must_reach_the_minimum() {
     let c = config();
     let s = at_level(&c, 0, "2025-12-01");
     let mut h = months(&[("2025-12", 100), ("2026-01", 100), ("2026-02", 500)], 20);
     fill(&mut h, "2026-03-01", "2026-03-01", 500, 20);
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.to_level, 0);
+    // (30 x 100 + 31 x 100 + 28 x 500 + 500) / 90 = 228.888.., shown half up.
     assert!(
-        d.reasons.iter().any(|r| r.contains("3-month average >= EUR 450; it is EUR 233.33")),
+        d.reasons.contains(&"level 1 needs a 3-month daily average >= EUR 450; it is EUR 228.89".to_string()),
         "{:?}",
         d.reasons
     );
 }
 
 #[test]
-fn the_average_uses_fewer_months_when_fewer_exist() {
+fn a_new_installation_needs_three_months_of_daily_mrr() {
     let c = config();
     let s = at_level(&c, 0, "2026-01-01");
-    let mut h = months(&[("2026-02", 500)], 20);
-    fill(&mut h, "2026-03-01", "2026-03-01", 500, 20);
-    assert_eq!(eval(&c, &s, &h, "2026-03-01").to_level, 1);
+    let mut h = History::new();
+    fill(&mut h, "2026-01-21", "2026-03-01", 5_000, 20);
+    let d = eval(&c, &s, &h, "2026-03-01");
+    assert_eq!(d.to_level, 0);
+    assert!(
+        d.reasons
+            .contains(&"level 1 needs 3 months of daily MRR with 90% of days recorded: 40 of 90".to_string()),
+        "{:?}",
+        d.reasons
+    );
 }
 
 #[test]
 fn todays_mrr_must_reach_the_minimum() {
     let c = config();
     let s = at_level(&c, 0, "2026-01-01");
-    let mut h = months(&[("2026-01", 500), ("2026-02", 500)], 20);
+    let mut h = months(&[("2025-12", 500), ("2026-01", 500), ("2026-02", 500)], 20);
     fill(&mut h, "2026-03-01", "2026-03-01", 400, 20);
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.to_level, 0);
@@ -167,7 +228,7 @@ fn the_target_is_the_highest_eligible_level_and_every_intermediate_component_is_
 fn an_activation_is_blocked_when_projected_cost_exceeds_ninety_percent_of_reference_revenue() {
     let c = config();
     let s = at_level(&c, 1, "2026-01-01");
-    let mut h = months(&[("2026-01", 1000), ("2026-02", 1000)], 800);
+    let mut h = months(&[("2025-12", 1000), ("2026-01", 1000), ("2026-02", 1000)], 800);
     fill(&mut h, "2026-03-01", "2026-03-01", 1000, 800);
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.to_level, 1);
@@ -180,7 +241,7 @@ fn an_activation_is_blocked_when_projected_cost_exceeds_ninety_percent_of_refere
     // EUR 800 today + EUR 160 for hume_ai and k8s_workers = EUR 960 > 90% of EUR 1,000.
     assert_eq!(blocked, Some((2, eur(960), eur(900), eur(1000))));
 
-    let mut h = months(&[("2026-01", 1000), ("2026-02", 1000)], 740);
+    let mut h = months(&[("2025-12", 1000), ("2026-01", 1000), ("2026-02", 1000)], 740);
     fill(&mut h, "2026-03-01", "2026-03-01", 1000, 740);
     assert_eq!(eval(&c, &s, &h, "2026-03-01").to_level, 2, "EUR 900 exactly is allowed");
 }
@@ -192,10 +253,11 @@ fn reference_revenue_is_the_lower_of_todays_mrr_and_the_three_month_average() {
     let mut h = months(&[("2025-12", 800), ("2026-01", 800), ("2026-02", 3000)], 1300);
     fill(&mut h, "2026-03-01", "2026-03-01", 3000, 1300);
     let d = eval(&c, &s, &h, "2026-03-01");
-    // Average EUR 1,533.33 < MRR 3,000: the limit is 90% of the average, EUR 1,380.
+    // Daily average (61 x 800 + 29 x 3,000) / 90 = EUR 1,508.88.. (rounded down for
+    // the limit) < MRR 3,000: the limit is 90% of the average.
     assert_eq!(d.to_level, 1);
     assert!(d.events.iter().any(
-        |e| matches!(e, Event::Blocked { reference_revenue, .. } if reference_revenue.minor == 153_333)
+        |e| matches!(e, Event::Blocked { reference_revenue, .. } if reference_revenue.minor == 150_888)
     ));
 }
 
@@ -222,7 +284,7 @@ fn max_burn_is_compared_with_projected_cost_not_with_revenue() {
     // blocks every level (max burn is always above the band's revenue).
     let c = config();
     let s = at_level(&c, 1, "2026-01-01");
-    let mut h = months(&[("2026-01", 1000), ("2026-02", 1000)], 50);
+    let mut h = months(&[("2025-12", 1000), ("2026-01", 1000), ("2026-02", 1000)], 50);
     fill(&mut h, "2026-03-01", "2026-03-01", 1000, 50);
     assert_eq!(eval(&c, &s, &h, "2026-03-01").to_level, 2);
 }
@@ -231,7 +293,7 @@ fn max_burn_is_compared_with_projected_cost_not_with_revenue() {
 fn an_activation_above_the_target_levels_max_burn_is_blocked() {
     let c = config_with(|v| set(v, &["levels", "level_2_growth", "max_burn"], 820.into()));
     let s = at_level(&c, 1, "2026-01-01");
-    let mut h = months(&[("2026-01", 2000), ("2026-02", 2000)], 700);
+    let mut h = months(&[("2025-12", 2000), ("2026-01", 2000), ("2026-02", 2000)], 700);
     fill(&mut h, "2026-03-01", "2026-03-01", 2000, 700);
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.to_level, 1);
@@ -242,7 +304,7 @@ fn an_activation_above_the_target_levels_max_burn_is_blocked() {
 fn an_activation_above_the_automatic_cost_limit_is_blocked() {
     let c = config_with(|v| set(v, &["safety", "auto_activation_cost_limit"], 100.into()));
     let s = at_level(&c, 1, "2026-01-01");
-    let mut h = months(&[("2026-01", 2000), ("2026-02", 2000)], 50);
+    let mut h = months(&[("2025-12", 2000), ("2026-01", 2000), ("2026-02", 2000)], 50);
     fill(&mut h, "2026-03-01", "2026-03-01", 2000, 50);
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.to_level, 1);
@@ -347,28 +409,84 @@ fn churn_never_drops_below_the_configured_floor() {
 }
 
 #[test]
-fn a_missing_day_in_the_grace_window_means_no_churn_decision() {
+fn a_saw_tooth_below_the_churn_line_counts_as_churn_within_fourteen_days() {
+    // Six days under the line, one over, repeated: never seven in a row.
+    let c = config();
+    let s = at_level(&c, 2, "2026-01-01");
+    let mut h = months(&[("2026-01", 1000), ("2026-02", 1000), ("2026-03", 1000)], 100);
+    for week in 0..4u64 {
+        let start = day("2026-04-01") + chrono::Days::new(week * 7);
+        fill(&mut h, &start.to_string(), &(start + chrono::Days::new(5)).to_string(), 700, 100);
+        let over = start + chrono::Days::new(6);
+        fill(&mut h, &over.to_string(), &over.to_string(), 1000, 100);
+    }
+    let first_churn = (0..28u64)
+        .map(|i| day("2026-04-01") + chrono::Days::new(i))
+        .find(|d| eval(&c, &s, &h, &d.to_string()).cause == Some(Cause::Churn));
+    assert_eq!(first_churn, Some(day("2026-04-08")), "the seventh day under the line, within 14 days");
+}
+
+#[test]
+fn a_dip_shorter_than_the_grace_days_never_drops_the_level() {
+    let c = config();
+    let s = at_level(&c, 2, "2026-01-01");
+    let mut h = months(&[("2026-01", 1000), ("2026-02", 1000), ("2026-03", 1000)], 100);
+    fill(&mut h, "2026-04-01", "2026-04-06", 100, 100);
+    fill(&mut h, "2026-04-07", "2026-04-30", 1000, 100);
+    for i in 0..30u64 {
+        let today = (day("2026-04-01") + chrono::Days::new(i)).to_string();
+        assert_eq!(eval(&c, &s, &h, &today).to_level, 2, "{today}");
+    }
+}
+
+#[test]
+fn a_missed_collection_does_not_hold_off_churn() {
     let c = config();
     let s = at_level(&c, 2, "2026-01-01");
     let mut h = months(&[("2026-03", 1000)], 100);
     fill(&mut h, "2026-04-01", "2026-04-03", 100, 100);
-    fill(&mut h, "2026-04-05", "2026-04-08", 100, 100);
-    assert_eq!(eval(&c, &s, &h, "2026-04-08").to_level, 2);
+    fill(&mut h, "2026-04-05", "2026-04-08", 100, 100); // no snapshot on April 4th
+    assert_eq!(eval(&c, &s, &h, "2026-04-08").cause, Some(Cause::Churn));
 }
 
 #[test]
-fn a_sustained_cost_ratio_above_ninety_percent_steps_down_one_level() {
+fn a_cost_overrun_proposes_a_step_down_for_approval_and_never_takes_it_alone() {
     let c = config();
     let s = at_level(&c, 3, "2026-01-01");
     let mut h = months(&[("2026-01", 4000), ("2026-02", 4000), ("2026-03", 4000)], 500);
     fill(&mut h, "2026-04-01", "2026-04-30", 4000, 3700);
     assert_eq!(eval(&c, &s, &h, "2026-04-06").to_level, 3);
     let d = eval(&c, &s, &h, "2026-04-07");
-    assert_eq!((d.to_level, d.cause), (2, Some(Cause::CostOverrun)));
+    // Without L3's components (EUR 475) cost would be 80.6% of MRR, not under 80%;
+    // without L2's as well (EUR 635) it is 76.6%: L1 is proposed, and only proposed.
+    assert_eq!((d.to_level, d.cause, d.outcome), (1, Some(Cause::CostOverrun), Outcome::AwaitingApproval));
+    assert!(
+        d.reasons.iter().any(
+            |r| r.contains("removing hume_ai, k8s_workers, dat_iq, vault_ha would bring it to EUR 3,065")
+        ),
+        "{:?}",
+        d.reasons
+    );
+    for mode in [Mode::Auto, Mode::Approval] {
+        let mut s = s.clone();
+        s.mode = Some(mode);
+        assert_ne!(eval(&c, &s, &h, "2026-04-07").outcome, Outcome::Execute, "{mode:?}");
+    }
     // Only days after the level was reached count: a fresh level gets its grace period.
     let fresh = at_level(&c, 3, "2026-04-03");
-    assert_eq!(eval(&c, &fresh, &h, "2026-04-07").to_level, 3);
-    assert_eq!(eval(&c, &fresh, &h, "2026-04-10").to_level, 2);
+    assert_eq!(eval(&c, &fresh, &h, "2026-04-07").cause, None);
+    assert_eq!(eval(&c, &fresh, &h, "2026-04-10").cause, Some(Cause::CostOverrun));
+}
+
+#[test]
+fn spend_that_revscale_does_not_manage_is_not_cut() {
+    let c = config();
+    let s = at_level(&c, 3, "2026-01-01");
+    let mut h = months(&[("2026-01", 4000), ("2026-02", 4000), ("2026-03", 4000)], 500);
+    fill(&mut h, "2026-04-01", "2026-04-30", 4000, 6000);
+    let d = eval(&c, &s, &h, "2026-04-20");
+    assert_eq!((d.to_level, d.outcome), (3, Outcome::Hold));
+    assert!(d.reasons.iter().any(|r| r.ends_with("the spend is not revscale's to cut")), "{:?}", d.reasons);
 }
 
 #[test]
@@ -438,7 +556,7 @@ fn a_warm_component_is_reactivated_without_redeploying() {
             ComponentRecord { state: ComponentState::Warm, in_flight: None, since: day("2026-02-20") },
         );
     }
-    let mut h = months(&[("2026-01", 1000), ("2026-02", 1000)], 50);
+    let mut h = months(&[("2025-12", 1000), ("2026-01", 1000), ("2026-02", 1000)], 50);
     fill(&mut h, "2026-03-01", "2026-03-01", 1000, 50);
     let d = eval(&c, &s, &h, "2026-03-01");
     use TransitionKind::Activate;
@@ -448,7 +566,7 @@ fn a_warm_component_is_reactivated_without_redeploying() {
 // ---- Pre-warming --------------------------------------------------------------------
 
 fn prewarm_history(last_day: &str) -> History {
-    let mut h = months(&[("2026-01", 700), ("2026-02", 900)], 60);
+    let mut h = months(&[("2025-12", 700), ("2026-01", 700), ("2026-02", 900)], 60);
     fill(&mut h, "2026-03-01", last_day, 900, 60);
     h
 }
@@ -475,7 +593,7 @@ fn prewarming_waits_for_the_last_days_of_the_month() {
 fn prewarming_respects_the_cost_guard() {
     let c = config_with(|v| set(v, &["components", "hume_ai", "cost", "warm"], 65.into()));
     let s = at_level(&c, 1, "2026-01-01");
-    let mut h = months(&[("2026-01", 700), ("2026-02", 900)], 700);
+    let mut h = months(&[("2025-12", 700), ("2026-01", 700), ("2026-02", 900)], 700);
     fill(&mut h, "2026-03-01", "2026-03-25", 900, 700);
     let d = eval(&c, &s, &h, "2026-03-25");
     assert!(d.transitions.is_empty());
@@ -487,7 +605,7 @@ fn prewarming_needs_more_than_the_month_close_to_be_missing() {
     let c = config();
     let s = at_level(&c, 1, "2026-01-01");
     // Two closed months are missing for level 2, not just the current one.
-    let mut h = months(&[("2026-01", 700), ("2026-02", 700)], 60);
+    let mut h = months(&[("2025-12", 700), ("2026-01", 700), ("2026-02", 700)], 60);
     fill(&mut h, "2026-03-01", "2026-03-25", 900, 60);
     assert!(eval(&c, &s, &h, "2026-03-25").transitions.is_empty());
 }
@@ -574,7 +692,7 @@ fn an_override_can_pin_a_lower_level() {
 fn ready_for_level_2() -> (revscale_engine::Config, revscale_engine::SystemState, History) {
     let c = config();
     let s = at_level(&c, 1, "2026-01-01");
-    let mut h = months(&[("2026-01", 1000), ("2026-02", 1000)], 50);
+    let mut h = months(&[("2025-12", 1000), ("2026-01", 1000), ("2026-02", 1000)], 50);
     fill(&mut h, "2026-03-01", "2026-03-31", 1000, 50);
     (c, s, h)
 }

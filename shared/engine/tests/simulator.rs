@@ -37,10 +37,10 @@ fn steady_growth_climbs_one_level_at_a_time_to_level_4() {
     assert_eq!(
         changes,
         vec![
-            ("2026-05-01".into(), 0, 1),
-            ("2026-08-01".into(), 1, 2),
-            ("2027-01-01".into(), 2, 3),
-            ("2027-08-01".into(), 3, 4),
+            ("2026-04-30".into(), 0, 1),
+            ("2026-07-31".into(), 1, 2),
+            ("2026-12-31".into(), 2, 3),
+            ("2027-07-30".into(), 3, 4),
         ]
     );
     let last = days.last().unwrap();
@@ -51,8 +51,9 @@ fn steady_growth_climbs_one_level_at_a_time_to_level_4() {
 #[test]
 fn a_tenfold_spike_for_one_month_never_moves_the_level() {
     let days = run(include_str!("../../../events/scenarios/spike-10x.csv"), &SimOptions::default());
+    // L1 once three months of daily MRR exist; the April spike changes nothing.
     let levels: std::collections::BTreeSet<u8> =
-        days.iter().filter(|d| d.date >= day("2026-02-01")).map(|d| d.level).collect();
+        days.iter().filter(|d| d.date >= day("2026-03-22")).map(|d| d.level).collect();
     assert_eq!(levels, [1].into());
 }
 
@@ -79,7 +80,7 @@ fn churn_after_level_3_drops_to_the_band_and_cools_components_down() {
 }
 
 #[test]
-fn a_cost_overrun_warns_then_steps_down_and_climbs_back_when_costs_fall() {
+fn a_cost_overrun_alerts_and_proposes_a_step_down_but_never_takes_one() {
     let days = run(include_str!("../../../events/scenarios/cost-overrun.csv"), &SimOptions::default());
     let alerts: Vec<(String, Severity)> = events(&days, "alert")
         .into_iter()
@@ -92,10 +93,16 @@ fn a_cost_overrun_warns_then_steps_down_and_climbs_back_when_costs_fall() {
         alerts,
         vec![("2026-05-15".into(), Severity::Warning), ("2026-06-01".into(), Severity::Critical)]
     );
-    assert!(events(&days, "level_changed").iter().any(|(d, e)| d.date == day("2026-06-07")
-        && matches!(e, Event::LevelChanged { from: 2, to: 1, cause: Cause::CostOverrun })));
-    assert!(!events(&days, "blocked").is_empty());
-    assert_eq!(days.last().unwrap().level, 2);
+    let proposals: Vec<String> =
+        events(&days, "approval_required").iter().map(|(d, _)| d.date.to_string()).collect();
+    assert_eq!(proposals, ["2026-06-07"], "proposed once, on the seventh day above 90%");
+    assert!(
+        !events(&days, "level_changed")
+            .iter()
+            .any(|(_, e)| matches!(e, Event::LevelChanged { cause: Cause::CostOverrun, .. })),
+        "never stepped down on its own"
+    );
+    assert!(days.iter().filter(|d| d.date >= day("2026-03-22")).all(|d| d.level == 2));
 }
 
 #[test]
@@ -104,13 +111,13 @@ fn a_failing_component_is_rolled_back_three_times_then_the_breaker_opens_then_on
         run(include_str!("../../../events/scenarios/provisioning-failure.csv"), &SimOptions::default());
     let failed: Vec<String> =
         events(&days, "transition_failed").iter().map(|(d, _)| d.date.to_string()).collect();
-    assert_eq!(failed, vec!["2026-03-01", "2026-03-02", "2026-03-03"]);
+    assert_eq!(failed, vec!["2026-03-22", "2026-03-23", "2026-03-24"]);
     assert_eq!(events(&days, "rollback").len(), 3);
     let opened: Vec<String> =
         events(&days, "breaker_opened").iter().map(|(d, _)| d.date.to_string()).collect();
-    assert_eq!(opened, vec!["2026-03-03"]);
-    assert_eq!(level_on(&days, "2026-03-05"), 1, "nothing starts while the breaker is open");
-    assert_eq!(level_on(&days, "2026-03-06"), 2, "one attempt after the cool-down, which succeeds");
+    assert_eq!(opened, vec!["2026-03-24"]);
+    assert_eq!(level_on(&days, "2026-03-26"), 0, "nothing starts while the breaker is open");
+    assert_eq!(level_on(&days, "2026-03-27"), 2, "one attempt after the cool-down, which succeeds");
     for d in &days {
         assert!(d.components.values().all(|s| !s.is_transitional()), "{} left a component mid-way", d.date);
     }
@@ -118,22 +125,22 @@ fn a_failing_component_is_rolled_back_three_times_then_the_breaker_opens_then_on
 
 #[test]
 fn injected_failures_from_the_command_line_add_to_the_scenarios_own() {
-    let csv = "date,mrr,cost\n2026-01-01,1000,50\n";
-    let failure = "eks_control_plane@2026-01-25".parse().unwrap();
+    let csv = "date,mrr,cost\n2026-01-01,1000,50\n2026-05-01,1000,50\n";
+    let failure = "eks_control_plane@2026-03-01".parse().unwrap();
     let days = run(csv, &SimOptions { failures: vec![failure], ..Default::default() });
     assert_eq!(events(&days, "transition_failed").len(), 1);
 }
 
 #[test]
 fn auto_approve_lets_the_simulated_operator_approve_on_the_same_day() {
-    let csv = "date,mrr,cost\n2026-01-01,1000,50\n";
+    let csv = "date,mrr,cost\n2026-01-01,1000,50\n2026-05-01,1000,50\n";
     let c = config_with(|v| set(v, &["mode"], "approval".into()));
     let scenario = Scenario::parse_csv(csv, &c).unwrap();
     let waiting = simulate(&c, &scenario, &SimOptions::default()).unwrap();
     assert_eq!(waiting.last().unwrap().level, 0);
     assert_eq!(events(&waiting, "approval_required").len(), 1);
     let approved = simulate(&c, &scenario, &SimOptions { auto_approve: true, ..Default::default() }).unwrap();
-    assert_eq!(approved.last().unwrap().level, 1);
+    assert_eq!(approved.last().unwrap().level, 2);
 }
 
 #[test]
@@ -191,13 +198,21 @@ fn bad_scenarios_are_refused_with_the_line_that_is_wrong() {
 }
 
 #[test]
+fn the_month_table_shows_the_engines_three_month_mean_rounded_half_up() {
+    let csv = "date,mrr,cost\n2026-01-01,2500,0\n2026-01-02,2800,0\n2026-01-03,3000,0\n";
+    let days = run(csv, &SimOptions { until: Some(day("2026-01-03")), ..Default::default() });
+    // (2,500 + 2,800 + 3,000) / 3 = 2,766.666..: EUR 2,766.67, not 2,766.66.
+    assert_eq!(monthly(&days)[0].average_3m.to_string(), "EUR 2,766.67");
+}
+
+#[test]
 fn the_month_table_lists_each_repeated_event_once_with_its_count() {
-    let days = run(include_str!("../../../events/scenarios/cost-overrun.csv"), &SimOptions::default());
+    let days =
+        run(include_str!("../../../events/scenarios/provisioning-failure.csv"), &SimOptions::default());
     let rows = monthly(&days);
-    let june = rows.iter().find(|r| r.month.to_string() == "2026-06").unwrap();
-    let blocked = june.changes.iter().find(|e| e.summary.starts_with("blocked L2")).expect("blocked listed");
-    assert_eq!(blocked.days, 23);
-    assert_eq!(blocked.to_string(), "08 blocked L2: cost EUR 903 > EUR 900 (23 days)");
-    assert_eq!(june.alerts.len(), 1);
-    assert_eq!(june.level, 1);
+    let march = rows.iter().find(|r| r.month.to_string() == "2026-03").unwrap();
+    let failed = march.changes.iter().find(|e| e.summary.contains("deploy failed")).expect("failure listed");
+    assert_eq!(failed.days, 3);
+    assert_eq!(failed.to_string(), "22 k8s_workers deploy failed (3 days)");
+    assert_eq!(march.level, 2);
 }

@@ -29,7 +29,7 @@ pub fn config_with(edit: impl FnOnce(&mut serde_norway::Value)) -> Config {
 pub fn fill(history: &mut History, from: &str, to: &str, mrr: i64, cost: i64) {
     let (mut d, end) = (day(from), day(to));
     while d <= end {
-        history.insert(DailySnapshot { date: d, mrr: eur(mrr), cost: eur(cost) });
+        history.insert(DailySnapshot { date: d, mrr: eur(mrr), cost: Some(eur(cost)) });
         d = d + Days::new(1);
     }
 }
