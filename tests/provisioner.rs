@@ -217,7 +217,7 @@ async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real
     drifted.level = 1;
     drifted.components.insert(
         ComponentId::new("eks_control_plane"),
-        ComponentRecord { state: ComponentState::Hot, in_flight: None, since: "2026-02-01".parse().unwrap() },
+        ComponentRecord::settled(ComponentState::Hot, "2026-02-01".parse().unwrap()),
     );
     reset(&rig, &drifted).await;
     let down_before = stored(&rig).await;
@@ -269,11 +269,7 @@ async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real
     for c in ["eks_control_plane", "hume_ai", "k8s_workers", "dat_iq", "vault_ha"] {
         at_3.components.insert(
             ComponentId::new(c),
-            ComponentRecord {
-                state: ComponentState::Hot,
-                in_flight: None,
-                since: "2026-02-01".parse().unwrap(),
-            },
+            ComponentRecord::settled(ComponentState::Hot, "2026-02-01".parse().unwrap()),
         );
     }
     reset(&rig, &at_3).await;

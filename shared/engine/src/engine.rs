@@ -627,11 +627,13 @@ fn prewarm(
         .filter(|id| level.auto_enable.contains(id) && !config.components[*id].is_always_on())
         .collect();
     let keep: BTreeSet<ComponentId> = candidates.iter().map(|id| (*id).clone()).collect();
-    let transitions: Vec<Transition> = candidates
-        .iter()
-        .filter(|id| state.component_state(id) == ComponentState::Cold)
-        .map(|id| Transition { component: (*id).clone(), kind: TransitionKind::Deploy })
-        .collect();
+    let mut transitions = Vec::new();
+    for id in candidates.iter().filter(|id| state.component_state(id) == ComponentState::Cold) {
+        match bounce(state, id, today) {
+            Some(why) => reasons.push(format!("pre-warming L{next}: {why}")),
+            None => transitions.push(Transition { component: (*id).clone(), kind: TransitionKind::Deploy }),
+        }
+    }
     if transitions.is_empty() {
         return Some((next, keep, transitions));
     }
@@ -656,6 +658,29 @@ fn prewarm(
         config.prewarm_days, snapshot.mrr, level.min
     ));
     Some((next, keep, transitions))
+}
+
+/// A pre-warmed component that went COLD rests this long before it is pre-warmed again.
+pub const PREWARM_COLD_REST_DAYS: u64 = 30;
+/// While the level stays the same, pre-warming deploys a component at most this often:
+/// MRR hovering at a threshold does not create and delete a cluster every month.
+pub const PREWARM_REDEPLOY_DAYS: u64 = 90;
+
+/// Why pre-warming must not deploy `id` today, if it must not.
+fn bounce(state: &SystemState, id: &ComponentId, today: NaiveDate) -> Option<String> {
+    let record = state.components.get(id)?;
+    let deployed = record.deployed_on?;
+    let rested = record.since + Days::new(PREWARM_COLD_REST_DAYS);
+    if record.state == ComponentState::Cold && today < rested {
+        return Some(format!("{id} went COLD on {}: not deployed again before {rested}", record.since));
+    }
+    let again = deployed + Days::new(PREWARM_REDEPLOY_DAYS);
+    if state.level_since <= deployed && today < again {
+        return Some(format!(
+            "{id} was deployed on {deployed} and the level has not changed since: not deployed again before {again}"
+        ));
+    }
+    None
 }
 
 /// WARM components outside `keep` whose cool-down is over go COLD, dependents first; a

@@ -350,7 +350,8 @@ pub fn release_after_repair(
             return Err(RunError::Illegal(format!("no component {component} in the configuration")));
         };
         if record.state != declared_state || record.in_flight.is_some() {
-            *record = ComponentRecord { state: declared_state, in_flight: None, since: today };
+            *record =
+                ComponentRecord { state: declared_state, in_flight: None, since: today, ..record.clone() };
         }
     }
     if let Some((component, record)) = repaired.any_transitional() {
@@ -507,14 +508,12 @@ mod tests {
         assert!(matches!(&events[0], Event::Rollback { undone } if undone.len() == 2));
         assert_eq!(s.breaker.consecutive_failures, 1);
         assert!(s.provisioning.is_none());
-        assert_eq!(
-            s.components,
-            before
-                .components
-                .iter()
-                .map(|(k, v)| (k.clone(), crate::state::ComponentRecord { since: v.since, ..v.clone() }))
-                .collect()
-        );
+        // Every component back where it was (the deploy that was undone stays on
+        // record: the cluster was really created).
+        let states = |s: &SystemState| -> Vec<_> {
+            s.components.iter().map(|(k, v)| (k.clone(), v.state, v.in_flight)).collect()
+        };
+        assert_eq!(states(&s), states(&before));
         assert_eq!(s.level, 0);
     }
 

@@ -172,6 +172,17 @@ pub struct ComponentRecord {
     pub in_flight: Option<TransitionKind>,
     /// When the component reached its current state (cool-down counts from here).
     pub since: NaiveDate,
+    /// The last day a deploy (COLD -> WARM) finished: pre-warming deploys a component
+    /// at most once per 90 days while the level stays the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_on: Option<NaiveDate>,
+}
+
+impl ComponentRecord {
+    /// A component at rest in `state` since `since`, with no deploy on record.
+    pub fn settled(state: ComponentState, since: NaiveDate) -> Self {
+        ComponentRecord { state, in_flight: None, since, deployed_on: None }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -273,7 +284,7 @@ impl SystemState {
             .keys()
             .map(|id| {
                 let state = if hot.contains(id) { ComponentState::Hot } else { ComponentState::Cold };
-                (id.clone(), ComponentRecord { state, in_flight: None, since: today })
+                (id.clone(), ComponentRecord::settled(state, today))
             })
             .collect();
         SystemState {
@@ -335,8 +346,12 @@ impl SystemState {
                 needs: t.kind.from_state(),
             });
         }
-        *record =
-            ComponentRecord { state: t.kind.transitional_state(), in_flight: Some(t.kind), since: today };
+        *record = ComponentRecord {
+            state: t.kind.transitional_state(),
+            in_flight: Some(t.kind),
+            since: today,
+            deployed_on: record.deployed_on,
+        };
         Ok(())
     }
 
@@ -368,7 +383,13 @@ impl SystemState {
                 needs: t.kind.transitional_state(),
             });
         }
-        *record = ComponentRecord { state: to, in_flight: None, since: today };
+        let deployed = t.kind == TransitionKind::Deploy && to == ComponentState::Warm;
+        *record = ComponentRecord {
+            state: to,
+            in_flight: None,
+            since: today,
+            deployed_on: if deployed { Some(today) } else { record.deployed_on },
+        };
         Ok(())
     }
 }

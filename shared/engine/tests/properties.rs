@@ -11,7 +11,7 @@ use revscale_engine::decision::{Cause, Outcome};
 use revscale_engine::engine::cost_delta;
 use revscale_engine::sim::{Scenario, SimOptions, simulate};
 use revscale_engine::state::TransitionKind;
-use revscale_engine::{Config, Currency, History, Money, SystemState};
+use revscale_engine::{ComponentState, Config, Currency, History, Money, SystemState};
 use support::*;
 
 const MONTHS: [&str; 4] = ["2026-01", "2026-02", "2026-03", "2026-04"];
@@ -87,6 +87,10 @@ fn count_case(counter: &AtomicU32, name: &str, cases: u32) {
 const EPISODE_CASES: u32 = 48;
 static SPIKES: AtomicU32 = AtomicU32::new(0);
 static DIPS: AtomicU32 = AtomicU32::new(0);
+const HOVER_CASES: u32 = 32;
+static HOVERS: AtomicU32 = AtomicU32::new(0);
+/// Pre-warming deploys the hovering property saw: it must see some, or it tests nothing.
+static PREWARM_DEPLOYS: AtomicU32 = AtomicU32::new(0);
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: EPISODE_CASES, ..ProptestConfig::default() })]
@@ -128,6 +132,60 @@ proptest! {
         let dipped = levels_until(&episode_csv(base, base - base * depth_pct / 100, from, days, cost), until);
         prop_assert_eq!(steady, dipped, "dip of {}% for {} days from {}", depth_pct, days, from);
         count_case(&DIPS, "a_dip_shorter_than_grace_days_never_drops_the_level", EPISODE_CASES);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: HOVER_CASES, ..ProptestConfig::default() })]
+
+    /// MRR hovering at a threshold, in episodes of any length above and below it: a
+    /// pre-warming deploy (one without a level change) never follows the component's
+    /// last COLD by less than 30 days, nor its last deploy by less than 90 unless the
+    /// level changed in between.
+    #[test]
+    fn hovering_at_a_threshold_never_bounces_a_component(
+        episodes in prop::collection::vec((any::<bool>(), 1u64..40, 0i64..60), 8..24),
+    ) {
+        let mut csv = String::from("date,mrr,cost\n");
+        let mut date = day("2026-01-01");
+        for (above, days, offset) in &episodes {
+            let mrr = if *above { 450 + offset } else { 449 - offset };
+            csv.push_str(&format!("{date},{mrr},20\n"));
+            date = date + Days::new(*days);
+        }
+        let days = {
+            let c = config();
+            let scenario = Scenario::parse_csv(&csv, &c).unwrap();
+            simulate(&c, &scenario, &SimOptions { until: Some(date), ..SimOptions::default() }).unwrap()
+        };
+        let c = config();
+        for id in c.components.keys() {
+            let (mut cold_since, mut last_deploy): (Option<NaiveDate>, Option<(NaiveDate, u8)>) = (None, None);
+            for pair in days.windows(2) {
+                let (before, after) = (&pair[0], &pair[1]);
+                let (was, is) = (before.components[id], after.components[id]);
+                if was != ComponentState::Cold && is == ComponentState::Cold {
+                    cold_since = Some(after.date);
+                }
+                if was == ComponentState::Cold && is != ComponentState::Cold {
+                    let prewarm = after.level == before.level;
+                    if prewarm {
+                        PREWARM_DEPLOYS.fetch_add(1, Ordering::SeqCst);
+                        if let Some(cold) = cold_since {
+                            prop_assert!(after.date >= cold + Days::new(30), "{} pre-warmed {} after COLD on {}", id, after.date, cold);
+                        }
+                        if let Some((last, level)) = last_deploy && level == after.level {
+                            prop_assert!(after.date >= last + Days::new(90), "{} pre-warmed {} after a deploy on {}", id, after.date, last);
+                        }
+                    }
+                    last_deploy = Some((after.date, after.level));
+                }
+            }
+        }
+        if HOVERS.load(Ordering::SeqCst) + 1 == HOVER_CASES {
+            prop_assert!(PREWARM_DEPLOYS.load(Ordering::SeqCst) > 0, "no case pre-warmed anything");
+        }
+        count_case(&HOVERS, "hovering_at_a_threshold_never_bounces_a_component", HOVER_CASES);
     }
 }
 

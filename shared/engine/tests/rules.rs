@@ -504,10 +504,7 @@ fn dropped_components_go_warm_at_once_and_cold_after_the_cooldown() {
     let c = config();
     let mut s = at_level(&c, 1, "2026-04-07");
     for comp in ["hume_ai", "k8s_workers"] {
-        s.components.insert(
-            id(comp),
-            ComponentRecord { state: ComponentState::Warm, in_flight: None, since: day("2026-04-07") },
-        );
+        s.components.insert(id(comp), ComponentRecord::settled(ComponentState::Warm, day("2026-04-07")));
     }
     let mut h = months(&[("2026-03", 1000)], 100);
     fill(&mut h, "2026-04-01", "2026-05-31", 700, 100);
@@ -524,14 +521,9 @@ fn dropped_components_go_warm_at_once_and_cold_after_the_cooldown() {
 fn a_warm_component_waits_for_its_warm_dependents_before_going_cold() {
     let c = config();
     let mut s = at_level(&c, 0, "2026-01-01");
-    s.components.insert(
-        id("eks_control_plane"),
-        ComponentRecord { state: ComponentState::Warm, in_flight: None, since: day("2026-01-01") },
-    );
-    s.components.insert(
-        id("k8s_workers"),
-        ComponentRecord { state: ComponentState::Warm, in_flight: None, since: day("2026-03-01") },
-    );
+    s.components
+        .insert(id("eks_control_plane"), ComponentRecord::settled(ComponentState::Warm, day("2026-01-01")));
+    s.components.insert(id("k8s_workers"), ComponentRecord::settled(ComponentState::Warm, day("2026-03-01")));
     let mut h = History::new();
     fill(&mut h, "2026-03-10", "2026-03-10", 100, 10);
     let d = eval(&c, &s, &h, "2026-03-10");
@@ -551,10 +543,7 @@ fn a_warm_component_is_reactivated_without_redeploying() {
     let c = config();
     let mut s = at_level(&c, 1, "2026-01-01");
     for comp in ["hume_ai", "k8s_workers"] {
-        s.components.insert(
-            id(comp),
-            ComponentRecord { state: ComponentState::Warm, in_flight: None, since: day("2026-02-20") },
-        );
+        s.components.insert(id(comp), ComponentRecord::settled(ComponentState::Warm, day("2026-02-20")));
     }
     let mut h = months(&[("2025-12", 1000), ("2026-01", 1000), ("2026-02", 1000)], 50);
     fill(&mut h, "2026-03-01", "2026-03-01", 1000, 50);
@@ -897,4 +886,98 @@ fn an_approved_override_acts_even_before_todays_snapshot_exists() {
     s.overrides.push(override_to(2, Some("bob")));
     let d = eval(&c, &s, &History::new(), "2026-03-10");
     assert_eq!((d.to_level, d.outcome), (2, Outcome::Execute));
+}
+
+// ---- Pre-warming without bounce -----------------------------------------------------
+
+/// Level 1 would complete within the week if MRR held: 24 days at EUR 500 (L1 needs a
+/// month of days >= 450), after months just under it (the 3-month mean reaches 450).
+fn about_to_reach_level_1(today: &str) -> History {
+    let t = day(today);
+    let mut h = History::new();
+    let (start, turn) = (t - chrono::Days::new(120), t - chrono::Days::new(24));
+    fill(&mut h, &start.to_string(), &(turn - chrono::Days::new(1)).to_string(), 440, 20);
+    fill(&mut h, &turn.to_string(), today, 500, 20);
+    h
+}
+
+fn deploys(d: &revscale_engine::Decision) -> Vec<String> {
+    d.transitions
+        .iter()
+        .filter(|t| t.kind == TransitionKind::Deploy)
+        .map(|t| t.component.to_string())
+        .collect()
+}
+
+#[test]
+fn pre_warming_deploys_when_the_window_would_complete_within_the_week() {
+    let c = config();
+    let s = at_level(&c, 0, "2025-06-01");
+    let d = eval(&c, &s, &about_to_reach_level_1("2026-03-20"), "2026-03-20");
+    assert_eq!(deploys(&d), ["eks_control_plane"], "{:?}", d.reasons);
+    assert!(d.events.iter().any(|e| matches!(e, Event::Prewarm { level: 1, .. })));
+}
+
+#[test]
+fn a_component_that_went_cold_is_not_pre_warmed_again_within_thirty_days() {
+    let c = config();
+    let mut s = at_level(&c, 0, "2025-06-01");
+    let mut record = ComponentRecord::settled(ComponentState::Cold, day("2026-03-10"));
+    record.deployed_on = Some(day("2025-12-01"));
+    s.components.insert(id("eks_control_plane"), record);
+    let d = eval(&c, &s, &about_to_reach_level_1("2026-03-20"), "2026-03-20");
+    assert!(deploys(&d).is_empty(), "{:?}", d.transitions);
+    assert!(
+        d.reasons.contains(&"pre-warming L1: eks_control_plane went COLD on 2026-03-10: not deployed again before 2026-04-09".to_string()),
+        "{:?}",
+        d.reasons
+    );
+    assert_eq!(
+        deploys(&eval(&c, &s, &about_to_reach_level_1("2026-04-09"), "2026-04-09")),
+        ["eks_control_plane"]
+    );
+}
+
+#[test]
+fn hovering_at_a_threshold_deploys_a_component_at_most_once_per_ninety_days() {
+    let c = config();
+    let mut s = at_level(&c, 0, "2025-06-01");
+    let mut record = ComponentRecord::settled(ComponentState::Cold, day("2026-03-01"));
+    record.deployed_on = Some(day("2026-02-01"));
+    s.components.insert(id("eks_control_plane"), record);
+    let d = eval(&c, &s, &about_to_reach_level_1("2026-04-20"), "2026-04-20");
+    assert!(deploys(&d).is_empty(), "{:?}", d.transitions);
+    assert!(
+        d.reasons.iter().any(|r| r.ends_with("was deployed on 2026-02-01 and the level has not changed since: not deployed again before 2026-05-02")),
+        "{:?}",
+        d.reasons
+    );
+    assert_eq!(
+        deploys(&eval(&c, &s, &about_to_reach_level_1("2026-05-02"), "2026-05-02")),
+        ["eks_control_plane"]
+    );
+    // Unless the level changed since that deploy.
+    let mut moved = s.clone();
+    moved.level_since = day("2026-03-01");
+    assert_eq!(
+        deploys(&eval(&c, &moved, &about_to_reach_level_1("2026-04-20"), "2026-04-20")),
+        ["eks_control_plane"]
+    );
+}
+
+#[test]
+fn a_pre_warmed_component_stays_warm_while_its_level_is_about_to_be_reached() {
+    let c = config();
+    let mut s = at_level(&c, 0, "2025-06-01");
+    let mut record = ComponentRecord::settled(ComponentState::Warm, day("2026-01-01"));
+    record.deployed_on = Some(day("2026-01-01"));
+    s.components.insert(id("eks_control_plane"), record);
+    // Cool-down (30 days WARM) is long over, but level 1 is days away: it stays.
+    let d = eval(&c, &s, &about_to_reach_level_1("2026-03-20"), "2026-03-20");
+    assert!(d.transitions.is_empty(), "{:?}", d.transitions);
+    // When level 1 is out of sight, cool-down takes it.
+    let mut far = History::new();
+    fill(&mut far, "2025-12-01", "2026-03-20", 300, 20);
+    let d = eval(&c, &s, &far, "2026-03-20");
+    assert_eq!(transitions(&d), vec![("eks_control_plane".to_string(), TransitionKind::Decommission)]);
 }

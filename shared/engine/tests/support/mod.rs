@@ -49,8 +49,7 @@ pub fn months(closes: &[(&str, i64)], cost: i64) -> History {
 pub fn at_level(config: &Config, level: u8, since: &str) -> SystemState {
     let mut s = SystemState::initial(config, day(since));
     for id in config.components_up_to(level) {
-        s.components
-            .insert(id, ComponentRecord { state: ComponentState::Hot, in_flight: None, since: day(since) });
+        s.components.insert(id, ComponentRecord::settled(ComponentState::Hot, day(since)));
     }
     s.level = level;
     s.level_since = day(since);
