@@ -50,9 +50,15 @@ pub async fn handle<S: Store, B: EventBus, N: Notifier>(
         // The decision is stored; retrying would be a replay that publishes nothing,
         // so the failure is surfaced for the alarm rather than retried.
         CycleError::Publish { .. } => FunctionError::Internal(e.to_string()),
+        CycleError::Currency { .. } => FunctionError::Configuration(e.to_string()),
+        CycleError::Contended { .. } => FunctionError::Transient(e.to_string()),
     })?;
     match outcome {
-        EvaluationOutcome::Recorded { decision, published, alerts_sent } => {
+        EvaluationOutcome::Recorded { decision, published, alerts_sent, alerts_failed, reevaluations } => {
+            for (subject, error) in &alerts_failed {
+                tracing::error!(decision_id = %decision.id, %subject, %error, "notification failed; the decision stands");
+            }
+            println!("{}", metrics::notification_failed(now, alerts_failed.len()));
             if let Some(ratio) = decision.figures.ratio {
                 println!("{}", metrics::cost_ratio(now, ratio));
             }
@@ -71,6 +77,8 @@ pub async fn handle<S: Store, B: EventBus, N: Notifier>(
                 outcome = ?decision.outcome,
                 published,
                 alerts_sent,
+                alerts_failed = alerts_failed.len(),
+                reevaluations,
                 reasons = ?decision.reasons,
                 "evaluated"
             );
@@ -81,16 +89,14 @@ pub async fn handle<S: Store, B: EventBus, N: Notifier>(
                 "outcome": decision.outcome,
                 "published": published,
                 "alerts_sent": alerts_sent,
+                "alerts_failed": alerts_failed.len(),
+                "reevaluations": reevaluations,
                 "reasons": decision.reasons,
             }))
         }
         EvaluationOutcome::Replay { decision_id } => {
             tracing::info!(%decision_id, "already evaluated: replay ignored");
             Ok(json!({"decision_id": decision_id, "replay": true, "published": false}))
-        }
-        EvaluationOutcome::LostRace { decision_id } => {
-            tracing::info!(%decision_id, "another evaluation recorded first");
-            Ok(json!({"decision_id": decision_id, "lost_race": true, "published": false}))
         }
     }
 }

@@ -590,8 +590,6 @@ async fn evaluate_now<S: Store, B: EventBus, N: Notifier>(
             "decision_id": decision.id, "from_level": decision.from_level, "to_level": decision.to_level,
             "outcome": decision.outcome, "published": published, "reasons": decision.reasons,
         }),
-        EvaluationOutcome::Replay { decision_id } | EvaluationOutcome::LostRace { decision_id } => {
-            json!({"decision_id": decision_id, "published": false})
-        }
+        EvaluationOutcome::Replay { decision_id } => json!({"decision_id": decision_id, "published": false}),
     })
 }

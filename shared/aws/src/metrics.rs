@@ -58,6 +58,12 @@ pub fn breaker_open(at: DateTime<Utc>, open: bool) -> String {
     line(at, "circuit_breaker_open", "None", if open { 1.0 } else { 0.0 }, &[])
 }
 
+/// `notification_failed_count`: alert e-mails that could not be sent (the decision
+/// and its event went out regardless), for an alarm.
+pub fn notification_failed(at: DateTime<Utc>, count: usize) -> String {
+    line(at, "notification_failed_count", "Count", count as f64, &[])
+}
+
 /// `provisioning_duration_seconds` of one component transition.
 pub fn provisioning_duration(at: DateTime<Utc>, component: &str, seconds: f64) -> String {
     line(at, "provisioning_duration_seconds", "Seconds", seconds, &[("Component", component)])

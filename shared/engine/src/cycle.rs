@@ -20,18 +20,39 @@ pub enum CycleError {
     /// The decision is recorded but its event could not be published.
     #[error("decision {decision_id} recorded, but publishing failed: {source}")]
     Publish { decision_id: String, source: PublishError },
+    /// A snapshot in another currency than the configuration's: comparing them would
+    /// compare raw minor units of two currencies.
+    #[error(
+        "the {date} snapshot is in {found}, the configuration in {expected}: set REVENUE_CURRENCY to {expected} (and FX_RATES for the others), or the configuration's currency to {found}"
+    )]
+    Currency { date: chrono::NaiveDate, found: crate::money::Currency, expected: crate::money::Currency },
+    /// Other writes kept changing the state under the evaluation.
+    #[error("the state changed under the evaluation {attempts} times in a row; try again")]
+    Contended { attempts: u32 },
 }
 
 /// What one evaluation did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EvaluationOutcome {
-    /// Recorded; `published` when a `Level Change Requested` event went out.
-    Recorded { decision: Box<Decision>, published: bool, alerts_sent: usize },
-    /// The same invocation (or an identical concurrent one) already recorded it.
+    /// Recorded; `published` when a `Level Change Requested` event went out. A failed
+    /// notification is listed in `alerts_failed` (subject, error) for the caller to log
+    /// and count; it does not fail the evaluation. `reevaluations` counts the times
+    /// another write changed the state first.
+    Recorded {
+        decision: Box<Decision>,
+        published: bool,
+        alerts_sent: usize,
+        alerts_failed: Vec<(String, String)>,
+        reevaluations: u32,
+    },
+    /// This decision was recorded already (the same invocation, or an identical
+    /// concurrent one): nothing more to do.
     Replay { decision_id: String },
-    /// Another evaluation changed the state first; it published what was needed.
-    LostRace { decision_id: String },
 }
+
+/// Evaluations of one day tried against a state that keeps moving (a mode change, an
+/// override request, a provisioner commit): then the invocation fails, to be retried.
+pub const MAX_EVALUATION_ATTEMPTS: u32 = 3;
 
 pub async fn run_evaluation<S: Store, B: EventBus, N: Notifier>(
     config: &Config,
@@ -41,42 +62,59 @@ pub async fn run_evaluation<S: Store, B: EventBus, N: Notifier>(
     now: DateTime<Utc>,
 ) -> Result<EvaluationOutcome, CycleError> {
     let today = now.date_naive();
-    let loaded = store.load_state().await?;
-    let (state, version) = match loaded {
-        Some(v) => (v.value, Some(v.version)),
-        None => (SystemState::initial(config, today), None),
-    };
     let history = store.history(history_needed_from(config, today), today).await?;
-    let decision = evaluate(&Inputs { config, state: &state, history: &history }, today);
-
-    let record = AuditRecord {
-        id: decision.id.to_string(),
-        at: now,
-        kind: "evaluation".into(),
-        actor: "revscale".into(),
-        decision: Some(decision.clone()),
-        events: decision.events.clone(),
-        note: decision.reasons.join("; "),
-    };
-    match store.record_decision(&record, &decision.state, version).await {
-        Ok(Written::Created) => {}
-        Ok(Written::AlreadyExists) => return Ok(EvaluationOutcome::Replay { decision_id: record.id }),
-        Err(StoreError::Conflict(_)) => return Ok(EvaluationOutcome::LostRace { decision_id: record.id }),
-        Err(e) => return Err(e.into()),
+    if let Some(s) = history
+        .iter()
+        .find(|s| s.mrr.currency != config.currency || s.cost.is_some_and(|c| c.currency != config.currency))
+    {
+        let found = if s.mrr.currency != config.currency {
+            s.mrr.currency
+        } else {
+            s.cost.map_or(s.mrr.currency, |c| c.currency)
+        };
+        return Err(CycleError::Currency { date: s.date, found, expected: config.currency });
     }
-
-    let mut alerts_sent = 0;
-    for alert in alerts_for(&decision) {
-        notifier
-            .notify(&alert)
-            .await
-            .map_err(|source| CycleError::Publish { decision_id: record.id.clone(), source })?;
-        alerts_sent += 1;
+    for attempt in 1..=MAX_EVALUATION_ATTEMPTS {
+        let loaded = store.load_state().await?;
+        let (state, version) = match loaded {
+            Some(v) => (v.value, Some(v.version)),
+            None => (SystemState::initial(config, today), None),
+        };
+        let decision = evaluate(&Inputs { config, state: &state, history: &history }, today);
+        let record = AuditRecord {
+            id: decision.id.to_string(),
+            at: now,
+            kind: "evaluation".into(),
+            actor: "revscale".into(),
+            decision: Some(decision.clone()),
+            events: decision.events.clone(),
+            note: decision.reasons.join("; "),
+        };
+        match store.record_decision(&record, &decision.state, version).await {
+            Ok(Written::Created) => return act(decision, &record.id, attempt - 1, bus, notifier).await,
+            Ok(Written::AlreadyExists) => return Ok(EvaluationOutcome::Replay { decision_id: record.id }),
+            // Another write moved the state on (if it had been this very decision, the
+            // audit record would exist): decide again on what is there now.
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
+    Err(CycleError::Contended { attempts: MAX_EVALUATION_ATTEMPTS })
+}
+
+/// Publishes the event first (what provisioning waits for), then sends the e-mails:
+/// a notifier outage must not cost a level change.
+async fn act<B: EventBus, N: Notifier>(
+    decision: Decision,
+    decision_id: &str,
+    reevaluations: u32,
+    bus: &B,
+    notifier: &N,
+) -> Result<EvaluationOutcome, CycleError> {
     let published = decision.outcome == Outcome::Execute;
     if published {
         let event = LevelChangeRequested {
-            decision_id: record.id.clone(),
+            decision_id: decision_id.to_string(),
             from_level: decision.from_level,
             to_level: decision.to_level,
             transitions: decision.transitions.clone(),
@@ -85,14 +123,27 @@ pub async fn run_evaluation<S: Store, B: EventBus, N: Notifier>(
             cause: decision.cause,
         };
         let detail = serde_json::to_value(&event).map_err(|e| CycleError::Publish {
-            decision_id: record.id.clone(),
+            decision_id: decision_id.to_string(),
             source: PublishError(e.to_string()),
         })?;
         bus.publish(LEVEL_CHANGE_REQUESTED, &detail)
             .await
-            .map_err(|source| CycleError::Publish { decision_id: record.id.clone(), source })?;
+            .map_err(|source| CycleError::Publish { decision_id: decision_id.to_string(), source })?;
     }
-    Ok(EvaluationOutcome::Recorded { decision: Box::new(decision), published, alerts_sent })
+    let (mut alerts_sent, mut alerts_failed) = (0, Vec::new());
+    for alert in alerts_for(&decision) {
+        match notifier.notify(&alert).await {
+            Ok(()) => alerts_sent += 1,
+            Err(e) => alerts_failed.push((alert.subject, e.to_string())),
+        }
+    }
+    Ok(EvaluationOutcome::Recorded {
+        decision: Box::new(decision),
+        published,
+        alerts_sent,
+        alerts_failed,
+        reevaluations,
+    })
 }
 
 /// The operator e-mails a decision calls for: cost alerts, and changes that wait for a
@@ -226,5 +277,138 @@ mod tests {
         pollster::block_on(run_evaluation(&config, &store, &bus, &notifier, at("2026-03-01"))).unwrap();
         assert!(bus.published.lock().unwrap().is_empty());
         assert!(notifier.sent.lock().unwrap()[0].subject.contains("waits for your approval"));
+    }
+
+    /// A store where another writer (the API changing the mode) gets in first, the
+    /// first `interferences` times a decision is recorded.
+    struct Interfering {
+        inner: MemoryStore,
+        interferences: std::sync::atomic::AtomicU32,
+    }
+
+    impl Store for Interfering {
+        async fn put_revenue(&self, s: &RevenueSnapshot) -> Result<Written, StoreError> {
+            self.inner.put_revenue(s).await
+        }
+        async fn put_cost(&self, s: &CostSnapshot) -> Result<Written, StoreError> {
+            self.inner.put_cost(s).await
+        }
+        async fn history(&self, from: NaiveDate, to: NaiveDate) -> Result<crate::History, StoreError> {
+            self.inner.history(from, to).await
+        }
+        async fn load_state(&self) -> Result<Option<crate::ports::Versioned<SystemState>>, StoreError> {
+            self.inner.load_state().await
+        }
+        async fn record_decision(
+            &self,
+            record: &AuditRecord,
+            state: &SystemState,
+            expected_version: Option<u64>,
+        ) -> Result<Written, StoreError> {
+            use std::sync::atomic::Ordering;
+            let left = self.interferences.load(Ordering::SeqCst);
+            if left > 0 {
+                self.interferences.fetch_sub(1, Ordering::SeqCst);
+                let current = self.inner.load_state().await?;
+                let mut moved = current.as_ref().map_or_else(|| state.clone(), |v| v.value.clone());
+                moved.mode = Some(crate::state::Mode::Shadow);
+                let write = AuditRecord {
+                    id: format!("mode-{left}-{}", record.id),
+                    kind: "mode".into(),
+                    decision: None,
+                    ..record.clone()
+                };
+                self.inner.record_decision(&write, &moved, current.map(|v| v.version)).await?;
+            }
+            self.inner.record_decision(record, state, expected_version).await
+        }
+        async fn recent_audit(
+            &self,
+            limit: usize,
+            before: Option<String>,
+        ) -> Result<Vec<AuditRecord>, StoreError> {
+            self.inner.recent_audit(limit, before).await
+        }
+    }
+
+    fn interfering(times: u32) -> Interfering {
+        let inner = MemoryStore::default();
+        seed(&inner, "2025-11-01", 121, 1000, 100);
+        Interfering { inner, interferences: std::sync::atomic::AtomicU32::new(times) }
+    }
+
+    #[test]
+    fn a_write_that_is_not_an_evaluation_makes_the_cycle_decide_again_on_the_new_state() {
+        let config = Config::default_config().unwrap();
+        let (store, bus, notifier) = (interfering(1), MemoryBus::default(), MemoryNotifier::default());
+        let out =
+            pollster::block_on(run_evaluation(&config, &store, &bus, &notifier, at("2026-03-01"))).unwrap();
+        // The mode became shadow first: the day's decision is taken again, in shadow.
+        let EvaluationOutcome::Recorded { decision, published, reevaluations, .. } = out else {
+            panic!("recorded, not {out:?}")
+        };
+        assert_eq!((decision.outcome, published, reevaluations), (Outcome::ShadowOnly, false, 1));
+        assert!(bus.published.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_state_that_keeps_changing_fails_the_invocation_after_three_attempts() {
+        let config = Config::default_config().unwrap();
+        let (store, bus, notifier) = (interfering(3), MemoryBus::default(), MemoryNotifier::default());
+        let err = pollster::block_on(run_evaluation(&config, &store, &bus, &notifier, at("2026-03-01")))
+            .unwrap_err();
+        assert!(matches!(err, CycleError::Contended { attempts: 3 }), "{err:?}");
+        assert!(bus.published.lock().unwrap().is_empty());
+    }
+
+    struct DownNotifier;
+
+    impl Notifier for DownNotifier {
+        async fn notify(&self, _: &Alert) -> Result<(), PublishError> {
+            Err(PublishError("SNS is unavailable".into()))
+        }
+    }
+
+    #[test]
+    fn the_level_change_goes_out_even_when_the_alert_cannot_be_sent() {
+        let mut config = Config::default_config().unwrap();
+        config.safety.alert_ratio = crate::money::Ratio::from_basis_points(1000);
+        let (store, bus) = (MemoryStore::default(), MemoryBus::default());
+        seed(&store, "2025-11-01", 120, 1000, 50);
+        // Cost crosses the (lowered) 10% alert ratio on the day L2 becomes eligible.
+        seed(&store, "2026-03-01", 1, 1000, 100);
+        let out = pollster::block_on(run_evaluation(&config, &store, &bus, &DownNotifier, at("2026-03-01")))
+            .unwrap();
+        let EvaluationOutcome::Recorded { decision, published, alerts_sent, alerts_failed, .. } = out else {
+            panic!("recorded, not {out:?}")
+        };
+        assert_eq!((decision.to_level, published, alerts_sent), (2, true, 0));
+        assert_eq!(
+            alerts_failed,
+            vec![("revscale WARNING: cost is 10% of MRR".to_string(), "SNS is unavailable".to_string())]
+        );
+        assert_eq!(bus.published.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_snapshot_in_another_currency_is_refused_naming_both() {
+        let config = Config::default_config().unwrap();
+        let (store, bus, notifier) =
+            (MemoryStore::default(), MemoryBus::default(), MemoryNotifier::default());
+        let date: NaiveDate = "2026-03-01".parse().unwrap();
+        pollster::block_on(store.put_revenue(&RevenueSnapshot {
+            date,
+            mrr: Money::whole(1000, Currency::USD),
+            subscriptions_counted: 1,
+            customers: 1,
+            collected_at: at("2026-03-01"),
+        }))
+        .unwrap();
+        let err = pollster::block_on(run_evaluation(&config, &store, &bus, &notifier, at("2026-03-01")))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the 2026-03-01 snapshot is in USD, the configuration in EUR: set REVENUE_CURRENCY to EUR (and FX_RATES for the others), or the configuration's currency to USD"
+        );
     }
 }
