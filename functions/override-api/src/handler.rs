@@ -14,8 +14,8 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use revscale_engine::cycle::{EvaluationOutcome, run_evaluation};
-use revscale_engine::engine::{Inputs, evaluate, history_needed_from};
+use revscale_engine::cycle::{EvaluationOutcome, billed_history, production_history, run_evaluation};
+use revscale_engine::engine::{Inputs, evaluate};
 use revscale_engine::ports::{AuditRecord, EventBus, Notifier, Store, StoreError, Versioned, Written};
 use revscale_engine::run::{self, RunError};
 use revscale_engine::state::{BreakerStatus, ComponentState, Mode, Override, SystemState};
@@ -384,7 +384,10 @@ async fn plan<S: Store, B, N>(
 ) -> Result<(SystemState, Decision), ApiError> {
     let (state, _) = load(&deps.config, store, now).await?;
     let today = now.date_naive();
-    let history = store.history(history_needed_from(&deps.config, today), today).await?;
+    // The same production cost as the evaluator's: Cost Explorer plus external bills.
+    let billed =
+        billed_history(&deps.config, store, today).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let history = production_history(&deps.config, &state, &billed);
     let decision = evaluate(&Inputs { config: &deps.config, state: &state, history: &history }, today);
     Ok((state, decision))
 }

@@ -97,10 +97,21 @@ pub struct Level {
     pub auto_enable: Vec<ComponentId>,
 }
 
+/// Where a component's bill arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Billing {
+    /// On the AWS bill: Cost Explorer's figure already holds it.
+    Aws,
+    /// Billed elsewhere (a SaaS subscription): revscale adds its configured cost.
+    External,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Component {
     pub id: ComponentId,
     pub driver: DriverSpec,
+    pub billing: Billing,
     pub hot_cost: Money,
     pub warm_cost: Money,
     pub depends_on: Vec<ComponentId>,
@@ -257,6 +268,8 @@ struct RawRange {
 #[serde(deny_unknown_fields)]
 struct RawComponent {
     driver: DriverSpec,
+    #[serde(default)]
+    billing: Option<Billing>,
     cost: RawCost,
     #[serde(default)]
     depends_on: Vec<String>,
@@ -516,6 +529,17 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 format!("WARM cost {warm_cost} is above HOT cost {hot_cost}"),
             );
         }
+        // A cost that nobody bills is not a cost: say where it is billed, or the
+        // evaluator would leave it out of the production cost (or count it twice).
+        let billing = rc.billing.unwrap_or_else(|| {
+            if !hot_cost.is_zero() || !warm_cost.is_zero() {
+                problem(
+                    format!("{path}.billing"),
+                    "say where this component is billed: aws (Cost Explorer sees it) or external (revscale adds its configured cost)".into(),
+                );
+            }
+            Billing::Aws
+        });
         let level = match owner.get(key.as_str()) {
             Some(l) => *l,
             None => {
@@ -576,6 +600,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             Component {
                 id: ComponentId(key.clone()),
                 driver: rc.driver.clone(),
+                billing,
                 hot_cost,
                 warm_cost,
                 depends_on: rc.depends_on.iter().cloned().map(ComponentId).collect(),
@@ -739,6 +764,16 @@ mod tests {
             cur = cur.get_mut(*key).unwrap_or_else(|| panic!("no key {key}"));
         }
         cur.as_mapping_mut().unwrap().insert(path[path.len() - 1].into(), new);
+    }
+
+    #[test]
+    fn a_component_with_a_cost_must_say_where_it_is_billed() {
+        let yaml = DEFAULT_CONFIG_YAML.replacen("    billing: external\n", "", 1);
+        let err = Config::from_yaml(&yaml).unwrap_err().to_string();
+        assert!(err.contains("components.hume_ai.billing: say where this component is billed"), "{err}");
+        let c = Config::default_config().unwrap();
+        let billed = |id: &str| c.components[&ComponentId::new(id)].billing;
+        assert_eq!((billed("hume_ai"), billed("k8s_workers")), (Billing::External, Billing::Aws));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! The `evaluate` Lambda runs it with DynamoDB, EventBridge and SNS; tests run it with
 //! the in-memory adapters.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::History;
 use crate::config::Config;
 use crate::decision::{Decision, Event, Outcome, Severity};
 use crate::engine::{Inputs, evaluate, history_needed_from};
@@ -62,24 +63,14 @@ pub async fn run_evaluation<S: Store, B: EventBus, N: Notifier>(
     now: DateTime<Utc>,
 ) -> Result<EvaluationOutcome, CycleError> {
     let today = now.date_naive();
-    let history = store.history(history_needed_from(config, today), today).await?;
-    if let Some(s) = history
-        .iter()
-        .find(|s| s.mrr.currency != config.currency || s.cost.is_some_and(|c| c.currency != config.currency))
-    {
-        let found = if s.mrr.currency != config.currency {
-            s.mrr.currency
-        } else {
-            s.cost.map_or(s.mrr.currency, |c| c.currency)
-        };
-        return Err(CycleError::Currency { date: s.date, found, expected: config.currency });
-    }
+    let billed = billed_history(config, store, today).await?;
     for attempt in 1..=MAX_EVALUATION_ATTEMPTS {
         let loaded = store.load_state().await?;
         let (state, version) = match loaded {
             Some(v) => (v.value, Some(v.version)),
             None => (SystemState::initial(config, today), None),
         };
+        let history = production_history(config, &state, &billed);
         let decision = evaluate(&Inputs { config, state: &state, history: &history }, today);
         let record = AuditRecord {
             id: decision.id.to_string(),
@@ -100,6 +91,35 @@ pub async fn run_evaluation<S: Store, B: EventBus, N: Notifier>(
         }
     }
     Err(CycleError::Contended { attempts: MAX_EVALUATION_ATTEMPTS })
+}
+
+/// The snapshots the rules read on `today`, as collected (Cost Explorer's figures),
+/// refusing any in another currency than the configuration's.
+pub async fn billed_history<S: Store>(
+    config: &Config,
+    store: &S,
+    today: NaiveDate,
+) -> Result<History, CycleError> {
+    let billed = store.history(history_needed_from(config, today), today).await?;
+    if let Some(s) = billed
+        .iter()
+        .find(|s| s.mrr.currency != config.currency || s.cost.is_some_and(|c| c.currency != config.currency))
+    {
+        let found = if s.mrr.currency != config.currency {
+            s.mrr.currency
+        } else {
+            s.cost.map_or(s.mrr.currency, |c| c.currency)
+        };
+        return Err(CycleError::Currency { date: s.date, found, expected: config.currency });
+    }
+    Ok(billed)
+}
+
+/// The history the rules decide on: Cost Explorer sees the AWS bill, and what is
+/// billed elsewhere comes from the configuration, for the components as they stand in
+/// `state` (the simulator takes its cost from the same function).
+pub fn production_history(config: &Config, state: &SystemState, billed: &History) -> History {
+    billed.with_costs(|aws| state.production_cost(config, aws))
 }
 
 /// Publishes the event first (what provisioning waits for), then sends the e-mails:
@@ -410,5 +430,39 @@ mod tests {
             err.to_string(),
             "the 2026-03-01 snapshot is in USD, the configuration in EUR: set REVENUE_CURRENCY to EUR (and FX_RATES for the others), or the configuration's currency to USD"
         );
+    }
+
+    #[test]
+    fn the_evaluated_cost_adds_what_is_billed_outside_aws_for_the_components_as_they_stand() {
+        let config = Config::default_config().unwrap();
+        let (store, bus, notifier) =
+            (MemoryStore::default(), MemoryBus::default(), MemoryNotifier::default());
+        seed(&store, "2026-03-01", 1, 1000, 100);
+        // hume_ai (external, EUR 65 HOT) and k8s_workers (aws, EUR 95) are HOT: only
+        // hume_ai is added to Cost Explorer's EUR 100, which already holds the nodes.
+        let mut state = SystemState::initial(&config, "2026-02-01".parse().unwrap());
+        for id in ["hume_ai", "k8s_workers", "eks_control_plane"] {
+            state.components.insert(
+                crate::ComponentId::new(id),
+                crate::state::ComponentRecord::settled(
+                    crate::ComponentState::Hot,
+                    "2026-02-01".parse().unwrap(),
+                ),
+            );
+        }
+        let record = AuditRecord {
+            id: "seed".into(),
+            at: at("2026-02-01"),
+            kind: "test".into(),
+            actor: "t".into(),
+            decision: None,
+            events: vec![],
+            note: String::new(),
+        };
+        pollster::block_on(store.record_decision(&record, &state, None)).unwrap();
+        let out =
+            pollster::block_on(run_evaluation(&config, &store, &bus, &notifier, at("2026-03-01"))).unwrap();
+        let EvaluationOutcome::Recorded { decision, .. } = out else { panic!("recorded") };
+        assert_eq!(decision.figures.cost, Some(Money::whole(165, Currency::EUR)));
     }
 }

@@ -172,6 +172,11 @@ impl History {
         self.daily_mean(today - Months::new(3), today)
     }
 
+    /// The same days with every cost figure passed through `cost`.
+    pub fn with_costs(&self, cost: impl Fn(Money) -> Money) -> History {
+        History::from_snapshots(self.days.values().map(|s| DailySnapshot { cost: s.cost.map(&cost), ..*s }))
+    }
+
     /// Drops snapshots older than `keep_from`: the engine never reads them.
     pub fn prune_before(&mut self, keep_from: NaiveDate) {
         self.days = self.days.split_off(&keep_from);

@@ -247,7 +247,11 @@ pub fn simulate(
         let Some(row) = scenario.row_on(date) else {
             break;
         };
-        let cost = Money::from_minor(row.cost.minor + state.managed_cost(config).minor, config.currency);
+        // What Cost Explorer would show (the scenario's other costs and the components
+        // billed by AWS), then the production cost exactly as the evaluator takes it.
+        let aws_bill =
+            Money::from_minor(row.cost.minor + state.aws_billed_cost(config).minor, config.currency);
+        let cost = state.production_cost(config, aws_bill);
         let snapshot = DailySnapshot { date, mrr: row.mrr, cost: Some(cost) };
         history.insert(snapshot);
         history.prune_before(history_needed_from(config, date));

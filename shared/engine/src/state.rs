@@ -6,7 +6,7 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ComponentId, Config};
+use crate::config::{Billing, Component, ComponentId, Config};
 use crate::money::Money;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -310,9 +310,28 @@ impl SystemState {
 
     /// Monthly cost of the managed components in their current states.
     pub fn managed_cost(&self, config: &Config) -> Money {
+        self.cost_of(config, |_| true)
+    }
+
+    /// Monthly cost of the components billed by AWS in their current states: what Cost
+    /// Explorer shows of them.
+    pub fn aws_billed_cost(&self, config: &Config) -> Money {
+        self.cost_of(config, |c| c.billing == Billing::Aws)
+    }
+
+    /// The production cost of a day: Cost Explorer's figure plus the configured cost
+    /// of the components billed outside AWS, in their current states. The evaluator and
+    /// the simulator both take their cost from here.
+    pub fn production_cost(&self, config: &Config, aws_bill: Money) -> Money {
+        let external = self.cost_of(config, |c| c.billing == Billing::External);
+        Money::from_minor(aws_bill.minor.saturating_add(external.minor), config.currency)
+    }
+
+    fn cost_of(&self, config: &Config, include: impl Fn(&Component) -> bool) -> Money {
         let minor = config
             .components
             .values()
+            .filter(|c| include(c))
             .map(|c| match self.component_state(&c.id) {
                 ComponentState::Cold => 0,
                 ComponentState::Warm => c.warm_cost.minor,
