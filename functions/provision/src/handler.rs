@@ -13,7 +13,7 @@ use revscale_engine::decision::Event;
 use revscale_engine::ports::{
     Alert, AuditRecord, EventBus, LEVEL_CHANGED, LevelChangeRequested, Notifier, Store, StoreError, Versioned,
 };
-use revscale_engine::provisioning::{ComponentDriver, DriverError, DriverStatus};
+use revscale_engine::provisioning::{self, ComponentDriver, DriverError, DriverStatus, StepFailure};
 use revscale_engine::run::{self, RunError, RunFailure};
 use revscale_engine::state::{ComponentState, SystemState, Transition};
 use serde::Deserialize;
@@ -172,9 +172,9 @@ async fn complete_undo<S: Store>(
     Ok(moved)
 }
 
-/// Whether a component reached `target`, from the driver's status: a failure, or
-/// still no answer after `max_checks` checks, ends the step with the error its caller
-/// names (`what` prefixes the message: the transition, or the undo).
+/// Whether a component reached `target`: the engine's readiness rule (the one the
+/// simulator follows too), its failure named by the caller (`what` prefixes the
+/// message: the transition, or the undo).
 fn readiness(
     status: DriverStatus,
     checks: u32,
@@ -184,14 +184,10 @@ fn readiness(
     failed: fn(String) -> FunctionError,
     timed_out: fn(String) -> FunctionError,
 ) -> Result<bool, FunctionError> {
-    match status {
-        DriverStatus::Ready => Ok(true),
-        DriverStatus::Failed(why) => Err(failed(format!("{what}{why}"))),
-        DriverStatus::InProgress if checks + 1 >= max_checks => {
-            Err(timed_out(format!("{what}not {target} after {} checks", checks + 1)))
-        }
-        DriverStatus::InProgress => Ok(false),
-    }
+    provisioning::readiness(status, checks, max_checks).map_err(|f| match f {
+        StepFailure::TimedOut(_) => timed_out(format!("{what}not {target} after {} checks", checks + 1)),
+        other => failed(format!("{what}{}", other.message())),
+    })
 }
 
 pub async fn handle<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
@@ -334,17 +330,11 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
             let failure = RunFailure { error: error.error.clone(), cause: error.message() };
             let undone = state.provisioning.as_ref().map_or(0, |r| r.undone.len());
             let next = run::next_undo(&mut state, &decision_id, failure, now).map_err(run_error)?;
-            let aborting = state
-                .provisioning
-                .as_ref()
-                .is_some_and(|r| matches!(r.undoing, Some(run::Undo::Abort { .. })));
             if let Some((t, target)) = &next
-                && aborting
-                && error.error == "TransitionRejected"
+                && !run::undo_needs_driver(&state, &decision_id)
             {
-                // The driver refused to start this step: a refused (4xx) call changed
-                // nothing, so there is nothing to drive back, only the state to restore.
-                // Calling the driver again would only be refused again.
+                // The driver refused to start this step: nothing to drive back, only
+                // the state to restore (the simulator follows the same rule).
                 let moved = complete_undo(&deps.store, &mut state, version, &decision_id, now).await?;
                 tracing::warn!(%decision_id, undo = %moved, "refused step: state restored without a driver call");
                 return Ok(json!({"done": false, "component": t.component, "target": target, "checks": 0}));
@@ -457,7 +447,7 @@ impl Env {
             table_name: vars.required("TABLE_NAME")?,
             event_bus_name: vars.required("EVENT_BUS_NAME")?,
             alert_topic_arn: vars.required("ALERT_TOPIC_ARN")?,
-            max_checks: vars.parsed("MAX_STATUS_CHECKS", Some(120))?,
+            max_checks: vars.parsed("MAX_STATUS_CHECKS", Some(provisioning::MAX_STATUS_CHECKS))?,
             config: revscale_aws::env::load_config(vars)?,
         })
     }

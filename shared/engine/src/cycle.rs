@@ -133,15 +133,7 @@ async fn act<B: EventBus, N: Notifier>(
 ) -> Result<EvaluationOutcome, CycleError> {
     let published = decision.outcome == Outcome::Execute;
     if published {
-        let event = LevelChangeRequested {
-            decision_id: decision_id.to_string(),
-            from_level: decision.from_level,
-            to_level: decision.to_level,
-            transitions: decision.transitions.clone(),
-            reasons: decision.reasons.clone(),
-            mode: decision.mode,
-            cause: decision.cause,
-        };
+        let event = LevelChangeRequested::for_decision(&decision);
         let detail = serde_json::to_value(&event).map_err(|e| CycleError::Publish {
             decision_id: decision_id.to_string(),
             source: PublishError(e.to_string()),

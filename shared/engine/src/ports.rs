@@ -138,6 +138,21 @@ pub struct LevelChangeRequested {
     pub cause: Option<crate::decision::Cause>,
 }
 
+impl LevelChangeRequested {
+    /// The event a decision to execute publishes.
+    pub fn for_decision(decision: &crate::decision::Decision) -> Self {
+        LevelChangeRequested {
+            decision_id: decision.id.to_string(),
+            from_level: decision.from_level,
+            to_level: decision.to_level,
+            transitions: decision.transitions.clone(),
+            reasons: decision.reasons.clone(),
+            mode: decision.mode,
+            cause: decision.cause,
+        }
+    }
+}
+
 /// `detail-type` of the event that starts a provisioning run.
 pub const LEVEL_CHANGE_REQUESTED: &str = "Level Change Requested";
 /// `detail-type` of the event a successful run ends with.

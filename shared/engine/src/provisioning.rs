@@ -1,7 +1,7 @@
-//! Carrying out a decision's transitions through a [`ComponentDriver`], with rollback
-//! of completed steps on failure, and the bookkeeping of success and failure (level,
-//! breaker). The Step Functions provisioner performs the same steps one Lambda call at a
-//! time; the simulator runs them here in one go.
+//! Carrying out a decision's transitions through a [`ComponentDriver`]. The Step
+//! Functions provisioner performs the steps of [`crate::run`] one Lambda call at a
+//! time; [`execute`] performs the very same steps in one go, for the simulator. The
+//! readiness rule and the status-check limit are shared by both.
 
 use std::future::Future;
 
@@ -9,6 +9,8 @@ use chrono::{Days, NaiveDate};
 
 use crate::config::{Component, Config};
 use crate::decision::{Decision, Event};
+use crate::ports::LevelChangeRequested;
+use crate::run::{self, RunFailure};
 use crate::state::{BreakerStatus, ComponentState, SystemState, Transition};
 
 /// Where a component stands relative to the state a driver was asked to reach.
@@ -45,29 +47,78 @@ pub trait ComponentDriver {
     ) -> impl Future<Output = Result<DriverStatus, DriverError>> + Send;
 }
 
-/// How many `status` checks a step may take before it counts as failed.
-pub const MAX_STATUS_CHECKS: u32 = 60;
+/// How many `status` checks a step may take before it counts as failed: with the state
+/// machine's 30 s wait, an hour (the provision Lambda's `MAX_STATUS_CHECKS` default).
+pub const MAX_STATUS_CHECKS: u32 = 120;
 
-async fn run_step<D: ComponentDriver>(
+/// Whether a component reached its target, from the driver's status after `checks`
+/// earlier checks: `Err` ends the step, with `TransitionFailed` or `TransitionTimedOut`.
+/// The provision Lambda's Check and RollbackCheck steps and the simulator both decide
+/// with this.
+pub fn readiness(status: DriverStatus, checks: u32, max_checks: u32) -> Result<bool, StepFailure> {
+    match status {
+        DriverStatus::Ready => Ok(true),
+        DriverStatus::Failed(why) => Err(StepFailure::Failed(why)),
+        DriverStatus::InProgress if checks + 1 >= max_checks => {
+            Err(StepFailure::TimedOut(format!("not there after {} checks", checks + 1)))
+        }
+        DriverStatus::InProgress => Ok(false),
+    }
+}
+
+/// Why a step did not reach its target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepFailure {
+    /// The driver refused to start the change.
+    Rejected(String),
+    Failed(String),
+    TimedOut(String),
+}
+
+impl StepFailure {
+    /// The stable error name the state machine's Catch matches.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            StepFailure::Rejected(_) => "TransitionRejected",
+            StepFailure::Failed(_) => "TransitionFailed",
+            StepFailure::TimedOut(_) => "TransitionTimedOut",
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            StepFailure::Rejected(m) | StepFailure::Failed(m) | StepFailure::TimedOut(m) => m,
+        }
+    }
+}
+
+/// Asks the driver for `target`, then checks until it is there, as the state
+/// machine's Start, Wait and Check states do (a transient error is checked again).
+async fn drive<D: ComponentDriver>(
     driver: &D,
     component: &Component,
     target: ComponentState,
-) -> Result<(), String> {
-    driver.apply(component, target).await.map_err(|e| e.to_string())?;
-    for _ in 0..MAX_STATUS_CHECKS {
-        match driver.status(component, target).await {
-            Ok(DriverStatus::Ready) => return Ok(()),
-            Ok(DriverStatus::InProgress) | Err(DriverError::Transient(_)) => continue,
-            Ok(DriverStatus::Failed(why)) => return Err(why),
-            Err(e) => return Err(e.to_string()),
+) -> Result<(), StepFailure> {
+    driver.apply(component, target).await.map_err(|e| StepFailure::Rejected(e.to_string()))?;
+    let mut checks = 0;
+    loop {
+        let status = match driver.status(component, target).await {
+            Ok(status) => status,
+            Err(DriverError::Transient(_)) => DriverStatus::InProgress,
+            Err(e) => return Err(StepFailure::Failed(e.to_string())),
+        };
+        if readiness(status, checks, MAX_STATUS_CHECKS)? {
+            return Ok(());
         }
+        checks += 1;
     }
-    Err(format!("{} did not reach {target} after {MAX_STATUS_CHECKS} checks", component.id))
 }
 
-/// Runs `decision.transitions` in order. On the first failure, undoes every completed
-/// transition newest first, so no component is left half-way; then records the
-/// failure. On success commits the level and resets the breaker.
+/// Carries out a decision in one go through the provisioning run the Lambda drives one
+/// step per call ([`crate::run`]): begin, then per transition start, drive, commit, then
+/// finish; on the first failure, undo what was done, newest first, then fail. A run
+/// that cannot begin, or whose undo fails, ends where the state machine would end it:
+/// refused, or holding its lock (`RollbackFailed`) for an operator's release.
 pub async fn execute<D: ComponentDriver>(
     config: &Config,
     state: &mut SystemState,
@@ -75,93 +126,95 @@ pub async fn execute<D: ComponentDriver>(
     driver: &D,
     today: NaiveDate,
 ) -> Vec<Event> {
+    let now = today.and_hms_opt(6, 0, 0).unwrap_or_default().and_utc();
+    let request = LevelChangeRequested::for_decision(decision);
+    let id = request.decision_id.as_str();
     let mut events = Vec::new();
-    let mut done: Vec<Transition> = Vec::new();
-    for t in &decision.transitions {
-        let Some(component) = config.component(&t.component) else {
-            events.push(failed(t, format!("{} is not in the configuration", t.component)));
-            events.extend(undo(config, state, &done, driver, today).await);
-            events.extend(record_failure(config, state, today));
-            return events;
-        };
-        if let Err(e) = state.start(t, today) {
+    let failed = |t: &Transition, error: String| Event::TransitionFailed {
+        component: t.component.clone(),
+        transition: t.kind,
+        error,
+    };
+    if let Err(e) = run::begin(state, &request, now) {
+        if let Some(t) = request.transitions.first() {
             events.push(failed(t, e.to_string()));
-            events.extend(undo(config, state, &done, driver, today).await);
-            events.extend(record_failure(config, state, today));
-            return events;
         }
-        match run_step(driver, component, t.kind.to_state()).await {
-            Ok(()) => {
-                // start() succeeded, so the component is in t's transitional state.
-                let _ = state.commit(t, today);
-                done.push(t.clone());
+        return events;
+    }
+    let mut failure = None;
+    for index in 0..request.transitions.len() {
+        let outcome = match run::start_step(state, id, index, now) {
+            Ok((t, target)) => match config.component(&t.component) {
+                Some(c) => drive(driver, c, target).await.map_err(|f| (t, f)),
+                None => Err((
+                    t.clone(),
+                    StepFailure::Rejected(format!("{} is not in the configuration", t.component)),
+                )),
+            },
+            Err(e) => {
+                let t = request.transitions[index].clone();
+                Err((t, StepFailure::Rejected(e.to_string())))
             }
-            Err(why) => {
-                let _ = state.abort(t, today);
-                events.push(failed(t, why));
-                events.extend(undo(config, state, &done, driver, today).await);
-                events.extend(record_failure(config, state, today));
+        };
+        match outcome.and_then(|()| {
+            run::commit_step(state, id, index, now)
+                .map(|_| ())
+                .map_err(|e| (request.transitions[index].clone(), StepFailure::Failed(e.to_string())))
+        }) {
+            Ok(()) => {}
+            Err((t, f)) => {
+                events.push(failed(&t, f.message().to_string()));
+                failure = Some(RunFailure { error: f.error_type().into(), cause: f.message().to_string() });
+                break;
+            }
+        }
+    }
+    let Some(failure) = failure else {
+        events.extend(run::finish(state, id, now).unwrap_or_default());
+        return events;
+    };
+    loop {
+        match run::next_undo(state, id, failure.clone(), now) {
+            Ok(Some((moved, target))) => {
+                let driven = match config.component(&moved.component) {
+                    // A refused step changed nothing: only the state is restored.
+                    _ if !run::undo_needs_driver(state, id) => Ok(()),
+                    Some(c) => drive(driver, c, target).await,
+                    None => {
+                        Err(StepFailure::Rejected(format!("{} is not in the configuration", moved.component)))
+                    }
+                };
+                if let Err(f) = driven.and_then(|()| {
+                    run::complete_undo(state, id, now)
+                        .map(|_| ())
+                        .map_err(|e| StepFailure::Failed(e.to_string()))
+                }) {
+                    // RollbackFailed: the run keeps its lock until an operator repairs
+                    // the component and releases it.
+                    events.push(failed(&moved, format!("rollback step failed: {}", f.message())));
+                    return events;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                events.push(Event::TransitionFailed {
+                    component: crate::ComponentId::new("-"),
+                    transition: crate::state::TransitionKind::Deploy,
+                    error: format!("rollback cannot go on: {e}"),
+                });
                 return events;
             }
         }
     }
-    events.extend(record_success(state, decision, today));
-    events
-}
-
-fn failed(t: &Transition, error: String) -> Event {
-    Event::TransitionFailed { component: t.component.clone(), transition: t.kind, error }
-}
-
-async fn undo<D: ComponentDriver>(
-    config: &Config,
-    state: &mut SystemState,
-    done: &[Transition],
-    driver: &D,
-    today: NaiveDate,
-) -> Vec<Event> {
-    let mut events = Vec::new();
-    let mut undone = Vec::new();
-    for t in done.iter().rev() {
-        let inverse = Transition { component: t.component.clone(), kind: t.kind.inverse() };
-        let Some(component) = config.component(&t.component) else {
-            continue;
-        };
-        if state.start(&inverse, today).is_err() {
-            continue;
-        }
-        match run_step(driver, component, inverse.kind.to_state()).await {
-            Ok(()) => {
-                let _ = state.commit(&inverse, today);
-                undone.push(inverse);
-            }
-            Err(why) => {
-                // The component stays where the forward step left it (a stable state),
-                // and the failure is reported for a human.
-                let _ = state.abort(&inverse, today);
-                events.push(failed(&inverse, format!("rollback step failed: {why}")));
-            }
-        }
+    match run::fail(config, state, id, now) {
+        Ok((_, more)) => events.extend(more),
+        Err(e) => events.push(Event::TransitionFailed {
+            component: crate::ComponentId::new("-"),
+            transition: crate::state::TransitionKind::Deploy,
+            error: format!("rollback cannot end: {e}"),
+        }),
     }
-    events.insert(0, Event::Rollback { undone });
     events
-}
-
-/// A plan completed: the new level holds from today and the breaker closes.
-pub fn record_success(state: &mut SystemState, decision: &Decision, today: NaiveDate) -> Vec<Event> {
-    state.breaker = Default::default();
-    state.pending_approval = None;
-    if decision.to_level == state.level {
-        return Vec::new();
-    }
-    let from = state.level;
-    state.level = decision.to_level;
-    state.level_since = today;
-    vec![Event::LevelChanged {
-        from,
-        to: decision.to_level,
-        cause: decision.cause.unwrap_or(crate::decision::Cause::Growth),
-    }]
 }
 
 /// A plan failed and was rolled back: one more consecutive failure; the breaker opens

@@ -265,6 +265,17 @@ pub fn next_undo(
     Ok(Some(undo.target()))
 }
 
+/// Whether the undo step in progress needs the driver. A step the driver refused to
+/// start (`TransitionRejected`: a refused call changed nothing) is undone by restoring
+/// the state alone; calling the driver again would only be refused again.
+pub fn undo_needs_driver(state: &SystemState, decision_id: &str) -> bool {
+    let Some(run) = state.provisioning.as_ref().filter(|r| r.decision_id == decision_id) else {
+        return true;
+    };
+    let refused = run.failure.as_ref().is_some_and(|f| f.error == "TransitionRejected");
+    !(refused && matches!(run.undoing, Some(Undo::Abort { .. })))
+}
+
 /// The undo step in progress (for status checks).
 pub fn current_undo(
     state: &SystemState,
