@@ -119,7 +119,7 @@ pub async fn billed_history<S: Store>(
 /// billed elsewhere comes from the configuration, for the components as they stand in
 /// `state` (the simulator takes its cost from the same function).
 pub fn production_history(config: &Config, state: &SystemState, billed: &History) -> History {
-    billed.with_costs(|aws| state.production_cost(config, aws))
+    state.production_history(config, billed)
 }
 
 /// Publishes the event first (what provisioning waits for), then sends the e-mails:

@@ -249,7 +249,9 @@ fn gate(
         return Outcome::Execute;
     }
     match &state.pending_approval {
-        Some(p) if p.from == state.level && p.to == plan.to_level => {
+        // The same change for the same reason: an approval given for a churn drop is
+        // not an approval of a step-down for cost.
+        Some(p) if p.from == state.level && p.to == plan.to_level && p.cause == plan.cause => {
             if let Some(by) = &p.approved_by {
                 reasons.push(format!("L{} -> L{} approved by {by}", p.from, p.to));
                 next_state.pending_approval = None;
@@ -266,6 +268,7 @@ fn gate(
             next_state.pending_approval = Some(PendingApproval {
                 from: state.level,
                 to: plan.to_level,
+                cause: plan.cause,
                 requested_on: today,
                 extra_monthly_cost: plan.extra_cost,
                 approved_by: None,
@@ -366,22 +369,20 @@ fn overrun_proposal(
     let over = history
         .window(lookback, today)
         .filter(|d| d.date > state.level_since && d.cost.is_some_and(|c| !c.is_zero()))
-        .filter(|d| d.ratio().is_none_or(|r| r > block))
+        .filter(|d| d.ratio().is_none_or(|r| r >= block))
         .count();
     if state.level <= floor || over < grace as usize {
         return None;
     }
     let ratio = snapshot.ratio().map_or("more than all".into(), |r| r.to_string());
     for target in (floor..state.level).rev() {
-        let kept = config.components_up_to(target);
-        let removed: Vec<&ComponentId> = config
-            .activation_order
-            .iter()
-            .filter(|id| !kept.contains(*id) && !config.components[*id].is_always_on())
-            .filter(|id| state.component_state(id) != ComponentState::Cold)
-            .collect();
-        let saved: i64 = removed.iter().map(|id| running_cost(config, state, id).minor).sum();
-        let projected = Money::from_minor(cost.minor - saved, config.currency);
+        // What the step-down would really do at once (HOT -> WARM; cool-down takes
+        // the WARM ones later), so the projection never promises more than it saves.
+        let plan = transitions_to_level(config, state, target);
+        let moved: BTreeSet<&ComponentId> = plan.iter().map(|t| &t.component).collect();
+        let removed: Vec<&ComponentId> =
+            config.activation_order.iter().filter(|id| moved.contains(id)).collect();
+        let projected = Money::from_minor(cost.minor + cost_delta(config, &plan).minor, config.currency);
         if projected.ratio_to(snapshot.mrr).is_some_and(|r| r < config.safety.alert_ratio) {
             let names = removed.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(", ");
             reasons.push(format!(
@@ -396,16 +397,6 @@ fn overrun_proposal(
         snapshot.mrr, config.safety.alert_ratio
     ));
     None
-}
-
-/// What a component costs a month in its current state.
-fn running_cost(config: &Config, state: &SystemState, id: &ComponentId) -> Money {
-    let c = &config.components[id];
-    match state.component_state(id) {
-        ComponentState::Cold => config.zero(),
-        ComponentState::Warm => c.warm_cost,
-        ComponentState::Hot | ComponentState::Warming | ComponentState::Cooling => c.hot_cost,
-    }
 }
 
 /// How a level's debounce window stands on a day: every recorded MRR in
@@ -615,9 +606,6 @@ fn prewarm(
 ) -> Option<(u8, BTreeSet<ComponentId>, Vec<Transition>)> {
     let next = state.level.checked_add(1).filter(|n| *n <= config.top_level())?;
     let level = config.level(next);
-    if missing_for_level(level, history, today, snapshot.mrr).is_empty() {
-        return None; // eligible already: the upgrade path (or its guard) decides
-    }
     if !completes_within(level, history, today, snapshot.mrr, config.prewarm_days) {
         return None;
     }
@@ -626,7 +614,12 @@ fn prewarm(
         .iter()
         .filter(|id| level.auto_enable.contains(id) && !config.components[*id].is_always_on())
         .collect();
+    // While the level is this close, what is WARM for it stays WARM, including when it
+    // is eligible already but its upgrade is blocked (the upgrade path decides that).
     let keep: BTreeSet<ComponentId> = candidates.iter().map(|id| (*id).clone()).collect();
+    if missing_for_level(level, history, today, snapshot.mrr).is_empty() {
+        return Some((next, keep, Vec::new()));
+    }
     let mut transitions = Vec::new();
     for id in candidates.iter().filter(|id| state.component_state(id) == ComponentState::Cold) {
         match bounce(state, id, today) {
@@ -634,16 +627,15 @@ fn prewarm(
             None => transitions.push(Transition { component: (*id).clone(), kind: TransitionKind::Deploy }),
         }
     }
-    if transitions.is_empty() {
-        return Some((next, keep, transitions));
-    }
-    let cost = snapshot.cost?;
+    let Some(cost) = snapshot.cost.filter(|_| !transitions.is_empty()) else {
+        return Some((next, keep, Vec::new()));
+    };
     let extra = cost_delta(config, &transitions);
     let projected = Money::from_minor(cost.minor + extra.minor, config.currency);
     // The same reference revenue as for an activation: real days, not assumed ones.
     let Some(average) = history.three_month_mean(today) else {
         reasons.push(format!("pre-warming L{next} skipped: no daily MRR to take an average from"));
-        return None;
+        return Some((next, keep, Vec::new()));
     };
     let reference = Money::from_minor(average.floor().minor.min(snapshot.mrr.minor), config.currency);
     let limit = reference.times(config.safety.block_ratio);
@@ -651,7 +643,7 @@ fn prewarm(
         reasons.push(format!(
             "pre-warming L{next} skipped: WARM cost would bring cost to {projected}, above {limit}"
         ));
-        return None;
+        return Some((next, keep, Vec::new()));
     }
     reasons.push(format!(
         "pre-warming L{next}: its window completes within {} days if MRR holds at {} (>= {}); WARM adds {extra}",
@@ -669,11 +661,13 @@ pub const PREWARM_REDEPLOY_DAYS: u64 = 90;
 /// Why pre-warming must not deploy `id` today, if it must not.
 fn bounce(state: &SystemState, id: &ComponentId, today: NaiveDate) -> Option<String> {
     let record = state.components.get(id)?;
-    let deployed = record.deployed_on?;
+    // Whatever the record says of deploys (state written before they were recorded,
+    // a component that started HOT): COLD since less than 30 days is too recent.
     let rested = record.since + Days::new(PREWARM_COLD_REST_DAYS);
     if record.state == ComponentState::Cold && today < rested {
         return Some(format!("{id} went COLD on {}: not deployed again before {rested}", record.since));
     }
+    let deployed = record.deployed_on?;
     let again = deployed + Days::new(PREWARM_REDEPLOY_DAYS);
     if state.level_since <= deployed && today < again {
         return Some(format!(

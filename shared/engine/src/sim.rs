@@ -240,7 +240,7 @@ pub fn simulate(
     }
     let driver = SimulatedDriver::new(failures, first);
     let mut state = SystemState::initial(config, first);
-    let mut history = History::new();
+    let mut billed = History::new();
     let mut days = Vec::new();
     let mut date = first;
     while date <= last {
@@ -252,9 +252,12 @@ pub fn simulate(
         let aws_bill =
             Money::from_minor(row.cost.minor + state.aws_billed_cost(config).minor, config.currency);
         let cost = state.production_cost(config, aws_bill);
+        // Stored as collected, then read as the evaluation cycle reads it: the same
+        // function, the same inputs, so a simulated day decides what a deployed one would.
+        billed.insert(DailySnapshot { date, mrr: row.mrr, cost: Some(aws_bill) });
+        billed.prune_before(history_needed_from(config, date));
+        let history = state.production_history(config, &billed);
         let snapshot = DailySnapshot { date, mrr: row.mrr, cost: Some(cost) };
-        history.insert(snapshot);
-        history.prune_before(history_needed_from(config, date));
 
         let mut decision = evaluate(&Inputs { config, state: &state, history: &history }, date);
         let mut events = decision.events.clone();

@@ -245,6 +245,10 @@ impl Override {
 pub struct PendingApproval {
     pub from: u8,
     pub to: u8,
+    /// Why the change is wanted: an approval holds for this change for this reason
+    /// only (none on approvals recorded before causes were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<crate::decision::Cause>,
     pub requested_on: NaiveDate,
     pub extra_monthly_cost: Money,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -325,6 +329,12 @@ impl SystemState {
     pub fn production_cost(&self, config: &Config, aws_bill: Money) -> Money {
         let external = self.cost_of(config, |c| c.billing == Billing::External);
         Money::from_minor(aws_bill.minor.saturating_add(external.minor), config.currency)
+    }
+
+    /// The history the rules decide on: each day's collected (Cost Explorer) cost plus
+    /// what is billed outside AWS for the components as they stand now.
+    pub fn production_history(&self, config: &Config, billed: &crate::History) -> crate::History {
+        billed.with_costs(|aws| self.production_cost(config, aws))
     }
 
     fn cost_of(&self, config: &Config, include: impl Fn(&Component) -> bool) -> Money {

@@ -782,6 +782,7 @@ fn a_pending_approval_is_withdrawn_when_its_conditions_vanish() {
     s.pending_approval = Some(PendingApproval {
         from: 1,
         to: 2,
+        cause: Some(Cause::Growth),
         requested_on: day("2026-03-01"),
         extra_monthly_cost: eur(160),
         approved_by: None,
@@ -980,4 +981,59 @@ fn a_pre_warmed_component_stays_warm_while_its_level_is_about_to_be_reached() {
     fill(&mut far, "2025-12-01", "2026-03-20", 300, 20);
     let d = eval(&c, &s, &far, "2026-03-20");
     assert_eq!(transitions(&d), vec![("eks_control_plane".to_string(), TransitionKind::Decommission)]);
+}
+
+#[test]
+fn a_component_cold_for_less_than_thirty_days_is_not_pre_warmed_even_without_a_deploy_on_record() {
+    // State written before deploys were recorded, or a component that started HOT.
+    let c = config();
+    let mut s = at_level(&c, 0, "2025-06-01");
+    s.components
+        .insert(id("eks_control_plane"), ComponentRecord::settled(ComponentState::Cold, day("2026-03-10")));
+    assert!(deploys(&eval(&c, &s, &about_to_reach_level_1("2026-03-20"), "2026-03-20")).is_empty());
+    assert_eq!(
+        deploys(&eval(&c, &s, &about_to_reach_level_1("2026-04-09"), "2026-04-09")),
+        ["eks_control_plane"]
+    );
+}
+
+#[test]
+fn a_pre_warmed_component_stays_warm_when_its_level_is_eligible_but_blocked() {
+    let c = config();
+    let mut s = at_level(&c, 0, "2025-06-01");
+    s.components
+        .insert(id("eks_control_plane"), ComponentRecord::settled(ComponentState::Warm, day("2026-01-01")));
+    let mut h = History::new();
+    // L1 is eligible, but cost EUR 460 is above 90% of EUR 500: the guard blocks it.
+    fill(&mut h, "2025-11-01", "2026-03-20", 500, 460);
+    let d = eval(&c, &s, &h, "2026-03-20");
+    assert_eq!(d.to_level, 0, "blocked by the cost guard: {:?}", d.reasons);
+    assert!(d.events.iter().any(|e| matches!(e, Event::Blocked { level: 1, .. })));
+    assert!(d.transitions.is_empty(), "kept WARM, not cooled down: {:?}", d.transitions);
+}
+
+#[test]
+fn an_approval_holds_for_its_change_and_its_reason_only() {
+    let c = config();
+    let mut s = at_level(&c, 3, "2026-01-01");
+    let mut h = months(&[("2026-01", 4000), ("2026-02", 4000), ("2026-03", 4000)], 500);
+    fill(&mut h, "2026-04-01", "2026-04-30", 4000, 3700);
+    // An approval given for another reason (a churn drop L3 -> L1) is not this one.
+    s.pending_approval = Some(PendingApproval {
+        from: 3,
+        to: 1,
+        cause: Some(Cause::Churn),
+        requested_on: day("2026-04-06"),
+        extra_monthly_cost: eur(0),
+        approved_by: Some("bob".into()),
+    });
+    let d = eval(&c, &s, &h, "2026-04-07");
+    assert_eq!((d.cause, d.outcome), (Some(Cause::CostOverrun), Outcome::AwaitingApproval));
+    assert_eq!(d.state.pending_approval.as_ref().and_then(|p| p.cause), Some(Cause::CostOverrun));
+    // Approved for this reason, it executes.
+    let mut approved = d.state.clone();
+    if let Some(p) = approved.pending_approval.as_mut() {
+        p.approved_by = Some("bob".into());
+    }
+    assert_eq!(eval(&c, &approved, &h, "2026-04-08").outcome, Outcome::Execute);
 }
