@@ -257,6 +257,7 @@ async fn a_run_whose_rollback_failed_is_released_once_repaired_by_hand() {
         decision: None,
         events: vec![],
         note: String::new(),
+        state_version: None,
     };
     api.store.record_decision(&seed, &state, None).await.unwrap();
 

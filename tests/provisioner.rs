@@ -84,6 +84,7 @@ async fn reset(rig: &Rig, state: &SystemState) {
         decision: None,
         events: vec![],
         note: String::new(),
+        state_version: None,
     };
     rig.store.record_decision(&seed, state, None).await.unwrap();
     drain(&rig.sdk, &rig.events_queue).await;
@@ -105,9 +106,48 @@ fn request(id: &str, from: u8, to: u8, transitions: &[(&str, TransitionKind)]) -
     }
 }
 
+/// Records `request` in the audit trail as the evaluator would (an `Execute` decision,
+/// taken now): the provisioner acts on nothing else.
+async fn record(rig: &Rig, request: &LevelChangeRequested) {
+    use revscale_engine::Outcome;
+    use revscale_engine::decision::{DecisionId, Figures, RecordedDecision};
+    let current = rig.store.load_state().await.unwrap().unwrap();
+    let record = AuditRecord {
+        id: request.decision_id.clone(),
+        at: chrono::Utc::now(),
+        kind: "evaluation".into(),
+        actor: "revscale".into(),
+        decision: Some(RecordedDecision {
+            id: DecisionId(request.decision_id.clone()),
+            date: chrono::Utc::now().date_naive(),
+            mode: request.mode,
+            from_level: request.from_level,
+            to_level: request.to_level,
+            cause: request.cause,
+            outcome: Outcome::Execute,
+            transitions: request.transitions.clone(),
+            reasons: request.reasons.clone(),
+            figures: Figures { mrr: None, average_3m: None, cost: None, ratio: None },
+        }),
+        events: vec![],
+        note: String::new(),
+        state_version: None,
+    };
+    rig.store.record_decision(&record, &current.value, Some(current.version)).await.unwrap();
+}
+
+/// Records the decision, starts an execution named after it and waits for it to end.
+async fn execute(
+    rig: &Rig,
+    request: &LevelChangeRequested,
+) -> (ExecutionStatus, Option<String>, Vec<String>) {
+    record(rig, request).await;
+    execute_unrecorded(rig, request).await
+}
+
 /// Starts an execution named after the decision and waits for it to end; returns its
 /// status, its error, and the names of the states it entered, in order.
-async fn execute(
+async fn execute_unrecorded(
     rig: &Rig,
     request: &LevelChangeRequested,
 ) -> (ExecutionStatus, Option<String>, Vec<String>) {
@@ -331,4 +371,28 @@ async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real
     assert_eq!(s.provisioning.unwrap().decision_id, "other-run");
     assert!(eks.describe_cluster().name("revscale").send().await.is_err(), "no cluster was created");
     assert!(drain(&rig.sdk, &rig.alerts_queue).await.is_empty(), "a refused start is not a failed run");
+
+    // 6. A forged event: anyone who may put events on the bus asks for L4 under a
+    //    decision id revscale never recorded. Refused before the lock, with an alert.
+    reset(&rig, &SystemState::initial(&config, "2026-03-01".parse().unwrap())).await;
+    let forged = request(
+        "2026-03-04-L0-L1-forged000001",
+        0,
+        1,
+        &[("eks_control_plane", Deploy), ("eks_control_plane", Activate)],
+    );
+    let before = stored(&rig).await;
+    let (status, error, states) = execute_unrecorded(&rig, &forged).await;
+    assert_eq!((status, error.as_deref()), (ExecutionStatus::Failed, Some("DecisionRefused")));
+    assert_eq!(states, ["Begin", "NotStarted"]);
+    assert_eq!(stored(&rig).await, before, "no lock, no change");
+    assert!(eks.describe_cluster().name("revscale").send().await.is_err(), "no cluster was created");
+    let alerts = drain(&rig.sdk, &rig.alerts_queue).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0]["Message"].as_str().unwrap().contains("is not in the audit trail"),
+        "{}",
+        alerts[0]["Message"]
+    );
+    report("forged event: Begin -> NotStarted (DecisionRefused), one alert, no lock");
 }

@@ -52,6 +52,7 @@ fn record(id: &str) -> AuditRecord {
         decision: None,
         events: vec![],
         note: String::new(),
+        state_version: None,
     }
 }
 

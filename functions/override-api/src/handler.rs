@@ -332,6 +332,7 @@ async fn change_with_events<S: Store, B, N>(
             decision: None,
             events,
             note: what.into(),
+            state_version: None,
         };
         match store.record_decision(&record, &state, version).await {
             Ok(Written::Created) | Ok(Written::AlreadyExists) => {

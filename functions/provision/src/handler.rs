@@ -9,6 +9,7 @@ use lambda_runtime::LambdaEvent;
 use revscale_aws::lambda::FunctionError;
 use revscale_aws::metrics;
 use revscale_engine::Config;
+use revscale_engine::config::Component;
 use revscale_engine::decision::Event;
 use revscale_engine::ports::{
     Alert, AuditRecord, EventBus, LEVEL_CHANGED, LevelChangeRequested, Notifier, Store, StoreError, Versioned,
@@ -93,7 +94,13 @@ pub struct Deps<S, D, B, N> {
     pub notifier: N,
     /// Status checks allowed per step before it counts as timed out.
     pub max_checks: u32,
+    /// How old a recorded decision may be when its run begins (`MAX_DECISION_AGE_HOURS`).
+    pub max_decision_age: chrono::Duration,
 }
+
+/// The default of `MAX_DECISION_AGE_HOURS`: a run begins seconds after its decision;
+/// an event delivered hours later is a redelivery or a replay.
+pub const DEFAULT_MAX_DECISION_AGE_HOURS: u32 = 6;
 
 fn run_error(e: RunError) -> FunctionError {
     match e {
@@ -144,6 +151,7 @@ async fn save<S: Store>(
         decision: None,
         events,
         note,
+        state_version: None,
     };
     // AlreadyExists: a retried call whose write already landed.
     store.record_decision(&record, state, Some(version)).await.map_err(store_error)?;
@@ -190,6 +198,50 @@ fn readiness(
     })
 }
 
+/// Whether the driver reports the change towards `target` as started or done.
+async fn under_way<D: ComponentDriver>(driver: &D, c: &Component, target: ComponentState) -> bool {
+    matches!(driver.status(c, target).await, Ok(DriverStatus::InProgress | DriverStatus::Ready))
+}
+
+/// Whether the driver reports the component at `target` already.
+async fn at_target<D: ComponentDriver>(driver: &D, c: &Component, target: ComponentState) -> bool {
+    matches!(driver.status(c, target).await, Ok(DriverStatus::Ready))
+}
+
+/// Refuses, before any lock, an event that does not name a recent decision revscale
+/// recorded to execute exactly this, or that arrives in shadow mode; the operators
+/// are told, since a refused event is either a replay or someone else's doing.
+async fn verify<S: Store, D, B, N: Notifier>(
+    deps: &Deps<S, D, B, N>,
+    state: &SystemState,
+    request: &LevelChangeRequested,
+    now: DateTime<Utc>,
+) -> Result<(), FunctionError> {
+    let recorded = deps.store.audit_record(&request.decision_id).await.map_err(store_error)?;
+    let mode = state.mode(&deps.config);
+    let Err(refusal) = run::verify_request(request, recorded.as_ref(), mode, now, deps.max_decision_age)
+    else {
+        return Ok(());
+    };
+    let alert = Alert {
+        subject: format!("revscale: refused to provision {}", request.decision_id),
+        message: format!(
+            "A Level Change Requested event asked for L{} -> L{} ({} transition(s)) as decision {}.\n\
+             Nothing was done, and no lock was taken: {refusal}.\n\
+             If nobody on the team published it, check who may put events on the bus (CloudTrail: events:PutEvents).",
+            request.from_level,
+            request.to_level,
+            request.transitions.len(),
+            request.decision_id,
+        ),
+    };
+    if let Err(e) = deps.notifier.notify(&alert).await {
+        tracing::error!(decision_id = %request.decision_id, error = %e, "the refusal alert could not be sent");
+    }
+    tracing::error!(decision_id = %request.decision_id, %refusal, "provisioning request refused");
+    Err(FunctionError::DecisionRefused(refusal.to_string()))
+}
+
 pub async fn handle<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     deps: &Deps<S, D, B, N>,
     event: LambdaEvent<Value>,
@@ -212,6 +264,7 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
                 r.decision_id == id && r.committed == 0 && r.step_started_at.is_none() && r.failure.is_none()
             });
             if !already {
+                verify(deps, &state, &request, now).await?;
                 run::begin(&mut state, &request, now).map_err(run_error)?;
                 let note = format!(
                     "L{} -> L{}: {} transition(s)",
@@ -226,6 +279,10 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
         }
         Action::Start { decision_id, index, now } => {
             let Versioned { value: mut state, version } = load(&deps.store).await?;
+            let retried = run::step(&state, &decision_id, index)
+                .ok()
+                .and_then(|(t, _)| state.components.get(&t.component).map(|r| r.in_flight == Some(t.kind)))
+                .unwrap_or(false);
             let (t, target) = run::start_step(&mut state, &decision_id, index, now).map_err(run_error)?;
             save(
                 &deps.store,
@@ -238,10 +295,18 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
             )
             .await?;
             let c = component(config, &t.component)?;
-            deps.driver
-                .apply(c, target)
-                .await
-                .map_err(|e| driver_error(e, |m| FunctionError::TransitionRejected(format!("{t}: {m}"))))?;
+            match deps.driver.apply(c, target).await {
+                Ok(()) => {}
+                // A retried call whose first attempt was accepted (and then timed out) is
+                // refused because that change is under way: EKS takes one update at a
+                // time. The resource, not the refusal, says whether anything changed.
+                Err(DriverError::Rejected(m)) if retried && under_way(&deps.driver, c, target).await => {
+                    tracing::warn!(%decision_id, index, transition = %t, refusal = %m, "retried start refused: the first call's change is under way");
+                }
+                Err(e) => {
+                    return Err(driver_error(e, |m| FunctionError::TransitionRejected(format!("{t}: {m}"))));
+                }
+            }
             tracing::info!(%decision_id, index, transition = %t, "step started");
             Ok(json!({"component": t.component, "target": target, "checks": 0}))
         }
@@ -332,6 +397,7 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
             let next = run::next_undo(&mut state, &decision_id, failure, now).map_err(run_error)?;
             if let Some((t, target)) = &next
                 && !run::undo_needs_driver(&state, &decision_id)
+                && at_target(&deps.driver, component(config, &t.component)?, *target).await
             {
                 // The driver refused to start this step: nothing to drive back, only
                 // the state to restore (the simulator follows the same rule).
@@ -436,6 +502,8 @@ pub struct Env {
     /// `MAX_STATUS_CHECKS`: with the state machine's 30 s wait, 120 checks allow an hour
     /// (an EKS control plane takes 10 to 15 minutes).
     pub max_checks: u32,
+    /// `MAX_DECISION_AGE_HOURS` (default 6).
+    pub max_decision_age: chrono::Duration,
     pub config: Config,
 }
 
@@ -448,6 +516,9 @@ impl Env {
             event_bus_name: vars.required("EVENT_BUS_NAME")?,
             alert_topic_arn: vars.required("ALERT_TOPIC_ARN")?,
             max_checks: vars.parsed("MAX_STATUS_CHECKS", Some(provisioning::MAX_STATUS_CHECKS))?,
+            max_decision_age: chrono::Duration::hours(i64::from(
+                vars.parsed("MAX_DECISION_AGE_HOURS", Some(DEFAULT_MAX_DECISION_AGE_HOURS))?,
+            )),
             config: revscale_aws::env::load_config(vars)?,
         })
     }

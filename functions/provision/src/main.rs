@@ -17,6 +17,7 @@ async fn main() -> Result<(), Error> {
         bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&sdk), &env.event_bus_name),
         notifier: SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), &env.alert_topic_arn),
         max_checks: env.max_checks,
+        max_decision_age: env.max_decision_age,
     };
     run(service_fn(|event| handler::handle(&deps, event))).await
 }

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use provision::handler::{Action, Deps, StepError, step};
 use revscale_aws::lambda::FunctionError;
+use revscale_engine::decision::{DecisionId, Figures, RecordedDecision};
 use revscale_engine::ports::memory::{MemoryBus, MemoryNotifier, MemoryStore, ScriptedDriver};
 use revscale_engine::ports::{AuditRecord, LevelChangeRequested, Store};
 use revscale_engine::provisioning::{DriverError, DriverStatus};
 use revscale_engine::state::{ComponentState, Mode, Transition, TransitionKind};
-use revscale_engine::{Cause, ComponentId, Config, SystemState};
+use revscale_engine::{Cause, ComponentId, Config, Outcome, SystemState};
 use serde_json::Value;
 
 type TestDeps = Deps<Arc<MemoryStore>, ScriptedDriver, MemoryBus, MemoryNotifier>;
@@ -32,6 +33,7 @@ fn deps(driver: ScriptedDriver) -> TestDeps {
         decision: None,
         events: vec![],
         note: String::new(),
+        state_version: None,
     };
     pollster::block_on(store.record_decision(&seed, &initial, None)).unwrap();
     Deps {
@@ -41,7 +43,47 @@ fn deps(driver: ScriptedDriver) -> TestDeps {
         bus: MemoryBus::default(),
         notifier: MemoryNotifier::default(),
         max_checks: 5,
+        max_decision_age: Duration::hours(6),
     }
+}
+
+/// Records `request` as the evaluator would have: an `Execute` decision in the audit
+/// trail, taken at `at`. The provisioner acts on nothing else.
+async fn record_at(deps: &TestDeps, request: &LevelChangeRequested, at: DateTime<Utc>) {
+    let current = deps.store.load_state().await.unwrap().unwrap();
+    let decision = RecordedDecision {
+        id: DecisionId(request.decision_id.clone()),
+        date: at.date_naive(),
+        mode: request.mode,
+        from_level: request.from_level,
+        to_level: request.to_level,
+        cause: request.cause,
+        outcome: Outcome::Execute,
+        transitions: request.transitions.clone(),
+        reasons: request.reasons.clone(),
+        figures: Figures { mrr: None, average_3m: None, cost: None, ratio: None },
+    };
+    let record = AuditRecord {
+        id: request.decision_id.clone(),
+        at,
+        kind: "evaluation".into(),
+        actor: "revscale".into(),
+        decision: Some(decision),
+        events: vec![],
+        note: String::new(),
+        state_version: None,
+    };
+    deps.store.record_decision(&record, &current.value, Some(current.version)).await.unwrap();
+}
+
+async fn record(deps: &TestDeps, request: &LevelChangeRequested) {
+    record_at(deps, request, t0()).await
+}
+
+/// `request`, recorded, as the Begin action the state machine sends.
+async fn begin(deps: &TestDeps, request: LevelChangeRequested) -> Action {
+    record(deps, &request).await;
+    Action::Begin { request, now: t0() }
 }
 
 fn tr(c: &str, kind: TransitionKind) -> Transition {
@@ -80,6 +122,7 @@ async fn drive(deps: &TestDeps, request: LevelChangeRequested) -> (Vec<String>, 
     };
     let id = request.decision_id.clone();
     let count = request.transitions.len();
+    record(deps, &request).await;
     if let Err(e) = step(deps, Action::Begin { request, now: tick() }).await {
         visited.push("NotStarted".into());
         return (visited, Some(e.error_type().into()));
@@ -175,7 +218,7 @@ async fn a_run_moves_three_components_to_hot_and_publishes_level_changed() {
     assert!(deps.notifier.sent.lock().unwrap().is_empty());
     // Every step left an audit record.
     let audit = deps.store.recent_audit(50, None).await.unwrap();
-    assert_eq!(audit.len(), 1 + 1 + 6 + 6 + 1, "seed, begin, 6 starts, 6 commits, finish");
+    assert_eq!(audit.len(), 1 + 1 + 1 + 6 + 6 + 1, "seed, decision, begin, 6 starts, 6 commits, finish");
 }
 
 /// Every step of the three-component transition, made to fail in turn.
@@ -229,15 +272,15 @@ async fn a_failure_at_any_step_rolls_everything_back_alerts_once_and_counts_for_
 async fn a_duplicate_start_is_refused_and_a_stale_decision_does_nothing() {
     let deps =
         deps(ScriptedDriver::default().on_status("eks_control_plane", vec![Ok(DriverStatus::InProgress); 3]));
-    step(&deps, Action::Begin { request: level_2("d-1"), now: t0() }).await.unwrap();
+    step(&deps, begin(&deps, level_2("d-1")).await).await.unwrap();
     step(&deps, Action::Start { decision_id: "d-1".into(), index: 0, now: t0() }).await.unwrap();
-    let err = step(&deps, Action::Begin { request: level_2("d-2"), now: t0() }).await.unwrap_err();
+    let err = step(&deps, begin(&deps, level_2("d-2")).await).await.unwrap_err();
     assert_eq!(err.error_type(), "LockHeld");
     let err = step(&deps, Action::Begin { request: level_2("d-1"), now: t0() }).await.unwrap_err();
     assert_eq!(err.error_type(), "LockHeld", "the same decision mid-run is a duplicate too");
 
     let fresh = deps_at_level_1();
-    let err = step(&fresh, Action::Begin { request: level_2("d-stale"), now: t0() }).await.unwrap_err();
+    let err = step(&fresh, begin(&fresh, level_2("d-stale")).await).await.unwrap_err();
     assert_eq!(err.error_type(), "StaleDecision");
 }
 
@@ -253,6 +296,7 @@ fn deps_at_level_1() -> TestDeps {
         decision: None,
         events: vec![],
         note: String::new(),
+        state_version: None,
     };
     pollster::block_on(d.store.record_decision(&rec, &s.value, Some(s.version))).unwrap();
     d
@@ -264,7 +308,7 @@ async fn retried_calls_do_not_repeat_their_writes() {
         ScriptedDriver::default()
             .on_apply("eks_control_plane", vec![Err(DriverError::Transient("Throttling".into()))]),
     );
-    step(&deps, Action::Begin { request: level_2("d-r"), now: t0() }).await.unwrap();
+    step(&deps, begin(&deps, level_2("d-r")).await).await.unwrap();
     step(&deps, Action::Begin { request: level_2("d-r"), now: t0() }).await.unwrap();
     let err =
         step(&deps, Action::Start { decision_id: "d-r".into(), index: 0, now: t0() }).await.unwrap_err();
@@ -279,6 +323,155 @@ async fn retried_calls_do_not_repeat_their_writes() {
     step(&deps, Action::Commit { decision_id: "d-r".into(), index: 0, now: t0() }).await.unwrap();
     step(&deps, Action::Commit { decision_id: "d-r".into(), index: 0, now: t0() }).await.unwrap();
     assert_eq!(state(&deps).await.provisioning.unwrap().committed, 1);
+}
+
+/// A `Begin` refused before any lock: the named error, one alert, nothing written.
+async fn assert_refused(deps: &TestDeps, action: Action, why: &str) {
+    let before = deps.store.load_state().await.unwrap().unwrap();
+    let err = step(deps, action).await.unwrap_err();
+    assert_eq!(err.error_type(), "DecisionRefused", "{err}");
+    assert!(err.to_string().contains(why), "'{err}' lacks '{why}'");
+    assert_eq!(deps.store.load_state().await.unwrap().unwrap(), before, "no lock, no write");
+    let alerts = deps.notifier.sent.lock().unwrap();
+    assert_eq!(alerts.len(), 1, "one alert per refusal");
+    assert!(alerts[0].subject.starts_with("revscale: refused to provision"), "{}", alerts[0].subject);
+    assert!(deps.driver.calls().is_empty(), "no driver call");
+}
+
+#[tokio::test]
+async fn a_forged_event_naming_no_recorded_decision_is_refused_with_an_alert_and_no_lock() {
+    let deps = deps(ScriptedDriver::default());
+    let mut forged = level_2("2026-03-01-L0-L4-forged000001");
+    forged.to_level = 4;
+    assert_refused(&deps, Action::Begin { request: forged, now: t0() }, "is not in the audit trail").await;
+}
+
+#[tokio::test]
+async fn a_forged_event_that_changes_a_recorded_decision_is_refused() {
+    let deps = deps(ScriptedDriver::default());
+    let genuine = level_2("d-genuine");
+    record(&deps, &genuine).await;
+    let mut forged = genuine.clone();
+    forged.transitions.truncate(2);
+    forged.to_level = 1;
+    assert_refused(&deps, Action::Begin { request: forged, now: t0() }, "differs from the recorded decision")
+        .await;
+}
+
+#[tokio::test]
+async fn a_stale_event_redelivered_seven_hours_after_its_decision_is_refused() {
+    let deps = deps(ScriptedDriver::default());
+    let request = level_2("d-old");
+    record(&deps, &request).await;
+    let late = t0() + Duration::hours(7);
+    assert_refused(&deps, Action::Begin { request, now: late }, "older than 6 h").await;
+}
+
+#[tokio::test]
+async fn an_event_arriving_in_shadow_mode_is_refused() {
+    let deps = deps(ScriptedDriver::default());
+    let mut current = deps.store.load_state().await.unwrap().unwrap();
+    current.value.mode = Some(Mode::Shadow);
+    let rec = AuditRecord {
+        id: "mode".into(),
+        at: t0(),
+        kind: "mode".into(),
+        actor: "test".into(),
+        decision: None,
+        events: vec![],
+        note: String::new(),
+        state_version: None,
+    };
+    deps.store.record_decision(&rec, &current.value, Some(current.version)).await.unwrap();
+    let action = begin(&deps, level_2("d-shadow")).await;
+    assert_refused(&deps, action, "shadow mode").await;
+}
+
+#[tokio::test]
+async fn a_retried_start_refused_because_its_first_call_is_under_way_carries_on() {
+    // The first Start was accepted by EKS, then the Lambda timed out; the retry is
+    // refused (one update at a time), and the cluster says CREATING.
+    let deps = deps(
+        ScriptedDriver::default()
+            .on_apply(
+                "eks_control_plane",
+                vec![
+                    Err(DriverError::Transient("timed out".into())),
+                    Err(DriverError::Rejected("ResourceInUseException".into())),
+                ],
+            )
+            .on_status("eks_control_plane", vec![Ok(DriverStatus::InProgress)]),
+    );
+    step(&deps, begin(&deps, level_2("d-inuse")).await).await.unwrap();
+    let start = || Action::Start { decision_id: "d-inuse".into(), index: 0, now: t0() };
+    assert_eq!(step(&deps, start()).await.unwrap_err().error_type(), "Transient");
+    step(&deps, start()).await.expect("the change is under way: the step goes on to its checks");
+    let s = state(&deps).await;
+    assert_eq!(s.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Warming);
+}
+
+#[tokio::test]
+async fn a_first_start_that_is_refused_stays_refused_whatever_the_resource_says() {
+    let deps = deps(
+        ScriptedDriver::default()
+            .on_apply("eks_control_plane", vec![Err(DriverError::Rejected("InvalidParameter".into()))])
+            .on_status("eks_control_plane", vec![Ok(DriverStatus::InProgress)]),
+    );
+    step(&deps, begin(&deps, level_2("d-refused")).await).await.unwrap();
+    let err = step(&deps, Action::Start { decision_id: "d-refused".into(), index: 0, now: t0() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "TransitionRejected");
+}
+
+#[tokio::test]
+async fn a_refused_step_whose_resource_moved_anyway_is_driven_back_not_just_restored() {
+    // Start's retry is refused and the resource does not look under way at that moment
+    // (the run rolls back), but by the rollback it has moved: the undo must drive it
+    // back instead of restoring the state alone.
+    let deps = deps(
+        ScriptedDriver::default()
+            .on_apply(
+                "eks_control_plane",
+                vec![
+                    Err(DriverError::Transient("timed out".into())),
+                    Err(DriverError::Rejected("ResourceInUseException".into())),
+                ],
+            )
+            .on_status(
+                "eks_control_plane",
+                vec![Ok(DriverStatus::Failed("not there yet".into())), Ok(DriverStatus::InProgress)],
+            ),
+    );
+    step(&deps, begin(&deps, level_2("d-moved")).await).await.unwrap();
+    let start = || Action::Start { decision_id: "d-moved".into(), index: 0, now: t0() };
+    assert_eq!(step(&deps, start()).await.unwrap_err().error_type(), "Transient");
+    let refused = step(&deps, start()).await.unwrap_err();
+    assert_eq!(refused.error_type(), "TransitionRejected");
+    let error = StepError { error: "TransitionRejected".into(), cause: refused.to_string() };
+    let undo =
+        step(&deps, Action::RollbackStart { decision_id: "d-moved".into(), error: error.clone(), now: t0() })
+            .await
+            .unwrap();
+    assert_eq!(undo["done"], false);
+    let calls = deps.driver.calls();
+    assert_eq!(
+        calls.last().map(String::as_str),
+        Some("eks_control_plane -> cold"),
+        "the undo drives the cluster back: {calls:?}"
+    );
+    let checked = step(&deps, Action::RollbackCheck { decision_id: "d-moved".into(), checks: 0, now: t0() })
+        .await
+        .unwrap();
+    assert_eq!(checked["ready"], true);
+    let done =
+        step(&deps, Action::RollbackStart { decision_id: "d-moved".into(), error: error.clone(), now: t0() })
+            .await
+            .unwrap();
+    assert_eq!(done["done"], true);
+    step(&deps, Action::Fail { decision_id: "d-moved".into(), error, now: t0() }).await.unwrap();
+    let s = state(&deps).await;
+    assert!(s.any_transitional().is_none() && s.provisioning.is_none());
 }
 
 #[tokio::test]

@@ -137,6 +137,11 @@ fn item<T: Serialize>(
     to_item(value).map_err(|e| StoreError::Other(e.to_string()))
 }
 
+/// The cancellation reasons DynamoDB gives a transaction an item of which was throttled.
+fn is_throttling_reason(code: &str) -> bool {
+    matches!(code, "ThrottlingError" | "ProvisionedThroughputExceeded" | "RequestLimitExceeded")
+}
+
 fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
     e: SdkError<E, R>,
 ) -> StoreError {
@@ -145,6 +150,7 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     match code.as_str() {
         "ProvisionedThroughputExceededException"
         | "ThrottlingException"
+        | "LimitExceededException"
         | "RequestLimitExceeded"
         | "InternalServerError"
         | "ServiceUnavailable" => StoreError::Transient(message),
@@ -211,9 +217,11 @@ impl Store for DynamoStore {
                 .map_err(|e| StoreError::Other(e.to_string()))?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
+        // The record names the state version it wrote instead of embedding the state.
+        let record = AuditRecord { state_version: Some(version), ..record.clone() };
         let audit = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(item(Item { pk: AUDIT.into(), sk: record.id.clone(), body: record })?))
+            .set_item(Some(item(Item { pk: AUDIT.into(), sk: record.id.clone(), body: &record })?))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
@@ -263,7 +271,29 @@ impl Store for DynamoStore {
         if reasons.iter().any(|c| c == "TransactionConflict") {
             return Err(StoreError::Conflict("concurrent transaction".into()));
         }
+        // A transaction cancelled because an item was throttled wrote nothing and is
+        // worth retrying as is.
+        if reasons.iter().any(|c| is_throttling_reason(c)) {
+            let message = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&err));
+            return Err(StoreError::Transient(message));
+        }
         Err(classify(err))
+    }
+
+    async fn audit_record(&self, id: &str) -> Result<Option<AuditRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(AUDIT.into()))
+            .key("sk", AttributeValue::S(id.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(item) = out.item else { return Ok(None) };
+        let stored: Item<AuditRecord> = from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Some(stored.body))
     }
 
     async fn recent_audit(

@@ -29,6 +29,10 @@ pub enum FunctionError {
     /// Provisioning: the state moved on since the decision; nothing was done.
     #[error("{0}")]
     StaleDecision(String),
+    /// Provisioning: the event names no decision revscale recorded to execute, differs
+    /// from it, is too old, or arrived in shadow mode; nothing was done.
+    #[error("{0}")]
+    DecisionRefused(String),
     /// Provisioning: the driver refused the change (e.g. a node group without its cluster).
     #[error("{0}")]
     TransitionRejected(String),
@@ -70,6 +74,7 @@ impl FunctionError {
             FunctionError::Internal(_) => "Internal",
             FunctionError::LockHeld(_) => "LockHeld",
             FunctionError::StaleDecision(_) => "StaleDecision",
+            FunctionError::DecisionRefused(_) => "DecisionRefused",
             FunctionError::TransitionRejected(_) => "TransitionRejected",
             FunctionError::TransitionFailed(_) => "TransitionFailed",
             FunctionError::TransitionTimedOut(_) => "TransitionTimedOut",

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::History;
 use crate::config::Config;
-use crate::decision::{Decision, Event, Outcome, Severity};
+use crate::decision::{Decision, Event, Outcome, RecordedDecision, Severity};
 use crate::engine::{Inputs, evaluate, history_needed_from};
 use crate::ports::{
     Alert, AuditRecord, EventBus, LEVEL_CHANGE_REQUESTED, LevelChangeRequested, Notifier, PublishError,
@@ -77,9 +77,10 @@ pub async fn run_evaluation<S: Store, B: EventBus, N: Notifier>(
             at: now,
             kind: "evaluation".into(),
             actor: "revscale".into(),
-            decision: Some(decision.clone()),
+            decision: Some(RecordedDecision::from(&decision)),
             events: decision.events.clone(),
             note: decision.reasons.join("; "),
+            state_version: None,
         };
         match store.record_decision(&record, &decision.state, version).await {
             Ok(Written::Created) => return act(decision, &record.id, attempt - 1, bus, notifier).await,
@@ -341,6 +342,9 @@ mod tests {
         ) -> Result<Vec<AuditRecord>, StoreError> {
             self.inner.recent_audit(limit, before).await
         }
+        async fn audit_record(&self, id: &str) -> Result<Option<AuditRecord>, StoreError> {
+            self.inner.audit_record(id).await
+        }
     }
 
     fn interfering(times: u32) -> Interfering {
@@ -450,6 +454,7 @@ mod tests {
             decision: None,
             events: vec![],
             note: String::new(),
+            state_version: None,
         };
         pollster::block_on(store.record_decision(&record, &state, None)).unwrap();
         let out =

@@ -225,6 +225,40 @@ impl Decision {
     }
 }
 
+/// A decision as the audit trail keeps it: everything but the state it produced. That
+/// state is the state item at the audit record's `state_version`; embedding it in every
+/// record would grow the trail with the state and push a record past DynamoDB's 400 KB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedDecision {
+    pub id: DecisionId,
+    pub date: NaiveDate,
+    pub mode: Mode,
+    pub from_level: u8,
+    pub to_level: u8,
+    pub cause: Option<Cause>,
+    pub outcome: Outcome,
+    pub transitions: Vec<Transition>,
+    pub reasons: Vec<String>,
+    pub figures: Figures,
+}
+
+impl From<&Decision> for RecordedDecision {
+    fn from(d: &Decision) -> Self {
+        RecordedDecision {
+            id: d.id.clone(),
+            date: d.date,
+            mode: d.mode,
+            from_level: d.from_level,
+            to_level: d.to_level,
+            cause: d.cause,
+            outcome: d.outcome,
+            transitions: d.transitions.clone(),
+            reasons: d.reasons.clone(),
+            figures: d.figures,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ComponentId;
-use crate::decision::{Decision, Event};
+use crate::decision::{Event, RecordedDecision};
 use crate::history::{DailySnapshot, History};
 use crate::money::Money;
 use crate::state::SystemState;
@@ -57,9 +57,14 @@ pub struct AuditRecord {
     pub kind: String,
     /// Who: `revscale` for scheduled runs, the IAM principal for API calls.
     pub actor: String,
-    pub decision: Option<Decision>,
+    /// The decision without its state (see [`RecordedDecision`]).
+    pub decision: Option<RecordedDecision>,
     pub events: Vec<Event>,
     pub note: String,
+    /// The version of the state item written with this record: the state it produced.
+    /// Set by the store when it writes the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_version: Option<u64>,
 }
 
 /// A state read from the store, with the version a write must expect.
@@ -120,6 +125,9 @@ pub trait Store {
         limit: usize,
         before: Option<String>,
     ) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send;
+    /// The audit record `id`, if there is one (the provisioner checks a decision here
+    /// before acting on an event that names it).
+    fn audit_record(&self, id: &str) -> impl Future<Output = Result<Option<AuditRecord>, StoreError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -271,8 +279,12 @@ pub mod memory {
             let mut stored = state.clone();
             stored.version = version;
             inner.state = Some(Versioned { value: stored, version });
-            inner.audit.push(record.clone());
+            inner.audit.push(AuditRecord { state_version: Some(version), ..record.clone() });
             Ok(Written::Created)
+        }
+
+        async fn audit_record(&self, id: &str) -> Result<Option<AuditRecord>, StoreError> {
+            Ok(self.lock()?.audit.iter().find(|r| r.id == id).cloned())
         }
 
         async fn recent_audit(
@@ -405,6 +417,9 @@ impl<S: Store + Send + Sync> Store for std::sync::Arc<S> {
     ) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send {
         S::recent_audit(self, limit, before)
     }
+    fn audit_record(&self, id: &str) -> impl Future<Output = Result<Option<AuditRecord>, StoreError>> + Send {
+        S::audit_record(self, id)
+    }
 }
 
 #[cfg(test)]
@@ -460,6 +475,7 @@ mod tests {
             decision: None,
             events: vec![],
             note: String::new(),
+            state_version: None,
         }
     }
 

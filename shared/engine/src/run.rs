@@ -9,14 +9,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ComponentId, Config};
-use crate::decision::{Cause, Event};
-use crate::ports::LevelChangeRequested;
+use crate::decision::{Cause, Event, Outcome};
+use crate::ports::{AuditRecord, LevelChangeRequested};
 use crate::provisioning::record_failure;
-use crate::state::{ComponentRecord, ComponentState, SystemState, Transition};
+use crate::state::{ComponentRecord, ComponentState, Mode, SystemState, Transition};
 
 /// The lock and the journal of one run, kept in the state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +89,70 @@ pub enum RunError {
     OutOfOrder { decision_id: String, index: usize, next: usize },
     #[error("{0}")]
     Illegal(String),
+}
+
+/// Why the provisioner refuses to act on a `Level Change Requested` event. Nothing is
+/// locked or changed; the operators are alerted. An event is only a request: what
+/// revscale acts on is the decision it recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("decision {0} is not in the audit trail: the event was not published by revscale")]
+    NotRecorded(String),
+    #[error("decision {id} was recorded as {outcome:?}, not as a change to execute")]
+    NotExecutable { id: String, outcome: Outcome },
+    #[error(
+        "decision {id} was taken at {at}, {age_minutes} minutes ago: a decision older than {max_hours} h is not executed (a redelivered event?)"
+    )]
+    Expired { id: String, at: DateTime<Utc>, age_minutes: i64, max_hours: i64 },
+    #[error("the event for decision {id} differs from the recorded decision in its {what}")]
+    Mismatch { id: String, what: &'static str },
+    #[error("revscale is in shadow mode: decision {id} is recorded but never executed")]
+    Shadow { id: String },
+}
+
+/// Checks a provisioning request against the decision the audit trail recorded under
+/// its id: it must exist, be an `Execute` of the same levels and transitions, be
+/// younger than `max_age`, and the mode must not be shadow.
+pub fn verify_request(
+    request: &LevelChangeRequested,
+    recorded: Option<&AuditRecord>,
+    mode: Mode,
+    now: DateTime<Utc>,
+    max_age: Duration,
+) -> Result<(), Refusal> {
+    let id = request.decision_id.clone();
+    let Some((record, decision)) = recorded.and_then(|r| r.decision.as_ref().map(|d| (r, d))) else {
+        return Err(Refusal::NotRecorded(id));
+    };
+    if decision.outcome != Outcome::Execute {
+        return Err(Refusal::NotExecutable { id, outcome: decision.outcome });
+    }
+    let mismatch = |what| Err(Refusal::Mismatch { id: id.clone(), what });
+    if decision.id.0 != request.decision_id {
+        return mismatch("id");
+    }
+    if (decision.from_level, decision.to_level) != (request.from_level, request.to_level) {
+        return mismatch("levels");
+    }
+    if decision.transitions != request.transitions {
+        return mismatch("transitions");
+    }
+    if decision.cause != request.cause {
+        return mismatch("cause");
+    }
+    let age = now - record.at;
+    if age > max_age {
+        return Err(Refusal::Expired {
+            id,
+            at: record.at,
+            age_minutes: age.num_minutes(),
+            max_hours: max_age.num_hours(),
+        });
+    }
+    if mode == Mode::Shadow || request.mode == Mode::Shadow || decision.mode == Mode::Shadow {
+        return Err(Refusal::Shadow { id });
+    }
+    Ok(())
 }
 
 fn run_for<'a>(state: &'a mut SystemState, decision_id: &str) -> Result<&'a mut ProvisioningRun, RunError> {
@@ -405,6 +469,110 @@ mod tests {
         let c = Config::default_config().unwrap();
         let s = SystemState::initial(&c, "2026-03-01".parse().unwrap());
         (c, s)
+    }
+
+    /// The audit record the evaluator writes for a decision to execute `request`.
+    fn recorded(request: &LevelChangeRequested, at: &str) -> AuditRecord {
+        use crate::decision::{DecisionId, Figures, RecordedDecision};
+        AuditRecord {
+            id: request.decision_id.clone(),
+            at: now(at),
+            kind: "evaluation".into(),
+            actor: "revscale".into(),
+            decision: Some(RecordedDecision {
+                id: DecisionId(request.decision_id.clone()),
+                date: now(at).date_naive(),
+                mode: request.mode,
+                from_level: request.from_level,
+                to_level: request.to_level,
+                cause: request.cause,
+                outcome: Outcome::Execute,
+                transitions: request.transitions.clone(),
+                reasons: vec![],
+                figures: Figures { mrr: None, average_3m: None, cost: None, ratio: None },
+            }),
+            events: vec![],
+            note: String::new(),
+            state_version: Some(7),
+        }
+    }
+
+    const SIX_HOURS: fn() -> Duration = || Duration::hours(6);
+
+    #[test]
+    fn a_request_matching_a_recent_recorded_execute_decision_is_accepted() {
+        let r = request("d1");
+        let record = recorded(&r, "2026-03-01T06:00:00");
+        assert_eq!(
+            verify_request(&r, Some(&record), Mode::Auto, now("2026-03-01T06:00:05"), SIX_HOURS()),
+            Ok(())
+        );
+        assert_eq!(
+            verify_request(&r, Some(&record), Mode::Approval, now("2026-03-01T11:59:59"), SIX_HOURS()),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_forged_request_for_a_decision_missing_from_the_audit_trail_is_refused() {
+        let r = request("2026-03-01-L0-L4-forged000001");
+        let err = verify_request(&r, None, Mode::Auto, now("2026-03-01T06:00:00"), SIX_HOURS()).unwrap_err();
+        assert_eq!(err, Refusal::NotRecorded("2026-03-01-L0-L4-forged000001".into()));
+        // An id that names an API change (an audit record without a decision) is no better.
+        let mut other = recorded(&r, "2026-03-01T06:00:00");
+        other.decision = None;
+        assert!(matches!(
+            verify_request(&r, Some(&other), Mode::Auto, now("2026-03-01T06:00:00"), SIX_HOURS()),
+            Err(Refusal::NotRecorded(_))
+        ));
+    }
+
+    #[test]
+    fn a_forged_request_that_differs_from_the_recorded_decision_is_refused() {
+        let genuine = request("d1");
+        let record = recorded(&genuine, "2026-03-01T06:00:00");
+        let at = now("2026-03-01T06:01:00");
+        let mut higher = genuine.clone();
+        higher.to_level = 4;
+        let mut more = genuine.clone();
+        more.transitions.push(t("tee", TransitionKind::Deploy));
+        let mut cause = genuine.clone();
+        cause.cause = Some(Cause::Override);
+        for (forged, what) in [(higher, "levels"), (more, "transitions"), (cause, "cause")] {
+            assert_eq!(
+                verify_request(&forged, Some(&record), Mode::Auto, at, SIX_HOURS()),
+                Err(Refusal::Mismatch { id: "d1".into(), what }),
+            );
+        }
+    }
+
+    #[test]
+    fn a_stale_request_for_a_decision_older_than_six_hours_is_refused() {
+        let r = request("d1");
+        let record = recorded(&r, "2026-03-01T06:00:00");
+        let err = verify_request(&r, Some(&record), Mode::Auto, now("2026-03-01T12:00:01"), SIX_HOURS())
+            .unwrap_err();
+        assert!(matches!(err, Refusal::Expired { age_minutes: 360, max_hours: 6, .. }), "{err:?}");
+        assert!(err.to_string().contains("older than 6 h"), "{err}");
+    }
+
+    #[test]
+    fn a_request_in_shadow_mode_or_for_a_decision_not_to_execute_is_refused() {
+        let r = request("d1");
+        let record = recorded(&r, "2026-03-01T06:00:00");
+        let at = now("2026-03-01T06:00:01");
+        assert_eq!(
+            verify_request(&r, Some(&record), Mode::Shadow, at, SIX_HOURS()),
+            Err(Refusal::Shadow { id: "d1".into() })
+        );
+        let mut pending = record.clone();
+        if let Some(d) = pending.decision.as_mut() {
+            d.outcome = Outcome::AwaitingApproval;
+        }
+        assert_eq!(
+            verify_request(&r, Some(&pending), Mode::Auto, at, SIX_HOURS()),
+            Err(Refusal::NotExecutable { id: "d1".into(), outcome: Outcome::AwaitingApproval })
+        );
     }
 
     #[test]
