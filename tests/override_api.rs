@@ -2,24 +2,41 @@
 //! (two identities, valid and invalid requests), against the DynamoDB store on moto.
 
 use lambda_http::{Body, Request};
+use override_api::auth::{Patterns, Roles};
 use override_api::handler::{Deps, handle};
 use revscale_aws::dynamo::DynamoStore;
 use revscale_engine::Config;
 use revscale_engine::ports::Store;
 use revscale_engine::ports::memory::{MemoryBus, MemoryNotifier};
-use revscale_integration_tests::{report, sdk, table};
+use revscale_integration_tests::{report, sdk, table, unique};
 use serde_json::Value;
 
 const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
 const BOB: &str = "arn:aws:iam::123456789012:user/bob";
 
-/// A fixture with its placeholder (`OVERRIDE_ID` or `DECISION_ID`) replaced by `id`.
-fn fixture(name: &str, id: &str) -> Request {
+/// A fixture's text with its placeholder (`OVERRIDE_ID` or `DECISION_ID`) replaced by
+/// `id`, under a request id of its own, as API Gateway gives every request.
+fn fixture_text(name: &str, id: &str) -> String {
     let path = format!("{}/../events/override-api/{name}.json", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{path}: {e}"))
         .replace("OVERRIDE_ID", id)
         .replace("DECISION_ID", id);
+    let request_id = format!("\"requestId\": \"{}\"", unique("req"));
+    let start = text.find("\"requestId\": \"").unwrap_or_else(|| panic!("{name} has no requestId"));
+    let end = start + text[start..].find("\",").expect("requestId ends") + 1;
+    format!("{}{request_id}{}", &text[..start], &text[end..])
+}
+
+fn fixture(name: &str, id: &str) -> Request {
+    lambda_http::request::from_str(&fixture_text(name, id)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// `fixture`, signed by another principal.
+fn fixture_as(name: &str, id: &str, principal: &str) -> Request {
+    let text = fixture_text(name, id)
+        .replace("arn:aws:iam::123456789012:user/alice", principal)
+        .replace("arn:aws:iam::123456789012:user/bob", principal);
     lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
@@ -36,6 +53,7 @@ impl Api {
             config: Config::default_config().unwrap(),
             bus: MemoryBus::default(),
             notifier: MemoryNotifier::default(),
+            roles: Roles::everyone(),
         };
         Api { deps, store }
     }
@@ -82,6 +100,19 @@ async fn every_bad_request_is_refused_with_its_status_and_changes_nothing() {
         ("unsigned request (no identity)", fixture("status-unsigned", &id), 403, "no IAM identity"),
         ("unsigned change", fixture("override-request-unsigned", &id), 403, "no IAM identity"),
         ("self-approval", fixture("override-approve-self", &id), 403, "cannot approve it"),
+        ("empty 'before'", fixture("decisions-empty-before", &id), 400, "'before' must be an audit id"),
+        (
+            "unknown query parameter",
+            fixture("decisions-unknown-param", &id),
+            400,
+            "unknown query parameter 'page'",
+        ),
+        (
+            "a principal that is not an ARN",
+            fixture_as("status", &id, "alice"),
+            403,
+            "is not an IAM principal ARN",
+        ),
         ("override beyond 30 days", fixture("override-request-too-far", &id), 400, "field 'until'"),
         (
             "level outside the configured levels",
@@ -99,7 +130,7 @@ async fn every_bad_request_is_refused_with_its_status_and_changes_nothing() {
             "approve an unknown override",
             fixture("override-approve-other", "ovr-nope"),
             404,
-            "no override ovr-nope",
+            "no open override ovr-nope",
         ),
         ("approve with nothing pending", fixture("pending-approve", &id), 404, "no level change waits"),
         ("unknown route", fixture("unknown-route", &id), 404, "no route /nope"),
@@ -151,7 +182,7 @@ async fn an_override_needs_a_second_principal_and_acts_at_once_once_approved() {
     let (status, cancelled) = api.fixture("override-cancel", &id).await;
     assert_eq!((status, cancelled["override"]["cancelled"].as_bool()), (200, Some(true)));
     let (status, refused) = api.fixture("override-approve-other", &id).await;
-    assert_eq!(status, 409, "{refused}");
+    assert_eq!(status, 404, "a cancelled override has left the state: {refused}");
 
     // Every change is in the audit trail with who did it, newest first.
     let (status, decisions) = api.fixture("decisions", &id).await;
@@ -290,4 +321,173 @@ async fn a_run_whose_rollback_failed_is_released_once_repaired_by_hand() {
     assert_eq!((audit[0].kind.as_str(), audit[0].actor.as_str()), ("provisioning-release", ALICE));
     assert!(audit[0].note.contains("eks_control_plane=cold"), "{}", audit[0].note);
     report(&format!("released a stuck run: {}", audit[0].note));
+}
+
+const OPERATOR_A: &str = "arn:aws:sts::123456789012:assumed-role/Operator/a";
+const OPERATOR_B: &str = "arn:aws:sts::123456789012:assumed-role/Operator/b";
+const CAROL_SSO: &str =
+    "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Approver_0a1b2c3d/carol@example.com";
+
+#[tokio::test]
+async fn an_override_approved_by_another_session_of_the_same_role_is_a_self_approval_and_refused() {
+    let api = Api::new().await;
+    let (status, created) = api.call(fixture_as("override-request", "", OPERATOR_A)).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["override"]["requested_by"], "arn:aws:iam::123456789012:role/Operator");
+    let id = created["override"]["id"].as_str().unwrap().to_string();
+    let before = api.snapshot().await;
+    let (status, body) = api.call(fixture_as("override-approve-other", &id, OPERATOR_B)).await;
+    assert_eq!(status, 403, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("cannot approve it: another person must"), "{error}");
+    report(&format!("self-approval by a second session of the same role: 403 {error}"));
+    assert_eq!(api.snapshot().await, before, "nothing changed");
+    // A person of their own (an Identity Center user) may.
+    let (status, body) = api.call(fixture_as("override-approve-other", &id, CAROL_SSO)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["override"]["approved_by"], CAROL_SSO);
+}
+
+#[tokio::test]
+async fn a_caller_without_the_role_a_route_needs_gets_a_403_naming_that_role() {
+    let mut api = Api::new().await;
+    api.deps.roles = Roles {
+        readers: Patterns::parse(""),
+        operators: Patterns::parse("arn:aws:iam::123456789012:role/Operator"),
+        approvers: Patterns::parse("arn:aws:iam::123456789012:user/bob"),
+    };
+    let cases = [
+        ("status", ALICE, 403, "lacks the reader role"),
+        (
+            "override-request",
+            ALICE,
+            403,
+            "lacks the operator role: POST /overrides needs a principal listed in OPERATOR_PRINCIPALS",
+        ),
+        ("mode-shadow", BOB, 403, "lacks the operator role"),
+        ("breaker-reset", BOB, 403, "lacks the operator role"),
+        (
+            "pending-approve",
+            OPERATOR_A,
+            403,
+            "lacks the approver role: POST /pending/approve needs a principal listed in APPROVER_PRINCIPALS",
+        ),
+        ("status", BOB, 200, ""),
+        ("status", OPERATOR_B, 200, ""),
+        ("mode-shadow", OPERATOR_A, 200, ""),
+    ];
+    for (name, who, want, message) in cases {
+        let (status, body) = api.call(fixture_as(name, "x", who)).await;
+        assert_eq!(status, want, "{name} as {who}: {body}");
+        if want == 403 {
+            let error = body["error"].as_str().unwrap_or_default();
+            assert!(error.contains(message), "{name} as {who}: '{error}' lacks '{message}'");
+            report(&format!("{name} as {who}: 403 {error}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_same_request_applied_twice_is_a_409_never_a_silent_success() {
+    let api = Api::new().await;
+    let text = fixture_text("mode-shadow", "");
+    let once = lambda_http::request::from_str(&text).unwrap();
+    assert_eq!(api.call(once).await.0, 200);
+    let before = api.snapshot().await;
+    let (status, body) = api.call(lambda_http::request::from_str(&text).unwrap()).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("was already applied"), "{body}");
+    assert_eq!(api.snapshot().await, before);
+    // The same for an override request: its id comes from the request id.
+    let text = fixture_text("override-request", "");
+    assert_eq!(api.call(lambda_http::request::from_str(&text).unwrap()).await.0, 201);
+    let (status, body) = api.call(lambda_http::request::from_str(&text).unwrap()).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("already exists"), "{body}");
+}
+
+/// The state item's size as stored, attribute names and values as JSON.
+async fn state_item_bytes(api: &Api) -> usize {
+    let sdk = sdk().await;
+    let item = aws_sdk_dynamodb::Client::new(&sdk)
+        .get_item()
+        .table_name(api.store.table())
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("STATE".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("CURRENT".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let value: Value = serde_dynamo::aws_sdk_dynamodb_1::from_item(item).unwrap();
+    serde_json::to_vec(&value).unwrap().len()
+}
+
+#[tokio::test]
+async fn a_thousand_override_requests_keep_the_state_item_small_and_every_route_working() {
+    let api = Api::new().await;
+    let long_reason = "r".repeat(500);
+    let (mut created, mut refused, mut largest) = (0, 0, 0);
+    let mut open: std::collections::VecDeque<String> = Default::default();
+    for i in 0..1000 {
+        let request = || {
+            let mut req = fixture("override-request", "");
+            *req.body_mut() =
+                Body::Text(format!(r#"{{"level": 3, "until": "2026-12-15", "reason": "{long_reason}"}}"#));
+            req
+        };
+        let (mut status, mut body) = api.call(request()).await;
+        if status == 409 {
+            // The cap: an operator cancels the oldest open override, then asks again.
+            refused += 1;
+            assert!(body["error"].as_str().unwrap().contains("at most 20"), "{body}");
+            let oldest = open.pop_front().expect("20 open overrides");
+            assert_eq!(api.fixture("override-cancel", &oldest).await.0, 200);
+            (status, body) = api.call(request()).await;
+        }
+        assert_eq!(status, 201, "request {i}: {body}");
+        created += 1;
+        let id = body["override"]["id"].as_str().unwrap().to_string();
+        // Most are closed again at once (cancelled by the requester, rejected by an
+        // approver); one in ten stays open.
+        let closed = match i % 10 {
+            9 => {
+                open.push_back(id.clone());
+                200
+            }
+            n if n % 2 == 0 => api.fixture("override-cancel", &id).await.0,
+            _ => api.call(fixture_as("override-reject", &id, BOB)).await.0,
+        };
+        assert_eq!(closed, 200, "closing {id}");
+        if i % 100 == 99 {
+            largest = largest.max(state_item_bytes(&api).await);
+        }
+    }
+    let size = state_item_bytes(&api).await;
+    largest = largest.max(size);
+    report(&format!(
+        "1,000 override requests: {created} created, {refused} refused at first (20 open at most); state item {size} bytes after, {largest} at most"
+    ));
+    assert!(largest < 64 * 1024, "the state item stays under 64 KB: {largest}");
+    assert_eq!(created, 1000);
+    assert!(refused > 0, "the cap was reached");
+
+    // Every route still works.
+    let (status, body) = api.fixture("status", "").await;
+    assert_eq!(status, 200);
+    let pending = body["overrides"]["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 20);
+    let open = pending[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(api.fixture("decisions", "").await.0, 200);
+    assert_eq!(api.fixture("mode-shadow", "").await.0, 200);
+    assert_eq!(api.fixture("breaker-reset", "").await.0, 200);
+    assert_eq!(api.fixture("evaluate-dry-run", "").await.0, 200);
+    assert_eq!(api.fixture("pending-approve", "").await.0, 404, "nothing waits for approval");
+    let (status, body) = api.fixture("override-approve-other", &open).await;
+    assert_eq!(status, 200, "{body}");
+    let next = pending[1]["id"].as_str().unwrap().to_string();
+    assert_eq!(api.fixture("override-cancel", &next).await.0, 200);
+    let (status, _) = api.fixture("override-request", "").await;
+    assert_eq!(status, 201, "a place is free again");
+    assert!(state_item_bytes(&api).await < 64 * 1024);
 }

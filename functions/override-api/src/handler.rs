@@ -4,9 +4,15 @@
 //! releasing a provisioning run that could not roll back once it is repaired by hand.
 //!
 //! Who is asking comes from the request context API Gateway fills after checking the
-//! SigV4 signature (`requestContext.authorizer.iam.userArn`), never from the body. Every
-//! change is a conditional write of the state together with an audit record saying who,
-//! when, what and why.
+//! SigV4 signature (`requestContext.authorizer.iam.userArn`), never from the body, and
+//! is normalised to a person ([`crate::auth`]) before any role check or two-person
+//! rule. Every change is a conditional write of the state together with an audit record
+//! saying who, when, what and why, under an id derived from the API request id: a
+//! request is applied once, and a second write under the same id is a 409.
+//!
+//! The state item stays small whatever the traffic: closed overrides (cancelled,
+//! rejected, expired) leave it at the next change (the audit trail keeps them), and at
+//! most [`MAX_OPEN_OVERRIDES`] may be open at once.
 
 use std::collections::BTreeMap;
 
@@ -22,11 +28,16 @@ use revscale_engine::state::{BreakerStatus, ComponentState, Mode, Override, Syst
 use revscale_engine::{ComponentId, Config, Decision, Event};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::auth::{Caller, Role, Roles};
 
 /// Bodies are a few hundred bytes; anything this large is a mistake or an attack.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub const MAX_REASON_CHARS: usize = 500;
 pub const MAX_OVERRIDE_DAYS: u64 = 30;
+/// Open overrides (pending or active) at once; a request beyond is a 409.
+pub const MAX_OPEN_OVERRIDES: usize = 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -89,6 +100,7 @@ pub struct Deps<B, N> {
     pub config: Config,
     pub bus: B,
     pub notifier: N,
+    pub roles: Roles,
 }
 
 fn ok(status: StatusCode, body: Value) -> Response<Body> {
@@ -107,18 +119,19 @@ fn context(req: &Request) -> Option<lambda_http::aws_lambda_events::apigw::ApiGa
     }
 }
 
-/// The caller's IAM principal, as API Gateway's IAM authorizer verified it.
-pub fn principal(req: &Request) -> Result<String, ApiError> {
-    context(req)
+/// The caller, as API Gateway's IAM authorizer verified it, normalised to a person.
+pub fn caller(req: &Request) -> Result<Caller, ApiError> {
+    let arn = context(req)
         .and_then(|ctx| ctx.authorizer)
         .and_then(|a| a.iam)
-        .and_then(|iam| iam.user_arn.or(iam.caller_id))
+        .and_then(|iam| iam.user_arn)
         .filter(|arn| !arn.trim().is_empty())
         .ok_or_else(|| {
             ApiError::Forbidden(
                 "no IAM identity in the request: sign it with SigV4 (e.g. `revscale status`)".into(),
             )
-        })
+        })?;
+    Caller::from_principal(&arn).map_err(|e| ApiError::Forbidden(e.to_string()))
 }
 
 /// The time API Gateway received the request: the clock of any decision it triggers.
@@ -129,10 +142,25 @@ fn request_time(req: &Request) -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
-fn request_id(req: &Request) -> String {
+/// API Gateway's id of the request: every id a request creates derives from it.
+fn request_id(req: &Request) -> Result<String, ApiError> {
     context(req)
         .and_then(|ctx| ctx.request_id)
-        .unwrap_or_else(|| format!("req-{}", request_time(req).timestamp_millis()))
+        .filter(|id| !id.trim().is_empty())
+        .ok_or_else(|| ApiError::BadRequest("the request has no API Gateway request id".into()))
+}
+
+/// A short, URL-safe tag of the request id (API Gateway's ids may hold `=` or `/`).
+fn request_tag(request_id: &str) -> String {
+    let digest = Sha256::digest(request_id.as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// One request, as every change sees it.
+struct Ctx<'a> {
+    caller: &'a Caller,
+    now: DateTime<Utc>,
+    request_id: &'a str,
 }
 
 fn body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
@@ -205,6 +233,31 @@ pub async fn handle<S: Store, B: EventBus, N: Notifier>(
     }
 }
 
+/// The method and role each route needs, or 404.
+fn route_of(segments: &[&str], path: &str) -> Result<(&'static str, Role), ApiError> {
+    Ok(match segments {
+        ["status"] | ["decisions"] => ("GET", Role::Reader),
+        ["overrides"] | ["breaker", "reset"] | ["mode"] | ["provisioning", "release"] | ["evaluate"] => {
+            ("POST", Role::Operator)
+        }
+        ["overrides", _] => ("DELETE", Role::Operator),
+        ["overrides", _, "approve" | "reject"] | ["pending", "approve" | "reject"] => {
+            ("POST", Role::Approver)
+        }
+        _ => return Err(ApiError::NotFound(format!("no route {path}"))),
+    })
+}
+
+/// Query parameters a route accepts: anything else is a mistake worth a 400.
+fn only_params(req: &Request, allowed: &[&str]) -> Result<(), ApiError> {
+    let params = req.query_string_parameters();
+    if let Some((name, _)) = params.iter().find(|(name, _)| !allowed.contains(name)) {
+        let accepted = if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") };
+        return Err(ApiError::BadRequest(format!("unknown query parameter '{name}' (accepted: {accepted})")));
+    }
+    Ok(())
+}
+
 async fn route<S: Store, B: EventBus, N: Notifier>(
     deps: &Deps<B, N>,
     store: &S,
@@ -217,41 +270,45 @@ async fn route<S: Store, B: EventBus, N: Notifier>(
     let path = req.raw_http_path().trim_end_matches('/').to_string();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let method = req.method().clone();
-    let not_allowed = |allow: &'static str| ApiError::MethodNotAllowed {
-        method: method.to_string(),
-        path: path.clone(),
-        allow,
-    };
     // Routes are matched first, so an unknown route is a 404 and a known one with the
     // wrong method a 405, before any identity check.
-    let allowed = match segments.as_slice() {
-        ["status"] | ["decisions"] => "GET",
-        ["overrides"]
-        | ["overrides", _, "approve"]
-        | ["breaker", "reset"]
-        | ["mode"]
-        | ["pending", "approve"]
-        | ["provisioning", "release"]
-        | ["evaluate"] => "POST",
-        ["overrides", _] => "DELETE",
-        _ => return Err(ApiError::NotFound(format!("no route {path}"))),
-    };
+    let (allowed, role) = route_of(&segments, &path)?;
     if method.as_str() != allowed {
-        return Err(not_allowed(allowed));
+        return Err(ApiError::MethodNotAllowed {
+            method: method.to_string(),
+            path: path.clone(),
+            allow: allowed,
+        });
     }
-    let who = principal(req)?;
-    let now = request_time(req);
-    let evaluation_store = store_for(&request_id(req));
+    let caller = caller(req)?;
+    if !deps.roles.allows(&caller, role) {
+        return Err(ApiError::Forbidden(format!(
+            "{} (as {}) lacks the {role} role: {method} {path} needs a principal listed in {}",
+            caller.principal,
+            caller.person,
+            role.variable()
+        )));
+    }
+    let request_id = request_id(req)?;
+    let ctx = Ctx { caller: &caller, now: request_time(req), request_id: &request_id };
+    let now = ctx.now;
+    let evaluation_store = store_for(&request_id);
     match (method, segments.as_slice()) {
-        (Method::GET, ["status"]) => status(deps, store, now).await,
-        (Method::GET, ["decisions"]) => decisions(store, req).await,
-        (Method::POST, ["overrides"]) => request_override(deps, store, req, &who, now).await,
-        (Method::POST, ["overrides", id, "approve"]) => {
-            approve_override(deps, store, &evaluation_store, id, &who, now).await
+        (Method::GET, ["status"]) => {
+            only_params(req, &[])?;
+            status(deps, store, now).await
         }
-        (Method::DELETE, ["overrides", id]) => cancel_override(deps, store, id, &who, now).await,
+        (Method::GET, ["decisions"]) => decisions(store, req).await,
+        (Method::POST, ["overrides"]) => request_override(deps, store, req, &ctx).await,
+        (Method::POST, ["overrides", id, "approve"]) => {
+            approve_override(deps, store, &evaluation_store, id, &ctx).await
+        }
+        (Method::POST, ["overrides", id, "reject"]) => {
+            close_override(deps, store, id, &ctx, Close::Reject).await
+        }
+        (Method::DELETE, ["overrides", id]) => close_override(deps, store, id, &ctx, Close::Cancel).await,
         (Method::POST, ["breaker", "reset"]) => {
-            change(deps, store, &who, now, "breaker-reset", "reset the circuit breaker", |s| {
+            change(deps, store, &ctx, "breaker-reset", "reset the circuit breaker", |s| {
                 s.breaker = Default::default();
                 Ok(())
             })
@@ -260,18 +317,18 @@ async fn route<S: Store, B: EventBus, N: Notifier>(
         }
         (Method::POST, ["mode"]) => {
             let ModeRequest { mode } = body(req)?;
-            change(deps, store, &who, now, "mode", &format!("set the mode to {mode}"), |s| {
+            change(deps, store, &ctx, "mode", &format!("set the mode to {mode}"), |s| {
                 s.mode = Some(mode);
                 Ok(())
             })
             .await?;
             Ok(ok(StatusCode::OK, json!({"mode": mode})))
         }
-        (Method::POST, ["pending", "approve"]) => {
-            approve_pending(deps, store, &evaluation_store, &who, now).await
-        }
-        (Method::POST, ["provisioning", "release"]) => release_stuck_run(deps, store, req, &who, now).await,
+        (Method::POST, ["pending", "approve"]) => approve_pending(deps, store, &evaluation_store, &ctx).await,
+        (Method::POST, ["pending", "reject"]) => reject_pending(deps, store, req, &ctx).await,
+        (Method::POST, ["provisioning", "release"]) => release_stuck_run(deps, store, req, &ctx).await,
         (Method::POST, ["evaluate"]) => {
+            only_params(req, &["dry_run"])?;
             let dry_run = req.query_string_parameters().first("dry_run").map(str::to_string);
             if dry_run.as_deref() != Some("true") {
                 return Err(ApiError::BadRequest(
@@ -301,13 +358,18 @@ async fn load<S: Store>(
 async fn change<S: Store, B, N>(
     deps: &Deps<B, N>,
     store: &S,
-    who: &str,
-    now: DateTime<Utc>,
+    ctx: &Ctx<'_>,
     kind: &str,
     what: &str,
     edit: impl Fn(&mut SystemState) -> Result<(), ApiError>,
 ) -> Result<SystemState, ApiError> {
-    change_with_events(deps, store, who, now, kind, what, |s| edit(s).map(|()| Vec::new())).await
+    change_with_events(deps, store, ctx, kind, what, |s| edit(s).map(|()| Vec::new())).await
+}
+
+/// Drops the overrides that can no longer act (cancelled, rejected, or past their last
+/// day): the audit trail keeps them, and the state item stays small.
+fn prune_closed_overrides(state: &mut SystemState, today: NaiveDate) {
+    state.overrides.retain(|o| !o.cancelled && o.until >= today);
 }
 
 /// [`change`], for an edit whose consequences (the breaker opening...) are events the
@@ -315,29 +377,37 @@ async fn change<S: Store, B, N>(
 async fn change_with_events<S: Store, B, N>(
     deps: &Deps<B, N>,
     store: &S,
-    who: &str,
-    now: DateTime<Utc>,
+    ctx: &Ctx<'_>,
     kind: &str,
     what: &str,
     edit: impl Fn(&mut SystemState) -> Result<Vec<Event>, ApiError>,
 ) -> Result<SystemState, ApiError> {
+    // Time first, so the trail sorts by time; the request's tag makes it unique.
+    let id = format!("{}-{kind}-{}", ctx.now.format("%Y-%m-%dT%H:%M:%S%.3fZ"), request_tag(ctx.request_id));
     for _ in 0..3 {
-        let (mut state, version) = load(&deps.config, store, now).await?;
+        let (mut state, version) = load(&deps.config, store, ctx.now).await?;
         let events = edit(&mut state)?;
+        prune_closed_overrides(&mut state, ctx.now.date_naive());
         let record = AuditRecord {
-            id: format!("{}-{kind}-{}", now.format("%Y-%m-%dT%H:%M:%S%.3fZ"), now.timestamp_subsec_nanos()),
-            at: now,
+            id: id.clone(),
+            at: ctx.now,
             kind: kind.into(),
-            actor: who.into(),
+            actor: ctx.caller.principal.clone(),
             decision: None,
             events,
             note: what.into(),
             state_version: None,
         };
         match store.record_decision(&record, &state, version).await {
-            Ok(Written::Created) | Ok(Written::AlreadyExists) => {
-                tracing::info!(actor = who, kind, what, "change recorded");
+            Ok(Written::Created) => {
+                tracing::info!(actor = %ctx.caller.principal, person = %ctx.caller.person, kind, what, audit_id = %id, "change recorded");
                 return Ok(state);
+            }
+            Ok(Written::AlreadyExists) => {
+                return Err(ApiError::Conflict(format!(
+                    "request {} was already applied (audit record {id}); nothing was changed again",
+                    ctx.request_id
+                )));
             }
             Err(StoreError::Conflict(_)) => continue,
             Err(e) => return Err(e.into()),
@@ -352,8 +422,7 @@ async fn release_stuck_run<S: Store, B, N>(
     deps: &Deps<B, N>,
     store: &S,
     req: &Request,
-    who: &str,
-    now: DateTime<Utc>,
+    ctx: &Ctx<'_>,
 ) -> Result<Response<Body>, ApiError> {
     let ReleaseRequest { decision_id, components, reason } = body(req)?;
     let reason = checked_reason(&reason)?;
@@ -362,8 +431,8 @@ async fn release_stuck_run<S: Store, B, N>(
         "released provisioning run {decision_id} after a manual repair: {} ({reason})",
         declared.join(", ")
     );
-    let today = now.date_naive();
-    let state = change_with_events(deps, store, who, now, "provisioning-release", &what, |s| {
+    let today = ctx.now.date_naive();
+    let state = change_with_events(deps, store, ctx, "provisioning-release", &what, |s| {
         let (_, events) = run::release_after_repair(&deps.config, s, &decision_id, &components, today)
             .map_err(|e| match e {
                 RunError::NoRun(_) => ApiError::Conflict(e.to_string()),
@@ -432,7 +501,11 @@ async fn status<S: Store, B, N>(
     ))
 }
 
+/// The longest audit id (a provisioning record's: a decision id and a step suffix).
+const MAX_AUDIT_ID_CHARS: usize = 128;
+
 async fn decisions<S: Store>(store: &S, req: &Request) -> Result<Response<Body>, ApiError> {
+    only_params(req, &["limit", "before"])?;
     let params = req.query_string_parameters();
     let limit = match params.first("limit") {
         None => 20,
@@ -445,7 +518,20 @@ async fn decisions<S: Store>(store: &S, req: &Request) -> Result<Response<Body>,
             }
         },
     };
-    let before = params.first("before").map(str::to_string);
+    let before = match params.first("before") {
+        None => None,
+        Some(raw) => {
+            let valid = !raw.is_empty()
+                && raw.chars().count() <= MAX_AUDIT_ID_CHARS
+                && raw.chars().all(|c| c.is_ascii_alphanumeric() || "-:._".contains(c));
+            if !valid {
+                return Err(ApiError::BadRequest(format!(
+                    "query parameter 'before' must be an audit id (the 'next' of a previous page), got '{raw}'"
+                )));
+            }
+            Some(raw.to_string())
+        }
+    };
     let records = store.recent_audit(limit, before).await?;
     let next = if records.len() == limit { records.last().map(|r| r.id.clone()) } else { None };
     Ok(ok(StatusCode::OK, json!({"decisions": records, "next": next})))
@@ -455,11 +541,10 @@ async fn request_override<S: Store, B, N>(
     deps: &Deps<B, N>,
     store: &S,
     req: &Request,
-    who: &str,
-    now: DateTime<Utc>,
+    ctx: &Ctx<'_>,
 ) -> Result<Response<Body>, ApiError> {
     let OverrideRequest { level, until, reason } = body(req)?;
-    let today = now.date_naive();
+    let today = ctx.now.date_naive();
     if level > deps.config.top_level() {
         return Err(ApiError::BadRequest(format!(
             "field 'level': {level} is not a configured level (0 to {})",
@@ -473,28 +558,35 @@ async fn request_override<S: Store, B, N>(
         )));
     }
     let reason = checked_reason(&reason)?;
-    let id = format!("ovr-{}", now.format("%Y%m%d%H%M%S%3f"));
+    let id = format!("ovr-{}-{}", today.format("%Y%m%d"), request_tag(ctx.request_id));
     let created = Override {
         id: id.clone(),
         level,
         until,
         reason: reason.clone(),
-        requested_by: who.into(),
+        requested_by: ctx.caller.person.clone(),
         requested_on: today,
         approved_by: None,
         cancelled: false,
     };
     let what = format!("requested override {id}: pin L{level} until {until} ({reason})");
-    change(deps, store, who, now, "override-request", &what, |s| {
-        if !s.overrides.iter().any(|o| o.id == id) {
-            s.overrides.push(created.clone());
+    change(deps, store, ctx, "override-request", &what, |s| {
+        if s.overrides.iter().any(|o| o.id == id) {
+            return Err(ApiError::Conflict(format!("override {id} already exists")));
         }
+        let open = s.overrides.iter().filter(|o| !o.cancelled && o.until >= today).count();
+        if open >= MAX_OPEN_OVERRIDES {
+            return Err(ApiError::Conflict(format!(
+                "{open} overrides are open already (at most {MAX_OPEN_OVERRIDES}): approve, reject or cancel some first"
+            )));
+        }
+        s.overrides.push(created.clone());
         Ok(())
     })
     .await?;
     Ok(ok(
         StatusCode::CREATED,
-        json!({"override": created, "next": "another principal must approve it: POST /overrides/{id}/approve"}),
+        json!({"override": created, "next": format!("another person must approve it: POST /overrides/{id}/approve")}),
     ))
 }
 
@@ -503,67 +595,90 @@ async fn approve_override<S: Store, B: EventBus, N: Notifier>(
     store: &S,
     evaluation_store: &S,
     id: &str,
-    who: &str,
-    now: DateTime<Utc>,
+    ctx: &Ctx<'_>,
 ) -> Result<Response<Body>, ApiError> {
-    let today = now.date_naive();
-    let state = change(deps, store, who, now, "override-approve", &format!("approved override {id}"), |s| {
-        let o = s
-            .overrides
-            .iter_mut()
-            .find(|o| o.id == id)
-            .ok_or_else(|| ApiError::NotFound(format!("no override {id}")))?;
-        if o.requested_by == who {
+    let today = ctx.now.date_naive();
+    let caller = ctx.caller;
+    let state = change(deps, store, ctx, "override-approve", &format!("approved override {id}"), |s| {
+        let o = open_override(s, id, today)?;
+        if caller.is_same_person_as(&o.requested_by) {
             return Err(ApiError::Forbidden(format!(
-                "{who} requested override {id} and cannot approve it: another principal must"
+                "{} is the person who requested override {id} ({}) and cannot approve it: another person must",
+                caller.principal, caller.person
             )));
-        }
-        if o.cancelled {
-            return Err(ApiError::Conflict(format!("override {id} was cancelled")));
-        }
-        if o.until < today {
-            return Err(ApiError::Conflict(format!("override {id} expired on {}", o.until)));
         }
         if let Some(by) = &o.approved_by {
             return Err(ApiError::Conflict(format!("override {id} is already approved by {by}")));
         }
-        o.approved_by = Some(who.into());
+        o.approved_by = Some(caller.person.clone());
         Ok(())
     })
     .await?;
-    let evaluation = evaluate_now(deps, evaluation_store, now).await?;
+    let evaluation = evaluate_now(deps, evaluation_store, ctx.now).await?;
     let approved = state.overrides.iter().find(|o| o.id == id).cloned();
     Ok(ok(StatusCode::OK, json!({"override": approved, "evaluation": evaluation})))
 }
 
-async fn cancel_override<S: Store, B, N>(
+/// The override `id`, if it can still be approved, rejected or cancelled.
+fn open_override<'a>(
+    s: &'a mut SystemState,
+    id: &str,
+    today: NaiveDate,
+) -> Result<&'a mut Override, ApiError> {
+    let o = s.overrides.iter_mut().find(|o| o.id == id).ok_or_else(|| {
+        ApiError::NotFound(format!("no open override {id} (closed ones are in the audit trail)"))
+    })?;
+    if o.cancelled {
+        return Err(ApiError::Conflict(format!("override {id} was cancelled")));
+    }
+    if o.until < today {
+        return Err(ApiError::Conflict(format!("override {id} expired on {}", o.until)));
+    }
+    Ok(o)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Close {
+    /// The requester (or any operator) withdraws it.
+    Cancel,
+    /// An approver refuses it.
+    Reject,
+}
+
+async fn close_override<S: Store, B, N>(
     deps: &Deps<B, N>,
     store: &S,
     id: &str,
-    who: &str,
-    now: DateTime<Utc>,
+    ctx: &Ctx<'_>,
+    how: Close,
 ) -> Result<Response<Body>, ApiError> {
-    let state = change(deps, store, who, now, "override-cancel", &format!("cancelled override {id}"), |s| {
-        let o = s
-            .overrides
-            .iter_mut()
-            .find(|o| o.id == id)
-            .ok_or_else(|| ApiError::NotFound(format!("no override {id}")))?;
+    let today = ctx.now.date_naive();
+    let (kind, verb) = match how {
+        Close::Cancel => ("override-cancel", "cancelled"),
+        Close::Reject => ("override-reject", "rejected"),
+    };
+    let closed = std::sync::Mutex::new(None);
+    change(deps, store, ctx, kind, &format!("{verb} override {id}"), |s| {
+        let o = open_override(s, id, today)?;
         o.cancelled = true;
+        if let Ok(mut c) = closed.lock() {
+            *c = Some(o.clone());
+        }
         Ok(())
     })
     .await?;
-    Ok(ok(StatusCode::OK, json!({"override": state.overrides.iter().find(|o| o.id == id)})))
+    let closed = closed.into_inner().ok().flatten();
+    Ok(ok(StatusCode::OK, json!({"override": closed, verb: true})))
 }
 
 async fn approve_pending<S: Store, B: EventBus, N: Notifier>(
     deps: &Deps<B, N>,
     store: &S,
     evaluation_store: &S,
-    who: &str,
-    now: DateTime<Utc>,
+    ctx: &Ctx<'_>,
 ) -> Result<Response<Body>, ApiError> {
-    let state = change(deps, store, who, now, "pending-approve", "approved the pending level change", |s| {
+    let person = ctx.caller.person.clone();
+    let state = change(deps, store, ctx, "pending-approve", "approved the pending level change", |s| {
         let p = s
             .pending_approval
             .as_mut()
@@ -571,12 +686,50 @@ async fn approve_pending<S: Store, B: EventBus, N: Notifier>(
         if let Some(by) = &p.approved_by {
             return Err(ApiError::Conflict(format!("already approved by {by}")));
         }
-        p.approved_by = Some(who.into());
+        p.approved_by = Some(person.clone());
         Ok(())
     })
     .await?;
-    let evaluation = evaluate_now(deps, evaluation_store, now).await?;
+    let evaluation = evaluate_now(deps, evaluation_store, ctx.now).await?;
     Ok(ok(StatusCode::OK, json!({"pending_approval": state.pending_approval, "evaluation": evaluation})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RejectRequest {
+    reason: String,
+}
+
+/// Refuses the level change waiting for approval. The engine proposes it again while
+/// its reasons hold, so a rejection is a "not now", recorded with why.
+async fn reject_pending<S: Store, B, N>(
+    deps: &Deps<B, N>,
+    store: &S,
+    req: &Request,
+    ctx: &Ctx<'_>,
+) -> Result<Response<Body>, ApiError> {
+    let RejectRequest { reason } = body(req)?;
+    let reason = checked_reason(&reason)?;
+    let rejected = std::sync::Mutex::new(None);
+    change(
+        deps,
+        store,
+        ctx,
+        "pending-reject",
+        &format!("rejected the pending level change ({reason})"),
+        |s| {
+            let p = s
+                .pending_approval
+                .take()
+                .ok_or_else(|| ApiError::NotFound("no level change waits for approval".into()))?;
+            if let Ok(mut r) = rejected.lock() {
+                *r = Some(p);
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(ok(StatusCode::OK, json!({"rejected": rejected.into_inner().ok().flatten(), "reason": reason})))
 }
 
 /// An approval the engine acts on at once: evaluate now rather than at the next
@@ -596,4 +749,66 @@ async fn evaluate_now<S: Store, B: EventBus, N: Notifier>(
         }),
         EvaluationOutcome::Replay { decision_id } => json!({"decision_id": decision_id, "published": false}),
     })
+}
+
+/// Everything the function reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub table_name: String,
+    pub event_bus_name: String,
+    pub alert_topic_arn: String,
+    pub roles: Roles,
+    pub config: Config,
+}
+
+impl Env {
+    pub fn from_vars<F: Fn(&str) -> Option<String>>(
+        vars: &revscale_aws::env::Vars<F>,
+    ) -> Result<Env, revscale_aws::env::EnvError> {
+        use crate::auth::Patterns;
+        // Readers default to anyone the API's IAM authorizer let in; who may change
+        // things and who may approve must be said.
+        let roles = Roles {
+            readers: Patterns::parse(&vars.optional("READER_PRINCIPALS").unwrap_or_else(|| "*".into())),
+            operators: Patterns::parse(&vars.required(Role::Operator.variable())?),
+            approvers: Patterns::parse(&vars.required(Role::Approver.variable())?),
+        };
+        Ok(Env {
+            table_name: vars.required("TABLE_NAME")?,
+            event_bus_name: vars.required("EVENT_BUS_NAME")?,
+            alert_topic_arn: vars.required("ALERT_TOPIC_ARN")?,
+            roles,
+            config: revscale_aws::env::load_config(vars)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use revscale_aws::env::from_pairs;
+
+    #[test]
+    fn env_needs_the_operator_and_approver_patterns_and_lets_any_caller_read_by_default() {
+        let base = [("TABLE_NAME", "t"), ("EVENT_BUS_NAME", "b"), ("ALERT_TOPIC_ARN", "a")];
+        let err = Env::from_vars(&from_pairs(&base)).unwrap_err();
+        assert_eq!(err.to_string(), "environment variable OPERATOR_PRINCIPALS is not set");
+        let mut all = base.to_vec();
+        all.extend([
+            ("OPERATOR_PRINCIPALS", "arn:aws:iam::123456789012:role/Operator"),
+            ("APPROVER_PRINCIPALS", "arn:aws:iam::123456789012:user/*"),
+        ]);
+        let env = Env::from_vars(&from_pairs(&all)).unwrap();
+        let stranger = Caller::from_principal("arn:aws:sts::123456789012:assumed-role/Other/x").unwrap();
+        assert!(env.roles.allows(&stranger, Role::Reader));
+        assert!(!env.roles.allows(&stranger, Role::Operator));
+    }
+
+    #[test]
+    fn request_tags_are_short_stable_and_url_safe() {
+        assert_eq!(request_tag("JKJaXmPLvHcESHA="), request_tag("JKJaXmPLvHcESHA="));
+        assert_ne!(request_tag("JKJaXmPLvHcESHA="), request_tag("JKJaXmPLvHcESHB="));
+        assert_eq!(request_tag("a/b=").len(), 12);
+        assert!(request_tag("a/b=").chars().all(|c| c.is_ascii_hexdigit()));
+    }
 }

@@ -1,5 +1,5 @@
 use lambda_http::{Error, run, service_fn};
-use override_api::handler::{self, Deps};
+use override_api::handler::{self, Deps, Env};
 use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::env::Vars;
 use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
@@ -7,17 +7,14 @@ use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     revscale_aws::lambda::init_tracing();
-    let vars = Vars::process();
-    let table = vars.required("TABLE_NAME")?;
-    let bus_name = vars.required("EVENT_BUS_NAME")?;
-    let topic = vars.required("ALERT_TOPIC_ARN")?;
-    let config = revscale_aws::env::load_config(&vars)?;
+    let env = Env::from_vars(&Vars::process())?;
     let sdk = revscale_aws::sdk_config().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), env.table_name);
     let deps = Deps {
-        config,
-        bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&sdk), bus_name),
-        notifier: SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), topic),
+        config: env.config,
+        bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&sdk), env.event_bus_name),
+        notifier: SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), env.alert_topic_arn),
+        roles: env.roles,
     };
     run(service_fn(|req| {
         let response =

@@ -52,6 +52,7 @@ fn an_internal_error_is_a_generic_500_that_leaks_nothing() {
         config: Config::default_config().unwrap(),
         bus: MemoryBus::default(),
         notifier: MemoryNotifier::default(),
+        roles: override_api::auth::Roles::everyone(),
     };
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
