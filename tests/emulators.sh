@@ -66,7 +66,9 @@ start() {
   echo $! > "$STATE/moto.pid"
   .venv/bin/python tests/router.py "$ROUTER_PORT" "$MOTO_PORT" "$LAMBDA_PORT" > "$STATE/router.log" 2>&1 &
   echo $! > "$STATE/router.pid"
-  env AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+  # The Lambda's own AWS calls go through the router too, where the chaos test injects
+  # faults into them.
+  env AWS_ENDPOINT_URL="http://127.0.0.1:$ROUTER_PORT" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
     AWS_REGION=eu-west-1 TABLE_NAME="$E2E_PREFIX" EVENT_BUS_NAME="$E2E_PREFIX" \
     ALERT_TOPIC_ARN="arn:aws:sns:eu-west-1:123456789012:$E2E_PREFIX-alerts" MAX_STATUS_CHECKS=20 \
     REVSCALE_CONFIG="$PWD/$STATE/e2e-config.yaml" \

@@ -151,8 +151,16 @@ async fn execute_unrecorded(
     rig: &Rig,
     request: &LevelChangeRequested,
 ) -> (ExecutionStatus, Option<String>, Vec<String>) {
+    execute_waiting(rig, request, 1).await
+}
+
+async fn execute_waiting(
+    rig: &Rig,
+    request: &LevelChangeRequested,
+    wait_seconds: u32,
+) -> (ExecutionStatus, Option<String>, Vec<String>) {
     let sfn = aws_sdk_sfn::Client::new(&rig.sdk);
-    let input = json!({"detail": request, "wait_seconds": 1});
+    let input = json!({"detail": request, "wait_seconds": wait_seconds});
     let arn = sfn
         .start_execution()
         .state_machine_arn(&rig.state_machine)
@@ -186,9 +194,13 @@ async fn flag(rig: &Rig, name: &str) -> Option<String> {
     out.ok().and_then(|o| o.parameter).and_then(|p| p.value)
 }
 
+/// The provision Lambda has one table, bus and topic: its scenarios run one at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real() {
     use TransitionKind::{Activate, Deploy};
+    let _serial = ONE_AT_A_TIME.lock().await;
     let rig = rig().await;
     let config = Config::default_config().unwrap();
     let eks = aws_sdk_eks::Client::new(&rig.sdk);
@@ -395,4 +407,179 @@ async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real
         alerts[0]["Message"]
     );
     report("forged event: Begin -> NotStarted (DecisionRefused), one alert, no lock");
+}
+
+/// The router's fault injector (tests/router.py): `faults` replaces its list.
+async fn inject(faults: serde_json::Value) {
+    let url = format!("{}/_faults", revscale_integration_tests::router_url());
+    reqwest::Client::new().post(url).json(&json!({"faults": faults})).send().await.expect("router answers");
+}
+
+/// The faults that fired since the last `inject`.
+async fn fired() -> Vec<serde_json::Value> {
+    let url = format!("{}/_faults", revscale_integration_tests::router_url());
+    let body: serde_json::Value =
+        reqwest::get(url).await.expect("router answers").json().await.expect("JSON");
+    body["fired"].as_array().cloned().unwrap_or_default()
+}
+
+/// Where each component of the three-component climb stands in moto's EKS and SSM.
+async fn in_aws(rig: &Rig) -> Vec<(&'static str, ComponentState)> {
+    let eks = aws_sdk_eks::Client::new(&rig.sdk);
+    let cluster = eks.describe_cluster().name("revscale").send().await.ok().and_then(|c| c.cluster);
+    // The cluster driver's WARM and HOT are the same ACTIVE control plane.
+    let control_plane = if cluster.is_some() { ComponentState::Warm } else { ComponentState::Cold };
+    let workers = eks
+        .describe_nodegroup()
+        .cluster_name("revscale")
+        .nodegroup_name("workers")
+        .send()
+        .await
+        .ok()
+        .and_then(|n| n.nodegroup)
+        .and_then(|n| n.scaling_config)
+        .map_or(ComponentState::Cold, |s| {
+            if s.desired_size == Some(0) { ComponentState::Warm } else { ComponentState::Hot }
+        });
+    let hume = match flag(rig, "hume_ai").await.as_deref() {
+        Some("on") => ComponentState::Hot,
+        Some("warm") => ComponentState::Warm,
+        _ => ComponentState::Cold,
+    };
+    vec![("eks_control_plane", control_plane), ("k8s_workers", workers), ("hume_ai", hume)]
+}
+
+/// Whether DynamoDB's state of a component is what AWS shows.
+fn agrees(stored: ComponentState, actual: ComponentState, component: &str) -> bool {
+    if component == "eks_control_plane" && actual == ComponentState::Warm {
+        return matches!(stored, ComponentState::Warm | ComponentState::Hot);
+    }
+    stored == actual
+}
+
+#[tokio::test]
+async fn chaos_faults_at_random_steps_never_leave_a_component_half_moved_or_a_silent_lock() {
+    use TransitionKind::{Activate, Deploy};
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let rig = rig().await;
+    let config = Config::default_config().unwrap();
+    let seed: u64 = std::env::var("CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20_261_129);
+    let runs: usize = std::env::var("CHAOS_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(50);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let climb = |id: String| {
+        request(
+            &id,
+            0,
+            2,
+            &[
+                ("eks_control_plane", Deploy),
+                ("eks_control_plane", Activate),
+                ("hume_ai", Deploy),
+                ("hume_ai", Activate),
+                ("k8s_workers", Deploy),
+                ("k8s_workers", Activate),
+            ],
+        )
+    };
+    let kinds = [
+        "lambda 429",
+        "lambda 500",
+        "dynamodb throttle",
+        "driver 5xx (eks)",
+        "driver 5xx (ssm)",
+        "driver rejected (eks)",
+        "driver rejected (ssm)",
+    ];
+    // kind -> [runs, fired, succeeded, rolled back, stuck]
+    let mut tally: std::collections::BTreeMap<&str, [u32; 5]> = Default::default();
+    report(&format!("chaos: seed {seed}, {runs} runs of a three-component climb (L0 -> L2), one fault each"));
+    for run in 0..runs {
+        // The first run is the issue's own case: the Lambda endpoint answers 429 once
+        // mid-climb. The rest pick a fault and a step at random.
+        let kind = if run == 0 { "lambda 429" } else { kinds[rng.usize(..kinds.len())] };
+        let (service, fault, skip, times) = match kind {
+            "lambda 429" => ("lambda", "throttle", if run == 0 { 8 } else { rng.u32(0..20) }, 1),
+            "lambda 500" => ("lambda", "service_error", rng.u32(0..20), 1),
+            "dynamodb throttle" => ("dynamodb", "throttle", rng.u32(0..50), rng.u32(1..=4)),
+            "driver 5xx (eks)" => ("eks", "service_error", rng.u32(0..12), rng.u32(1..=4)),
+            "driver 5xx (ssm)" => ("ssm", "service_error", rng.u32(0..4), rng.u32(1..=4)),
+            "driver rejected (eks)" => ("eks", "rejected", rng.u32(0..12), 1),
+            _ => ("ssm", "rejected", rng.u32(0..4), 1),
+        };
+        reset(&rig, &SystemState::initial(&config, "2026-03-01".parse().unwrap())).await;
+        let before = stored(&rig).await;
+        let up = climb(format!("2026-11-29-L0-L2-chaos-{seed}-{run:02}-{}", std::process::id()));
+        record(&rig, &up).await;
+        inject(json!([{"service": service, "kind": fault, "skip": skip, "times": times}])).await;
+        let (status, error, states) = execute_waiting(&rig, &up, 0).await;
+        let fired = fired().await;
+        inject(json!([])).await;
+
+        let s = stored(&rig).await;
+        let context = format!(
+            "run {run} ({kind}, skip {skip}, times {times}, fired {}): {status:?} {error:?}",
+            fired.len()
+        );
+        assert!(s.any_transitional().is_none(), "{context}: a component is left WARMING or COOLING");
+        let alerts = drain(&rig.sdk, &rig.alerts_queue).await;
+        let stuck = s.provisioning.is_some();
+        assert!(!stuck || !alerts.is_empty(), "{context}: the lock is held and nobody was told");
+        for (component, actual) in in_aws(&rig).await {
+            let recorded = s.component_state(&ComponentId::new(component));
+            assert!(
+                agrees(recorded, actual, component),
+                "{context}: {component} is {recorded} in DynamoDB, {actual} in AWS"
+            );
+        }
+        let succeeded = status == ExecutionStatus::Succeeded;
+        if succeeded {
+            assert_eq!(s.level, 2, "{context}");
+            assert!(
+                !states.iter().any(|n| n == "RollbackStart"),
+                "{context}: no rollback on a run that succeeded"
+            );
+        } else if !stuck {
+            for (id, record) in &before.components {
+                assert_eq!(s.component_state(id), record.state, "{context}: {id} is back where it started");
+            }
+            assert_eq!((s.level, s.breaker.consecutive_failures), (0, 1), "{context}");
+            assert_eq!(alerts.len(), 1, "{context}: one failed-run alert");
+        }
+        // A fault AWS retries for us must not fail a healthy climb.
+        if !kind.contains("rejected") {
+            assert!(succeeded, "{context}: a transient fault rolled the climb back: {}", states.join(" -> "));
+        }
+        if run == 0 {
+            assert_eq!(fired.len(), 1, "the 429 fired");
+            report(&format!("one Lambda 429 mid-climb: {status:?}, no rollback ({} states)", states.len()));
+        }
+        let row = tally.entry(kind).or_default();
+        row[0] += 1;
+        row[1] += u32::from(!fired.is_empty());
+        row[2] += u32::from(succeeded);
+        row[3] += u32::from(!succeeded && !stuck);
+        row[4] += u32::from(stuck);
+    }
+    report(&format!(
+        "{:<24} {:>5} {:>6} {:>10} {:>12} {:>6}",
+        "fault", "runs", "fired", "succeeded", "rolled back", "stuck"
+    ));
+    let mut total = [0u32; 5];
+    for (kind, row) in &tally {
+        report(&format!(
+            "{kind:<24} {:>5} {:>6} {:>10} {:>12} {:>6}",
+            row[0], row[1], row[2], row[3], row[4]
+        ));
+        for (t, v) in total.iter_mut().zip(row) {
+            *t += v;
+        }
+    }
+    report(&format!(
+        "{:<24} {:>5} {:>6} {:>10} {:>12} {:>6}",
+        "total", total[0], total[1], total[2], total[3], total[4]
+    ));
+    report(
+        "after every run: 0 components WARMING or COOLING, the lock released or an alert sent, DynamoDB = EKS and SSM",
+    );
+    assert!(total[1] >= total[0] * 3 / 4, "most faults fired: {total:?}");
 }

@@ -1,11 +1,36 @@
-"""A small router in front of moto, so moto's Step Functions call our real Lambdas.
+"""A small router in front of moto, so moto's Step Functions call our real Lambdas, and
+a fault injector for the chaos test.
 
 moto executes state machines and invokes Lambda tasks on http://localhost:$MOTO_PORT.
 This router listens there: Lambda invocations (/2015-03-31/functions/*/invocations)
 go to `cargo lambda watch`, which runs the real Rust binaries; everything else goes to
-moto itself. Usage: router.py LISTEN_PORT MOTO_PORT LAMBDA_PORT (all on 127.0.0.1).
+moto itself. The provision Lambda sends its own AWS calls (DynamoDB, EKS, SSM, SNS...)
+here too, so a fault can be injected into any of them.
+
+Faults: `POST /_faults` with `{"faults": [{"service": "lambda", "operation": "...",
+"skip": 3, "times": 1, "kind": "throttle"}]}` replaces the list; `GET /_faults` says
+which fired; `DELETE /_faults` clears it. A fault matches requests to `service` (the
+SigV4 signing name: lambda, dynamodb, eks, ssm...) whose operation (`X-Amz-Target`, or
+`METHOD /path` for REST APIs) contains `operation`; it lets `skip` of them through, then
+answers the next `times` itself. Kinds:
+
+- `throttle`: for Lambda, what Step Functions reports when Invoke answers 429
+  (`Lambda.TooManyRequestsException`); the function does not run. For DynamoDB, a
+  ThrottlingException (or, for TransactWriteItems, a transaction cancelled for
+  throttling).
+- `service_error`: for Lambda, the function runs but its answer is lost
+  (`Lambda.ServiceException`, Invoke's HTTP 500); for other services an HTTP 500.
+- `rejected`: a 400 the caller cannot retry (InvalidParameterException).
+
+moto's Step Functions names an error from a failed Invoke call "Exception", where AWS
+names it `Lambda.<code>`: the router therefore answers a Lambda fault as a function
+error whose errorType is the name AWS would give, which is what the state machine's
+Retry rules see in AWS.
+
+Usage: router.py LISTEN_PORT MOTO_PORT LAMBDA_PORT (all on 127.0.0.1).
 """
 
+import json
 import re
 import sys
 from urllib.parse import unquote
@@ -15,7 +40,11 @@ from aiohttp import web
 
 LISTEN, MOTO, LAMBDA = (int(p) for p in sys.argv[1:4])
 INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+SIGNING_SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection"}
+
+faults: list = []
+fired: list = []
 
 
 def function_name(raw: str) -> str:
@@ -26,21 +55,79 @@ def function_name(raw: str) -> str:
     return name
 
 
-async def forward(request: web.Request) -> web.Response:
-    match = INVOKE.match(request.path)
-    if match:
-        url = f"http://127.0.0.1:{LAMBDA}/2015-03-31/functions/{function_name(match.group(1))}/invocations"
+def service_and_operation(request: web.Request) -> tuple:
+    match = SIGNING_SERVICE.search(request.headers.get("Authorization", ""))
+    service = match.group(1) if match else ""
+    if INVOKE.match(request.path):
+        service = "lambda"
+    operation = request.headers.get("X-Amz-Target") or f"{request.method} {request.path}"
+    return service, operation
+
+
+def take_fault(service: str, operation: str):
+    """The fault that answers this request, if one is due."""
+    for fault in faults:
+        if fault["service"] != service or fault.get("operation", "") not in operation:
+            continue
+        if fault.get("skip", 0) > 0:
+            fault["skip"] -= 1
+            continue
+        if fault.get("times", 1) > 0:
+            fault["times"] = fault.get("times", 1) - 1
+            fired.append({"service": service, "operation": operation, "kind": fault["kind"]})
+            return fault
+    return None
+
+
+def function_error(error_type: str, message: str) -> web.Response:
+    body = json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+    headers = {"X-Amz-Function-Error": "Unhandled", "Content-Type": "application/json"}
+    return web.Response(status=200, body=body, headers=headers)
+
+
+def service_fault(service: str, operation: str, kind: str) -> web.Response:
+    if kind == "throttle" and service == "dynamodb" and "TransactWriteItems" in operation:
+        body = {
+            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [ThrottlingError, ThrottlingError]",
+            "CancellationReasons": [
+                {"Code": "ThrottlingError", "Message": "Throughput exceeds the current capacity of your table or index."},
+                {"Code": "ThrottlingError", "Message": "Throughput exceeds the current capacity of your table or index."},
+            ],
+        }
+        status, code = 400, "TransactionCanceledException"
+    elif kind == "throttle":
+        body = {"__type": "ThrottlingException", "message": "Rate exceeded (injected)"}
+        status, code = 400, "ThrottlingException"
+    elif kind == "service_error":
+        body = {"__type": "InternalServerError", "message": "injected server error"}
+        status, code = 500, "InternalServerError"
     else:
-        url = f"http://127.0.0.1:{MOTO}{request.path_qs}"
+        body = {"__type": "InvalidParameterException", "message": "injected rejection"}
+        status, code = 400, "InvalidParameterException"
+    headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": code}
+    return web.Response(status=status, body=json.dumps(body).encode(), headers=headers)
+
+
+async def control(request: web.Request) -> web.Response:
+    global faults, fired
+    if request.method == "POST":
+        faults = (await request.json()).get("faults", [])
+        fired = []
+    elif request.method == "DELETE":
+        faults, fired = [], []
+    return web.json_response({"fired": fired, "pending": faults})
+
+
+async def upstream(request: web.Request, url: str, body: bytes, invoke: bool):
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-    body = await request.read()
     timeout = aiohttp.ClientTimeout(total=900)
     async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session:
-        async with session.request(request.method, url, headers=headers, data=body) as upstream:
-            payload = await upstream.read()
-            out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
-            status = upstream.status
-            if match and status >= 500 and b'"errorType"' in payload:
+        async with session.request(request.method, url, headers=headers, data=body) as answer:
+            payload = await answer.read()
+            out_headers = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
+            status = answer.status
+            if invoke and status >= 500 and b'"errorType"' in payload:
                 # cargo lambda answers a function error with HTTP 500; the Lambda Invoke API
                 # answers 200 with X-Amz-Function-Error, which is what Step Functions reads
                 # the error name (errorType) from.
@@ -48,6 +135,28 @@ async def forward(request: web.Request) -> web.Response:
                 out_headers["X-Amz-Function-Error"] = "Unhandled"
                 out_headers["Content-Type"] = "application/json"
             return web.Response(status=status, body=payload, headers=out_headers)
+
+
+async def forward(request: web.Request) -> web.Response:
+    if request.path == "/_faults":
+        return await control(request)
+    match = INVOKE.match(request.path)
+    if match:
+        url = f"http://127.0.0.1:{LAMBDA}/2015-03-31/functions/{function_name(match.group(1))}/invocations"
+    else:
+        url = f"http://127.0.0.1:{MOTO}{request.path_qs}"
+    body = await request.read()
+    service, operation = service_and_operation(request)
+    fault = take_fault(service, operation)
+    if fault and match:
+        if fault["kind"] == "throttle":
+            return function_error("Lambda.TooManyRequestsException", "Rate Exceeded. (injected)")
+        # The function runs; its answer is lost on the way back.
+        await upstream(request, url, body, invoke=True)
+        return function_error("Lambda.ServiceException", "injected service error after the function ran")
+    if fault:
+        return service_fault(service, operation, fault["kind"])
+    return await upstream(request, url, body, invoke=bool(match))
 
 
 app = web.Application(client_max_size=64 * 1024 * 1024)

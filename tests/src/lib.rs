@@ -14,6 +14,12 @@ pub fn moto_url() -> String {
     format!("http://127.0.0.1:{}", std::env::var("MOTO_PORT").unwrap_or_else(|_| "5055".into()))
 }
 
+/// tests/router.py: where moto's Step Functions and the provision Lambda send their
+/// calls, and where the chaos test injects faults.
+pub fn router_url() -> String {
+    format!("http://127.0.0.1:{}", std::env::var("ROUTER_PORT").unwrap_or_else(|_| "5056".into()))
+}
+
 pub fn stripe_url() -> String {
     format!("http://127.0.0.1:{}", std::env::var("LOCALSTRIPE_PORT").unwrap_or_else(|_| "8420".into()))
 }

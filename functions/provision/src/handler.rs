@@ -65,6 +65,13 @@ pub enum Action {
         error: StepError,
         now: DateTime<Utc>,
     },
+    /// The run can neither finish nor roll back: it keeps its lock, and a person must
+    /// repair it. Says so, with what stands where.
+    Stuck {
+        decision_id: String,
+        error: StepError,
+        now: DateTime<Utc>,
+    },
 }
 
 /// A caught error, as Step Functions hands it to a Catch's ResultPath.
@@ -490,6 +497,42 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
             tracing::error!(%decision_id, error = %failure.error, cause = %failure.cause, "provisioning failed and was rolled back");
             Ok(json!({"error": failure.error, "cause": failure.cause, "recorded": true}))
         }
+        Action::Stuck { decision_id, error, now: _ } => {
+            let Versioned { value: state, .. } = load(&deps.store).await?;
+            let alert = stuck_alert(&state, &decision_id, &error);
+            deps.notifier.notify(&alert).await.map_err(|e| FunctionError::Transient(e.to_string()))?;
+            tracing::error!(%decision_id, error = %error.error, cause = %error.message(), "provisioning is stuck: a person must repair and release it");
+            Ok(json!({"alerted": true}))
+        }
+    }
+}
+
+/// The alert for a run that keeps its lock: what failed, where every component the
+/// run touched stands according to the state, and how to release it.
+fn stuck_alert(state: &SystemState, decision_id: &str, error: &StepError) -> Alert {
+    let run = state.provisioning.as_ref().filter(|r| r.decision_id == decision_id);
+    let touched: Vec<String> = run
+        .map(|r| {
+            let mut ids: Vec<&revscale_engine::ComponentId> =
+                r.transitions.iter().map(|t| &t.component).collect();
+            ids.dedup();
+            ids.iter().map(|id| format!("{id}: {}", state.component_state(id))).collect()
+        })
+        .unwrap_or_default();
+    Alert {
+        subject: format!(
+            "revscale: provisioning {decision_id} is stuck ({}) and holds its lock",
+            error.error
+        ),
+        message: format!(
+            "Decision {decision_id} could neither finish nor roll back: {}: {}\n\
+             The state says: {}.\n\
+             No other level change can run until a person checks each component in AWS, repairs it, \
+             and releases the run: revscale provisioning release {decision_id} --component NAME=STATE ... --reason TEXT",
+            error.error,
+            error.message(),
+            if touched.is_empty() { "no run in progress".to_string() } else { touched.join(", ") },
+        ),
     }
 }
 

@@ -475,6 +475,24 @@ async fn a_refused_step_whose_resource_moved_anyway_is_driven_back_not_just_rest
 }
 
 #[tokio::test]
+async fn a_run_that_cannot_roll_back_alerts_with_where_each_component_stands() {
+    let deps = deps(ScriptedDriver::default());
+    step(&deps, begin(&deps, level_2("d-stuck")).await).await.unwrap();
+    step(&deps, Action::Start { decision_id: "d-stuck".into(), index: 0, now: t0() }).await.unwrap();
+    let error = StepError {
+        error: "RollbackFailed".into(),
+        cause: r#"{"errorMessage":"undoing eks_control_plane: AccessDenied"}"#.into(),
+    };
+    step(&deps, Action::Stuck { decision_id: "d-stuck".into(), error, now: t0() }).await.unwrap();
+    let alerts = deps.notifier.sent.lock().unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert!(alerts[0].subject.contains("d-stuck is stuck (RollbackFailed)"), "{}", alerts[0].subject);
+    assert!(alerts[0].message.contains("undoing eks_control_plane: AccessDenied"), "{}", alerts[0].message);
+    assert!(alerts[0].message.contains("eks_control_plane: warming"), "{}", alerts[0].message);
+    assert!(alerts[0].message.contains("revscale provisioning release d-stuck"), "{}", alerts[0].message);
+}
+
+#[tokio::test]
 async fn a_step_that_never_finishes_times_out() {
     let deps =
         deps(ScriptedDriver::default().on_status("eks_control_plane", vec![Ok(DriverStatus::InProgress); 5]));
@@ -510,6 +528,6 @@ fn every_sample_event_is_a_valid_step() {
     seen.sort();
     assert_eq!(
         seen,
-        ["Begin", "Check", "Commit", "Fail", "Finish", "RollbackCheck", "RollbackStart", "Start"]
+        ["Begin", "Check", "Commit", "Fail", "Finish", "RollbackCheck", "RollbackStart", "Start", "Stuck"]
     );
 }

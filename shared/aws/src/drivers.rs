@@ -59,10 +59,13 @@ pub fn flag_value(target: ComponentState) -> &'static str {
     }
 }
 
-fn sdk_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
-    e: SdkError<E, R>,
+fn sdk_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    e: SdkError<E, aws_sdk_eks::config::http::HttpResponse>,
 ) -> DriverError {
-    let transient = matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
+    // A 5xx is the service's own trouble, whatever its error code says.
+    let server_side = e.raw_response().is_some_and(|r| r.status().is_server_error());
+    let transient = server_side
+        || matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
         || matches!(
             e.code(),
             Some(
