@@ -54,6 +54,7 @@ impl Api {
             bus: MemoryBus::default(),
             notifier: MemoryNotifier::default(),
             roles: Roles::everyone(),
+            timezone: None,
         };
         Api { deps, store }
     }

@@ -64,6 +64,8 @@ async fn serve(seen: Seen) -> String {
         config: Config::default_config().unwrap(),
         bus: MemoryBus::default(),
         notifier: MemoryNotifier::default(),
+        roles: override_api::auth::Roles::everyone(),
+        timezone: None,
     });
     tokio::spawn(async move {
         loop {

@@ -5,7 +5,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
 use revscale_aws::cost_explorer::{CostError, CostExplorerSource};
 use revscale_aws::env::{EnvError, Vars, revenue_currency_and_fx};
-use revscale_aws::lambda::{FunctionError, event_time};
+use revscale_aws::lambda::{FunctionError, event_date, event_time};
 use revscale_engine::Currency;
 use revscale_engine::money::FxRates;
 use revscale_engine::ports::{Store, Written};
@@ -16,6 +16,8 @@ pub struct Env {
     pub table_name: String,
     pub metric: String,
     pub tag_key: String,
+    /// `COST_EXCLUDED_RECORD_TYPES` (default `Credit,Refund`; empty keeps every type).
+    pub excluded_record_types: Vec<String>,
     pub currency: Currency,
     /// Must hold the rate from Cost Explorer's currency (USD) to the revenue currency.
     pub fx: FxRates,
@@ -35,6 +37,12 @@ impl Env {
             table_name: vars.required("TABLE_NAME")?,
             metric: vars.optional("COST_METRIC").unwrap_or_else(|| "UnblendedCost".into()),
             tag_key: vars.optional("COST_TAG_KEY").unwrap_or_else(|| "revscale-component".into()),
+            excluded_record_types: match (vars.0)("COST_EXCLUDED_RECORD_TYPES") {
+                None => revscale_aws::cost_explorer::DEFAULT_EXCLUDED_RECORD_TYPES.map(String::from).to_vec(),
+                Some(list) => {
+                    list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect()
+                }
+            },
             currency,
             fx,
         })
@@ -56,7 +64,9 @@ pub async fn handle<S: Store>(
     event: LambdaEvent<EventBridgeEvent<Value>>,
 ) -> Result<Value, FunctionError> {
     let now = event_time(&event.payload)?;
-    let snapshot = source.snapshot(now).await.map_err(cost_error)?;
+    // The schedule's local date, as the revenue collector and the evaluator date it.
+    let today = event_date(&event.payload)?;
+    let snapshot = source.snapshot_for(now, today).await.map_err(cost_error)?;
     let written = store.put_cost(&snapshot).await?;
     tracing::info!(
         date = %snapshot.date,
@@ -90,6 +100,14 @@ mod tests {
     fn env_defaults_to_unblended_cost_and_the_component_tag() {
         let env = Env::from_vars(&vars(&[("TABLE_NAME", "t"), ("FX_RATES", "USD=0.93")])).unwrap();
         assert_eq!((env.metric.as_str(), env.tag_key.as_str()), ("UnblendedCost", "revscale-component"));
+        assert_eq!(env.excluded_record_types, ["Credit", "Refund"], "credits and refunds are no lower cost");
+        let all = Env::from_vars(&vars(&[
+            ("TABLE_NAME", "t"),
+            ("FX_RATES", "USD=0.93"),
+            ("COST_EXCLUDED_RECORD_TYPES", ""),
+        ]))
+        .unwrap();
+        assert!(all.excluded_record_types.is_empty(), "an empty list keeps every record type");
     }
 
     #[test]

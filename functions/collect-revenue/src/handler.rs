@@ -3,7 +3,7 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
 use revscale_aws::env::{EnvError, Vars, revenue_currency_and_fx};
-use revscale_aws::lambda::{FunctionError, event_time, with_causes};
+use revscale_aws::lambda::{FunctionError, event_date, event_time, with_causes};
 use revscale_aws::metrics;
 use revscale_aws::secrets::SecretRef;
 use revscale_aws::stripe::{MrrSummary, StripeError, StripeSource};
@@ -78,8 +78,13 @@ pub async fn handle<S: Store>(
 ) -> Result<Value, FunctionError> {
     let now = event_time(&event.payload)?;
     let MrrSummary { mrr, subscriptions_counted, customers } = stripe.mrr().await.map_err(stripe_error)?;
-    let snapshot =
-        RevenueSnapshot { date: now.date_naive(), mrr, subscriptions_counted, customers, collected_at: now };
+    let snapshot = RevenueSnapshot {
+        date: event_date(&event.payload)?,
+        mrr,
+        subscriptions_counted,
+        customers,
+        collected_at: now,
+    };
     let written = store.put_revenue(&snapshot).await?;
     println!("{}", metrics::mrr_gauge(now, mrr));
     tracing::info!(date = %snapshot.date, mrr = %mrr, subscriptions_counted, customers, ?written, "revenue collected");

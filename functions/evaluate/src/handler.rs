@@ -4,10 +4,10 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
 use revscale_aws::env::{EnvError, Vars};
-use revscale_aws::lambda::{FunctionError, event_id, event_time};
+use revscale_aws::lambda::{FunctionError, event_date, event_id, event_time};
 use revscale_aws::metrics;
 use revscale_engine::Config;
-use revscale_engine::cycle::{CycleError, EvaluationOutcome, run_evaluation};
+use revscale_engine::cycle::{CycleError, EvaluationOutcome, run_evaluation_on};
 use revscale_engine::ports::{EventBus, Notifier, Store};
 use serde_json::{Value, json};
 
@@ -44,15 +44,18 @@ pub async fn handle<S: Store, B: EventBus, N: Notifier>(
     event: LambdaEvent<EventBridgeEvent<Value>>,
 ) -> Result<Value, FunctionError> {
     let now = event_time(&event.payload)?;
+    // The schedule's local date: the one the collectors dated the snapshots with.
+    let today = event_date(&event.payload)?;
     let store = store_for(&event_id(&event.payload)?);
-    let outcome = run_evaluation(config, &store, bus, notifier, now).await.map_err(|e| match e {
-        CycleError::Store(s) => FunctionError::from(s),
-        // The decision is stored; retrying would be a replay that publishes nothing,
-        // so the failure is surfaced for the alarm rather than retried.
-        CycleError::Publish { .. } => FunctionError::Internal(e.to_string()),
-        CycleError::Currency { .. } => FunctionError::Configuration(e.to_string()),
-        CycleError::Contended { .. } => FunctionError::Transient(e.to_string()),
-    })?;
+    let outcome =
+        run_evaluation_on(config, &store, bus, notifier, now, today).await.map_err(|e| match e {
+            CycleError::Store(s) => FunctionError::from(s),
+            // The decision is stored; retrying would be a replay that publishes nothing,
+            // so the failure is surfaced for the alarm rather than retried.
+            CycleError::Publish { .. } => FunctionError::Internal(e.to_string()),
+            CycleError::Currency { .. } => FunctionError::Configuration(e.to_string()),
+            CycleError::Contended { .. } => FunctionError::Transient(e.to_string()),
+        })?;
     match outcome {
         EvaluationOutcome::Recorded { decision, published, alerts_sent, alerts_failed, reevaluations } => {
             for (subject, error) in &alerts_failed {
@@ -142,6 +145,68 @@ mod tests {
         assert_eq!(out["outcome"], "hold");
         assert!(out["reasons"][0].as_str().unwrap().starts_with("no snapshot for 2026-11-29"));
         assert!(bus.published.lock().unwrap().is_empty());
+    }
+
+    /// The collectors ran at 05:00 local time and dated their snapshots with the local
+    /// date; the evaluator at 06:00 local time must find them.
+    #[tokio::test]
+    async fn the_evaluator_reads_the_snapshots_of_the_schedules_local_date_at_plus_5_30_plus_14_and_minus_10()
+    {
+        use revscale_engine::ports::{CostSnapshot, RevenueSnapshot};
+        use revscale_engine::{Currency, Money};
+        let config = Config::default_config().unwrap();
+        for (zone, evaluated_at) in [
+            ("Asia/Kolkata", "2026-11-29T00:30:00Z"),
+            ("Pacific/Kiritimati", "2026-11-28T16:00:00Z"),
+            ("Pacific/Honolulu", "2026-11-29T16:00:00Z"),
+        ] {
+            let store = std::sync::Arc::new(MemoryStore::default());
+            let date = "2026-11-29".parse().unwrap();
+            let collected_at = evaluated_at.parse().unwrap();
+            store
+                .put_revenue(&RevenueSnapshot {
+                    date,
+                    mrr: Money::whole(1000, Currency::EUR),
+                    subscriptions_counted: 3,
+                    customers: 3,
+                    collected_at,
+                })
+                .await
+                .unwrap();
+            store
+                .put_cost(&CostSnapshot {
+                    date,
+                    monthly_run_rate: Money::whole(100, Currency::EUR),
+                    month_to_date: Money::whole(90, Currency::EUR),
+                    previous_month: Money::whole(100, Currency::EUR),
+                    per_component: Default::default(),
+                    estimated: true,
+                    forecast_used: false,
+                    fx_rate: "0.93".into(),
+                    requests: 1,
+                    collected_at,
+                })
+                .await
+                .unwrap();
+            let json = format!(
+                r#"{{"version": "0", "id": "e-{zone}", "detail-type": "Scheduled Event", "source": "aws.scheduler", "time": "{evaluated_at}", "detail": {{"timezone": "{zone}"}}}}"#
+            );
+            let out = handle(
+                &config,
+                |_| store.clone(),
+                &MemoryBus::default(),
+                &MemoryNotifier::default(),
+                event(&json),
+            )
+            .await
+            .unwrap();
+            assert!(out["decision_id"].as_str().unwrap().starts_with("2026-11-29-"), "{zone}: {out}");
+            let reasons = out["reasons"].to_string();
+            assert!(
+                !reasons.contains("no snapshot"),
+                "{zone}: the local date's snapshots are found: {reasons}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use revscale_engine::cycle::{EvaluationOutcome, billed_history, production_history, run_evaluation};
+use revscale_engine::cycle::{EvaluationOutcome, billed_history, production_history, run_evaluation_on};
 use revscale_engine::engine::{Inputs, evaluate};
 use revscale_engine::ports::{AuditRecord, EventBus, Notifier, Store, StoreError, Versioned, Written};
 use revscale_engine::run::{self, RunError};
@@ -101,6 +101,19 @@ pub struct Deps<B, N> {
     pub bus: B,
     pub notifier: N,
     pub roles: Roles,
+    /// The schedule's IANA time zone (`SCHEDULE_TIMEZONE`): "today" for the API is the
+    /// date the collectors and the evaluator use. `None`: UTC.
+    pub timezone: Option<String>,
+}
+
+impl<B, N> Deps<B, N> {
+    /// The date of `now` in the schedule's time zone.
+    fn today(&self, now: DateTime<Utc>) -> NaiveDate {
+        self.timezone
+            .as_deref()
+            .and_then(|zone| revscale_aws::lambda::local_date(now, zone).ok())
+            .unwrap_or_else(|| now.date_naive())
+    }
 }
 
 fn ok(status: StatusCode, body: Value) -> Response<Body> {
@@ -345,11 +358,11 @@ async fn route<S: Store, B: EventBus, N: Notifier>(
 async fn load<S: Store>(
     deps_config: &Config,
     store: &S,
-    now: DateTime<Utc>,
+    today: NaiveDate,
 ) -> Result<(SystemState, Option<u64>), ApiError> {
     Ok(match store.load_state().await? {
         Some(Versioned { value, version }) => (value, Some(version)),
-        None => (SystemState::initial(deps_config, now.date_naive()), None),
+        None => (SystemState::initial(deps_config, today), None),
     })
 }
 
@@ -385,9 +398,9 @@ async fn change_with_events<S: Store, B, N>(
     // Time first, so the trail sorts by time; the request's tag makes it unique.
     let id = format!("{}-{kind}-{}", ctx.now.format("%Y-%m-%dT%H:%M:%S%.3fZ"), request_tag(ctx.request_id));
     for _ in 0..3 {
-        let (mut state, version) = load(&deps.config, store, ctx.now).await?;
+        let (mut state, version) = load(&deps.config, store, deps.today(ctx.now)).await?;
         let events = edit(&mut state)?;
-        prune_closed_overrides(&mut state, ctx.now.date_naive());
+        prune_closed_overrides(&mut state, deps.today(ctx.now));
         let record = AuditRecord {
             id: id.clone(),
             at: ctx.now,
@@ -431,7 +444,7 @@ async fn release_stuck_run<S: Store, B, N>(
         "released provisioning run {decision_id} after a manual repair: {} ({reason})",
         declared.join(", ")
     );
-    let today = ctx.now.date_naive();
+    let today = deps.today(ctx.now);
     let state = change_with_events(deps, store, ctx, "provisioning-release", &what, |s| {
         let (_, events) = run::release_after_repair(&deps.config, s, &decision_id, &components, today)
             .map_err(|e| match e {
@@ -452,8 +465,8 @@ async fn plan<S: Store, B, N>(
     store: &S,
     now: DateTime<Utc>,
 ) -> Result<(SystemState, Decision), ApiError> {
-    let (state, _) = load(&deps.config, store, now).await?;
-    let today = now.date_naive();
+    let (state, _) = load(&deps.config, store, deps.today(now)).await?;
+    let today = deps.today(now);
     // The same production cost as the evaluator's: Cost Explorer plus external bills.
     let billed =
         billed_history(&deps.config, store, today).await.map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -477,7 +490,7 @@ async fn status<S: Store, B, N>(
     now: DateTime<Utc>,
 ) -> Result<Response<Body>, ApiError> {
     let (state, decision) = plan(deps, store, now).await?;
-    let today = now.date_naive();
+    let today = deps.today(now);
     let (active, pending): (Vec<&Override>, Vec<&Override>) =
         state.overrides.iter().filter(|o| !o.cancelled && today <= o.until).partition(|o| o.is_active(today));
     Ok(ok(
@@ -544,7 +557,7 @@ async fn request_override<S: Store, B, N>(
     ctx: &Ctx<'_>,
 ) -> Result<Response<Body>, ApiError> {
     let OverrideRequest { level, until, reason } = body(req)?;
-    let today = ctx.now.date_naive();
+    let today = deps.today(ctx.now);
     if level > deps.config.top_level() {
         return Err(ApiError::BadRequest(format!(
             "field 'level': {level} is not a configured level (0 to {})",
@@ -597,7 +610,7 @@ async fn approve_override<S: Store, B: EventBus, N: Notifier>(
     id: &str,
     ctx: &Ctx<'_>,
 ) -> Result<Response<Body>, ApiError> {
-    let today = ctx.now.date_naive();
+    let today = deps.today(ctx.now);
     let caller = ctx.caller;
     let state = change(deps, store, ctx, "override-approve", &format!("approved override {id}"), |s| {
         let o = open_override(s, id, today)?;
@@ -652,7 +665,7 @@ async fn close_override<S: Store, B, N>(
     ctx: &Ctx<'_>,
     how: Close,
 ) -> Result<Response<Body>, ApiError> {
-    let today = ctx.now.date_naive();
+    let today = deps.today(ctx.now);
     let (kind, verb) = match how {
         Close::Cancel => ("override-cancel", "cancelled"),
         Close::Reject => ("override-reject", "rejected"),
@@ -739,7 +752,7 @@ async fn evaluate_now<S: Store, B: EventBus, N: Notifier>(
     store: &S,
     now: DateTime<Utc>,
 ) -> Result<Value, ApiError> {
-    let outcome = run_evaluation(&deps.config, store, &deps.bus, &deps.notifier, now)
+    let outcome = run_evaluation_on(&deps.config, store, &deps.bus, &deps.notifier, now, deps.today(now))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(match outcome {
@@ -758,6 +771,8 @@ pub struct Env {
     pub event_bus_name: String,
     pub alert_topic_arn: String,
     pub roles: Roles,
+    /// `SCHEDULE_TIMEZONE`, checked at cold start.
+    pub timezone: Option<String>,
     pub config: Config,
 }
 
@@ -773,11 +788,18 @@ impl Env {
             operators: Patterns::parse(&vars.required(Role::Operator.variable())?),
             approvers: Patterns::parse(&vars.required(Role::Approver.variable())?),
         };
+        let timezone = vars.optional("SCHEDULE_TIMEZONE");
+        if let Some(zone) = &timezone {
+            revscale_aws::lambda::local_date(Utc::now(), zone).map_err(|e| {
+                revscale_aws::env::EnvError::Invalid { name: "SCHEDULE_TIMEZONE", message: e.to_string() }
+            })?;
+        }
         Ok(Env {
             table_name: vars.required("TABLE_NAME")?,
             event_bus_name: vars.required("EVENT_BUS_NAME")?,
             alert_topic_arn: vars.required("ALERT_TOPIC_ARN")?,
             roles,
+            timezone,
             config: revscale_aws::env::load_config(vars)?,
         })
     }

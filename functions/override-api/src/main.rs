@@ -15,6 +15,7 @@ async fn main() -> Result<(), Error> {
         bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&sdk), env.event_bus_name),
         notifier: SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), env.alert_topic_arn),
         roles: env.roles,
+        timezone: env.timezone,
     };
     run(service_fn(|req| {
         let response =

@@ -53,6 +53,7 @@ fn an_internal_error_is_a_generic_500_that_leaks_nothing() {
         bus: MemoryBus::default(),
         notifier: MemoryNotifier::default(),
         roles: override_api::auth::Roles::everyone(),
+        timezone: None,
     };
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -9,7 +9,8 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_costexplorer::Client;
 use aws_sdk_costexplorer::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_costexplorer::types::{
-    DateInterval, Granularity, GroupDefinition, GroupDefinitionType, Metric, ResultByTime,
+    DateInterval, Dimension, DimensionValues, Expression, Granularity, GroupDefinition, GroupDefinitionType,
+    Metric, ResultByTime,
 };
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use revscale_engine::money::{FxError, FxRates};
@@ -42,6 +43,32 @@ pub struct CostExplorerSource {
     pub tag_key: String,
     pub target: Currency,
     pub fx: FxRates,
+    /// `RECORD_TYPE` values left out of the spend (`Credit`, `Refund` by default): a
+    /// credit or a refund is not a lower running cost, and must not let the cost guard
+    /// see a component as free.
+    pub excluded_record_types: Vec<String>,
+}
+
+/// Cost Explorer's record types revscale leaves out unless told otherwise.
+pub const DEFAULT_EXCLUDED_RECORD_TYPES: [&str; 2] = ["Credit", "Refund"];
+
+/// Whether a Cost Explorer error is worth retrying as is: throttling, data not ready
+/// yet (`DataUnavailableException`), a 5xx, or no answer at all.
+fn is_transient<E: ProvideErrorMetadata>(
+    e: &aws_sdk_costexplorer::error::SdkError<E, aws_sdk_costexplorer::config::http::HttpResponse>,
+) -> bool {
+    use aws_sdk_costexplorer::error::SdkError;
+    matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_))
+        || e.raw_response().is_some_and(|r| r.status().is_server_error())
+        || matches!(
+            e.code(),
+            Some(
+                "LimitExceededException"
+                    | "ThrottlingException"
+                    | "DataUnavailableException"
+                    | "RequestChangedException"
+            )
+        )
 }
 
 /// What one Cost Explorer response says, before conversion.
@@ -158,12 +185,34 @@ impl CostExplorerSource {
             tag_key: tag_key.into(),
             target,
             fx,
+            excluded_record_types: DEFAULT_EXCLUDED_RECORD_TYPES.iter().map(|t| t.to_string()).collect(),
         }
     }
 
-    /// Collects the day's cost snapshot. `now` is the scheduled event's time.
+    /// Collects the day's cost snapshot, dated in UTC. `now` is the scheduled event's time.
     pub async fn snapshot(&self, now: DateTime<Utc>) -> Result<CostSnapshot, CostError> {
-        let today = now.date_naive();
+        self.snapshot_for(now, now.date_naive()).await
+    }
+
+    /// The filter leaving out the excluded record types, if any are.
+    fn record_type_filter(&self) -> Result<Option<Expression>, CostError> {
+        if self.excluded_record_types.is_empty() {
+            return Ok(None);
+        }
+        let types = DimensionValues::builder()
+            .key(Dimension::RecordType)
+            .set_values(Some(self.excluded_record_types.clone()))
+            .build();
+        Ok(Some(Expression::builder().not(Expression::builder().dimensions(types).build()).build()))
+    }
+
+    /// Collects the cost snapshot of `today`, the schedule's local date. `now` is the
+    /// scheduled event's time.
+    pub async fn snapshot_for(
+        &self,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+    ) -> Result<CostSnapshot, CostError> {
         let month = YearMonth::of(today);
         let current = month.first_day();
         let previous = current - Months::new(1);
@@ -184,6 +233,7 @@ impl CostExplorerSource {
                 .get_cost_and_usage()
                 .time_period(period)
                 .granularity(Granularity::Monthly)
+                .set_filter(self.record_type_filter()?)
                 .metrics(&self.metric)
                 .group_by(
                     GroupDefinition::builder().r#type(GroupDefinitionType::Tag).key(&self.tag_key).build(),
@@ -193,12 +243,7 @@ impl CostExplorerSource {
                 .await;
             let out = out.map_err(|e| {
                 let text = DisplayErrorContext(&e).to_string();
-                match e.code() {
-                    Some("LimitExceededException") | Some("ThrottlingException") => {
-                        CostError::Transient(text)
-                    }
-                    _ => CostError::Api(text),
-                }
+                if is_transient(&e) { CostError::Transient(text) } else { CostError::Api(text) }
             })?;
             results.extend(out.results_by_time().iter().cloned());
             token = out.next_page_token().map(String::from);
@@ -226,7 +271,10 @@ impl CostExplorerSource {
             run_rate(&figures, days_elapsed, days_in_month)
         };
 
-        let convert = |d: Decimal| self.fx.convert(d, figures.currency, self.target);
+        // Credits and refunds are filtered out; whatever still nets below zero (a
+        // correction, a record type not excluded) is no negative running cost.
+        let month_total = month_total.max(Decimal::ZERO);
+        let convert = |d: Decimal| self.fx.convert(d.max(Decimal::ZERO), figures.currency, self.target);
         let rate = self.fx.rate(figures.currency, self.target)?;
         Ok(CostSnapshot {
             date: today,
@@ -258,6 +306,7 @@ impl CostExplorerSource {
             .time_period(period)
             .metric(forecast_metric(&self.metric))
             .granularity(Granularity::Monthly)
+            .set_filter(self.record_type_filter()?)
             .customize()
             // Optional (the run-rate is the fallback): one attempt, never a retry.
             .config_override(

@@ -125,9 +125,87 @@ pub fn event_time<T: serde::Serialize + serde::de::DeserializeOwned>(
         .ok_or_else(|| FunctionError::InvalidInput("the event has no 'time': it cannot be dated".into()))
 }
 
+/// The day a scheduled event is for: its time in the schedule's own time zone, which
+/// the schedule passes as `detail.timezone` (an IANA name, e.g. `Asia/Kolkata`). The
+/// collectors at 05:00 and the evaluator at 06:00 local time then agree on the date
+/// wherever UTC midnight falls. `detail.date` (`YYYY-MM-DD`), when given, wins: a
+/// backfill or a manual run names its day. Neither: the UTC date.
+pub fn event_date(event: &EventBridgeEvent<serde_json::Value>) -> Result<chrono::NaiveDate, FunctionError> {
+    if let Some(date) = event.detail.get("date").and_then(|d| d.as_str()) {
+        return date.parse().map_err(|_| {
+            FunctionError::InvalidInput(format!("detail.date '{date}' is not a YYYY-MM-DD date"))
+        });
+    }
+    let time = event_time(event)?;
+    match event.detail.get("timezone").and_then(|z| z.as_str()).filter(|z| !z.trim().is_empty()) {
+        Some(zone) => local_date(time, zone),
+        None => Ok(time.date_naive()),
+    }
+}
+
+/// `time`'s date in the IANA time zone `zone`.
+pub fn local_date(time: DateTime<Utc>, zone: &str) -> Result<chrono::NaiveDate, FunctionError> {
+    let tz: chrono_tz::Tz = zone.trim().parse().map_err(|_| {
+        FunctionError::InvalidInput(format!("'{zone}' is not an IANA time zone (e.g. Europe/Rome)"))
+    })?;
+    Ok(time.with_timezone(&tz).date_naive())
+}
+
 /// The event id, used as the idempotency key of the invocation.
 pub fn event_id<T: serde::Serialize + serde::de::DeserializeOwned>(
     event: &EventBridgeEvent<T>,
 ) -> Result<String, FunctionError> {
     event.id.clone().ok_or_else(|| FunctionError::InvalidInput("the event has no 'id'".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scheduled(time: &str, detail: serde_json::Value) -> EventBridgeEvent<serde_json::Value> {
+        serde_json::from_value(serde_json::json!({
+            "version": "0", "id": "e", "detail-type": "Scheduled Event", "source": "aws.scheduler",
+            "time": time, "detail": detail
+        }))
+        .unwrap()
+    }
+
+    /// Collectors at 05:00 and the evaluator at 06:00, local time, date the same day
+    /// however far from UTC the zone is.
+    #[test]
+    fn collectors_and_evaluator_agree_on_the_local_date_at_utc_plus_5_30_plus_14_and_minus_10() {
+        let cases = [
+            // zone, collectors' UTC time (05:00 local), evaluator's (06:00 local), local date
+            ("Asia/Kolkata", "2026-11-28T23:30:00Z", "2026-11-29T00:30:00Z", "2026-11-29"),
+            ("Pacific/Kiritimati", "2026-11-28T15:00:00Z", "2026-11-28T16:00:00Z", "2026-11-29"),
+            ("Pacific/Honolulu", "2026-11-29T15:00:00Z", "2026-11-29T16:00:00Z", "2026-11-29"),
+            ("Asia/Dhaka", "2026-11-28T23:00:00Z", "2026-11-29T00:00:00Z", "2026-11-29"),
+        ];
+        for (zone, collect, evaluate, day) in cases {
+            let detail = serde_json::json!({"timezone": zone});
+            let collected = event_date(&scheduled(collect, detail.clone())).unwrap();
+            let evaluated = event_date(&scheduled(evaluate, detail)).unwrap();
+            assert_eq!(
+                (collected.to_string(), evaluated.to_string()),
+                (day.to_string(), day.to_string()),
+                "{zone}"
+            );
+        }
+        // Without the zone, the UTC dates differ at +5:30: the bug the zone fixes.
+        let utc = |t| event_date(&scheduled(t, serde_json::json!({}))).unwrap();
+        assert_ne!(utc("2026-11-28T23:30:00Z"), utc("2026-11-29T00:30:00Z"));
+    }
+
+    #[test]
+    fn an_explicit_date_wins_and_bad_zones_or_dates_are_invalid_input() {
+        let e = scheduled(
+            "2026-11-29T05:00:00Z",
+            serde_json::json!({"date": "2026-11-20", "timezone": "Asia/Kolkata"}),
+        );
+        assert_eq!(event_date(&e).unwrap().to_string(), "2026-11-20");
+        let bad_zone = scheduled("2026-11-29T05:00:00Z", serde_json::json!({"timezone": "Mars/Olympus"}));
+        assert_eq!(event_date(&bad_zone).unwrap_err().error_type(), "InvalidInput");
+        let bad_date = scheduled("2026-11-29T05:00:00Z", serde_json::json!({"date": "29/11/2026"}));
+        assert_eq!(event_date(&bad_date).unwrap_err().error_type(), "InvalidInput");
+    }
 }

@@ -62,7 +62,19 @@ pub async fn run_evaluation<S: Store, B: EventBus, N: Notifier>(
     notifier: &N,
     now: DateTime<Utc>,
 ) -> Result<EvaluationOutcome, CycleError> {
-    let today = now.date_naive();
+    run_evaluation_on(config, store, bus, notifier, now, now.date_naive()).await
+}
+
+/// [`run_evaluation`] for `today` as the schedule's time zone dates it (the collectors
+/// dated their snapshots the same way), at `now`.
+pub async fn run_evaluation_on<S: Store, B: EventBus, N: Notifier>(
+    config: &Config,
+    store: &S,
+    bus: &B,
+    notifier: &N,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+) -> Result<EvaluationOutcome, CycleError> {
     let billed = billed_history(config, store, today).await?;
     for attempt in 1..=MAX_EVALUATION_ATTEMPTS {
         let loaded = store.load_state().await?;
