@@ -1,5 +1,5 @@
 //! The operator commands: `revscale status`, `decisions`, `override ...`, `breaker
-//! reset`, `mode`, `plan`, `pending approve`, `provisioning release`. Each is one SigV4-signed call to the
+//! reset`, `mode`, `plan`, `pending approve|reject`, `override reject`, `provisioning release`. Each is one SigV4-signed call to the
 //! API (credentials from the standard AWS chain), printed as a table or as JSON.
 
 use std::process::ExitCode;
@@ -35,8 +35,10 @@ pub enum OverrideCommand {
         #[arg(long)]
         reason: String,
     },
-    /// Approve someone else's override request.
+    /// Approve someone else's override request (an approver, never its requester).
     Approve { id: String },
+    /// Refuse someone else's override request (an approver).
+    Reject { id: String },
     /// Cancel an override.
     Cancel { id: String },
     /// List active and pending overrides.
@@ -78,6 +80,7 @@ pub enum Call {
     Mode(String),
     Plan,
     PendingApprove,
+    PendingReject { reason: String },
     Provisioning(ProvisioningCommand),
 }
 
@@ -162,10 +165,12 @@ pub fn run(conn: &Conn, call: Call) -> anyhow::Result<ExitCode> {
         }
         Call::Override(OverrideCommand::Approve { id }) => ("POST", format!("/overrides/{id}/approve"), None),
         Call::Override(OverrideCommand::Cancel { id }) => ("DELETE", format!("/overrides/{id}"), None),
+        Call::Override(OverrideCommand::Reject { id }) => ("POST", format!("/overrides/{id}/reject"), None),
         Call::BreakerReset => ("POST", "/breaker/reset".into(), None),
         Call::Mode(mode) => ("POST", "/mode".into(), Some(json!({"mode": mode}))),
         Call::Plan => ("POST", "/evaluate?dry_run=true".into(), None),
         Call::PendingApprove => ("POST", "/pending/approve".into(), None),
+        Call::PendingReject { reason } => ("POST", "/pending/reject".into(), Some(json!({"reason": reason}))),
         Call::Provisioning(ProvisioningCommand::Release { decision_id, components, reason }) => {
             let components: serde_json::Map<String, Value> =
                 components.iter().map(|(c, s)| (c.clone(), Value::from(s.as_str()))).collect();

@@ -88,7 +88,14 @@ enum BreakerCommand {
 
 #[derive(Subcommand)]
 enum PendingCommand {
+    /// Approve the level change waiting for approval; the engine evaluates at once.
     Approve,
+    /// Refuse it for now (the engine proposes it again while its reasons hold).
+    Reject {
+        /// Why: recorded in the audit trail.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -114,6 +121,9 @@ fn main() -> ExitCode {
         Command::Plan(conn) => api::run(&conn, api::Call::Plan),
         Command::Pending { conn, command: PendingCommand::Approve } => {
             api::run(&conn, api::Call::PendingApprove)
+        }
+        Command::Pending { conn, command: PendingCommand::Reject { reason } } => {
+            api::run(&conn, api::Call::PendingReject { reason })
         }
         Command::Provisioning { conn, command } => api::run(&conn, api::Call::Provisioning(command)),
     };

@@ -237,6 +237,26 @@ async fn operator_commands_are_signed_and_an_override_needs_two_people() {
     let o = run(alice, vec!["plan"]).await.unwrap();
     assert!(text(&o).0.starts_with("would do "), "{}", text(&o).0);
 
+    // A second request, rejected by an approver, leaves the open list; nothing waits
+    // for approval, so rejecting the pending change is a 404 that says so.
+    let o =
+        run(alice, vec!["override", "request", "--level", "1", "--until", until, "--reason", "x", "--json"])
+            .await
+            .unwrap();
+    let second: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    let second: &'static str =
+        Box::leak(second["override"]["id"].as_str().unwrap().to_string().into_boxed_str());
+    let o = run(bob, vec!["override", "reject", second]).await.unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    let o = run(bob, vec!["override", "list"]).await.unwrap();
+    assert!(!text(&o).0.contains(second), "a rejected override is no longer listed: {}", text(&o).0);
+    let o = run(bob, vec!["pending", "reject", "--reason", "not now"]).await.unwrap();
+    assert!(
+        text(&o).1.contains("the API refused (404): no level change waits for approval"),
+        "{}",
+        text(&o).1
+    );
+
     // Releasing a stuck run: the request reaches the API whole (nothing is stuck here,
     // so the API answers 409); a state a repair cannot leave is refused before sending.
     let o = run(
