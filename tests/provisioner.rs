@@ -361,7 +361,7 @@ async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real
     revscale_engine::run::begin(
         &mut locked,
         &request("other-run", 0, 1, &[("eks_control_plane", Deploy)]),
-        "2026-03-03T05:00:00Z".parse().unwrap(),
+        "2026-03-03T05:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap(),
     )
     .unwrap();
     reset(&rig, &locked).await;
@@ -500,9 +500,11 @@ async fn chaos_faults_at_random_steps_never_leave_a_component_half_moved_or_a_si
         let (service, fault, skip, times) = match kind {
             "lambda 429" => ("lambda", "throttle", if run == 0 { 8 } else { rng.u32(0..20) }, 1),
             "lambda 500" => ("lambda", "service_error", rng.u32(0..20), 1),
-            "dynamodb throttle" => ("dynamodb", "throttle", rng.u32(0..50), rng.u32(1..=4)),
-            "driver 5xx (eks)" => ("eks", "service_error", rng.u32(0..12), rng.u32(1..=4)),
-            "driver 5xx (ssm)" => ("ssm", "service_error", rng.u32(0..4), rng.u32(1..=4)),
+            // Three or more in a row outlast the SDK's own three attempts, so the
+            // function's Transient error and the state machine's retry are exercised.
+            "dynamodb throttle" => ("dynamodb", "throttle", rng.u32(0..50), rng.u32(3..=5)),
+            "driver 5xx (eks)" => ("eks", "service_error", rng.u32(0..12), rng.u32(3..=5)),
+            "driver 5xx (ssm)" => ("ssm", "service_error", rng.u32(0..4), rng.u32(3..=5)),
             "driver rejected (eks)" => ("eks", "rejected", rng.u32(0..12), 1),
             _ => ("ssm", "rejected", rng.u32(0..4), 1),
         };

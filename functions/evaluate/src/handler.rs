@@ -155,11 +155,19 @@ mod tests {
         use revscale_engine::ports::{CostSnapshot, RevenueSnapshot};
         use revscale_engine::{Currency, Money};
         let config = Config::default_config().unwrap();
+        // Each evaluation time falls on another UTC day than its local one (05:15 in
+        // Kolkata, 06:00 in Kiritimati, 15:30 in Honolulu), so a UTC date would miss.
         for (zone, evaluated_at) in [
-            ("Asia/Kolkata", "2026-11-29T00:30:00Z"),
+            ("Asia/Kolkata", "2026-11-28T23:45:00Z"),
             ("Pacific/Kiritimati", "2026-11-28T16:00:00Z"),
-            ("Pacific/Honolulu", "2026-11-29T16:00:00Z"),
+            ("Pacific/Honolulu", "2026-11-30T01:30:00Z"),
         ] {
+            let utc: chrono::DateTime<chrono::Utc> = evaluated_at.parse().unwrap();
+            assert_ne!(
+                utc.date_naive().to_string(),
+                "2026-11-29",
+                "{zone}: the case must tell UTC from local"
+            );
             let store = std::sync::Arc::new(MemoryStore::default());
             let date = "2026-11-29".parse().unwrap();
             let collected_at = evaluated_at.parse().unwrap();

@@ -8,7 +8,7 @@
 //! | principal | person |
 //! | --- | --- |
 //! | IAM user `arn:aws:iam::A:user/alice` | itself |
-//! | IAM Identity Center session `arn:aws:sts::A:assumed-role/AWSReservedSSO_<set>_<id>/alice@example.com` | role + session name: Identity Center sets the session name to the user's own name, and the user cannot choose it |
+//! | IAM Identity Center session `arn:aws:sts::A:assumed-role/AWSReservedSSO_<set>_<id>/alice@example.com` | role + session name: Identity Center sets the session name to the user's own name, and the user cannot choose it. For the two-person rule only the user counts: alice under two permission sets is still alice |
 //! | any other role's session `arn:aws:sts::A:assumed-role/Operator/anything` | the role, `arn:aws:iam::A:role/Operator`: every session of a role is one person |
 //! | federated user `arn:aws:sts::A:federated-user/name` | every federated user of the account: the caller of GetFederationToken chooses the name |
 //! | the account root `arn:aws:iam::A:root` | itself |
@@ -74,8 +74,24 @@ impl Caller {
     /// Whether this caller is the person `other` (a person or a principal ARN, as older
     /// records kept the principal) stands for.
     pub fn is_same_person_as(&self, other: &str) -> bool {
-        Caller::from_principal(other)
-            .map_or(other == self.person || other == self.principal, |o| o.person == self.person)
+        Caller::from_principal(other).map_or(other == self.person || other == self.principal, |o| {
+            o.two_person_key() == self.two_person_key()
+        })
+    }
+
+    /// Who counts as one person for the two-person rule: the person, except that an
+    /// Identity Center user is the same user under every permission set (the session
+    /// name is the user's name, in the account).
+    fn two_person_key(&self) -> String {
+        let parts: Vec<&str> = self.person.splitn(6, ':').collect();
+        if let [_, partition, "sts", _, account, resource] = parts.as_slice()
+            && let Some(("assumed-role", rest)) = resource.split_once('/')
+            && let Some((role, user)) = rest.split_once('/')
+            && role.starts_with(IDENTITY_CENTER_ROLE_PREFIX)
+        {
+            return format!("identity-center:{partition}:{account}:{user}");
+        }
+        self.person.clone()
     }
 }
 
@@ -195,6 +211,25 @@ mod tests {
             person("arn:aws-us-gov:sts::123456789012:assumed-role/Operator/x"),
             "arn:aws-us-gov:iam::123456789012:role/Operator"
         );
+    }
+
+    #[test]
+    fn an_identity_center_user_under_two_permission_sets_is_one_person_for_approvals() {
+        let as_operator = Caller::from_principal(
+            "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Operator_0a1b/alice@example.com",
+        )
+        .unwrap();
+        let as_approver = Caller::from_principal(
+            "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Approver_9f8e/alice@example.com",
+        )
+        .unwrap();
+        assert_ne!(as_operator.person, as_approver.person, "each permission set matches its own patterns");
+        assert!(as_approver.is_same_person_as(&as_operator.person));
+        let bob = Caller::from_principal(
+            "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Approver_9f8e/bob@example.com",
+        )
+        .unwrap();
+        assert!(!bob.is_same_person_as(&as_operator.person));
     }
 
     #[test]

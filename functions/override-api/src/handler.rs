@@ -673,6 +673,13 @@ async fn close_override<S: Store, B, N>(
     let closed = std::sync::Mutex::new(None);
     change(deps, store, ctx, kind, &format!("{verb} override {id}"), |s| {
         let o = open_override(s, id, today)?;
+        if how == Close::Reject
+            && let Some(by) = &o.approved_by
+        {
+            return Err(ApiError::Conflict(format!(
+                "override {id} is already approved by {by}: an operator may cancel it"
+            )));
+        }
         o.cancelled = true;
         if let Ok(mut c) = closed.lock() {
             *c = Some(o.clone());

@@ -103,6 +103,8 @@ pub struct Deps<S, D, B, N> {
     pub max_checks: u32,
     /// How old a recorded decision may be when its run begins (`MAX_DECISION_AGE_HOURS`).
     pub max_decision_age: chrono::Duration,
+    /// The schedules' IANA time zone (`SCHEDULE_TIMEZONE`), for the dates of changes.
+    pub timezone: Option<String>,
 }
 
 /// The default of `MAX_DECISION_AGE_HOURS`: a run begins seconds after its decision;
@@ -124,7 +126,7 @@ fn run_error(e: RunError) -> FunctionError {
 fn driver_error(e: DriverError, refused: impl FnOnce(String) -> FunctionError) -> FunctionError {
     match e {
         DriverError::Transient(m) => FunctionError::Transient(m),
-        DriverError::Rejected(m) => refused(m),
+        DriverError::Rejected(m) | DriverError::Busy(m) => refused(m),
     }
 }
 
@@ -179,9 +181,10 @@ async fn complete_undo<S: Store>(
     version: u64,
     decision_id: &str,
     now: DateTime<Utc>,
+    timezone: Option<&str>,
 ) -> Result<Transition, FunctionError> {
     let undone = state.provisioning.as_ref().map_or(0, |r| r.undone.len());
-    let moved = run::complete_undo(state, decision_id, now).map_err(run_error)?;
+    let moved = run::complete_undo(state, decision_id, clock(timezone, now)).map_err(run_error)?;
     save(store, state, version, format!("{decision_id}.undo.{undone}.done"), now, vec![], moved.to_string())
         .await?;
     Ok(moved)
@@ -203,6 +206,15 @@ fn readiness(
         StepFailure::TimedOut(_) => timed_out(format!("{what}not {target} after {} checks", checks + 1)),
         other => failed(format!("{what}{}", other.message())),
     })
+}
+
+/// `now`, and its day in the schedule's time zone (`SCHEDULE_TIMEZONE`; UTC without it):
+/// the provisioner dates what it changes as the evaluator dates its decisions.
+fn clock(timezone: Option<&str>, now: DateTime<Utc>) -> run::Clock {
+    let today = timezone
+        .and_then(|zone| revscale_aws::lambda::local_date(now, zone).ok())
+        .unwrap_or_else(|| now.date_naive());
+    run::Clock { now, today }
 }
 
 /// Whether the driver reports the change towards `target` as started or done.
@@ -263,6 +275,7 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     action: Action,
 ) -> Result<Value, FunctionError> {
     let config = &deps.config;
+    let timezone = deps.timezone.as_deref();
     match action {
         Action::Begin { request, now } => {
             let Versioned { value: mut state, version } = load(&deps.store).await?;
@@ -270,9 +283,18 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
             let already = state.provisioning.as_ref().is_some_and(|r| {
                 r.decision_id == id && r.committed == 0 && r.step_started_at.is_none() && r.failure.is_none()
             });
+            // A retried Begin finds its own lock; it must ask for exactly what was begun.
+            if let Some(run) = state.provisioning.as_ref().filter(|_| already)
+                && (run.from_level, run.to_level, &run.transitions, run.cause)
+                    != (request.from_level, request.to_level, &request.transitions, request.cause)
+            {
+                return Err(FunctionError::DecisionRefused(format!(
+                    "decision {id} has begun with other transitions than this event's"
+                )));
+            }
             if !already {
                 verify(deps, &state, &request, now).await?;
-                run::begin(&mut state, &request, now).map_err(run_error)?;
+                run::begin(&mut state, &request, clock(timezone, now)).map_err(run_error)?;
                 let note = format!(
                     "L{} -> L{}: {} transition(s)",
                     request.from_level,
@@ -290,7 +312,8 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
                 .ok()
                 .and_then(|(t, _)| state.components.get(&t.component).map(|r| r.in_flight == Some(t.kind)))
                 .unwrap_or(false);
-            let (t, target) = run::start_step(&mut state, &decision_id, index, now).map_err(run_error)?;
+            let (t, target) =
+                run::start_step(&mut state, &decision_id, index, clock(timezone, now)).map_err(run_error)?;
             save(
                 &deps.store,
                 &state,
@@ -306,8 +329,9 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
                 Ok(()) => {}
                 // A retried call whose first attempt was accepted (and then timed out) is
                 // refused because that change is under way: EKS takes one update at a
-                // time. The resource, not the refusal, says whether anything changed.
-                Err(DriverError::Rejected(m)) if retried && under_way(&deps.driver, c, target).await => {
+                // time. Only a "busy" refusal of a retried call can mean that, and the
+                // resource, not the refusal, says whether anything changed.
+                Err(DriverError::Busy(m)) if retried && under_way(&deps.driver, c, target).await => {
                     tracing::warn!(%decision_id, index, transition = %t, refusal = %m, "retried start refused: the first call's change is under way");
                 }
                 Err(e) => {
@@ -339,7 +363,8 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
         }
         Action::Commit { decision_id, index, now } => {
             let Versioned { value: mut state, version } = load(&deps.store).await?;
-            let (t, seconds) = run::commit_step(&mut state, &decision_id, index, now).map_err(run_error)?;
+            let (t, seconds) =
+                run::commit_step(&mut state, &decision_id, index, clock(timezone, now)).map_err(run_error)?;
             save(
                 &deps.store,
                 &state,
@@ -366,7 +391,7 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
                 return Ok(json!({"level": state.level}));
             }
             let run = state.provisioning.clone();
-            let events = run::finish(&mut state, &decision_id, now).map_err(run_error)?;
+            let events = run::finish(&mut state, &decision_id, clock(timezone, now)).map_err(run_error)?;
             save(
                 &deps.store,
                 &state,
@@ -401,14 +426,16 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
             let Versioned { value: mut state, version } = load(&deps.store).await?;
             let failure = RunFailure { error: error.error.clone(), cause: error.message() };
             let undone = state.provisioning.as_ref().map_or(0, |r| r.undone.len());
-            let next = run::next_undo(&mut state, &decision_id, failure, now).map_err(run_error)?;
+            let next =
+                run::next_undo(&mut state, &decision_id, failure, clock(timezone, now)).map_err(run_error)?;
             if let Some((t, target)) = &next
                 && !run::undo_needs_driver(&state, &decision_id)
                 && at_target(&deps.driver, component(config, &t.component)?, *target).await
             {
                 // The driver refused to start this step: nothing to drive back, only
                 // the state to restore (the simulator follows the same rule).
-                let moved = complete_undo(&deps.store, &mut state, version, &decision_id, now).await?;
+                let moved =
+                    complete_undo(&deps.store, &mut state, version, &decision_id, now, timezone).await?;
                 tracing::warn!(%decision_id, undo = %moved, "refused step: state restored without a driver call");
                 return Ok(json!({"done": false, "component": t.component, "target": target, "checks": 0}));
             }
@@ -449,7 +476,7 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
                 FunctionError::RollbackFailed,
             )?;
             if ready {
-                complete_undo(&deps.store, &mut state, version, &decision_id, now).await?;
+                complete_undo(&deps.store, &mut state, version, &decision_id, now, timezone).await?;
             }
             Ok(json!({"ready": ready, "checks": checks + 1}))
         }
@@ -458,7 +485,8 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
             if state.provisioning.as_ref().is_none_or(|r| r.decision_id != decision_id) {
                 return Ok(json!({"error": error.error, "recorded": false}));
             }
-            let (run, events) = run::fail(config, &mut state, &decision_id, now).map_err(run_error)?;
+            let (run, events) =
+                run::fail(config, &mut state, &decision_id, clock(timezone, now)).map_err(run_error)?;
             let failure = run
                 .failure
                 .clone()
@@ -519,6 +547,17 @@ fn stuck_alert(state: &SystemState, decision_id: &str, error: &StepError) -> Ale
             ids.iter().map(|id| format!("{id}: {}", state.component_state(id))).collect()
         })
         .unwrap_or_default();
+    if run.is_none() {
+        return Alert {
+            subject: format!("revscale: provisioning {decision_id} did not start ({})", error.error),
+            message: format!(
+                "Decision {decision_id} could not begin: {}: {}\nIt holds no lock and changed nothing; \
+                 the next evaluation decides again.",
+                error.error,
+                error.message(),
+            ),
+        };
+    }
     Alert {
         subject: format!(
             "revscale: provisioning {decision_id} is stuck ({}) and holds its lock",
@@ -547,6 +586,8 @@ pub struct Env {
     pub max_checks: u32,
     /// `MAX_DECISION_AGE_HOURS` (default 6).
     pub max_decision_age: chrono::Duration,
+    /// `SCHEDULE_TIMEZONE`, checked at cold start.
+    pub timezone: Option<String>,
     pub config: Config,
 }
 
@@ -562,6 +603,13 @@ impl Env {
             max_decision_age: chrono::Duration::hours(i64::from(
                 vars.parsed("MAX_DECISION_AGE_HOURS", Some(DEFAULT_MAX_DECISION_AGE_HOURS))?,
             )),
+            timezone: match vars.optional("SCHEDULE_TIMEZONE") {
+                Some(zone) => {
+                    revscale_aws::lambda::local_date(Utc::now(), &zone)?;
+                    Some(zone)
+                }
+                None => None,
+            },
             config: revscale_aws::env::load_config(vars)?,
         })
     }

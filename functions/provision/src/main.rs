@@ -18,6 +18,7 @@ async fn main() -> Result<(), Error> {
         notifier: SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), &env.alert_topic_arn),
         max_checks: env.max_checks,
         max_decision_age: env.max_decision_age,
+        timezone: env.timezone,
     };
     run(service_fn(|event| handler::handle(&deps, event))).await
 }

@@ -44,6 +44,7 @@ fn deps(driver: ScriptedDriver) -> TestDeps {
         notifier: MemoryNotifier::default(),
         max_checks: 5,
         max_decision_age: Duration::hours(6),
+        timezone: None,
     }
 }
 
@@ -397,7 +398,7 @@ async fn a_retried_start_refused_because_its_first_call_is_under_way_carries_on(
                 "eks_control_plane",
                 vec![
                     Err(DriverError::Transient("timed out".into())),
-                    Err(DriverError::Rejected("ResourceInUseException".into())),
+                    Err(DriverError::Busy("ResourceInUseException".into())),
                 ],
             )
             .on_status("eks_control_plane", vec![Ok(DriverStatus::InProgress)]),
@@ -408,6 +409,39 @@ async fn a_retried_start_refused_because_its_first_call_is_under_way_carries_on(
     step(&deps, start()).await.expect("the change is under way: the step goes on to its checks");
     let s = state(&deps).await;
     assert_eq!(s.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Warming);
+}
+
+#[tokio::test]
+async fn a_retried_start_refused_for_another_reason_than_busy_stays_refused() {
+    let deps = deps(
+        ScriptedDriver::default()
+            .on_apply(
+                "eks_control_plane",
+                vec![
+                    Err(DriverError::Transient("timed out".into())),
+                    Err(DriverError::Rejected("AccessDeniedException".into())),
+                ],
+            )
+            .on_status("eks_control_plane", vec![Ok(DriverStatus::InProgress)]),
+    );
+    step(&deps, begin(&deps, level_2("d-denied")).await).await.unwrap();
+    let start = || Action::Start { decision_id: "d-denied".into(), index: 0, now: t0() };
+    assert_eq!(step(&deps, start()).await.unwrap_err().error_type(), "Transient");
+    assert_eq!(step(&deps, start()).await.unwrap_err().error_type(), "TransitionRejected");
+}
+
+#[tokio::test]
+async fn a_retried_begin_must_ask_for_what_was_begun() {
+    let deps = deps(ScriptedDriver::default());
+    step(&deps, begin(&deps, level_2("d-twice")).await).await.unwrap();
+    let mut other = level_2("d-twice");
+    other.transitions.truncate(2);
+    other.to_level = 1;
+    let err = step(&deps, Action::Begin { request: other, now: t0() }).await.unwrap_err();
+    assert_eq!(err.error_type(), "DecisionRefused", "{err}");
+    step(&deps, Action::Begin { request: level_2("d-twice"), now: t0() })
+        .await
+        .expect("the same Begin again");
 }
 
 #[tokio::test]
@@ -435,7 +469,7 @@ async fn a_refused_step_whose_resource_moved_anyway_is_driven_back_not_just_rest
                 "eks_control_plane",
                 vec![
                     Err(DriverError::Transient("timed out".into())),
-                    Err(DriverError::Rejected("ResourceInUseException".into())),
+                    Err(DriverError::Busy("ResourceInUseException".into())),
                 ],
             )
             .on_status(
@@ -490,6 +524,28 @@ async fn a_run_that_cannot_roll_back_alerts_with_where_each_component_stands() {
     assert!(alerts[0].message.contains("undoing eks_control_plane: AccessDenied"), "{}", alerts[0].message);
     assert!(alerts[0].message.contains("eks_control_plane: warming"), "{}", alerts[0].message);
     assert!(alerts[0].message.contains("revscale provisioning release d-stuck"), "{}", alerts[0].message);
+    drop(alerts);
+    // A Begin that failed before taking the lock says so instead.
+    let error = StepError { error: "Internal".into(), cause: "boom".into() };
+    step(&deps, Action::Stuck { decision_id: "d-never".into(), error, now: t0() }).await.unwrap();
+    let alerts = deps.notifier.sent.lock().unwrap();
+    assert!(alerts[1].subject.contains("d-never did not start (Internal)"), "{}", alerts[1].subject);
+}
+
+#[tokio::test]
+async fn the_provisioner_dates_its_changes_in_the_schedules_time_zone() {
+    let mut deps = deps(ScriptedDriver::default());
+    deps.timezone = Some("Pacific/Kiritimati".into());
+    // 16:00 UTC on 1 March is 06:00 on 2 March at UTC+14, when that evaluator runs.
+    let at: DateTime<Utc> = "2026-03-01T16:00:00Z".parse().unwrap();
+    let request = level_2("d-tz");
+    record_at(&deps, &request, at).await;
+    step(&deps, Action::Begin { request, now: at }).await.unwrap();
+    step(&deps, Action::Start { decision_id: "d-tz".into(), index: 0, now: at }).await.unwrap();
+    step(&deps, Action::Commit { decision_id: "d-tz".into(), index: 0, now: at }).await.unwrap();
+    let s = state(&deps).await;
+    let record = &s.components[&ComponentId::new("eks_control_plane")];
+    assert_eq!(record.since.to_string(), "2026-03-02", "the local date, not UTC's 2026-03-01");
 }
 
 #[tokio::test]

@@ -76,7 +76,13 @@ fn sdk_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static
             )
         );
     let message = DisplayErrorContext(&e).to_string();
-    if transient { DriverError::Transient(message) } else { DriverError::Rejected(message) }
+    if transient {
+        DriverError::Transient(message)
+    } else if matches!(e.code(), Some("ResourceInUseException" | "ConflictException")) {
+        DriverError::Busy(message)
+    } else {
+        DriverError::Rejected(message)
+    }
 }
 
 fn is_not_found<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {

@@ -180,6 +180,8 @@ mod tests {
             ("Pacific/Kiritimati", "2026-11-28T15:00:00Z", "2026-11-28T16:00:00Z", "2026-11-29"),
             ("Pacific/Honolulu", "2026-11-29T15:00:00Z", "2026-11-29T16:00:00Z", "2026-11-29"),
             ("Asia/Dhaka", "2026-11-28T23:00:00Z", "2026-11-29T00:00:00Z", "2026-11-29"),
+            // At UTC-10, schedules after 14:00 local fall on the next UTC day.
+            ("Pacific/Honolulu", "2026-11-30T00:30:00Z", "2026-11-30T01:30:00Z", "2026-11-29"),
         ];
         for (zone, collect, evaluate, day) in cases {
             let detail = serde_json::json!({"timezone": zone});

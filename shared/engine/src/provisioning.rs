@@ -29,6 +29,11 @@ pub enum DriverError {
     /// The change cannot be made; the plan must be rolled back.
     #[error("{0}")]
     Rejected(String),
+    /// The resource is busy with another operation and refused this one (EKS's
+    /// `ResourceInUseException`): this call changed nothing, but an earlier one may be
+    /// under way.
+    #[error("{0}")]
+    Busy(String),
 }
 
 /// The port every component driver implements (EKS cluster, node group, SSM flag...).

@@ -155,6 +155,22 @@ pub fn verify_request(
     Ok(())
 }
 
+/// When a step runs: the instant, and the day it belongs to in the schedule's time zone
+/// (component `since` dates, `level_since`, the breaker's `opened_on`), so that the
+/// provisioner dates what it changes as the evaluator dates its decisions. A bare UTC
+/// instant is its own day in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    pub now: DateTime<Utc>,
+    pub today: NaiveDate,
+}
+
+impl From<DateTime<Utc>> for Clock {
+    fn from(now: DateTime<Utc>) -> Self {
+        Clock { now, today: now.date_naive() }
+    }
+}
+
 fn run_for<'a>(state: &'a mut SystemState, decision_id: &str) -> Result<&'a mut ProvisioningRun, RunError> {
     match state.provisioning.as_mut() {
         Some(run) if run.decision_id == decision_id => Ok(run),
@@ -166,8 +182,9 @@ fn run_for<'a>(state: &'a mut SystemState, decision_id: &str) -> Result<&'a mut 
 pub fn begin(
     state: &mut SystemState,
     request: &LevelChangeRequested,
-    now: DateTime<Utc>,
+    at: impl Into<Clock>,
 ) -> Result<(), RunError> {
+    let Clock { now, today } = at.into();
     if let Some(run) = &state.provisioning {
         return Err(RunError::LockHeld {
             held_by: run.decision_id.clone(),
@@ -183,7 +200,6 @@ pub fn begin(
     }
     // Every step must be legal from today's component states.
     let mut rehearsal = state.clone();
-    let today = now.date_naive();
     for t in &request.transitions {
         rehearsal
             .start(t, today)
@@ -212,8 +228,9 @@ pub fn start_step(
     state: &mut SystemState,
     decision_id: &str,
     index: usize,
-    now: DateTime<Utc>,
+    at: impl Into<Clock>,
 ) -> Result<(Transition, ComponentState), RunError> {
+    let Clock { now, today } = at.into();
     let run = run_for(state, decision_id)?;
     if index != run.committed {
         return Err(RunError::OutOfOrder { decision_id: decision_id.into(), index, next: run.committed });
@@ -228,7 +245,7 @@ pub fn start_step(
     }
     let Some(run) = state.provisioning.as_mut() else { return Err(RunError::NoRun(decision_id.into())) };
     run.step_started_at = Some(now);
-    state.start(&t, now.date_naive()).map_err(|e| RunError::Illegal(e.to_string()))?;
+    state.start(&t, today).map_err(|e| RunError::Illegal(e.to_string()))?;
     Ok((t, target))
 }
 
@@ -251,8 +268,9 @@ pub fn commit_step(
     state: &mut SystemState,
     decision_id: &str,
     index: usize,
-    now: DateTime<Utc>,
+    at: impl Into<Clock>,
 ) -> Result<(Transition, f64), RunError> {
+    let Clock { now, today } = at.into();
     let run = run_for(state, decision_id)?;
     if index + 1 == run.committed {
         // A retried call: already committed.
@@ -265,7 +283,7 @@ pub fn commit_step(
     let seconds = run.step_started_at.map_or(0.0, |s| (now - s).num_milliseconds() as f64 / 1000.0);
     run.committed += 1;
     run.step_started_at = None;
-    state.commit(&t, now.date_naive()).map_err(|e| RunError::Illegal(e.to_string()))?;
+    state.commit(&t, today).map_err(|e| RunError::Illegal(e.to_string()))?;
     Ok((t, seconds))
 }
 
@@ -273,8 +291,9 @@ pub fn commit_step(
 pub fn finish(
     state: &mut SystemState,
     decision_id: &str,
-    now: DateTime<Utc>,
+    at: impl Into<Clock>,
 ) -> Result<Vec<Event>, RunError> {
+    let Clock { now: _, today } = at.into();
     let run = run_for(state, decision_id)?.clone();
     if run.committed != run.transitions.len() {
         return Err(RunError::OutOfOrder {
@@ -291,7 +310,7 @@ pub fn finish(
     }
     let from = state.level;
     state.level = run.to_level;
-    state.level_since = now.date_naive();
+    state.level_since = today;
     Ok(vec![Event::LevelChanged { from, to: run.to_level, cause: run.cause.unwrap_or(Cause::Growth) }])
 }
 
@@ -301,9 +320,9 @@ pub fn next_undo(
     state: &mut SystemState,
     decision_id: &str,
     failure: RunFailure,
-    now: DateTime<Utc>,
+    at: impl Into<Clock>,
 ) -> Result<Option<(Transition, ComponentState)>, RunError> {
-    let today = now.date_naive();
+    let Clock { now: _, today } = at.into();
     let in_flight = state
         .components
         .iter()
@@ -354,9 +373,9 @@ pub fn current_undo(
 pub fn complete_undo(
     state: &mut SystemState,
     decision_id: &str,
-    now: DateTime<Utc>,
+    at: impl Into<Clock>,
 ) -> Result<Transition, RunError> {
-    let today = now.date_naive();
+    let Clock { now: _, today } = at.into();
     let run = run_for(state, decision_id)?;
     let undo = run.undoing.take().ok_or_else(|| RunError::Illegal("no undo step in progress".into()))?;
     let (moved, _) = undo.target();
@@ -380,15 +399,16 @@ pub fn fail(
     config: &Config,
     state: &mut SystemState,
     decision_id: &str,
-    now: DateTime<Utc>,
+    at: impl Into<Clock>,
 ) -> Result<(ProvisioningRun, Vec<Event>), RunError> {
+    let Clock { now: _, today } = at.into();
     let run = run_for(state, decision_id)?.clone();
     if run.undoing.is_some() || run.committed > 0 || state.any_transitional().is_some() {
         return Err(RunError::Illegal(format!("rollback of {decision_id} is not complete")));
     }
     state.provisioning = None;
     let mut events = vec![Event::Rollback { undone: run.undone.clone() }];
-    events.extend(record_failure(config, state, now.date_naive()));
+    events.extend(record_failure(config, state, today));
     Ok((run, events))
 }
 

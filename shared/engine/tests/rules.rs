@@ -874,7 +874,12 @@ fn nothing_is_planned_while_a_provisioning_run_holds_the_lock() {
         mode: Mode::Auto,
         cause: None,
     };
-    revscale_engine::run::begin(&mut s, &request, "2026-03-01T05:00:00Z".parse().unwrap()).unwrap();
+    revscale_engine::run::begin(
+        &mut s,
+        &request,
+        "2026-03-01T05:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap(),
+    )
+    .unwrap();
     let d = eval(&c, &s, &h, "2026-03-01");
     assert_eq!(d.outcome, Outcome::Hold);
     assert!(d.reasons[0].starts_with("provisioning of d-prev (L1 -> L1) is in progress"), "{:?}", d.reasons);
