@@ -518,13 +518,12 @@ async fn a_run_that_cannot_roll_back_alerts_with_where_each_component_stands() {
         cause: r#"{"errorMessage":"undoing eks_control_plane: AccessDenied"}"#.into(),
     };
     step(&deps, Action::Stuck { decision_id: "d-stuck".into(), error, now: t0() }).await.unwrap();
-    let alerts = deps.notifier.sent.lock().unwrap();
+    let alerts = deps.notifier.sent.lock().unwrap().clone();
     assert_eq!(alerts.len(), 1);
     assert!(alerts[0].subject.contains("d-stuck is stuck (RollbackFailed)"), "{}", alerts[0].subject);
     assert!(alerts[0].message.contains("undoing eks_control_plane: AccessDenied"), "{}", alerts[0].message);
     assert!(alerts[0].message.contains("eks_control_plane: warming"), "{}", alerts[0].message);
     assert!(alerts[0].message.contains("revscale provisioning release d-stuck"), "{}", alerts[0].message);
-    drop(alerts);
     // A Begin that failed before taking the lock says so instead.
     let error = StepError { error: "Internal".into(), cause: "boom".into() };
     step(&deps, Action::Stuck { decision_id: "d-never".into(), error, now: t0() }).await.unwrap();
