@@ -16,7 +16,9 @@ LOCALSTRIPE_PORT=${LOCALSTRIPE_PORT:-8420}
 ROUTER_PORT=${ROUTER_PORT:-5056}
 LAMBDA_PORT=${LAMBDA_PORT:-9001}
 # The provision Lambda's environment under cargo lambda watch: the resources the
-# provisioner tests create in moto under these fixed names.
+# provisioner tests create in moto under these fixed names. The daily-loop test replays
+# days of 2026 against today's clock, so decisions may be months "old" there: the age
+# limit is ten years here (its refusals are tested with the step tests' own clock).
 E2E_PREFIX=revscale-e2e
 STATE=.ci/.state
 mkdir -p "$STATE"
@@ -71,6 +73,7 @@ start() {
   env AWS_ENDPOINT_URL="http://127.0.0.1:$ROUTER_PORT" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
     AWS_REGION=eu-west-1 TABLE_NAME="$E2E_PREFIX" EVENT_BUS_NAME="$E2E_PREFIX" \
     ALERT_TOPIC_ARN="arn:aws:sns:eu-west-1:123456789012:$E2E_PREFIX-alerts" MAX_STATUS_CHECKS=20 \
+    MAX_DECISION_AGE_HOURS=87600 \
     REVSCALE_CONFIG="$PWD/$STATE/e2e-config.yaml" \
     RUST_LOG=info PATH="$PWD/.venv/bin:$PATH" \
     setsid .venv/bin/cargo-lambda lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
