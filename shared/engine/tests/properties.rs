@@ -91,6 +91,11 @@ const HOVER_CASES: u32 = 32;
 static HOVERS: AtomicU32 = AtomicU32::new(0);
 /// Pre-warming deploys the hovering property saw: it must see some, or it tests nothing.
 static PREWARM_DEPLOYS: AtomicU32 = AtomicU32::new(0);
+const GUARD_CASES: u32 = 512;
+static GUARDS: AtomicU32 = AtomicU32::new(0);
+/// Automatic activations the cost-guard property checked: it must check some, or its
+/// assertions, which only apply to activations, test nothing.
+static GUARDED_ACTIVATIONS: AtomicU32 = AtomicU32::new(0);
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: EPISODE_CASES, ..ProptestConfig::default() })]
@@ -208,7 +213,14 @@ proptest! {
             let reference = average.min(situation.today_mrr * 100);
             prop_assert!(projected * 10 <= reference * 9, "projected {projected} vs reference {reference}: {:?}", d.reasons);
             prop_assert!(projected <= c.level(d.to_level.max(d.from_level + 1).min(4)).max_burn.minor);
+            GUARDED_ACTIVATIONS.fetch_add(1, Ordering::SeqCst);
         }
+        if GUARDS.load(Ordering::SeqCst) + 1 == GUARD_CASES {
+            let checked = GUARDED_ACTIVATIONS.load(Ordering::SeqCst);
+            let _ = writeln!(std::io::stderr().lock(), "property cost guard: {checked} automatic activations checked");
+            prop_assert!(checked >= 20, "only {checked} of {GUARD_CASES} cases activated anything");
+        }
+        count_case(&GUARDS, "no_automatic_activation_leaves_projected_cost_above_ninety_percent_of_reference_revenue", GUARD_CASES);
     }
 
     #[test]
