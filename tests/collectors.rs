@@ -1,4 +1,5 @@
 //! The collectors against localstripe (revenue) and moto (Cost Explorer, DynamoDB).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use chrono::NaiveDate;
 use revscale_aws::cost_explorer::CostExplorerSource;

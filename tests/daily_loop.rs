@@ -5,6 +5,7 @@
 //! and dispatch state machine do (moto can run neither, so this test plays them): one
 //! provisioning run per decision, named after it, which calls the real provisioner.
 //! Then a churn drop, and the way back down.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use chrono::{Datelike, Days, NaiveDate};

@@ -1,6 +1,7 @@
 //! The evaluate Lambda's handler against moto: DynamoDB state and history, a real
 //! EventBridge bus whose rule targets SQS (to capture events), and an SNS topic with an
 //! SQS subscription (to capture alerts).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use std::sync::Arc;
 

@@ -1,5 +1,6 @@
 //! The operator API's handler, fed the API Gateway fixtures in events/override-api/
 //! (two identities, valid and invalid requests), against the DynamoDB store on moto.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use lambda_http::{Body, Request};
 use override_api::auth::{Patterns, Roles};

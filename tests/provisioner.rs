@@ -3,6 +3,7 @@
 //! DynamoDB, EventBridge and SNS. The provision Lambda's environment is fixed when
 //! watch starts (tests/emulators.sh), so these scenarios share its resources and run
 //! one after the other in a single test.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use aws_config::SdkConfig;
 use aws_sdk_sfn::types::ExecutionStatus;

@@ -1,4 +1,5 @@
 //! The DynamoDB store against moto: conditional writes, bounded reads, the audit trail.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use revscale_aws::dynamo::DynamoStore;

@@ -2,6 +2,7 @@
 //! API Gateway's IAM authorization: it verifies each request's SigV4 signature (by
 //! signing the same request again with the caller's secret) and passes the caller's
 //! ARN in the request context, as API Gateway does.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use std::collections::HashMap;
 use std::process::{Command, Output};

@@ -1,4 +1,5 @@
 //! The `revscale` binary as a user runs it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,4 +1,5 @@
 //! `revscale mrr` against a canned Stripe answer.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

@@ -1,4 +1,5 @@
 //! Shared set-up for the tests against the emulators that `tests/run.sh` starts.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -1,4 +1,5 @@
 //! Internal failures: a generic 500 for the caller, the whole chain in the log.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use chrono::NaiveDate;
 use override_api::handler::{Deps, handle};

@@ -1,6 +1,7 @@
 //! The provisioner's actions, driven in the order the state machine drives them, against
 //! the in-memory store and a scripted driver (which can show what no emulator can: a
 //! failure at any chosen step).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use std::sync::Arc;
 

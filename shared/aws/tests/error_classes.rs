@@ -2,6 +2,7 @@
 //! 127.0.0.1) giving the answers the emulators cannot: a DynamoDB transaction cancelled
 //! for throttling, Cost Explorer's DataUnavailableException, an unreachable endpoint.
 //! A wrong class is a real fault: an `Internal` is never retried, a `Transient` always is.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};

@@ -2,6 +2,7 @@
 //! recorded Stripe-shaped responses (`fixtures/stripe/`, API version 2026-07-29.dahlia):
 //! the shapes localstripe cannot serve, the requests the client must make, and how it
 //! retries and reports failures.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
 //! Promises the MRR rules keep on any account, checked on generated subscriptions.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use proptest::prelude::*;
 use revscale_aws::stripe::model::Subscription;

@@ -1,5 +1,6 @@
 //! Ten years of daily history: the whole simulation (one evaluation a day, with
 //! provisioning), and one evaluation that is handed all ten years.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use std::hint::black_box;
 

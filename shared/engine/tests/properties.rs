@@ -1,4 +1,5 @@
 //! Invariants of the engine over generated histories (proptest).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! Carrying out plans: commit on success, roll back completed steps on failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! ADR-017's rules, one test (or a few) per rule, named after what they guarantee.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! The simulator over the shipped scenarios, and its input checks.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 mod support;
 
