@@ -40,6 +40,12 @@ FUNCTIONS = ["collect-revenue", "collect-cost", "evaluate", "provision", "overri
 REGION = "eu-west-1"
 PREFIX = "revscale-perf"
 STRIPE_KEY = "sk_test_perf"
+# The provisioner's measured run: level 0 -> 1, the EKS control plane.
+PERF_DECISION = "2026-11-29-L0-L1-perf"
+PERF_TRANSITIONS = [
+    {"component": "eks_control_plane", "kind": "deploy"},
+    {"component": "eks_control_plane", "kind": "activate"},
+]
 
 
 def free_port():
@@ -205,6 +211,32 @@ def seed(moto, stripe_base):
     secret = boto3.client("secretsmanager", **aws).create_secret(Name=f"{PREFIX}/stripe", SecretString=STRIPE_KEY)[
         "ARN"
     ]
+    # The decision the provisioner's measured run begins: it acts only on a decision the
+    # audit trail holds (as the evaluator records it: an Execute, minutes old).
+    boto3.resource("dynamodb", **aws).Table(PREFIX).put_item(
+        Item={
+            "pk": "AUDIT",
+            "sk": PERF_DECISION,
+            "id": PERF_DECISION,
+            "at": "2026-11-29T06:00:00Z",
+            "kind": "evaluation",
+            "actor": "revscale",
+            "decision": {
+                "id": PERF_DECISION,
+                "date": "2026-11-29",
+                "mode": "auto",
+                "from_level": 0,
+                "to_level": 1,
+                "cause": "growth",
+                "outcome": "execute",
+                "transitions": PERF_TRANSITIONS,
+                "reasons": [],
+                "figures": {"mrr": None, "average_3m": None, "cost": None, "ratio": None},
+            },
+            "events": [],
+            "note": "",
+        }
+    )
     # Month to date: two tagged components, in USD, as Cost Explorer groups them.
     groups = [
         {"Keys": [f"revscale-component${c}"], "Metrics": {"UnblendedCost": {"Amount": a, "Unit": "USD"}}}
@@ -237,15 +269,9 @@ def events_for(function):
     if function == "provision":
         begin = load("provision/begin.json")
         begin["request"].update(
-            decision_id="2026-11-29-L0-L1-perf",
-            from_level=0,
-            to_level=1,
-            transitions=[
-                {"component": "eks_control_plane", "kind": "deploy"},
-                {"component": "eks_control_plane", "kind": "activate"},
-            ],
+            decision_id=PERF_DECISION, from_level=0, to_level=1, transitions=PERF_TRANSITIONS, cause="growth"
         )
-        start = {"action": "start", "decision_id": "2026-11-29-L0-L1-perf", "index": 0, "now": "2026-11-29T06:00:07Z"}
+        start = {"action": "start", "decision_id": PERF_DECISION, "index": 0, "now": "2026-11-29T06:00:07Z"}
         return [begin, start]
     sample = {
         "collect-revenue": "collect-revenue/scheduled.json",
@@ -308,6 +334,10 @@ def main():
             "STRIPE_API_BASE": stripe_base,
             "COST_TAG_KEY": "revscale-component",
             "FX_RATES": "USD=0.93",
+            # The operator API's roles (its sample request is a GET /status by alice).
+            "OPERATOR_PRINCIPALS": "arn:aws:iam::123456789012:user/*",
+            "APPROVER_PRINCIPALS": "arn:aws:iam::123456789012:user/*",
+            "SCHEDULE_TIMEZONE": "Europe/Rome",
             "RUST_LOG": "info",
             # The Rust functions use the configuration built into them, the Python
             # counterpart parses the same file.
