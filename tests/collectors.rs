@@ -1,15 +1,15 @@
 //! The collectors against localstripe (revenue) and moto (Cost Explorer, DynamoDB).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
-use chrono::NaiveDate;
 use revscale_aws::cost_explorer::CostExplorerSource;
 use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::metrics::RequestCounter;
 use revscale_aws::stripe::StripeSource;
 use revscale_engine::money::FxRates;
-use revscale_engine::ports::Store;
+use revscale_engine::ports::SnapshotStore;
 use revscale_engine::{Currency, Money};
 use revscale_integration_tests::{moto_url, report, scheduled, sdk, stripe_customer, stripe_url, table};
+use revscale_test_support::day;
 use serde_json::{Value, json};
 
 async fn counted_store(sdk: &aws_config::SdkConfig) -> (DynamoStore, RequestCounter) {
@@ -163,10 +163,6 @@ async fn stripe_mrr_is_exact_to_the_cent_and_collected_once_a_day() {
             .contains(&err),
         "{err}"
     );
-}
-
-fn day(s: &str) -> NaiveDate {
-    s.parse().unwrap()
 }
 
 /// Serves one canned HTTP response per connection, for malformed upstream answers.

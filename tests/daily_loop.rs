@@ -13,9 +13,9 @@ use revscale_aws::cost_explorer::CostExplorerSource;
 use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
 use revscale_aws::stripe::StripeSource;
+use revscale_engine::model::ComponentState;
 use revscale_engine::money::FxRates;
-use revscale_engine::ports::Store;
-use revscale_engine::state::ComponentState;
+use revscale_engine::ports::{AuditStore, StateStore};
 use revscale_engine::{ComponentId, Config, Currency, YearMonth};
 use revscale_integration_tests::{
     capture_level_change_requests, create_state_machine, drain, finished_execution, moto_url, report,

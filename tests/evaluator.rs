@@ -11,7 +11,7 @@ use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::metrics::RequestCounter;
 use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
 use revscale_engine::Config;
-use revscale_engine::ports::{CostSnapshot, RevenueSnapshot, Store};
+use revscale_engine::ports::{AuditStore, CostSnapshot, RevenueSnapshot, SnapshotStore, StateStore};
 use revscale_engine::{Currency, Money};
 use revscale_integration_tests::{
     capture_level_change_requests, drain, report, scheduled, sdk, table, topic_with_inbox, unique,

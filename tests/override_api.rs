@@ -7,8 +7,8 @@ use override_api::auth::{Patterns, Roles};
 use override_api::handler::{Deps, handle};
 use revscale_aws::dynamo::DynamoStore;
 use revscale_engine::Config;
-use revscale_engine::ports::Store;
-use revscale_engine::ports::memory::{MemoryBus, MemoryNotifier};
+use revscale_engine::ports::{AuditStore, StateStore};
+use revscale_engine::testing::{MemoryBus, MemoryNotifier};
 use revscale_integration_tests::{report, sdk, table, unique};
 use serde_json::Value;
 
@@ -255,9 +255,10 @@ async fn mode_breaker_and_dry_run_work_and_status_reports_them() {
 
 #[tokio::test]
 async fn a_run_whose_rollback_failed_is_released_once_repaired_by_hand() {
+    use revscale_engine::model::{ComponentState, Mode, Transition, TransitionKind};
     use revscale_engine::ports::{AuditRecord, LevelChangeRequested};
-    use revscale_engine::run::{RunFailure, begin, next_undo, start_step};
-    use revscale_engine::state::{ComponentState, Mode, Transition, TransitionKind};
+    use revscale_engine::provisioning::run::{begin, next_undo, start_step};
+    use revscale_engine::state::RunFailure;
     use revscale_engine::{ComponentId, SystemState};
 
     let api = Api::new().await;

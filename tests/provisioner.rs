@@ -8,8 +8,9 @@
 use aws_config::SdkConfig;
 use aws_sdk_sfn::types::ExecutionStatus;
 use revscale_aws::dynamo::DynamoStore;
-use revscale_engine::ports::{AuditRecord, LevelChangeRequested, Store};
-use revscale_engine::state::{ComponentRecord, ComponentState, Mode, Transition, TransitionKind};
+use revscale_engine::model::{ComponentState, Mode, Transition, TransitionKind};
+use revscale_engine::ports::{AuditRecord, LevelChangeRequested, StateStore};
+use revscale_engine::state::ComponentRecord;
 use revscale_engine::{Cause, ComponentId, Config, SystemState};
 use revscale_integration_tests::{
     create_state_machine, drain, finished_execution, queue, report, sdk, table_named, topic_with_inbox,
@@ -111,7 +112,8 @@ fn request(id: &str, from: u8, to: u8, transitions: &[(&str, TransitionKind)]) -
 /// taken now): the provisioner acts on nothing else.
 async fn record(rig: &Rig, request: &LevelChangeRequested) {
     use revscale_engine::Outcome;
-    use revscale_engine::decision::{DecisionId, Figures, RecordedDecision};
+    use revscale_engine::decision::{Figures, RecordedDecision};
+    use revscale_engine::model::DecisionId;
     let current = rig.store.load_state().await.unwrap().unwrap();
     let record = AuditRecord {
         id: request.decision_id.clone(),
@@ -359,7 +361,7 @@ async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real
 
     // 5. A start while another run holds the lock is refused, and nothing changes.
     let mut locked = SystemState::initial(&config, "2026-03-01".parse().unwrap());
-    revscale_engine::run::begin(
+    revscale_engine::provisioning::run::begin(
         &mut locked,
         &request("other-run", 0, 1, &[("eks_control_plane", Deploy)]),
         "2026-03-03T05:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap(),

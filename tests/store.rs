@@ -1,61 +1,13 @@
-//! The DynamoDB store against moto: conditional writes, bounded reads, the audit trail.
+//! The DynamoDB store against moto: the store contract every `Store` passes (the
+//! in-memory one too), and what only DynamoDB does (replayed invocations).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
 use revscale_aws::dynamo::DynamoStore;
-use revscale_engine::ports::{AuditRecord, CostSnapshot, RevenueSnapshot, Store, StoreError, Written};
-use revscale_engine::{Config, Currency, Money, SystemState};
+use revscale_engine::ports::{AuditStore, StateStore, Written};
+use revscale_engine::{Config, SystemState};
 use revscale_integration_tests::{sdk, table};
-
-fn day(s: &str) -> NaiveDate {
-    s.parse().unwrap()
-}
-
-fn at(s: &str) -> DateTime<Utc> {
-    format!("{s}T05:00:00Z").parse().unwrap()
-}
-
-fn revenue(date: &str, mrr: i64) -> RevenueSnapshot {
-    RevenueSnapshot {
-        date: day(date),
-        mrr: Money::whole(mrr, Currency::EUR),
-        subscriptions_counted: 3,
-        customers: 2,
-        collected_at: at(date),
-    }
-}
-
-fn cost(date: &str, eur: i64) -> CostSnapshot {
-    CostSnapshot {
-        date: day(date),
-        monthly_run_rate: Money::whole(eur, Currency::EUR),
-        month_to_date: Money::whole(eur / 2, Currency::EUR),
-        previous_month: Money::whole(eur, Currency::EUR),
-        per_component: [(
-            revscale_engine::ComponentId::new("k8s_workers"),
-            Money::from_minor(1234, Currency::EUR),
-        )]
-        .into(),
-        estimated: true,
-        forecast_used: false,
-        fx_rate: "0.93".into(),
-        requests: 2,
-        collected_at: at(date),
-    }
-}
-
-fn record(id: &str) -> AuditRecord {
-    AuditRecord {
-        id: id.into(),
-        at: at("2026-03-01"),
-        kind: "evaluation".into(),
-        actor: "revscale".into(),
-        decision: None,
-        events: vec![],
-        note: String::new(),
-        state_version: None,
-    }
-}
+use revscale_test_support::day;
+use revscale_test_support::store_contract::*;
 
 async fn store() -> DynamoStore {
     let sdk = sdk().await;
@@ -64,71 +16,28 @@ async fn store() -> DynamoStore {
 }
 
 #[tokio::test]
-async fn a_days_snapshot_is_written_once_and_a_replay_changes_nothing() {
-    let s = store().await;
-    assert_eq!(s.put_revenue(&revenue("2026-03-01", 1000)).await.unwrap(), Written::Created);
-    assert_eq!(s.put_revenue(&revenue("2026-03-01", 9999)).await.unwrap(), Written::AlreadyExists);
-    assert_eq!(s.put_cost(&cost("2026-03-01", 100)).await.unwrap(), Written::Created);
-    assert_eq!(s.put_cost(&cost("2026-03-01", 555)).await.unwrap(), Written::AlreadyExists);
-    let h = s.history(day("2026-03-01"), day("2026-03-01")).await.unwrap();
-    let snap = h.get(day("2026-03-01")).unwrap();
-    assert_eq!(
-        (snap.mrr, snap.cost),
-        (Money::whole(1000, Currency::EUR), Some(Money::whole(100, Currency::EUR)))
-    );
+async fn a_days_snapshot_is_written_once_in_dynamodb_and_a_replay_changes_nothing() {
+    a_days_snapshot_is_written_once_and_a_replay_changes_nothing(&store().await).await;
 }
 
 #[tokio::test]
-async fn history_is_a_bounded_query_of_revenue_days_with_their_cost_when_collected() {
-    let s = store().await;
-    let start = day("2026-01-01");
-    for i in 0..70u64 {
-        let d = (start + Days::new(i)).to_string();
-        s.put_revenue(&revenue(&d, 500 + i as i64)).await.unwrap();
-        if i != 10 {
-            s.put_cost(&cost(&d, 50)).await.unwrap();
-        }
-    }
-    let h = s.history(day("2026-01-05"), day("2026-02-20")).await.unwrap();
-    assert_eq!(h.len(), 47, "47 days in range");
-    assert_eq!(h.get(day("2026-01-11")).unwrap().cost, None, "the day without a cost snapshot still counts");
-    assert_eq!(h.get(day("2026-01-12")).unwrap().cost, Some(Money::whole(50, Currency::EUR)));
-    assert_eq!(h.get(day("2026-02-20")).unwrap().mrr, Money::whole(550, Currency::EUR));
+async fn dynamodb_history_is_a_bounded_query_of_revenue_days_with_their_cost() {
+    history_is_a_bounded_query_of_revenue_days_with_their_cost_when_collected(&store().await).await;
 }
 
 #[tokio::test]
-async fn state_writes_are_versioned_and_a_stale_writer_gets_a_conflict() {
-    let s = store().await;
-    let config = Config::default_config().unwrap();
-    assert!(s.load_state().await.unwrap().is_none());
-    let state = SystemState::initial(&config, day("2026-03-01"));
-    assert_eq!(s.record_decision(&record("d1"), &state, None).await.unwrap(), Written::Created);
-    let loaded = s.load_state().await.unwrap().unwrap();
-    assert_eq!(loaded.version, 1);
-    assert_eq!(loaded.value.level, 0);
-    // A second first-writer, and a writer holding version 0, both lose.
-    assert!(matches!(s.record_decision(&record("d2"), &state, None).await, Err(StoreError::Conflict(_))));
-    assert_eq!(s.record_decision(&record("d3"), &state, Some(1)).await.unwrap(), Written::Created);
-    assert!(matches!(s.record_decision(&record("d4"), &state, Some(1)).await, Err(StoreError::Conflict(_))));
-    assert_eq!(s.load_state().await.unwrap().unwrap().version, 2);
+async fn dynamodb_state_writes_are_versioned_and_a_stale_writer_gets_a_conflict() {
+    state_writes_are_versioned_and_a_stale_writer_gets_a_conflict(&store().await).await;
 }
 
 #[tokio::test]
-async fn the_audit_trail_is_append_only_and_read_newest_first() {
-    let s = store().await;
-    let config = Config::default_config().unwrap();
-    let state = SystemState::initial(&config, day("2026-03-01"));
-    s.record_decision(&record("2026-03-01-L0-L0-aaa"), &state, None).await.unwrap();
-    s.record_decision(&record("2026-03-02-L0-L0-bbb"), &state, Some(1)).await.unwrap();
-    // The same id again is never overwritten, whatever the state version.
-    assert_eq!(
-        s.record_decision(&record("2026-03-02-L0-L0-bbb"), &state, Some(2)).await.unwrap(),
-        Written::AlreadyExists
-    );
-    let audit = s.recent_audit(10, None).await.unwrap();
-    let ids: Vec<&str> = audit.iter().map(|r| r.id.as_str()).collect();
-    assert_eq!(ids, ["2026-03-02-L0-L0-bbb", "2026-03-01-L0-L0-aaa"]);
-    assert_eq!(s.recent_audit(1, None).await.unwrap().len(), 1);
+async fn the_dynamodb_audit_trail_is_append_only_and_read_newest_first() {
+    the_audit_trail_is_append_only_and_read_newest_first(&store().await).await;
+}
+
+#[tokio::test]
+async fn the_dynamodb_audit_trail_pages_backwards_from_a_cursor() {
+    the_audit_trail_pages_backwards_from_a_cursor(&store().await).await;
 }
 
 #[tokio::test]
@@ -145,22 +54,4 @@ async fn a_replayed_invocation_writes_nothing() {
     );
     assert_eq!(s.load_state().await.unwrap().unwrap().version, 1);
     assert_eq!(s.recent_audit(10, None).await.unwrap().len(), 1);
-}
-
-#[tokio::test]
-async fn the_audit_trail_pages_backwards_from_a_cursor() {
-    let s = store().await;
-    let config = Config::default_config().unwrap();
-    let state = SystemState::initial(&config, day("2026-03-01"));
-    for (i, d) in ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05"].iter().enumerate() {
-        let version = if i == 0 { None } else { Some(i as u64) };
-        s.record_decision(&record(&format!("{d}-L0-L0-x")), &state, version).await.unwrap();
-    }
-    let first = s.recent_audit(2, None).await.unwrap();
-    let ids = |v: &[AuditRecord]| v.iter().map(|r| r.id[..10].to_string()).collect::<Vec<_>>();
-    assert_eq!(ids(&first), ["2026-03-05", "2026-03-04"]);
-    let second = s.recent_audit(2, Some(first[1].id.clone())).await.unwrap();
-    assert_eq!(ids(&second), ["2026-03-03", "2026-03-02"]);
-    let last = s.recent_audit(2, Some(second[1].id.clone())).await.unwrap();
-    assert_eq!(ids(&last), ["2026-03-01"]);
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 use revscale_engine::Config;
-use revscale_engine::sim::DayRecord;
+use revscale_simulator::DayRecord;
 
 // Solid colours only: some SVG renderers ignore opacity, which turns translucent
 // lines black.

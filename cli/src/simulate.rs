@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::NaiveDate;
 use clap::ValueEnum;
-use revscale_engine::sim::{self, DayRecord, InjectedFailure, Scenario, SimOptions};
 use revscale_engine::{Config, Money};
+use revscale_simulator as sim;
+use revscale_simulator::{DayRecord, InjectedFailure, Scenario, SimOptions};
 use serde_json::{Value, json};
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]

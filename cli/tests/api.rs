@@ -14,7 +14,7 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use override_api::handler::{Deps, handle};
 use revscale_engine::Config;
-use revscale_engine::ports::memory::{MemoryBus, MemoryNotifier, MemoryStore};
+use revscale_engine::testing::{MemoryBus, MemoryNotifier, MemoryStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const USERS: [(&str, &str, &str); 2] = [

@@ -7,7 +7,7 @@ use revscale_aws::env::{EnvError, Vars};
 use revscale_aws::lambda::{FunctionError, event_date, event_id, event_time};
 use revscale_aws::metrics;
 use revscale_engine::Config;
-use revscale_engine::cycle::{CycleError, EvaluationOutcome, run_evaluation_on};
+use revscale_engine::evaluation::{CycleError, EvaluationOutcome, run_evaluation_on};
 use revscale_engine::ports::{EventBus, Notifier, Store};
 use serde_json::{Value, json};
 
@@ -107,7 +107,7 @@ pub async fn handle<S: Store, B: EventBus, N: Notifier>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use revscale_engine::ports::memory::{MemoryBus, MemoryNotifier, MemoryStore};
+    use revscale_engine::testing::{MemoryBus, MemoryNotifier, MemoryStore};
 
     fn event(json: &str) -> LambdaEvent<EventBridgeEvent<Value>> {
         LambdaEvent::new(serde_json::from_str(json).unwrap(), lambda_runtime::Context::default())
@@ -152,7 +152,7 @@ mod tests {
     #[tokio::test]
     async fn the_evaluator_reads_the_snapshots_of_the_schedules_local_date_at_plus_5_30_plus_14_and_minus_10()
     {
-        use revscale_engine::ports::{CostSnapshot, RevenueSnapshot};
+        use revscale_engine::ports::{CostSnapshot, RevenueSnapshot, SnapshotStore};
         use revscale_engine::{Currency, Money};
         let config = Config::default_config().unwrap();
         // Each evaluation time falls on another UTC day than its local one (05:15 in

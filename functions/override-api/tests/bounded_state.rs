@@ -12,8 +12,8 @@ use lambda_http::{Body, Request};
 use override_api::auth::Roles;
 use override_api::handler::{Deps, MAX_OPEN_OVERRIDES, handle};
 use revscale_engine::Config;
-use revscale_engine::ports::Store;
-use revscale_engine::ports::memory::{MemoryBus, MemoryNotifier, MemoryStore};
+use revscale_engine::ports::StateStore;
+use revscale_engine::testing::{MemoryBus, MemoryNotifier, MemoryStore};
 use serde_json::{Value, json};
 
 const BOB: &str = "arn:aws:iam::123456789012:user/bob";

@@ -3,10 +3,11 @@
 
 use chrono::NaiveDate;
 use override_api::handler::{Deps, handle};
-use revscale_engine::ports::memory::{MemoryBus, MemoryNotifier};
 use revscale_engine::ports::{
-    AuditRecord, CostSnapshot, RevenueSnapshot, Store, StoreError, Versioned, Written,
+    AuditRecord, AuditStore, CostSnapshot, RevenueSnapshot, SnapshotStore, StateStore, StoreError, Versioned,
+    Written,
 };
+use revscale_engine::testing::{MemoryBus, MemoryNotifier};
 use revscale_engine::{Config, History, SystemState};
 
 /// A store whose every call fails the way a broken table would.
@@ -18,7 +19,7 @@ fn broken<T>() -> Result<T, StoreError> {
     ))
 }
 
-impl Store for BrokenStore {
+impl SnapshotStore for BrokenStore {
     async fn put_revenue(&self, _: &RevenueSnapshot) -> Result<Written, StoreError> {
         broken()
     }
@@ -28,6 +29,9 @@ impl Store for BrokenStore {
     async fn history(&self, _: NaiveDate, _: NaiveDate) -> Result<History, StoreError> {
         broken()
     }
+}
+
+impl StateStore for BrokenStore {
     async fn load_state(&self) -> Result<Option<Versioned<SystemState>>, StoreError> {
         broken()
     }
@@ -39,6 +43,9 @@ impl Store for BrokenStore {
     ) -> Result<Written, StoreError> {
         broken()
     }
+}
+
+impl AuditStore for BrokenStore {
     async fn recent_audit(&self, _: usize, _: Option<String>) -> Result<Vec<AuditRecord>, StoreError> {
         broken()
     }

@@ -11,12 +11,15 @@ use revscale_aws::metrics;
 use revscale_engine::Config;
 use revscale_engine::config::Component;
 use revscale_engine::decision::Event;
+use revscale_engine::model::{ComponentState, Transition};
 use revscale_engine::ports::{
     Alert, AuditRecord, EventBus, LEVEL_CHANGED, LevelChangeRequested, Notifier, Store, StoreError, Versioned,
 };
-use revscale_engine::provisioning::{self, ComponentDriver, DriverError, DriverStatus, StepFailure};
-use revscale_engine::run::{self, RunError, RunFailure};
-use revscale_engine::state::{ComponentState, SystemState, Transition};
+use revscale_engine::ports::{ComponentDriver, DriverError, DriverStatus};
+use revscale_engine::provisioning::run::{self, RunError};
+use revscale_engine::provisioning::{self, StepFailure};
+use revscale_engine::state::RunFailure;
+use revscale_engine::state::SystemState;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use provision::handler::{Action, Deps, StepError, step};
 use revscale_aws::lambda::FunctionError;
-use revscale_engine::decision::{DecisionId, Figures, RecordedDecision};
-use revscale_engine::ports::memory::{MemoryBus, MemoryNotifier, MemoryStore, ScriptedDriver};
-use revscale_engine::ports::{AuditRecord, LevelChangeRequested, Store};
-use revscale_engine::provisioning::{DriverError, DriverStatus};
-use revscale_engine::state::{ComponentState, Mode, Transition, TransitionKind};
+use revscale_engine::decision::{Figures, RecordedDecision};
+use revscale_engine::model::DecisionId;
+use revscale_engine::model::{ComponentState, Mode, Transition, TransitionKind};
+use revscale_engine::ports::{AuditRecord, AuditStore, LevelChangeRequested, StateStore};
+use revscale_engine::ports::{DriverError, DriverStatus};
+use revscale_engine::testing::{MemoryBus, MemoryNotifier, MemoryStore, ScriptedDriver};
 use revscale_engine::{Cause, ComponentId, Config, Outcome, SystemState};
 use serde_json::Value;
 

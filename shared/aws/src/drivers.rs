@@ -13,8 +13,8 @@
 use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_eks::types::{ClusterStatus, NodegroupScalingConfig, NodegroupStatus, VpcConfigRequest};
 use revscale_engine::config::{Component, DriverSpec};
-use revscale_engine::provisioning::{ComponentDriver, DriverError, DriverStatus};
-use revscale_engine::state::ComponentState;
+use revscale_engine::model::ComponentState;
+use revscale_engine::ports::{ComponentDriver, DriverError, DriverStatus};
 
 pub struct AwsDrivers {
     eks: aws_sdk_eks::Client,

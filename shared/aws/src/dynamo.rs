@@ -17,7 +17,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use chrono::NaiveDate;
 use revscale_engine::History;
 use revscale_engine::ports::{
-    AuditRecord, CostSnapshot, RevenueSnapshot, Store, StoreError, Versioned, Written, join_snapshots,
+    AuditRecord, AuditStore, CostSnapshot, RevenueSnapshot, SnapshotStore, StateStore, StoreError, Versioned,
+    Written, join_snapshots,
 };
 use revscale_engine::state::SystemState;
 use serde::de::DeserializeOwned;
@@ -161,22 +162,22 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     }
 }
 
-impl Store for DynamoStore {
+impl SnapshotStore for DynamoStore {
     async fn put_revenue(&self, snapshot: &RevenueSnapshot) -> Result<Written, StoreError> {
         self.create(REVENUE, &snapshot.date.to_string(), snapshot).await
     }
-
     async fn put_cost(&self, snapshot: &CostSnapshot) -> Result<Written, StoreError> {
         self.create(COST, &snapshot.date.to_string(), snapshot).await
     }
-
     async fn history(&self, from: NaiveDate, to: NaiveDate) -> Result<History, StoreError> {
         let range = Some((from.to_string(), to.to_string()));
         let revenue: Vec<RevenueSnapshot> = self.query(REVENUE, range.clone(), false, None).await?;
         let cost: Vec<CostSnapshot> = self.query(COST, range, false, None).await?;
         Ok(join_snapshots(&revenue, &cost))
     }
+}
 
+impl StateStore for DynamoStore {
     async fn load_state(&self) -> Result<Option<Versioned<SystemState>>, StoreError> {
         let out = self
             .client
@@ -194,7 +195,6 @@ impl Store for DynamoStore {
         state.version = stored.body.version;
         Ok(Some(Versioned { value: state, version: stored.body.version }))
     }
-
     async fn record_decision(
         &self,
         record: &AuditRecord,
@@ -279,7 +279,9 @@ impl Store for DynamoStore {
         }
         Err(classify(err))
     }
+}
 
+impl AuditStore for DynamoStore {
     async fn audit_record(&self, id: &str) -> Result<Option<AuditRecord>, StoreError> {
         let out = self
             .client
@@ -295,7 +297,6 @@ impl Store for DynamoStore {
         let stored: Item<AuditRecord> = from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(Some(stored.body))
     }
-
     async fn recent_audit(
         &self,
         limit: usize,

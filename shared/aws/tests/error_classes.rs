@@ -9,7 +9,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use revscale_aws::cost_explorer::{CostError, CostExplorerSource};
 use revscale_aws::dynamo::DynamoStore;
 use revscale_engine::money::FxRates;
-use revscale_engine::ports::{AuditRecord, Store, StoreError};
+use revscale_engine::ports::{AuditRecord, StateStore, StoreError};
 use revscale_engine::{Config, Currency, SystemState};
 use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -12,34 +12,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::model::{ComponentId, Mode};
 use crate::money::{Currency, Money, Ratio};
-use crate::state::Mode;
-
-/// A component's key in the config, such as `eks_control_plane`.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ComponentId(pub String);
-
-impl ComponentId {
-    pub fn new(id: impl Into<String>) -> Self {
-        ComponentId(id.into())
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ComponentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for ComponentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// How a component is switched, with the parameters its driver needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,52 +1,17 @@
 //! What one evaluation decides: the plan, the events, and why.
 
-use std::fmt;
-
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ComponentId;
+use crate::model::{Cause, ComponentId, DecisionId, Mode, Transition, TransitionKind};
 use crate::money::{Money, Ratio};
-use crate::state::{Mode, SystemState, Transition, TransitionKind};
-
-/// Same inputs, same id: `2026-11-29-L1-L2-3f9a0c1e22b4`. Safe as a Step Functions
-/// execution name (letters, digits and dashes, under 80 characters), so a duplicate
-/// event cannot start a second execution.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct DecisionId(pub String);
-
-impl fmt::Display for DecisionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for DecisionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+use crate::state::SystemState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Warning,
     Critical,
-}
-
-/// Why the level is moving.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Cause {
-    /// Revenue sustained above the next thresholds.
-    Growth,
-    /// Revenue stayed below the current band (churn rollback).
-    Churn,
-    /// Cost stayed above the block ratio for the grace period.
-    CostOverrun,
-    /// An approved manual override.
-    Override,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,17 +130,6 @@ fn join(ids: &[ComponentId]) -> String {
     ids.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
 }
 
-impl fmt::Display for Cause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Cause::Growth => "growth",
-            Cause::Churn => "churn",
-            Cause::CostOverrun => "cost overrun",
-            Cause::Override => "override",
-        })
-    }
-}
-
 /// What the adapters must do with a decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -263,10 +217,7 @@ impl From<&Decision> for RecordedDecision {
 mod tests {
     use super::*;
     use crate::money::Currency;
-
-    fn day(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
+    use crate::testing::*;
 
     #[test]
     fn every_event_has_a_type_name_and_a_one_line_summary() {

@@ -193,10 +193,8 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::*;
 
-    fn day(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
     fn snap(d: &str, mrr: i64) -> DailySnapshot {
         DailySnapshot {
             date: day(d),

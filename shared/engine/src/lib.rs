@@ -2,23 +2,49 @@
 //!
 //! Pure by construction: no AWS SDK, no async runtime, no clock (chrono is built
 //! without its `clock` feature), no file or network I/O. `evaluate(inputs, today)`
-//! returns a [`Decision`]; the adapters (Lambdas, the simulator) carry it out.
+//! returns a [`Decision`]; the adapters (the Lambdas, the simulator crate) carry it out.
+//!
+//! The modules form layers; each uses only those listed before it (checked by
+//! `tests/layers.rs`):
+//!
+//! | layer | module | holds |
+//! |---|---|---|
+//! | 0 | [`money`] | exact amounts in minor units, currencies, ratios |
+//! | 0 | [`model`] | ids, modes, component states and the moves between them |
+//! | 1 | [`history`] | daily revenue/cost snapshots and their windows |
+//! | 1 | [`config`] | the validated thresholds file |
+//! | 2 | [`state`] | what revscale remembers, and the only ways it changes |
+//! | 3 | [`decision`] | what one evaluation decides, and why |
+//! | 4 | [`rules`] | ADR-017's rules: `evaluate(inputs, today)` |
+//! | 4 | [`ports`] | what the adapters implement: stores, bus, notifier, drivers |
+//! | 5 | [`provisioning`] | carrying a decision out, step by step or in one go |
+//! | 6 | [`evaluation`] | the daily use case: load, evaluate, record, publish |
+//! | 7 | `testing` | in-memory ports (feature `testing`) |
+
+pub mod model;
+pub mod money;
 
 pub mod config;
-pub mod cycle;
-pub mod decision;
-pub mod engine;
 pub mod history;
-pub mod money;
-pub mod ports;
-pub mod provisioning;
-pub mod run;
-pub mod sim;
+
 pub mod state;
 
-pub use config::{ComponentId, Config, ConfigError, DEFAULT_CONFIG_YAML};
-pub use decision::{Cause, Decision, DecisionId, Event, Figures, Outcome, Severity};
-pub use engine::{Inputs, evaluate, history_needed_from};
+pub mod decision;
+
+pub mod ports;
+pub mod rules;
+
+pub mod provisioning;
+
+pub mod evaluation;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use config::{Config, ConfigError, DEFAULT_CONFIG_YAML};
+pub use decision::{Decision, Event, Figures, Outcome, RecordedDecision, Severity};
 pub use history::{DailySnapshot, History, YearMonth};
+pub use model::{Cause, ComponentId, ComponentState, DecisionId, Mode, Transition, TransitionKind};
 pub use money::{Currency, Money, Ratio};
-pub use state::{ComponentState, Mode, SystemState, Transition, TransitionKind};
+pub use rules::{Inputs, evaluate, history_needed_from};
+pub use state::SystemState;

@@ -9,9 +9,10 @@ use std::future::Future;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ComponentId;
+use crate::config::Component;
 use crate::decision::{Event, RecordedDecision};
 use crate::history::{DailySnapshot, History};
+use crate::model::{ComponentId, ComponentState};
 use crate::money::Money;
 use crate::state::SystemState;
 
@@ -96,7 +97,8 @@ pub enum StoreError {
     Other(String),
 }
 
-pub trait Store {
+/// Where the collectors put the day's figures and the evaluator reads them back.
+pub trait SnapshotStore {
     fn put_revenue(
         &self,
         snapshot: &RevenueSnapshot,
@@ -109,6 +111,11 @@ pub trait Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> impl Future<Output = Result<History, StoreError>> + Send;
+}
+
+/// The one state item: read it, and change it only together with the audit record
+/// that explains the change.
+pub trait StateStore {
     fn load_state(&self) -> impl Future<Output = Result<Option<Versioned<SystemState>>, StoreError>> + Send;
     /// Writes the decision's audit record and the new state atomically: the record
     /// only if its id is new, the state only if its version is still `expected_version`
@@ -119,6 +126,10 @@ pub trait Store {
         state: &SystemState,
         expected_version: Option<u64>,
     ) -> impl Future<Output = Result<Written, StoreError>> + Send;
+}
+
+/// The audit trail, read by the operators and by the provisioner before it acts.
+pub trait AuditStore {
     /// Newest first; `before` (an audit id) continues from a previous page.
     fn recent_audit(
         &self,
@@ -128,6 +139,52 @@ pub trait Store {
     /// The audit record `id`, if there is one (the provisioner checks a decision here
     /// before acting on an event that names it).
     fn audit_record(&self, id: &str) -> impl Future<Output = Result<Option<AuditRecord>, StoreError>> + Send;
+}
+
+/// Everything the evaluator and the operator API use. Functions that need less ask
+/// for less ([`SnapshotStore`] for the collectors...), so a test double implements
+/// only the concern under test.
+pub trait Store: SnapshotStore + StateStore + AuditStore {}
+
+impl<T: SnapshotStore + StateStore + AuditStore> Store for T {}
+
+/// Where a component stands relative to the state a driver was asked to reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriverStatus {
+    Ready,
+    InProgress,
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DriverError {
+    /// Worth retrying as is (throttling, a timeout).
+    #[error("transient driver error: {0}")]
+    Transient(String),
+    /// The change cannot be made; the plan must be rolled back.
+    #[error("{0}")]
+    Rejected(String),
+    /// The resource is busy with another operation and refused this one (EKS's
+    /// `ResourceInUseException`): this call changed nothing, but an earlier one may be
+    /// under way.
+    #[error("{0}")]
+    Busy(String),
+}
+
+/// The port every component driver implements (EKS cluster, node group, SSM flag...).
+/// `apply` starts the change and returns quickly; `status` reports progress. Waiting
+/// happens in the caller (the state machine's Wait state), never inside a driver.
+pub trait ComponentDriver {
+    fn apply(
+        &self,
+        component: &Component,
+        target: ComponentState,
+    ) -> impl Future<Output = Result<(), DriverError>> + Send;
+    fn status(
+        &self,
+        component: &Component,
+        target: ComponentState,
+    ) -> impl Future<Output = Result<DriverStatus, DriverError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,10 +197,10 @@ pub struct LevelChangeRequested {
     pub decision_id: String,
     pub from_level: u8,
     pub to_level: u8,
-    pub transitions: Vec<crate::state::Transition>,
+    pub transitions: Vec<crate::model::Transition>,
     pub reasons: Vec<String>,
-    pub mode: crate::state::Mode,
-    pub cause: Option<crate::decision::Cause>,
+    pub mode: crate::model::Mode,
+    pub cause: Option<crate::model::Cause>,
 }
 
 impl LevelChangeRequested {
@@ -197,192 +254,8 @@ pub fn join_snapshots(revenue: &[RevenueSnapshot], cost: &[CostSnapshot]) -> His
     }))
 }
 
-/// In-memory implementations, for unit tests and local runs.
-pub mod memory {
-    use std::collections::BTreeMap;
-    use std::sync::Mutex;
-
-    use super::*;
-    use crate::config::Component;
-    use crate::provisioning::{ComponentDriver, DriverError, DriverStatus};
-    use crate::state::ComponentState;
-
-    #[derive(Default)]
-    pub struct MemoryStore {
-        inner: Mutex<Inner>,
-    }
-
-    #[derive(Default)]
-    struct Inner {
-        revenue: BTreeMap<NaiveDate, RevenueSnapshot>,
-        cost: BTreeMap<NaiveDate, CostSnapshot>,
-        state: Option<Versioned<SystemState>>,
-        audit: Vec<AuditRecord>,
-    }
-
-    impl MemoryStore {
-        fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
-            self.inner.lock().map_err(|_| StoreError::Other("memory store poisoned".into()))
-        }
-
-        pub fn audit_len(&self) -> usize {
-            self.inner.lock().map(|i| i.audit.len()).unwrap_or(0)
-        }
-    }
-
-    impl Store for MemoryStore {
-        async fn put_revenue(&self, snapshot: &RevenueSnapshot) -> Result<Written, StoreError> {
-            let mut inner = self.lock()?;
-            if inner.revenue.contains_key(&snapshot.date) {
-                return Ok(Written::AlreadyExists);
-            }
-            inner.revenue.insert(snapshot.date, snapshot.clone());
-            Ok(Written::Created)
-        }
-
-        async fn put_cost(&self, snapshot: &CostSnapshot) -> Result<Written, StoreError> {
-            let mut inner = self.lock()?;
-            if inner.cost.contains_key(&snapshot.date) {
-                return Ok(Written::AlreadyExists);
-            }
-            inner.cost.insert(snapshot.date, snapshot.clone());
-            Ok(Written::Created)
-        }
-
-        async fn history(&self, from: NaiveDate, to: NaiveDate) -> Result<History, StoreError> {
-            let inner = self.lock()?;
-            let revenue: Vec<RevenueSnapshot> =
-                inner.revenue.range(from..=to).map(|(_, r)| r.clone()).collect();
-            let cost: Vec<CostSnapshot> = inner.cost.range(from..=to).map(|(_, c)| c.clone()).collect();
-            Ok(join_snapshots(&revenue, &cost))
-        }
-
-        async fn load_state(&self) -> Result<Option<Versioned<SystemState>>, StoreError> {
-            Ok(self.lock()?.state.clone())
-        }
-
-        async fn record_decision(
-            &self,
-            record: &AuditRecord,
-            state: &SystemState,
-            expected_version: Option<u64>,
-        ) -> Result<Written, StoreError> {
-            let mut inner = self.lock()?;
-            if inner.audit.iter().any(|r| r.id == record.id) {
-                return Ok(Written::AlreadyExists);
-            }
-            let current = inner.state.as_ref().map(|s| s.version);
-            if current != expected_version {
-                return Err(StoreError::Conflict("state".into()));
-            }
-            let version = expected_version.map_or(1, |v| v + 1);
-            let mut stored = state.clone();
-            stored.version = version;
-            inner.state = Some(Versioned { value: stored, version });
-            inner.audit.push(AuditRecord { state_version: Some(version), ..record.clone() });
-            Ok(Written::Created)
-        }
-
-        async fn audit_record(&self, id: &str) -> Result<Option<AuditRecord>, StoreError> {
-            Ok(self.lock()?.audit.iter().find(|r| r.id == id).cloned())
-        }
-
-        async fn recent_audit(
-            &self,
-            limit: usize,
-            before: Option<String>,
-        ) -> Result<Vec<AuditRecord>, StoreError> {
-            let mut audit: Vec<AuditRecord> = self.lock()?.audit.clone();
-            // Newest first, by id, as the DynamoDB sort key orders them.
-            audit.sort_by(|a, b| b.id.cmp(&a.id));
-            Ok(audit.into_iter().filter(|r| before.as_ref().is_none_or(|b| r.id < *b)).take(limit).collect())
-        }
-    }
-
-    /// Keeps what was published, for assertions.
-    #[derive(Default)]
-    pub struct MemoryBus {
-        pub published: Mutex<Vec<(String, serde_json::Value)>>,
-    }
-
-    impl EventBus for MemoryBus {
-        async fn publish(&self, detail_type: &str, detail: &serde_json::Value) -> Result<(), PublishError> {
-            let mut published = self.published.lock().map_err(|_| PublishError("bus poisoned".into()))?;
-            published.push((detail_type.to_string(), detail.clone()));
-            Ok(())
-        }
-    }
-
-    /// Per component, the answers still to give.
-    type Script<T> = Mutex<Vec<(String, std::collections::VecDeque<Result<T, DriverError>>)>>;
-
-    /// A driver that answers from a script, per component: each call takes the next
-    /// answer; an empty script means success. Records every `apply`.
-    #[derive(Default)]
-    pub struct ScriptedDriver {
-        apply: Script<()>,
-        status: Script<DriverStatus>,
-        calls: Mutex<Vec<String>>,
-    }
-
-    impl ScriptedDriver {
-        pub fn on_apply(self, component: &str, answers: Vec<Result<(), DriverError>>) -> Self {
-            if let Ok(mut s) = self.apply.lock() {
-                s.push((component.into(), answers.into()));
-            }
-            self
-        }
-
-        pub fn on_status(self, component: &str, answers: Vec<Result<DriverStatus, DriverError>>) -> Self {
-            if let Ok(mut s) = self.status.lock() {
-                s.push((component.into(), answers.into()));
-            }
-            self
-        }
-
-        /// `component -> target` for every `apply`, in order.
-        pub fn calls(&self) -> Vec<String> {
-            self.calls.lock().map(|c| c.clone()).unwrap_or_default()
-        }
-
-        fn pop<T>(script: &Script<T>, component: &str) -> Option<Result<T, DriverError>> {
-            let mut script = script.lock().ok()?;
-            script.iter_mut().find(|(c, _)| c == component).and_then(|(_, answers)| answers.pop_front())
-        }
-    }
-
-    impl ComponentDriver for ScriptedDriver {
-        async fn apply(&self, component: &Component, target: ComponentState) -> Result<(), DriverError> {
-            if let Ok(mut calls) = self.calls.lock() {
-                calls.push(format!("{} -> {target}", component.id));
-            }
-            Self::pop(&self.apply, component.id.as_str()).unwrap_or(Ok(()))
-        }
-
-        async fn status(
-            &self,
-            component: &Component,
-            _target: ComponentState,
-        ) -> Result<DriverStatus, DriverError> {
-            Self::pop(&self.status, component.id.as_str()).unwrap_or(Ok(DriverStatus::Ready))
-        }
-    }
-
-    #[derive(Default)]
-    pub struct MemoryNotifier {
-        pub sent: Mutex<Vec<Alert>>,
-    }
-
-    impl Notifier for MemoryNotifier {
-        async fn notify(&self, alert: &Alert) -> Result<(), PublishError> {
-            self.sent.lock().map_err(|_| PublishError("notifier poisoned".into()))?.push(alert.clone());
-            Ok(())
-        }
-    }
-}
-
 /// A shared store is a store (handlers hold one per invocation).
-impl<S: Store + Send + Sync> Store for std::sync::Arc<S> {
+impl<S: SnapshotStore + Send + Sync> SnapshotStore for std::sync::Arc<S> {
     fn put_revenue(
         &self,
         snapshot: &RevenueSnapshot,
@@ -399,6 +272,9 @@ impl<S: Store + Send + Sync> Store for std::sync::Arc<S> {
     ) -> impl Future<Output = Result<History, StoreError>> + Send {
         S::history(self, from, to)
     }
+}
+
+impl<S: StateStore + Send + Sync> StateStore for std::sync::Arc<S> {
     fn load_state(&self) -> impl Future<Output = Result<Option<Versioned<SystemState>>, StoreError>> + Send {
         S::load_state(self)
     }
@@ -410,6 +286,9 @@ impl<S: Store + Send + Sync> Store for std::sync::Arc<S> {
     ) -> impl Future<Output = Result<Written, StoreError>> + Send {
         S::record_decision(self, record, state, expected_version)
     }
+}
+
+impl<S: AuditStore + Send + Sync> AuditStore for std::sync::Arc<S> {
     fn recent_audit(
         &self,
         limit: usize,
@@ -424,22 +303,10 @@ impl<S: Store + Send + Sync> Store for std::sync::Arc<S> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use super::memory::{MemoryBus, MemoryNotifier, MemoryStore, ScriptedDriver};
     use super::*;
     use crate::config::Config;
     use crate::money::Currency;
-    use crate::provisioning::{ComponentDriver, DriverError, DriverStatus};
-    use crate::state::ComponentState;
-
-    fn day(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
-
-    fn at(s: &str) -> DateTime<Utc> {
-        format!("{s}T05:00:00Z").parse().unwrap()
-    }
+    use crate::testing::{MemoryBus, MemoryNotifier, ScriptedDriver, at, day};
 
     fn revenue(d: &str, mrr: i64) -> RevenueSnapshot {
         RevenueSnapshot {
@@ -466,19 +333,6 @@ mod tests {
         }
     }
 
-    fn record(id: &str) -> AuditRecord {
-        AuditRecord {
-            id: id.into(),
-            at: at("2026-03-01"),
-            kind: "t".into(),
-            actor: "a".into(),
-            decision: None,
-            events: vec![],
-            note: String::new(),
-            state_version: None,
-        }
-    }
-
     #[test]
     fn every_revenue_day_joins_history_with_its_cost_when_there_is_one() {
         let h = join_snapshots(
@@ -488,43 +342,6 @@ mod tests {
         assert_eq!(h.len(), 2, "a day without revenue is not a day of history");
         assert_eq!(h.get(day("2026-03-01")).unwrap().cost, None, "a missing cost does not void the day");
         assert_eq!(h.get(day("2026-03-02")).unwrap().cost, Some(Money::whole(5, Currency::EUR)));
-    }
-
-    #[test]
-    fn the_memory_store_behaves_like_the_dynamodb_one() {
-        let store = Arc::new(MemoryStore::default());
-        let config = Config::default_config().unwrap();
-        let state = SystemState::initial(&config, day("2026-03-01"));
-        pollster::block_on(async {
-            assert_eq!(store.put_revenue(&revenue("2026-03-01", 10)).await.unwrap(), Written::Created);
-            assert_eq!(store.put_revenue(&revenue("2026-03-01", 99)).await.unwrap(), Written::AlreadyExists);
-            assert_eq!(store.put_cost(&cost("2026-03-01", 1)).await.unwrap(), Written::Created);
-            assert_eq!(store.put_cost(&cost("2026-03-01", 2)).await.unwrap(), Written::AlreadyExists);
-            assert_eq!(store.history(day("2026-03-01"), day("2026-03-31")).await.unwrap().len(), 1);
-            assert!(store.load_state().await.unwrap().is_none());
-            assert_eq!(
-                store.record_decision(&record("2026-03-01-a"), &state, None).await.unwrap(),
-                Written::Created
-            );
-            assert!(matches!(
-                store.record_decision(&record("2026-03-02-b"), &state, None).await,
-                Err(StoreError::Conflict(_))
-            ));
-            assert_eq!(
-                store.record_decision(&record("2026-03-01-a"), &state, Some(1)).await.unwrap(),
-                Written::AlreadyExists
-            );
-            assert_eq!(
-                store.record_decision(&record("2026-03-03-c"), &state, Some(1)).await.unwrap(),
-                Written::Created
-            );
-            assert_eq!(store.load_state().await.unwrap().unwrap().version, 2);
-            let page = store.recent_audit(1, None).await.unwrap();
-            assert_eq!(page[0].id, "2026-03-03-c");
-            let next = store.recent_audit(5, Some(page[0].id.clone())).await.unwrap();
-            assert_eq!(next.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["2026-03-01-a"]);
-            assert_eq!(store.audit_len(), 2);
-        });
     }
 
     #[test]
@@ -541,7 +358,7 @@ mod tests {
     #[test]
     fn the_scripted_driver_answers_in_order_then_succeeds() {
         let config = Config::default_config().unwrap();
-        let eks = &config.components[&crate::ComponentId::new("eks_control_plane")];
+        let eks = &config.components[&crate::model::ComponentId::new("eks_control_plane")];
         let driver = ScriptedDriver::default()
             .on_apply("eks_control_plane", vec![Err(DriverError::Rejected("no".into()))])
             .on_status("eks_control_plane", vec![Ok(DriverStatus::InProgress)]);

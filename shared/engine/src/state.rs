@@ -1,168 +1,14 @@
 //! What revscale remembers between two evaluations, and the only ways it may change.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Billing, Component, ComponentId, Config};
+use crate::config::{Billing, Component, Config};
+use crate::history::History;
+use crate::model::{Cause, ComponentId, ComponentState, IllegalTransition, Mode, Transition, TransitionKind};
 use crate::money::Money;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Decide and record, never transition.
-    Shadow,
-    /// Every level change waits for an approval.
-    Approval,
-    /// Automatic; approval only above the configured cost threshold.
-    #[default]
-    Auto,
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::Shadow => "shadow",
-            Mode::Approval => "approval",
-            Mode::Auto => "auto",
-        })
-    }
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "shadow" => Ok(Mode::Shadow),
-            "approval" => Ok(Mode::Approval),
-            "auto" => Ok(Mode::Auto),
-            other => Err(format!("unknown mode '{other}' (expected shadow, approval or auto)")),
-        }
-    }
-}
-
-/// ADR-017's resource states, plus `Cooling`, the transitional state going down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ComponentState {
-    /// Not deployed.
-    Cold,
-    /// Deploying or activating.
-    Warming,
-    /// Deployed, stopped (replicas 0): minimal cost.
-    Warm,
-    /// Active.
-    Hot,
-    /// Deactivating or being torn down.
-    Cooling,
-}
-
-impl ComponentState {
-    /// The ADR's `component_activation_state` metric: 0 = cold, 1 = warm, 2 = hot;
-    /// transitional states report where they come from.
-    pub fn metric_value(self) -> u8 {
-        match self {
-            ComponentState::Cold | ComponentState::Warming => 0,
-            ComponentState::Warm => 1,
-            ComponentState::Hot | ComponentState::Cooling => 2,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ComponentState::Cold => "cold",
-            ComponentState::Warming => "warming",
-            ComponentState::Warm => "warm",
-            ComponentState::Hot => "hot",
-            ComponentState::Cooling => "cooling",
-        }
-    }
-
-    pub fn is_transitional(self) -> bool {
-        matches!(self, ComponentState::Warming | ComponentState::Cooling)
-    }
-}
-
-impl fmt::Display for ComponentState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The four legal moves between stable states. A plan is a list of these, so a jump
-/// such as COLD -> HOT cannot even be written down: it is `Deploy` then `Activate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransitionKind {
-    /// COLD -> WARMING -> WARM
-    Deploy,
-    /// WARM -> WARMING -> HOT
-    Activate,
-    /// HOT -> COOLING -> WARM
-    Deactivate,
-    /// WARM -> COOLING -> COLD
-    Decommission,
-}
-
-impl TransitionKind {
-    pub fn from_state(self) -> ComponentState {
-        match self {
-            TransitionKind::Deploy => ComponentState::Cold,
-            TransitionKind::Activate | TransitionKind::Decommission => ComponentState::Warm,
-            TransitionKind::Deactivate => ComponentState::Hot,
-        }
-    }
-
-    pub fn to_state(self) -> ComponentState {
-        match self {
-            TransitionKind::Deploy | TransitionKind::Deactivate => ComponentState::Warm,
-            TransitionKind::Activate => ComponentState::Hot,
-            TransitionKind::Decommission => ComponentState::Cold,
-        }
-    }
-
-    pub fn transitional_state(self) -> ComponentState {
-        match self {
-            TransitionKind::Deploy | TransitionKind::Activate => ComponentState::Warming,
-            TransitionKind::Deactivate | TransitionKind::Decommission => ComponentState::Cooling,
-        }
-    }
-
-    /// The move that undoes this one, used by rollback.
-    pub fn inverse(self) -> TransitionKind {
-        match self {
-            TransitionKind::Deploy => TransitionKind::Decommission,
-            TransitionKind::Activate => TransitionKind::Deactivate,
-            TransitionKind::Deactivate => TransitionKind::Activate,
-            TransitionKind::Decommission => TransitionKind::Deploy,
-        }
-    }
-}
-
-/// One component's move in a plan.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Transition {
-    pub component: ComponentId,
-    pub kind: TransitionKind,
-}
-
-impl fmt::Display for Transition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} -> {}", self.component, self.kind.from_state(), self.kind.to_state())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IllegalTransition {
-    #[error("{component}: cannot start {kind:?} from {state} (needs {needs})")]
-    WrongStart { component: ComponentId, kind: TransitionKind, state: ComponentState, needs: ComponentState },
-    #[error("{component}: cannot finish {kind:?} from {state} (needs {needs})")]
-    WrongFinish { component: ComponentId, kind: TransitionKind, state: ComponentState, needs: ComponentState },
-    #[error("{0}: not a configured component")]
-    UnknownComponent(ComponentId),
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComponentRecord {
@@ -248,11 +94,68 @@ pub struct PendingApproval {
     /// Why the change is wanted: an approval holds for this change for this reason
     /// only (none on approvals recorded before causes were).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cause: Option<crate::decision::Cause>,
+    pub cause: Option<Cause>,
     pub requested_on: NaiveDate,
     pub extra_monthly_cost: Money,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+}
+
+/// The lock and the journal of one run, kept in the state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisioningRun {
+    pub decision_id: String,
+    pub from_level: u8,
+    pub to_level: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
+    pub transitions: Vec<Transition>,
+    /// `transitions[..committed]` are done.
+    pub committed: usize,
+    pub started_at: DateTime<Utc>,
+    /// When the step in progress started, for `provisioning_duration_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_started_at: Option<DateTime<Utc>>,
+    /// Set by the first failed step: rollback is under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<RunFailure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undoing: Option<Undo>,
+    /// What rollback has undone so far, in order.
+    #[serde(default)]
+    pub undone: Vec<Transition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunFailure {
+    /// The stable error name the run ends with (`TransitionFailed`, ...).
+    pub error: String,
+    pub cause: String,
+}
+
+/// One rollback step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Undo {
+    /// A transition that failed half-way: drive the component back where it started.
+    Abort { transition: Transition },
+    /// A committed transition: run its inverse.
+    Reverse { transition: Transition },
+}
+
+impl Undo {
+    /// The move being made and the state the driver must reach.
+    pub fn target(&self) -> (Transition, ComponentState) {
+        match self {
+            Undo::Abort { transition } => (transition.clone(), transition.kind.from_state()),
+            Undo::Reverse { transition } => {
+                let inverse =
+                    Transition { component: transition.component.clone(), kind: transition.kind.inverse() };
+                let to = inverse.kind.to_state();
+                (inverse, to)
+            }
+        }
+    }
 }
 
 /// Everything revscale remembers between evaluations. Revenue and cost history is not
@@ -273,7 +176,7 @@ pub struct SystemState {
     pub mode: Option<Mode>,
     /// The provisioning run in progress: its lock and journal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provisioning: Option<crate::run::ProvisioningRun>,
+    pub provisioning: Option<ProvisioningRun>,
     /// Optimistic-locking version; every stored write increments it.
     #[serde(default)]
     pub version: u64,
@@ -333,7 +236,7 @@ impl SystemState {
 
     /// The history the rules decide on: each day's collected (Cost Explorer) cost plus
     /// what is billed outside AWS for the components as they stand now.
-    pub fn production_history(&self, config: &Config, billed: &crate::History) -> crate::History {
+    pub fn production_history(&self, config: &Config, billed: &History) -> History {
         billed.with_costs(|aws| self.production_cost(config, aws))
     }
 
@@ -426,10 +329,7 @@ impl SystemState {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn day(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
+    use crate::testing::*;
 
     fn setup() -> (Config, SystemState) {
         let c = Config::default_config().unwrap();

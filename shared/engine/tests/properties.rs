@@ -1,19 +1,18 @@
 //! Invariants of the engine over generated histories (proptest).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
-mod support;
-
 use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{Days, NaiveDate};
 use proptest::prelude::*;
-use revscale_engine::decision::{Cause, Outcome};
-use revscale_engine::engine::cost_delta;
-use revscale_engine::sim::{Scenario, SimOptions, simulate};
-use revscale_engine::state::TransitionKind;
+use revscale_engine::decision::Outcome;
+use revscale_engine::model::Cause;
+use revscale_engine::model::TransitionKind;
+use revscale_engine::rules::cost_delta;
 use revscale_engine::{ComponentState, Config, Currency, History, Money, SystemState};
-use support::*;
+use revscale_simulator::{Scenario, SimOptions, simulate};
+use revscale_test_support::*;
 
 const MONTHS: [&str; 4] = ["2026-01", "2026-02", "2026-03", "2026-04"];
 

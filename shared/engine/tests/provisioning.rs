@@ -1,13 +1,12 @@
 //! Carrying out plans: commit on success, roll back completed steps on failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
-mod support;
-
 use revscale_engine::decision::{Event, Outcome};
-use revscale_engine::ports::memory::ScriptedDriver;
-use revscale_engine::provisioning::{DriverError, DriverStatus, MAX_STATUS_CHECKS, execute};
-use revscale_engine::state::{ComponentState, TransitionKind};
-use support::*;
+use revscale_engine::model::{ComponentState, TransitionKind};
+use revscale_engine::ports::{DriverError, DriverStatus};
+use revscale_engine::provisioning::{MAX_STATUS_CHECKS, execute};
+use revscale_engine::testing::ScriptedDriver;
+use revscale_test_support::*;
 
 fn level_2_decision() -> (revscale_engine::Config, revscale_engine::SystemState, revscale_engine::Decision) {
     let c = config();

@@ -1,15 +1,13 @@
 //! ADR-017's rules, one test (or a few) per rule, named after what they guarantee.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
-mod support;
-
-use revscale_engine::decision::{Cause, Event, Outcome, Severity};
-use revscale_engine::provisioning::record_failure;
-use revscale_engine::state::{
-    ComponentRecord, ComponentState, Mode, Override, PendingApproval, TransitionKind,
-};
+use revscale_engine::decision::{Event, Outcome, Severity};
+use revscale_engine::model::Cause;
+use revscale_engine::model::{ComponentState, Mode, TransitionKind};
+use revscale_engine::provisioning::run::record_failure;
+use revscale_engine::state::{ComponentRecord, Override, PendingApproval};
 use revscale_engine::{History, Money, Ratio, Transition};
-use support::*;
+use revscale_test_support::*;
 
 fn transitions(d: &revscale_engine::Decision) -> Vec<(String, TransitionKind)> {
     d.transitions.iter().map(|t| (t.component.to_string(), t.kind)).collect()
@@ -875,7 +873,7 @@ fn nothing_is_planned_while_a_provisioning_run_holds_the_lock() {
         mode: Mode::Auto,
         cause: None,
     };
-    revscale_engine::run::begin(
+    revscale_engine::provisioning::run::begin(
         &mut s,
         &request,
         "2026-03-01T05:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap(),

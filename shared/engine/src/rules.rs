@@ -5,13 +5,14 @@ use std::collections::BTreeSet;
 use chrono::{Datelike, Days, Months, NaiveDate};
 use sha2::{Digest, Sha256};
 
-use crate::config::{ComponentId, Config, Level};
-use crate::decision::{Cause, Decision, DecisionId, Event, Figures, Outcome, Severity};
+use crate::config::{Config, Level};
+use crate::decision::{Decision, Event, Figures, Outcome, Severity};
 use crate::history::{DailyMean, DailySnapshot, History, covered};
+use crate::model::ComponentId;
+use crate::model::{Cause, DecisionId};
+use crate::model::{ComponentState, Mode, Transition, TransitionKind};
 use crate::money::Money;
-use crate::state::{
-    BreakerStatus, ComponentState, Mode, PendingApproval, SystemState, Transition, TransitionKind,
-};
+use crate::state::{BreakerStatus, PendingApproval, SystemState};
 
 /// Everything a decision depends on. Time is passed separately, as `today`.
 #[derive(Debug, Clone, Copy)]

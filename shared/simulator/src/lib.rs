@@ -7,13 +7,17 @@ use std::sync::Mutex;
 use chrono::{Datelike, Days, Months, NaiveDate};
 use serde::Deserialize;
 
-use crate::config::{Component, ComponentId, Config};
-use crate::decision::{DecisionId, Event, Outcome};
-use crate::engine::{Inputs, evaluate, history_needed_from};
-use crate::history::{DailySnapshot, History, YearMonth};
-use crate::money::{Money, Ratio};
-use crate::provisioning::{ComponentDriver, DriverError, DriverStatus, execute};
-use crate::state::{ComponentState, SystemState};
+use revscale_engine::config::{Component, Config};
+use revscale_engine::decision::{Event, Outcome};
+use revscale_engine::history::{DailySnapshot, History, YearMonth};
+use revscale_engine::model::ComponentId;
+use revscale_engine::model::ComponentState;
+use revscale_engine::model::DecisionId;
+use revscale_engine::money::{Money, Ratio};
+use revscale_engine::ports::{ComponentDriver, DriverError, DriverStatus};
+use revscale_engine::provisioning::execute;
+use revscale_engine::rules::{Inputs, evaluate, history_needed_from};
+use revscale_engine::state::SystemState;
 
 /// From `date` on, MRR is `mrr` and the monthly run-rate of costs not caused by managed
 /// components is `cost`.

@@ -1,14 +1,16 @@
-//! Builders shared by the engine's tests.
-#![allow(dead_code)]
+//! Builders the tests of every crate share, and the store contract every `Store`
+//! implementation must pass (the in-memory one and DynamoDB on moto).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
-use chrono::{Days, NaiveDate};
+use chrono::Days;
 use revscale_engine::config::Config;
-use revscale_engine::state::{ComponentRecord, ComponentState, SystemState};
+use revscale_engine::model::ComponentState;
+use revscale_engine::state::{ComponentRecord, SystemState};
 use revscale_engine::{ComponentId, DailySnapshot, Decision, History, Inputs, Money, YearMonth, evaluate};
 
-pub fn day(s: &str) -> NaiveDate {
-    s.parse().unwrap_or_else(|_| panic!("bad date {s}"))
-}
+pub use revscale_engine::testing::{at, day};
+
+pub mod store_contract;
 
 pub fn eur(units: i64) -> Money {
     Money::whole(units, revscale_engine::Currency::EUR)

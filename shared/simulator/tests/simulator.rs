@@ -1,12 +1,11 @@
 //! The simulator over the shipped scenarios, and its input checks.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
-mod support;
-
-use revscale_engine::decision::{Cause, Event, Severity};
-use revscale_engine::sim::{DayRecord, Scenario, ScenarioError, SimError, SimOptions, monthly, simulate};
-use revscale_engine::state::ComponentState;
-use support::*;
+use revscale_engine::decision::{Event, Severity};
+use revscale_engine::model::Cause;
+use revscale_engine::model::ComponentState;
+use revscale_simulator::{DayRecord, Scenario, ScenarioError, SimError, SimOptions, monthly, simulate};
+use revscale_test_support::*;
 
 fn run(csv: &str, options: &SimOptions) -> Vec<DayRecord> {
     let c = config();

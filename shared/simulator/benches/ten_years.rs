@@ -6,8 +6,8 @@ use std::hint::black_box;
 
 use chrono::{Days, Months, NaiveDate};
 use criterion::{Criterion, criterion_group, criterion_main};
-use revscale_engine::sim::{Scenario, SimOptions, simulate};
 use revscale_engine::{Config, Currency, DailySnapshot, History, Inputs, Money, SystemState, evaluate};
+use revscale_simulator::{Scenario, SimOptions, simulate};
 
 /// Monthly rows over ten years: growth to level 4, a churn dip, recovery, a cost spike.
 fn scenario_csv() -> String {

@@ -7,11 +7,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::History;
 use crate::config::Config;
 use crate::decision::{Decision, Event, Outcome, RecordedDecision, Severity};
-use crate::engine::{Inputs, evaluate, history_needed_from};
 use crate::ports::{
     Alert, AuditRecord, EventBus, LEVEL_CHANGE_REQUESTED, LevelChangeRequested, Notifier, PublishError,
     Store, StoreError, Written,
 };
+use crate::rules::{Inputs, evaluate, history_needed_from};
 use crate::state::SystemState;
 
 #[derive(Debug, thiserror::Error)]
@@ -216,8 +216,8 @@ mod tests {
     use super::*;
     use crate::history::DailySnapshot;
     use crate::money::{Currency, Money};
-    use crate::ports::memory::{MemoryBus, MemoryNotifier, MemoryStore};
-    use crate::ports::{CostSnapshot, RevenueSnapshot};
+    use crate::ports::{AuditStore, CostSnapshot, RevenueSnapshot, SnapshotStore, StateStore};
+    use crate::testing::{MemoryBus, MemoryNotifier, MemoryStore};
     use chrono::{Days, NaiveDate};
 
     fn at(date: &str) -> DateTime<Utc> {
@@ -295,7 +295,7 @@ mod tests {
     #[test]
     fn a_change_waiting_for_approval_is_e_mailed() {
         let mut config = Config::default_config().unwrap();
-        config.mode = crate::state::Mode::Approval;
+        config.mode = crate::model::Mode::Approval;
         let (store, bus, notifier) =
             (MemoryStore::default(), MemoryBus::default(), MemoryNotifier::default());
         seed(&store, "2025-11-01", 121, 1000, 100);
@@ -311,7 +311,7 @@ mod tests {
         interferences: std::sync::atomic::AtomicU32,
     }
 
-    impl Store for Interfering {
+    impl SnapshotStore for Interfering {
         async fn put_revenue(&self, s: &RevenueSnapshot) -> Result<Written, StoreError> {
             self.inner.put_revenue(s).await
         }
@@ -321,6 +321,9 @@ mod tests {
         async fn history(&self, from: NaiveDate, to: NaiveDate) -> Result<crate::History, StoreError> {
             self.inner.history(from, to).await
         }
+    }
+
+    impl StateStore for Interfering {
         async fn load_state(&self) -> Result<Option<crate::ports::Versioned<SystemState>>, StoreError> {
             self.inner.load_state().await
         }
@@ -336,7 +339,7 @@ mod tests {
                 self.interferences.fetch_sub(1, Ordering::SeqCst);
                 let current = self.inner.load_state().await?;
                 let mut moved = current.as_ref().map_or_else(|| state.clone(), |v| v.value.clone());
-                moved.mode = Some(crate::state::Mode::Shadow);
+                moved.mode = Some(crate::model::Mode::Shadow);
                 let write = AuditRecord {
                     id: format!("mode-{left}-{}", record.id),
                     kind: "mode".into(),
@@ -347,6 +350,9 @@ mod tests {
             }
             self.inner.record_decision(record, state, expected_version).await
         }
+    }
+
+    impl AuditStore for Interfering {
         async fn recent_audit(
             &self,
             limit: usize,
@@ -451,7 +457,7 @@ mod tests {
         let mut state = SystemState::initial(&config, "2026-02-01".parse().unwrap());
         for id in ["hume_ai", "k8s_workers", "eks_control_plane"] {
             state.components.insert(
-                crate::ComponentId::new(id),
+                crate::model::ComponentId::new(id),
                 crate::state::ComponentRecord::settled(
                     crate::ComponentState::Hot,
                     "2026-02-01".parse().unwrap(),

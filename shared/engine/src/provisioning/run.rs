@@ -9,71 +9,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
 
-use crate::config::{ComponentId, Config};
-use crate::decision::{Cause, Event, Outcome};
+use crate::config::Config;
+use crate::decision::{Event, Outcome};
+use crate::model::{Cause, ComponentId, ComponentState, Mode, Transition};
 use crate::ports::{AuditRecord, LevelChangeRequested};
-use crate::provisioning::record_failure;
-use crate::state::{ComponentRecord, ComponentState, Mode, SystemState, Transition};
-
-/// The lock and the journal of one run, kept in the state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProvisioningRun {
-    pub decision_id: String,
-    pub from_level: u8,
-    pub to_level: u8,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cause: Option<Cause>,
-    pub transitions: Vec<Transition>,
-    /// `transitions[..committed]` are done.
-    pub committed: usize,
-    pub started_at: DateTime<Utc>,
-    /// When the step in progress started, for `provisioning_duration_seconds`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step_started_at: Option<DateTime<Utc>>,
-    /// Set by the first failed step: rollback is under way.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure: Option<RunFailure>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub undoing: Option<Undo>,
-    /// What rollback has undone so far, in order.
-    #[serde(default)]
-    pub undone: Vec<Transition>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunFailure {
-    /// The stable error name the run ends with (`TransitionFailed`, ...).
-    pub error: String,
-    pub cause: String,
-}
-
-/// One rollback step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Undo {
-    /// A transition that failed half-way: drive the component back where it started.
-    Abort { transition: Transition },
-    /// A committed transition: run its inverse.
-    Reverse { transition: Transition },
-}
-
-impl Undo {
-    /// The move being made and the state the driver must reach.
-    pub fn target(&self) -> (Transition, ComponentState) {
-        match self {
-            Undo::Abort { transition } => (transition.clone(), transition.kind.from_state()),
-            Undo::Reverse { transition } => {
-                let inverse =
-                    Transition { component: transition.component.clone(), kind: transition.kind.inverse() };
-                let to = inverse.kind.to_state();
-                (inverse, to)
-            }
-        }
-    }
-}
+use crate::state::{BreakerStatus, ComponentRecord, ProvisioningRun, RunFailure, SystemState, Undo};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RunError {
@@ -458,11 +400,26 @@ pub fn release_after_repair(
     Ok((run, events))
 }
 
+/// A plan failed and was rolled back: one more consecutive failure; the breaker opens
+/// at the configured count, or at once after a failed half-open attempt.
+pub fn record_failure(config: &Config, state: &mut SystemState, today: NaiveDate) -> Vec<Event> {
+    let half_open = state.breaker.status(config, today) == BreakerStatus::HalfOpen;
+    state.breaker.consecutive_failures += 1;
+    if half_open || state.breaker.consecutive_failures >= config.breaker.failures {
+        state.breaker.opened_on = Some(today);
+        return vec![Event::BreakerOpened {
+            consecutive_failures: state.breaker.consecutive_failures,
+            until: today + Days::new(u64::from(config.breaker.cooldown_days)),
+        }];
+    }
+    Vec::new()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ComponentId;
-    use crate::state::{Mode, TransitionKind};
+    use crate::model::ComponentId;
+    use crate::model::{Mode, TransitionKind};
 
     fn now(s: &str) -> DateTime<Utc> {
         format!("{s}Z").parse().unwrap()
@@ -493,7 +450,8 @@ mod tests {
 
     /// The audit record the evaluator writes for a decision to execute `request`.
     fn recorded(request: &LevelChangeRequested, at: &str) -> AuditRecord {
-        use crate::decision::{DecisionId, Figures, RecordedDecision};
+        use crate::decision::{Figures, RecordedDecision};
+        use crate::model::DecisionId;
         AuditRecord {
             id: request.decision_id.clone(),
             at: now(at),

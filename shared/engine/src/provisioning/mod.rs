@@ -1,56 +1,18 @@
-//! Carrying out a decision's transitions through a [`ComponentDriver`]. The Step
-//! Functions provisioner performs the steps of [`crate::run`] one Lambda call at a
-//! time; [`execute`] performs the very same steps in one go, for the simulator. The
-//! readiness rule and the status-check limit are shared by both.
+//! Carrying out a decision's transitions through a [`ComponentDriver`]. There is one
+//! implementation of a run, [`run`]: pure changes of the state, one step at a time.
+//! The Step Functions provisioner performs those steps one Lambda call at a time;
+//! [`execute`] performs the very same steps in one go, for the simulator. The readiness
+//! rule and the status-check limit are shared by both.
 
-use std::future::Future;
+pub mod run;
 
-use chrono::{Days, NaiveDate};
+use chrono::NaiveDate;
 
 use crate::config::{Component, Config};
 use crate::decision::{Decision, Event};
-use crate::ports::LevelChangeRequested;
-use crate::run::{self, RunFailure};
-use crate::state::{BreakerStatus, ComponentState, SystemState, Transition};
-
-/// Where a component stands relative to the state a driver was asked to reach.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DriverStatus {
-    Ready,
-    InProgress,
-    Failed(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DriverError {
-    /// Worth retrying as is (throttling, a timeout).
-    #[error("transient driver error: {0}")]
-    Transient(String),
-    /// The change cannot be made; the plan must be rolled back.
-    #[error("{0}")]
-    Rejected(String),
-    /// The resource is busy with another operation and refused this one (EKS's
-    /// `ResourceInUseException`): this call changed nothing, but an earlier one may be
-    /// under way.
-    #[error("{0}")]
-    Busy(String),
-}
-
-/// The port every component driver implements (EKS cluster, node group, SSM flag...).
-/// `apply` starts the change and returns quickly; `status` reports progress. Waiting
-/// happens in the caller (the state machine's Wait state), never inside a driver.
-pub trait ComponentDriver {
-    fn apply(
-        &self,
-        component: &Component,
-        target: ComponentState,
-    ) -> impl Future<Output = Result<(), DriverError>> + Send;
-    fn status(
-        &self,
-        component: &Component,
-        target: ComponentState,
-    ) -> impl Future<Output = Result<DriverStatus, DriverError>> + Send;
-}
+use crate::model::{ComponentId, ComponentState, Transition, TransitionKind};
+use crate::ports::{ComponentDriver, DriverError, DriverStatus, LevelChangeRequested};
+use crate::state::{RunFailure, SystemState};
 
 /// How many `status` checks a step may take before it counts as failed: with the state
 /// machine's 30 s wait, an hour (the provision Lambda's `MAX_STATUS_CHECKS` default).
@@ -120,7 +82,7 @@ async fn drive<D: ComponentDriver>(
 }
 
 /// Carries out a decision in one go through the provisioning run the Lambda drives one
-/// step per call ([`crate::run`]): begin, then per transition start, drive, commit, then
+/// step per call ([`run`]): begin, then per transition start, drive, commit, then
 /// finish; on the first failure, undo what was done, newest first, then fail. A run
 /// that cannot begin, or whose undo fails, ends where the state machine would end it:
 /// refused, or holding its lock (`RollbackFailed`) for an operator's release.
@@ -203,8 +165,8 @@ pub async fn execute<D: ComponentDriver>(
             Ok(None) => break,
             Err(e) => {
                 events.push(Event::TransitionFailed {
-                    component: crate::ComponentId::new("-"),
-                    transition: crate::state::TransitionKind::Deploy,
+                    component: ComponentId::new("-"),
+                    transition: TransitionKind::Deploy,
                     error: format!("rollback cannot go on: {e}"),
                 });
                 return events;
@@ -214,25 +176,10 @@ pub async fn execute<D: ComponentDriver>(
     match run::fail(config, state, id, now) {
         Ok((_, more)) => events.extend(more),
         Err(e) => events.push(Event::TransitionFailed {
-            component: crate::ComponentId::new("-"),
-            transition: crate::state::TransitionKind::Deploy,
+            component: ComponentId::new("-"),
+            transition: TransitionKind::Deploy,
             error: format!("rollback cannot end: {e}"),
         }),
     }
     events
-}
-
-/// A plan failed and was rolled back: one more consecutive failure; the breaker opens
-/// at the configured count, or at once after a failed half-open attempt.
-pub fn record_failure(config: &Config, state: &mut SystemState, today: NaiveDate) -> Vec<Event> {
-    let half_open = state.breaker.status(config, today) == BreakerStatus::HalfOpen;
-    state.breaker.consecutive_failures += 1;
-    if half_open || state.breaker.consecutive_failures >= config.breaker.failures {
-        state.breaker.opened_on = Some(today);
-        return vec![Event::BreakerOpened {
-            consecutive_failures: state.breaker.consecutive_failures,
-            until: today + Days::new(u64::from(config.breaker.cooldown_days)),
-        }];
-    }
-    Vec::new()
 }

@@ -1,0 +1,232 @@
+//! The vocabulary every other module speaks: component and decision ids, modes,
+//! component states and the moves between them, and why a level moves. It depends on
+//! nothing else in the crate, so every layer above can use it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A component's key in the config, such as `eks_control_plane`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ComponentId(pub String);
+
+impl ComponentId {
+    pub fn new(id: impl Into<String>) -> Self {
+        ComponentId(id.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Same inputs, same id: `2026-11-29-L1-L2-3f9a0c1e22b4`. Safe as a Step Functions
+/// execution name (letters, digits and dashes, under 80 characters), so a duplicate
+/// event cannot start a second execution.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DecisionId(pub String);
+
+impl fmt::Display for DecisionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for DecisionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why the level is moving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// Revenue sustained above the next thresholds.
+    Growth,
+    /// Revenue stayed below the current band (churn rollback).
+    Churn,
+    /// Cost stayed above the block ratio for the grace period.
+    CostOverrun,
+    /// An approved manual override.
+    Override,
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Cause::Growth => "growth",
+            Cause::Churn => "churn",
+            Cause::CostOverrun => "cost overrun",
+            Cause::Override => "override",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Decide and record, never transition.
+    Shadow,
+    /// Every level change waits for an approval.
+    Approval,
+    /// Automatic; approval only above the configured cost threshold.
+    #[default]
+    Auto,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Shadow => "shadow",
+            Mode::Approval => "approval",
+            Mode::Auto => "auto",
+        })
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "shadow" => Ok(Mode::Shadow),
+            "approval" => Ok(Mode::Approval),
+            "auto" => Ok(Mode::Auto),
+            other => Err(format!("unknown mode '{other}' (expected shadow, approval or auto)")),
+        }
+    }
+}
+
+/// ADR-017's resource states, plus `Cooling`, the transitional state going down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComponentState {
+    /// Not deployed.
+    Cold,
+    /// Deploying or activating.
+    Warming,
+    /// Deployed, stopped (replicas 0): minimal cost.
+    Warm,
+    /// Active.
+    Hot,
+    /// Deactivating or being torn down.
+    Cooling,
+}
+
+impl ComponentState {
+    /// The ADR's `component_activation_state` metric: 0 = cold, 1 = warm, 2 = hot;
+    /// transitional states report where they come from.
+    pub fn metric_value(self) -> u8 {
+        match self {
+            ComponentState::Cold | ComponentState::Warming => 0,
+            ComponentState::Warm => 1,
+            ComponentState::Hot | ComponentState::Cooling => 2,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComponentState::Cold => "cold",
+            ComponentState::Warming => "warming",
+            ComponentState::Warm => "warm",
+            ComponentState::Hot => "hot",
+            ComponentState::Cooling => "cooling",
+        }
+    }
+
+    pub fn is_transitional(self) -> bool {
+        matches!(self, ComponentState::Warming | ComponentState::Cooling)
+    }
+}
+
+impl fmt::Display for ComponentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The four legal moves between stable states. A plan is a list of these, so a jump
+/// such as COLD -> HOT cannot even be written down: it is `Deploy` then `Activate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransitionKind {
+    /// COLD -> WARMING -> WARM
+    Deploy,
+    /// WARM -> WARMING -> HOT
+    Activate,
+    /// HOT -> COOLING -> WARM
+    Deactivate,
+    /// WARM -> COOLING -> COLD
+    Decommission,
+}
+
+impl TransitionKind {
+    pub fn from_state(self) -> ComponentState {
+        match self {
+            TransitionKind::Deploy => ComponentState::Cold,
+            TransitionKind::Activate | TransitionKind::Decommission => ComponentState::Warm,
+            TransitionKind::Deactivate => ComponentState::Hot,
+        }
+    }
+
+    pub fn to_state(self) -> ComponentState {
+        match self {
+            TransitionKind::Deploy | TransitionKind::Deactivate => ComponentState::Warm,
+            TransitionKind::Activate => ComponentState::Hot,
+            TransitionKind::Decommission => ComponentState::Cold,
+        }
+    }
+
+    pub fn transitional_state(self) -> ComponentState {
+        match self {
+            TransitionKind::Deploy | TransitionKind::Activate => ComponentState::Warming,
+            TransitionKind::Deactivate | TransitionKind::Decommission => ComponentState::Cooling,
+        }
+    }
+
+    /// The move that undoes this one, used by rollback.
+    pub fn inverse(self) -> TransitionKind {
+        match self {
+            TransitionKind::Deploy => TransitionKind::Decommission,
+            TransitionKind::Activate => TransitionKind::Deactivate,
+            TransitionKind::Deactivate => TransitionKind::Activate,
+            TransitionKind::Decommission => TransitionKind::Deploy,
+        }
+    }
+}
+
+/// One component's move in a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Transition {
+    pub component: ComponentId,
+    pub kind: TransitionKind,
+}
+
+impl fmt::Display for Transition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} -> {}", self.component, self.kind.from_state(), self.kind.to_state())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IllegalTransition {
+    #[error("{component}: cannot start {kind:?} from {state} (needs {needs})")]
+    WrongStart { component: ComponentId, kind: TransitionKind, state: ComponentState, needs: ComponentState },
+    #[error("{component}: cannot finish {kind:?} from {state} (needs {needs})")]
+    WrongFinish { component: ComponentId, kind: TransitionKind, state: ComponentState, needs: ComponentState },
+    #[error("{0}: not a configured component")]
+    UnknownComponent(ComponentId),
+}

@@ -1,0 +1,198 @@
+//! In-memory implementations of the ports, for tests and local runs. Built only with
+//! the `testing` feature (or the crate's own tests), so no production binary ships
+//! them.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::config::Component;
+use crate::history::History;
+use crate::model::ComponentState;
+use crate::ports::*;
+use crate::state::SystemState;
+
+/// A date from `YYYY-MM-DD`; panics on a typo, which fails the test that made it.
+#[allow(clippy::panic)]
+pub fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap_or_else(|_| panic!("bad date {s}"))
+}
+
+/// 05:00 UTC on `YYYY-MM-DD`: when the daily schedule runs.
+#[allow(clippy::panic)]
+pub fn at(s: &str) -> DateTime<Utc> {
+    format!("{s}T05:00:00Z").parse().unwrap_or_else(|_| panic!("bad date {s}"))
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    revenue: BTreeMap<NaiveDate, RevenueSnapshot>,
+    cost: BTreeMap<NaiveDate, CostSnapshot>,
+    state: Option<Versioned<SystemState>>,
+    audit: Vec<AuditRecord>,
+}
+
+impl MemoryStore {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
+        self.inner.lock().map_err(|_| StoreError::Other("memory store poisoned".into()))
+    }
+
+    pub fn audit_len(&self) -> usize {
+        self.inner.lock().map(|i| i.audit.len()).unwrap_or(0)
+    }
+}
+
+impl SnapshotStore for MemoryStore {
+    async fn put_revenue(&self, snapshot: &RevenueSnapshot) -> Result<Written, StoreError> {
+        let mut inner = self.lock()?;
+        if inner.revenue.contains_key(&snapshot.date) {
+            return Ok(Written::AlreadyExists);
+        }
+        inner.revenue.insert(snapshot.date, snapshot.clone());
+        Ok(Written::Created)
+    }
+    async fn put_cost(&self, snapshot: &CostSnapshot) -> Result<Written, StoreError> {
+        let mut inner = self.lock()?;
+        if inner.cost.contains_key(&snapshot.date) {
+            return Ok(Written::AlreadyExists);
+        }
+        inner.cost.insert(snapshot.date, snapshot.clone());
+        Ok(Written::Created)
+    }
+    async fn history(&self, from: NaiveDate, to: NaiveDate) -> Result<History, StoreError> {
+        let inner = self.lock()?;
+        let revenue: Vec<RevenueSnapshot> = inner.revenue.range(from..=to).map(|(_, r)| r.clone()).collect();
+        let cost: Vec<CostSnapshot> = inner.cost.range(from..=to).map(|(_, c)| c.clone()).collect();
+        Ok(join_snapshots(&revenue, &cost))
+    }
+}
+
+impl StateStore for MemoryStore {
+    async fn load_state(&self) -> Result<Option<Versioned<SystemState>>, StoreError> {
+        Ok(self.lock()?.state.clone())
+    }
+    async fn record_decision(
+        &self,
+        record: &AuditRecord,
+        state: &SystemState,
+        expected_version: Option<u64>,
+    ) -> Result<Written, StoreError> {
+        let mut inner = self.lock()?;
+        if inner.audit.iter().any(|r| r.id == record.id) {
+            return Ok(Written::AlreadyExists);
+        }
+        let current = inner.state.as_ref().map(|s| s.version);
+        if current != expected_version {
+            return Err(StoreError::Conflict("state".into()));
+        }
+        let version = expected_version.map_or(1, |v| v + 1);
+        let mut stored = state.clone();
+        stored.version = version;
+        inner.state = Some(Versioned { value: stored, version });
+        inner.audit.push(AuditRecord { state_version: Some(version), ..record.clone() });
+        Ok(Written::Created)
+    }
+}
+
+impl AuditStore for MemoryStore {
+    async fn audit_record(&self, id: &str) -> Result<Option<AuditRecord>, StoreError> {
+        Ok(self.lock()?.audit.iter().find(|r| r.id == id).cloned())
+    }
+    async fn recent_audit(
+        &self,
+        limit: usize,
+        before: Option<String>,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut audit: Vec<AuditRecord> = self.lock()?.audit.clone();
+        // Newest first, by id, as the DynamoDB sort key orders them.
+        audit.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok(audit.into_iter().filter(|r| before.as_ref().is_none_or(|b| r.id < *b)).take(limit).collect())
+    }
+}
+
+/// Keeps what was published, for assertions.
+#[derive(Default)]
+pub struct MemoryBus {
+    pub published: Mutex<Vec<(String, serde_json::Value)>>,
+}
+
+impl EventBus for MemoryBus {
+    async fn publish(&self, detail_type: &str, detail: &serde_json::Value) -> Result<(), PublishError> {
+        let mut published = self.published.lock().map_err(|_| PublishError("bus poisoned".into()))?;
+        published.push((detail_type.to_string(), detail.clone()));
+        Ok(())
+    }
+}
+
+/// Per component, the answers still to give.
+type Script<T> = Mutex<Vec<(String, std::collections::VecDeque<Result<T, DriverError>>)>>;
+
+/// A driver that answers from a script, per component: each call takes the next
+/// answer; an empty script means success. Records every `apply`.
+#[derive(Default)]
+pub struct ScriptedDriver {
+    apply: Script<()>,
+    status: Script<DriverStatus>,
+    calls: Mutex<Vec<String>>,
+}
+
+impl ScriptedDriver {
+    pub fn on_apply(self, component: &str, answers: Vec<Result<(), DriverError>>) -> Self {
+        if let Ok(mut s) = self.apply.lock() {
+            s.push((component.into(), answers.into()));
+        }
+        self
+    }
+
+    pub fn on_status(self, component: &str, answers: Vec<Result<DriverStatus, DriverError>>) -> Self {
+        if let Ok(mut s) = self.status.lock() {
+            s.push((component.into(), answers.into()));
+        }
+        self
+    }
+
+    /// `component -> target` for every `apply`, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn pop<T>(script: &Script<T>, component: &str) -> Option<Result<T, DriverError>> {
+        let mut script = script.lock().ok()?;
+        script.iter_mut().find(|(c, _)| c == component).and_then(|(_, answers)| answers.pop_front())
+    }
+}
+
+impl ComponentDriver for ScriptedDriver {
+    async fn apply(&self, component: &Component, target: ComponentState) -> Result<(), DriverError> {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(format!("{} -> {target}", component.id));
+        }
+        Self::pop(&self.apply, component.id.as_str()).unwrap_or(Ok(()))
+    }
+
+    async fn status(
+        &self,
+        component: &Component,
+        _target: ComponentState,
+    ) -> Result<DriverStatus, DriverError> {
+        Self::pop(&self.status, component.id.as_str()).unwrap_or(Ok(DriverStatus::Ready))
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryNotifier {
+    pub sent: Mutex<Vec<Alert>>,
+}
+
+impl Notifier for MemoryNotifier {
+    async fn notify(&self, alert: &Alert) -> Result<(), PublishError> {
+        self.sent.lock().map_err(|_| PublishError("notifier poisoned".into()))?.push(alert.clone());
+        Ok(())
+    }
+}

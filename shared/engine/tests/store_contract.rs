@@ -1,0 +1,34 @@
+//! The in-memory store passes the same contract as the DynamoDB one (`tests/store.rs`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
+
+use revscale_engine::testing::MemoryStore;
+use revscale_test_support::store_contract::*;
+
+#[test]
+fn a_days_snapshot_is_written_once_in_memory_and_a_replay_changes_nothing() {
+    pollster::block_on(a_days_snapshot_is_written_once_and_a_replay_changes_nothing(&MemoryStore::default()));
+}
+
+#[test]
+fn in_memory_history_is_a_bounded_query_of_revenue_days_with_their_cost() {
+    pollster::block_on(history_is_a_bounded_query_of_revenue_days_with_their_cost_when_collected(
+        &MemoryStore::default(),
+    ));
+}
+
+#[test]
+fn in_memory_state_writes_are_versioned_and_a_stale_writer_gets_a_conflict() {
+    pollster::block_on(
+        state_writes_are_versioned_and_a_stale_writer_gets_a_conflict(&MemoryStore::default()),
+    );
+}
+
+#[test]
+fn the_in_memory_audit_trail_is_append_only_and_read_newest_first() {
+    pollster::block_on(the_audit_trail_is_append_only_and_read_newest_first(&MemoryStore::default()));
+}
+
+#[test]
+fn the_in_memory_audit_trail_pages_backwards_from_a_cursor() {
+    pollster::block_on(the_audit_trail_pages_backwards_from_a_cursor(&MemoryStore::default()));
+}
