@@ -34,8 +34,9 @@ pub fn history_needed_from(config: &Config, today: NaiveDate) -> NaiveDate {
     window_start.min(churn_start) - Days::new(1)
 }
 
-/// A level change (or a same-level reshuffle) the rules want, before mode and breaker.
-struct Plan {
+/// A level change (or a same-level reshuffle) the rules want, before mode and breaker
+/// have their say. (A "plan" elsewhere is the operator's dry run, `revscale plan`.)
+struct Proposal {
     to_level: u8,
     cause: Option<Cause>,
     transitions: Vec<Transition>,
@@ -56,25 +57,25 @@ pub fn evaluate(inputs: &Inputs<'_>, today: NaiveDate) -> Decision {
     };
     let mode = state.mode(config);
     let mut next_state = state.clone();
-    let mut events = alerts(config, history, today, window_start);
-    let mut reasons = Vec::new();
+    let day = Day { config, state, history, today };
+    let mut notes = Notes { events: alerts(config, history, today, window_start), reasons: Vec::new() };
 
-    let plan = plan_for_today(config, state, history, today, snapshot, average_3m, &mut events, &mut reasons);
+    let proposal = propose(&day, snapshot, average_3m, &mut notes);
 
-    let outcome = match plan {
+    let outcome = match proposal {
         None => {
             if let Some(p) = next_state.pending_approval.take() {
-                reasons.push(format!(
+                notes.reasons.push(format!(
                     "the pending change L{} -> L{} is withdrawn: its conditions no longer hold",
                     p.from, p.to
                 ));
             }
             Outcome::Hold
         }
-        Some(ref plan) => gate(config, state, &mut next_state, plan, mode, today, &mut events, &mut reasons),
+        Some(ref proposal) => gate(&day, &mut next_state, proposal, mode, &mut notes),
     };
 
-    let (to_level, cause, transitions) = match plan {
+    let (to_level, cause, transitions) = match proposal {
         Some(p) if outcome != Outcome::Hold => (p.to_level, p.cause, p.transitions),
         _ => (state.level, None, Vec::new()),
     };
@@ -88,33 +89,46 @@ pub fn evaluate(inputs: &Inputs<'_>, today: NaiveDate) -> Decision {
         cause,
         outcome,
         transitions,
-        events,
-        reasons,
+        events: notes.events,
+        reasons: notes.reasons,
         figures,
         state: next_state,
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn plan_for_today(
-    config: &Config,
-    state: &SystemState,
-    history: &History,
+/// What every rule reads on the day it evaluates.
+#[derive(Clone, Copy)]
+struct Day<'a> {
+    config: &'a Config,
+    state: &'a SystemState,
+    history: &'a History,
     today: NaiveDate,
+}
+
+/// What the rules say along the way: the events to publish and the reasons to record.
+struct Notes {
+    events: Vec<Event>,
+    reasons: Vec<String>,
+}
+
+/// The change the rules want today, if any: an approved override first, then churn or
+/// a cost overrun (down), then growth (up); then pre-warming and cool-down.
+fn propose(
+    day: &Day<'_>,
     snapshot: Option<DailySnapshot>,
     average_3m: Option<DailyMean>,
-    events: &mut Vec<Event>,
-    reasons: &mut Vec<String>,
-) -> Option<Plan> {
+    notes: &mut Notes,
+) -> Option<Proposal> {
+    let Day { config, state, history, today } = *day;
     if let Some(run) = &state.provisioning {
-        reasons.push(format!(
+        notes.reasons.push(format!(
             "provisioning of {} (L{} -> L{}) is in progress since {}: no new plan until it ends",
             run.decision_id, run.from_level, run.to_level, run.started_at
         ));
         return None;
     }
     if let Some((id, record)) = state.any_transitional() {
-        reasons.push(format!(
+        notes.reasons.push(format!(
             "{id} is {} since {}: no new plan until provisioning finishes",
             record.state, record.since
         ));
@@ -122,21 +136,21 @@ fn plan_for_today(
     }
     if let Some(o) = state.active_override(today) {
         let approved_by = o.approved_by.clone().unwrap_or_default();
-        events.push(Event::OverrideApplied {
+        notes.events.push(Event::OverrideApplied {
             id: o.id.clone(),
             level: o.level,
             requested_by: o.requested_by.clone(),
             approved_by: approved_by.clone(),
             until: o.until,
         });
-        reasons.push(format!(
+        notes.reasons.push(format!(
             "level pinned to L{} by override {} (requested by {}, approved by {approved_by}) until {}: debounce and cost guard do not apply",
             o.level, o.id, o.requested_by, o.until
         ));
         let target = o.level.min(config.top_level());
         let transitions = transitions_to_level(config, state, target);
         let extra_cost = cost_delta(config, &transitions);
-        return (!transitions.is_empty() || target != state.level).then_some(Plan {
+        return (!transitions.is_empty() || target != state.level).then_some(Proposal {
             to_level: target,
             cause: Some(Cause::Override),
             transitions,
@@ -146,17 +160,17 @@ fn plan_for_today(
 
     // An approved override needs no figures; everything automatic does.
     let Some(snapshot) = snapshot else {
-        reasons.push(format!("no snapshot for {today}: nothing is decided without today's figures"));
+        notes.reasons.push(format!("no snapshot for {today}: nothing is decided without today's figures"));
         return None;
     };
-    let downgrade = churn_target(config, state, history, today, snapshot, reasons)
-        .or_else(|| overrun_proposal(config, state, history, today, snapshot, reasons));
+    let downgrade = churn_target(config, state, history, today, snapshot, &mut notes.reasons)
+        .or_else(|| overrun_proposal(config, state, history, today, snapshot, &mut notes.reasons));
     let (to_level, cause, mut transitions, extra_cost) = match downgrade {
         Some((target, cause)) => {
             let t = transitions_to_level(config, state, target);
             (target, Some(cause), t, config.zero())
         }
-        None => match upgrade_target(config, state, history, today, snapshot, average_3m, events, reasons) {
+        None => match upgrade_target(day, snapshot, average_3m, notes) {
             Some((target, transitions, extra)) => (target, Some(Cause::Growth), transitions, extra),
             None => (state.level, None, Vec::new(), config.zero()),
         },
@@ -164,10 +178,11 @@ fn plan_for_today(
 
     let mut keep: BTreeSet<ComponentId> = config.components_up_to(to_level);
     if to_level == state.level
-        && let Some((level, warm, deploys)) = prewarm(config, state, history, today, snapshot, reasons)
+        && let Some((level, warm, deploys)) =
+            prewarm(config, state, history, today, snapshot, &mut notes.reasons)
     {
         if !deploys.is_empty() {
-            events.push(Event::Prewarm {
+            notes.events.push(Event::Prewarm {
                 level,
                 components: deploys.iter().map(|t| t.component.clone()).collect(),
             });
@@ -177,15 +192,17 @@ fn plan_for_today(
     }
     let cooled = cooldown(config, state, today, &keep);
     if !cooled.is_empty() {
-        events.push(Event::Cooldown { components: cooled.iter().map(|t| t.component.clone()).collect() });
-        reasons.push(format!(
+        notes
+            .events
+            .push(Event::Cooldown { components: cooled.iter().map(|t| t.component.clone()).collect() });
+        notes.reasons.push(format!(
             "WARM for {} days or more without use: {} go COLD",
             config.churn.cooldown_days,
             cooled.iter().map(|t| t.component.as_str()).collect::<Vec<_>>().join(", ")
         ));
         transitions.extend(cooled);
     }
-    (!transitions.is_empty() || to_level != state.level).then_some(Plan {
+    (!transitions.is_empty() || to_level != state.level).then_some(Proposal {
         to_level,
         cause,
         transitions,
@@ -194,17 +211,15 @@ fn plan_for_today(
 }
 
 /// Applies the breaker, the mode and approvals to a plan the rules want.
-#[allow(clippy::too_many_arguments)]
 fn gate(
-    config: &Config,
-    state: &SystemState,
+    day: &Day<'_>,
     next_state: &mut SystemState,
-    plan: &Plan,
+    plan: &Proposal,
     mode: Mode,
-    today: NaiveDate,
-    events: &mut Vec<Event>,
-    reasons: &mut Vec<String>,
+    notes: &mut Notes,
 ) -> Outcome {
+    let Day { config, state, today, .. } = *day;
+    let Notes { events, reasons } = notes;
     let manual = plan.cause == Some(Cause::Override);
     let changes_level = plan.to_level != state.level;
     if !manual {
@@ -506,17 +521,14 @@ fn completes_within(level: &Level, history: &History, today: NaiveDate, today_mr
 
 /// The highest eligible level that passes the cost guard, with its transitions and
 /// extra monthly cost.
-#[allow(clippy::too_many_arguments)]
 fn upgrade_target(
-    config: &Config,
-    state: &SystemState,
-    history: &History,
-    today: NaiveDate,
+    day: &Day<'_>,
     snapshot: DailySnapshot,
     average_3m: Option<DailyMean>,
-    events: &mut Vec<Event>,
-    reasons: &mut Vec<String>,
+    notes: &mut Notes,
 ) -> Option<(u8, Vec<Transition>, Money)> {
+    let Day { config, state, history, today } = *day;
+    let Notes { events, reasons } = notes;
     let mut eligible = Vec::new();
     for level in config.levels.iter().skip(usize::from(state.level) + 1) {
         let missing = missing_for_level(level, history, today, snapshot.mrr);

@@ -27,7 +27,10 @@ fn uses(source: &str) -> BTreeSet<String> {
     production
         .match_indices("crate::")
         .map(|(at, _)| {
-            production[at + 7..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect::<String>()
+            production[at + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect::<String>()
         })
         .filter(|name| !name.is_empty())
         .collect()
@@ -74,7 +77,10 @@ fn every_engine_module_uses_only_modules_of_a_lower_layer() {
                 None => violations.push(format!("{module} uses crate::{dependency}, which is not a module")),
             }
         }
-        listing.push(format!("{own} {module} -> {}", if used.is_empty() { "-".into() } else { used.join(", ") }));
+        listing.push(format!(
+            "{own} {module} -> {}",
+            if used.is_empty() { "-".into() } else { used.join(", ") }
+        ));
     }
     listing.sort();
     // Printed for the record (`cargo test -p revscale-engine --test layers -- --nocapture`).
