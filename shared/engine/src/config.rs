@@ -337,168 +337,206 @@ impl Config {
     }
 }
 
-fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
-    let mut problems = Vec::new();
-    let mut problem = |path: String, message: String| problems.push(Problem { path, message });
+/// Collects every problem with its key path, so that one run reports them all.
+struct Checker {
+    currency: Currency,
+    problems: Vec<Problem>,
+}
 
-    let currency = match raw.currency.parse::<Currency>() {
-        Ok(c) => c,
-        Err(e) => {
-            problem("currency".into(), e.to_string());
-            Currency::EUR
-        }
-    };
-    let money = |path: &str, amount: Amount, problem: &mut dyn FnMut(String, String)| -> Money {
-        match Money::from_decimal(amount.0, currency) {
+impl Checker {
+    fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem { path: path.into(), message: message.into() });
+    }
+
+    fn money(&mut self, path: &str, amount: Amount) -> Money {
+        match Money::from_decimal(amount.0, self.currency) {
             Ok(m) if m.is_negative() => {
-                problem(path.to_string(), format!("must not be negative (got {})", amount.0));
+                self.problem(path, format!("must not be negative (got {})", amount.0));
                 m
             }
             Ok(m) => m,
             Err(e) => {
-                problem(path.to_string(), e.to_string());
-                Money::zero(currency)
+                self.problem(path, e.to_string());
+                Money::zero(self.currency)
             }
         }
-    };
+    }
 
-    // Levels, sorted by their declared number.
-    let mut by_number: BTreeMap<u8, Vec<&String>> = BTreeMap::new();
-    for (name, level) in &raw.levels {
-        by_number.entry(level.level).or_default().push(name);
-    }
-    let mut levels: Vec<Level> = Vec::new();
-    if raw.levels.is_empty() {
-        problem("levels".into(), "at least one level is required".into());
-    }
-    for (number, names) in &by_number {
-        if names.len() > 1 {
-            let list = names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ");
-            problem("levels".into(), format!("level {number} is declared more than once ({list})"));
+    fn ratio(&mut self, path: &str, amount: Amount) -> Ratio {
+        match Ratio::from_decimal(amount.0) {
+            Ok(r) if r.basis_points > 10_000 => {
+                self.problem(path, format!("must be between 0 and 1 (got {})", amount.0));
+                r
+            }
+            Ok(r) => r,
+            Err(_) => {
+                self.problem(
+                    path,
+                    format!("must be between 0 and 1 with at most 4 decimals (got {})", amount.0),
+                );
+                Ratio::from_basis_points(0)
+            }
         }
     }
-    let expected: Vec<u8> = (0..by_number.len() as u8).collect();
-    let declared: Vec<u8> = by_number.keys().copied().collect();
-    if declared != expected && !raw.levels.is_empty() {
-        problem(
-            "levels".into(),
-            format!("level numbers must be 0, 1, 2, ... with no gaps; found {declared:?}"),
-        );
+
+    /// The levels, sorted by their declared number, each with its band, burn and debounce.
+    fn levels(&mut self, raw: &RawConfig) -> Vec<Level> {
+        let mut by_number: BTreeMap<u8, Vec<&String>> = BTreeMap::new();
+        for (name, level) in &raw.levels {
+            by_number.entry(level.level).or_default().push(name);
+        }
+        let mut levels: Vec<Level> = Vec::new();
+        if raw.levels.is_empty() {
+            self.problem("levels", "at least one level is required");
+        }
+        for (number, names) in &by_number {
+            if names.len() > 1 {
+                let list = names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ");
+                self.problem("levels", format!("level {number} is declared more than once ({list})"));
+            }
+        }
+        let expected: Vec<u8> = (0..by_number.len() as u8).collect();
+        let declared: Vec<u8> = by_number.keys().copied().collect();
+        if declared != expected && !raw.levels.is_empty() {
+            self.problem(
+                "levels",
+                format!("level numbers must be 0, 1, 2, ... with no gaps; found {declared:?}"),
+            );
+        }
+        for (number, names) in &by_number {
+            let name = names[0];
+            let raw_level = &raw.levels[name];
+            let path = format!("levels.{name}");
+            let min = self.money(&format!("{path}.revenue_range.min"), raw_level.revenue_range.min);
+            let max =
+                raw_level.revenue_range.max.map(|m| self.money(&format!("{path}.revenue_range.max"), m));
+            let max_burn = self.money(&format!("{path}.max_burn"), raw_level.max_burn);
+            if let Some(max) = max
+                && max.minor < min.minor
+            {
+                self.problem(format!("{path}.revenue_range"), format!("max {max} is below min {min}"));
+            }
+            let required = match raw_level.required_consecutive_months {
+                Some(0) if *number > 0 => {
+                    self.problem(
+                        format!("{path}.required_consecutive_months"),
+                        "must be at least 1 for a level above 0 (debounce)",
+                    );
+                    1
+                }
+                Some(n) => n,
+                None if *number > 0 => {
+                    self.problem(
+                        format!("{path}.required_consecutive_months"),
+                        "missing debounce: every level above 0 needs required_consecutive_months",
+                    );
+                    1
+                }
+                None => 0,
+            };
+            levels.push(Level {
+                number: *number,
+                name: name.clone(),
+                min,
+                max,
+                max_burn,
+                required_consecutive_months: required,
+                auto_enable: raw_level.auto_enable.iter().cloned().map(ComponentId).collect(),
+            });
+        }
+
+        levels
     }
-    for (number, names) in &by_number {
-        let name = names[0];
-        let raw_level = &raw.levels[name];
-        let path = format!("levels.{name}");
-        let min = money(&format!("{path}.revenue_range.min"), raw_level.revenue_range.min, &mut problem);
-        let max =
-            raw_level.revenue_range.max.map(|m| money(&format!("{path}.revenue_range.max"), m, &mut problem));
-        let max_burn = money(&format!("{path}.max_burn"), raw_level.max_burn, &mut problem);
-        if let Some(max) = max
-            && max.minor < min.minor
+
+    /// Bands start at 0, are contiguous in whole currency units and strictly increase.
+    fn bands(&mut self, levels: &[Level]) {
+        if let Some(first) = levels.first()
+            && !first.min.is_zero()
         {
-            problem(format!("{path}.revenue_range"), format!("max {max} is below min {min}"));
+            self.problem(
+                format!("levels.{}.revenue_range.min", first.name),
+                format!("the lowest level must start at 0 (got {})", first.min),
+            );
         }
-        let required = match raw_level.required_consecutive_months {
-            Some(0) if *number > 0 => {
-                problem(
-                    format!("{path}.required_consecutive_months"),
-                    "must be at least 1 for a level above 0 (debounce)".into(),
+        for pair in levels.windows(2) {
+            let (low, high) = (&pair[0], &pair[1]);
+            let path = format!("levels.{}.revenue_range.min", high.name);
+            if high.min.minor <= low.min.minor {
+                self.problem(
+                    path.clone(),
+                    format!(
+                        "levels must increase: {} min {} is not above {} min {}",
+                        high.name, high.min, low.name, low.min
+                    ),
                 );
-                1
             }
-            Some(n) => n,
-            None if *number > 0 => {
-                problem(
-                    format!("{path}.required_consecutive_months"),
-                    "missing debounce: every level above 0 needs required_consecutive_months".into(),
-                );
-                1
-            }
-            None => 0,
-        };
-        levels.push(Level {
-            number: *number,
-            name: name.clone(),
-            min,
-            max,
-            max_burn,
-            required_consecutive_months: required,
-            auto_enable: raw_level.auto_enable.iter().cloned().map(ComponentId).collect(),
-        });
-    }
-
-    // Bands: start at 0, contiguous in whole currency units, strictly increasing.
-    if let Some(first) = levels.first()
-        && !first.min.is_zero()
-    {
-        problem(
-            format!("levels.{}.revenue_range.min", first.name),
-            format!("the lowest level must start at 0 (got {})", first.min),
-        );
-    }
-    for pair in levels.windows(2) {
-        let (low, high) = (&pair[0], &pair[1]);
-        let path = format!("levels.{}.revenue_range.min", high.name);
-        if high.min.minor <= low.min.minor {
-            problem(
-                path.clone(),
-                format!(
-                    "levels must increase: {} min {} is not above {} min {}",
-                    high.name, high.min, low.name, low.min
+            match low.max {
+                None => self.problem(
+                    format!("levels.{}.revenue_range.max", low.name),
+                    format!("only the top level may omit max; {} is below {}", low.name, high.name),
                 ),
-            );
-        }
-        match low.max {
-            None => problem(
-                format!("levels.{}.revenue_range.max", low.name),
-                format!("only the top level may omit max; {} is below {}", low.name, high.name),
-            ),
-            Some(max) if high.min.minor <= max.minor => {
-                problem(path, format!("band overlaps {}: {} min {} <= {max}", low.name, high.name, high.min))
+                Some(max) if high.min.minor <= max.minor => self.problem(
+                    path,
+                    format!("band overlaps {}: {} min {} <= {max}", low.name, high.name, high.min),
+                ),
+                Some(max) if high.min.minor > max.minor + 100 => self.problem(
+                    path,
+                    format!("gap after {}: nothing covers revenue between {max} and {}", low.name, high.min),
+                ),
+                Some(_) => {}
             }
-            Some(max) if high.min.minor > max.minor + 100 => problem(
-                path,
-                format!("gap after {}: nothing covers revenue between {max} and {}", low.name, high.min),
-            ),
-            Some(_) => {}
+            if high.max_burn.minor <= low.max_burn.minor {
+                self.problem(
+                    format!("levels.{}.max_burn", high.name),
+                    format!("max burn must increase with the level ({} <= {})", high.max_burn, low.max_burn),
+                );
+            }
         }
-        if high.max_burn.minor <= low.max_burn.minor {
-            problem(
-                format!("levels.{}.max_burn", high.name),
-                format!("max burn must increase with the level ({} <= {})", high.max_burn, low.max_burn),
+        if let Some(top) = levels.last()
+            && top.max.is_some()
+            && levels.len() > 1
+        {
+            // A capped top band would leave revenue above it with no level at all.
+            self.problem(
+                format!("levels.{}.revenue_range.max", top.name),
+                "the top level must be open-ended (omit max)",
             );
         }
-    }
-    if let Some(top) = levels.last()
-        && top.max.is_some()
-        && levels.len() > 1
-    {
-        // A capped top band would leave revenue above it with no level at all.
-        problem(
-            format!("levels.{}.revenue_range.max", top.name),
-            "the top level must be open-ended (omit max)".into(),
-        );
     }
 
-    // Components.
-    let mut owner: BTreeMap<&str, u8> = BTreeMap::new();
-    for level in &levels {
-        for (i, id) in level.auto_enable.iter().enumerate() {
-            let path = format!("levels.{}.auto_enable[{i}]", level.name);
-            if !raw.components.contains_key(id.as_str()) {
-                problem(path, format!("unknown component '{id}'"));
-            } else if let Some(prev) = owner.insert(id.as_str(), level.number) {
-                problem(path, format!("'{id}' is already enabled by level {prev}"));
+    /// Which level enables each component: exactly one, and one that exists.
+    fn owners<'r>(&mut self, raw: &'r RawConfig, levels: &[Level]) -> BTreeMap<&'r str, u8> {
+        let mut owner: BTreeMap<&'r str, u8> = BTreeMap::new();
+        for level in levels {
+            for (i, id) in level.auto_enable.iter().enumerate() {
+                let path = format!("levels.{}.auto_enable[{i}]", level.name);
+                match raw.components.get_key_value(id.as_str()) {
+                    None => self.problem(path, format!("unknown component '{id}'")),
+                    Some((key, _)) => {
+                        if let Some(prev) = owner.insert(key.as_str(), level.number) {
+                            self.problem(path, format!("'{id}' is already enabled by level {prev}"));
+                        }
+                    }
+                }
             }
         }
+        owner
     }
-    let mut components = BTreeMap::new();
-    for (key, rc) in &raw.components {
+
+    /// One component: its costs, where it is billed, its level, its driver and its
+    /// dependencies.
+    fn component(
+        &mut self,
+        key: &str,
+        rc: &RawComponent,
+        raw: &RawConfig,
+        owner: &BTreeMap<&str, u8>,
+    ) -> Component {
         let path = format!("components.{key}");
-        let hot_cost = money(&format!("{path}.cost.hot"), rc.cost.hot, &mut problem);
-        let warm_cost = money(&format!("{path}.cost.warm"), rc.cost.warm, &mut problem);
+        let hot_cost = self.money(&format!("{path}.cost.hot"), rc.cost.hot);
+        let warm_cost = self.money(&format!("{path}.cost.warm"), rc.cost.warm);
         if warm_cost.minor > hot_cost.minor && !hot_cost.is_negative() {
-            problem(
+            self.problem(
                 format!("{path}.cost.warm"),
                 format!("WARM cost {warm_cost} is above HOT cost {hot_cost}"),
             );
@@ -507,22 +545,22 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         // evaluator would leave it out of the production cost (or count it twice).
         let billing = rc.billing.unwrap_or_else(|| {
             if !hot_cost.is_zero() || !warm_cost.is_zero() {
-                problem(
+                self.problem(
                     format!("{path}.billing"),
-                    "say where this component is billed: aws (Cost Explorer sees it) or external (revscale adds its configured cost)".into(),
+                    "say where this component is billed: aws (Cost Explorer sees it) or external (revscale adds its configured cost)",
                 );
             }
             Billing::Aws
         });
-        let level = match owner.get(key.as_str()) {
+        let level = match owner.get(key) {
             Some(l) => *l,
             None => {
-                problem(path.clone(), "no level's auto_enable lists this component".into());
+                self.problem(path.clone(), "no level's auto_enable lists this component");
                 0
             }
         };
         if matches!(rc.driver, DriverSpec::AlwaysOn) && level != 0 {
-            problem(
+            self.problem(
                 format!("{path}.driver"),
                 format!("an always_on component belongs to level 0, not level {level}"),
             );
@@ -530,7 +568,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         if let DriverSpec::EksNodegroup { min_size, desired_size, max_size, .. } = rc.driver
             && !(min_size <= desired_size && desired_size <= max_size && max_size >= 1)
         {
-            problem(
+            self.problem(
                 format!("{path}.driver"),
                 format!(
                     "node group sizes must satisfy min <= desired <= max and max >= 1 (got {min_size}/{desired_size}/{max_size})"
@@ -540,12 +578,12 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         for (i, dep) in rc.depends_on.iter().enumerate() {
             let dep_path = format!("{path}.depends_on[{i}]");
             match raw.components.get(dep) {
-                None => problem(dep_path, format!("unknown component '{dep}'")),
+                None => self.problem(dep_path, format!("unknown component '{dep}'")),
                 Some(_) => {
                     if let Some(dep_level) = owner.get(dep.as_str())
                         && *dep_level > level
                     {
-                        problem(
+                        self.problem(
                             dep_path,
                             format!(
                                 "'{key}' (level {level}) cannot depend on '{dep}' of the higher level {dep_level}"
@@ -561,7 +599,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                     Some(DriverSpec::EksCluster { cluster_name: c, .. }) if c == cluster_name)
             });
             if !cluster_dep {
-                problem(
+                self.problem(
                     format!("{path}.depends_on"),
                     format!(
                         "a node group of cluster '{cluster_name}' must depend on the eks_cluster component that creates it"
@@ -569,87 +607,98 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 );
             }
         }
-        components.insert(
-            ComponentId(key.clone()),
-            Component {
-                id: ComponentId(key.clone()),
-                driver: rc.driver.clone(),
-                billing,
-                hot_cost,
-                warm_cost,
-                depends_on: rc.depends_on.iter().cloned().map(ComponentId).collect(),
-                level,
-            },
-        );
-    }
-    let activation_order = match topological_order(&components) {
-        Ok(order) => order,
-        Err(cycle) => {
-            problem(
-                "components".into(),
-                format!(
-                    "dependency cycle: {}",
-                    cycle.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" -> ")
-                ),
-            );
-            Vec::new()
+        Component {
+            id: ComponentId(key.to_string()),
+            driver: rc.driver.clone(),
+            billing,
+            hot_cost,
+            warm_cost,
+            depends_on: rc.depends_on.iter().cloned().map(ComponentId).collect(),
+            level,
         }
-    };
+    }
 
-    // Safety, churn, breaker.
-    let ratio = |path: &str, amount: Amount, problem: &mut dyn FnMut(String, String)| -> Ratio {
-        match Ratio::from_decimal(amount.0) {
-            Ok(r) if r.basis_points > 10_000 => {
-                problem(path.into(), format!("must be between 0 and 1 (got {})", amount.0));
-                r
-            }
-            Ok(r) => r,
-            Err(_) => {
-                problem(
-                    path.into(),
-                    format!("must be between 0 and 1 with at most 4 decimals (got {})", amount.0),
+    /// Dependencies first; a cycle is a problem.
+    fn activation_order(&mut self, components: &BTreeMap<ComponentId, Component>) -> Vec<ComponentId> {
+        match topological_order(components) {
+            Ok(order) => order,
+            Err(cycle) => {
+                self.problem(
+                    "components",
+                    format!(
+                        "dependency cycle: {}",
+                        cycle.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" -> ")
+                    ),
                 );
-                Ratio::from_basis_points(0)
+                Vec::new()
             }
         }
-    };
-    let block_ratio = ratio("safety.block_ratio", raw.safety.block_ratio, &mut problem);
-    let alert_ratio = ratio("safety.alert_ratio", raw.safety.alert_ratio, &mut problem);
-    if alert_ratio > block_ratio {
-        problem(
-            "safety.alert_ratio".into(),
-            format!("alert ratio {alert_ratio} is above block ratio {block_ratio}"),
-        );
     }
-    let safety = Safety {
-        block_ratio,
-        alert_ratio,
-        auto_activation_cost_limit: money(
-            "safety.auto_activation_cost_limit",
-            raw.safety.auto_activation_cost_limit,
-            &mut problem,
-        ),
-        approval_threshold: money("safety.approval_threshold", raw.safety.approval_threshold, &mut problem),
-    };
-    let hysteresis = ratio("churn.hysteresis", raw.churn.hysteresis, &mut problem);
-    if raw.churn.grace_days == 0 {
-        problem("churn.grace_days".into(), "must be at least 1".into());
+
+    fn safety(&mut self, raw: &RawSafety) -> Safety {
+        let block_ratio = self.ratio("safety.block_ratio", raw.block_ratio);
+        let alert_ratio = self.ratio("safety.alert_ratio", raw.alert_ratio);
+        if alert_ratio > block_ratio {
+            self.problem(
+                "safety.alert_ratio",
+                format!("alert ratio {alert_ratio} is above block ratio {block_ratio}"),
+            );
+        }
+        Safety {
+            block_ratio,
+            alert_ratio,
+            auto_activation_cost_limit: self
+                .money("safety.auto_activation_cost_limit", raw.auto_activation_cost_limit),
+            approval_threshold: self.money("safety.approval_threshold", raw.approval_threshold),
+        }
     }
-    if usize::from(raw.churn.floor_level) >= levels.len().max(1) {
-        problem("churn.floor_level".into(), format!("level {} does not exist", raw.churn.floor_level));
+
+    fn churn(&mut self, raw: &RawChurn, levels: usize) -> Churn {
+        let hysteresis = self.ratio("churn.hysteresis", raw.hysteresis);
+        if raw.grace_days == 0 {
+            self.problem("churn.grace_days", "must be at least 1");
+        }
+        if usize::from(raw.floor_level) >= levels.max(1) {
+            self.problem("churn.floor_level", format!("level {} does not exist", raw.floor_level));
+        }
+        Churn {
+            hysteresis,
+            grace_days: raw.grace_days,
+            cooldown_days: raw.cooldown_days,
+            floor_level: raw.floor_level,
+        }
     }
-    let churn = Churn {
-        hysteresis,
-        grace_days: raw.churn.grace_days,
-        cooldown_days: raw.churn.cooldown_days,
-        floor_level: raw.churn.floor_level,
-    };
-    if raw.circuit_breaker.failures == 0 {
-        problem("circuit_breaker.failures".into(), "must be at least 1".into());
+
+    fn breaker_and_prewarm(&mut self, raw: &RawConfig) {
+        if raw.circuit_breaker.failures == 0 {
+            self.problem("circuit_breaker.failures", "must be at least 1");
+        }
+        if raw.prewarm_days > 31 {
+            self.problem("prewarm_days", format!("must be at most 31 (got {})", raw.prewarm_days));
+        }
     }
-    if raw.prewarm_days > 31 {
-        problem("prewarm_days".into(), format!("must be at most 31 (got {})", raw.prewarm_days));
+}
+
+fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+    let mut check = Checker { currency: Currency::EUR, problems: Vec::new() };
+    match raw.currency.parse::<Currency>() {
+        Ok(c) => check.currency = c,
+        Err(e) => check.problem("currency", e.to_string()),
     }
+    let currency = check.currency;
+    let levels = check.levels(&raw);
+    check.bands(&levels);
+    let owner = check.owners(&raw, &levels);
+    let components: BTreeMap<ComponentId, Component> = raw
+        .components
+        .iter()
+        .map(|(key, rc)| (ComponentId(key.clone()), check.component(key, rc, &raw, &owner)))
+        .collect();
+    let activation_order = check.activation_order(&components);
+    let safety = check.safety(&raw.safety);
+    let churn = check.churn(&raw.churn, levels.len());
+    check.breaker_and_prewarm(&raw);
+    let problems = check.problems;
 
     if !problems.is_empty() {
         return Err(ConfigError(problems));
