@@ -273,269 +273,330 @@ pub async fn handle<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     step(deps, action).await
 }
 
+/// One state-machine step: each action is a function of its own below.
 pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     deps: &Deps<S, D, B, N>,
     action: Action,
 ) -> Result<Value, FunctionError> {
-    let config = &deps.config;
-    let timezone = deps.timezone.as_deref();
     match action {
-        Action::Begin { request, now } => {
-            let Versioned { value: mut state, version } = load(&deps.store).await?;
-            let id = request.decision_id.clone();
-            let already = state.provisioning.as_ref().is_some_and(|r| {
-                r.decision_id == id && r.committed == 0 && r.step_started_at.is_none() && r.failure.is_none()
-            });
-            // A retried Begin finds its own lock; it must ask for exactly what was begun.
-            if let Some(run) = state.provisioning.as_ref().filter(|_| already)
-                && (run.from_level, run.to_level, &run.transitions, run.cause)
-                    != (request.from_level, request.to_level, &request.transitions, request.cause)
-            {
-                return Err(FunctionError::DecisionRefused(format!(
-                    "decision {id} has begun with other transitions than this event's"
-                )));
-            }
-            if !already {
-                verify(deps, &state, &request, now).await?;
-                run::begin(&mut state, &request, clock(timezone, now)).map_err(run_error)?;
-                let note = format!(
-                    "L{} -> L{}: {} transition(s)",
-                    request.from_level,
-                    request.to_level,
-                    request.transitions.len()
-                );
-                save(&deps.store, &state, version, format!("{id}.begin"), now, vec![], note).await?;
-            }
-            tracing::info!(decision_id = %id, transitions = request.transitions.len(), "provisioning begins");
-            Ok(json!({"decision_id": id, "index": 0, "count": request.transitions.len()}))
-        }
-        Action::Start { decision_id, index, now } => {
-            let Versioned { value: mut state, version } = load(&deps.store).await?;
-            let retried = run::step(&state, &decision_id, index)
-                .ok()
-                .and_then(|(t, _)| state.components.get(&t.component).map(|r| r.in_flight == Some(t.kind)))
-                .unwrap_or(false);
-            let (t, target) =
-                run::start_step(&mut state, &decision_id, index, clock(timezone, now)).map_err(run_error)?;
-            save(
-                &deps.store,
-                &state,
-                version,
-                format!("{decision_id}.start.{index}"),
-                now,
-                vec![],
-                t.to_string(),
-            )
-            .await?;
-            let c = component(config, &t.component)?;
-            match deps.driver.apply(c, target).await {
-                Ok(()) => {}
-                // A retried call whose first attempt was accepted (and then timed out) is
-                // refused because that change is under way: EKS takes one update at a
-                // time. Only a "busy" refusal of a retried call can mean that, and the
-                // resource, not the refusal, says whether anything changed.
-                Err(DriverError::Busy(m)) if retried && under_way(&deps.driver, c, target).await => {
-                    tracing::warn!(%decision_id, index, transition = %t, refusal = %m, "retried start refused: the first call's change is under way");
-                }
-                Err(e) => {
-                    return Err(driver_error(e, |m| FunctionError::TransitionRejected(format!("{t}: {m}"))));
-                }
-            }
-            tracing::info!(%decision_id, index, transition = %t, "step started");
-            Ok(json!({"component": t.component, "target": target, "checks": 0}))
-        }
+        Action::Begin { request, now } => begin(deps, request, now).await,
+        Action::Start { decision_id, index, now } => start(deps, &decision_id, index, now).await,
         Action::Check { decision_id, index, checks, now: _ } => {
-            let Versioned { value: state, .. } = load(&deps.store).await?;
-            let (t, target) = run::step(&state, &decision_id, index).map_err(run_error)?;
-            let c = component(config, &t.component)?;
-            let status = deps
-                .driver
-                .status(c, target)
-                .await
-                .map_err(|e| driver_error(e, |m| FunctionError::TransitionFailed(format!("{t}: {m}"))))?;
-            let ready = readiness(
-                status,
-                checks,
-                deps.max_checks,
-                &format!("{t}: "),
-                target,
-                FunctionError::TransitionFailed,
-                FunctionError::TransitionTimedOut,
-            )?;
-            Ok(json!({"ready": ready, "checks": checks + 1}))
+            check(deps, &decision_id, index, checks).await
         }
-        Action::Commit { decision_id, index, now } => {
-            let Versioned { value: mut state, version } = load(&deps.store).await?;
-            let (t, seconds) =
-                run::commit_step(&mut state, &decision_id, index, clock(timezone, now)).map_err(run_error)?;
-            save(
-                &deps.store,
-                &state,
-                version,
-                format!("{decision_id}.commit.{index}"),
-                now,
-                vec![],
-                t.to_string(),
-            )
-            .await?;
-            println!("{}", metrics::provisioning_duration(now, t.component.as_str(), seconds));
-            let record = state.components.get(&t.component).map(|r| r.state);
-            if let Some(s) = record {
-                println!("{}", metrics::activation_state(now, t.component.as_str(), s));
-            }
-            tracing::info!(%decision_id, index, transition = %t, seconds, "step committed");
-            // A bare number: the state machine stores it as the next index.
-            Ok(json!(index + 1))
-        }
-        Action::Finish { decision_id, now } => {
-            let Versioned { value: mut state, version } = load(&deps.store).await?;
-            if state.provisioning.as_ref().is_none_or(|r| r.decision_id != decision_id) {
-                // A retried call after the run was closed.
-                return Ok(json!({"level": state.level}));
-            }
-            let run = state.provisioning.clone();
-            let events = run::finish(&mut state, &decision_id, clock(timezone, now)).map_err(run_error)?;
-            save(
-                &deps.store,
-                &state,
-                version,
-                format!("{decision_id}.finish"),
-                now,
-                events.clone(),
-                String::new(),
-            )
-            .await?;
-            if let Some(run) = run {
-                let detail = json!({
-                    "decision_id": decision_id,
-                    "from_level": run.from_level,
-                    "to_level": run.to_level,
-                    "cause": run.cause,
-                    "transitions": run.transitions,
-                    "seconds": (now - run.started_at).num_seconds(),
-                });
-                deps.bus
-                    .publish(LEVEL_CHANGED, &detail)
-                    .await
-                    .map_err(|e| FunctionError::Transient(e.to_string()))?;
-            }
-            for (id, record) in &state.components {
-                println!("{}", metrics::activation_state(now, id.as_str(), record.state));
-            }
-            tracing::info!(%decision_id, level = state.level, "provisioning finished");
-            Ok(json!({"level": state.level}))
-        }
+        Action::Commit { decision_id, index, now } => commit(deps, &decision_id, index, now).await,
+        Action::Finish { decision_id, now } => finish(deps, &decision_id, now).await,
         Action::RollbackStart { decision_id, error, now } => {
-            let Versioned { value: mut state, version } = load(&deps.store).await?;
-            let failure = RunFailure { error: error.error.clone(), cause: error.message() };
-            let undone = state.provisioning.as_ref().map_or(0, |r| r.undone.len());
-            let next =
-                run::next_undo(&mut state, &decision_id, failure, clock(timezone, now)).map_err(run_error)?;
-            if let Some((t, target)) = &next
-                && !run::undo_needs_driver(&state, &decision_id)
-                && at_target(&deps.driver, component(config, &t.component)?, *target).await
-            {
-                // The driver refused to start this step: nothing to drive back, only
-                // the state to restore (the simulator follows the same rule).
-                let moved =
-                    complete_undo(&deps.store, &mut state, version, &decision_id, now, timezone).await?;
-                tracing::warn!(%decision_id, undo = %moved, "refused step: state restored without a driver call");
-                return Ok(json!({"done": false, "component": t.component, "target": target, "checks": 0}));
-            }
-            save(
-                &deps.store,
-                &state,
-                version,
-                format!("{decision_id}.undo.{undone}.start"),
-                now,
-                vec![],
-                error.message(),
-            )
-            .await?;
-            let Some((t, target)) = next else { return Ok(json!({"done": true})) };
-            let c = component(config, &t.component)?;
-            deps.driver.apply(c, target).await.map_err(|e| {
-                driver_error(e, |m| FunctionError::RollbackFailed(format!("undoing {t}: {m}")))
-            })?;
-            tracing::warn!(%decision_id, undo = %t, %target, "rolling back");
-            Ok(json!({"done": false, "component": t.component, "target": target, "checks": 0}))
+            rollback_start(deps, &decision_id, error, now).await
         }
         Action::RollbackCheck { decision_id, checks, now } => {
-            let Versioned { value: mut state, version } = load(&deps.store).await?;
-            let Some((t, target)) = run::current_undo(&state, &decision_id).map_err(run_error)? else {
-                return Ok(json!({"ready": true, "checks": checks + 1}));
-            };
-            let c = component(config, &t.component)?;
-            let status = deps.driver.status(c, target).await.map_err(|e| {
-                driver_error(e, |m| FunctionError::RollbackFailed(format!("undoing {t}: {m}")))
-            })?;
-            let ready = readiness(
-                status,
-                checks,
-                deps.max_checks,
-                &format!("undoing {t}: "),
-                target,
-                FunctionError::RollbackFailed,
-                FunctionError::RollbackFailed,
-            )?;
-            if ready {
-                complete_undo(&deps.store, &mut state, version, &decision_id, now, timezone).await?;
-            }
-            Ok(json!({"ready": ready, "checks": checks + 1}))
+            rollback_check(deps, &decision_id, checks, now).await
         }
-        Action::Fail { decision_id, error, now } => {
-            let Versioned { value: mut state, version } = load(&deps.store).await?;
-            if state.provisioning.as_ref().is_none_or(|r| r.decision_id != decision_id) {
-                return Ok(json!({"error": error.error, "recorded": false}));
-            }
-            let (run, events) =
-                run::fail(config, &mut state, &decision_id, clock(timezone, now)).map_err(run_error)?;
-            let failure = run
-                .failure
-                .clone()
-                .unwrap_or(RunFailure { error: error.error.clone(), cause: error.message() });
-            save(
-                &deps.store,
-                &state,
-                version,
-                format!("{decision_id}.fail"),
-                now,
-                events.clone(),
-                failure.cause.clone(),
-            )
-            .await?;
-            let undone: Vec<String> = run.undone.iter().map(ToString::to_string).collect();
-            let alert = Alert {
-                subject: format!(
-                    "revscale: provisioning {decision_id} failed ({}) and was rolled back",
-                    failure.error
-                ),
-                message: format!(
-                    "Decision {decision_id} (L{} -> L{}) failed with {}: {}\n\
-                     Rolled back, newest first: {}.\nEvery component is back in its prior state; the level stays L{}.\n\
-                     Circuit breaker: {} consecutive failure(s){}.",
-                    run.from_level,
-                    run.to_level,
-                    failure.error,
-                    failure.cause,
-                    if undone.is_empty() { "nothing had completed".to_string() } else { undone.join("; ") },
-                    state.level,
-                    state.breaker.consecutive_failures,
-                    state.breaker.opened_on.map(|d| format!(", open since {d}")).unwrap_or_default(),
-                ),
-            };
-            deps.notifier.notify(&alert).await.map_err(|e| FunctionError::Transient(e.to_string()))?;
-            tracing::error!(%decision_id, error = %failure.error, cause = %failure.cause, "provisioning failed and was rolled back");
-            Ok(json!({"error": failure.error, "cause": failure.cause, "recorded": true}))
+        Action::Fail { decision_id, error, now } => fail(deps, &decision_id, error, now).await,
+        Action::Stuck { decision_id, error, now: _ } => stuck(deps, &decision_id, error).await,
+    }
+}
+
+/// Takes the lock for a verified decision (or finds its own lock on a retry).
+async fn begin<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
+    deps: &Deps<S, D, B, N>,
+    request: LevelChangeRequested,
+    now: DateTime<Utc>,
+) -> Result<Value, FunctionError> {
+    let timezone = deps.timezone.as_deref();
+    let Versioned { value: mut state, version } = load(&deps.store).await?;
+    let id = request.decision_id.clone();
+    let already = state.provisioning.as_ref().is_some_and(|r| {
+        r.decision_id == id && r.committed == 0 && r.step_started_at.is_none() && r.failure.is_none()
+    });
+    // A retried Begin finds its own lock; it must ask for exactly what was begun.
+    if let Some(run) = state.provisioning.as_ref().filter(|_| already)
+        && (run.from_level, run.to_level, &run.transitions, run.cause)
+            != (request.from_level, request.to_level, &request.transitions, request.cause)
+    {
+        return Err(FunctionError::DecisionRefused(format!(
+            "decision {id} has begun with other transitions than this event's"
+        )));
+    }
+    if !already {
+        verify(deps, &state, &request, now).await?;
+        run::begin(&mut state, &request, clock(timezone, now)).map_err(run_error)?;
+        let note = format!(
+            "L{} -> L{}: {} transition(s)",
+            request.from_level,
+            request.to_level,
+            request.transitions.len()
+        );
+        save(&deps.store, &state, version, format!("{id}.begin"), now, vec![], note).await?;
+    }
+    tracing::info!(decision_id = %id, transitions = request.transitions.len(), "provisioning begins");
+    Ok(json!({"decision_id": id, "index": 0, "count": request.transitions.len()}))
+}
+
+/// Marks step `index` as started, then asks the driver for it.
+async fn start<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
+    deps: &Deps<S, D, B, N>,
+    decision_id: &str,
+    index: usize,
+    now: DateTime<Utc>,
+) -> Result<Value, FunctionError> {
+    let config = &deps.config;
+    let timezone = deps.timezone.as_deref();
+    let Versioned { value: mut state, version } = load(&deps.store).await?;
+    let retried = run::step(&state, decision_id, index)
+        .ok()
+        .and_then(|(t, _)| state.components.get(&t.component).map(|r| r.in_flight == Some(t.kind)))
+        .unwrap_or(false);
+    let (t, target) =
+        run::start_step(&mut state, decision_id, index, clock(timezone, now)).map_err(run_error)?;
+    save(&deps.store, &state, version, format!("{decision_id}.start.{index}"), now, vec![], t.to_string())
+        .await?;
+    let c = component(config, &t.component)?;
+    match deps.driver.apply(c, target).await {
+        Ok(()) => {}
+        // A retried call whose first attempt was accepted (and then timed out) is
+        // refused because that change is under way: EKS takes one update at a
+        // time. Only a "busy" refusal of a retried call can mean that, and the
+        // resource, not the refusal, says whether anything changed.
+        Err(DriverError::Busy(m)) if retried && under_way(&deps.driver, c, target).await => {
+            tracing::warn!(%decision_id, index, transition = %t, refusal = %m, "retried start refused: the first call's change is under way");
         }
-        Action::Stuck { decision_id, error, now: _ } => {
-            let Versioned { value: state, .. } = load(&deps.store).await?;
-            let alert = stuck_alert(&state, &decision_id, &error);
-            deps.notifier.notify(&alert).await.map_err(|e| FunctionError::Transient(e.to_string()))?;
-            tracing::error!(%decision_id, error = %error.error, cause = %error.message(), "provisioning is stuck: a person must repair and release it");
-            Ok(json!({"alerted": true}))
+        Err(e) => {
+            return Err(driver_error(e, |m| FunctionError::TransitionRejected(format!("{t}: {m}"))));
         }
     }
+    tracing::info!(%decision_id, index, transition = %t, "step started");
+    Ok(json!({"component": t.component, "target": target, "checks": 0}))
+}
+
+/// Asks the driver whether step `index` reached its target.
+async fn check<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
+    deps: &Deps<S, D, B, N>,
+    decision_id: &str,
+    index: usize,
+    checks: u32,
+) -> Result<Value, FunctionError> {
+    let config = &deps.config;
+    let Versioned { value: state, .. } = load(&deps.store).await?;
+    let (t, target) = run::step(&state, decision_id, index).map_err(run_error)?;
+    let c = component(config, &t.component)?;
+    let status = deps
+        .driver
+        .status(c, target)
+        .await
+        .map_err(|e| driver_error(e, |m| FunctionError::TransitionFailed(format!("{t}: {m}"))))?;
+    let ready = readiness(
+        status,
+        checks,
+        deps.max_checks,
+        &format!("{t}: "),
+        target,
+        FunctionError::TransitionFailed,
+        FunctionError::TransitionTimedOut,
+    )?;
+    Ok(json!({"ready": ready, "checks": checks + 1}))
+}
+
+/// Records step `index` as done.
+async fn commit<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
+    deps: &Deps<S, D, B, N>,
+    decision_id: &str,
+    index: usize,
+    now: DateTime<Utc>,
+) -> Result<Value, FunctionError> {
+    let timezone = deps.timezone.as_deref();
+    let Versioned { value: mut state, version } = load(&deps.store).await?;
+    let (t, seconds) =
+        run::commit_step(&mut state, decision_id, index, clock(timezone, now)).map_err(run_error)?;
+    save(&deps.store, &state, version, format!("{decision_id}.commit.{index}"), now, vec![], t.to_string())
+        .await?;
+    println!("{}", metrics::provisioning_duration(now, t.component.as_str(), seconds));
+    let record = state.components.get(&t.component).map(|r| r.state);
+    if let Some(s) = record {
+        println!("{}", metrics::activation_state(now, t.component.as_str(), s));
+    }
+    tracing::info!(%decision_id, index, transition = %t, seconds, "step committed");
+    // A bare number: the state machine stores it as the next index.
+    Ok(json!(index + 1))
+}
+
+/// Commits the new level, releases the lock and announces the change.
+async fn finish<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
+    deps: &Deps<S, D, B, N>,
+    decision_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Value, FunctionError> {
+    let timezone = deps.timezone.as_deref();
+    let Versioned { value: mut state, version } = load(&deps.store).await?;
+    if state.provisioning.as_ref().is_none_or(|r| r.decision_id != decision_id) {
+        // A retried call after the run was closed.
+        return Ok(json!({"level": state.level}));
+    }
+    let run = state.provisioning.clone();
+    let events = run::finish(&mut state, decision_id, clock(timezone, now)).map_err(run_error)?;
+    save(&deps.store, &state, version, format!("{decision_id}.finish"), now, events.clone(), String::new())
+        .await?;
+    if let Some(run) = run {
+        let detail = json!({
+            "decision_id": decision_id,
+            "from_level": run.from_level,
+            "to_level": run.to_level,
+            "cause": run.cause,
+            "transitions": run.transitions,
+            "seconds": (now - run.started_at).num_seconds(),
+        });
+        deps.bus
+            .publish(LEVEL_CHANGED, &detail)
+            .await
+            .map_err(|e| FunctionError::Transient(e.to_string()))?;
+    }
+    for (id, record) in &state.components {
+        println!("{}", metrics::activation_state(now, id.as_str(), record.state));
+    }
+    tracing::info!(%decision_id, level = state.level, "provisioning finished");
+    Ok(json!({"level": state.level}))
+}
+
+/// Begins the next undo of a failed run, newest first; `done` once nothing is left.
+async fn rollback_start<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
+    deps: &Deps<S, D, B, N>,
+    decision_id: &str,
+    error: StepError,
+    now: DateTime<Utc>,
+) -> Result<Value, FunctionError> {
+    let config = &deps.config;
+    let timezone = deps.timezone.as_deref();
+    let Versioned { value: mut state, version } = load(&deps.store).await?;
+    let failure = RunFailure { error: error.error.clone(), cause: error.message() };
+    let undone = state.provisioning.as_ref().map_or(0, |r| r.undone.len());
+    let next = run::next_undo(&mut state, decision_id, failure, clock(timezone, now)).map_err(run_error)?;
+    if let Some((t, target)) = &next
+        && !run::undo_needs_driver(&state, decision_id)
+        && at_target(&deps.driver, component(config, &t.component)?, *target).await
+    {
+        // The driver refused to start this step: nothing to drive back, only
+        // the state to restore (the simulator follows the same rule).
+        let moved = complete_undo(&deps.store, &mut state, version, decision_id, now, timezone).await?;
+        tracing::warn!(%decision_id, undo = %moved, "refused step: state restored without a driver call");
+        return Ok(json!({"done": false, "component": t.component, "target": target, "checks": 0}));
+    }
+    save(
+        &deps.store,
+        &state,
+        version,
+        format!("{decision_id}.undo.{undone}.start"),
+        now,
+        vec![],
+        error.message(),
+    )
+    .await?;
+    let Some((t, target)) = next else { return Ok(json!({"done": true})) };
+    let c = component(config, &t.component)?;
+    deps.driver
+        .apply(c, target)
+        .await
+        .map_err(|e| driver_error(e, |m| FunctionError::RollbackFailed(format!("undoing {t}: {m}"))))?;
+    tracing::warn!(%decision_id, undo = %t, %target, "rolling back");
+    Ok(json!({"done": false, "component": t.component, "target": target, "checks": 0}))
+}
+
+/// Asks the driver whether the undo in progress reached its target.
+async fn rollback_check<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
+    deps: &Deps<S, D, B, N>,
+    decision_id: &str,
+    checks: u32,
+    now: DateTime<Utc>,
+) -> Result<Value, FunctionError> {
+    let config = &deps.config;
+    let timezone = deps.timezone.as_deref();
+    let Versioned { value: mut state, version } = load(&deps.store).await?;
+    let Some((t, target)) = run::current_undo(&state, decision_id).map_err(run_error)? else {
+        return Ok(json!({"ready": true, "checks": checks + 1}));
+    };
+    let c = component(config, &t.component)?;
+    let status = deps
+        .driver
+        .status(c, target)
+        .await
+        .map_err(|e| driver_error(e, |m| FunctionError::RollbackFailed(format!("undoing {t}: {m}"))))?;
+    let ready = readiness(
+        status,
+        checks,
+        deps.max_checks,
+        &format!("undoing {t}: "),
+        target,
+        FunctionError::RollbackFailed,
+        FunctionError::RollbackFailed,
+    )?;
+    if ready {
+        complete_undo(&deps.store, &mut state, version, decision_id, now, timezone).await?;
+    }
+    Ok(json!({"ready": ready, "checks": checks + 1}))
+}
+
+/// Closes a rolled-back run as a failure (the breaker counts it) and alerts.
+async fn fail<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
+    deps: &Deps<S, D, B, N>,
+    decision_id: &str,
+    error: StepError,
+    now: DateTime<Utc>,
+) -> Result<Value, FunctionError> {
+    let config = &deps.config;
+    let timezone = deps.timezone.as_deref();
+    let Versioned { value: mut state, version } = load(&deps.store).await?;
+    if state.provisioning.as_ref().is_none_or(|r| r.decision_id != decision_id) {
+        return Ok(json!({"error": error.error, "recorded": false}));
+    }
+    let (run, events) =
+        run::fail(config, &mut state, decision_id, clock(timezone, now)).map_err(run_error)?;
+    let failure =
+        run.failure.clone().unwrap_or(RunFailure { error: error.error.clone(), cause: error.message() });
+    save(
+        &deps.store,
+        &state,
+        version,
+        format!("{decision_id}.fail"),
+        now,
+        events.clone(),
+        failure.cause.clone(),
+    )
+    .await?;
+    let undone: Vec<String> = run.undone.iter().map(ToString::to_string).collect();
+    let alert = Alert {
+        subject: format!(
+            "revscale: provisioning {decision_id} failed ({}) and was rolled back",
+            failure.error
+        ),
+        message: format!(
+            "Decision {decision_id} (L{} -> L{}) failed with {}: {}\n\
+             Rolled back, newest first: {}.\nEvery component is back in its prior state; the level stays L{}.\n\
+             Circuit breaker: {} consecutive failure(s){}.",
+            run.from_level,
+            run.to_level,
+            failure.error,
+            failure.cause,
+            if undone.is_empty() { "nothing had completed".to_string() } else { undone.join("; ") },
+            state.level,
+            state.breaker.consecutive_failures,
+            state.breaker.opened_on.map(|d| format!(", open since {d}")).unwrap_or_default(),
+        ),
+    };
+    deps.notifier.notify(&alert).await.map_err(|e| FunctionError::Transient(e.to_string()))?;
+    tracing::error!(%decision_id, error = %failure.error, cause = %failure.cause, "provisioning failed and was rolled back");
+    Ok(json!({"error": failure.error, "cause": failure.cause, "recorded": true}))
+}
+
+/// Alerts the operators about a run that can neither finish nor roll back.
+async fn stuck<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
+    deps: &Deps<S, D, B, N>,
+    decision_id: &str,
+    error: StepError,
+) -> Result<Value, FunctionError> {
+    let Versioned { value: state, .. } = load(&deps.store).await?;
+    let alert = stuck_alert(&state, decision_id, &error);
+    deps.notifier.notify(&alert).await.map_err(|e| FunctionError::Transient(e.to_string()))?;
+    tracing::error!(%decision_id, error = %error.error, cause = %error.message(), "provisioning is stuck: a person must repair and release it");
+    Ok(json!({"alerted": true}))
 }
 
 /// The alert for a run that keeps its lock: what failed, where every component the
