@@ -91,7 +91,10 @@ pub(crate) fn decisions_query(req: &Request) -> Result<DecisionsQuery, ApiError>
     Ok(DecisionsQuery { limit, before })
 }
 
-pub(crate) async fn decisions<S: Store>(store: &S, query: DecisionsQuery) -> Result<DecisionsResponse, ApiError> {
+pub(crate) async fn decisions<S: Store>(
+    store: &S,
+    query: DecisionsQuery,
+) -> Result<DecisionsResponse, ApiError> {
     let limit = query.limit.unwrap_or(DecisionsQuery::DEFAULT_LIMIT);
     let records = store.recent_audit(limit, query.before).await?;
     let next = if records.len() == limit { records.last().map(|r| r.id.clone()) } else { None };
