@@ -1,6 +1,9 @@
 //! The operator commands: `revscale status`, `decisions`, `override ...`, `breaker
-//! reset`, `mode`, `plan`, `pending approve|reject`, `override reject`, `provisioning release`. Each is one SigV4-signed call to the
-//! API (credentials from the standard AWS chain), printed as a table or as JSON.
+//! reset`, `mode`, `plan`, `pending approve|reject`, `provisioning release`. Each is one
+//! SigV4-signed call to the API (credentials from the standard AWS chain). The request
+//! and the answer are `revscale-api`'s types, the ones the Lambda writes: an answer
+//! that lacks a field is an error here, never a blank in a table. Printed as a table
+//! ([`render`]) or, with `--json`, as the typed answer serialised.
 
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -12,7 +15,17 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use chrono::NaiveDate;
 use clap::Subcommand;
-use serde_json::{Value, json};
+use revscale_api::{
+    ApproveOverrideResponse, ApprovePendingResponse, CancelOverrideResponse, CreateOverrideRequest,
+    CreateOverrideResponse, DecisionsQuery, DecisionsResponse, DryRunResponse, ErrorResponse,
+    RejectOverrideResponse, RejectPendingRequest, RejectPendingResponse, ReleaseRunRequest,
+    ReleaseRunResponse, ResetBreakerResponse, SetModeRequest, SetModeResponse, StatusResponse,
+};
+use revscale_engine::{ComponentId, ComponentState, DecisionId, Mode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+mod render;
 
 #[derive(clap::Args)]
 pub struct Conn {
@@ -56,20 +69,23 @@ pub enum ProvisioningCommand {
         /// Where a component stands now: cold, warm or hot. Once per component the run
         /// may have touched.
         #[arg(long = "component", value_name = "COMPONENT=STATE", value_parser = declared_state, required = true)]
-        components: Vec<(String, String)>,
+        components: Vec<(ComponentId, ComponentState)>,
         #[arg(long)]
         reason: String,
     },
 }
 
-fn declared_state(text: &str) -> Result<(String, String), String> {
+fn declared_state(text: &str) -> Result<(ComponentId, ComponentState), String> {
     let (component, state) = text
         .split_once('=')
         .ok_or_else(|| format!("'{text}': expected COMPONENT=STATE, e.g. eks_control_plane=cold"))?;
-    match state {
-        "cold" | "warm" | "hot" => Ok((component.to_string(), state.to_string())),
-        other => Err(format!("'{other}': a repaired component is cold, warm or hot")),
-    }
+    let state = match state {
+        "cold" => ComponentState::Cold,
+        "warm" => ComponentState::Warm,
+        "hot" => ComponentState::Hot,
+        other => return Err(format!("'{other}': a repaired component is cold, warm or hot")),
+    };
+    Ok((ComponentId::new(component), state))
 }
 
 pub enum Call {
@@ -84,13 +100,53 @@ pub enum Call {
     Provisioning(ProvisioningCommand),
 }
 
-/// Signs and sends one request; returns the status and the JSON body.
+/// A call as HTTP: method, path with its query, and the JSON body of its request type.
+fn request_of(call: &Call) -> anyhow::Result<(&'static str, String, Option<String>)> {
+    Ok(match call {
+        Call::Status | Call::Override(OverrideCommand::List) => ("GET", "/status".into(), None),
+        Call::Decisions { limit, before } => {
+            let query = DecisionsQuery { limit: Some(usize::try_from(*limit)?), before: before.clone() };
+            ("GET", query.path(), None)
+        }
+        Call::Override(OverrideCommand::Request { level, until, reason }) => {
+            let body = CreateOverrideRequest { level: *level, until: *until, reason: reason.clone() };
+            ("POST", "/overrides".into(), json(&body)?)
+        }
+        Call::Override(OverrideCommand::Approve { id }) => ("POST", format!("/overrides/{id}/approve"), None),
+        Call::Override(OverrideCommand::Cancel { id }) => ("DELETE", format!("/overrides/{id}"), None),
+        Call::Override(OverrideCommand::Reject { id }) => ("POST", format!("/overrides/{id}/reject"), None),
+        Call::BreakerReset => ("POST", "/breaker/reset".into(), None),
+        Call::Mode(mode) => {
+            let mode: Mode = mode.parse().map_err(anyhow::Error::msg)?;
+            ("POST", "/mode".into(), json(&SetModeRequest { mode })?)
+        }
+        Call::Plan => ("POST", "/evaluate?dry_run=true".into(), None),
+        Call::PendingApprove => ("POST", "/pending/approve".into(), None),
+        Call::PendingReject { reason } => {
+            ("POST", "/pending/reject".into(), json(&RejectPendingRequest { reason: reason.clone() })?)
+        }
+        Call::Provisioning(ProvisioningCommand::Release { decision_id, components, reason }) => {
+            let body = ReleaseRunRequest {
+                decision_id: DecisionId(decision_id.clone()),
+                components: components.iter().cloned().collect(),
+                reason: reason.clone(),
+            };
+            ("POST", "/provisioning/release".into(), json(&body)?)
+        }
+    })
+}
+
+fn json<T: Serialize>(body: &T) -> anyhow::Result<Option<String>> {
+    Ok(Some(serde_json::to_string(body)?))
+}
+
+/// Signs and sends one request; returns the status and the body, read by [`output`].
 async fn send(
     base: &str,
     method: &str,
     path_and_query: &str,
-    body: Option<Value>,
-) -> anyhow::Result<(u16, Value)> {
+    body: Option<String>,
+) -> anyhow::Result<(u16, String)> {
     let url = format!("{}{path_and_query}", base.trim_end_matches('/'));
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let region = sdk
@@ -103,7 +159,7 @@ async fn send(
         .context("no AWS credentials provider: configure the AWS CLI or set AWS_PROFILE")?;
     let credentials = provider.provide_credentials().await.context("cannot load AWS credentials")?;
     let identity: Identity = credentials.into();
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let payload = body.unwrap_or_default();
     let host = reqwest::Url::parse(&url).context("invalid API URL")?;
     let host_header = match host.port() {
         Some(p) => format!("{}:{p}", host.host_str().unwrap_or_default()),
@@ -138,8 +194,7 @@ async fn send(
     let response = request.body(payload).send().await.with_context(|| format!("cannot reach {url}"))?;
     let status = response.status().as_u16();
     let text = response.text().await?;
-    let value = serde_json::from_str(&text).unwrap_or_else(|_| json!({"error": text}));
-    Ok((status, value))
+    Ok((status, text))
 }
 
 /// `https://abc.execute-api.eu-west-1.amazonaws.com` -> `eu-west-1`.
@@ -154,175 +209,59 @@ pub fn run(conn: &Conn, call: Call) -> anyhow::Result<ExitCode> {
     let Some(base) = conn.api_url.clone() else {
         bail!("no API URL: pass --api-url or set REVSCALE_API_URL")
     };
-    let (method, path, body) = match &call {
-        Call::Status | Call::Override(OverrideCommand::List) => ("GET", "/status".to_string(), None),
-        Call::Decisions { limit, before } => {
-            let cursor = before.as_ref().map(|b| format!("&before={b}")).unwrap_or_default();
-            ("GET", format!("/decisions?limit={limit}{cursor}"), None)
-        }
-        Call::Override(OverrideCommand::Request { level, until, reason }) => {
-            ("POST", "/overrides".into(), Some(json!({"level": level, "until": until, "reason": reason})))
-        }
-        Call::Override(OverrideCommand::Approve { id }) => ("POST", format!("/overrides/{id}/approve"), None),
-        Call::Override(OverrideCommand::Cancel { id }) => ("DELETE", format!("/overrides/{id}"), None),
-        Call::Override(OverrideCommand::Reject { id }) => ("POST", format!("/overrides/{id}/reject"), None),
-        Call::BreakerReset => ("POST", "/breaker/reset".into(), None),
-        Call::Mode(mode) => ("POST", "/mode".into(), Some(json!({"mode": mode}))),
-        Call::Plan => ("POST", "/evaluate?dry_run=true".into(), None),
-        Call::PendingApprove => ("POST", "/pending/approve".into(), None),
-        Call::PendingReject { reason } => ("POST", "/pending/reject".into(), Some(json!({"reason": reason}))),
-        Call::Provisioning(ProvisioningCommand::Release { decision_id, components, reason }) => {
-            let components: serde_json::Map<String, Value> =
-                components.iter().map(|(c, s)| (c.clone(), Value::from(s.as_str()))).collect();
-            let body = json!({"decision_id": decision_id, "components": components, "reason": reason});
-            ("POST", "/provisioning/release".into(), Some(body))
-        }
-    };
+    let (method, path, body) = request_of(&call)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (status, value) = runtime.block_on(send(&base, method, &path, body))?;
+    let (status, text) = runtime.block_on(send(&base, method, &path, body))?;
     if !(200..300).contains(&status) {
-        let message = value["error"].as_str().map(String::from).unwrap_or_else(|| value.to_string());
+        // A refusal from API Gateway itself (not the Lambda) may not be an ErrorResponse.
+        let message = serde_json::from_str::<ErrorResponse>(&text).map_or(text, |e| e.error);
         eprintln!("revscale: the API refused ({status}): {message}");
         return Ok(ExitCode::FAILURE);
     }
-    if conn.json {
-        println!("{}", serde_json::to_string_pretty(&value)?);
-    } else {
-        print!("{}", render(&call, &value));
-    }
+    print!("{}", output(&call, &text, conn.json)?);
     Ok(ExitCode::SUCCESS)
 }
 
-fn money(v: &Value) -> String {
-    match (v["minor"].as_i64(), v["currency"].as_str()) {
-        (Some(minor), Some(c)) => {
-            revscale_engine::Money::from_minor(minor, c.parse().unwrap_or(revscale_engine::Currency::EUR))
-                .to_string()
-        }
-        _ => "-".into(),
-    }
-}
-
-fn render(call: &Call, v: &Value) -> String {
-    let mut out = String::new();
+/// The answer to `call`, read as its response type, printed as a table or as JSON.
+pub fn output(call: &Call, answer: &str, json: bool) -> anyhow::Result<String> {
     match call {
-        Call::Status => {
-            out += &format!(
-                "level      L{} since {} (mode {})\n",
-                v["level"],
-                v["level_since"].as_str().unwrap_or("-"),
-                v["mode"].as_str().unwrap_or("-")
-            );
-            out += &format!(
-                "MRR        {} (3-month average {})\ncost       {} ({})\n",
-                money(&v["mrr"]),
-                money(&v["average_3m"]),
-                money(&v["cost"]),
-                v["ratio_pct"].as_f64().map_or("no revenue".into(), |r| format!("{r:.2}% of MRR"))
-            );
-            out += &format!(
-                "breaker    {} ({} consecutive failure(s))\n",
-                v["breaker"]["state"]["status"].as_str().unwrap_or("-"),
-                v["breaker"]["consecutive_failures"]
-            );
-            if let Some(run) = v["provisioning"].as_object() {
-                out += &format!(
-                    "provisioning {} (L{} -> L{}, started {})\n",
-                    run["decision_id"].as_str().unwrap_or("-"),
-                    run["from_level"],
-                    run["to_level"],
-                    run["started_at"].as_str().unwrap_or("-")
-                );
-            }
-            out += "components\n";
-            if let Some(components) = v["components"].as_object() {
-                for (name, c) in components {
-                    out += &format!(
-                        "  {name:<20} {:<8} since {}\n",
-                        c["state"].as_str().unwrap_or("-"),
-                        c["since"].as_str().unwrap_or("-")
-                    );
-                }
-            }
-            out += &overrides(v);
-            out += &format!(
-                "next       {} -> L{}\n",
-                v["next"]["would_do"].as_str().unwrap_or("-"),
-                v["next"]["to_level"]
-            );
-            for reason in v["next"]["reasons"].as_array().into_iter().flatten() {
-                out += &format!("  - {}\n", reason.as_str().unwrap_or_default());
-            }
+        Call::Status => show::<StatusResponse>(answer, json, render::status),
+        Call::Override(OverrideCommand::List) => show::<StatusResponse>(answer, json, render::open_overrides),
+        Call::Decisions { .. } => show::<DecisionsResponse>(answer, json, render::decisions),
+        Call::Override(OverrideCommand::Request { .. }) => {
+            show::<CreateOverrideResponse>(answer, json, render::override_created)
         }
-        Call::Override(OverrideCommand::List) => out += &overrides(v),
-        Call::Decisions { .. } => {
-            out += &format!("{:<36} {:<18} {:<40} note\n", "id", "kind", "actor");
-            for d in v["decisions"].as_array().into_iter().flatten() {
-                let note: String = d["note"].as_str().unwrap_or_default().chars().take(80).collect();
-                out += &format!(
-                    "{:<36} {:<18} {:<40} {note}\n",
-                    d["id"].as_str().unwrap_or_default(),
-                    d["kind"].as_str().unwrap_or_default(),
-                    d["actor"].as_str().unwrap_or_default()
-                );
-            }
-            if let Some(next) = v["next"].as_str() {
-                out += &format!("more: revscale decisions --before {next}\n");
-            }
+        Call::Override(OverrideCommand::Approve { .. }) => {
+            show::<ApproveOverrideResponse>(answer, json, render::override_approved)
         }
-        Call::Plan => {
-            let d = &v["decision"];
-            out += &format!(
-                "would do {} : L{} -> L{} ({})\n",
-                d["outcome"].as_str().unwrap_or("-"),
-                d["from_level"],
-                d["to_level"],
-                d["id"].as_str().unwrap_or("-")
-            );
-            for t in d["transitions"].as_array().into_iter().flatten() {
-                out += &format!(
-                    "  {} {}\n",
-                    t["component"].as_str().unwrap_or_default(),
-                    t["kind"].as_str().unwrap_or_default()
-                );
-            }
-            for reason in d["reasons"].as_array().into_iter().flatten() {
-                out += &format!("  - {}\n", reason.as_str().unwrap_or_default());
-            }
+        Call::Override(OverrideCommand::Reject { .. }) => show::<RejectOverrideResponse>(answer, json, |r| {
+            render::override_closed(&r.r#override, "rejected")
+        }),
+        Call::Override(OverrideCommand::Cancel { .. }) => show::<CancelOverrideResponse>(answer, json, |r| {
+            render::override_closed(&r.r#override, "cancelled")
+        }),
+        Call::BreakerReset => show::<ResetBreakerResponse>(answer, json, render::breaker_reset),
+        Call::Mode(_) => show::<SetModeResponse>(answer, json, |r| format!("mode       {}\n", r.mode)),
+        Call::Plan => show::<DryRunResponse>(answer, json, render::plan),
+        Call::PendingApprove => show::<ApprovePendingResponse>(answer, json, render::pending_approved),
+        Call::PendingReject { .. } => show::<RejectPendingResponse>(answer, json, render::pending_rejected),
+        Call::Provisioning(ProvisioningCommand::Release { .. }) => {
+            show::<ReleaseRunResponse>(answer, json, render::run_released)
         }
-        _ => out += &format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default()),
     }
-    out
 }
 
-fn overrides(v: &Value) -> String {
-    let mut out = String::from("overrides\n");
-    for (kind, list) in [("active", &v["overrides"]["active"]), ("pending", &v["overrides"]["pending"])] {
-        for o in list.as_array().into_iter().flatten() {
-            out += &format!(
-                "  {kind:<8} {} L{} until {} by {}{}: {}\n",
-                o["id"].as_str().unwrap_or_default(),
-                o["level"],
-                o["until"].as_str().unwrap_or_default(),
-                o["requested_by"].as_str().unwrap_or_default(),
-                o["approved_by"].as_str().map(|a| format!(", approved by {a}")).unwrap_or_default(),
-                o["reason"].as_str().unwrap_or_default()
-            );
-        }
-    }
-    out
+fn show<T: DeserializeOwned + Serialize>(
+    answer: &str,
+    json: bool,
+    table: impl Fn(&T) -> String,
+) -> anyhow::Result<String> {
+    let typed: T = serde_json::from_str(answer).with_context(|| {
+        let name = std::any::type_name::<T>().rsplit("::").next().unwrap_or_default();
+        format!("the API's answer is not the {name} this revscale reads (a newer or older API?)")
+    })?;
+    Ok(if json { serde_json::to_string_pretty(&typed)? + "\n" } else { table(&typed) })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_region_is_read_from_an_execute_api_url() {
-        assert_eq!(
-            region_from_url("https://a1b2.execute-api.eu-west-1.amazonaws.com").as_deref(),
-            Some("eu-west-1")
-        );
-        assert_eq!(region_from_url("http://127.0.0.1:9000"), None);
-    }
-}
+mod tests;

@@ -3,6 +3,10 @@
 //! second person's approval, the breaker, the mode, approving a pending level change,
 //! releasing a provisioning run that could not roll back once it is repaired by hand.
 //!
+//! This module is the plumbing every route shares: the route table, who is asking,
+//! request bodies, refusals. The routes themselves are in [`crate::routes`], and their
+//! request and response bodies in `revscale-api`, the crate the CLI reads them with.
+//!
 //! Who is asking comes from the request context API Gateway fills after checking the
 //! SigV4 signature (`requestContext.authorizer.iam.userArn`), never from the body, and
 //! is normalised to a person ([`crate::auth`]) before any role check or two-person
@@ -14,24 +18,18 @@
 //! rejected, expired) leave it at the next change (the audit trail keeps them), and at
 //! most [`MAX_OPEN_OVERRIDES`] may be open at once.
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use revscale_engine::evaluation::{EvaluationOutcome, billed_history, production_history, run_evaluation_on};
-use revscale_engine::model::{ComponentState, Mode};
-use revscale_engine::ports::{AuditRecord, EventBus, Notifier, Store, StoreError, Versioned, Written};
-use revscale_engine::provisioning::run::{self, RunError};
-use revscale_engine::rules::{Inputs, evaluate};
-use revscale_engine::state::{BreakerStatus, Override, SystemState};
-use revscale_engine::{ComponentId, Config, Decision, Event};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use revscale_api::ErrorResponse;
+use revscale_engine::Config;
+use revscale_engine::ports::{EventBus, Notifier, Store, StoreError};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::auth::{Caller, Role, Roles};
+use crate::routes::{operations, overrides, pending, status};
 
 /// Bodies are a few hundred bytes; anything this large is a mistake or an attack.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -49,7 +47,7 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("method {method} is not allowed on {path}")]
-    MethodNotAllowed { method: String, path: String, allow: &'static str },
+    MethodNotAllowed { method: String, path: String, allow: Method },
     #[error("the body is larger than {MAX_BODY_BYTES} bytes")]
     PayloadTooLarge,
     #[error("{0}")]
@@ -78,8 +76,7 @@ impl ApiError {
     }
 
     fn into_response(self) -> Response<Body> {
-        let status = self.status();
-        let message = match &self {
+        let error = match &self {
             // The chain goes to the log; the caller gets a generic message.
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
@@ -87,13 +84,14 @@ impl ApiError {
             }
             other => other.to_string(),
         };
-        let mut builder = Response::builder().status(status).header("content-type", "application/json");
+        // An error body is a single string: it always serialises.
+        let body = serde_json::to_string(&ErrorResponse { error }).unwrap_or_default();
+        let mut builder =
+            Response::builder().status(self.status()).header("content-type", "application/json");
         if let ApiError::MethodNotAllowed { allow, .. } = &self {
-            builder = builder.header("allow", *allow);
+            builder = builder.header("allow", allow.as_str());
         }
-        builder
-            .body(Body::from(json!({"error": message}).to_string()))
-            .unwrap_or_else(|_| Response::new(Body::Empty))
+        builder.body(Body::from(body)).unwrap_or_else(|_| Response::new(Body::Empty))
     }
 }
 
@@ -109,7 +107,7 @@ pub struct Deps<B, N> {
 
 impl<B, N> Deps<B, N> {
     /// The date of `now` in the schedule's time zone.
-    fn today(&self, now: DateTime<Utc>) -> NaiveDate {
+    pub(crate) fn today(&self, now: DateTime<Utc>) -> NaiveDate {
         self.timezone
             .as_deref()
             .and_then(|zone| revscale_aws::lambda::local_date(now, zone).ok())
@@ -117,12 +115,14 @@ impl<B, N> Deps<B, N> {
     }
 }
 
-fn ok(status: StatusCode, body: Value) -> Response<Body> {
+/// A typed answer as JSON.
+fn respond<T: Serialize>(status: StatusCode, body: &T) -> Result<Response<Body>, ApiError> {
+    let text = serde_json::to_string(body).map_err(|e| ApiError::Internal(format!("response body: {e}")))?;
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap_or_else(|_| Response::new(Body::Empty))
+        .body(Body::from(text))
+        .map_err(|e| ApiError::Internal(format!("response: {e}")))
 }
 
 fn context(req: &Request) -> Option<lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext> {
@@ -165,18 +165,19 @@ fn request_id(req: &Request) -> Result<String, ApiError> {
 }
 
 /// A short, URL-safe tag of the request id (API Gateway's ids may hold `=` or `/`).
-fn request_tag(request_id: &str) -> String {
+pub(crate) fn request_tag(request_id: &str) -> String {
     let digest = Sha256::digest(request_id.as_bytes());
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 /// One request, as every change sees it.
-struct Ctx<'a> {
-    caller: &'a Caller,
-    now: DateTime<Utc>,
-    request_id: &'a str,
+pub(crate) struct Ctx<'a> {
+    pub caller: &'a Caller,
+    pub now: DateTime<Utc>,
+    pub request_id: &'a str,
 }
 
+/// The request body as `T` (one of `revscale-api`'s requests); a 400 names the field.
 fn body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     let bytes: &[u8] = req.body().as_ref();
     if bytes.is_empty() {
@@ -194,37 +195,57 @@ fn body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     })
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OverrideRequest {
-    level: u8,
-    until: NaiveDate,
-    reason: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ModeRequest {
-    mode: Mode,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReleaseRequest {
-    decision_id: String,
-    /// Where each component the run may have touched really stands, after the repair.
-    components: BTreeMap<ComponentId, ComponentState>,
-    reason: String,
-}
-
-fn checked_reason(reason: &str) -> Result<String, ApiError> {
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
-        return Err(ApiError::BadRequest(format!(
-            "field 'reason': required, at most {MAX_REASON_CHARS} characters"
-        )));
+/// Query parameters a route accepts: anything else is a mistake worth a 400.
+pub(crate) fn only_params(req: &Request, allowed: &[&str]) -> Result<(), ApiError> {
+    let params = req.query_string_parameters();
+    if let Some((name, _)) = params.iter().find(|(name, _)| !allowed.contains(name)) {
+        let accepted = if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") };
+        return Err(ApiError::BadRequest(format!("unknown query parameter '{name}' (accepted: {accepted})")));
     }
-    Ok(reason.to_string())
+    Ok(())
+}
+
+/// Every route, with its path parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Status,
+    Decisions,
+    RequestOverride,
+    ApproveOverride { id: String },
+    RejectOverride { id: String },
+    CancelOverride { id: String },
+    ApprovePending,
+    RejectPending,
+    ResetBreaker,
+    SetMode,
+    ReleaseRun,
+    DryRun,
+}
+
+impl Route {
+    /// The route table: a path's route, the one method it answers and the role it
+    /// needs, from one match. `None`: no such route (a 404).
+    pub fn resolve(path: &str) -> Option<(Route, Method, Role)> {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let id = |id: &str| id.to_string();
+        Some(match segments.as_slice() {
+            ["status"] => (Route::Status, Method::GET, Role::Reader),
+            ["decisions"] => (Route::Decisions, Method::GET, Role::Reader),
+            ["overrides"] => (Route::RequestOverride, Method::POST, Role::Operator),
+            ["overrides", o] => (Route::CancelOverride { id: id(o) }, Method::DELETE, Role::Operator),
+            ["overrides", o, "approve"] => {
+                (Route::ApproveOverride { id: id(o) }, Method::POST, Role::Approver)
+            }
+            ["overrides", o, "reject"] => (Route::RejectOverride { id: id(o) }, Method::POST, Role::Approver),
+            ["pending", "approve"] => (Route::ApprovePending, Method::POST, Role::Approver),
+            ["pending", "reject"] => (Route::RejectPending, Method::POST, Role::Approver),
+            ["breaker", "reset"] => (Route::ResetBreaker, Method::POST, Role::Operator),
+            ["mode"] => (Route::SetMode, Method::POST, Role::Operator),
+            ["provisioning", "release"] => (Route::ReleaseRun, Method::POST, Role::Operator),
+            ["evaluate"] => (Route::DryRun, Method::POST, Role::Operator),
+            _ => return None,
+        })
+    }
 }
 
 /// Serves one request; every failure becomes a response with its status code.
@@ -236,7 +257,7 @@ pub async fn handle<S: Store, B: EventBus, N: Notifier>(
     store_for: impl Fn(&str) -> S,
     req: Request,
 ) -> Response<Body> {
-    match route(deps, store, &store_for, &req).await {
+    match serve(deps, store, &store_for, &req).await {
         Ok(response) => response,
         Err(e) => {
             if !matches!(e, ApiError::Internal(_)) {
@@ -247,32 +268,9 @@ pub async fn handle<S: Store, B: EventBus, N: Notifier>(
     }
 }
 
-/// The method and role each route needs, or 404.
-fn route_of(segments: &[&str], path: &str) -> Result<(&'static str, Role), ApiError> {
-    Ok(match segments {
-        ["status"] | ["decisions"] => ("GET", Role::Reader),
-        ["overrides"] | ["breaker", "reset"] | ["mode"] | ["provisioning", "release"] | ["evaluate"] => {
-            ("POST", Role::Operator)
-        }
-        ["overrides", _] => ("DELETE", Role::Operator),
-        ["overrides", _, "approve" | "reject"] | ["pending", "approve" | "reject"] => {
-            ("POST", Role::Approver)
-        }
-        _ => return Err(ApiError::NotFound(format!("no route {path}"))),
-    })
-}
-
-/// Query parameters a route accepts: anything else is a mistake worth a 400.
-fn only_params(req: &Request, allowed: &[&str]) -> Result<(), ApiError> {
-    let params = req.query_string_parameters();
-    if let Some((name, _)) = params.iter().find(|(name, _)| !allowed.contains(name)) {
-        let accepted = if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") };
-        return Err(ApiError::BadRequest(format!("unknown query parameter '{name}' (accepted: {accepted})")));
-    }
-    Ok(())
-}
-
-async fn route<S: Store, B: EventBus, N: Notifier>(
+/// The checks every route passes, in order: size, route (404), method (405), identity
+/// and role (403); then the route itself.
+async fn serve<S: Store, B: EventBus, N: Notifier>(
     deps: &Deps<B, N>,
     store: &S,
     store_for: &impl Fn(&str) -> S,
@@ -282,17 +280,12 @@ async fn route<S: Store, B: EventBus, N: Notifier>(
         return Err(ApiError::PayloadTooLarge);
     }
     let path = req.raw_http_path().trim_end_matches('/').to_string();
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let method = req.method().clone();
-    // Routes are matched first, so an unknown route is a 404 and a known one with the
-    // wrong method a 405, before any identity check.
-    let (allowed, role) = route_of(&segments, &path)?;
-    if method.as_str() != allowed {
-        return Err(ApiError::MethodNotAllowed {
-            method: method.to_string(),
-            path: path.clone(),
-            allow: allowed,
-        });
+    // The route is matched before any identity check, so an unknown route is a 404 and
+    // a known one with the wrong method a 405 whoever asks.
+    let (route, method, role) =
+        Route::resolve(&path).ok_or_else(|| ApiError::NotFound(format!("no route {path}")))?;
+    if req.method() != method {
+        return Err(ApiError::MethodNotAllowed { method: req.method().to_string(), path, allow: method });
     }
     let caller = caller(req)?;
     if !deps.roles.allows(&caller, role) {
@@ -305,471 +298,47 @@ async fn route<S: Store, B: EventBus, N: Notifier>(
     }
     let request_id = request_id(req)?;
     let ctx = Ctx { caller: &caller, now: request_time(req), request_id: &request_id };
-    let now = ctx.now;
-    let evaluation_store = store_for(&request_id);
-    match (method, segments.as_slice()) {
-        (Method::GET, ["status"]) => {
+    dispatch(deps, store, store_for, req, &ctx, route).await
+}
+
+/// Runs `route`'s handler with its typed input, and answers with its typed output.
+async fn dispatch<S: Store, B: EventBus, N: Notifier>(
+    deps: &Deps<B, N>,
+    store: &S,
+    store_for: &impl Fn(&str) -> S,
+    req: &Request,
+    ctx: &Ctx<'_>,
+    route: Route,
+) -> Result<Response<Body>, ApiError> {
+    let ok = StatusCode::OK;
+    match route {
+        Route::Status => {
             only_params(req, &[])?;
-            status(deps, store, now).await
+            respond(ok, &status::status(deps, store, ctx.now).await?)
         }
-        (Method::GET, ["decisions"]) => decisions(store, req).await,
-        (Method::POST, ["overrides"]) => request_override(deps, store, req, &ctx).await,
-        (Method::POST, ["overrides", id, "approve"]) => {
-            approve_override(deps, store, &evaluation_store, id, &ctx).await
+        Route::Decisions => respond(ok, &status::decisions(store, status::decisions_query(req)?).await?),
+        Route::RequestOverride => {
+            respond(StatusCode::CREATED, &overrides::request(deps, store, body(req)?, ctx).await?)
         }
-        (Method::POST, ["overrides", id, "reject"]) => {
-            close_override(deps, store, id, &ctx, Close::Reject).await
+        Route::ApproveOverride { id } => {
+            let evaluation_store = store_for(ctx.request_id);
+            respond(ok, &overrides::approve(deps, store, &evaluation_store, &id, ctx).await?)
         }
-        (Method::DELETE, ["overrides", id]) => close_override(deps, store, id, &ctx, Close::Cancel).await,
-        (Method::POST, ["breaker", "reset"]) => {
-            change(deps, store, &ctx, "breaker-reset", "reset the circuit breaker", |s| {
-                s.breaker = Default::default();
-                Ok(())
-            })
-            .await?;
-            Ok(ok(StatusCode::OK, json!({"breaker": "closed"})))
+        Route::RejectOverride { id } => respond(ok, &overrides::reject(deps, store, &id, ctx).await?),
+        Route::CancelOverride { id } => respond(ok, &overrides::cancel(deps, store, &id, ctx).await?),
+        Route::ApprovePending => {
+            let evaluation_store = store_for(ctx.request_id);
+            respond(ok, &pending::approve(deps, store, &evaluation_store, ctx).await?)
         }
-        (Method::POST, ["mode"]) => {
-            let ModeRequest { mode } = body(req)?;
-            change(deps, store, &ctx, "mode", &format!("set the mode to {mode}"), |s| {
-                s.mode = Some(mode);
-                Ok(())
-            })
-            .await?;
-            Ok(ok(StatusCode::OK, json!({"mode": mode})))
-        }
-        (Method::POST, ["pending", "approve"]) => approve_pending(deps, store, &evaluation_store, &ctx).await,
-        (Method::POST, ["pending", "reject"]) => reject_pending(deps, store, req, &ctx).await,
-        (Method::POST, ["provisioning", "release"]) => release_stuck_run(deps, store, req, &ctx).await,
-        (Method::POST, ["evaluate"]) => {
-            only_params(req, &["dry_run"])?;
-            let dry_run = req.query_string_parameters().first("dry_run").map(str::to_string);
-            if dry_run.as_deref() != Some("true") {
-                return Err(ApiError::BadRequest(
-                    "query parameter 'dry_run' must be true: real evaluations run on the schedule".into(),
-                ));
-            }
-            let (state, decision) = plan(deps, store, now).await?;
-            Ok(ok(StatusCode::OK, json!({"level": state.level, "decision": decision})))
-        }
-        _ => Err(ApiError::NotFound(format!("no route {path}"))),
-    }
-}
-
-async fn load<S: Store>(
-    deps_config: &Config,
-    store: &S,
-    today: NaiveDate,
-) -> Result<(SystemState, Option<u64>), ApiError> {
-    Ok(match store.load_state().await? {
-        Some(Versioned { value, version }) => (value, Some(version)),
-        None => (SystemState::initial(deps_config, today), None),
-    })
-}
-
-/// Applies `edit` to the current state and stores it with an audit record; retries
-/// on a concurrent write (the edit is re-applied to the fresh state).
-async fn change<S: Store, B, N>(
-    deps: &Deps<B, N>,
-    store: &S,
-    ctx: &Ctx<'_>,
-    kind: &str,
-    what: &str,
-    edit: impl Fn(&mut SystemState) -> Result<(), ApiError>,
-) -> Result<SystemState, ApiError> {
-    change_with_events(deps, store, ctx, kind, what, |s| edit(s).map(|()| Vec::new())).await
-}
-
-/// Drops the overrides that can no longer act (cancelled, rejected, or past their last
-/// day): the audit trail keeps them, and the state item stays small.
-fn prune_closed_overrides(state: &mut SystemState, today: NaiveDate) {
-    state.overrides.retain(|o| !o.cancelled && o.until >= today);
-}
-
-/// [`change`], for an edit whose consequences (the breaker opening...) are events the
-/// audit record keeps.
-async fn change_with_events<S: Store, B, N>(
-    deps: &Deps<B, N>,
-    store: &S,
-    ctx: &Ctx<'_>,
-    kind: &str,
-    what: &str,
-    edit: impl Fn(&mut SystemState) -> Result<Vec<Event>, ApiError>,
-) -> Result<SystemState, ApiError> {
-    // Time first, so the trail sorts by time; the request's tag makes it unique.
-    let id = format!("{}-{kind}-{}", ctx.now.format("%Y-%m-%dT%H:%M:%S%.3fZ"), request_tag(ctx.request_id));
-    for _ in 0..3 {
-        let (mut state, version) = load(&deps.config, store, deps.today(ctx.now)).await?;
-        let events = edit(&mut state)?;
-        prune_closed_overrides(&mut state, deps.today(ctx.now));
-        let record = AuditRecord {
-            id: id.clone(),
-            at: ctx.now,
-            kind: kind.into(),
-            actor: ctx.caller.principal.clone(),
-            decision: None,
-            events,
-            note: what.into(),
-            state_version: None,
-        };
-        match store.record_decision(&record, &state, version).await {
-            Ok(Written::Created) => {
-                tracing::info!(actor = %ctx.caller.principal, person = %ctx.caller.person, kind, what, audit_id = %id, "change recorded");
-                return Ok(state);
-            }
-            Ok(Written::AlreadyExists) => {
-                return Err(ApiError::Conflict(format!(
-                    "request {} was already applied (audit record {id}); nothing was changed again",
-                    ctx.request_id
-                )));
-            }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
+        Route::RejectPending => respond(ok, &pending::reject(deps, store, body(req)?, ctx).await?),
+        Route::ResetBreaker => respond(ok, &operations::reset_breaker(deps, store, ctx).await?),
+        Route::SetMode => respond(ok, &operations::set_mode(deps, store, body(req)?, ctx).await?),
+        Route::ReleaseRun => respond(ok, &operations::release(deps, store, body(req)?, ctx).await?),
+        Route::DryRun => {
+            operations::check_dry_run(req)?;
+            respond(ok, &operations::dry_run(deps, store, ctx.now).await?)
         }
     }
-    Err(ApiError::Conflict("the state kept changing under this request; retry".into()))
-}
-
-/// Releases the lock of a run that could neither finish nor roll back, once an
-/// operator has repaired its components by hand and says where each one stands.
-async fn release_stuck_run<S: Store, B, N>(
-    deps: &Deps<B, N>,
-    store: &S,
-    req: &Request,
-    ctx: &Ctx<'_>,
-) -> Result<Response<Body>, ApiError> {
-    let ReleaseRequest { decision_id, components, reason } = body(req)?;
-    let reason = checked_reason(&reason)?;
-    let declared: Vec<String> = components.iter().map(|(c, s)| format!("{c}={s}")).collect();
-    let what = format!(
-        "released provisioning run {decision_id} after a manual repair: {} ({reason})",
-        declared.join(", ")
-    );
-    let today = deps.today(ctx.now);
-    let state = change_with_events(deps, store, ctx, "provisioning-release", &what, |s| {
-        let (_, events) = run::release_after_repair(&deps.config, s, &decision_id, &components, today)
-            .map_err(|e| match e {
-                RunError::NoRun(_) => ApiError::Conflict(e.to_string()),
-                other => ApiError::BadRequest(other.to_string()),
-            })?;
-        Ok(events)
-    })
-    .await?;
-    Ok(ok(
-        StatusCode::OK,
-        json!({"released": decision_id, "components": components, "breaker": breaker_json(deps, &state, today)}),
-    ))
-}
-
-async fn plan<S: Store, B, N>(
-    deps: &Deps<B, N>,
-    store: &S,
-    now: DateTime<Utc>,
-) -> Result<(SystemState, Decision), ApiError> {
-    let (state, _) = load(&deps.config, store, deps.today(now)).await?;
-    let today = deps.today(now);
-    // The same production cost as the evaluator's: Cost Explorer plus external bills.
-    let billed =
-        billed_history(&deps.config, store, today).await.map_err(|e| ApiError::Internal(e.to_string()))?;
-    let history = production_history(&deps.config, &state, &billed);
-    let decision = evaluate(&Inputs { config: &deps.config, state: &state, history: &history }, today);
-    Ok((state, decision))
-}
-
-fn breaker_json<B, N>(deps: &Deps<B, N>, state: &SystemState, today: NaiveDate) -> Value {
-    let status = match state.breaker.status(&deps.config, today) {
-        BreakerStatus::Closed => json!({"status": "closed"}),
-        BreakerStatus::Open { until } => json!({"status": "open", "until": until}),
-        BreakerStatus::HalfOpen => json!({"status": "half_open"}),
-    };
-    json!({"consecutive_failures": state.breaker.consecutive_failures, "opened_on": state.breaker.opened_on, "state": status})
-}
-
-async fn status<S: Store, B, N>(
-    deps: &Deps<B, N>,
-    store: &S,
-    now: DateTime<Utc>,
-) -> Result<Response<Body>, ApiError> {
-    let (state, decision) = plan(deps, store, now).await?;
-    let today = deps.today(now);
-    let (active, pending): (Vec<&Override>, Vec<&Override>) =
-        state.overrides.iter().filter(|o| !o.cancelled && today <= o.until).partition(|o| o.is_active(today));
-    Ok(ok(
-        StatusCode::OK,
-        json!({
-            "date": today,
-            "level": state.level,
-            "level_since": state.level_since,
-            "mode": state.mode(&deps.config),
-            "mrr": decision.figures.mrr,
-            "average_3m": decision.figures.average_3m,
-            "cost": decision.figures.cost,
-            "ratio_pct": decision.figures.ratio.map(|r| r.as_percent()),
-            "components": state.components.iter().map(|(id, r)| (id.to_string(), json!({"state": r.state, "since": r.since}))).collect::<serde_json::Map<_, _>>(),
-            "breaker": breaker_json(deps, &state, today),
-            "overrides": {"active": active, "pending": pending},
-            "pending_approval": state.pending_approval,
-            "provisioning": state.provisioning.as_ref().map(|r| json!({"decision_id": r.decision_id, "from_level": r.from_level, "to_level": r.to_level, "started_at": r.started_at})),
-            "next": {"would_do": decision.outcome, "to_level": decision.to_level, "reasons": decision.reasons},
-        }),
-    ))
-}
-
-/// The longest audit id (a provisioning record's: a decision id and a step suffix).
-const MAX_AUDIT_ID_CHARS: usize = 128;
-
-async fn decisions<S: Store>(store: &S, req: &Request) -> Result<Response<Body>, ApiError> {
-    only_params(req, &["limit", "before"])?;
-    let params = req.query_string_parameters();
-    let limit = match params.first("limit") {
-        None => 20,
-        Some(raw) => match raw.parse::<usize>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => {
-                return Err(ApiError::BadRequest(format!(
-                    "query parameter 'limit' must be 1 to 100 (got '{raw}')"
-                )));
-            }
-        },
-    };
-    let before = match params.first("before") {
-        None => None,
-        Some(raw) => {
-            let valid = !raw.is_empty()
-                && raw.chars().count() <= MAX_AUDIT_ID_CHARS
-                && raw.chars().all(|c| c.is_ascii_alphanumeric() || "-:._".contains(c));
-            if !valid {
-                return Err(ApiError::BadRequest(format!(
-                    "query parameter 'before' must be an audit id (the 'next' of a previous page), got '{raw}'"
-                )));
-            }
-            Some(raw.to_string())
-        }
-    };
-    let records = store.recent_audit(limit, before).await?;
-    let next = if records.len() == limit { records.last().map(|r| r.id.clone()) } else { None };
-    Ok(ok(StatusCode::OK, json!({"decisions": records, "next": next})))
-}
-
-async fn request_override<S: Store, B, N>(
-    deps: &Deps<B, N>,
-    store: &S,
-    req: &Request,
-    ctx: &Ctx<'_>,
-) -> Result<Response<Body>, ApiError> {
-    let OverrideRequest { level, until, reason } = body(req)?;
-    let today = deps.today(ctx.now);
-    if level > deps.config.top_level() {
-        return Err(ApiError::BadRequest(format!(
-            "field 'level': {level} is not a configured level (0 to {})",
-            deps.config.top_level()
-        )));
-    }
-    let latest = today + Days::new(MAX_OVERRIDE_DAYS);
-    if until < today || until > latest {
-        return Err(ApiError::BadRequest(format!(
-            "field 'until': {until} must be between {today} and {latest} (at most {MAX_OVERRIDE_DAYS} days ahead)"
-        )));
-    }
-    let reason = checked_reason(&reason)?;
-    let id = format!("ovr-{}-{}", today.format("%Y%m%d"), request_tag(ctx.request_id));
-    let created = Override {
-        id: id.clone(),
-        level,
-        until,
-        reason: reason.clone(),
-        requested_by: ctx.caller.person.clone(),
-        requested_on: today,
-        approved_by: None,
-        cancelled: false,
-    };
-    let what = format!("requested override {id}: pin L{level} until {until} ({reason})");
-    change(deps, store, ctx, "override-request", &what, |s| {
-        if s.overrides.iter().any(|o| o.id == id) {
-            return Err(ApiError::Conflict(format!("override {id} already exists")));
-        }
-        let open = s.overrides.iter().filter(|o| !o.cancelled && o.until >= today).count();
-        if open >= MAX_OPEN_OVERRIDES {
-            return Err(ApiError::Conflict(format!(
-                "{open} overrides are open already (at most {MAX_OPEN_OVERRIDES}): approve, reject or cancel some first"
-            )));
-        }
-        s.overrides.push(created.clone());
-        Ok(())
-    })
-    .await?;
-    Ok(ok(
-        StatusCode::CREATED,
-        json!({"override": created, "next": format!("another person must approve it: POST /overrides/{id}/approve")}),
-    ))
-}
-
-async fn approve_override<S: Store, B: EventBus, N: Notifier>(
-    deps: &Deps<B, N>,
-    store: &S,
-    evaluation_store: &S,
-    id: &str,
-    ctx: &Ctx<'_>,
-) -> Result<Response<Body>, ApiError> {
-    let today = deps.today(ctx.now);
-    let caller = ctx.caller;
-    let state = change(deps, store, ctx, "override-approve", &format!("approved override {id}"), |s| {
-        let o = open_override(s, id, today)?;
-        if caller.is_same_person_as(&o.requested_by) {
-            return Err(ApiError::Forbidden(format!(
-                "{} is the person who requested override {id} ({}) and cannot approve it: another person must",
-                caller.principal, caller.person
-            )));
-        }
-        if let Some(by) = &o.approved_by {
-            return Err(ApiError::Conflict(format!("override {id} is already approved by {by}")));
-        }
-        o.approved_by = Some(caller.person.clone());
-        Ok(())
-    })
-    .await?;
-    let evaluation = evaluate_now(deps, evaluation_store, ctx.now).await?;
-    let approved = state.overrides.iter().find(|o| o.id == id).cloned();
-    Ok(ok(StatusCode::OK, json!({"override": approved, "evaluation": evaluation})))
-}
-
-/// The override `id`, if it can still be approved, rejected or cancelled.
-fn open_override<'a>(
-    s: &'a mut SystemState,
-    id: &str,
-    today: NaiveDate,
-) -> Result<&'a mut Override, ApiError> {
-    let o = s.overrides.iter_mut().find(|o| o.id == id).ok_or_else(|| {
-        ApiError::NotFound(format!("no open override {id} (closed ones are in the audit trail)"))
-    })?;
-    if o.cancelled {
-        return Err(ApiError::Conflict(format!("override {id} was cancelled")));
-    }
-    if o.until < today {
-        return Err(ApiError::Conflict(format!("override {id} expired on {}", o.until)));
-    }
-    Ok(o)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Close {
-    /// The requester (or any operator) withdraws it.
-    Cancel,
-    /// An approver refuses it.
-    Reject,
-}
-
-async fn close_override<S: Store, B, N>(
-    deps: &Deps<B, N>,
-    store: &S,
-    id: &str,
-    ctx: &Ctx<'_>,
-    how: Close,
-) -> Result<Response<Body>, ApiError> {
-    let today = deps.today(ctx.now);
-    let (kind, verb) = match how {
-        Close::Cancel => ("override-cancel", "cancelled"),
-        Close::Reject => ("override-reject", "rejected"),
-    };
-    let closed = std::sync::Mutex::new(None);
-    change(deps, store, ctx, kind, &format!("{verb} override {id}"), |s| {
-        let o = open_override(s, id, today)?;
-        if how == Close::Reject
-            && let Some(by) = &o.approved_by
-        {
-            return Err(ApiError::Conflict(format!(
-                "override {id} is already approved by {by}: an operator may cancel it"
-            )));
-        }
-        o.cancelled = true;
-        if let Ok(mut c) = closed.lock() {
-            *c = Some(o.clone());
-        }
-        Ok(())
-    })
-    .await?;
-    let closed = closed.into_inner().ok().flatten();
-    Ok(ok(StatusCode::OK, json!({"override": closed, verb: true})))
-}
-
-async fn approve_pending<S: Store, B: EventBus, N: Notifier>(
-    deps: &Deps<B, N>,
-    store: &S,
-    evaluation_store: &S,
-    ctx: &Ctx<'_>,
-) -> Result<Response<Body>, ApiError> {
-    let person = ctx.caller.person.clone();
-    let state = change(deps, store, ctx, "pending-approve", "approved the pending level change", |s| {
-        let p = s
-            .pending_approval
-            .as_mut()
-            .ok_or_else(|| ApiError::NotFound("no level change waits for approval".into()))?;
-        if let Some(by) = &p.approved_by {
-            return Err(ApiError::Conflict(format!("already approved by {by}")));
-        }
-        p.approved_by = Some(person.clone());
-        Ok(())
-    })
-    .await?;
-    let evaluation = evaluate_now(deps, evaluation_store, ctx.now).await?;
-    Ok(ok(StatusCode::OK, json!({"pending_approval": state.pending_approval, "evaluation": evaluation})))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RejectRequest {
-    reason: String,
-}
-
-/// Refuses the level change waiting for approval. The engine proposes it again while
-/// its reasons hold, so a rejection is a "not now", recorded with why.
-async fn reject_pending<S: Store, B, N>(
-    deps: &Deps<B, N>,
-    store: &S,
-    req: &Request,
-    ctx: &Ctx<'_>,
-) -> Result<Response<Body>, ApiError> {
-    let RejectRequest { reason } = body(req)?;
-    let reason = checked_reason(&reason)?;
-    let rejected = std::sync::Mutex::new(None);
-    change(
-        deps,
-        store,
-        ctx,
-        "pending-reject",
-        &format!("rejected the pending level change ({reason})"),
-        |s| {
-            let p = s
-                .pending_approval
-                .take()
-                .ok_or_else(|| ApiError::NotFound("no level change waits for approval".into()))?;
-            if let Ok(mut r) = rejected.lock() {
-                *r = Some(p);
-            }
-            Ok(())
-        },
-    )
-    .await?;
-    Ok(ok(StatusCode::OK, json!({"rejected": rejected.into_inner().ok().flatten(), "reason": reason})))
-}
-
-/// An approval the engine acts on at once: evaluate now rather than at the next
-/// schedule, through the same use case as the evaluator.
-async fn evaluate_now<S: Store, B: EventBus, N: Notifier>(
-    deps: &Deps<B, N>,
-    store: &S,
-    now: DateTime<Utc>,
-) -> Result<Value, ApiError> {
-    let outcome = run_evaluation_on(&deps.config, store, &deps.bus, &deps.notifier, now, deps.today(now))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(match outcome {
-        EvaluationOutcome::Recorded { decision, published, .. } => json!({
-            "decision_id": decision.id, "from_level": decision.from_level, "to_level": decision.to_level,
-            "outcome": decision.outcome, "published": published, "reasons": decision.reasons,
-        }),
-        EvaluationOutcome::Replay { decision_id } => json!({"decision_id": decision_id, "published": false}),
-    })
 }
 
 /// Everything the function reads from its environment.
@@ -832,6 +401,51 @@ mod tests {
         let stranger = Caller::from_principal("arn:aws:sts::123456789012:assumed-role/Other/x").unwrap();
         assert!(env.roles.allows(&stranger, Role::Reader));
         assert!(!env.roles.allows(&stranger, Role::Operator));
+    }
+
+    #[test]
+    fn every_route_resolves_to_its_one_method_and_role_with_its_path_parameters() {
+        let o = || "ovr-20261129-0560bb33b1da".to_string();
+        for (path, route, method, role) in [
+            ("/status", Route::Status, Method::GET, Role::Reader),
+            ("/decisions", Route::Decisions, Method::GET, Role::Reader),
+            ("/overrides", Route::RequestOverride, Method::POST, Role::Operator),
+            (
+                "/overrides/ovr-20261129-0560bb33b1da",
+                Route::CancelOverride { id: o() },
+                Method::DELETE,
+                Role::Operator,
+            ),
+            (
+                "/overrides/ovr-20261129-0560bb33b1da/approve",
+                Route::ApproveOverride { id: o() },
+                Method::POST,
+                Role::Approver,
+            ),
+            (
+                "/overrides/ovr-20261129-0560bb33b1da/reject",
+                Route::RejectOverride { id: o() },
+                Method::POST,
+                Role::Approver,
+            ),
+            ("/pending/approve", Route::ApprovePending, Method::POST, Role::Approver),
+            ("/pending/reject", Route::RejectPending, Method::POST, Role::Approver),
+            ("/breaker/reset", Route::ResetBreaker, Method::POST, Role::Operator),
+            ("/mode", Route::SetMode, Method::POST, Role::Operator),
+            ("/provisioning/release", Route::ReleaseRun, Method::POST, Role::Operator),
+            ("/evaluate", Route::DryRun, Method::POST, Role::Operator),
+        ] {
+            assert_eq!(Route::resolve(path), Some((route, method, role)), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_path_that_is_no_route_resolves_to_nothing() {
+        for path in
+            ["/", "/nope", "/status/x", "/overrides/a/b", "/overrides/a/approve/x", "/pending", "/breaker"]
+        {
+            assert_eq!(Route::resolve(path), None, "{path}");
+        }
     }
 
     #[test]

@@ -1,0 +1,191 @@
+//! The tables and summaries the operator commands print, from the API's typed answers.
+//! A value the API says is absent (`null`: no revenue yet, say) prints as "-".
+
+use std::fmt::Display;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use revscale_api::{
+    ApproveOverrideResponse, ApprovePendingResponse, BreakerPosition, BreakerState, BreakerView,
+    CreateOverrideResponse, DecisionsResponse, DryRunResponse, Evaluation, OpenOverrides, Override,
+    PendingApproval, RejectPendingResponse, ReleaseRunResponse, ResetBreakerResponse, StatusResponse,
+};
+use serde::Serialize;
+
+/// The name a value has on the wire (`execute`, `half_open`...), for enums without
+/// a `Display` of their own.
+fn wire_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        Ok(other) => other.to_string(),
+        Err(e) => format!("<{e}>"),
+    }
+}
+
+fn or_dash<T: Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+fn instant(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn breaker_state(state: BreakerState) -> String {
+    match state {
+        BreakerState::Closed => "closed".into(),
+        BreakerState::Open { until } => format!("open until {until}"),
+        BreakerState::HalfOpen => "half_open".into(),
+    }
+}
+
+fn breaker(b: &BreakerView) -> String {
+    format!("breaker    {} ({} consecutive failure(s))\n", breaker_state(b.state), b.consecutive_failures)
+}
+
+fn reasons(reasons: &[String]) -> String {
+    reasons.iter().map(|r| format!("  - {r}\n")).collect()
+}
+
+pub fn status(s: &StatusResponse) -> String {
+    let mut out = format!("level      L{} since {} (mode {})\n", s.level, s.level_since, s.mode);
+    let ratio = s.ratio_pct.map_or("no revenue".into(), |r| format!("{r:.2}% of MRR"));
+    out += &format!(
+        "MRR        {} (3-month average {})\ncost       {} ({ratio})\n",
+        or_dash(s.mrr),
+        or_dash(s.average_3m),
+        or_dash(s.cost)
+    );
+    out += &breaker(&s.breaker);
+    if let Some(run) = &s.provisioning {
+        out += &format!(
+            "provisioning {} (L{} -> L{}, started {})\n",
+            run.decision_id,
+            run.from_level,
+            run.to_level,
+            instant(run.started_at)
+        );
+    }
+    if let Some(p) = &s.pending_approval {
+        out += &pending_line(p, "waits for approval");
+    }
+    out += "components\n";
+    for (name, c) in &s.components {
+        out += &format!("  {:<20} {:<8} since {}\n", name.to_string(), c.state.to_string(), c.since);
+    }
+    out += &overrides(&s.overrides);
+    out += &format!("next       {} -> L{}\n", wire_name(&s.next.would_do), s.next.to_level);
+    out + &reasons(&s.next.reasons)
+}
+
+pub fn open_overrides(s: &StatusResponse) -> String {
+    overrides(&s.overrides)
+}
+
+fn overrides(open: &OpenOverrides) -> String {
+    let mut out = String::from("overrides\n");
+    for (kind, list) in [("active", &open.active), ("pending", &open.pending)] {
+        for o in list {
+            out += &format!(
+                "  {kind:<8} {} L{} until {} by {}{}: {}\n",
+                o.id,
+                o.level,
+                o.until,
+                o.requested_by,
+                o.approved_by.as_ref().map(|a| format!(", approved by {a}")).unwrap_or_default(),
+                o.reason
+            );
+        }
+    }
+    out
+}
+
+pub fn decisions(d: &DecisionsResponse) -> String {
+    let mut out = format!("{:<36} {:<18} {:<40} note\n", "id", "kind", "actor");
+    for entry in &d.decisions {
+        let note: String = entry.note.chars().take(80).collect();
+        out += &format!("{:<36} {:<18} {:<40} {note}\n", entry.id, entry.kind, entry.actor);
+    }
+    if let Some(next) = &d.next {
+        out += &format!("more: revscale decisions --before {next}\n");
+    }
+    out
+}
+
+pub fn plan(p: &DryRunResponse) -> String {
+    let d = &p.decision;
+    let mut out =
+        format!("would do {} : L{} -> L{} ({})\n", wire_name(&d.outcome), d.from_level, d.to_level, d.id);
+    for t in &d.transitions {
+        out += &format!("  {} {}\n", t.component, wire_name(&t.kind));
+    }
+    out + &reasons(&d.reasons)
+}
+
+fn override_line(o: &Override, what: &str) -> String {
+    format!("override   {} {what}: L{} until {} (requested by {})\n", o.id, o.level, o.until, o.requested_by)
+}
+
+fn evaluation(e: &Evaluation) -> String {
+    match e {
+        Evaluation::Recorded { decision_id, from_level, to_level, outcome, published, reasons: why } => {
+            let sent = if *published { ", level change requested" } else { "" };
+            format!(
+                "evaluated  {decision_id}: {} L{from_level} -> L{to_level}{sent}\n{}",
+                wire_name(outcome),
+                reasons(why)
+            )
+        }
+        Evaluation::Replay { decision_id, .. } => {
+            format!("evaluated  {decision_id}: recorded already, nothing published again\n")
+        }
+    }
+}
+
+pub fn override_created(r: &CreateOverrideResponse) -> String {
+    let o = &r.r#override;
+    format!("{}reason     {}\nnext       {}\n", override_line(o, "requested"), o.reason, r.next)
+}
+
+pub fn override_approved(r: &ApproveOverrideResponse) -> String {
+    let o = &r.r#override;
+    let approved = o.approved_by.as_ref().map_or("approved".into(), |by| format!("approved by {by}"));
+    override_line(o, &approved) + &evaluation(&r.evaluation)
+}
+
+pub fn override_closed(o: &Override, verb: &str) -> String {
+    override_line(o, verb)
+}
+
+fn pending_line(p: &PendingApproval, what: &str) -> String {
+    let cause = p.cause.map(|c| format!(", {c}")).unwrap_or_default();
+    format!(
+        "pending    L{} -> L{} {what} (requested {}{cause}, {} more a month)\n",
+        p.from, p.to, p.requested_on, p.extra_monthly_cost
+    )
+}
+
+pub fn pending_approved(r: &ApprovePendingResponse) -> String {
+    let p = &r.pending_approval;
+    let approved = p.approved_by.as_ref().map_or("approved".into(), |by| format!("approved by {by}"));
+    pending_line(p, &approved) + &evaluation(&r.evaluation)
+}
+
+pub fn pending_rejected(r: &RejectPendingResponse) -> String {
+    pending_line(&r.rejected, "rejected") + &format!("reason     {}\n", r.reason)
+}
+
+pub fn breaker_reset(r: &ResetBreakerResponse) -> String {
+    let position = match r.breaker {
+        BreakerPosition::Closed => "closed",
+        BreakerPosition::Open => "open",
+        BreakerPosition::HalfOpen => "half_open",
+    };
+    format!("breaker    {position} (reset: its failures are forgotten)\n")
+}
+
+pub fn run_released(r: &ReleaseRunResponse) -> String {
+    let mut out = format!("released   {} (counted as a failed run)\ncomponents\n", r.released);
+    for (name, state) in &r.components {
+        out += &format!("  {:<20} {state}\n", name.to_string());
+    }
+    out + &breaker(&r.breaker)
+}

@@ -1,0 +1,161 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
+
+use serde_json::Value;
+
+use super::*;
+
+/// The Lambda's answers, route by route (functions/override-api/tests/wire_format.rs).
+const GOLDEN: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../functions/override-api/tests/wire_format.golden.json"
+));
+
+fn answer(label: &str) -> Value {
+    let all: Value = serde_json::from_str(GOLDEN).unwrap();
+    let body = all[label]["body"].clone();
+    assert!(body.is_object(), "no answer '{label}' in the golden file");
+    body
+}
+
+const ID: &str = "ovr-20261129-0560bb33b1da";
+
+/// Every command, with the golden answer its route gives.
+fn every_call() -> Vec<(Call, &'static str)> {
+    let id = || ID.to_string();
+    vec![
+        (Call::Status, "status, stuck run"),
+        (Call::Override(OverrideCommand::List), "status, after"),
+        (Call::Decisions { limit: 2, before: None }, "decisions, page"),
+        (
+            Call::Override(OverrideCommand::Request {
+                level: 3,
+                until: "2026-12-15".parse().unwrap(),
+                reason: "pilot".into(),
+            }),
+            "override request",
+        ),
+        (Call::Override(OverrideCommand::Approve { id: id() }), "override approve"),
+        (Call::Override(OverrideCommand::Reject { id: id() }), "override reject"),
+        (Call::Override(OverrideCommand::Cancel { id: id() }), "override cancel"),
+        (Call::BreakerReset, "breaker reset"),
+        (Call::Mode("shadow".into()), "mode"),
+        (Call::Plan, "evaluate dry run"),
+        (Call::PendingApprove, "pending approve"),
+        (Call::PendingReject { reason: "not before the board meeting".into() }, "pending reject"),
+        (
+            Call::Provisioning(ProvisioningCommand::Release {
+                decision_id: "2026-11-28-L0-L1-stuck0000001".into(),
+                components: vec![(ComponentId::new("eks_control_plane"), ComponentState::Cold)],
+                reason: "fixed".into(),
+            }),
+            "release",
+        ),
+    ]
+}
+
+#[test]
+fn every_command_prints_its_answer_as_json_exactly_as_the_api_gave_it() {
+    for (call, label) in every_call() {
+        let body = answer(label);
+        let printed = output(&call, &body.to_string(), true).unwrap_or_else(|e| panic!("{label}: {e:#}"));
+        let reread: Value = serde_json::from_str(&printed).unwrap();
+        assert_eq!(reread, body, "{label}");
+    }
+}
+
+#[test]
+fn every_command_prints_a_table_or_a_summary_never_raw_json() {
+    for (call, label) in every_call() {
+        let table =
+            output(&call, &answer(label).to_string(), false).unwrap_or_else(|e| panic!("{label}: {e:#}"));
+        assert!(!table.trim_start().starts_with('{'), "{label}: {table}");
+        assert!(table.ends_with('\n') && table.lines().count() >= 1, "{label}: {table:?}");
+    }
+}
+
+#[test]
+fn the_summaries_of_changes_say_what_changed() {
+    let printed = |call: Call, label: &str| output(&call, &answer(label).to_string(), false).unwrap();
+    let approved = printed(Call::Override(OverrideCommand::Approve { id: ID.into() }), "override approve");
+    assert!(
+        approved.starts_with(&format!("override   {ID} approved by arn:aws:iam::123456789012:user/bob: L3"))
+    );
+    assert!(approved.contains("execute L0 -> L3, level change requested"), "{approved}");
+    let rejected = printed(Call::Override(OverrideCommand::Reject { id: ID.into() }), "override reject");
+    assert!(rejected.contains(" rejected: L3 until 2026-12-15"), "{rejected}");
+    let released = printed(
+        Call::Provisioning(ProvisioningCommand::Release {
+            decision_id: "d".into(),
+            components: vec![],
+            reason: "x".into(),
+        }),
+        "release",
+    );
+    assert!(released.contains("eks_control_plane    cold"), "{released}");
+    assert!(released.contains("breaker    closed (1 consecutive failure(s))"), "{released}");
+    assert_eq!(printed(Call::Mode("shadow".into()), "mode"), "mode       shadow\n");
+    let status = printed(Call::Status, "status, stuck run");
+    assert!(
+        status
+            .contains("provisioning 2026-11-28-L0-L1-stuck0000001 (L0 -> L1, started 2026-11-28T06:00:00Z)"),
+        "{status}"
+    );
+}
+
+#[test]
+fn an_answer_missing_a_field_is_an_error_and_not_a_blank_in_the_table() {
+    for (call, field) in [(Call::Status, "level"), (Call::Status, "mrr"), (Call::Status, "provisioning")] {
+        let mut body = answer("status, fresh");
+        body.as_object_mut().unwrap().remove(field);
+        let err = output(&call, &body.to_string(), false).unwrap_err();
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("not the StatusResponse")
+                && message.contains(&format!("missing field `{field}`")),
+            "{message}"
+        );
+    }
+    let mut renamed = answer("override request");
+    let o = renamed.as_object_mut().unwrap().remove("override").unwrap();
+    renamed["overide"] = o;
+    let call = Call::Override(OverrideCommand::Request {
+        level: 3,
+        until: "2026-12-15".parse().unwrap(),
+        reason: "x".into(),
+    });
+    assert!(output(&call, &renamed.to_string(), true).is_err(), "--json reads the answer too");
+}
+
+#[test]
+fn each_command_sends_its_route_with_the_typed_request_body() {
+    let (method, path, body) = request_of(&every_call()[3].0).unwrap();
+    assert_eq!((method, path.as_str()), ("POST", "/overrides"));
+    let sent: CreateOverrideRequest = serde_json::from_str(&body.unwrap()).unwrap();
+    assert_eq!(sent.level, 3);
+    let (_, path, body) = request_of(&Call::Decisions { limit: 5, before: Some("a:b".into()) }).unwrap();
+    assert_eq!((path.as_str(), body), ("/decisions?limit=5&before=a:b", None));
+    let (_, _, body) = request_of(every_call().last().map(|(c, _)| c).unwrap()).unwrap();
+    let sent: Value = serde_json::from_str(&body.unwrap()).unwrap();
+    assert_eq!(sent["components"], serde_json::json!({"eks_control_plane": "cold"}));
+    assert_eq!(sent["decision_id"], "2026-11-28-L0-L1-stuck0000001");
+    assert!(request_of(&Call::Mode("yolo".into())).is_err(), "an unknown mode is refused before sending");
+}
+
+#[test]
+fn a_repaired_component_is_declared_cold_warm_or_hot() {
+    assert_eq!(
+        declared_state("eks_control_plane=warm"),
+        Ok((ComponentId::new("eks_control_plane"), ComponentState::Warm))
+    );
+    assert!(declared_state("eks_control_plane=warming").unwrap_err().contains("cold, warm or hot"));
+    assert!(declared_state("eks_control_plane").unwrap_err().contains("expected COMPONENT=STATE"));
+}
+
+#[test]
+fn the_region_is_read_from_an_execute_api_url() {
+    assert_eq!(
+        region_from_url("https://a1b2.execute-api.eu-west-1.amazonaws.com").as_deref(),
+        Some("eu-west-1")
+    );
+    assert_eq!(region_from_url("http://127.0.0.1:9000"), None);
+}

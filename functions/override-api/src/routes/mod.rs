@@ -1,0 +1,178 @@
+//! The routes, one file per group, and what they share: reading the state, changing it
+//! with an audit record, the engine's view of today, and the engine's state parts as
+//! the API shows them (`revscale-api`'s types).
+
+pub(crate) mod operations;
+pub(crate) mod overrides;
+pub(crate) mod pending;
+pub(crate) mod status;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use revscale_api::{BreakerState, BreakerView, Evaluation};
+use revscale_engine::evaluation::{EvaluationOutcome, billed_history, production_history, run_evaluation_on};
+use revscale_engine::ports::{AuditRecord, EventBus, Notifier, Store, StoreError, Versioned, Written};
+use revscale_engine::state::{BreakerStatus, Override, PendingApproval};
+use revscale_engine::{Config, Decision, DecisionId, Event, Inputs, SystemState, evaluate};
+
+use crate::handler::{ApiError, Ctx, Deps, MAX_REASON_CHARS, request_tag};
+
+fn checked_reason(reason: &str) -> Result<String, ApiError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "field 'reason': required, at most {MAX_REASON_CHARS} characters"
+        )));
+    }
+    Ok(reason.to_string())
+}
+
+async fn load<S: Store>(
+    config: &Config,
+    store: &S,
+    today: NaiveDate,
+) -> Result<(SystemState, Option<u64>), ApiError> {
+    Ok(match store.load_state().await? {
+        Some(Versioned { value, version }) => (value, Some(version)),
+        None => (SystemState::initial(config, today), None),
+    })
+}
+
+/// Applies `edit` to the current state and stores it with an audit record; retries
+/// on a concurrent write (the edit is re-applied to the fresh state).
+async fn change<S: Store, B, N>(
+    deps: &Deps<B, N>,
+    store: &S,
+    ctx: &Ctx<'_>,
+    kind: &str,
+    what: &str,
+    edit: impl Fn(&mut SystemState) -> Result<(), ApiError>,
+) -> Result<SystemState, ApiError> {
+    change_with_events(deps, store, ctx, kind, what, |s| edit(s).map(|()| Vec::new())).await
+}
+
+/// Drops the overrides that can no longer act (cancelled, rejected, or past their last
+/// day): the audit trail keeps them, and the state item stays small.
+fn prune_closed_overrides(state: &mut SystemState, today: NaiveDate) {
+    state.overrides.retain(|o| !o.cancelled && o.until >= today);
+}
+
+/// [`change`], for an edit whose consequences (the breaker opening...) are events the
+/// audit record keeps.
+async fn change_with_events<S: Store, B, N>(
+    deps: &Deps<B, N>,
+    store: &S,
+    ctx: &Ctx<'_>,
+    kind: &str,
+    what: &str,
+    edit: impl Fn(&mut SystemState) -> Result<Vec<Event>, ApiError>,
+) -> Result<SystemState, ApiError> {
+    // Time first, so the trail sorts by time; the request's tag makes it unique.
+    let id = format!("{}-{kind}-{}", ctx.now.format("%Y-%m-%dT%H:%M:%S%.3fZ"), request_tag(ctx.request_id));
+    for _ in 0..3 {
+        let (mut state, version) = load(&deps.config, store, deps.today(ctx.now)).await?;
+        let events = edit(&mut state)?;
+        prune_closed_overrides(&mut state, deps.today(ctx.now));
+        let record = AuditRecord {
+            id: id.clone(),
+            at: ctx.now,
+            kind: kind.into(),
+            actor: ctx.caller.principal.clone(),
+            decision: None,
+            events,
+            note: what.into(),
+            state_version: None,
+        };
+        match store.record_decision(&record, &state, version).await {
+            Ok(Written::Created) => {
+                tracing::info!(actor = %ctx.caller.principal, person = %ctx.caller.person, kind, what, audit_id = %id, "change recorded");
+                return Ok(state);
+            }
+            Ok(Written::AlreadyExists) => {
+                return Err(ApiError::Conflict(format!(
+                    "request {} was already applied (audit record {id}); nothing was changed again",
+                    ctx.request_id
+                )));
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Conflict("the state kept changing under this request; retry".into()))
+}
+
+/// The state, and what the engine would decide on it today.
+async fn plan<S: Store, B, N>(
+    deps: &Deps<B, N>,
+    store: &S,
+    now: DateTime<Utc>,
+) -> Result<(SystemState, Decision), ApiError> {
+    let (state, _) = load(&deps.config, store, deps.today(now)).await?;
+    let today = deps.today(now);
+    // The same production cost as the evaluator's: Cost Explorer plus external bills.
+    let billed =
+        billed_history(&deps.config, store, today).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let history = production_history(&deps.config, &state, &billed);
+    let decision = evaluate(&Inputs { config: &deps.config, state: &state, history: &history }, today);
+    Ok((state, decision))
+}
+
+/// An approval the engine acts on at once: evaluate now rather than at the next
+/// schedule, through the same use case as the evaluator.
+async fn evaluate_now<S: Store, B: EventBus, N: Notifier>(
+    deps: &Deps<B, N>,
+    store: &S,
+    now: DateTime<Utc>,
+) -> Result<Evaluation, ApiError> {
+    let outcome = run_evaluation_on(&deps.config, store, &deps.bus, &deps.notifier, now, deps.today(now))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(match outcome {
+        EvaluationOutcome::Recorded { decision, published, .. } => Evaluation::Recorded {
+            decision_id: decision.id,
+            from_level: decision.from_level,
+            to_level: decision.to_level,
+            outcome: decision.outcome,
+            published,
+            reasons: decision.reasons,
+        },
+        EvaluationOutcome::Replay { decision_id } => {
+            Evaluation::Replay { decision_id: DecisionId(decision_id), published: false }
+        }
+    })
+}
+
+fn breaker_view(config: &Config, state: &SystemState, today: NaiveDate) -> BreakerView {
+    BreakerView {
+        consecutive_failures: state.breaker.consecutive_failures,
+        opened_on: state.breaker.opened_on,
+        state: match state.breaker.status(config, today) {
+            BreakerStatus::Closed => BreakerState::Closed,
+            BreakerStatus::Open { until } => BreakerState::Open { until },
+            BreakerStatus::HalfOpen => BreakerState::HalfOpen,
+        },
+    }
+}
+
+fn override_view(o: &Override) -> revscale_api::Override {
+    revscale_api::Override {
+        id: o.id.clone(),
+        level: o.level,
+        until: o.until,
+        reason: o.reason.clone(),
+        requested_by: o.requested_by.clone(),
+        requested_on: o.requested_on,
+        approved_by: o.approved_by.clone(),
+        cancelled: o.cancelled,
+    }
+}
+
+fn pending_view(p: &PendingApproval) -> revscale_api::PendingApproval {
+    revscale_api::PendingApproval {
+        from: p.from,
+        to: p.to,
+        cause: p.cause,
+        requested_on: p.requested_on,
+        extra_monthly_cost: p.extra_monthly_cost,
+        approved_by: p.approved_by.clone(),
+    }
+}

@@ -1,0 +1,89 @@
+//! The operator's levers: the mode, the breaker, releasing a stuck provisioning run,
+//! and a dry run of the engine.
+
+use chrono::{DateTime, Utc};
+use lambda_http::{Request, RequestExt};
+use revscale_api::{
+    BreakerPosition, DryRunResponse, ReleaseRunRequest, ReleaseRunResponse, ResetBreakerResponse,
+    SetModeRequest, SetModeResponse,
+};
+use revscale_engine::ports::Store;
+use revscale_engine::provisioning::run::{self, RunError};
+
+use super::{breaker_view, change, change_with_events, checked_reason, plan};
+use crate::handler::{ApiError, Ctx, Deps, only_params};
+
+pub(crate) async fn reset_breaker<S: Store, B, N>(
+    deps: &Deps<B, N>,
+    store: &S,
+    ctx: &Ctx<'_>,
+) -> Result<ResetBreakerResponse, ApiError> {
+    change(deps, store, ctx, "breaker-reset", "reset the circuit breaker", |s| {
+        s.breaker = Default::default();
+        Ok(())
+    })
+    .await?;
+    Ok(ResetBreakerResponse { breaker: BreakerPosition::Closed })
+}
+
+pub(crate) async fn set_mode<S: Store, B, N>(
+    deps: &Deps<B, N>,
+    store: &S,
+    SetModeRequest { mode }: SetModeRequest,
+    ctx: &Ctx<'_>,
+) -> Result<SetModeResponse, ApiError> {
+    change(deps, store, ctx, "mode", &format!("set the mode to {mode}"), |s| {
+        s.mode = Some(mode);
+        Ok(())
+    })
+    .await?;
+    Ok(SetModeResponse { mode })
+}
+
+/// Releases the lock of a run that could neither finish nor roll back, once an
+/// operator has repaired its components by hand and says where each one stands.
+pub(crate) async fn release<S: Store, B, N>(
+    deps: &Deps<B, N>,
+    store: &S,
+    ReleaseRunRequest { decision_id, components, reason }: ReleaseRunRequest,
+    ctx: &Ctx<'_>,
+) -> Result<ReleaseRunResponse, ApiError> {
+    let reason = checked_reason(&reason)?;
+    let declared: Vec<String> = components.iter().map(|(c, s)| format!("{c}={s}")).collect();
+    let what = format!(
+        "released provisioning run {decision_id} after a manual repair: {} ({reason})",
+        declared.join(", ")
+    );
+    let today = deps.today(ctx.now);
+    let state = change_with_events(deps, store, ctx, "provisioning-release", &what, |s| {
+        let (_, events) = run::release_after_repair(&deps.config, s, &decision_id.0, &components, today)
+            .map_err(|e| match e {
+                RunError::NoRun(_) => ApiError::Conflict(e.to_string()),
+                other => ApiError::BadRequest(other.to_string()),
+            })?;
+        Ok(events)
+    })
+    .await?;
+    let breaker = breaker_view(&deps.config, &state, today);
+    Ok(ReleaseRunResponse { released: decision_id, components, breaker })
+}
+
+/// `?dry_run=true` is required: real evaluations run on the schedule only.
+pub(crate) fn check_dry_run(req: &Request) -> Result<(), ApiError> {
+    only_params(req, &["dry_run"])?;
+    if req.query_string_parameters().first("dry_run") != Some("true") {
+        return Err(ApiError::BadRequest(
+            "query parameter 'dry_run' must be true: real evaluations run on the schedule".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn dry_run<S: Store, B, N>(
+    deps: &Deps<B, N>,
+    store: &S,
+    now: DateTime<Utc>,
+) -> Result<DryRunResponse, ApiError> {
+    let (state, decision) = plan(deps, store, now).await?;
+    Ok(DryRunResponse { level: state.level, decision })
+}

@@ -1,0 +1,126 @@
+//! `GET /status` and `GET /decisions`: where the system stands, and what it decided.
+
+use chrono::{DateTime, Utc};
+use lambda_http::{Request, RequestExt};
+use revscale_api::{
+    AuditEntry, ComponentView, DecisionsQuery, DecisionsResponse, NextStep, OpenOverrides, RecordedDecision,
+    RunInProgress, StatusResponse,
+};
+use revscale_engine::DecisionId;
+use revscale_engine::ports::{AuditRecord, Store};
+use revscale_engine::state::Override;
+
+use super::{breaker_view, override_view, pending_view, plan};
+use crate::handler::{ApiError, Deps, only_params};
+
+/// The longest audit id (a provisioning record's: a decision id and a step suffix).
+const MAX_AUDIT_ID_CHARS: usize = 128;
+
+pub(crate) async fn status<S: Store, B, N>(
+    deps: &Deps<B, N>,
+    store: &S,
+    now: DateTime<Utc>,
+) -> Result<StatusResponse, ApiError> {
+    let (state, decision) = plan(deps, store, now).await?;
+    let today = deps.today(now);
+    let (active, pending): (Vec<&Override>, Vec<&Override>) =
+        state.overrides.iter().filter(|o| !o.cancelled && today <= o.until).partition(|o| o.is_active(today));
+    let components = state
+        .components
+        .iter()
+        .map(|(id, r)| (id.clone(), ComponentView { state: r.state, since: r.since }))
+        .collect();
+    let provisioning = state.provisioning.as_ref().map(|r| RunInProgress {
+        decision_id: DecisionId(r.decision_id.clone()),
+        from_level: r.from_level,
+        to_level: r.to_level,
+        started_at: r.started_at,
+    });
+    Ok(StatusResponse {
+        date: today,
+        level: state.level,
+        level_since: state.level_since,
+        mode: state.mode(&deps.config),
+        mrr: decision.figures.mrr,
+        average_3m: decision.figures.average_3m,
+        cost: decision.figures.cost,
+        ratio_pct: decision.figures.ratio.map(|r| r.as_percent()),
+        components,
+        breaker: breaker_view(&deps.config, &state, today),
+        overrides: OpenOverrides {
+            active: active.into_iter().map(override_view).collect(),
+            pending: pending.into_iter().map(override_view).collect(),
+        },
+        pending_approval: state.pending_approval.as_ref().map(pending_view),
+        provisioning,
+        next: NextStep { would_do: decision.outcome, to_level: decision.to_level, reasons: decision.reasons },
+    })
+}
+
+/// `?limit=` (1 to 100) and `?before=` (an audit id), checked: a bad value is a 400
+/// that says what is accepted.
+pub(crate) fn decisions_query(req: &Request) -> Result<DecisionsQuery, ApiError> {
+    only_params(req, &["limit", "before"])?;
+    let params = req.query_string_parameters();
+    let limit = match params.first("limit") {
+        None => None,
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if (1..=DecisionsQuery::MAX_LIMIT).contains(&n) => Some(n),
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "query parameter 'limit' must be 1 to {} (got '{raw}')",
+                    DecisionsQuery::MAX_LIMIT
+                )));
+            }
+        },
+    };
+    let before = match params.first("before") {
+        None => None,
+        Some(raw) => {
+            let valid = !raw.is_empty()
+                && raw.chars().count() <= MAX_AUDIT_ID_CHARS
+                && raw.chars().all(|c| c.is_ascii_alphanumeric() || "-:._".contains(c));
+            if !valid {
+                return Err(ApiError::BadRequest(format!(
+                    "query parameter 'before' must be an audit id (the 'next' of a previous page), got '{raw}'"
+                )));
+            }
+            Some(raw.to_string())
+        }
+    };
+    Ok(DecisionsQuery { limit, before })
+}
+
+pub(crate) async fn decisions<S: Store>(
+    store: &S,
+    query: DecisionsQuery,
+) -> Result<DecisionsResponse, ApiError> {
+    let limit = query.limit.unwrap_or(DecisionsQuery::DEFAULT_LIMIT);
+    let records = store.recent_audit(limit, query.before).await?;
+    let next = if records.len() == limit { records.last().map(|r| r.id.clone()) } else { None };
+    Ok(DecisionsResponse { decisions: records.into_iter().map(audit_entry).collect(), next })
+}
+
+fn audit_entry(r: AuditRecord) -> AuditEntry {
+    AuditEntry {
+        id: r.id,
+        at: r.at,
+        kind: r.kind,
+        actor: r.actor,
+        decision: r.decision.map(|d| RecordedDecision {
+            id: d.id,
+            date: d.date,
+            mode: d.mode,
+            from_level: d.from_level,
+            to_level: d.to_level,
+            cause: d.cause,
+            outcome: d.outcome,
+            transitions: d.transitions,
+            reasons: d.reasons,
+            figures: d.figures,
+        }),
+        events: r.events,
+        note: r.note,
+        state_version: r.state_version,
+    }
+}
