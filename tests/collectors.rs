@@ -138,12 +138,12 @@ async fn stripe_mrr_is_exact_to_the_cent_and_collected_once_a_day() {
     // The collector writes one snapshot for the day; a replay changes nothing.
     let sdk = sdk().await;
     let (store, requests) = counted_store(&sdk).await;
-    let src = source(&stripe_url());
+    let deps = collect_revenue::handler::Deps { store: &store, stripe: source(&stripe_url()) };
     let event = || scheduled("rev-1", "2026-11-29T05:00:00Z");
-    let first = collect_revenue::handler::handle(&store, &src, event()).await.expect("collected");
+    let first = collect_revenue::handler::handle(&deps, event()).await.expect("collected");
     assert_eq!((first["mrr"].as_str(), first["written"].as_bool()), (Some("533.04"), Some(true)));
     assert_eq!(requests.get(), 1, "one PutItem per collection");
-    let replay = collect_revenue::handler::handle(&store, &src, event()).await.expect("replayed");
+    let replay = collect_revenue::handler::handle(&deps, event()).await.expect("replayed");
     assert_eq!(replay["written"], false);
     let history = store.history(day("2026-11-29"), day("2026-11-29")).await.unwrap();
     let only = history.get(day("2026-11-29")).expect("a revenue day is a day of history");
@@ -191,8 +191,7 @@ async fn a_malformed_billing_response_is_a_clear_error_and_writes_no_snapshot() 
     let sdk = sdk().await;
     let (store, requests) = counted_store(&sdk).await;
     let err = collect_revenue::handler::handle(
-        &store,
-        &source(&base),
+        &collect_revenue::handler::Deps { store: &store, stripe: source(&base) },
         scheduled("rev-bad", "2026-11-29T05:00:00Z"),
     )
     .await
@@ -261,8 +260,8 @@ async fn cost_explorer_results_become_one_snapshot_in_at_most_four_requests() {
     }))
     .await;
     let (store, dynamo_requests) = counted_store(&sdk).await;
-    let src = cost_source(&sdk);
-    let out = collect_cost::handler::handle(&store, &src, scheduled("cost-1", "2026-11-29T05:00:00Z"))
+    let deps = collect_cost::handler::Deps { store: &store, source: cost_source(&sdk) };
+    let out = collect_cost::handler::handle(&deps, scheduled("cost-1", "2026-11-29T05:00:00Z"))
         .await
         .expect("collected");
 
@@ -281,9 +280,8 @@ async fn cost_explorer_results_become_one_snapshot_in_at_most_four_requests() {
         dynamo_requests.get()
     ));
 
-    let replay = collect_cost::handler::handle(&store, &src, scheduled("cost-1", "2026-11-29T05:00:00Z"))
-        .await
-        .unwrap();
+    let replay =
+        collect_cost::handler::handle(&deps, scheduled("cost-1", "2026-11-29T05:00:00Z")).await.unwrap();
     assert_eq!(replay["written"], false);
 
     // The per-component actual costs are stored with the snapshot.
@@ -305,9 +303,8 @@ async fn cost_explorer_results_become_one_snapshot_in_at_most_four_requests() {
     }))
     .await;
     let before = dynamo_requests.get();
-    let err = collect_cost::handler::handle(&store, &src, scheduled("cost-2", "2026-11-30T05:00:00Z"))
-        .await
-        .unwrap_err();
+    let err =
+        collect_cost::handler::handle(&deps, scheduled("cost-2", "2026-11-30T05:00:00Z")).await.unwrap_err();
     assert_eq!(err.error_type(), "UpstreamData");
     assert_eq!(
         err.to_string(),

@@ -121,8 +121,14 @@ async fn revenue_climbs_two_levels_then_churn_brings_it_back_down_with_everythin
         Currency::EUR,
         FxRates::parse_list("USD=0.93").unwrap(),
     );
-    let bus = EventBridgeBus::new(events.clone(), PREFIX);
-    let notifier = SnsNotifier::new(sns.clone(), &topic);
+    let revenue = collect_revenue::handler::Deps { store: &store, stripe: stripe_src };
+    let costs = collect_cost::handler::Deps { store: &store, source: cost_src };
+    let evaluator = evaluate::handler::Deps {
+        config,
+        store: store.clone(),
+        bus: EventBridgeBus::new(events.clone(), PREFIX),
+        notifier: SnsNotifier::new(sns.clone(), &topic),
+    };
 
     let start: NaiveDate = "2026-01-01".parse().unwrap();
     let end: NaiveDate = "2026-04-12".parse().unwrap();
@@ -139,20 +145,15 @@ async fn revenue_climbs_two_levels_then_churn_brings_it_back_down_with_everythin
             subscribe("10").await;
         }
         let time = format!("{day}T05:00:00Z");
-        collect_revenue::handler::handle(&store, &stripe_src, scheduled(&format!("rev-{day}"), &time))
+        collect_revenue::handler::handle(&revenue, scheduled(&format!("rev-{day}"), &time))
             .await
             .expect("revenue");
         // USD 2 a day; USD 8 a day in April: EUR 223 a month, 89% of the EUR 250 left.
         let per_day = if day >= "2026-04-01".parse().unwrap() { 8 } else { 2 };
         inject_cost(&tag_key, day, per_day).await;
-        collect_cost::handler::handle(&store, &cost_src, scheduled(&format!("cost-{day}"), &time))
-            .await
-            .expect("cost");
+        collect_cost::handler::handle(&costs, scheduled(&format!("cost-{day}"), &time)).await.expect("cost");
         let evaluated = evaluate::handler::handle(
-            &config,
-            |id: &str| store.for_invocation(id),
-            &bus,
-            &notifier,
+            &evaluator,
             scheduled(&format!("eval-{day}"), &format!("{day}T06:00:00Z")),
         )
         .await

@@ -87,15 +87,13 @@ async fn seed(store: &DynamoStore, from: &str, days: u64, mrr: i64, cost: i64) {
 }
 
 async fn evaluate(rig: &Rig, config: &Config, id: &str, time: &str) -> Value {
-    evaluate::handler::handle(
-        config,
-        |event_id: &str| rig.store.for_invocation(event_id),
-        &rig.bus,
-        &rig.notifier,
-        scheduled(id, time),
-    )
-    .await
-    .expect("evaluation succeeds")
+    let deps = evaluate::handler::Deps {
+        config: config.clone(),
+        store: rig.store.clone(),
+        bus: rig.bus.clone(),
+        notifier: rig.notifier.clone(),
+    };
+    evaluate::handler::handle(&deps, scheduled(id, time)).await.expect("evaluation succeeds")
 }
 
 #[tokio::test]

@@ -42,7 +42,7 @@ fn fixture_as(name: &str, id: &str, principal: &str) -> Request {
 }
 
 struct Api {
-    deps: Deps<MemoryBus, MemoryNotifier>,
+    deps: Deps<DynamoStore, MemoryBus, MemoryNotifier>,
     store: DynamoStore,
 }
 
@@ -52,16 +52,17 @@ impl Api {
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table(&sdk).await);
         let deps = Deps {
             config: Config::default_config().unwrap(),
+            store: store.clone(),
             bus: MemoryBus::default(),
             notifier: MemoryNotifier::default(),
             roles: Roles::everyone(),
-            timezone: None,
+            timezone: Default::default(),
         };
         Api { deps, store }
     }
 
     async fn call(&self, req: Request) -> (u16, Value) {
-        let response = handle(&self.deps, &self.store, |id: &str| self.store.for_invocation(id), req).await;
+        let response = handle(&self.deps, req).await.unwrap();
         let status = response.status().as_u16();
         let body = match response.body() {
             Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use revscale_aws::dynamo::DynamoStore;
-use revscale_engine::ports::{AuditStore, StateStore, Written};
+use revscale_engine::ports::{AuditStore, ScopedStore, StateStore, Written};
 use revscale_engine::{Config, SystemState};
 use revscale_integration_tests::{sdk, table};
 use revscale_test_support::day;

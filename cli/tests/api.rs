@@ -65,13 +65,14 @@ async fn serve(seen: Seen) -> String {
         config: Config::default_config().unwrap(),
         bus: MemoryBus::default(),
         notifier: MemoryNotifier::default(),
+        store: store.clone(),
         roles: override_api::auth::Roles::everyone(),
-        timezone: None,
+        timezone: Default::default(),
     });
     tokio::spawn(async move {
         loop {
             let Ok((mut socket, _)) = listener.accept().await else { return };
-            let (store, deps, seen, url_base) = (store.clone(), deps.clone(), seen.clone(), url_base.clone());
+            let (deps, seen, url_base) = (deps.clone(), seen.clone(), url_base.clone());
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 8192];
@@ -138,7 +139,7 @@ async fn serve(seen: Seen) -> String {
                     "requestContext": context, "body": String::from_utf8_lossy(&body), "isBase64Encoded": false,
                 });
                 let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-                let response = handle(deps.as_ref(), &store, |_: &str| store.clone(), request).await;
+                let response = handle(deps.as_ref(), request).await.unwrap();
                 let status = response.status();
                 let text = match response.body() {
                     lambda_http::Body::Text(t) => t.clone(),

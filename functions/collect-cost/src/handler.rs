@@ -3,12 +3,14 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
+use revscale_aws::SdkConfig;
 use revscale_aws::cost_explorer::{CostError, CostExplorerSource};
+use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::env::{EnvError, Vars, revenue_currency_and_fx};
-use revscale_aws::lambda::{FunctionError, event_date, event_time};
+use revscale_aws::lambda::{FromEnv, FunctionError, event_date, event_time};
 use revscale_engine::Currency;
 use revscale_engine::money::FxRates;
-use revscale_engine::ports::{Store, Written};
+use revscale_engine::ports::{SnapshotStore, Written};
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -23,12 +25,8 @@ pub struct Env {
     pub fx: FxRates,
 }
 
-impl Env {
-    pub fn from_env() -> Result<Env, EnvError> {
-        Self::from_vars(&Vars::process())
-    }
-
-    pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Env, EnvError> {
+impl FromEnv for Env {
+    fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Env, EnvError> {
         let (currency, fx) = revenue_currency_and_fx(vars)?;
         // Fail at cold start, not at the first collection, when USD has no rate.
         fx.rate(Currency::USD, currency)
@@ -58,11 +56,25 @@ pub fn cost_error(e: CostError) -> FunctionError {
     }
 }
 
-pub async fn handle<S: Store>(
-    store: &S,
-    source: &CostExplorerSource,
+/// What the handler works with: built once per cold start.
+pub struct Deps<S> {
+    pub store: S,
+    pub source: CostExplorerSource,
+}
+
+impl Deps<DynamoStore> {
+    pub async fn on_aws(env: Env, sdk: &SdkConfig) -> Result<Self, FunctionError> {
+        let mut source = CostExplorerSource::new(sdk, env.metric, env.tag_key, env.currency, env.fx);
+        source.excluded_record_types = env.excluded_record_types;
+        Ok(Deps { store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), env.table_name), source })
+    }
+}
+
+pub async fn handle<S: SnapshotStore>(
+    deps: &Deps<S>,
     event: LambdaEvent<EventBridgeEvent<Value>>,
 ) -> Result<Value, FunctionError> {
+    let Deps { store, source } = deps;
     let now = event_time(&event.payload)?;
     // The schedule's local date, as the revenue collector and the evaluator date it.
     let today = event_date(&event.payload)?;

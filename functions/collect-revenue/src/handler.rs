@@ -2,14 +2,16 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
+use revscale_aws::SdkConfig;
+use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::env::{EnvError, Vars, revenue_currency_and_fx};
-use revscale_aws::lambda::{FunctionError, event_date, event_time, with_causes};
+use revscale_aws::lambda::{FromEnv, FunctionError, event_date, event_time, with_causes};
 use revscale_aws::metrics;
-use revscale_aws::secrets::SecretRef;
+use revscale_aws::secrets::{SecretRef, read_secret};
 use revscale_aws::stripe::{MrrSummary, StripeError, StripeSource};
 use revscale_engine::Currency;
 use revscale_engine::money::FxRates;
-use revscale_engine::ports::{RevenueSnapshot, Store, Written};
+use revscale_engine::ports::{RevenueSnapshot, SnapshotStore, Written};
 use serde_json::{Value, json};
 
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
@@ -25,12 +27,8 @@ pub struct Env {
     pub fx: FxRates,
 }
 
-impl Env {
-    pub fn from_env() -> Result<Env, EnvError> {
-        Self::from_vars(&Vars::process())
-    }
-
-    pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Env, EnvError> {
+impl FromEnv for Env {
+    fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Env, EnvError> {
         let stripe_key = match (vars.optional("STRIPE_SECRET_ARN"), vars.optional("STRIPE_API_KEY_PARAMETER"))
         {
             (Some(arn), _) => SecretRef::SecretsManager(arn),
@@ -71,11 +69,27 @@ pub fn stripe_error(e: StripeError) -> FunctionError {
 
 /// Collects and stores the day's MRR. A replay of the same event finds the day's
 /// snapshot already there and changes nothing.
-pub async fn handle<S: Store>(
-    store: &S,
-    stripe: &StripeSource,
+/// What the handler works with: built once per cold start (the Stripe key is read
+/// from its secret then, not on every collection).
+pub struct Deps<S> {
+    pub store: S,
+    pub stripe: StripeSource,
+}
+
+impl Deps<DynamoStore> {
+    pub async fn on_aws(env: Env, sdk: &SdkConfig) -> Result<Self, FunctionError> {
+        let api_key = read_secret(sdk, &env.stripe_key).await?;
+        let stripe =
+            StripeSource::new(&env.stripe_api_base, api_key, env.currency, env.fx).map_err(stripe_error)?;
+        Ok(Deps { store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), env.table_name), stripe })
+    }
+}
+
+pub async fn handle<S: SnapshotStore>(
+    deps: &Deps<S>,
     event: LambdaEvent<EventBridgeEvent<Value>>,
 ) -> Result<Value, FunctionError> {
+    let Deps { store, stripe } = deps;
     let now = event_time(&event.payload)?;
     let MrrSummary { mrr, subscriptions_counted, customers } = stripe.mrr().await.map_err(stripe_error)?;
     let snapshot = RevenueSnapshot {

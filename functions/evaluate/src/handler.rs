@@ -3,12 +3,15 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
+use revscale_aws::SdkConfig;
+use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::env::{EnvError, Vars};
-use revscale_aws::lambda::{FunctionError, event_date, event_id, event_time};
+use revscale_aws::lambda::{FromEnv, FunctionError, event_date, event_id, event_time, record_decision_id};
 use revscale_aws::metrics;
+use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
 use revscale_engine::Config;
 use revscale_engine::evaluation::{CycleError, EvaluationOutcome, run_evaluation_on};
-use revscale_engine::ports::{EventBus, Notifier, Store};
+use revscale_engine::ports::{EventBus, Notifier, ScopedStore};
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -19,12 +22,8 @@ pub struct Env {
     pub config: Config,
 }
 
-impl Env {
-    pub fn from_env() -> Result<Env, EnvError> {
-        Self::from_vars(&Vars::process())
-    }
-
-    pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Env, EnvError> {
+impl FromEnv for Env {
+    fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Env, EnvError> {
         Ok(Env {
             table_name: vars.required("TABLE_NAME")?,
             event_bus_name: vars.required("EVENT_BUS_NAME")?,
@@ -34,19 +33,35 @@ impl Env {
     }
 }
 
-/// `store_for` scopes the store to the invocation (its event id), which makes a
-/// replayed invocation a no-op.
-pub async fn handle<S: Store, B: EventBus, N: Notifier>(
-    config: &Config,
-    store_for: impl Fn(&str) -> S,
-    bus: &B,
-    notifier: &N,
+/// What the handler works with: built once per cold start.
+pub struct Deps<S, B, N> {
+    pub config: Config,
+    /// Scoped to each invocation (its event id), which makes a replay a no-op.
+    pub store: S,
+    pub bus: B,
+    pub notifier: N,
+}
+
+impl Deps<DynamoStore, EventBridgeBus, SnsNotifier> {
+    pub async fn on_aws(env: Env, sdk: &SdkConfig) -> Result<Self, FunctionError> {
+        Ok(Deps {
+            config: env.config,
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), env.table_name),
+            bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(sdk), env.event_bus_name),
+            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), env.alert_topic_arn),
+        })
+    }
+}
+
+pub async fn handle<S: ScopedStore, B: EventBus, N: Notifier>(
+    deps: &Deps<S, B, N>,
     event: LambdaEvent<EventBridgeEvent<Value>>,
 ) -> Result<Value, FunctionError> {
+    let Deps { config, bus, notifier, .. } = deps;
     let now = event_time(&event.payload)?;
     // The schedule's local date: the one the collectors dated the snapshots with.
     let today = event_date(&event.payload)?;
-    let store = store_for(&event_id(&event.payload)?);
+    let store = deps.store.for_invocation(&event_id(&event.payload)?);
     let outcome =
         run_evaluation_on(config, &store, bus, notifier, now, today).await.map_err(|e| match e {
             CycleError::Store(s) => FunctionError::from(s),
@@ -58,6 +73,7 @@ pub async fn handle<S: Store, B: EventBus, N: Notifier>(
         })?;
     match outcome {
         EvaluationOutcome::Recorded { decision, published, alerts_sent, alerts_failed, reevaluations } => {
+            record_decision_id(&decision.id);
             for (subject, error) in &alerts_failed {
                 tracing::error!(decision_id = %decision.id, %subject, %error, "notification failed; the decision stands");
             }
@@ -98,6 +114,7 @@ pub async fn handle<S: Store, B: EventBus, N: Notifier>(
             }))
         }
         EvaluationOutcome::Replay { decision_id } => {
+            record_decision_id(&decision_id);
             tracing::info!(%decision_id, "already evaluated: replay ignored");
             Ok(json!({"decision_id": decision_id, "replay": true, "published": false}))
         }
@@ -108,6 +125,18 @@ pub async fn handle<S: Store, B: EventBus, N: Notifier>(
 mod tests {
     use super::*;
     use revscale_engine::testing::{MemoryBus, MemoryNotifier, MemoryStore};
+
+    fn deps(
+        config: &Config,
+        store: &std::sync::Arc<MemoryStore>,
+    ) -> Deps<std::sync::Arc<MemoryStore>, MemoryBus, MemoryNotifier> {
+        Deps {
+            config: config.clone(),
+            store: store.clone(),
+            bus: MemoryBus::default(),
+            notifier: MemoryNotifier::default(),
+        }
+    }
 
     fn event(json: &str) -> LambdaEvent<EventBridgeEvent<Value>> {
         LambdaEvent::new(serde_json::from_str(json).unwrap(), lambda_runtime::Context::default())
@@ -131,20 +160,13 @@ mod tests {
     async fn with_no_history_the_sample_event_holds_at_level_0() {
         let config = Config::default_config().unwrap();
         let store = std::sync::Arc::new(MemoryStore::default());
-        let (bus, notifier) = (MemoryBus::default(), MemoryNotifier::default());
-        let out = handle(
-            &config,
-            |_| store.clone(),
-            &bus,
-            &notifier,
-            event(include_str!("../../../events/evaluate/scheduled.json")),
-        )
-        .await
-        .unwrap();
+        let deps = deps(&config, &store);
+        let out =
+            handle(&deps, event(include_str!("../../../events/evaluate/scheduled.json"))).await.unwrap();
         assert_eq!(out["to_level"], 0);
         assert_eq!(out["outcome"], "hold");
         assert!(out["reasons"][0].as_str().unwrap().starts_with("no snapshot for 2026-11-29"));
-        assert!(bus.published.lock().unwrap().is_empty());
+        assert!(deps.bus.published.lock().unwrap().is_empty());
     }
 
     /// The collectors ran at 05:00 local time and dated their snapshots with the local
@@ -199,15 +221,7 @@ mod tests {
             let json = format!(
                 r#"{{"version": "0", "id": "e-{zone}", "detail-type": "Scheduled Event", "source": "aws.scheduler", "time": "{evaluated_at}", "detail": {{"timezone": "{zone}"}}}}"#
             );
-            let out = handle(
-                &config,
-                |_| store.clone(),
-                &MemoryBus::default(),
-                &MemoryNotifier::default(),
-                event(&json),
-            )
-            .await
-            .unwrap();
+            let out = handle(&deps(&config, &store), event(&json)).await.unwrap();
             assert!(out["decision_id"].as_str().unwrap().starts_with("2026-11-29-"), "{zone}: {out}");
             let reasons = out["reasons"].to_string();
             assert!(
@@ -223,15 +237,7 @@ mod tests {
         let store = std::sync::Arc::new(MemoryStore::default());
         let json =
             r#"{"id": "x", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}"#;
-        let err = handle(
-            &config,
-            |_| store.clone(),
-            &MemoryBus::default(),
-            &MemoryNotifier::default(),
-            event(json),
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&deps(&config, &store), event(json)).await.unwrap_err();
         assert_eq!(err.error_type(), "InvalidInput");
     }
 }

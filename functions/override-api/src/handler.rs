@@ -23,8 +23,13 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use revscale_api::ErrorResponse;
+use revscale_aws::SdkConfig;
+use revscale_aws::dynamo::DynamoStore;
+use revscale_aws::env::{EnvError, ScheduleZone, Vars};
+use revscale_aws::lambda::{FromEnv, FunctionError};
+use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
 use revscale_engine::Config;
-use revscale_engine::ports::{EventBus, Notifier, Store, StoreError};
+use revscale_engine::ports::{EventBus, Notifier, ScopedStore, Store, StoreError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -95,23 +100,37 @@ impl ApiError {
     }
 }
 
-pub struct Deps<B, N> {
+/// What the handler works with: built once per cold start.
+pub struct Deps<S, B, N> {
     pub config: Config,
+    /// Changes go to the store as is; an evaluation a request triggers goes through the
+    /// store scoped to the request id, so it is recorded once per request.
+    pub store: S,
     pub bus: B,
     pub notifier: N,
     pub roles: Roles,
-    /// The schedule's IANA time zone (`SCHEDULE_TIMEZONE`): "today" for the API is the
-    /// date the collectors and the evaluator use. `None`: UTC.
-    pub timezone: Option<String>,
+    /// The schedule's time zone (`SCHEDULE_TIMEZONE`): "today" for the API is the date
+    /// the collectors and the evaluator use.
+    pub timezone: ScheduleZone,
 }
 
-impl<B, N> Deps<B, N> {
+impl<S, B, N> Deps<S, B, N> {
     /// The date of `now` in the schedule's time zone.
     pub(crate) fn today(&self, now: DateTime<Utc>) -> NaiveDate {
-        self.timezone
-            .as_deref()
-            .and_then(|zone| revscale_aws::lambda::local_date(now, zone).ok())
-            .unwrap_or_else(|| now.date_naive())
+        self.timezone.today(now)
+    }
+}
+
+impl Deps<DynamoStore, EventBridgeBus, SnsNotifier> {
+    pub async fn on_aws(env: Env, sdk: &SdkConfig) -> Result<Self, FunctionError> {
+        Ok(Deps {
+            config: env.config,
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), env.table_name),
+            bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(sdk), env.event_bus_name),
+            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), env.alert_topic_arn),
+            roles: env.roles,
+            timezone: env.timezone,
+        })
     }
 }
 
@@ -248,16 +267,16 @@ impl Route {
     }
 }
 
-/// Serves one request; every failure becomes a response with its status code.
-/// Changes go through `store`; an evaluation the request triggers goes through
-/// `store_for(request id)`, so that evaluation is recorded once per request.
-pub async fn handle<S: Store, B: EventBus, N: Notifier>(
-    deps: &Deps<B, N>,
-    store: &S,
-    store_for: impl Fn(&str) -> S,
+/// Serves one request; every failure becomes a response with its status code, so the
+/// function itself never fails (`Err` is never returned).
+pub async fn handle<S, B: EventBus, N: Notifier>(
+    deps: &Deps<S, B, N>,
     req: Request,
-) -> Response<Body> {
-    match serve(deps, store, &store_for, &req).await {
+) -> Result<Response<Body>, FunctionError>
+where
+    S: Store + ScopedStore<Scoped = S>,
+{
+    Ok(match serve(deps, &req).await {
         Ok(response) => response,
         Err(e) => {
             if !matches!(e, ApiError::Internal(_)) {
@@ -265,17 +284,18 @@ pub async fn handle<S: Store, B: EventBus, N: Notifier>(
             }
             e.into_response()
         }
-    }
+    })
 }
 
 /// The checks every route passes, in order: size, route (404), method (405), identity
 /// and role (403); then the route itself.
-async fn serve<S: Store, B: EventBus, N: Notifier>(
-    deps: &Deps<B, N>,
-    store: &S,
-    store_for: &impl Fn(&str) -> S,
+async fn serve<S, B: EventBus, N: Notifier>(
+    deps: &Deps<S, B, N>,
     req: &Request,
-) -> Result<Response<Body>, ApiError> {
+) -> Result<Response<Body>, ApiError>
+where
+    S: Store + ScopedStore<Scoped = S>,
+{
     if req.body().as_ref().len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge);
     }
@@ -298,19 +318,21 @@ async fn serve<S: Store, B: EventBus, N: Notifier>(
     }
     let request_id = request_id(req)?;
     let ctx = Ctx { caller: &caller, now: request_time(req), request_id: &request_id };
-    dispatch(deps, store, store_for, req, &ctx, route).await
+    dispatch(deps, req, &ctx, route).await
 }
 
 /// Runs `route`'s handler with its typed input, and answers with its typed output.
-async fn dispatch<S: Store, B: EventBus, N: Notifier>(
-    deps: &Deps<B, N>,
-    store: &S,
-    store_for: &impl Fn(&str) -> S,
+async fn dispatch<S, B: EventBus, N: Notifier>(
+    deps: &Deps<S, B, N>,
     req: &Request,
     ctx: &Ctx<'_>,
     route: Route,
-) -> Result<Response<Body>, ApiError> {
+) -> Result<Response<Body>, ApiError>
+where
+    S: Store + ScopedStore<Scoped = S>,
+{
     let ok = StatusCode::OK;
+    let store = &deps.store;
     match route {
         Route::Status => {
             only_params(req, &[])?;
@@ -321,13 +343,13 @@ async fn dispatch<S: Store, B: EventBus, N: Notifier>(
             respond(StatusCode::CREATED, &overrides::request(deps, store, body(req)?, ctx).await?)
         }
         Route::ApproveOverride { id } => {
-            let evaluation_store = store_for(ctx.request_id);
+            let evaluation_store = store.for_invocation(ctx.request_id);
             respond(ok, &overrides::approve(deps, store, &evaluation_store, &id, ctx).await?)
         }
         Route::RejectOverride { id } => respond(ok, &overrides::reject(deps, store, &id, ctx).await?),
         Route::CancelOverride { id } => respond(ok, &overrides::cancel(deps, store, &id, ctx).await?),
         Route::ApprovePending => {
-            let evaluation_store = store_for(ctx.request_id);
+            let evaluation_store = store.for_invocation(ctx.request_id);
             respond(ok, &pending::approve(deps, store, &evaluation_store, ctx).await?)
         }
         Route::RejectPending => respond(ok, &pending::reject(deps, store, body(req)?, ctx).await?),
@@ -348,15 +370,13 @@ pub struct Env {
     pub event_bus_name: String,
     pub alert_topic_arn: String,
     pub roles: Roles,
-    /// `SCHEDULE_TIMEZONE`, checked at cold start.
-    pub timezone: Option<String>,
+    /// `SCHEDULE_TIMEZONE`, parsed at cold start.
+    pub timezone: ScheduleZone,
     pub config: Config,
 }
 
-impl Env {
-    pub fn from_vars<F: Fn(&str) -> Option<String>>(
-        vars: &revscale_aws::env::Vars<F>,
-    ) -> Result<Env, revscale_aws::env::EnvError> {
+impl FromEnv for Env {
+    fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Env, EnvError> {
         use crate::auth::Patterns;
         // Readers default to anyone the API's IAM authorizer let in; who may change
         // things and who may approve must be said.
@@ -365,12 +385,7 @@ impl Env {
             operators: Patterns::parse(&vars.required(Role::Operator.variable())?),
             approvers: Patterns::parse(&vars.required(Role::Approver.variable())?),
         };
-        let timezone = vars.optional("SCHEDULE_TIMEZONE");
-        if let Some(zone) = &timezone {
-            revscale_aws::lambda::local_date(Utc::now(), zone).map_err(|e| {
-                revscale_aws::env::EnvError::Invalid { name: "SCHEDULE_TIMEZONE", message: e.to_string() }
-            })?;
-        }
+        let timezone = ScheduleZone::from_vars(vars)?;
         Ok(Env {
             table_name: vars.required("TABLE_NAME")?,
             event_bus_name: vars.required("EVENT_BUS_NAME")?,

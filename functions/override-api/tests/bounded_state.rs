@@ -36,13 +36,13 @@ fn request(name: &str, id: &str, principal: Option<&str>, body: Option<String>) 
 }
 
 struct Api {
-    deps: Deps<MemoryBus, MemoryNotifier>,
+    deps: Deps<Arc<MemoryStore>, MemoryBus, MemoryNotifier>,
     store: Arc<MemoryStore>,
 }
 
 impl Api {
     async fn call(&self, req: Request) -> (u16, Value) {
-        let response = handle(&self.deps, &self.store, |_: &str| self.store.clone(), req).await;
+        let response = handle(&self.deps, req).await.unwrap();
         let status = response.status().as_u16();
         let body = match response.body() {
             Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
@@ -62,15 +62,17 @@ impl Api {
 
 #[tokio::test]
 async fn a_thousand_override_requests_keep_the_state_item_small_and_every_route_working() {
+    let store = Arc::new(MemoryStore::default());
     let api = Api {
         deps: Deps {
             config: Config::default_config().unwrap(),
+            store: store.clone(),
             bus: MemoryBus::default(),
             notifier: MemoryNotifier::default(),
             roles: Roles::everyone(),
-            timezone: None,
+            timezone: Default::default(),
         },
-        store: Arc::new(MemoryStore::default()),
+        store,
     };
     let long_reason = "r".repeat(500);
     let body = || Some(format!(r#"{{"level": 3, "until": "2026-12-15", "reason": "{long_reason}"}}"#));

@@ -4,14 +4,22 @@
 use chrono::NaiveDate;
 use override_api::handler::{Deps, handle};
 use revscale_engine::ports::{
-    AuditRecord, AuditStore, CostSnapshot, RevenueSnapshot, SnapshotStore, StateStore, StoreError, Versioned,
-    Written,
+    AuditRecord, AuditStore, CostSnapshot, RevenueSnapshot, ScopedStore, SnapshotStore, StateStore,
+    StoreError, Versioned, Written,
 };
 use revscale_engine::testing::{MemoryBus, MemoryNotifier};
 use revscale_engine::{Config, History, SystemState};
 
 /// A store whose every call fails the way a broken table would.
+#[derive(Clone, Copy)]
 struct BrokenStore;
+
+impl ScopedStore for BrokenStore {
+    type Scoped = BrokenStore;
+    fn for_invocation(&self, _invocation_id: &str) -> Self::Scoped {
+        *self
+    }
+}
 
 fn broken<T>() -> Result<T, StoreError> {
     Err(StoreError::Other(
@@ -58,10 +66,11 @@ impl AuditStore for BrokenStore {
 fn an_internal_error_is_a_generic_500_that_leaks_nothing() {
     let deps = Deps {
         config: Config::default_config().unwrap(),
+        store: BrokenStore,
         bus: MemoryBus::default(),
         notifier: MemoryNotifier::default(),
         roles: override_api::auth::Roles::everyone(),
-        timezone: None,
+        timezone: Default::default(),
     };
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -69,7 +78,7 @@ fn an_internal_error_is_a_generic_500_that_leaks_nothing() {
     ))
     .unwrap();
     let request = lambda_http::request::from_str(&text).unwrap();
-    let response = pollster::block_on(handle(&deps, &BrokenStore, |_: &str| BrokenStore, request));
+    let response = pollster::block_on(handle(&deps, request)).unwrap();
     assert_eq!(response.status().as_u16(), 500);
     let body = match response.body() {
         lambda_http::Body::Text(t) => t.clone(),

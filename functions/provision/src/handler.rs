@@ -6,8 +6,13 @@
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
-use revscale_aws::lambda::FunctionError;
+use revscale_aws::SdkConfig;
+use revscale_aws::drivers::AwsDrivers;
+use revscale_aws::dynamo::DynamoStore;
+use revscale_aws::env::{EnvError, ScheduleZone, Vars};
+use revscale_aws::lambda::{FromEnv, FunctionError, record_decision_id};
 use revscale_aws::metrics;
+use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
 use revscale_engine::Config;
 use revscale_engine::config::Component;
 use revscale_engine::decision::Event;
@@ -106,8 +111,23 @@ pub struct Deps<S, D, B, N> {
     pub max_checks: u32,
     /// How old a recorded decision may be when its run begins (`MAX_DECISION_AGE_HOURS`).
     pub max_decision_age: chrono::Duration,
-    /// The schedules' IANA time zone (`SCHEDULE_TIMEZONE`), for the dates of changes.
-    pub timezone: Option<String>,
+    /// The schedules' time zone (`SCHEDULE_TIMEZONE`), for the dates of changes.
+    pub timezone: ScheduleZone,
+}
+
+impl Deps<DynamoStore, AwsDrivers, EventBridgeBus, SnsNotifier> {
+    pub async fn on_aws(env: Env, sdk: &SdkConfig) -> Result<Self, FunctionError> {
+        Ok(Deps {
+            config: env.config,
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), env.table_name),
+            driver: AwsDrivers::new(sdk),
+            bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(sdk), env.event_bus_name),
+            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), env.alert_topic_arn),
+            max_checks: env.max_checks,
+            max_decision_age: env.max_decision_age,
+            timezone: env.timezone,
+        })
+    }
 }
 
 /// The default of `MAX_DECISION_AGE_HOURS`: a run begins seconds after its decision;
@@ -184,7 +204,7 @@ async fn complete_undo<S: Store>(
     version: u64,
     decision_id: &str,
     now: DateTime<Utc>,
-    timezone: Option<&str>,
+    timezone: ScheduleZone,
 ) -> Result<Transition, FunctionError> {
     let undone = state.provisioning.as_ref().map_or(0, |r| r.undone.len());
     let moved = run::complete_undo(state, decision_id, clock(timezone, now)).map_err(run_error)?;
@@ -213,11 +233,8 @@ fn readiness(
 
 /// `now`, and its day in the schedule's time zone (`SCHEDULE_TIMEZONE`; UTC without it):
 /// the provisioner dates what it changes as the evaluator dates its decisions.
-fn clock(timezone: Option<&str>, now: DateTime<Utc>) -> run::Clock {
-    let today = timezone
-        .and_then(|zone| revscale_aws::lambda::local_date(now, zone).ok())
-        .unwrap_or_else(|| now.date_naive());
-    run::Clock { now, today }
+fn clock(timezone: ScheduleZone, now: DateTime<Utc>) -> run::Clock {
+    run::Clock { now, today: timezone.today(now) }
 }
 
 /// Whether the driver reports the change towards `target` as started or done.
@@ -270,7 +287,25 @@ pub async fn handle<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
 ) -> Result<Value, FunctionError> {
     let action: Action = serde_json::from_value(event.payload)
         .map_err(|e| FunctionError::InvalidInput(format!("not a provisioning step: {e}")))?;
+    record_decision_id(&action.decision_id());
     step(deps, action).await
+}
+
+impl Action {
+    /// The run the step belongs to (the execution's name).
+    pub fn decision_id(&self) -> &str {
+        match self {
+            Action::Begin { request, .. } => &request.decision_id,
+            Action::Start { decision_id, .. }
+            | Action::Check { decision_id, .. }
+            | Action::Commit { decision_id, .. }
+            | Action::Finish { decision_id, .. }
+            | Action::RollbackStart { decision_id, .. }
+            | Action::RollbackCheck { decision_id, .. }
+            | Action::Fail { decision_id, .. }
+            | Action::Stuck { decision_id, .. } => decision_id,
+        }
+    }
 }
 
 /// One state-machine step: each action is a function of its own below.
@@ -303,7 +338,7 @@ async fn begin<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     request: LevelChangeRequested,
     now: DateTime<Utc>,
 ) -> Result<Value, FunctionError> {
-    let timezone = deps.timezone.as_deref();
+    let timezone = deps.timezone;
     let Versioned { value: mut state, version } = load(&deps.store).await?;
     let id = request.decision_id.clone();
     let already = state.provisioning.as_ref().is_some_and(|r| {
@@ -341,7 +376,7 @@ async fn start<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     now: DateTime<Utc>,
 ) -> Result<Value, FunctionError> {
     let config = &deps.config;
-    let timezone = deps.timezone.as_deref();
+    let timezone = deps.timezone;
     let Versioned { value: mut state, version } = load(&deps.store).await?;
     let retried = run::step(&state, decision_id, index)
         .ok()
@@ -404,7 +439,7 @@ async fn commit<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     index: usize,
     now: DateTime<Utc>,
 ) -> Result<Value, FunctionError> {
-    let timezone = deps.timezone.as_deref();
+    let timezone = deps.timezone;
     let Versioned { value: mut state, version } = load(&deps.store).await?;
     let (t, seconds) =
         run::commit_step(&mut state, decision_id, index, clock(timezone, now)).map_err(run_error)?;
@@ -426,7 +461,7 @@ async fn finish<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     decision_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Value, FunctionError> {
-    let timezone = deps.timezone.as_deref();
+    let timezone = deps.timezone;
     let Versioned { value: mut state, version } = load(&deps.store).await?;
     if state.provisioning.as_ref().is_none_or(|r| r.decision_id != decision_id) {
         // A retried call after the run was closed.
@@ -465,7 +500,7 @@ async fn rollback_start<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     now: DateTime<Utc>,
 ) -> Result<Value, FunctionError> {
     let config = &deps.config;
-    let timezone = deps.timezone.as_deref();
+    let timezone = deps.timezone;
     let Versioned { value: mut state, version } = load(&deps.store).await?;
     let failure = RunFailure { error: error.error.clone(), cause: error.message() };
     let undone = state.provisioning.as_ref().map_or(0, |r| r.undone.len());
@@ -508,7 +543,7 @@ async fn rollback_check<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     now: DateTime<Utc>,
 ) -> Result<Value, FunctionError> {
     let config = &deps.config;
-    let timezone = deps.timezone.as_deref();
+    let timezone = deps.timezone;
     let Versioned { value: mut state, version } = load(&deps.store).await?;
     let Some((t, target)) = run::current_undo(&state, decision_id).map_err(run_error)? else {
         return Ok(json!({"ready": true, "checks": checks + 1}));
@@ -542,7 +577,7 @@ async fn fail<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     now: DateTime<Utc>,
 ) -> Result<Value, FunctionError> {
     let config = &deps.config;
-    let timezone = deps.timezone.as_deref();
+    let timezone = deps.timezone;
     let Versioned { value: mut state, version } = load(&deps.store).await?;
     if state.provisioning.as_ref().is_none_or(|r| r.decision_id != decision_id) {
         return Ok(json!({"error": error.error, "recorded": false}));
@@ -650,15 +685,13 @@ pub struct Env {
     pub max_checks: u32,
     /// `MAX_DECISION_AGE_HOURS` (default 6).
     pub max_decision_age: chrono::Duration,
-    /// `SCHEDULE_TIMEZONE`, checked at cold start.
-    pub timezone: Option<String>,
+    /// `SCHEDULE_TIMEZONE`, parsed at cold start.
+    pub timezone: ScheduleZone,
     pub config: Config,
 }
 
-impl Env {
-    pub fn from_vars<F: Fn(&str) -> Option<String>>(
-        vars: &revscale_aws::env::Vars<F>,
-    ) -> Result<Env, Box<dyn std::error::Error + Send + Sync>> {
+impl FromEnv for Env {
+    fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Env, EnvError> {
         Ok(Env {
             table_name: vars.required("TABLE_NAME")?,
             event_bus_name: vars.required("EVENT_BUS_NAME")?,
@@ -667,13 +700,7 @@ impl Env {
             max_decision_age: chrono::Duration::hours(i64::from(
                 vars.parsed("MAX_DECISION_AGE_HOURS", Some(DEFAULT_MAX_DECISION_AGE_HOURS))?,
             )),
-            timezone: match vars.optional("SCHEDULE_TIMEZONE") {
-                Some(zone) => {
-                    revscale_aws::lambda::local_date(Utc::now(), &zone)?;
-                    Some(zone)
-                }
-                None => None,
-            },
+            timezone: ScheduleZone::from_vars(vars)?,
             config: revscale_aws::env::load_config(vars)?,
         })
     }

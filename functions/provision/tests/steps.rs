@@ -46,7 +46,7 @@ fn deps(driver: ScriptedDriver) -> TestDeps {
         notifier: MemoryNotifier::default(),
         max_checks: 5,
         max_decision_age: Duration::hours(6),
-        timezone: None,
+        timezone: Default::default(),
     }
 }
 
@@ -536,7 +536,11 @@ async fn a_run_that_cannot_roll_back_alerts_with_where_each_component_stands() {
 #[tokio::test]
 async fn the_provisioner_dates_its_changes_in_the_schedules_time_zone() {
     let mut deps = deps(ScriptedDriver::default());
-    deps.timezone = Some("Pacific/Kiritimati".into());
+    deps.timezone = revscale_aws::env::ScheduleZone::from_vars(&revscale_aws::env::from_pairs(&[(
+        "SCHEDULE_TIMEZONE",
+        "Pacific/Kiritimati",
+    )]))
+    .unwrap();
     // 16:00 UTC on 1 March is 06:00 on 2 March at UTC+14, when that evaluator runs.
     let at: DateTime<Utc> = "2026-03-01T16:00:00Z".parse().unwrap();
     let request = level_2("d-tz");

@@ -17,8 +17,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use chrono::NaiveDate;
 use revscale_engine::History;
 use revscale_engine::ports::{
-    AuditRecord, AuditStore, CostSnapshot, RevenueSnapshot, SnapshotStore, StateStore, StoreError, Versioned,
-    Written, join_snapshots,
+    AuditRecord, AuditStore, CostSnapshot, RevenueSnapshot, ScopedStore, SnapshotStore, StateStore,
+    StoreError, Versioned, Written, join_snapshots,
 };
 use revscale_engine::state::SystemState;
 use serde::de::DeserializeOwned;
@@ -64,11 +64,6 @@ struct InvocationBody {
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoStore { client, table: table.into(), invocation_id: None }
-    }
-
-    /// The same store, recording `invocation_id` (the Lambda event id) with decisions.
-    pub fn for_invocation(&self, invocation_id: impl Into<String>) -> Self {
-        DynamoStore { invocation_id: Some(invocation_id.into()), ..self.clone() }
     }
 
     pub fn table(&self) -> &str {
@@ -159,6 +154,15 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
             StoreError::Transient(message)
         }
         _ => StoreError::Other(message),
+    }
+}
+
+/// The same store, recording the invocation id (the Lambda event or request id) with
+/// each decision: a second write under the same id is a replay and writes nothing.
+impl ScopedStore for DynamoStore {
+    type Scoped = DynamoStore;
+    fn for_invocation(&self, invocation_id: &str) -> Self::Scoped {
+        DynamoStore { invocation_id: Some(invocation_id.to_string()), ..self.clone() }
     }
 }
 

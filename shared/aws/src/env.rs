@@ -134,3 +134,31 @@ mod tests {
         assert_eq!(vars.required("X").unwrap(), "abc");
     }
 }
+
+/// The schedule's IANA time zone (`SCHEDULE_TIMEZONE`), parsed once at cold start: a
+/// function's "today" is the date the collectors and the evaluator give their
+/// snapshots and decisions. Without it, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ScheduleZone(pub Option<chrono_tz::Tz>);
+
+impl ScheduleZone {
+    pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, EnvError> {
+        match vars.optional("SCHEDULE_TIMEZONE") {
+            None => Ok(ScheduleZone(None)),
+            Some(zone) => {
+                zone.trim().parse().map(|tz| ScheduleZone(Some(tz))).map_err(|_| EnvError::Invalid {
+                    name: "SCHEDULE_TIMEZONE",
+                    message: format!("'{zone}' is not an IANA time zone (e.g. Europe/Rome)"),
+                })
+            }
+        }
+    }
+
+    /// `now`'s date in the zone.
+    pub fn today(self, now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+        match self.0 {
+            Some(tz) => now.with_timezone(&tz).date_naive(),
+            None => now.date_naive(),
+        }
+    }
+}

@@ -1,9 +1,84 @@
-//! What every revscale Lambda shares: JSON logs, stable error types, and the time of
-//! a scheduled event.
+//! What every revscale Lambda shares: one way to start (JSON logs, a typed
+//! environment, one SDK config), a span per invocation, stable error types, and the
+//! time of a scheduled event.
+//!
+//! Every function's `main` reads the same:
+//!
+//! ```ignore
+//! let (env, sdk) = revscale_aws::lambda::start::<Env>().await?;
+//! let deps = Deps::on_aws(env, &sdk).await?;
+//! run(service_fn(traced(&deps, handler::handle))).await
+//! ```
+
+use std::fmt::Display;
+use std::future::Future;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
-use lambda_runtime::Diagnostic;
+use lambda_http::RequestExt;
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use tracing::Instrument;
+use tracing::instrument::Instrumented;
+
+use crate::env::{EnvError, Vars};
+
+/// A function's environment, read and checked once at cold start.
+pub trait FromEnv: Sized {
+    fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, EnvError>;
+}
+
+/// The cold start every function shares: JSON logs, then the typed environment (a
+/// missing or malformed variable stops the start and names the variable), then the one
+/// SDK configuration every client of the function is built from.
+pub async fn start<E: FromEnv>() -> Result<(E, aws_config::SdkConfig), EnvError> {
+    init_tracing();
+    let env = E::from_vars(&Vars::process())
+        .inspect_err(|e| tracing::error!(error = %e, "cold start stopped: the environment is not usable"))?;
+    Ok((env, crate::sdk_config().await))
+}
+
+/// What identifies one invocation in the logs.
+pub trait Invocation {
+    fn request_id(&self) -> &str;
+}
+
+impl<T> Invocation for LambdaEvent<T> {
+    fn request_id(&self) -> &str {
+        &self.context.request_id
+    }
+}
+
+impl Invocation for lambda_http::Request {
+    fn request_id(&self) -> &str {
+        self.lambda_context_ref().map_or("-", |c| c.request_id.as_str())
+    }
+}
+
+/// Runs `handler` with the function's dependencies, each invocation inside its own
+/// `invocation` span: every log line of it carries the request id, and the decision id
+/// once the handler knows it ([`record_decision_id`]).
+pub fn traced<'d, D, E, Fut>(
+    deps: &'d D,
+    handler: impl Fn(&'d D, E) -> Fut,
+) -> impl Fn(E) -> Instrumented<Fut>
+where
+    E: Invocation,
+    Fut: Future,
+{
+    move |event: E| {
+        let span = tracing::info_span!(
+            "invocation",
+            request_id = %event.request_id(),
+            decision_id = tracing::field::Empty
+        );
+        handler(deps, event).instrument(span)
+    }
+}
+
+/// Adds the decision an invocation works on to its span (and so to every later line).
+pub fn record_decision_id(id: &impl Display) {
+    tracing::Span::current().record("decision_id", tracing::field::display(id));
+}
 
 /// Errors a function returns, by stable name: the `errorType` the Step Functions
 /// Retry/Catch rules and the CloudWatch alarms match.
@@ -102,6 +177,13 @@ impl From<revscale_engine::ports::StoreError> for FunctionError {
     }
 }
 
+/// A secret that cannot be read at cold start is a deployment problem (permission, name).
+impl From<crate::secrets::SecretError> for FunctionError {
+    fn from(e: crate::secrets::SecretError) -> Self {
+        FunctionError::Configuration(with_causes(&e))
+    }
+}
+
 /// JSON logs on stdout, level from `RUST_LOG` (default `info`).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -109,7 +191,9 @@ pub fn init_tracing() {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_current_span(false)
+        // The invocation span's fields (request id, decision id) on every line.
+        .with_current_span(true)
+        .with_span_list(false)
         .with_target(false)
         .without_time()
         .init();
@@ -161,6 +245,52 @@ pub fn event_id<T: serde::Serialize + serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Log lines written to memory, for the span test.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn every_log_line_of_an_invocation_carries_its_request_id_and_then_its_decision_id() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        // The same format as `init_tracing`, written to memory.
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        async fn handler(deps: &&str, _event: LambdaEvent<serde_json::Value>) -> Result<(), FunctionError> {
+            tracing::info!("before the decision is known");
+            record_decision_id(deps);
+            tracing::info!("after");
+            Ok(())
+        }
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = "req-42".into();
+        let serve = traced(&"2026-11-29-L1-L2-abc", handler);
+        serve(LambdaEvent::new(serde_json::json!({}), context)).await.unwrap();
+
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["span"]["request_id"], "req-42");
+        assert!(lines[0]["span"].get("decision_id").is_none(), "{text}");
+        assert_eq!(lines[1]["span"]["request_id"], "req-42");
+        assert_eq!(lines[1]["span"]["decision_id"], "2026-11-29-L1-L2-abc");
+    }
 
     fn scheduled(time: &str, detail: serde_json::Value) -> EventBridgeEvent<serde_json::Value> {
         serde_json::from_value(serde_json::json!({

@@ -10,6 +10,10 @@ pub mod publish;
 pub mod secrets;
 pub mod stripe;
 
+/// The SDK configuration every client of a function is built from (re-exported so the
+/// function crates need no aws-config of their own).
+pub use aws_config::SdkConfig;
+
 /// Loads the SDK configuration once per cold start. `AWS_ENDPOINT_URL` (and the
 /// per-service `AWS_ENDPOINT_URL_<SERVICE>`) are honoured by the SDK itself, so the same
 /// binaries run against an emulator.

@@ -5,6 +5,7 @@ use revscale_engine::ports::{Alert, EventBus, Notifier, PublishError};
 
 pub const EVENT_SOURCE: &str = "revscale";
 
+#[derive(Clone)]
 pub struct EventBridgeBus {
     client: aws_sdk_eventbridge::Client,
     bus_name: String,
@@ -40,6 +41,7 @@ impl EventBus for EventBridgeBus {
     }
 }
 
+#[derive(Clone)]
 pub struct SnsNotifier {
     client: aws_sdk_sns::Client,
     topic_arn: String,

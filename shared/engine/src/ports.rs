@@ -254,51 +254,65 @@ pub fn join_snapshots(revenue: &[RevenueSnapshot], cost: &[CostSnapshot]) -> His
     }))
 }
 
-/// A shared store is a store (handlers hold one per invocation).
-impl<S: SnapshotStore + Send + Sync> SnapshotStore for std::sync::Arc<S> {
-    fn put_revenue(
-        &self,
-        snapshot: &RevenueSnapshot,
-    ) -> impl Future<Output = Result<Written, StoreError>> + Send {
-        S::put_revenue(self, snapshot)
-    }
-    fn put_cost(&self, snapshot: &CostSnapshot) -> impl Future<Output = Result<Written, StoreError>> + Send {
-        S::put_cost(self, snapshot)
-    }
-    fn history(
-        &self,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> impl Future<Output = Result<History, StoreError>> + Send {
-        S::history(self, from, to)
-    }
+/// A shared or borrowed store is a store (handlers hold one per invocation; tests lend
+/// theirs).
+macro_rules! forward_stores {
+    ($($wrapper:ty),+) => { $(
+        impl<S: SnapshotStore + Send + Sync> SnapshotStore for $wrapper {
+            fn put_revenue(
+                &self,
+                snapshot: &RevenueSnapshot,
+            ) -> impl Future<Output = Result<Written, StoreError>> + Send {
+                S::put_revenue(self, snapshot)
+            }
+            fn put_cost(&self, snapshot: &CostSnapshot) -> impl Future<Output = Result<Written, StoreError>> + Send {
+                S::put_cost(self, snapshot)
+            }
+            fn history(
+                &self,
+                from: NaiveDate,
+                to: NaiveDate,
+            ) -> impl Future<Output = Result<History, StoreError>> + Send {
+                S::history(self, from, to)
+            }
+        }
+
+        impl<S: StateStore + Send + Sync> StateStore for $wrapper {
+            fn load_state(&self) -> impl Future<Output = Result<Option<Versioned<SystemState>>, StoreError>> + Send {
+                S::load_state(self)
+            }
+            fn record_decision(
+                &self,
+                record: &AuditRecord,
+                state: &SystemState,
+                expected_version: Option<u64>,
+            ) -> impl Future<Output = Result<Written, StoreError>> + Send {
+                S::record_decision(self, record, state, expected_version)
+            }
+        }
+
+        impl<S: AuditStore + Send + Sync> AuditStore for $wrapper {
+            fn recent_audit(
+                &self,
+                limit: usize,
+                before: Option<String>,
+            ) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send {
+                S::recent_audit(self, limit, before)
+            }
+            fn audit_record(&self, id: &str) -> impl Future<Output = Result<Option<AuditRecord>, StoreError>> + Send {
+                S::audit_record(self, id)
+            }
+        }
+    )+ };
 }
 
-impl<S: StateStore + Send + Sync> StateStore for std::sync::Arc<S> {
-    fn load_state(&self) -> impl Future<Output = Result<Option<Versioned<SystemState>>, StoreError>> + Send {
-        S::load_state(self)
-    }
-    fn record_decision(
-        &self,
-        record: &AuditRecord,
-        state: &SystemState,
-        expected_version: Option<u64>,
-    ) -> impl Future<Output = Result<Written, StoreError>> + Send {
-        S::record_decision(self, record, state, expected_version)
-    }
-}
+forward_stores!(std::sync::Arc<S>, &S);
 
-impl<S: AuditStore + Send + Sync> AuditStore for std::sync::Arc<S> {
-    fn recent_audit(
-        &self,
-        limit: usize,
-        before: Option<String>,
-    ) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send {
-        S::recent_audit(self, limit, before)
-    }
-    fn audit_record(&self, id: &str) -> impl Future<Output = Result<Option<AuditRecord>, StoreError>> + Send {
-        S::audit_record(self, id)
-    }
+/// A store whose writes can be scoped to one invocation: a replayed invocation (the same
+/// event or request id) then writes nothing.
+pub trait ScopedStore {
+    type Scoped: Store;
+    fn for_invocation(&self, invocation_id: &str) -> Self::Scoped;
 }
 
 #[cfg(test)]

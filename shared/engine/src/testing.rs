@@ -196,3 +196,11 @@ impl Notifier for MemoryNotifier {
         Ok(())
     }
 }
+
+/// The in-memory store keeps no record of invocations: every scope is the store itself.
+impl ScopedStore for std::sync::Arc<MemoryStore> {
+    type Scoped = std::sync::Arc<MemoryStore>;
+    fn for_invocation(&self, _invocation_id: &str) -> Self::Scoped {
+        self.clone()
+    }
+}

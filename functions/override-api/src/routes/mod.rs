@@ -9,6 +9,7 @@ pub(crate) mod status;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use revscale_api::{BreakerState, BreakerView, Evaluation};
+use revscale_aws::lambda::record_decision_id;
 use revscale_engine::evaluation::{EvaluationOutcome, billed_history, production_history, run_evaluation_on};
 use revscale_engine::ports::{AuditRecord, EventBus, Notifier, Store, StoreError, Versioned, Written};
 use revscale_engine::state::{BreakerStatus, Override, PendingApproval};
@@ -40,7 +41,7 @@ async fn load<S: Store>(
 /// Applies `edit` to the current state and stores it with an audit record; retries
 /// on a concurrent write (the edit is re-applied to the fresh state).
 async fn change<S: Store, B, N>(
-    deps: &Deps<B, N>,
+    deps: &Deps<S, B, N>,
     store: &S,
     ctx: &Ctx<'_>,
     kind: &str,
@@ -59,7 +60,7 @@ fn prune_closed_overrides(state: &mut SystemState, today: NaiveDate) {
 /// [`change`], for an edit whose consequences (the breaker opening...) are events the
 /// audit record keeps.
 async fn change_with_events<S: Store, B, N>(
-    deps: &Deps<B, N>,
+    deps: &Deps<S, B, N>,
     store: &S,
     ctx: &Ctx<'_>,
     kind: &str,
@@ -102,7 +103,7 @@ async fn change_with_events<S: Store, B, N>(
 
 /// The state, and what the engine would decide on it today.
 async fn plan<S: Store, B, N>(
-    deps: &Deps<B, N>,
+    deps: &Deps<S, B, N>,
     store: &S,
     now: DateTime<Utc>,
 ) -> Result<(SystemState, Decision), ApiError> {
@@ -119,7 +120,7 @@ async fn plan<S: Store, B, N>(
 /// An approval the engine acts on at once: evaluate now rather than at the next
 /// schedule, through the same use case as the evaluator.
 async fn evaluate_now<S: Store, B: EventBus, N: Notifier>(
-    deps: &Deps<B, N>,
+    deps: &Deps<S, B, N>,
     store: &S,
     now: DateTime<Utc>,
 ) -> Result<Evaluation, ApiError> {
@@ -127,15 +128,19 @@ async fn evaluate_now<S: Store, B: EventBus, N: Notifier>(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(match outcome {
-        EvaluationOutcome::Recorded { decision, published, .. } => Evaluation::Recorded {
-            decision_id: decision.id,
-            from_level: decision.from_level,
-            to_level: decision.to_level,
-            outcome: decision.outcome,
-            published,
-            reasons: decision.reasons,
-        },
+        EvaluationOutcome::Recorded { decision, published, .. } => {
+            record_decision_id(&decision.id);
+            Evaluation::Recorded {
+                decision_id: decision.id,
+                from_level: decision.from_level,
+                to_level: decision.to_level,
+                outcome: decision.outcome,
+                published,
+                reasons: decision.reasons,
+            }
+        }
         EvaluationOutcome::Replay { decision_id } => {
+            record_decision_id(&decision_id);
             Evaluation::Replay { decision_id: DecisionId(decision_id), published: false }
         }
     })

@@ -14,7 +14,7 @@ use super::{breaker_view, change, change_with_events, checked_reason, plan};
 use crate::handler::{ApiError, Ctx, Deps, only_params};
 
 pub(crate) async fn reset_breaker<S: Store, B, N>(
-    deps: &Deps<B, N>,
+    deps: &Deps<S, B, N>,
     store: &S,
     ctx: &Ctx<'_>,
 ) -> Result<ResetBreakerResponse, ApiError> {
@@ -27,7 +27,7 @@ pub(crate) async fn reset_breaker<S: Store, B, N>(
 }
 
 pub(crate) async fn set_mode<S: Store, B, N>(
-    deps: &Deps<B, N>,
+    deps: &Deps<S, B, N>,
     store: &S,
     SetModeRequest { mode }: SetModeRequest,
     ctx: &Ctx<'_>,
@@ -43,7 +43,7 @@ pub(crate) async fn set_mode<S: Store, B, N>(
 /// Releases the lock of a run that could neither finish nor roll back, once an
 /// operator has repaired its components by hand and says where each one stands.
 pub(crate) async fn release<S: Store, B, N>(
-    deps: &Deps<B, N>,
+    deps: &Deps<S, B, N>,
     store: &S,
     ReleaseRunRequest { decision_id, components, reason }: ReleaseRunRequest,
     ctx: &Ctx<'_>,
@@ -80,7 +80,7 @@ pub(crate) fn check_dry_run(req: &Request) -> Result<(), ApiError> {
 }
 
 pub(crate) async fn dry_run<S: Store, B, N>(
-    deps: &Deps<B, N>,
+    deps: &Deps<S, B, N>,
     store: &S,
     now: DateTime<Utc>,
 ) -> Result<DryRunResponse, ApiError> {

@@ -14,7 +14,7 @@ use super::{change, checked_reason, evaluate_now, override_view};
 use crate::handler::{ApiError, Ctx, Deps, MAX_OPEN_OVERRIDES, MAX_OVERRIDE_DAYS, request_tag};
 
 pub(crate) async fn request<S: Store, B, N>(
-    deps: &Deps<B, N>,
+    deps: &Deps<S, B, N>,
     store: &S,
     CreateOverrideRequest { level, until, reason }: CreateOverrideRequest,
     ctx: &Ctx<'_>,
@@ -66,7 +66,7 @@ pub(crate) async fn request<S: Store, B, N>(
 }
 
 pub(crate) async fn approve<S: Store, B: EventBus, N: Notifier>(
-    deps: &Deps<B, N>,
+    deps: &Deps<S, B, N>,
     store: &S,
     evaluation_store: &S,
     id: &str,
@@ -102,7 +102,7 @@ pub(crate) async fn approve<S: Store, B: EventBus, N: Notifier>(
 
 /// An approver refuses the override.
 pub(crate) async fn reject<S: Store, B, N>(
-    deps: &Deps<B, N>,
+    deps: &Deps<S, B, N>,
     store: &S,
     id: &str,
     ctx: &Ctx<'_>,
@@ -113,7 +113,7 @@ pub(crate) async fn reject<S: Store, B, N>(
 
 /// The requester (or any operator) withdraws the override.
 pub(crate) async fn cancel<S: Store, B, N>(
-    deps: &Deps<B, N>,
+    deps: &Deps<S, B, N>,
     store: &S,
     id: &str,
     ctx: &Ctx<'_>,
@@ -149,7 +149,7 @@ enum Close {
 /// Closes the override `id`; returns it as it was closed (it leaves the state with
 /// this write, so the edit keeps it).
 async fn close<S: Store, B, N>(
-    deps: &Deps<B, N>,
+    deps: &Deps<S, B, N>,
     store: &S,
     id: &str,
     ctx: &Ctx<'_>,

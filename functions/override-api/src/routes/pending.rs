@@ -8,7 +8,7 @@ use super::{change, checked_reason, evaluate_now, pending_view};
 use crate::handler::{ApiError, Ctx, Deps};
 
 pub(crate) async fn approve<S: Store, B: EventBus, N: Notifier>(
-    deps: &Deps<B, N>,
+    deps: &Deps<S, B, N>,
     store: &S,
     evaluation_store: &S,
     ctx: &Ctx<'_>,
@@ -37,7 +37,7 @@ pub(crate) async fn approve<S: Store, B: EventBus, N: Notifier>(
 /// Refuses the level change waiting for approval. The engine proposes it again while
 /// its reasons hold, so a rejection is a "not now", recorded with why.
 pub(crate) async fn reject<S: Store, B, N>(
-    deps: &Deps<B, N>,
+    deps: &Deps<S, B, N>,
     store: &S,
     RejectPendingRequest { reason }: RejectPendingRequest,
     ctx: &Ctx<'_>,

@@ -17,7 +17,7 @@ use crate::handler::{ApiError, Deps, only_params};
 const MAX_AUDIT_ID_CHARS: usize = 128;
 
 pub(crate) async fn status<S: Store, B, N>(
-    deps: &Deps<B, N>,
+    deps: &Deps<S, B, N>,
     store: &S,
     now: DateTime<Utc>,
 ) -> Result<StatusResponse, ApiError> {
