@@ -256,10 +256,7 @@ async fn mode_breaker_and_dry_run_work_and_status_reports_them() {
 
 #[tokio::test]
 async fn a_run_whose_rollback_failed_is_released_once_repaired_by_hand() {
-    use revscale_engine::model::{ComponentState, Mode, Transition, TransitionKind};
-    use revscale_engine::ports::{AuditRecord, LevelChangeRequested};
-    use revscale_engine::provisioning::run::{begin, next_undo, start_step};
-    use revscale_engine::state::RunFailure;
+    use revscale_engine::model::ComponentState;
     use revscale_engine::{ComponentId, SystemState};
 
     let api = Api::new().await;
@@ -267,33 +264,11 @@ async fn a_run_whose_rollback_failed_is_released_once_repaired_by_hand() {
     // (RollbackFailed): the component is stuck WARMING and the lock is held.
     let id = "2026-11-28-L0-L1-stuck0000001";
     let mut state = SystemState::initial(&api.deps.config, "2026-11-01".parse().unwrap());
-    let control_plane = ComponentId::new("eks_control_plane");
-    let request = LevelChangeRequested {
-        decision_id: id.into(),
-        from_level: 0,
-        to_level: 1,
-        transitions: [TransitionKind::Deploy, TransitionKind::Activate]
-            .map(|kind| Transition { component: control_plane.clone(), kind })
-            .to_vec(),
-        reasons: vec![],
-        mode: Mode::Auto,
-        cause: None,
-    };
-    let at = "2026-11-28T06:00:00Z".parse().unwrap();
-    begin(&mut state, &request, at).unwrap();
-    start_step(&mut state, id, 0, at).unwrap();
-    let failure = RunFailure { error: "TransitionFailed".into(), cause: "CREATE_FAILED".into() };
-    next_undo(&mut state, id, failure, at).unwrap();
-    let seed = AuditRecord {
-        id: "2026-11-28T06:00:00.000Z-seed".into(),
-        at,
-        kind: "test".into(),
-        actor: "test".into(),
-        decision: None,
-        events: vec![],
-        note: String::new(),
-        state_version: None,
-    };
+    revscale_engine::testing::stick_run(&mut state, id);
+    let seed = revscale_engine::testing::seed_record(
+        "2026-11-28T06:00:00.000Z-seed",
+        "2026-11-28T06:00:00Z".parse().unwrap(),
+    );
     api.store.record_decision(&seed, &state, None).await.unwrap();
 
     let before = api.snapshot().await;
@@ -320,7 +295,7 @@ async fn a_run_whose_rollback_failed_is_released_once_repaired_by_hand() {
     assert_eq!(body["breaker"]["consecutive_failures"], 1, "a run that did not finish is a failure");
     let stored = api.store.load_state().await.unwrap().unwrap().value;
     assert!(stored.provisioning.is_none(), "the lock is released");
-    assert_eq!(stored.component_state(&control_plane), ComponentState::Cold);
+    assert_eq!(stored.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Cold);
     let audit = api.store.recent_audit(1, None).await.unwrap();
     assert_eq!((audit[0].kind.as_str(), audit[0].actor.as_str()), ("provisioning-release", ALICE));
     assert!(audit[0].note.contains("eks_control_plane=cold"), "{}", audit[0].note);

@@ -9,12 +9,13 @@ use aws_config::SdkConfig;
 use aws_sdk_sfn::types::ExecutionStatus;
 use revscale_aws::dynamo::DynamoStore;
 use revscale_engine::model::{ComponentState, Mode, Transition, TransitionKind};
-use revscale_engine::ports::{AuditRecord, LevelChangeRequested, StateStore};
+use revscale_engine::ports::{LevelChangeRequested, StateStore};
 use revscale_engine::state::ComponentRecord;
 use revscale_engine::{Cause, ComponentId, Config, SystemState};
 use revscale_integration_tests::{
     create_state_machine, drain, finished_execution, queue, report, sdk, table_named, topic_with_inbox,
 };
+use revscale_test_support::{record_request, seed_record};
 use serde_json::json;
 
 const PREFIX: &str = "revscale-e2e";
@@ -78,16 +79,8 @@ async fn reset(rig: &Rig, state: &SystemState) {
         .send()
         .await
         .unwrap();
-    let seed = AuditRecord {
-        id: revscale_integration_tests::unique("seed"),
-        at: "2026-03-01T05:00:00Z".parse().unwrap(),
-        kind: "test".into(),
-        actor: "test".into(),
-        decision: None,
-        events: vec![],
-        note: String::new(),
-        state_version: None,
-    };
+    let seed =
+        seed_record(&revscale_integration_tests::unique("seed"), "2026-03-01T05:00:00Z".parse().unwrap());
     rig.store.record_decision(&seed, state, None).await.unwrap();
     drain(&rig.sdk, &rig.events_queue).await;
     drain(&rig.sdk, &rig.alerts_queue).await;
@@ -111,32 +104,7 @@ fn request(id: &str, from: u8, to: u8, transitions: &[(&str, TransitionKind)]) -
 /// Records `request` in the audit trail as the evaluator would (an `Execute` decision,
 /// taken now): the provisioner acts on nothing else.
 async fn record(rig: &Rig, request: &LevelChangeRequested) {
-    use revscale_engine::Outcome;
-    use revscale_engine::decision::{Figures, RecordedDecision};
-    use revscale_engine::model::DecisionId;
-    let current = rig.store.load_state().await.unwrap().unwrap();
-    let record = AuditRecord {
-        id: request.decision_id.clone(),
-        at: chrono::Utc::now(),
-        kind: "evaluation".into(),
-        actor: "revscale".into(),
-        decision: Some(RecordedDecision {
-            id: DecisionId(request.decision_id.clone()),
-            date: chrono::Utc::now().date_naive(),
-            mode: request.mode,
-            from_level: request.from_level,
-            to_level: request.to_level,
-            cause: request.cause,
-            outcome: Outcome::Execute,
-            transitions: request.transitions.clone(),
-            reasons: request.reasons.clone(),
-            figures: Figures { mrr: None, average_3m: None, cost: None, ratio: None },
-        }),
-        events: vec![],
-        note: String::new(),
-        state_version: None,
-    };
-    rig.store.record_decision(&record, &current.value, Some(current.version)).await.unwrap();
+    record_request(&rig.store, request, chrono::Utc::now()).await
 }
 
 /// Records the decision, starts an execution named after it and waits for it to end.
@@ -167,7 +135,7 @@ async fn execute_waiting(
     let arn = sfn
         .start_execution()
         .state_machine_arn(&rig.state_machine)
-        .name(&request.decision_id)
+        .name(request.decision_id.as_str())
         .input(input.to_string())
         .send()
         .await
@@ -257,7 +225,7 @@ async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real
     let again = sfn
         .start_execution()
         .state_machine_arn(&rig.state_machine)
-        .name(&up.decision_id)
+        .name(up.decision_id.as_str())
         .input(json!({"detail": up, "wait_seconds": 1}).to_string())
         .send()
         .await;

@@ -13,13 +13,10 @@ use lambda_http::{Body, Request};
 use override_api::auth::Roles;
 use override_api::handler::{Deps, handle};
 use revscale_engine::Config;
-use revscale_engine::model::{Transition, TransitionKind};
-use revscale_engine::ports::{AuditRecord, LevelChangeRequested, StateStore};
-use revscale_engine::provisioning::run::{begin, next_undo, start_step};
+use revscale_engine::ports::{AuditRecord, StateStore};
 use revscale_engine::state::PendingApproval;
-use revscale_engine::state::RunFailure;
 use revscale_engine::testing::{MemoryBus, MemoryNotifier, MemoryStore};
-use revscale_engine::{ComponentId, Mode, Money};
+use revscale_engine::Money;
 use serde_json::{Value, json};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/wire_format.golden.json");
@@ -115,7 +112,7 @@ async fn play_every_route(api: &mut Api) {
     api.play("pending reject", "pending-reject", "", same).await;
     api.play("release, nothing stuck", "provisioning-release", "d-none", same).await;
     let stuck = "2026-11-28-L0-L1-stuck0000001";
-    api.seed(|s| stick(s, stuck)).await;
+    api.seed(|s| revscale_engine::testing::stick_run(s, stuck)).await;
     api.play("status, stuck run", "status", "", same).await;
     api.play("release", "provisioning-release", stuck, same).await;
     api.play("status, after", "status", "", same).await;
@@ -144,27 +141,6 @@ async fn play_every_route(api: &mut Api) {
         api.play(name, name, "", same).await;
     }
     api.play("too large", "override-request", "", |e| e["body"] = "x".repeat(17 * 1024).into()).await;
-}
-
-/// A run whose deployment failed and whose undo failed too: stuck WARMING, lock held.
-fn stick(state: &mut revscale_engine::SystemState, id: &str) {
-    let control_plane = ComponentId::new("eks_control_plane");
-    let request = LevelChangeRequested {
-        decision_id: id.into(),
-        from_level: 0,
-        to_level: 1,
-        transitions: [TransitionKind::Deploy, TransitionKind::Activate]
-            .map(|kind| Transition { component: control_plane.clone(), kind })
-            .to_vec(),
-        reasons: vec![],
-        mode: Mode::Auto,
-        cause: None,
-    };
-    let at: chrono::DateTime<chrono::Utc> = "2026-11-28T06:00:00Z".parse().unwrap();
-    begin(state, &request, at).unwrap();
-    start_step(state, id, 0, at).unwrap();
-    let failure = RunFailure { error: "TransitionFailed".into(), cause: "CREATE_FAILED".into() };
-    next_undo(state, id, failure, at).unwrap();
 }
 
 #[tokio::test]

@@ -13,7 +13,6 @@ use revscale_aws::env::{EnvError, ScheduleZone, Vars};
 use revscale_aws::lambda::{FromEnv, FunctionError, record_decision_id};
 use revscale_aws::metrics;
 use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
-use revscale_engine::Config;
 use revscale_engine::config::Component;
 use revscale_engine::decision::Event;
 use revscale_engine::model::{ComponentState, Transition};
@@ -25,6 +24,7 @@ use revscale_engine::provisioning::run::{self, RunError};
 use revscale_engine::provisioning::{self, StepFailure};
 use revscale_engine::state::RunFailure;
 use revscale_engine::state::SystemState;
+use revscale_engine::{Config, DecisionId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -37,46 +37,46 @@ pub enum Action {
         now: DateTime<Utc>,
     },
     Start {
-        decision_id: String,
+        decision_id: DecisionId,
         index: usize,
         now: DateTime<Utc>,
     },
     Check {
-        decision_id: String,
+        decision_id: DecisionId,
         index: usize,
         #[serde(default)]
         checks: u32,
         now: DateTime<Utc>,
     },
     Commit {
-        decision_id: String,
+        decision_id: DecisionId,
         index: usize,
         now: DateTime<Utc>,
     },
     Finish {
-        decision_id: String,
+        decision_id: DecisionId,
         now: DateTime<Utc>,
     },
     RollbackStart {
-        decision_id: String,
+        decision_id: DecisionId,
         error: StepError,
         now: DateTime<Utc>,
     },
     RollbackCheck {
-        decision_id: String,
+        decision_id: DecisionId,
         #[serde(default)]
         checks: u32,
         now: DateTime<Utc>,
     },
     Fail {
-        decision_id: String,
+        decision_id: DecisionId,
         error: StepError,
         now: DateTime<Utc>,
     },
     /// The run can neither finish nor roll back: it keeps its lock, and a person must
     /// repair it. Says so, with what stands where.
     Stuck {
-        decision_id: String,
+        decision_id: DecisionId,
         error: StepError,
         now: DateTime<Utc>,
     },
@@ -202,7 +202,7 @@ async fn complete_undo<S: Store>(
     store: &S,
     state: &mut SystemState,
     version: u64,
-    decision_id: &str,
+    decision_id: &DecisionId,
     now: DateTime<Utc>,
     timezone: ScheduleZone,
 ) -> Result<Transition, FunctionError> {
@@ -237,6 +237,22 @@ fn clock(timezone: ScheduleZone, now: DateTime<Utc>) -> run::Clock {
     run::Clock { now, today: timezone.today(now) }
 }
 
+/// Asks the driver where `c` stands: whether it reached `target` within the allowed
+/// checks, or an error of the step's kind (`failed`, `timed_out`) prefixed with `what`.
+async fn reached<S, D: ComponentDriver, B, N>(
+    deps: &Deps<S, D, B, N>,
+    c: &Component,
+    target: ComponentState,
+    checks: u32,
+    what: &str,
+    failed: fn(String) -> FunctionError,
+    timed_out: fn(String) -> FunctionError,
+) -> Result<bool, FunctionError> {
+    let status =
+        deps.driver.status(c, target).await.map_err(|e| driver_error(e, |m| failed(format!("{what}{m}"))))?;
+    readiness(status, checks, deps.max_checks, what, target, failed, timed_out)
+}
+
 /// Whether the driver reports the change towards `target` as started or done.
 async fn under_way<D: ComponentDriver>(driver: &D, c: &Component, target: ComponentState) -> bool {
     matches!(driver.status(c, target).await, Ok(DriverStatus::InProgress | DriverStatus::Ready))
@@ -256,7 +272,7 @@ async fn verify<S: Store, D, B, N: Notifier>(
     request: &LevelChangeRequested,
     now: DateTime<Utc>,
 ) -> Result<(), FunctionError> {
-    let recorded = deps.store.audit_record(&request.decision_id).await.map_err(store_error)?;
+    let recorded = deps.store.audit_record(request.decision_id.as_str()).await.map_err(store_error)?;
     let mode = state.mode(&deps.config);
     let Err(refusal) = run::verify_request(request, recorded.as_ref(), mode, now, deps.max_decision_age)
     else {
@@ -293,7 +309,7 @@ pub async fn handle<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
 
 impl Action {
     /// The run the step belongs to (the execution's name).
-    pub fn decision_id(&self) -> &str {
+    pub fn decision_id(&self) -> &DecisionId {
         match self {
             Action::Begin { request, .. } => &request.decision_id,
             Action::Start { decision_id, .. }
@@ -371,7 +387,7 @@ async fn begin<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
 /// Marks step `index` as started, then asks the driver for it.
 async fn start<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     deps: &Deps<S, D, B, N>,
-    decision_id: &str,
+    decision_id: &DecisionId,
     index: usize,
     now: DateTime<Utc>,
 ) -> Result<Value, FunctionError> {
@@ -407,7 +423,7 @@ async fn start<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
 /// Asks the driver whether step `index` reached its target.
 async fn check<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     deps: &Deps<S, D, B, N>,
-    decision_id: &str,
+    decision_id: &DecisionId,
     index: usize,
     checks: u32,
 ) -> Result<Value, FunctionError> {
@@ -415,27 +431,24 @@ async fn check<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     let Versioned { value: state, .. } = load(&deps.store).await?;
     let (t, target) = run::step(&state, decision_id, index).map_err(run_error)?;
     let c = component(config, &t.component)?;
-    let status = deps
-        .driver
-        .status(c, target)
-        .await
-        .map_err(|e| driver_error(e, |m| FunctionError::TransitionFailed(format!("{t}: {m}"))))?;
-    let ready = readiness(
-        status,
-        checks,
-        deps.max_checks,
-        &format!("{t}: "),
+    let what = format!("{t}: ");
+    let ready = reached(
+        deps,
+        c,
         target,
+        checks,
+        &what,
         FunctionError::TransitionFailed,
         FunctionError::TransitionTimedOut,
-    )?;
+    )
+    .await?;
     Ok(json!({"ready": ready, "checks": checks + 1}))
 }
 
 /// Records step `index` as done.
 async fn commit<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     deps: &Deps<S, D, B, N>,
-    decision_id: &str,
+    decision_id: &DecisionId,
     index: usize,
     now: DateTime<Utc>,
 ) -> Result<Value, FunctionError> {
@@ -458,12 +471,12 @@ async fn commit<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
 /// Commits the new level, releases the lock and announces the change.
 async fn finish<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     deps: &Deps<S, D, B, N>,
-    decision_id: &str,
+    decision_id: &DecisionId,
     now: DateTime<Utc>,
 ) -> Result<Value, FunctionError> {
     let timezone = deps.timezone;
     let Versioned { value: mut state, version } = load(&deps.store).await?;
-    if state.provisioning.as_ref().is_none_or(|r| r.decision_id != decision_id) {
+    if state.provisioning.as_ref().is_none_or(|r| r.decision_id != *decision_id) {
         // A retried call after the run was closed.
         return Ok(json!({"level": state.level}));
     }
@@ -495,7 +508,7 @@ async fn finish<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
 /// Begins the next undo of a failed run, newest first; `done` once nothing is left.
 async fn rollback_start<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     deps: &Deps<S, D, B, N>,
-    decision_id: &str,
+    decision_id: &DecisionId,
     error: StepError,
     now: DateTime<Utc>,
 ) -> Result<Value, FunctionError> {
@@ -538,7 +551,7 @@ async fn rollback_start<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
 /// Asks the driver whether the undo in progress reached its target.
 async fn rollback_check<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     deps: &Deps<S, D, B, N>,
-    decision_id: &str,
+    decision_id: &DecisionId,
     checks: u32,
     now: DateTime<Utc>,
 ) -> Result<Value, FunctionError> {
@@ -549,20 +562,10 @@ async fn rollback_check<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
         return Ok(json!({"ready": true, "checks": checks + 1}));
     };
     let c = component(config, &t.component)?;
-    let status = deps
-        .driver
-        .status(c, target)
-        .await
-        .map_err(|e| driver_error(e, |m| FunctionError::RollbackFailed(format!("undoing {t}: {m}"))))?;
-    let ready = readiness(
-        status,
-        checks,
-        deps.max_checks,
-        &format!("undoing {t}: "),
-        target,
-        FunctionError::RollbackFailed,
-        FunctionError::RollbackFailed,
-    )?;
+    let what = format!("undoing {t}: ");
+    let ready =
+        reached(deps, c, target, checks, &what, FunctionError::RollbackFailed, FunctionError::RollbackFailed)
+            .await?;
     if ready {
         complete_undo(&deps.store, &mut state, version, decision_id, now, timezone).await?;
     }
@@ -572,14 +575,14 @@ async fn rollback_check<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
 /// Closes a rolled-back run as a failure (the breaker counts it) and alerts.
 async fn fail<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     deps: &Deps<S, D, B, N>,
-    decision_id: &str,
+    decision_id: &DecisionId,
     error: StepError,
     now: DateTime<Utc>,
 ) -> Result<Value, FunctionError> {
     let config = &deps.config;
     let timezone = deps.timezone;
     let Versioned { value: mut state, version } = load(&deps.store).await?;
-    if state.provisioning.as_ref().is_none_or(|r| r.decision_id != decision_id) {
+    if state.provisioning.as_ref().is_none_or(|r| r.decision_id != *decision_id) {
         return Ok(json!({"error": error.error, "recorded": false}));
     }
     let (run, events) =
@@ -624,7 +627,7 @@ async fn fail<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
 /// Alerts the operators about a run that can neither finish nor roll back.
 async fn stuck<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     deps: &Deps<S, D, B, N>,
-    decision_id: &str,
+    decision_id: &DecisionId,
     error: StepError,
 ) -> Result<Value, FunctionError> {
     let Versioned { value: state, .. } = load(&deps.store).await?;
@@ -636,8 +639,8 @@ async fn stuck<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
 
 /// The alert for a run that keeps its lock: what failed, where every component the
 /// run touched stands according to the state, and how to release it.
-fn stuck_alert(state: &SystemState, decision_id: &str, error: &StepError) -> Alert {
-    let run = state.provisioning.as_ref().filter(|r| r.decision_id == decision_id);
+fn stuck_alert(state: &SystemState, decision_id: &DecisionId, error: &StepError) -> Alert {
+    let run = state.provisioning.as_ref().filter(|r| r.decision_id == *decision_id);
     let touched: Vec<String> = run
         .map(|r| {
             let mut ids: Vec<&revscale_engine::ComponentId> =

@@ -8,13 +8,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use provision::handler::{Action, Deps, StepError, step};
 use revscale_aws::lambda::FunctionError;
-use revscale_engine::decision::{Figures, RecordedDecision};
-use revscale_engine::model::DecisionId;
 use revscale_engine::model::{ComponentState, Mode, Transition, TransitionKind};
 use revscale_engine::ports::{AuditRecord, AuditStore, LevelChangeRequested, StateStore};
 use revscale_engine::ports::{DriverError, DriverStatus};
 use revscale_engine::testing::{MemoryBus, MemoryNotifier, MemoryStore, ScriptedDriver};
-use revscale_engine::{Cause, ComponentId, Config, Outcome, SystemState};
+use revscale_engine::{Cause, ComponentId, Config, SystemState};
+use revscale_test_support::{record_request, seed_record};
 use serde_json::Value;
 
 type TestDeps = Deps<Arc<MemoryStore>, ScriptedDriver, MemoryBus, MemoryNotifier>;
@@ -27,16 +26,7 @@ fn deps(driver: ScriptedDriver) -> TestDeps {
     let config = Config::default_config().unwrap();
     let store = Arc::new(MemoryStore::default());
     let initial = SystemState::initial(&config, t0().date_naive());
-    let seed = AuditRecord {
-        id: "seed".into(),
-        at: t0(),
-        kind: "test".into(),
-        actor: "test".into(),
-        decision: None,
-        events: vec![],
-        note: String::new(),
-        state_version: None,
-    };
+    let seed = seed_record("seed", t0());
     pollster::block_on(store.record_decision(&seed, &initial, None)).unwrap();
     Deps {
         config,
@@ -53,30 +43,7 @@ fn deps(driver: ScriptedDriver) -> TestDeps {
 /// Records `request` as the evaluator would have: an `Execute` decision in the audit
 /// trail, taken at `at`. The provisioner acts on nothing else.
 async fn record_at(deps: &TestDeps, request: &LevelChangeRequested, at: DateTime<Utc>) {
-    let current = deps.store.load_state().await.unwrap().unwrap();
-    let decision = RecordedDecision {
-        id: DecisionId(request.decision_id.clone()),
-        date: at.date_naive(),
-        mode: request.mode,
-        from_level: request.from_level,
-        to_level: request.to_level,
-        cause: request.cause,
-        outcome: Outcome::Execute,
-        transitions: request.transitions.clone(),
-        reasons: request.reasons.clone(),
-        figures: Figures { mrr: None, average_3m: None, cost: None, ratio: None },
-    };
-    let record = AuditRecord {
-        id: request.decision_id.clone(),
-        at,
-        kind: "evaluation".into(),
-        actor: "revscale".into(),
-        decision: Some(decision),
-        events: vec![],
-        note: String::new(),
-        state_version: None,
-    };
-    deps.store.record_decision(&record, &current.value, Some(current.version)).await.unwrap();
+    record_request(&deps.store, request, at).await
 }
 
 async fn record(deps: &TestDeps, request: &LevelChangeRequested) {

@@ -1,26 +1,11 @@
 //! `/overrides`: a manual pin of the level, in force once a second person approves it.
 
 use chrono::NaiveDate;
+/// The engine's own record: the API shows an override exactly as it is stored.
+pub use revscale_engine::state::Override;
 use serde::{Deserialize, Serialize};
 
 use crate::Evaluation;
-
-/// An override as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Override {
-    pub id: String,
-    pub level: u8,
-    /// The last day the pin holds (inclusive).
-    pub until: NaiveDate,
-    pub reason: String,
-    /// The person who asked (a principal normalised to a person).
-    pub requested_by: String,
-    pub requested_on: NaiveDate,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approved_by: Option<String>,
-    /// Cancelled or rejected.
-    pub cancelled: bool,
-}
 
 /// `POST /overrides`. Unknown fields are refused: a client that believes it can set
 /// `approved_by` should hear that it cannot.

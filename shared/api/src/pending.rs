@@ -1,23 +1,10 @@
 //! `/pending`: the level change the engine wants and that waits for a human.
 
-use chrono::NaiveDate;
-use revscale_engine::{Cause, Money};
+/// The engine's own record: the API shows the pending change exactly as it is stored.
+pub use revscale_engine::state::PendingApproval;
 use serde::{Deserialize, Serialize};
 
 use crate::Evaluation;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingApproval {
-    pub from: u8,
-    pub to: u8,
-    /// Why the change is wanted (absent on approvals recorded before causes were).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cause: Option<Cause>,
-    pub requested_on: NaiveDate,
-    pub extra_monthly_cost: Money,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approved_by: Option<String>,
-}
 
 /// `POST /pending/approve`: the approved change, and the evaluation run at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

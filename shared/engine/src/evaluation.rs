@@ -4,9 +4,10 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::History;
 use crate::config::Config;
 use crate::decision::{Decision, Event, Outcome, RecordedDecision, Severity};
+use crate::history::History;
+use crate::model::DecisionId;
 use crate::ports::{
     Alert, AuditRecord, EventBus, LEVEL_CHANGE_REQUESTED, LevelChangeRequested, Notifier, PublishError,
     Store, StoreError, Written,
@@ -20,7 +21,7 @@ pub enum CycleError {
     Store(#[from] StoreError),
     /// The decision is recorded but its event could not be published.
     #[error("decision {decision_id} recorded, but publishing failed: {source}")]
-    Publish { decision_id: String, source: PublishError },
+    Publish { decision_id: DecisionId, source: PublishError },
     /// A snapshot in another currency than the configuration's: comparing them would
     /// compare raw minor units of two currencies.
     #[error(
@@ -48,7 +49,7 @@ pub enum EvaluationOutcome {
     },
     /// This decision was recorded already (the same invocation, or an identical
     /// concurrent one): nothing more to do.
-    Replay { decision_id: String },
+    Replay { decision_id: DecisionId },
 }
 
 /// Evaluations of one day tried against a state that keeps moving (a mode change, an
@@ -95,8 +96,8 @@ pub async fn run_evaluation_on<S: Store, B: EventBus, N: Notifier>(
             state_version: None,
         };
         match store.record_decision(&record, &decision.state, version).await {
-            Ok(Written::Created) => return act(decision, &record.id, attempt - 1, bus, notifier).await,
-            Ok(Written::AlreadyExists) => return Ok(EvaluationOutcome::Replay { decision_id: record.id }),
+            Ok(Written::Created) => return act(decision, attempt - 1, bus, notifier).await,
+            Ok(Written::AlreadyExists) => return Ok(EvaluationOutcome::Replay { decision_id: decision.id }),
             // Another write moved the state on (if it had been this very decision, the
             // audit record would exist): decide again on what is there now.
             Err(StoreError::Conflict(_)) => {}
@@ -139,7 +140,6 @@ pub fn production_history(config: &Config, state: &SystemState, billed: &History
 /// a notifier outage must not cost a level change.
 async fn act<B: EventBus, N: Notifier>(
     decision: Decision,
-    decision_id: &str,
     reevaluations: u32,
     bus: &B,
     notifier: &N,
@@ -148,12 +148,12 @@ async fn act<B: EventBus, N: Notifier>(
     if published {
         let event = LevelChangeRequested::for_decision(&decision);
         let detail = serde_json::to_value(&event).map_err(|e| CycleError::Publish {
-            decision_id: decision_id.to_string(),
+            decision_id: decision.id.clone(),
             source: PublishError(e.to_string()),
         })?;
         bus.publish(LEVEL_CHANGE_REQUESTED, &detail)
             .await
-            .map_err(|source| CycleError::Publish { decision_id: decision_id.to_string(), source })?;
+            .map_err(|source| CycleError::Publish { decision_id: decision.id.clone(), source })?;
     }
     let (mut alerts_sent, mut alerts_failed) = (0, Vec::new());
     for alert in alerts_for(&decision) {

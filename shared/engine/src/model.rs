@@ -39,6 +39,33 @@ impl fmt::Debug for ComponentId {
 #[serde(transparent)]
 pub struct DecisionId(pub String);
 
+impl DecisionId {
+    pub fn new(id: impl Into<String>) -> Self {
+        DecisionId(id.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for DecisionId {
+    fn from(id: &str) -> Self {
+        DecisionId(id.to_string())
+    }
+}
+
+impl PartialEq<str> for DecisionId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for DecisionId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 impl fmt::Display for DecisionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Component;
 use crate::decision::{Event, RecordedDecision};
 use crate::history::{DailySnapshot, History};
-use crate::model::{ComponentId, ComponentState};
+use crate::model::{ComponentId, ComponentState, DecisionId};
 use crate::money::Money;
 use crate::state::SystemState;
 
@@ -194,7 +194,7 @@ pub struct PublishError(pub String);
 /// The `Level Change Requested` event the provisioner's state machine starts from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LevelChangeRequested {
-    pub decision_id: String,
+    pub decision_id: DecisionId,
     pub from_level: u8,
     pub to_level: u8,
     pub transitions: Vec<crate::model::Transition>,
@@ -207,7 +207,7 @@ impl LevelChangeRequested {
     /// The event a decision to execute publishes.
     pub fn for_decision(decision: &crate::decision::Decision) -> Self {
         LevelChangeRequested {
-            decision_id: decision.id.to_string(),
+            decision_id: decision.id.clone(),
             from_level: decision.from_level,
             to_level: decision.to_level,
             transitions: decision.transitions.clone(),

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Billing, Component, Config};
 use crate::history::History;
-use crate::model::{Cause, ComponentId, ComponentState, IllegalTransition, Mode, Transition, TransitionKind};
+use crate::model::{
+    Cause, ComponentId, ComponentState, DecisionId, IllegalTransition, Mode, Transition, TransitionKind,
+};
 use crate::money::Money;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,7 +106,7 @@ pub struct PendingApproval {
 /// The lock and the journal of one run, kept in the state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProvisioningRun {
-    pub decision_id: String,
+    pub decision_id: DecisionId,
     pub from_level: u8,
     pub to_level: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::Component;
+use crate::decision::{Figures, Outcome, RecordedDecision};
 use crate::history::History;
 use crate::model::ComponentState;
 use crate::ports::*;
@@ -23,6 +24,77 @@ pub fn day(s: &str) -> NaiveDate {
 #[allow(clippy::panic)]
 pub fn at(s: &str) -> DateTime<Utc> {
     format!("{s}T05:00:00Z").parse().unwrap_or_else(|_| panic!("bad date {s}"))
+}
+
+/// An audit record with nothing in it: the first state write of a test needs one.
+pub fn seed_record(id: &str, at: DateTime<Utc>) -> AuditRecord {
+    AuditRecord {
+        id: id.into(),
+        at,
+        kind: "test".into(),
+        actor: "test".into(),
+        decision: None,
+        events: vec![],
+        note: String::new(),
+        state_version: None,
+    }
+}
+
+/// `request` as the evaluator records it: an `Execute` decision taken at `at`. The
+/// provisioner acts on nothing else.
+pub fn recorded_execute(request: &LevelChangeRequested, at: DateTime<Utc>) -> AuditRecord {
+    AuditRecord {
+        id: request.decision_id.to_string(),
+        at,
+        kind: "evaluation".into(),
+        actor: "revscale".into(),
+        decision: Some(RecordedDecision {
+            id: request.decision_id.clone(),
+            date: at.date_naive(),
+            mode: request.mode,
+            from_level: request.from_level,
+            to_level: request.to_level,
+            cause: request.cause,
+            outcome: Outcome::Execute,
+            transitions: request.transitions.clone(),
+            reasons: request.reasons.clone(),
+            figures: Figures { mrr: None, average_3m: None, cost: None, ratio: None },
+        }),
+        events: vec![],
+        note: String::new(),
+        state_version: None,
+    }
+}
+
+/// Leaves `state` with a run that cannot go on: its deployment of the control plane
+/// failed, and so did the undo (RollbackFailed). The component is stuck WARMING and the
+/// run holds the lock until an operator releases it.
+pub fn stick_run(state: &mut SystemState, id: &str) {
+    use crate::model::{ComponentId, Mode, Transition, TransitionKind};
+    use crate::provisioning::run;
+    let control_plane = ComponentId::new("eks_control_plane");
+    let request = LevelChangeRequested {
+        decision_id: id.into(),
+        from_level: 0,
+        to_level: 1,
+        transitions: [TransitionKind::Deploy, TransitionKind::Activate]
+            .map(|kind| Transition { component: control_plane.clone(), kind })
+            .to_vec(),
+        reasons: vec![],
+        mode: Mode::Auto,
+        cause: None,
+    };
+    // 06:00 UTC, an hour after the schedule: when a run would have begun.
+    let at = at("2026-11-28") + chrono::Duration::hours(1);
+    let steps = run::begin(state, &request, at)
+        .map_err(|e| e.to_string())
+        .and_then(|_| run::start_step(state, &request.decision_id, 0, at).map_err(|e| e.to_string()))
+        .and_then(|_| {
+            let failure =
+                crate::state::RunFailure { error: "TransitionFailed".into(), cause: "CREATE_FAILED".into() };
+            run::next_undo(state, &request.decision_id, failure, at).map_err(|e| e.to_string())
+        });
+    assert!(steps.is_ok(), "a stuck run needs a state at level 0: {steps:?}");
 }
 
 #[derive(Default)]

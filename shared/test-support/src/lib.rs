@@ -8,7 +8,7 @@ use revscale_engine::model::ComponentState;
 use revscale_engine::state::{ComponentRecord, SystemState};
 use revscale_engine::{ComponentId, DailySnapshot, Decision, History, Inputs, Money, YearMonth, evaluate};
 
-pub use revscale_engine::testing::{at, day};
+pub use revscale_engine::testing::{at, day, recorded_execute, seed_record};
 
 pub mod store_contract;
 
@@ -72,4 +72,18 @@ pub fn set(value: &mut serde_norway::Value, path: &[&str], new: serde_norway::Va
         cur = cur.get_mut(*key).unwrap_or_else(|| panic!("no key {key}"));
     }
     cur.as_mapping_mut().unwrap().insert(path[path.len() - 1].into(), new);
+}
+
+/// Records `request` in `store`'s audit trail as the evaluator would (an `Execute`
+/// decision taken at `when`), with the state as it stands.
+pub async fn record_request(
+    store: &impl revscale_engine::ports::StateStore,
+    request: &revscale_engine::ports::LevelChangeRequested,
+    when: chrono::DateTime<chrono::Utc>,
+) {
+    let current = store.load_state().await.unwrap().expect("a state to record against");
+    store
+        .record_decision(&recorded_execute(request, when), &current.value, Some(current.version))
+        .await
+        .unwrap();
 }

@@ -12,8 +12,8 @@ use revscale_api::{BreakerState, BreakerView, Evaluation};
 use revscale_aws::lambda::record_decision_id;
 use revscale_engine::evaluation::{EvaluationOutcome, billed_history, production_history, run_evaluation_on};
 use revscale_engine::ports::{AuditRecord, EventBus, Notifier, Store, StoreError, Versioned, Written};
-use revscale_engine::state::{BreakerStatus, Override, PendingApproval};
-use revscale_engine::{Config, Decision, DecisionId, Event, Inputs, SystemState, evaluate};
+use revscale_engine::state::BreakerStatus;
+use revscale_engine::{Config, Decision, Event, Inputs, SystemState, evaluate};
 
 use crate::handler::{ApiError, Ctx, Deps, MAX_REASON_CHARS, request_tag};
 
@@ -141,7 +141,7 @@ async fn evaluate_now<S: Store, B: EventBus, N: Notifier>(
         }
         EvaluationOutcome::Replay { decision_id } => {
             record_decision_id(&decision_id);
-            Evaluation::Replay { decision_id: DecisionId(decision_id), published: false }
+            Evaluation::Replay { decision_id, published: false }
         }
     })
 }
@@ -155,29 +155,5 @@ fn breaker_view(config: &Config, state: &SystemState, today: NaiveDate) -> Break
             BreakerStatus::Open { until } => BreakerState::Open { until },
             BreakerStatus::HalfOpen => BreakerState::HalfOpen,
         },
-    }
-}
-
-fn override_view(o: &Override) -> revscale_api::Override {
-    revscale_api::Override {
-        id: o.id.clone(),
-        level: o.level,
-        until: o.until,
-        reason: o.reason.clone(),
-        requested_by: o.requested_by.clone(),
-        requested_on: o.requested_on,
-        approved_by: o.approved_by.clone(),
-        cancelled: o.cancelled,
-    }
-}
-
-fn pending_view(p: &PendingApproval) -> revscale_api::PendingApproval {
-    revscale_api::PendingApproval {
-        from: p.from,
-        to: p.to,
-        cause: p.cause,
-        requested_on: p.requested_on,
-        extra_monthly_cost: p.extra_monthly_cost,
-        approved_by: p.approved_by.clone(),
     }
 }

@@ -56,7 +56,7 @@ pub(crate) async fn release<S: Store, B, N>(
     );
     let today = deps.today(ctx.now);
     let state = change_with_events(deps, store, ctx, "provisioning-release", &what, |s| {
-        let (_, events) = run::release_after_repair(&deps.config, s, &decision_id.0, &components, today)
+        let (_, events) = run::release_after_repair(&deps.config, s, &decision_id, &components, today)
             .map_err(|e| match e {
                 RunError::NoRun(_) => ApiError::Conflict(e.to_string()),
                 other => ApiError::BadRequest(other.to_string()),

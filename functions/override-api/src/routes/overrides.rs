@@ -10,7 +10,7 @@ use revscale_engine::SystemState;
 use revscale_engine::ports::{EventBus, Notifier, Store};
 use revscale_engine::state::Override;
 
-use super::{change, checked_reason, evaluate_now, override_view};
+use super::{change, checked_reason, evaluate_now};
 use crate::handler::{ApiError, Ctx, Deps, MAX_OPEN_OVERRIDES, MAX_OVERRIDE_DAYS, request_tag};
 
 pub(crate) async fn request<S: Store, B, N>(
@@ -60,7 +60,7 @@ pub(crate) async fn request<S: Store, B, N>(
     })
     .await?;
     Ok(CreateOverrideResponse {
-        r#override: override_view(&created),
+        r#override: created.clone(),
         next: format!("another person must approve it: POST /overrides/{id}/approve"),
     })
 }
@@ -94,7 +94,7 @@ pub(crate) async fn approve<S: Store, B: EventBus, N: Notifier>(
         .overrides
         .iter()
         .find(|o| o.id == id)
-        .map(override_view)
+        .cloned()
         .ok_or_else(|| ApiError::Internal(format!("override {id} left the state as it was approved")))?;
     let evaluation = evaluate_now(deps, evaluation_store, ctx.now).await?;
     Ok(ApproveOverrideResponse { r#override: approved, evaluation })
@@ -172,7 +172,7 @@ async fn close<S: Store, B, N>(
         }
         o.cancelled = true;
         if let Ok(mut c) = closed.lock() {
-            *c = Some(override_view(o));
+            *c = Some(o.clone());
         }
         Ok(())
     })

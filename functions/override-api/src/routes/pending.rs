@@ -4,7 +4,7 @@
 use revscale_api::{ApprovePendingResponse, RejectPendingRequest, RejectPendingResponse};
 use revscale_engine::ports::{EventBus, Notifier, Store};
 
-use super::{change, checked_reason, evaluate_now, pending_view};
+use super::{change, checked_reason, evaluate_now};
 use crate::handler::{ApiError, Ctx, Deps};
 
 pub(crate) async fn approve<S: Store, B: EventBus, N: Notifier>(
@@ -27,7 +27,7 @@ pub(crate) async fn approve<S: Store, B: EventBus, N: Notifier>(
     })
     .await?;
     // Approving changes nothing else, so the stored state still holds the change.
-    let pending_approval = state.pending_approval.as_ref().map(pending_view).ok_or_else(|| {
+    let pending_approval = state.pending_approval.as_ref().cloned().ok_or_else(|| {
         ApiError::Internal("the pending level change left the state as it was approved".into())
     })?;
     let evaluation = evaluate_now(deps, evaluation_store, ctx.now).await?;
@@ -51,7 +51,7 @@ pub(crate) async fn reject<S: Store, B, N>(
             .take()
             .ok_or_else(|| ApiError::NotFound("no level change waits for approval".into()))?;
         if let Ok(mut r) = rejected.lock() {
-            *r = Some(pending_view(&p));
+            *r = Some(p.clone());
         }
         Ok(())
     })

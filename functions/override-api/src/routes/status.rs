@@ -6,11 +6,10 @@ use revscale_api::{
     AuditEntry, ComponentView, DecisionsQuery, DecisionsResponse, NextStep, OpenOverrides, RecordedDecision,
     RunInProgress, StatusResponse,
 };
-use revscale_engine::DecisionId;
 use revscale_engine::ports::{AuditRecord, Store};
 use revscale_engine::state::Override;
 
-use super::{breaker_view, override_view, pending_view, plan};
+use super::{breaker_view, plan};
 use crate::handler::{ApiError, Deps, only_params};
 
 /// The longest audit id (a provisioning record's: a decision id and a step suffix).
@@ -31,7 +30,7 @@ pub(crate) async fn status<S: Store, B, N>(
         .map(|(id, r)| (id.clone(), ComponentView { state: r.state, since: r.since }))
         .collect();
     let provisioning = state.provisioning.as_ref().map(|r| RunInProgress {
-        decision_id: DecisionId(r.decision_id.clone()),
+        decision_id: r.decision_id.clone(),
         from_level: r.from_level,
         to_level: r.to_level,
         started_at: r.started_at,
@@ -48,10 +47,10 @@ pub(crate) async fn status<S: Store, B, N>(
         components,
         breaker: breaker_view(&deps.config, &state, today),
         overrides: OpenOverrides {
-            active: active.into_iter().map(override_view).collect(),
-            pending: pending.into_iter().map(override_view).collect(),
+            active: active.into_iter().cloned().collect(),
+            pending: pending.into_iter().cloned().collect(),
         },
-        pending_approval: state.pending_approval.as_ref().map(pending_view),
+        pending_approval: state.pending_approval.as_ref().cloned(),
         provisioning,
         next: NextStep { would_do: decision.outcome, to_level: decision.to_level, reasons: decision.reasons },
     })

@@ -95,7 +95,7 @@ pub async fn execute<D: ComponentDriver>(
 ) -> Vec<Event> {
     let now = today.and_hms_opt(6, 0, 0).unwrap_or_default().and_utc();
     let request = LevelChangeRequested::for_decision(decision);
-    let id = request.decision_id.as_str();
+    let id = &request.decision_id;
     let mut events = Vec::new();
     let failed = |t: &Transition, error: String| Event::TransitionFailed {
         component: t.component.clone(),

@@ -13,7 +13,7 @@ use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
 
 use crate::config::Config;
 use crate::decision::{Event, Outcome};
-use crate::model::{Cause, ComponentId, ComponentState, Mode, Transition};
+use crate::model::{Cause, ComponentId, ComponentState, DecisionId, Mode, Transition};
 use crate::ports::{AuditRecord, LevelChangeRequested};
 use crate::state::{BreakerStatus, ComponentRecord, ProvisioningRun, RunFailure, SystemState, Undo};
 
@@ -21,14 +21,14 @@ use crate::state::{BreakerStatus, ComponentRecord, ProvisioningRun, RunFailure, 
 pub enum RunError {
     /// Another run holds the lock (or this one already started): a duplicate start.
     #[error("provisioning of {held_by} is in progress; {requested} cannot start")]
-    LockHeld { held_by: String, requested: String },
+    LockHeld { held_by: DecisionId, requested: DecisionId },
     /// The state moved on since the decision: nothing is done.
     #[error("decision {decision_id} is stale: {why}")]
-    StaleDecision { decision_id: String, why: String },
+    StaleDecision { decision_id: DecisionId, why: String },
     #[error("no provisioning run is in progress for {0}")]
-    NoRun(String),
+    NoRun(DecisionId),
     #[error("step {index} of {decision_id} is out of order (next is {next})")]
-    OutOfOrder { decision_id: String, index: usize, next: usize },
+    OutOfOrder { decision_id: DecisionId, index: usize, next: usize },
     #[error("{0}")]
     Illegal(String),
 }
@@ -39,17 +39,17 @@ pub enum RunError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("decision {0} is not in the audit trail: the event was not published by revscale")]
-    NotRecorded(String),
+    NotRecorded(DecisionId),
     #[error("decision {id} was recorded as {outcome:?}, not as a change to execute")]
-    NotExecutable { id: String, outcome: Outcome },
+    NotExecutable { id: DecisionId, outcome: Outcome },
     #[error(
         "decision {id} was taken at {at}, {age_minutes} minutes ago: a decision older than {max_hours} h is not executed (a redelivered event?)"
     )]
-    Expired { id: String, at: DateTime<Utc>, age_minutes: i64, max_hours: i64 },
+    Expired { id: DecisionId, at: DateTime<Utc>, age_minutes: i64, max_hours: i64 },
     #[error("the event for decision {id} differs from the recorded decision in its {what}")]
-    Mismatch { id: String, what: &'static str },
+    Mismatch { id: DecisionId, what: &'static str },
     #[error("revscale is in shadow mode: decision {id} is recorded but never executed")]
-    Shadow { id: String },
+    Shadow { id: DecisionId },
 }
 
 /// Checks a provisioning request against the decision the audit trail recorded under
@@ -70,7 +70,7 @@ pub fn verify_request(
         return Err(Refusal::NotExecutable { id, outcome: decision.outcome });
     }
     let mismatch = |what| Err(Refusal::Mismatch { id: id.clone(), what });
-    if decision.id.0 != request.decision_id {
+    if decision.id != request.decision_id {
         return mismatch("id");
     }
     if (decision.from_level, decision.to_level) != (request.from_level, request.to_level) {
@@ -113,10 +113,13 @@ impl From<DateTime<Utc>> for Clock {
     }
 }
 
-fn run_for<'a>(state: &'a mut SystemState, decision_id: &str) -> Result<&'a mut ProvisioningRun, RunError> {
+fn run_for<'a>(
+    state: &'a mut SystemState,
+    decision_id: &DecisionId,
+) -> Result<&'a mut ProvisioningRun, RunError> {
     match state.provisioning.as_mut() {
-        Some(run) if run.decision_id == decision_id => Ok(run),
-        _ => Err(RunError::NoRun(decision_id.to_string())),
+        Some(run) if run.decision_id == *decision_id => Ok(run),
+        _ => Err(RunError::NoRun(decision_id.clone())),
     }
 }
 
@@ -168,14 +171,14 @@ pub fn begin(
 /// the driver must reach.
 pub fn start_step(
     state: &mut SystemState,
-    decision_id: &str,
+    decision_id: &DecisionId,
     index: usize,
     at: impl Into<Clock>,
 ) -> Result<(Transition, ComponentState), RunError> {
     let Clock { now, today } = at.into();
     let run = run_for(state, decision_id)?;
     if index != run.committed {
-        return Err(RunError::OutOfOrder { decision_id: decision_id.into(), index, next: run.committed });
+        return Err(RunError::OutOfOrder { decision_id: decision_id.clone(), index, next: run.committed });
     }
     let t =
         run.transitions.get(index).cloned().ok_or_else(|| RunError::Illegal(format!("no step {index}")))?;
@@ -185,7 +188,7 @@ pub fn start_step(
     if state.components.get(&t.component).and_then(|r| r.in_flight) == Some(t.kind) {
         return Ok((t, target));
     }
-    let Some(run) = state.provisioning.as_mut() else { return Err(RunError::NoRun(decision_id.into())) };
+    let Some(run) = state.provisioning.as_mut() else { return Err(RunError::NoRun(decision_id.clone())) };
     run.step_started_at = Some(now);
     state.start(&t, today).map_err(|e| RunError::Illegal(e.to_string()))?;
     Ok((t, target))
@@ -194,11 +197,11 @@ pub fn start_step(
 /// The transition `index` (for status checks).
 pub fn step(
     state: &SystemState,
-    decision_id: &str,
+    decision_id: &DecisionId,
     index: usize,
 ) -> Result<(Transition, ComponentState), RunError> {
-    let run = state.provisioning.as_ref().filter(|r| r.decision_id == decision_id);
-    let run = run.ok_or_else(|| RunError::NoRun(decision_id.to_string()))?;
+    let run = state.provisioning.as_ref().filter(|r| r.decision_id == *decision_id);
+    let run = run.ok_or_else(|| RunError::NoRun(decision_id.clone()))?;
     let t =
         run.transitions.get(index).cloned().ok_or_else(|| RunError::Illegal(format!("no step {index}")))?;
     let target = t.kind.to_state();
@@ -208,7 +211,7 @@ pub fn step(
 /// Commits transition `index`; returns it and how long it took.
 pub fn commit_step(
     state: &mut SystemState,
-    decision_id: &str,
+    decision_id: &DecisionId,
     index: usize,
     at: impl Into<Clock>,
 ) -> Result<(Transition, f64), RunError> {
@@ -219,7 +222,7 @@ pub fn commit_step(
         return Ok((run.transitions[index].clone(), 0.0));
     }
     if index != run.committed || index >= run.transitions.len() {
-        return Err(RunError::OutOfOrder { decision_id: decision_id.into(), index, next: run.committed });
+        return Err(RunError::OutOfOrder { decision_id: decision_id.clone(), index, next: run.committed });
     }
     let t = run.transitions[index].clone();
     let seconds = run.step_started_at.map_or(0.0, |s| (now - s).num_milliseconds() as f64 / 1000.0);
@@ -232,14 +235,14 @@ pub fn commit_step(
 /// Every step is committed: the new level holds, the breaker closes, the lock goes.
 pub fn finish(
     state: &mut SystemState,
-    decision_id: &str,
+    decision_id: &DecisionId,
     at: impl Into<Clock>,
 ) -> Result<Vec<Event>, RunError> {
     let Clock { now: _, today } = at.into();
     let run = run_for(state, decision_id)?.clone();
     if run.committed != run.transitions.len() {
         return Err(RunError::OutOfOrder {
-            decision_id: decision_id.into(),
+            decision_id: decision_id.clone(),
             index: run.transitions.len(),
             next: run.committed,
         });
@@ -260,7 +263,7 @@ pub fn finish(
 /// transition first, then committed ones newest first. `None` when nothing is left.
 pub fn next_undo(
     state: &mut SystemState,
-    decision_id: &str,
+    decision_id: &DecisionId,
     failure: RunFailure,
     at: impl Into<Clock>,
 ) -> Result<Option<(Transition, ComponentState)>, RunError> {
@@ -293,8 +296,8 @@ pub fn next_undo(
 /// Whether the undo step in progress needs the driver. A step the driver refused to
 /// start (`TransitionRejected`: a refused call changed nothing) is undone by restoring
 /// the state alone; calling the driver again would only be refused again.
-pub fn undo_needs_driver(state: &SystemState, decision_id: &str) -> bool {
-    let Some(run) = state.provisioning.as_ref().filter(|r| r.decision_id == decision_id) else {
+pub fn undo_needs_driver(state: &SystemState, decision_id: &DecisionId) -> bool {
+    let Some(run) = state.provisioning.as_ref().filter(|r| r.decision_id == *decision_id) else {
         return true;
     };
     let refused = run.failure.as_ref().is_some_and(|f| f.error == "TransitionRejected");
@@ -304,17 +307,17 @@ pub fn undo_needs_driver(state: &SystemState, decision_id: &str) -> bool {
 /// The undo step in progress (for status checks).
 pub fn current_undo(
     state: &SystemState,
-    decision_id: &str,
+    decision_id: &DecisionId,
 ) -> Result<Option<(Transition, ComponentState)>, RunError> {
-    let run = state.provisioning.as_ref().filter(|r| r.decision_id == decision_id);
-    let run = run.ok_or_else(|| RunError::NoRun(decision_id.to_string()))?;
+    let run = state.provisioning.as_ref().filter(|r| r.decision_id == *decision_id);
+    let run = run.ok_or_else(|| RunError::NoRun(decision_id.clone()))?;
     Ok(run.undoing.as_ref().map(Undo::target))
 }
 
 /// The driver reached the undo step's target: record it.
 pub fn complete_undo(
     state: &mut SystemState,
-    decision_id: &str,
+    decision_id: &DecisionId,
     at: impl Into<Clock>,
 ) -> Result<Transition, RunError> {
     let Clock { now: _, today } = at.into();
@@ -340,7 +343,7 @@ pub fn complete_undo(
 pub fn fail(
     config: &Config,
     state: &mut SystemState,
-    decision_id: &str,
+    decision_id: &DecisionId,
     at: impl Into<Clock>,
 ) -> Result<(ProvisioningRun, Vec<Event>), RunError> {
     let Clock { now: _, today } = at.into();
@@ -362,7 +365,7 @@ pub fn fail(
 pub fn release_after_repair(
     config: &Config,
     state: &mut SystemState,
-    decision_id: &str,
+    decision_id: &DecisionId,
     declared: &BTreeMap<ComponentId, ComponentState>,
     today: NaiveDate,
 ) -> Result<(ProvisioningRun, Vec<Event>), RunError> {
@@ -450,29 +453,7 @@ mod tests {
 
     /// The audit record the evaluator writes for a decision to execute `request`.
     fn recorded(request: &LevelChangeRequested, at: &str) -> AuditRecord {
-        use crate::decision::{Figures, RecordedDecision};
-        use crate::model::DecisionId;
-        AuditRecord {
-            id: request.decision_id.clone(),
-            at: now(at),
-            kind: "evaluation".into(),
-            actor: "revscale".into(),
-            decision: Some(RecordedDecision {
-                id: DecisionId(request.decision_id.clone()),
-                date: now(at).date_naive(),
-                mode: request.mode,
-                from_level: request.from_level,
-                to_level: request.to_level,
-                cause: request.cause,
-                outcome: Outcome::Execute,
-                transitions: request.transitions.clone(),
-                reasons: vec![],
-                figures: Figures { mrr: None, average_3m: None, cost: None, ratio: None },
-            }),
-            events: vec![],
-            note: String::new(),
-            state_version: Some(7),
-        }
+        AuditRecord { state_version: Some(7), ..crate::testing::recorded_execute(request, now(at)) }
     }
 
     const SIX_HOURS: fn() -> Duration = || Duration::hours(6);
@@ -558,13 +539,13 @@ mod tests {
         let (_, mut s) = setup();
         begin(&mut s, &request("d1"), now("2026-03-01T06:00:00")).unwrap();
         for i in 0..2 {
-            let (tr, target) = start_step(&mut s, "d1", i, now("2026-03-01T06:00:10")).unwrap();
+            let (tr, target) = start_step(&mut s, &"d1".into(), i, now("2026-03-01T06:00:10")).unwrap();
             assert_eq!(s.component_state(&tr.component), ComponentState::Warming);
-            assert_eq!(step(&s, "d1", i).unwrap(), (tr.clone(), target));
-            let (_, secs) = commit_step(&mut s, "d1", i, now("2026-03-01T06:12:40")).unwrap();
+            assert_eq!(step(&s, &"d1".into(), i).unwrap(), (tr.clone(), target));
+            let (_, secs) = commit_step(&mut s, &"d1".into(), i, now("2026-03-01T06:12:40")).unwrap();
             assert_eq!(secs, 750.0);
         }
-        let events = finish(&mut s, "d1", now("2026-03-01T06:13:00")).unwrap();
+        let events = finish(&mut s, &"d1".into(), now("2026-03-01T06:13:00")).unwrap();
         assert_eq!(events, vec![Event::LevelChanged { from: 0, to: 1, cause: Cause::Growth }]);
         assert_eq!(s.level, 1);
         assert!(s.provisioning.is_none());
@@ -608,25 +589,28 @@ mod tests {
         let (_, mut s) = setup();
         begin(&mut s, &request("d1"), now("2026-03-01T06:00:00")).unwrap();
         assert!(matches!(
-            start_step(&mut s, "d1", 1, now("2026-03-01T06:00:00")),
+            start_step(&mut s, &"d1".into(), 1, now("2026-03-01T06:00:00")),
             Err(RunError::OutOfOrder { .. })
         ));
         assert!(matches!(
-            commit_step(&mut s, "d1", 1, now("2026-03-01T06:00:00")),
+            commit_step(&mut s, &"d1".into(), 1, now("2026-03-01T06:00:00")),
             Err(RunError::OutOfOrder { .. })
         ));
         // Retried calls are no-ops, not errors.
-        start_step(&mut s, "d1", 0, now("2026-03-01T06:00:00")).unwrap();
+        start_step(&mut s, &"d1".into(), 0, now("2026-03-01T06:00:00")).unwrap();
         let started = s.clone();
-        start_step(&mut s, "d1", 0, now("2026-03-01T06:00:09")).unwrap();
+        start_step(&mut s, &"d1".into(), 0, now("2026-03-01T06:00:09")).unwrap();
         assert_eq!(s, started);
-        commit_step(&mut s, "d1", 0, now("2026-03-01T06:01:00")).unwrap();
+        commit_step(&mut s, &"d1".into(), 0, now("2026-03-01T06:01:00")).unwrap();
         let committed = s.clone();
-        commit_step(&mut s, "d1", 0, now("2026-03-01T06:01:05")).unwrap();
+        commit_step(&mut s, &"d1".into(), 0, now("2026-03-01T06:01:05")).unwrap();
         assert_eq!(s, committed);
-        assert!(matches!(finish(&mut s, "d1", now("2026-03-01T06:00:00")), Err(RunError::OutOfOrder { .. })));
         assert!(matches!(
-            start_step(&mut s, "other", 0, now("2026-03-01T06:00:00")),
+            finish(&mut s, &"d1".into(), now("2026-03-01T06:00:00")),
+            Err(RunError::OutOfOrder { .. })
+        ));
+        assert!(matches!(
+            start_step(&mut s, &"other".into(), 0, now("2026-03-01T06:00:00")),
             Err(RunError::NoRun(_))
         ));
     }
@@ -636,31 +620,31 @@ mod tests {
         let (c, mut s) = setup();
         let before = s.clone();
         begin(&mut s, &request("d1"), now("2026-03-01T06:00:00")).unwrap();
-        start_step(&mut s, "d1", 0, now("2026-03-01T06:00:00")).unwrap();
-        commit_step(&mut s, "d1", 0, now("2026-03-01T06:05:00")).unwrap();
-        start_step(&mut s, "d1", 1, now("2026-03-01T06:05:00")).unwrap();
+        start_step(&mut s, &"d1".into(), 0, now("2026-03-01T06:00:00")).unwrap();
+        commit_step(&mut s, &"d1".into(), 0, now("2026-03-01T06:05:00")).unwrap();
+        start_step(&mut s, &"d1".into(), 1, now("2026-03-01T06:05:00")).unwrap();
         let failure = RunFailure { error: "TransitionFailed".into(), cause: "boom".into() };
 
         // 1. The activation that failed half-way goes back to WARM.
         let (moved, target) =
-            next_undo(&mut s, "d1", failure.clone(), now("2026-03-01T06:06:00")).unwrap().unwrap();
+            next_undo(&mut s, &"d1".into(), failure.clone(), now("2026-03-01T06:06:00")).unwrap().unwrap();
         assert_eq!((moved.kind, target), (TransitionKind::Activate, ComponentState::Warm));
         assert_eq!(
-            next_undo(&mut s, "d1", failure.clone(), now("2026-03-01T06:06:00")).unwrap(),
+            next_undo(&mut s, &"d1".into(), failure.clone(), now("2026-03-01T06:06:00")).unwrap(),
             Some((moved, target)),
             "idempotent"
         );
-        assert_eq!(current_undo(&s, "d1").unwrap().unwrap().1, ComponentState::Warm);
-        complete_undo(&mut s, "d1", now("2026-03-01T06:07:00")).unwrap();
+        assert_eq!(current_undo(&s, &"d1".into()).unwrap().unwrap().1, ComponentState::Warm);
+        complete_undo(&mut s, &"d1".into(), now("2026-03-01T06:07:00")).unwrap();
         // 2. The committed deployment is reversed: WARM -> COOLING -> COLD.
         let (moved, target) =
-            next_undo(&mut s, "d1", failure.clone(), now("2026-03-01T06:07:00")).unwrap().unwrap();
+            next_undo(&mut s, &"d1".into(), failure.clone(), now("2026-03-01T06:07:00")).unwrap().unwrap();
         assert_eq!((moved.kind, target), (TransitionKind::Decommission, ComponentState::Cold));
         assert_eq!(s.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Cooling);
-        complete_undo(&mut s, "d1", now("2026-03-01T06:20:00")).unwrap();
-        assert_eq!(next_undo(&mut s, "d1", failure, now("2026-03-01T06:20:00")).unwrap(), None);
+        complete_undo(&mut s, &"d1".into(), now("2026-03-01T06:20:00")).unwrap();
+        assert_eq!(next_undo(&mut s, &"d1".into(), failure, now("2026-03-01T06:20:00")).unwrap(), None);
 
-        let (run, events) = fail(&c, &mut s, "d1", now("2026-03-01T06:20:00")).unwrap();
+        let (run, events) = fail(&c, &mut s, &"d1".into(), now("2026-03-01T06:20:00")).unwrap();
         assert_eq!(run.failure.unwrap().error, "TransitionFailed");
         assert!(matches!(&events[0], Event::Rollback { undone } if undone.len() == 2));
         assert_eq!(s.breaker.consecutive_failures, 1);
@@ -678,9 +662,9 @@ mod tests {
     fn fail_refuses_while_rollback_is_unfinished() {
         let (c, mut s) = setup();
         begin(&mut s, &request("d1"), now("2026-03-01T06:00:00")).unwrap();
-        start_step(&mut s, "d1", 0, now("2026-03-01T06:00:00")).unwrap();
-        assert!(fail(&c, &mut s, "d1", now("2026-03-01T06:00:00")).is_err());
-        assert!(complete_undo(&mut s, "d1", now("2026-03-01T06:00:00")).is_err());
+        start_step(&mut s, &"d1".into(), 0, now("2026-03-01T06:00:00")).unwrap();
+        assert!(fail(&c, &mut s, &"d1".into(), now("2026-03-01T06:00:00")).is_err());
+        assert!(complete_undo(&mut s, &"d1".into(), now("2026-03-01T06:00:00")).is_err());
     }
 
     fn declared(pairs: &[(&str, ComponentState)]) -> BTreeMap<ComponentId, ComponentState> {
@@ -691,16 +675,16 @@ mod tests {
     fn a_stuck_run_is_released_on_the_operators_word_and_counts_as_a_failure() {
         let (c, mut s) = setup();
         begin(&mut s, &request("d1"), now("2026-03-01T06:00:00")).unwrap();
-        start_step(&mut s, "d1", 0, now("2026-03-01T06:00:00")).unwrap();
+        start_step(&mut s, &"d1".into(), 0, now("2026-03-01T06:00:00")).unwrap();
         let failure = RunFailure { error: "TransitionFailed".into(), cause: "boom".into() };
-        next_undo(&mut s, "d1", failure, now("2026-03-01T06:01:00")).unwrap();
+        next_undo(&mut s, &"d1".into(), failure, now("2026-03-01T06:01:00")).unwrap();
         // Aborting the half-done deployment failed too (RollbackFailed): the control
         // plane is stuck half-made, WARMING.
         assert_eq!(s.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Warming);
 
         let today: NaiveDate = "2026-03-02".parse().unwrap();
         let repaired = declared(&[("eks_control_plane", ComponentState::Cold)]);
-        let (run, events) = release_after_repair(&c, &mut s, "d1", &repaired, today).unwrap();
+        let (run, events) = release_after_repair(&c, &mut s, &"d1".into(), &repaired, today).unwrap();
 
         assert_eq!(run.decision_id, "d1");
         assert!(events.is_empty(), "one failure does not open the breaker: {events:?}");
@@ -715,21 +699,24 @@ mod tests {
     fn releasing_needs_every_touched_component_declared_in_a_stable_state() {
         let (c, mut s) = setup();
         begin(&mut s, &request("d1"), now("2026-03-01T06:00:00")).unwrap();
-        start_step(&mut s, "d1", 0, now("2026-03-01T06:00:00")).unwrap();
+        start_step(&mut s, &"d1".into(), 0, now("2026-03-01T06:00:00")).unwrap();
         let before = s.clone();
         let today: NaiveDate = "2026-03-02".parse().unwrap();
 
-        let err = release_after_repair(&c, &mut s, "d1", &declared(&[]), today).unwrap_err();
+        let err = release_after_repair(&c, &mut s, &"d1".into(), &declared(&[]), today).unwrap_err();
         assert_eq!(err.to_string(), "declare where eks_control_plane stand(s): run d1 may have changed them");
         let halfway = declared(&[("eks_control_plane", ComponentState::Warming)]);
-        let err = release_after_repair(&c, &mut s, "d1", &halfway, today).unwrap_err();
+        let err = release_after_repair(&c, &mut s, &"d1".into(), &halfway, today).unwrap_err();
         assert!(err.to_string().starts_with("eks_control_plane cannot be declared warming"), "{err}");
         let unknown =
             declared(&[("eks_control_plane", ComponentState::Cold), ("mainframe", ComponentState::Hot)]);
-        let err = release_after_repair(&c, &mut s, "d1", &unknown, today).unwrap_err();
+        let err = release_after_repair(&c, &mut s, &"d1".into(), &unknown, today).unwrap_err();
         assert_eq!(err.to_string(), "no component mainframe in the configuration");
         let fine = declared(&[("eks_control_plane", ComponentState::Cold)]);
-        assert!(matches!(release_after_repair(&c, &mut s, "other", &fine, today), Err(RunError::NoRun(_))));
+        assert!(matches!(
+            release_after_repair(&c, &mut s, &"other".into(), &fine, today),
+            Err(RunError::NoRun(_))
+        ));
         assert_eq!(s, before, "a refused release changes nothing");
     }
 }
