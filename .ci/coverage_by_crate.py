@@ -20,7 +20,6 @@ CRATES = [
     ("functions/provision/", "provision", TARGET),
     ("functions/override-api/", "override-api", TARGET),
     ("cli/", "revscale-cli", TARGET),
-    ("tests/", "revscale-integration-tests", None),
 ]
 
 totals = {name: [0, 0] for _, name, _ in CRATES}
@@ -51,6 +50,8 @@ for _, name, goal in CRATES:
     lines, missed = totals[name]
     if lines == 0:
         print(f"{name:28} {'-':>7} {'-':>7} {'-':>7}  (no instrumented lines)")
+        # The engine's floor is enforced: no figures is a failure, not a pass.
+        failed |= name == "revscale-engine"
         continue
     cover = 100.0 * (lines - missed) / lines
     note = ""

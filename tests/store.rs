@@ -1,12 +1,9 @@
 //! The DynamoDB store against moto: the store contract every `Store` passes (the
-//! in-memory one too), and what only DynamoDB does (replayed invocations).
+//! in-memory one too).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use revscale_aws::dynamo::DynamoStore;
-use revscale_engine::ports::{AuditStore, ScopedStore, StateStore, Written};
-use revscale_engine::{Config, SystemState};
 use revscale_integration_tests::{sdk, table};
-use revscale_test_support::day;
 use revscale_test_support::store_contract::*;
 
 async fn store() -> DynamoStore {
@@ -41,17 +38,6 @@ async fn the_dynamodb_audit_trail_pages_backwards_from_a_cursor() {
 }
 
 #[tokio::test]
-async fn a_replayed_invocation_writes_nothing() {
-    let s = store().await;
-    let config = Config::default_config().unwrap();
-    let state = SystemState::initial(&config, day("2026-03-01"));
-    let invocation = s.for_invocation("event-1");
-    assert_eq!(invocation.record_decision(&record("x1"), &state, None).await.unwrap(), Written::Created);
-    // Same invocation, even with a different decision and the right version: no-op.
-    assert_eq!(
-        invocation.record_decision(&record("x2"), &state, Some(1)).await.unwrap(),
-        Written::AlreadyExists
-    );
-    assert_eq!(s.load_state().await.unwrap().unwrap().version, 1);
-    assert_eq!(s.recent_audit(10, None).await.unwrap().len(), 1);
+async fn a_replayed_invocation_writes_nothing_in_dynamodb() {
+    a_replayed_invocation_writes_nothing(&store().await).await;
 }

@@ -65,7 +65,7 @@ pub enum ProvisioningCommand {
     /// components by hand: say where each one it touched stands. Counts as a failed run.
     Release {
         /// The run's decision id (the execution's name; `revscale status` shows it).
-        decision_id: String,
+        decision_id: DecisionId,
         /// Where a component stands now: cold, warm or hot. Once per component the run
         /// may have touched.
         #[arg(long = "component", value_name = "COMPONENT=STATE", value_parser = declared_state, required = true)]
@@ -127,7 +127,7 @@ fn request_of(call: &Call) -> anyhow::Result<(&'static str, String, Option<Strin
         }
         Call::Provisioning(ProvisioningCommand::Release { decision_id, components, reason }) => {
             let body = ReleaseRunRequest {
-                decision_id: DecisionId(decision_id.clone()),
+                decision_id: decision_id.clone(),
                 components: components.iter().cloned().collect(),
                 reason: reason.clone(),
             };

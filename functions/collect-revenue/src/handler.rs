@@ -67,8 +67,6 @@ pub fn stripe_error(e: StripeError) -> FunctionError {
     }
 }
 
-/// Collects and stores the day's MRR. A replay of the same event finds the day's
-/// snapshot already there and changes nothing.
 /// What the handler works with: built once per cold start (the Stripe key is read
 /// from its secret then, not on every collection).
 pub struct Deps<S> {
@@ -85,6 +83,8 @@ impl Deps<DynamoStore> {
     }
 }
 
+/// Collects and stores the day's MRR. A replay of the same event finds the day's
+/// snapshot already there and changes nothing.
 pub async fn handle<S: SnapshotStore>(
     deps: &Deps<S>,
     event: LambdaEvent<EventBridgeEvent<Value>>,

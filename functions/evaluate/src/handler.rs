@@ -10,7 +10,7 @@ use revscale_aws::lambda::{FromEnv, FunctionError, event_date, event_id, event_t
 use revscale_aws::metrics;
 use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
 use revscale_engine::Config;
-use revscale_engine::evaluation::{CycleError, EvaluationOutcome, run_evaluation_on};
+use revscale_engine::evaluation::{EvaluationError, EvaluationOutcome, run_evaluation_on};
 use revscale_engine::ports::{EventBus, Notifier, ScopedStore};
 use serde_json::{Value, json};
 
@@ -64,18 +64,21 @@ pub async fn handle<S: ScopedStore, B: EventBus, N: Notifier>(
     let store = deps.store.for_invocation(&event_id(&event.payload)?);
     let outcome =
         run_evaluation_on(config, &store, bus, notifier, now, today).await.map_err(|e| match e {
-            CycleError::Store(s) => FunctionError::from(s),
+            EvaluationError::Store(s) => FunctionError::from(s),
             // The decision is stored; retrying would be a replay that publishes nothing,
             // so the failure is surfaced for the alarm rather than retried.
-            CycleError::Publish { .. } => FunctionError::Internal(e.to_string()),
-            CycleError::Currency { .. } => FunctionError::Configuration(e.to_string()),
-            CycleError::Contended { .. } => FunctionError::Transient(e.to_string()),
+            EvaluationError::Publish { ref decision_id, .. } => {
+                record_decision_id(decision_id);
+                FunctionError::Internal(e.to_string())
+            }
+            EvaluationError::Currency { .. } => FunctionError::Configuration(e.to_string()),
+            EvaluationError::Contended { .. } => FunctionError::Transient(e.to_string()),
         })?;
     match outcome {
         EvaluationOutcome::Recorded { decision, published, alerts_sent, alerts_failed, reevaluations } => {
             record_decision_id(&decision.id);
             for (subject, error) in &alerts_failed {
-                tracing::error!(decision_id = %decision.id, %subject, %error, "notification failed; the decision stands");
+                tracing::error!(%subject, %error, "notification failed; the decision stands");
             }
             println!("{}", metrics::notification_failed(now, alerts_failed.len()));
             if let Some(ratio) = decision.figures.ratio {
@@ -90,7 +93,6 @@ pub async fn handle<S: ScopedStore, B: EventBus, N: Notifier>(
                 println!("{}", metrics::activation_state(now, component.as_str(), record.state));
             }
             tracing::info!(
-                decision_id = %decision.id,
                 from = decision.from_level,
                 to = decision.to_level,
                 outcome = ?decision.outcome,
@@ -115,7 +117,7 @@ pub async fn handle<S: ScopedStore, B: EventBus, N: Notifier>(
         }
         EvaluationOutcome::Replay { decision_id } => {
             record_decision_id(&decision_id);
-            tracing::info!(%decision_id, "already evaluated: replay ignored");
+            tracing::info!("already evaluated: replay ignored");
             Ok(json!({"decision_id": decision_id, "replay": true, "published": false}))
         }
     }

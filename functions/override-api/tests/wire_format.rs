@@ -6,6 +6,7 @@
 //! deliberate change.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
+use revscale_engine::testing::seed_record;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -13,10 +14,10 @@ use lambda_http::{Body, Request};
 use override_api::auth::Roles;
 use override_api::handler::{Deps, handle};
 use revscale_engine::Config;
+use revscale_engine::Money;
 use revscale_engine::ports::{AuditRecord, StateStore};
 use revscale_engine::state::PendingApproval;
 use revscale_engine::testing::{MemoryBus, MemoryNotifier, MemoryStore};
-use revscale_engine::Money;
 use serde_json::{Value, json};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/wire_format.golden.json");
@@ -63,14 +64,11 @@ impl Api {
         let mut state = stored.value;
         edit(&mut state);
         let record = AuditRecord {
-            id: format!("2026-11-29T05:00:00.000Z-seed-{}", state.version),
-            at: "2026-11-29T05:00:00Z".parse().unwrap(),
             kind: "seed".into(),
-            actor: "test".into(),
-            decision: None,
-            events: vec![],
-            note: String::new(),
-            state_version: None,
+            ..seed_record(
+                &format!("2026-11-29T05:00:00.000Z-seed-{}", state.version),
+                "2026-11-29T05:00:00Z".parse().unwrap(),
+            )
         };
         self.store.record_decision(&record, &state, Some(stored.version)).await.unwrap();
     }

@@ -1,6 +1,6 @@
 //! The provisioner: one step of a provisioning run per call, as the state machine in
 //! `infra/statemachine/provision.asl.json` drives it. Each step loads the state, applies
-//! one pure change from `revscale_engine::run`, stores it under its version with an audit
+//! one pure change from `revscale_engine::provisioning::run`, stores it under its version with an audit
 //! record whose id names the step (so a retried call writes nothing twice), and only
 //! then calls the driver.
 
@@ -291,9 +291,9 @@ async fn verify<S: Store, D, B, N: Notifier>(
         ),
     };
     if let Err(e) = deps.notifier.notify(&alert).await {
-        tracing::error!(decision_id = %request.decision_id, error = %e, "the refusal alert could not be sent");
+        tracing::error!(error = %e, "the refusal alert could not be sent");
     }
-    tracing::error!(decision_id = %request.decision_id, %refusal, "provisioning request refused");
+    tracing::error!(%refusal, "provisioning request refused");
     Err(FunctionError::DecisionRefused(refusal.to_string()))
 }
 
@@ -380,7 +380,7 @@ async fn begin<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
         );
         save(&deps.store, &state, version, format!("{id}.begin"), now, vec![], note).await?;
     }
-    tracing::info!(decision_id = %id, transitions = request.transitions.len(), "provisioning begins");
+    tracing::info!(transitions = request.transitions.len(), "provisioning begins");
     Ok(json!({"decision_id": id, "index": 0, "count": request.transitions.len()}))
 }
 
@@ -410,13 +410,13 @@ async fn start<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
         // time. Only a "busy" refusal of a retried call can mean that, and the
         // resource, not the refusal, says whether anything changed.
         Err(DriverError::Busy(m)) if retried && under_way(&deps.driver, c, target).await => {
-            tracing::warn!(%decision_id, index, transition = %t, refusal = %m, "retried start refused: the first call's change is under way");
+            tracing::warn!(index, transition = %t, refusal = %m, "retried start refused: the first call's change is under way");
         }
         Err(e) => {
             return Err(driver_error(e, |m| FunctionError::TransitionRejected(format!("{t}: {m}"))));
         }
     }
-    tracing::info!(%decision_id, index, transition = %t, "step started");
+    tracing::info!(index, transition = %t, "step started");
     Ok(json!({"component": t.component, "target": target, "checks": 0}))
 }
 
@@ -463,7 +463,7 @@ async fn commit<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     if let Some(s) = record {
         println!("{}", metrics::activation_state(now, t.component.as_str(), s));
     }
-    tracing::info!(%decision_id, index, transition = %t, seconds, "step committed");
+    tracing::info!(index, transition = %t, seconds, "step committed");
     // A bare number: the state machine stores it as the next index.
     Ok(json!(index + 1))
 }
@@ -501,7 +501,7 @@ async fn finish<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     for (id, record) in &state.components {
         println!("{}", metrics::activation_state(now, id.as_str(), record.state));
     }
-    tracing::info!(%decision_id, level = state.level, "provisioning finished");
+    tracing::info!(level = state.level, "provisioning finished");
     Ok(json!({"level": state.level}))
 }
 
@@ -525,7 +525,7 @@ async fn rollback_start<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
         // The driver refused to start this step: nothing to drive back, only
         // the state to restore (the simulator follows the same rule).
         let moved = complete_undo(&deps.store, &mut state, version, decision_id, now, timezone).await?;
-        tracing::warn!(%decision_id, undo = %moved, "refused step: state restored without a driver call");
+        tracing::warn!(undo = %moved, "refused step: state restored without a driver call");
         return Ok(json!({"done": false, "component": t.component, "target": target, "checks": 0}));
     }
     save(
@@ -544,7 +544,7 @@ async fn rollback_start<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
         .apply(c, target)
         .await
         .map_err(|e| driver_error(e, |m| FunctionError::RollbackFailed(format!("undoing {t}: {m}"))))?;
-    tracing::warn!(%decision_id, undo = %t, %target, "rolling back");
+    tracing::warn!(undo = %t, %target, "rolling back");
     Ok(json!({"done": false, "component": t.component, "target": target, "checks": 0}))
 }
 
@@ -620,7 +620,7 @@ async fn fail<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
         ),
     };
     deps.notifier.notify(&alert).await.map_err(|e| FunctionError::Transient(e.to_string()))?;
-    tracing::error!(%decision_id, error = %failure.error, cause = %failure.cause, "provisioning failed and was rolled back");
+    tracing::error!(error = %failure.error, cause = %failure.cause, "provisioning failed and was rolled back");
     Ok(json!({"error": failure.error, "cause": failure.cause, "recorded": true}))
 }
 
@@ -633,7 +633,7 @@ async fn stuck<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     let Versioned { value: state, .. } = load(&deps.store).await?;
     let alert = stuck_alert(&state, decision_id, &error);
     deps.notifier.notify(&alert).await.map_err(|e| FunctionError::Transient(e.to_string()))?;
-    tracing::error!(%decision_id, error = %error.error, cause = %error.message(), "provisioning is stuck: a person must repair and release it");
+    tracing::error!(error = %error.error, cause = %error.message(), "provisioning is stuck: a person must repair and release it");
     Ok(json!({"alerted": true}))
 }
 

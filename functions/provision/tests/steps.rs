@@ -258,16 +258,7 @@ fn deps_at_level_1() -> TestDeps {
     let d = deps(ScriptedDriver::default());
     let mut s = pollster::block_on(d.store.load_state()).unwrap().unwrap();
     s.value.level = 1;
-    let rec = AuditRecord {
-        id: "lvl".into(),
-        at: t0(),
-        kind: "test".into(),
-        actor: "test".into(),
-        decision: None,
-        events: vec![],
-        note: String::new(),
-        state_version: None,
-    };
+    let rec = seed_record("lvl", t0());
     pollster::block_on(d.store.record_decision(&rec, &s.value, Some(s.version))).unwrap();
     d
 }
@@ -342,16 +333,7 @@ async fn an_event_arriving_in_shadow_mode_is_refused() {
     let deps = deps(ScriptedDriver::default());
     let mut current = deps.store.load_state().await.unwrap().unwrap();
     current.value.mode = Some(Mode::Shadow);
-    let rec = AuditRecord {
-        id: "mode".into(),
-        at: t0(),
-        kind: "mode".into(),
-        actor: "test".into(),
-        decision: None,
-        events: vec![],
-        note: String::new(),
-        state_version: None,
-    };
+    let rec = AuditRecord { kind: "mode".into(), ..seed_record("mode", t0()) };
     deps.store.record_decision(&rec, &current.value, Some(current.version)).await.unwrap();
     let action = begin(&deps, level_2("d-shadow")).await;
     assert_refused(&deps, action, "shadow mode").await;

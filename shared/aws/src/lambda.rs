@@ -12,6 +12,7 @@
 
 use std::fmt::Display;
 use std::future::Future;
+use std::pin::Pin;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
@@ -54,16 +55,20 @@ impl Invocation for lambda_http::Request {
     }
 }
 
+/// One invocation's work, boxed so that `traced` can log its failure inside its span.
+pub type InvocationFuture<'d, T> = Pin<Box<dyn Future<Output = Result<T, FunctionError>> + Send + 'd>>;
+
 /// Runs `handler` with the function's dependencies, each invocation inside its own
 /// `invocation` span: every log line of it carries the request id, and the decision id
-/// once the handler knows it ([`record_decision_id`]).
-pub fn traced<'d, D, E, Fut>(
+/// once the handler knows it ([`record_decision_id`]). A failure is logged there too,
+/// with its stable type and whole message, before the runtime reports it.
+pub fn traced<'d, D, E, T, Fut>(
     deps: &'d D,
     handler: impl Fn(&'d D, E) -> Fut,
-) -> impl Fn(E) -> Instrumented<Fut>
+) -> impl Fn(E) -> Instrumented<InvocationFuture<'d, T>>
 where
     E: Invocation,
-    Fut: Future,
+    Fut: Future<Output = Result<T, FunctionError>> + Send + 'd,
 {
     move |event: E| {
         let span = tracing::info_span!(
@@ -71,7 +76,16 @@ where
             request_id = %event.request_id(),
             decision_id = tracing::field::Empty
         );
-        handler(deps, event).instrument(span)
+        let work = handler(deps, event);
+        let logged: Pin<Box<dyn Future<Output = Result<T, FunctionError>> + Send + 'd>> =
+            Box::pin(async move {
+                let result = work.await;
+                if let Err(e) = &result {
+                    tracing::error!(error_type = e.error_type(), error = %e, "invocation failed");
+                }
+                result
+            });
+        logged.instrument(span)
     }
 }
 
@@ -160,8 +174,8 @@ impl FunctionError {
 
 impl From<FunctionError> for Diagnostic {
     fn from(e: FunctionError) -> Diagnostic {
-        // The full chain goes to the log; the runtime reports the stable type.
-        tracing::error!(error_type = e.error_type(), error = %e, "invocation failed");
+        // `traced` logged the whole message inside the invocation's span; the runtime
+        // reports the stable type.
         Diagnostic { error_type: e.error_type().to_string(), error_message: e.to_string() }
     }
 }
@@ -290,6 +304,35 @@ mod tests {
         assert!(lines[0]["span"].get("decision_id").is_none(), "{text}");
         assert_eq!(lines[1]["span"]["request_id"], "req-42");
         assert_eq!(lines[1]["span"]["decision_id"], "2026-11-29-L1-L2-abc");
+    }
+
+    #[tokio::test]
+    async fn a_failed_invocation_is_logged_with_its_type_inside_its_span() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        async fn failing(_: &(), _event: LambdaEvent<serde_json::Value>) -> Result<(), FunctionError> {
+            record_decision_id(&"2026-11-29-L1-L2-abc");
+            Err(FunctionError::Transient("DynamoDB throttled the write".into()))
+        }
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = "req-7".into();
+        let err = traced(&(), failing)(LambdaEvent::new(serde_json::json!({}), context)).await.unwrap_err();
+        assert_eq!(err.error_type(), "Transient");
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(line["fields"]["message"], "invocation failed");
+        assert_eq!(line["fields"]["error_type"], "Transient");
+        assert_eq!(line["fields"]["error"], "DynamoDB throttled the write");
+        assert_eq!(
+            (line["span"]["request_id"].as_str(), line["span"]["decision_id"].as_str()),
+            (Some("req-7"), Some("2026-11-29-L1-L2-abc"))
+        );
     }
 
     fn scheduled(time: &str, detail: serde_json::Value) -> EventBridgeEvent<serde_json::Value> {

@@ -9,7 +9,8 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use revscale_aws::cost_explorer::{CostError, CostExplorerSource};
 use revscale_aws::dynamo::DynamoStore;
 use revscale_engine::money::FxRates;
-use revscale_engine::ports::{AuditRecord, StateStore, StoreError};
+use revscale_engine::ports::{StateStore, StoreError};
+use revscale_engine::testing::seed_record;
 use revscale_engine::{Config, Currency, SystemState};
 use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -45,16 +46,7 @@ async fn record_against(answer: ResponseTemplate) -> StoreError {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk(&server.uri()).await), "t");
     let config = Config::default_config().unwrap();
     let state = SystemState::initial(&config, "2026-11-29".parse().unwrap());
-    let record = AuditRecord {
-        id: "r".into(),
-        at: "2026-11-29T06:00:00Z".parse().unwrap(),
-        kind: "test".into(),
-        actor: "test".into(),
-        decision: None,
-        events: vec![],
-        note: String::new(),
-        state_version: None,
-    };
+    let record = seed_record("r", "2026-11-29T06:00:00Z".parse().unwrap());
     store.record_decision(&record, &state, Some(3)).await.expect_err("the fixture refuses the write")
 }
 

@@ -1,4 +1,4 @@
-//! What one evaluation decides: the plan, the events, and why.
+//! What one evaluation decides: the transitions, the events, and why.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -44,7 +44,7 @@ pub enum Event {
         transition: TransitionKind,
         error: String,
     },
-    /// Completed steps of a failed plan were undone, newest first.
+    /// Completed steps of a failed run were undone, newest first.
     Rollback {
         undone: Vec<Transition>,
     },

@@ -16,7 +16,7 @@ use crate::rules::{Inputs, evaluate, history_needed_from};
 use crate::state::SystemState;
 
 #[derive(Debug, thiserror::Error)]
-pub enum CycleError {
+pub enum EvaluationError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The decision is recorded but its event could not be published.
@@ -62,7 +62,7 @@ pub async fn run_evaluation<S: Store, B: EventBus, N: Notifier>(
     bus: &B,
     notifier: &N,
     now: DateTime<Utc>,
-) -> Result<EvaluationOutcome, CycleError> {
+) -> Result<EvaluationOutcome, EvaluationError> {
     run_evaluation_on(config, store, bus, notifier, now, now.date_naive()).await
 }
 
@@ -75,7 +75,7 @@ pub async fn run_evaluation_on<S: Store, B: EventBus, N: Notifier>(
     notifier: &N,
     now: DateTime<Utc>,
     today: NaiveDate,
-) -> Result<EvaluationOutcome, CycleError> {
+) -> Result<EvaluationOutcome, EvaluationError> {
     let billed = billed_history(config, store, today).await?;
     for attempt in 1..=MAX_EVALUATION_ATTEMPTS {
         let loaded = store.load_state().await?;
@@ -104,7 +104,7 @@ pub async fn run_evaluation_on<S: Store, B: EventBus, N: Notifier>(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(CycleError::Contended { attempts: MAX_EVALUATION_ATTEMPTS })
+    Err(EvaluationError::Contended { attempts: MAX_EVALUATION_ATTEMPTS })
 }
 
 /// The snapshots the rules read on `today`, as collected (Cost Explorer's figures),
@@ -113,7 +113,7 @@ pub async fn billed_history<S: Store>(
     config: &Config,
     store: &S,
     today: NaiveDate,
-) -> Result<History, CycleError> {
+) -> Result<History, EvaluationError> {
     let billed = store.history(history_needed_from(config, today), today).await?;
     if let Some(s) = billed
         .iter()
@@ -124,7 +124,7 @@ pub async fn billed_history<S: Store>(
         } else {
             s.cost.map_or(s.mrr.currency, |c| c.currency)
         };
-        return Err(CycleError::Currency { date: s.date, found, expected: config.currency });
+        return Err(EvaluationError::Currency { date: s.date, found, expected: config.currency });
     }
     Ok(billed)
 }
@@ -143,17 +143,17 @@ async fn act<B: EventBus, N: Notifier>(
     reevaluations: u32,
     bus: &B,
     notifier: &N,
-) -> Result<EvaluationOutcome, CycleError> {
+) -> Result<EvaluationOutcome, EvaluationError> {
     let published = decision.outcome == Outcome::Execute;
     if published {
         let event = LevelChangeRequested::for_decision(&decision);
-        let detail = serde_json::to_value(&event).map_err(|e| CycleError::Publish {
+        let detail = serde_json::to_value(&event).map_err(|e| EvaluationError::Publish {
             decision_id: decision.id.clone(),
             source: PublishError(e.to_string()),
         })?;
         bus.publish(LEVEL_CHANGE_REQUESTED, &detail)
             .await
-            .map_err(|source| CycleError::Publish { decision_id: decision.id.clone(), source })?;
+            .map_err(|source| EvaluationError::Publish { decision_id: decision.id.clone(), source })?;
     }
     let (mut alerts_sent, mut alerts_failed) = (0, Vec::new());
     for alert in alerts_for(&decision) {
@@ -391,7 +391,7 @@ mod tests {
         let (store, bus, notifier) = (interfering(3), MemoryBus::default(), MemoryNotifier::default());
         let err = pollster::block_on(run_evaluation(&config, &store, &bus, &notifier, at("2026-03-01")))
             .unwrap_err();
-        assert!(matches!(err, CycleError::Contended { attempts: 3 }), "{err:?}");
+        assert!(matches!(err, EvaluationError::Contended { attempts: 3 }), "{err:?}");
         assert!(bus.published.lock().unwrap().is_empty());
     }
 

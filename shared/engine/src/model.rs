@@ -48,6 +48,14 @@ impl DecisionId {
     }
 }
 
+/// Any text names a decision; whether it is one is for the audit trail to say.
+impl std::str::FromStr for DecisionId {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(DecisionId(s.to_string()))
+    }
+}
+
 impl From<&str> for DecisionId {
     fn from(id: &str) -> Self {
         DecisionId(id.to_string())
@@ -185,7 +193,7 @@ impl fmt::Display for ComponentState {
     }
 }
 
-/// The four legal moves between stable states. A plan is a list of these, so a jump
+/// The four legal moves between stable states. A decision's transitions are a list of these, so a jump
 /// such as COLD -> HOT cannot even be written down: it is `Deploy` then `Activate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -235,7 +243,7 @@ impl TransitionKind {
     }
 }
 
-/// One component's move in a plan.
+/// One component's move in a decision.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Transition {
     pub component: ComponentId,

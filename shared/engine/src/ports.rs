@@ -1,7 +1,7 @@
 //! The ports the adapters implement: where snapshots, state and decisions are kept,
 //! where events and alerts go, where revenue and cost come from. Each has an AWS (or
-//! Stripe) implementation in `revscale-aws` and an in-memory one in [`memory`], used by
-//! unit tests and local runs.
+//! Stripe) implementation in `revscale-aws` and an in-memory one in `testing` (feature
+//! `testing`), used by the tests.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -161,7 +161,7 @@ pub enum DriverError {
     /// Worth retrying as is (throttling, a timeout).
     #[error("transient driver error: {0}")]
     Transient(String),
-    /// The change cannot be made; the plan must be rolled back.
+    /// The change cannot be made; the run must be rolled back.
     #[error("{0}")]
     Rejected(String),
     /// The resource is busy with another operation and refused this one (EKS's

@@ -122,14 +122,14 @@ fn propose(
     let Day { config, state, history, today } = *day;
     if let Some(run) = &state.provisioning {
         notes.reasons.push(format!(
-            "provisioning of {} (L{} -> L{}) is in progress since {}: no new plan until it ends",
+            "provisioning of {} (L{} -> L{}) is in progress since {}: no other change starts until it ends",
             run.decision_id, run.from_level, run.to_level, run.started_at
         ));
         return None;
     }
     if let Some((id, record)) = state.any_transitional() {
         notes.reasons.push(format!(
-            "{id} is {} since {}: no new plan until provisioning finishes",
+            "{id} is {} since {}: no other change starts until provisioning finishes",
             record.state, record.since
         ));
         return None;
@@ -210,18 +210,18 @@ fn propose(
     })
 }
 
-/// Applies the breaker, the mode and approvals to a plan the rules want.
+/// Applies the breaker, the mode and approvals to what the rules propose.
 fn gate(
     day: &Day<'_>,
     next_state: &mut SystemState,
-    plan: &Proposal,
+    proposal: &Proposal,
     mode: Mode,
     notes: &mut Notes,
 ) -> Outcome {
     let Day { config, state, today, .. } = *day;
     let Notes { events, reasons } = notes;
-    let manual = plan.cause == Some(Cause::Override);
-    let changes_level = plan.to_level != state.level;
+    let manual = proposal.cause == Some(Cause::Override);
+    let changes_level = proposal.to_level != state.level;
     if !manual {
         match state.breaker.status(config, today) {
             BreakerStatus::Open { until } => {
@@ -241,23 +241,25 @@ fn gate(
         if changes_level {
             events.push(Event::ShadowOnly {
                 from: state.level,
-                to: plan.to_level,
-                transitions: plan.transitions.len(),
+                to: proposal.to_level,
+                transitions: proposal.transitions.len(),
             });
         }
-        reasons
-            .push(format!("shadow mode: {} transition(s) recorded, none executed", plan.transitions.len()));
+        reasons.push(format!(
+            "shadow mode: {} transition(s) recorded, none executed",
+            proposal.transitions.len()
+        ));
         return Outcome::ShadowOnly;
     }
     // Cutting spend is a business decision: a cost-overrun step-down is only ever
     // proposed, in every mode.
-    let overrun = plan.cause == Some(Cause::CostOverrun);
+    let overrun = proposal.cause == Some(Cause::CostOverrun);
     let needs_approval = !manual
         && changes_level
         && (overrun
             || match mode {
                 Mode::Approval => true,
-                Mode::Auto => plan.extra_cost.minor > config.safety.approval_threshold.minor,
+                Mode::Auto => proposal.extra_cost.minor > config.safety.approval_threshold.minor,
                 Mode::Shadow => false,
             });
     if !needs_approval {
@@ -267,7 +269,7 @@ fn gate(
     match &state.pending_approval {
         // The same change for the same reason: an approval given for a churn drop is
         // not an approval of a step-down for cost.
-        Some(p) if p.from == state.level && p.to == plan.to_level && p.cause == plan.cause => {
+        Some(p) if p.from == state.level && p.to == proposal.to_level && p.cause == proposal.cause => {
             if let Some(by) = &p.approved_by {
                 reasons.push(format!("L{} -> L{} approved by {by}", p.from, p.to));
                 next_state.pending_approval = None;
@@ -278,15 +280,15 @@ fn gate(
         _ => {
             events.push(Event::ApprovalRequired {
                 from: state.level,
-                to: plan.to_level,
-                extra_monthly_cost: plan.extra_cost,
+                to: proposal.to_level,
+                extra_monthly_cost: proposal.extra_cost,
             });
             next_state.pending_approval = Some(PendingApproval {
                 from: state.level,
-                to: plan.to_level,
-                cause: plan.cause,
+                to: proposal.to_level,
+                cause: proposal.cause,
                 requested_on: today,
-                extra_monthly_cost: plan.extra_cost,
+                extra_monthly_cost: proposal.extra_cost,
                 approved_by: None,
             });
             let why = if overrun {
@@ -296,10 +298,10 @@ fn gate(
             } else {
                 format!(
                     "it adds {} a month, above the approval threshold {}",
-                    plan.extra_cost, config.safety.approval_threshold
+                    proposal.extra_cost, config.safety.approval_threshold
                 )
             };
-            reasons.push(format!("L{} -> L{} needs a human approval: {why}", state.level, plan.to_level));
+            reasons.push(format!("L{} -> L{} needs a human approval: {why}", state.level, proposal.to_level));
         }
     }
     Outcome::AwaitingApproval
@@ -394,11 +396,11 @@ fn overrun_proposal(
     for target in (floor..state.level).rev() {
         // What the step-down would really do at once (HOT -> WARM; cool-down takes
         // the WARM ones later), so the projection never promises more than it saves.
-        let plan = transitions_to_level(config, state, target);
-        let moved: BTreeSet<&ComponentId> = plan.iter().map(|t| &t.component).collect();
+        let moves = transitions_to_level(config, state, target);
+        let moved: BTreeSet<&ComponentId> = moves.iter().map(|t| &t.component).collect();
         let removed: Vec<&ComponentId> =
             config.activation_order.iter().filter(|id| moved.contains(id)).collect();
-        let projected = Money::from_minor(cost.minor + cost_delta(config, &plan).minor, config.currency);
+        let projected = Money::from_minor(cost.minor + cost_delta(config, &moves).minor, config.currency);
         if projected.ratio_to(snapshot.mrr).is_some_and(|r| r < config.safety.alert_ratio) {
             let names = removed.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(", ");
             reasons.push(format!(

@@ -97,9 +97,11 @@ pub fn stick_run(state: &mut SystemState, id: &str) {
     assert!(steps.is_ok(), "a stuck run needs a state at level 0: {steps:?}");
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct MemoryStore {
-    inner: Mutex<Inner>,
+    inner: std::sync::Arc<Mutex<Inner>>,
+    /// Set on a store scoped to one invocation: its second decision is a replay.
+    invocation: Option<String>,
 }
 
 #[derive(Default)]
@@ -108,6 +110,7 @@ struct Inner {
     cost: BTreeMap<NaiveDate, CostSnapshot>,
     state: Option<Versioned<SystemState>>,
     audit: Vec<AuditRecord>,
+    invocations: std::collections::BTreeSet<String>,
 }
 
 impl MemoryStore {
@@ -156,7 +159,8 @@ impl StateStore for MemoryStore {
         expected_version: Option<u64>,
     ) -> Result<Written, StoreError> {
         let mut inner = self.lock()?;
-        if inner.audit.iter().any(|r| r.id == record.id) {
+        let replayed = self.invocation.as_ref().is_some_and(|id| inner.invocations.contains(id));
+        if replayed || inner.audit.iter().any(|r| r.id == record.id) {
             return Ok(Written::AlreadyExists);
         }
         let current = inner.state.as_ref().map(|s| s.version);
@@ -168,6 +172,9 @@ impl StateStore for MemoryStore {
         stored.version = version;
         inner.state = Some(Versioned { value: stored, version });
         inner.audit.push(AuditRecord { state_version: Some(version), ..record.clone() });
+        if let Some(id) = &self.invocation {
+            inner.invocations.insert(id.clone());
+        }
         Ok(Written::Created)
     }
 }
@@ -269,10 +276,18 @@ impl Notifier for MemoryNotifier {
     }
 }
 
-/// The in-memory store keeps no record of invocations: every scope is the store itself.
+/// The same data, remembering the invocation as DynamoDB does: a second decision from
+/// the same invocation is a replay and writes nothing.
+impl ScopedStore for MemoryStore {
+    type Scoped = MemoryStore;
+    fn for_invocation(&self, invocation_id: &str) -> Self::Scoped {
+        MemoryStore { inner: self.inner.clone(), invocation: Some(invocation_id.to_string()) }
+    }
+}
+
 impl ScopedStore for std::sync::Arc<MemoryStore> {
     type Scoped = std::sync::Arc<MemoryStore>;
-    fn for_invocation(&self, _invocation_id: &str) -> Self::Scoped {
-        self.clone()
+    fn for_invocation(&self, invocation_id: &str) -> Self::Scoped {
+        std::sync::Arc::new(MemoryStore::for_invocation(self, invocation_id))
     }
 }

@@ -20,54 +20,133 @@ const LAYERS: &[(&str, u8)] = &[
     ("testing", 7),
 ];
 
-/// `crate::x` paths a module's production code names (its `#[cfg(test)]` tests are
-/// left out: they may use the in-memory doubles of the `testing` layer).
-fn uses(source: &str) -> BTreeSet<String> {
-    let production = source.split("#[cfg(test)]").next().unwrap_or_default();
-    production
-        .match_indices("crate::")
-        .map(|(at, _)| {
-            production[at + 7..]
-                .chars()
-                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-                .collect::<String>()
-        })
-        .filter(|name| !name.is_empty())
-        .collect()
+/// A file without its `#[cfg(test)] mod ... { ... }` blocks: tests may use the
+/// in-memory doubles of the `testing` layer; everything else is production code.
+fn without_test_modules(source: &str) -> String {
+    let mut out = String::new();
+    let mut rest = source;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at..];
+        // The attribute's item: skip to its opening brace, then to the matching one.
+        let Some(open) = after.find('{') else { return out };
+        let mut depth = 0usize;
+        let mut end = after.len();
+        for (i, c) in after[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
-fn module_sources() -> BTreeMap<String, String> {
+/// The root re-exports of `lib.rs` (`pub use rules::{evaluate, ...}`): a name used as
+/// `crate::evaluate` belongs to the module that defines it.
+fn root_reexports(lib: &str) -> BTreeMap<String, String> {
+    let mut names = BTreeMap::new();
+    for statement in lib.split(';') {
+        let Some(path) = statement.trim().strip_prefix("pub use ") else { continue };
+        let Some((module, items)) = path.split_once("::") else { continue };
+        for item in items.trim_matches(|c| c == '{' || c == '}').split(',') {
+            let name = item.split(" as ").last().unwrap_or_default().trim();
+            if !name.is_empty() {
+                names.insert(name.to_string(), module.trim().to_string());
+            }
+        }
+    }
+    names
+}
+
+/// The engine modules a module's production code names: `crate::x...`, each item of a
+/// `crate::{x::..., y::...}` group, a root re-export (`crate::Decision` is `decision`'s),
+/// and `super::x` in a top-level file (where `super` is the crate root).
+fn uses(source: &str, top_level: bool, reexports: &BTreeMap<String, String>) -> BTreeSet<String> {
+    let production = without_test_modules(source);
+    let mut found = BTreeSet::new();
+    let mut roots = vec!["crate::"];
+    if top_level {
+        roots.push("super::");
+    }
+    for root in roots {
+        for (at, _) in production.match_indices(root) {
+            let after = &production[at + root.len()..];
+            let items: Vec<&str> = match after.strip_prefix('{') {
+                Some(group) => group[..group.find('}').unwrap_or(group.len())].split(',').collect(),
+                None => vec![after],
+            };
+            for item in items {
+                let name: String =
+                    item.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                let module = match name.chars().next() {
+                    Some(c) if c.is_ascii_uppercase() || !item.trim().contains("::") => {
+                        reexports.get(&name).cloned().unwrap_or(name)
+                    }
+                    _ => name,
+                };
+                if !module.is_empty() && module != "self" {
+                    found.insert(module);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Every module's files, the top-level file of a directory module included.
+fn module_sources() -> BTreeMap<String, Vec<(bool, String)>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut modules = BTreeMap::new();
+    let mut modules: BTreeMap<String, Vec<(bool, String)>> = BTreeMap::new();
     for entry in std::fs::read_dir(&src).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
         if path.is_dir() {
-            // A directory module: all its files belong to it.
-            let mut text = String::new();
             for file in std::fs::read_dir(&path).unwrap() {
-                text.push_str(&std::fs::read_to_string(file.unwrap().path()).unwrap());
-                text.push('\n');
+                let file = file.unwrap().path();
+                // Only `mod.rs` sits at the top of the module; in a submodule `super`
+                // is the module itself.
+                let top = file.file_name().is_some_and(|n| n == "mod.rs");
+                modules.entry(name.clone()).or_default().push((top, std::fs::read_to_string(file).unwrap()));
             }
-            modules.insert(name, text);
         } else if name != "lib" {
-            modules.insert(name, std::fs::read_to_string(&path).unwrap());
+            modules.entry(name).or_default().push((true, std::fs::read_to_string(&path).unwrap()));
         }
     }
     modules
 }
 
+fn lib_reexports() -> BTreeMap<String, String> {
+    root_reexports(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap(),
+    )
+}
+
 #[test]
 fn every_engine_module_uses_only_modules_of_a_lower_layer() {
     let layer: BTreeMap<&str, u8> = LAYERS.iter().copied().collect();
+    let reexports = lib_reexports();
     let mut violations = Vec::new();
     let mut listing = Vec::new();
-    for (module, source) in module_sources() {
+    for (module, files) in module_sources() {
         let Some(&own) = layer.get(module.as_str()) else {
             violations.push(format!("{module} is not in LAYERS (nor in lib.rs's table)"));
             continue;
         };
-        let used: Vec<String> = uses(&source).into_iter().filter(|m| *m != module).collect();
+        let used: BTreeSet<String> = files
+            .iter()
+            .flat_map(|(top, text)| uses(text, *top, &reexports))
+            .filter(|m| *m != module)
+            .collect();
         for dependency in &used {
             match layer.get(dependency.as_str()) {
                 Some(&theirs) if theirs < own => {}
@@ -77,14 +156,30 @@ fn every_engine_module_uses_only_modules_of_a_lower_layer() {
                 None => violations.push(format!("{module} uses crate::{dependency}, which is not a module")),
             }
         }
-        listing.push(format!(
-            "{own} {module} -> {}",
-            if used.is_empty() { "-".into() } else { used.join(", ") }
-        ));
+        let list = used.iter().cloned().collect::<Vec<_>>().join(", ");
+        listing.push(format!("{own} {module} -> {}", if list.is_empty() { "-" } else { &list }));
     }
     listing.sort();
     // Printed for the record (`cargo test -p revscale-engine --test layers -- --nocapture`).
     println!("{}", listing.join("\n"));
     assert!(violations.is_empty(), "layering broken:\n{}", violations.join("\n"));
     assert_eq!(listing.len(), LAYERS.len(), "every layer is a module that exists");
+}
+
+#[test]
+fn an_upward_import_is_found_however_it_is_written() {
+    let reexports = lib_reexports();
+    let found = |text: &str, top: bool| uses(text, top, &reexports);
+    assert!(found("use crate::evaluation::run_evaluation;", true).contains("evaluation"));
+    assert!(
+        found("use crate::{history::History, evaluation::EvaluationOutcome};", true).contains("evaluation")
+    );
+    assert!(found("fn f() -> crate::Decision { todo!() }", true).contains("decision"), "a root re-export");
+    assert!(found("use super::rules::evaluate;", true).contains("rules"), "super in a top-level file");
+    assert!(!found("use super::Clock;", false).contains("Clock"), "super in a submodule is its parent");
+    let after_tests =
+        "#[cfg(test)]\nmod tests {\n    use crate::testing::day;\n}\nfn late() { crate::rules::evaluate; }";
+    let late = found(after_tests, true);
+    assert!(late.contains("rules"), "code after a test module is production code: {late:?}");
+    assert!(!late.contains("testing"), "a test module may use the testing layer: {late:?}");
 }

@@ -32,3 +32,8 @@ fn the_in_memory_audit_trail_is_append_only_and_read_newest_first() {
 fn the_in_memory_audit_trail_pages_backwards_from_a_cursor() {
     pollster::block_on(the_audit_trail_pages_backwards_from_a_cursor(&MemoryStore::default()));
 }
+
+#[test]
+fn a_replayed_invocation_writes_nothing_in_memory() {
+    pollster::block_on(a_replayed_invocation_writes_nothing(&MemoryStore::default()));
+}

@@ -3,7 +3,9 @@
 //! (`tests/store.rs`). Each check takes a fresh, empty store.
 
 use chrono::Days;
-use revscale_engine::ports::{AuditRecord, CostSnapshot, RevenueSnapshot, Store, StoreError, Written};
+use revscale_engine::ports::{
+    AuditRecord, CostSnapshot, RevenueSnapshot, ScopedStore, StateStore, Store, StoreError, Written,
+};
 use revscale_engine::{ComponentId, Config, Currency, Money, SystemState};
 
 use crate::{at, day};
@@ -36,14 +38,9 @@ pub fn cost(date: &str, eur: i64) -> CostSnapshot {
 /// An evaluation's audit record with nothing in it but its id.
 pub fn record(id: &str) -> AuditRecord {
     AuditRecord {
-        id: id.into(),
-        at: at("2026-03-01"),
         kind: "evaluation".into(),
         actor: "revscale".into(),
-        decision: None,
-        events: vec![],
-        note: String::new(),
-        state_version: None,
+        ..crate::seed_record(id, at("2026-03-01"))
     }
 }
 
@@ -132,4 +129,20 @@ pub async fn the_audit_trail_pages_backwards_from_a_cursor(s: &impl Store) {
     assert_eq!(ids(&second), ["2026-03-03", "2026-03-02"]);
     let last = s.recent_audit(2, Some(second[1].id.clone())).await.unwrap();
     assert_eq!(ids(&last), ["2026-03-01"]);
+}
+
+pub async fn a_replayed_invocation_writes_nothing<S: Store + ScopedStore>(s: &S) {
+    let state = initial_state();
+    let invocation = s.for_invocation("event-1");
+    assert_eq!(invocation.record_decision(&record("x1"), &state, None).await.unwrap(), Written::Created);
+    // The same invocation, even with another decision and the right version: no write.
+    assert_eq!(
+        invocation.record_decision(&record("x2"), &state, Some(1)).await.unwrap(),
+        Written::AlreadyExists
+    );
+    assert_eq!(s.load_state().await.unwrap().unwrap().version, 1);
+    assert_eq!(s.recent_audit(10, None).await.unwrap().len(), 1);
+    // Another invocation writes.
+    let next = s.for_invocation("event-2");
+    assert_eq!(next.record_decision(&record("x3"), &state, Some(1)).await.unwrap(), Written::Created);
 }

@@ -7,6 +7,7 @@ use revscale_api::{
     BreakerPosition, DryRunResponse, ReleaseRunRequest, ReleaseRunResponse, ResetBreakerResponse,
     SetModeRequest, SetModeResponse,
 };
+use revscale_aws::lambda::record_decision_id;
 use revscale_engine::ports::Store;
 use revscale_engine::provisioning::run::{self, RunError};
 
@@ -48,6 +49,7 @@ pub(crate) async fn release<S: Store, B, N>(
     ReleaseRunRequest { decision_id, components, reason }: ReleaseRunRequest,
     ctx: &Ctx<'_>,
 ) -> Result<ReleaseRunResponse, ApiError> {
+    record_decision_id(&decision_id);
     let reason = checked_reason(&reason)?;
     let declared: Vec<String> = components.iter().map(|(c, s)| format!("{c}={s}")).collect();
     let what = format!(

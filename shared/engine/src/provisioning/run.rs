@@ -403,7 +403,7 @@ pub fn release_after_repair(
     Ok((run, events))
 }
 
-/// A plan failed and was rolled back: one more consecutive failure; the breaker opens
+/// A run failed and was rolled back: one more consecutive failure; the breaker opens
 /// at the configured count, or at once after a failed half-open attempt.
 pub fn record_failure(config: &Config, state: &mut SystemState, today: NaiveDate) -> Vec<Event> {
     let half_open = state.breaker.status(config, today) == BreakerStatus::HalfOpen;
