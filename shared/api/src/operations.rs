@@ -17,6 +17,8 @@ pub struct SetModeRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetModeResponse {
     pub mode: Mode,
+    /// The stack's `Mode` parameter: a deploy that changes it replaces `mode`.
+    pub deployed_mode: Mode,
 }
 
 /// The breaker's position, without its dates.

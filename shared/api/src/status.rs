@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use revscale_engine::{
-    Cause, ComponentId, ComponentState, DecisionId, Event, Figures, Mode, Money, Outcome, Transition,
+    Cause, ComponentId, ComponentState, DecisionId, Event, Figures, Mode, ModeSource, Money, Outcome,
+    Transition,
 };
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +17,12 @@ pub struct StatusResponse {
     pub date: NaiveDate,
     pub level: u8,
     pub level_since: NaiveDate,
+    /// The mode in force ...
     pub mode: Mode,
+    /// ... where it comes from ...
+    pub mode_source: ModeSource,
+    /// ... and the mode the stack is deployed with (its `Mode` parameter).
+    pub deployed_mode: Mode,
     #[serde(deserialize_with = "Option::deserialize")]
     pub mrr: Option<Money>,
     #[serde(deserialize_with = "Option::deserialize")]

@@ -44,7 +44,9 @@ pub mod testing;
 pub use config::{Config, ConfigError, DEFAULT_CONFIG_YAML};
 pub use decision::{Decision, Event, Figures, Outcome, RecordedDecision, Severity};
 pub use history::{DailySnapshot, History, YearMonth};
-pub use model::{Cause, ComponentId, ComponentState, DecisionId, Mode, Transition, TransitionKind};
+pub use model::{
+    Cause, ComponentId, ComponentState, DecisionId, Mode, ModeSource, Transition, TransitionKind,
+};
 pub use money::{Currency, Money, Ratio};
 pub use rules::{Inputs, evaluate, history_needed_from};
 pub use state::SystemState;

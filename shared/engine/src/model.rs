@@ -133,6 +133,16 @@ impl fmt::Display for Mode {
     }
 }
 
+/// Where the mode in force comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModeSource {
+    /// The deployment: the stack's `Mode` parameter (or the configuration's `mode`).
+    Deployment,
+    /// An operator's `revscale mode`, under the mode the stack was deployed with then.
+    Operator,
+}
+
 impl std::str::FromStr for Mode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

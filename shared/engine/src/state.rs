@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Billing, Component, Config};
 use crate::history::History;
 use crate::model::{
-    Cause, ComponentId, ComponentState, DecisionId, IllegalTransition, Mode, Transition, TransitionKind,
+    Cause, ComponentId, ComponentState, DecisionId, IllegalTransition, Mode, ModeSource, Transition,
+    TransitionKind,
 };
 use crate::money::Money;
 
@@ -173,9 +174,14 @@ pub struct SystemState {
     pub overrides: Vec<Override>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_approval: Option<PendingApproval>,
-    /// Runtime mode; `None` follows the config file.
+    /// The mode an operator set (`revscale mode`); `None` follows the deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
+    /// The deployment's mode when the operator set `mode`. A deploy with another mode
+    /// wins over the operator's choice, so that redeploying with `Mode=shadow` stops a
+    /// system running in auto.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode_set_over: Option<Mode>,
     /// The provisioning run in progress: its lock and journal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning: Option<ProvisioningRun>,
@@ -204,13 +210,33 @@ impl SystemState {
             overrides: Vec::new(),
             pending_approval: None,
             mode: None,
+            mode_set_over: None,
             provisioning: None,
             version: 0,
         }
     }
 
+    /// The mode in force: the operator's, as long as the deployment's mode is the one
+    /// it was set over; otherwise the deployment's (`config.mode`, which the stack's
+    /// `Mode` parameter sets). A choice stored before its deployment mode was recorded
+    /// still holds.
     pub fn mode(&self, config: &Config) -> Mode {
-        self.mode.unwrap_or(config.mode)
+        self.mode_in_force(config).0
+    }
+
+    pub fn mode_in_force(&self, config: &Config) -> (Mode, ModeSource) {
+        match self.mode {
+            Some(mode) if self.mode_set_over.is_none_or(|deployed| deployed == config.mode) => {
+                (mode, ModeSource::Operator)
+            }
+            _ => (config.mode, ModeSource::Deployment),
+        }
+    }
+
+    /// An operator's choice, which holds until a deploy changes the deployment's mode.
+    pub fn set_mode(&mut self, mode: Mode, config: &Config) {
+        self.mode = Some(mode);
+        self.mode_set_over = Some(config.mode);
     }
 
     pub fn component_state(&self, id: &ComponentId) -> ComponentState {
@@ -406,6 +432,25 @@ mod tests {
         assert_eq!(s.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Cold);
         assert_eq!(s.managed_cost(&c).minor, 2500);
         assert_eq!(s.mode(&c), Mode::Auto);
+    }
+
+    #[test]
+    fn an_operators_mode_holds_until_a_deploy_changes_the_deployed_mode() {
+        let (mut deployed, mut s) = setup();
+        deployed.mode = Mode::Shadow;
+        assert_eq!(s.mode_in_force(&deployed), (Mode::Shadow, ModeSource::Deployment));
+        s.set_mode(Mode::Auto, &deployed);
+        assert_eq!(s.mode_in_force(&deployed), (Mode::Auto, ModeSource::Operator));
+        // Redeployed with Mode=approval: the deploy wins over the earlier choice.
+        deployed.mode = Mode::Approval;
+        assert_eq!(s.mode_in_force(&deployed), (Mode::Approval, ModeSource::Deployment));
+        // Back to the mode it was set over: the operator's choice is in force again.
+        deployed.mode = Mode::Shadow;
+        assert_eq!(s.mode(&deployed), Mode::Auto);
+        // A choice stored before the deployed mode was recorded keeps holding.
+        s.mode_set_over = None;
+        deployed.mode = Mode::Approval;
+        assert_eq!(s.mode_in_force(&deployed), (Mode::Auto, ModeSource::Operator));
     }
 
     #[test]

@@ -34,11 +34,11 @@ pub(crate) async fn set_mode<S: Store, B, N>(
     ctx: &Ctx<'_>,
 ) -> Result<SetModeResponse, ApiError> {
     change(deps, store, ctx, "mode", &format!("set the mode to {mode}"), |s| {
-        s.mode = Some(mode);
+        s.set_mode(mode, &deps.config);
         Ok(())
     })
     .await?;
-    Ok(SetModeResponse { mode })
+    Ok(SetModeResponse { mode, deployed_mode: deps.config.mode })
 }
 
 /// Releases the lock of a run that could neither finish nor roll back, once an
