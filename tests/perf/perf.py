@@ -338,6 +338,11 @@ def main():
             "OPERATOR_PRINCIPALS": "arn:aws:iam::123456789012:user/*",
             "APPROVER_PRINCIPALS": "arn:aws:iam::123456789012:user/*",
             "SCHEDULE_TIMEZONE": "Europe/Rome",
+            # The stack's cluster, roles and flag prefix, as the template sets them.
+            "EKS_CLUSTER_NAME": "revscale",
+            "EKS_CLUSTER_ROLE_ARN": "arn:aws:iam::123456789012:role/revscale-eks-cluster",
+            "EKS_NODE_ROLE_ARN": "arn:aws:iam::123456789012:role/revscale-eks-node",
+            "FLAG_PREFIX": "/revscale/flags",
             "RUST_LOG": "info",
             # The Rust functions use the configuration built into them, the Python
             # counterpart parses the same file.

@@ -9,6 +9,7 @@ use revscale_aws::env::{EnvError, Vars};
 use revscale_aws::lambda::{FromEnv, FunctionError, event_date, event_id, event_time, record_decision_id};
 use revscale_aws::metrics;
 use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
+use revscale_aws::runtime_config::ConfigSource;
 use revscale_engine::Config;
 use revscale_engine::evaluation::{EvaluationError, EvaluationOutcome, run_evaluation_on};
 use revscale_engine::ports::{EventBus, Notifier, ScopedStore};
@@ -19,7 +20,7 @@ pub struct Env {
     pub table_name: String,
     pub event_bus_name: String,
     pub alert_topic_arn: String,
-    pub config: Config,
+    pub config: ConfigSource,
 }
 
 impl FromEnv for Env {
@@ -28,7 +29,7 @@ impl FromEnv for Env {
             table_name: vars.required("TABLE_NAME")?,
             event_bus_name: vars.required("EVENT_BUS_NAME")?,
             alert_topic_arn: vars.required("ALERT_TOPIC_ARN")?,
-            config: revscale_aws::env::load_config(vars)?,
+            config: ConfigSource::from_vars(vars)?,
         })
     }
 }
@@ -45,7 +46,7 @@ pub struct Deps<S, B, N> {
 impl Deps<DynamoStore, EventBridgeBus, SnsNotifier> {
     pub async fn on_aws(env: Env, sdk: &SdkConfig) -> Result<Self, FunctionError> {
         Ok(Deps {
-            config: env.config,
+            config: env.config.load(sdk).await?.config,
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), env.table_name),
             bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(sdk), env.event_bus_name),
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), env.alert_topic_arn),
@@ -155,7 +156,7 @@ mod tests {
             ("REVSCALE_MODE", "approval"),
         ]))
         .unwrap();
-        assert_eq!(env.config.mode, revscale_engine::Mode::Approval);
+        assert_eq!(env.config.resolve(None).unwrap().config.mode, revscale_engine::Mode::Approval);
     }
 
     #[tokio::test]

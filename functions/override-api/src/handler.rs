@@ -28,6 +28,7 @@ use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::env::{EnvError, ScheduleZone, Vars};
 use revscale_aws::lambda::{FromEnv, FunctionError};
 use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
+use revscale_aws::runtime_config::ConfigSource;
 use revscale_engine::Config;
 use revscale_engine::ports::{EventBus, Notifier, ScopedStore, Store, StoreError};
 use serde::Serialize;
@@ -124,7 +125,7 @@ impl<S, B, N> Deps<S, B, N> {
 impl Deps<DynamoStore, EventBridgeBus, SnsNotifier> {
     pub async fn on_aws(env: Env, sdk: &SdkConfig) -> Result<Self, FunctionError> {
         Ok(Deps {
-            config: env.config,
+            config: env.config.load(sdk).await?.config,
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), env.table_name),
             bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(sdk), env.event_bus_name),
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), env.alert_topic_arn),
@@ -372,7 +373,7 @@ pub struct Env {
     pub roles: Roles,
     /// `SCHEDULE_TIMEZONE`, parsed at cold start.
     pub timezone: ScheduleZone,
-    pub config: Config,
+    pub config: ConfigSource,
 }
 
 impl FromEnv for Env {
@@ -392,7 +393,7 @@ impl FromEnv for Env {
             alert_topic_arn: vars.required("ALERT_TOPIC_ARN")?,
             roles,
             timezone,
-            config: revscale_aws::env::load_config(vars)?,
+            config: ConfigSource::from_vars(vars)?,
         })
     }
 }

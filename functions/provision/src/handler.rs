@@ -13,6 +13,7 @@ use revscale_aws::env::{EnvError, ScheduleZone, Vars};
 use revscale_aws::lambda::{FromEnv, FunctionError, record_decision_id};
 use revscale_aws::metrics;
 use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
+use revscale_aws::runtime_config::ConfigSource;
 use revscale_engine::config::Component;
 use revscale_engine::decision::Event;
 use revscale_engine::model::{ComponentState, Transition};
@@ -118,7 +119,7 @@ pub struct Deps<S, D, B, N> {
 impl Deps<DynamoStore, AwsDrivers, EventBridgeBus, SnsNotifier> {
     pub async fn on_aws(env: Env, sdk: &SdkConfig) -> Result<Self, FunctionError> {
         Ok(Deps {
-            config: env.config,
+            config: env.config.load(sdk).await?.config,
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), env.table_name),
             driver: AwsDrivers::new(sdk),
             bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(sdk), env.event_bus_name),
@@ -690,7 +691,7 @@ pub struct Env {
     pub max_decision_age: chrono::Duration,
     /// `SCHEDULE_TIMEZONE`, parsed at cold start.
     pub timezone: ScheduleZone,
-    pub config: Config,
+    pub config: ConfigSource,
 }
 
 impl FromEnv for Env {
@@ -704,7 +705,11 @@ impl FromEnv for Env {
                 vars.parsed("MAX_DECISION_AGE_HOURS", Some(DEFAULT_MAX_DECISION_AGE_HOURS))?,
             )),
             timezone: ScheduleZone::from_vars(vars)?,
-            config: revscale_aws::env::load_config(vars)?,
+            // The provisioner acts on the stack's cluster and roles: it needs them.
+            config: {
+                vars.required("EKS_CLUSTER_NAME")?;
+                ConfigSource::from_vars(vars)?
+            },
         })
     }
 }

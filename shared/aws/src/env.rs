@@ -51,29 +51,6 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
     }
 }
 
-/// The thresholds configuration a function runs with: `REVSCALE_CONFIG` (a file path)
-/// or the file built into the binary, with `REVSCALE_MODE` (shadow, approval, auto)
-/// overriding its mode. Invalid means the cold start stops: the engine never runs on a
-/// broken configuration.
-pub fn load_config<F: Fn(&str) -> Option<String>>(
-    vars: &Vars<F>,
-) -> Result<revscale_engine::Config, EnvError> {
-    let text = match vars.optional("REVSCALE_CONFIG") {
-        Some(path) => std::fs::read_to_string(&path).map_err(|e| EnvError::Invalid {
-            name: "REVSCALE_CONFIG",
-            message: format!("cannot read {path}: {e}"),
-        })?,
-        None => revscale_engine::DEFAULT_CONFIG_YAML.to_string(),
-    };
-    let mut config = revscale_engine::Config::from_yaml(&text)
-        .map_err(|e| EnvError::Invalid { name: "REVSCALE_CONFIG", message: e.to_string() })?;
-    if let Some(mode) = vars.optional("REVSCALE_MODE") {
-        config.mode =
-            mode.trim().parse().map_err(|message| EnvError::Invalid { name: "REVSCALE_MODE", message })?;
-    }
-    Ok(config)
-}
-
 /// The collectors' money settings: `REVENUE_CURRENCY` (default EUR), the currency
 /// snapshots are stored in, and `FX_RATES` (`USD=0.93,GBP=1.17`), the explicit rates
 /// into it. Amounts in any other currency are refused, never guessed.
@@ -99,20 +76,6 @@ mod tests {
         );
         assert_eq!(vars.parsed::<u32>("N", Some(3)).unwrap(), 3);
         assert!(vars.parsed::<u32>("N", None).is_err());
-    }
-
-    #[test]
-    fn the_config_is_built_in_unless_a_file_is_named_and_the_mode_can_be_overridden() {
-        let config = load_config(&from_pairs(&[("REVSCALE_MODE", "shadow")])).unwrap();
-        assert_eq!(config.mode, revscale_engine::Mode::Shadow);
-        assert_eq!(load_config(&from_pairs(&[])).unwrap().mode, revscale_engine::Mode::Auto);
-        let err = load_config(&from_pairs(&[("REVSCALE_MODE", "yolo")])).unwrap_err().to_string();
-        assert!(
-            err.starts_with("environment variable REVSCALE_MODE is invalid: unknown mode 'yolo'"),
-            "{err}"
-        );
-        let err = load_config(&from_pairs(&[("REVSCALE_CONFIG", "/no/such.yaml")])).unwrap_err().to_string();
-        assert!(err.contains("cannot read /no/such.yaml"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod env;
 pub mod lambda;
 pub mod metrics;
 pub mod publish;
+pub mod runtime_config;
 pub mod secrets;
 pub mod stripe;
 

@@ -21,7 +21,11 @@ use crate::money::{Currency, Money, Ratio};
 pub enum DriverSpec {
     /// COLD = no cluster; WARM and HOT = control plane ACTIVE.
     EksCluster {
+        /// Left out, the deployment's (the stack's `EksClusterName`) is used.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         cluster_name: String,
+        /// Left out, the deployment's (the stack's `EksClusterRoleArn`) is used.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         role_arn: String,
         subnet_ids: Vec<String>,
         #[serde(default)]
@@ -30,8 +34,12 @@ pub enum DriverSpec {
     },
     /// COLD = no node group; WARM = min = desired = 0; HOT = the sizes below.
     EksNodegroup {
+        /// Left out, the deployment's (the stack's `EksClusterName`) is used.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         cluster_name: String,
         nodegroup_name: String,
+        /// Left out, the deployment's (the stack's `EksNodeRoleArn`) is used.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         node_role_arn: String,
         subnet_ids: Vec<String>,
         instance_types: Vec<String>,
@@ -718,10 +726,111 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         },
         fingerprint: [0; 32],
     };
-    // Serialising plain data cannot fail; an empty buffer would still be deterministic.
-    let canonical = serde_json::to_vec(&config).unwrap_or_default();
-    config.fingerprint = Sha256::digest(&canonical).into();
+    config.fingerprint = fingerprint(&config);
     Ok(config)
+}
+
+fn fingerprint(config: &Config) -> [u8; 32] {
+    // Serialising plain data cannot fail; an empty buffer would still be deterministic.
+    let canonical = serde_json::to_vec(config).unwrap_or_default();
+    Sha256::digest(&canonical).into()
+}
+
+/// What the deployment (the stack's parameters) decides about the resources revscale
+/// may touch: its IAM policy allows this cluster, these roles and this flag path only.
+/// The configuration leaves them out, so there is one source; a value it does write
+/// must be the deployment's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// `EksClusterName`.
+    pub cluster_name: String,
+    /// `EksClusterRoleArn`.
+    pub cluster_role_arn: String,
+    /// `EksNodeRoleArn`.
+    pub node_role_arn: String,
+    /// `FlagPrefix`: every ssm_flag parameter lives under it.
+    pub flag_prefix: String,
+}
+
+impl Config {
+    /// This configuration with the deployment's cluster name and roles filled in.
+    /// Problems: a value that differs from the deployment's (its IAM policy would
+    /// refuse it at the first transition, months later) or a flag outside the prefix.
+    pub fn for_deployment(&self, deployment: &Deployment) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let fill = |problems: &mut Vec<Problem>,
+                    path: String,
+                    value: &mut String,
+                    deployed: &str,
+                    parameter: &str| {
+            if value.is_empty() {
+                *value = deployed.to_string();
+            } else if value != deployed {
+                problems.push(Problem {
+                    path,
+                    message: format!(
+                        "'{value}' differs from the stack's {parameter} '{deployed}': leave it out, the stack sets it"
+                    ),
+                });
+            }
+        };
+        let mut config = self.clone();
+        for (id, component) in &mut config.components {
+            let path = format!("components.{id}.driver");
+            match &mut component.driver {
+                DriverSpec::EksCluster { cluster_name, role_arn, .. } => {
+                    fill(
+                        &mut problems,
+                        format!("{path}.cluster_name"),
+                        cluster_name,
+                        &deployment.cluster_name,
+                        "EksClusterName",
+                    );
+                    fill(
+                        &mut problems,
+                        format!("{path}.role_arn"),
+                        role_arn,
+                        &deployment.cluster_role_arn,
+                        "EksClusterRoleArn",
+                    );
+                }
+                DriverSpec::EksNodegroup { cluster_name, node_role_arn, .. } => {
+                    fill(
+                        &mut problems,
+                        format!("{path}.cluster_name"),
+                        cluster_name,
+                        &deployment.cluster_name,
+                        "EksClusterName",
+                    );
+                    fill(
+                        &mut problems,
+                        format!("{path}.node_role_arn"),
+                        node_role_arn,
+                        &deployment.node_role_arn,
+                        "EksNodeRoleArn",
+                    );
+                }
+                DriverSpec::SsmFlag { parameter_name } => {
+                    let prefix = format!("{}/", deployment.flag_prefix.trim_end_matches('/'));
+                    if !parameter_name.starts_with(&prefix) {
+                        problems.push(Problem {
+                            path: format!("{path}.parameter_name"),
+                            message: format!(
+                                "'{parameter_name}' is outside the stack's FlagPrefix '{}': the provisioner may only write under it",
+                                deployment.flag_prefix
+                            ),
+                        });
+                    }
+                }
+                DriverSpec::AlwaysOn => {}
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        config.fingerprint = fingerprint(&config);
+        Ok(config)
+    }
 }
 
 /// Dependencies first; among ready components the lower level, then the key, goes
@@ -1035,5 +1144,68 @@ mod tests {
         let c = Config::from_yaml(&yaml).unwrap();
         assert_eq!(c.components[&ComponentId::new("hume_ai")].hot_cost.minor, 6550);
         assert_eq!(c.components[&ComponentId::new("hume_ai")].driver.kind(), "ssm_flag");
+    }
+
+    fn deployment() -> Deployment {
+        Deployment {
+            cluster_name: "prod".into(),
+            cluster_role_arn: "arn:aws:iam::111122223333:role/cluster".into(),
+            node_role_arn: "arn:aws:iam::111122223333:role/node".into(),
+            flag_prefix: "/revscale/flags".into(),
+        }
+    }
+
+    #[test]
+    fn the_deployment_fills_in_the_cluster_and_roles_the_config_leaves_out() {
+        let shipped = Config::default_config().unwrap();
+        let deployed = shipped.for_deployment(&deployment()).unwrap();
+        match &deployed.components[&ComponentId::new("k8s_workers")].driver {
+            DriverSpec::EksNodegroup { cluster_name, node_role_arn, .. } => {
+                assert_eq!(
+                    (cluster_name.as_str(), node_role_arn.as_str()),
+                    ("prod", "arn:aws:iam::111122223333:role/node")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match &deployed.components[&ComponentId::new("eks_control_plane")].driver {
+            DriverSpec::EksCluster { cluster_name, role_arn, .. } => {
+                assert_eq!(
+                    (cluster_name.as_str(), role_arn.as_str()),
+                    ("prod", "arn:aws:iam::111122223333:role/cluster")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_ne!(deployed.fingerprint, shipped.fingerprint, "decision ids follow the resources they name");
+        assert_eq!(
+            deployed.for_deployment(&deployment()).unwrap(),
+            deployed,
+            "filling twice changes nothing"
+        );
+    }
+
+    #[test]
+    fn a_cluster_role_or_flag_the_stack_does_not_manage_is_a_problem_with_its_path() {
+        let mut other = deployment();
+        other.cluster_name = "staging".into();
+        let named = Config::default_config().unwrap().for_deployment(&other).unwrap();
+        let p = named.for_deployment(&deployment()).unwrap_err().0;
+        assert!(
+            has(
+                &p,
+                "components.eks_control_plane.driver.cluster_name",
+                "differs from the stack's EksClusterName 'prod'"
+            ),
+            "{p:?}"
+        );
+        assert!(has(&p, "components.k8s_workers.driver.cluster_name", "leave it out"), "{p:?}");
+        let mut prefix = deployment();
+        prefix.flag_prefix = "/other/".into();
+        let p = Config::default_config().unwrap().for_deployment(&prefix).unwrap_err().0;
+        assert!(
+            has(&p, "components.hume_ai.driver.parameter_name", "outside the stack's FlagPrefix"),
+            "{p:?}"
+        );
     }
 }

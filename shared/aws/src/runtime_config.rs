@@ -1,0 +1,201 @@
+//! The thresholds configuration a function runs with, loaded once at cold start:
+//!
+//! 1. the text: the SSM parameter `revscale config push` writes
+//!    (`REVSCALE_CONFIG_PARAMETER`), else the file `REVSCALE_CONFIG` names, else the
+//!    file built into the binary. A parameter never pushed falls back to the file, so
+//!    a new stack runs before its first push;
+//! 2. the stack's mode (`REVSCALE_MODE`, its `Mode` parameter) replaces the file's;
+//! 3. the stack's cluster, roles and flag prefix (`EKS_CLUSTER_NAME`,
+//!    `EKS_CLUSTER_ROLE_ARN`, `EKS_NODE_ROLE_ARN`, `FLAG_PREFIX`) fill in what the file
+//!    leaves out; a file that names others is refused.
+//!
+//! Anything invalid stops the cold start: the engine never runs on a configuration it
+//! could not check.
+
+use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata};
+use revscale_engine::config::Deployment;
+use revscale_engine::{Config, Mode};
+
+use crate::env::{EnvError, Vars};
+use crate::lambda::FunctionError;
+
+/// Where a function's configuration comes from, read from its environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigSource {
+    /// The file's text (`REVSCALE_CONFIG`, or the built-in one) and its name.
+    file: (String, String),
+    /// `REVSCALE_CONFIG_PARAMETER`.
+    parameter: Option<String>,
+    mode: Option<Mode>,
+    deployment: Option<Deployment>,
+}
+
+/// A configuration ready to run, and where it came from (for the cold start's log).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub config: Config,
+    pub origin: String,
+}
+
+impl ConfigSource {
+    pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, EnvError> {
+        let file = match vars.optional("REVSCALE_CONFIG") {
+            Some(path) => (
+                std::fs::read_to_string(&path).map_err(|e| EnvError::Invalid {
+                    name: "REVSCALE_CONFIG",
+                    message: format!("cannot read {path}: {e}"),
+                })?,
+                path,
+            ),
+            None => (revscale_engine::DEFAULT_CONFIG_YAML.to_string(), "the built-in configuration".into()),
+        };
+        let mode = match vars.optional("REVSCALE_MODE") {
+            Some(m) => Some(
+                m.trim().parse().map_err(|message| EnvError::Invalid { name: "REVSCALE_MODE", message })?,
+            ),
+            None => None,
+        };
+        let deployment = match vars.optional("EKS_CLUSTER_NAME") {
+            None => None,
+            Some(cluster_name) => Some(Deployment {
+                cluster_name,
+                cluster_role_arn: vars.required("EKS_CLUSTER_ROLE_ARN")?,
+                node_role_arn: vars.required("EKS_NODE_ROLE_ARN")?,
+                flag_prefix: vars.required("FLAG_PREFIX")?,
+            }),
+        };
+        let source =
+            ConfigSource { file, parameter: vars.optional("REVSCALE_CONFIG_PARAMETER"), mode, deployment };
+        // Check the file now: a broken fallback stops the cold start even when a pushed
+        // configuration would have hidden it.
+        source.resolve(None)?;
+        Ok(source)
+    }
+
+    /// The configuration from `pushed` (the parameter's text and version), or from the
+    /// file when nothing was pushed; the stack's mode and deployment applied.
+    pub fn resolve(&self, pushed: Option<(&str, i64)>) -> Result<Loaded, EnvError> {
+        let (text, origin, variable) = match (pushed, &self.parameter) {
+            (Some((text, version)), Some(name)) => {
+                (text, format!("SSM parameter {name} (version {version})"), "REVSCALE_CONFIG_PARAMETER")
+            }
+            _ => (self.file.0.as_str(), self.file.1.clone(), "REVSCALE_CONFIG"),
+        };
+        let invalid = |e: revscale_engine::ConfigError| EnvError::Invalid {
+            name: variable,
+            message: format!("{origin}: {e}"),
+        };
+        let mut config = Config::from_yaml(text).map_err(invalid)?;
+        if let Some(mode) = self.mode {
+            config.mode = mode;
+        }
+        if let Some(deployment) = &self.deployment {
+            config = config.for_deployment(deployment).map_err(invalid)?;
+        }
+        Ok(Loaded { config, origin })
+    }
+
+    /// Reads the pushed parameter (if the function has one) and resolves.
+    pub async fn load(&self, sdk: &aws_config::SdkConfig) -> Result<Loaded, FunctionError> {
+        let Some(name) = &self.parameter else {
+            return self.resolve(None).map_err(|e| FunctionError::Configuration(e.to_string()));
+        };
+        let answer = aws_sdk_ssm::Client::new(sdk).get_parameter().name(name).send().await;
+        let loaded = match answer {
+            Ok(out) => {
+                let parameter = out.parameter.ok_or_else(|| {
+                    FunctionError::Internal(format!("SSM answered for {name} without the parameter"))
+                })?;
+                let text = parameter.value.unwrap_or_default();
+                self.resolve(Some((&text, parameter.version)))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => {
+                tracing::warn!(parameter = %name, "no configuration pushed yet: running with the file");
+                self.resolve(None)
+            }
+            Err(e) => {
+                let message =
+                    format!("cannot read the configuration parameter {name}: {}", DisplayErrorContext(&e));
+                return Err(match e.code() {
+                    Some("AccessDeniedException") => FunctionError::Configuration(message),
+                    _ => FunctionError::Transient(message),
+                });
+            }
+        };
+        let loaded = loaded.map_err(|e| FunctionError::Configuration(e.to_string()))?;
+        tracing::info!(origin = %loaded.origin, mode = %loaded.config.mode, "configuration loaded");
+        Ok(loaded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::env::from_pairs;
+
+    const DEPLOYED: [(&str, &str); 4] = [
+        ("EKS_CLUSTER_NAME", "prod"),
+        ("EKS_CLUSTER_ROLE_ARN", "arn:aws:iam::111122223333:role/cluster"),
+        ("EKS_NODE_ROLE_ARN", "arn:aws:iam::111122223333:role/node"),
+        ("FLAG_PREFIX", "/revscale/flags"),
+    ];
+
+    #[test]
+    fn the_built_in_file_runs_unless_a_file_is_named_and_the_stack_mode_wins() {
+        let source = ConfigSource::from_vars(&from_pairs(&[("REVSCALE_MODE", "shadow")])).unwrap();
+        let loaded = source.resolve(None).unwrap();
+        assert_eq!(
+            (loaded.config.mode, loaded.origin.as_str()),
+            (Mode::Shadow, "the built-in configuration")
+        );
+        let auto = ConfigSource::from_vars(&from_pairs(&[])).unwrap().resolve(None).unwrap();
+        assert_eq!(auto.config.mode, Mode::Auto);
+        let err = ConfigSource::from_vars(&from_pairs(&[("REVSCALE_MODE", "yolo")])).unwrap_err().to_string();
+        assert!(
+            err.starts_with("environment variable REVSCALE_MODE is invalid: unknown mode 'yolo'"),
+            "{err}"
+        );
+        let err = ConfigSource::from_vars(&from_pairs(&[("REVSCALE_CONFIG", "/no/such.yaml")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot read /no/such.yaml"), "{err}");
+    }
+
+    #[test]
+    fn a_pushed_configuration_replaces_the_file_and_gets_the_stacks_cluster_and_mode() {
+        let mut vars = DEPLOYED.to_vec();
+        vars.extend([("REVSCALE_CONFIG_PARAMETER", "/rs/config"), ("REVSCALE_MODE", "approval")]);
+        let source = ConfigSource::from_vars(&from_pairs(&vars)).unwrap();
+        let pushed = revscale_engine::DEFAULT_CONFIG_YAML.replace("max_burn: 800", "max_burn: 900");
+        let loaded = source.resolve(Some((&pushed, 7))).unwrap();
+        assert_eq!(loaded.origin, "SSM parameter /rs/config (version 7)");
+        assert_eq!(loaded.config.levels[1].max_burn.minor, 90_000);
+        assert_eq!(loaded.config.mode, Mode::Approval);
+        let workers = &loaded.config.components[&revscale_engine::ComponentId::new("k8s_workers")].driver;
+        assert!(
+            matches!(workers, revscale_engine::config::DriverSpec::EksNodegroup { cluster_name, .. } if cluster_name == "prod")
+        );
+    }
+
+    #[test]
+    fn a_pushed_configuration_that_is_invalid_or_names_another_cluster_stops_the_cold_start() {
+        let mut vars = DEPLOYED.to_vec();
+        vars.push(("REVSCALE_CONFIG_PARAMETER", "/rs/config"));
+        let source = ConfigSource::from_vars(&from_pairs(&vars)).unwrap();
+        let err = source.resolve(Some(("currency: EUR\n", 2))).unwrap_err().to_string();
+        assert!(err.starts_with("environment variable REVSCALE_CONFIG_PARAMETER is invalid: SSM parameter /rs/config (version 2): "), "{err}");
+        let other = revscale_engine::DEFAULT_CONFIG_YAML.replace(
+            "      kind: eks_cluster\n",
+            "      kind: eks_cluster\n      role_arn: arn:aws:iam::111122223333:role/other\n",
+        );
+        let err = source.resolve(Some((&other, 3))).unwrap_err().to_string();
+        assert!(err.contains("differs from the stack's EksClusterRoleArn"), "{err}");
+    }
+
+    #[test]
+    fn a_deployment_is_all_four_variables_or_none() {
+        let err = ConfigSource::from_vars(&from_pairs(&DEPLOYED[..2])).unwrap_err();
+        assert_eq!(err, EnvError::Missing("EKS_NODE_ROLE_ARN"));
+    }
+}
