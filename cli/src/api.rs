@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
@@ -27,33 +27,47 @@ use serde::de::DeserializeOwned;
 
 mod render;
 
+use crate::stack::{Target, signing_region};
+
 #[derive(clap::Args)]
 pub struct Conn {
-    /// The API's base URL (the stack's `ApiUrl` output).
-    #[arg(long, env = "REVSCALE_API_URL", global = true)]
-    api_url: Option<String>,
-    /// Print the API's JSON instead of a table.
+    #[command(flatten)]
+    pub target: Target,
+    /// Print the API's answer as JSON (the typed answer, exactly as the API gave it)
+    /// instead of a table.
     #[arg(long, global = true)]
-    json: bool,
+    pub json: bool,
 }
 
 #[derive(Subcommand)]
 pub enum OverrideCommand {
     /// Ask to pin a level until a date; another principal must approve it.
     Request {
+        /// The level to pin (0-4), above or below the one revenue justifies.
         #[arg(long)]
         level: u8,
+        /// The last day the override holds, at most 30 days ahead.
         #[arg(long, value_name = "YYYY-MM-DD")]
         until: NaiveDate,
+        /// Why: recorded in the audit trail and shown to the approver.
         #[arg(long)]
         reason: String,
     },
     /// Approve someone else's override request (an approver, never its requester).
-    Approve { id: String },
+    Approve {
+        /// The override's id (`revscale override list`).
+        id: String,
+    },
     /// Refuse someone else's override request (an approver).
-    Reject { id: String },
+    Reject {
+        /// The override's id (`revscale override list`).
+        id: String,
+    },
     /// Cancel an override.
-    Cancel { id: String },
+    Cancel {
+        /// The override's id (`revscale override list`).
+        id: String,
+    },
     /// List active and pending overrides.
     List,
 }
@@ -70,6 +84,7 @@ pub enum ProvisioningCommand {
         /// may have touched.
         #[arg(long = "component", value_name = "COMPONENT=STATE", value_parser = declared_state, required = true)]
         components: Vec<(ComponentId, ComponentState)>,
+        /// What was repaired and how: recorded in the audit trail.
         #[arg(long)]
         reason: String,
     },
@@ -94,6 +109,7 @@ pub enum Call {
     Override(OverrideCommand),
     BreakerReset,
     Mode(String),
+    ShowMode,
     Plan,
     PendingApprove,
     PendingReject { reason: String },
@@ -103,7 +119,9 @@ pub enum Call {
 /// A call as HTTP: method, path with its query, and the JSON body of its request type.
 fn request_of(call: &Call) -> anyhow::Result<(&'static str, String, Option<String>)> {
     Ok(match call {
-        Call::Status | Call::Override(OverrideCommand::List) => ("GET", "/status".into(), None),
+        Call::Status | Call::ShowMode | Call::Override(OverrideCommand::List) => {
+            ("GET", "/status".into(), None)
+        }
         Call::Decisions { limit, before } => {
             let query = DecisionsQuery { limit: Some(usize::try_from(*limit)?), before: before.clone() };
             ("GET", query.path(), None)
@@ -140,30 +158,31 @@ fn json<T: Serialize>(body: &T) -> anyhow::Result<Option<String>> {
     Ok(Some(serde_json::to_string(body)?))
 }
 
-/// Signs and sends one request; returns the status and the body, read by [`output`].
+/// Signs and sends one request with the target's profile; returns the status and the
+/// body, read by [`output`].
 async fn send(
-    base: &str,
+    target: &Target,
     method: &str,
     path_and_query: &str,
     body: Option<String>,
 ) -> anyhow::Result<(u16, String)> {
+    let sdk = target.sdk().await;
+    let base = target.api_url(&sdk).await?;
     let url = format!("{}{path_and_query}", base.trim_end_matches('/'));
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let region = sdk
-        .region()
-        .map(|r| r.to_string())
-        .or_else(|| region_from_url(base))
-        .context("no AWS region: set AWS_REGION (or use an execute-api URL, which names it)")?;
+    let parsed = reqwest::Url::parse(&url).with_context(|| format!("invalid API URL '{base}'"))?;
     let provider = sdk
         .credentials_provider()
-        .context("no AWS credentials provider: configure the AWS CLI or set AWS_PROFILE")?;
+        .context("no AWS credentials provider: pass --profile, set AWS_PROFILE or configure the AWS CLI")?;
     let credentials = provider.provide_credentials().await.context("cannot load AWS credentials")?;
     let identity: Identity = credentials.into();
+    // After the credentials: a profile that does not exist has no region either, and
+    // the credentials' error is the one that names it.
+    let region = signing_region(&base, sdk.region())?;
     let payload = body.unwrap_or_default();
-    let host = reqwest::Url::parse(&url).context("invalid API URL")?;
-    let host_header = match host.port() {
-        Some(p) => format!("{}:{p}", host.host_str().unwrap_or_default()),
-        None => host.host_str().unwrap_or_default().to_string(),
+    let host = parsed.host_str().with_context(|| format!("the API URL '{base}' names no host"))?;
+    let host_header = match parsed.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
     };
     let mut headers =
         vec![("host".to_string(), host_header), ("content-type".to_string(), "application/json".to_string())];
@@ -185,7 +204,7 @@ async fn send(
     headers.extend(instructions.headers().map(|(k, v)| (k.to_string(), v.to_string())));
 
     let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build()?;
-    let mut request = client.request(method.parse()?, &url);
+    let mut request = client.request(method.parse()?, parsed);
     for (k, v) in &headers {
         if k != "host" {
             request = request.header(k, v);
@@ -193,25 +212,14 @@ async fn send(
     }
     let response = request.body(payload).send().await.with_context(|| format!("cannot reach {url}"))?;
     let status = response.status().as_u16();
-    let text = response.text().await?;
+    let text = response.text().await.with_context(|| format!("cannot read the answer of {url}"))?;
     Ok((status, text))
 }
 
-/// `https://abc.execute-api.eu-west-1.amazonaws.com` -> `eu-west-1`.
-pub fn region_from_url(url: &str) -> Option<String> {
-    let host = reqwest::Url::parse(url).ok()?.host_str()?.to_string();
-    let mut parts = host.split('.');
-    parts.next()?;
-    (parts.next()? == "execute-api").then(|| parts.next().map(String::from)).flatten()
-}
-
 pub fn run(conn: &Conn, call: Call) -> anyhow::Result<ExitCode> {
-    let Some(base) = conn.api_url.clone() else {
-        bail!("no API URL: pass --api-url or set REVSCALE_API_URL")
-    };
     let (method, path, body) = request_of(&call)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (status, text) = runtime.block_on(send(&base, method, &path, body))?;
+    let (status, text) = runtime.block_on(send(&conn.target, method, &path, body))?;
     if !(200..300).contains(&status) {
         // A refusal from API Gateway itself (not the Lambda) may not be an ErrorResponse.
         let message = serde_json::from_str::<ErrorResponse>(&text).map_or(text, |e| e.error);
@@ -241,7 +249,8 @@ pub fn output(call: &Call, answer: &str, json: bool) -> anyhow::Result<String> {
             render::override_closed(&r.r#override, "cancelled")
         }),
         Call::BreakerReset => show::<ResetBreakerResponse>(answer, json, render::breaker_reset),
-        Call::Mode(_) => show::<SetModeResponse>(answer, json, |r| format!("mode       {}\n", r.mode)),
+        Call::Mode(_) => show::<SetModeResponse>(answer, json, render::mode_set),
+        Call::ShowMode => show::<StatusResponse>(answer, json, render::mode),
         Call::Plan => show::<DryRunResponse>(answer, json, render::plan),
         Call::PendingApprove => show::<ApprovePendingResponse>(answer, json, render::pending_approved),
         Call::PendingReject { .. } => show::<RejectPendingResponse>(answer, json, render::pending_rejected),

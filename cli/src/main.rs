@@ -1,15 +1,26 @@
-//! `revscale`: run the engine locally (simulate, validate a config) and, later, operate
-//! a deployed stack.
+//! `revscale`: run the engine locally (simulate, validate a config) and operate a
+//! deployed stack (status, overrides, approvals, mode, config, drain).
+//!
+//! The operator commands need the `aws` feature (on by default); without it the CLI
+//! is the simulator and the validator, and builds without the AWS SDK.
 
+#[cfg(feature = "aws")]
 mod api;
 mod chart;
+#[cfg(feature = "aws")]
+mod config_push;
+#[cfg(feature = "aws")]
 mod mrr;
 mod simulate;
+#[cfg(feature = "aws")]
+mod stack;
+#[cfg(feature = "aws")]
+mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use revscale_engine::Config;
 
 #[derive(Parser)]
@@ -23,19 +34,28 @@ struct Cli {
 enum Command {
     /// Run the real engine day by day over a revenue/cost scenario, with no AWS.
     Simulate(simulate::Args),
-    /// Print the current MRR from Stripe, as the collector computes it.
-    Mrr(mrr::Args),
     /// Work with the thresholds configuration.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Print a shell completion script: `revscale completions bash > /etc/bash_completion.d/revscale`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the current MRR from Stripe, as the collector computes it.
+    #[cfg(feature = "aws")]
+    Mrr(mrr::Args),
     /// Where the deployed system stands: level, money, components, breaker, overrides.
+    #[cfg(feature = "aws")]
     Status(#[command(flatten)] api::Conn),
     /// The audit trail, newest first.
+    #[cfg(feature = "aws")]
     Decisions {
         #[command(flatten)]
         conn: api::Conn,
+        /// How many entries to show (at most 100).
         #[arg(long, default_value_t = 20)]
         limit: u32,
         /// Continue after this audit id (printed at the end of a full page).
@@ -43,6 +63,7 @@ enum Command {
         before: Option<String>,
     },
     /// Pin a level with a second person's approval.
+    #[cfg(feature = "aws")]
     Override {
         #[command(flatten)]
         conn: api::Conn,
@@ -50,29 +71,35 @@ enum Command {
         command: api::OverrideCommand,
     },
     /// Reset the circuit breaker.
+    #[cfg(feature = "aws")]
     Breaker {
         #[command(flatten)]
         conn: api::Conn,
         #[command(subcommand)]
         command: BreakerCommand,
     },
-    /// Set the operating mode: shadow, approval or auto.
+    /// Show the operating mode and where it comes from, or set it: shadow, approval or auto.
+    #[cfg(feature = "aws")]
     Mode {
         #[command(flatten)]
         conn: api::Conn,
+        /// The mode to set; without it, the mode in force and its source are shown.
         #[arg(value_parser = ["shadow", "approval", "auto"])]
-        mode: String,
+        mode: Option<String>,
     },
     /// What the engine would do now, without acting.
+    #[cfg(feature = "aws")]
     Plan(#[command(flatten)] api::Conn),
     /// A provisioning run that could neither finish nor roll back.
+    #[cfg(feature = "aws")]
     Provisioning {
         #[command(flatten)]
         conn: api::Conn,
         #[command(subcommand)]
         command: api::ProvisioningCommand,
     },
-    /// Approve the level change that waits for approval.
+    /// Approve or refuse the level change that waits for approval.
+    #[cfg(feature = "aws")]
     Pending {
         #[command(flatten)]
         conn: api::Conn,
@@ -83,6 +110,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BreakerCommand {
+    /// Close the breaker and forget its failures.
     Reset,
 }
 
@@ -102,29 +130,55 @@ enum PendingCommand {
 enum ConfigCommand {
     /// Check a configuration; print every problem with its key path.
     Validate {
-        /// The file to check (default: config/revenue_thresholds.yaml).
+        /// The file to check [default: config/revenue_thresholds.yaml if it exists here,
+        /// else the configuration built into revscale].
         file: Option<PathBuf>,
+        /// Print `{"file", "valid", "problems": [...]}` instead of text.
+        #[arg(long)]
+        json: bool,
     },
+    /// Validate a configuration against the deployed stack, then upload it: the
+    /// functions load it at their next cold start.
+    #[cfg(feature = "aws")]
+    Push(config_push::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(&args),
+        Command::Config { command: ConfigCommand::Validate { file, json } } => validate(file, json),
+        #[cfg(feature = "aws")]
+        Command::Config { command: ConfigCommand::Push(args) } => config_push::run(&args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "revscale", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "aws")]
         Command::Mrr(args) => mrr::run(&args),
-        Command::Config { command: ConfigCommand::Validate { file } } => validate(file),
+        #[cfg(feature = "aws")]
         Command::Status(conn) => api::run(&conn, api::Call::Status),
+        #[cfg(feature = "aws")]
         Command::Decisions { conn, limit, before } => api::run(&conn, api::Call::Decisions { limit, before }),
+        #[cfg(feature = "aws")]
         Command::Override { conn, command } => api::run(&conn, api::Call::Override(command)),
+        #[cfg(feature = "aws")]
         Command::Breaker { conn, command: BreakerCommand::Reset } => api::run(&conn, api::Call::BreakerReset),
-        Command::Mode { conn, mode } => api::run(&conn, api::Call::Mode(mode)),
+        #[cfg(feature = "aws")]
+        Command::Mode { conn, mode: Some(mode) } => api::run(&conn, api::Call::Mode(mode)),
+        #[cfg(feature = "aws")]
+        Command::Mode { conn, mode: None } => api::run(&conn, api::Call::ShowMode),
+        #[cfg(feature = "aws")]
         Command::Plan(conn) => api::run(&conn, api::Call::Plan),
+        #[cfg(feature = "aws")]
         Command::Pending { conn, command: PendingCommand::Approve } => {
             api::run(&conn, api::Call::PendingApprove)
         }
+        #[cfg(feature = "aws")]
         Command::Pending { conn, command: PendingCommand::Reject { reason } } => {
             api::run(&conn, api::Call::PendingReject { reason })
         }
+        #[cfg(feature = "aws")]
         Command::Provisioning { conn, command } => api::run(&conn, api::Call::Provisioning(command)),
     };
     match result {
@@ -141,7 +195,14 @@ pub const DEFAULT_CONFIG_PATH: &str = "config/revenue_thresholds.yaml";
 /// Loads `path`, or the default file when it exists, or the copy compiled into the
 /// binary, so `revscale simulate` works from any directory.
 pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
-    let (text, name) = match path {
+    let (text, name) = config_text(path)?;
+    Config::from_yaml(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))
+}
+
+/// The text of `path`, or of the default file when it exists, or of the built-in
+/// configuration, with the name to report it under.
+pub fn config_text(path: Option<&PathBuf>) -> anyhow::Result<(String, String)> {
+    Ok(match path {
         Some(p) => (
             std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?,
             p.display().to_string(),
@@ -152,19 +213,26 @@ pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
                 (revscale_engine::DEFAULT_CONFIG_YAML.to_string(), "built-in default config".to_string())
             }
         },
-    };
-    Config::from_yaml(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))
+    })
 }
 
-fn validate(file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let path = file.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    match Config::from_yaml(&text) {
+/// Checks `file`, or the default file when it exists here, or the configuration built
+/// into revscale (what `simulate` runs with outside the repository).
+fn validate(file: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
+    let (text, name) = config_text(file.as_ref())?;
+    let result = Config::from_yaml(&text);
+    if json {
+        let problems: Vec<String> = match &result {
+            Ok(_) => vec![],
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        };
+        println!("{}", serde_json::json!({"file": name, "valid": result.is_ok(), "problems": problems}));
+        return Ok(if result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    match result {
         Ok(config) => {
             println!(
-                "{}: valid ({} levels, {} components, mode {}, currency {})",
-                path.display(),
+                "{name}: valid ({} levels, {} components, mode {}, currency {})",
                 config.levels.len(),
                 config.components.len(),
                 config.mode,
@@ -173,7 +241,7 @@ fn validate(file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            println!("{}: {} problem(s)", path.display(), e.0.len());
+            println!("{name}: {} problem(s)", e.0.len());
             for problem in &e.0 {
                 println!("  {problem}");
             }

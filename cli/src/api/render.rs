@@ -7,8 +7,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use revscale_api::{
     ApproveOverrideResponse, ApprovePendingResponse, BreakerPosition, BreakerState, BreakerView,
     CreateOverrideResponse, DecisionsResponse, DryRunResponse, Evaluation, OpenOverrides, Override,
-    PendingApproval, RejectPendingResponse, ReleaseRunResponse, ResetBreakerResponse, StatusResponse,
+    PendingApproval, RejectPendingResponse, ReleaseRunResponse, ResetBreakerResponse, SetModeResponse,
+    StatusResponse,
 };
+use revscale_engine::ModeSource;
 use serde::Serialize;
 
 /// The name a value has on the wire (`execute`, `half_open`...), for enums without
@@ -46,7 +48,8 @@ fn reasons(reasons: &[String]) -> String {
 }
 
 pub fn status(s: &StatusResponse) -> String {
-    let mut out = format!("level      L{} since {} (mode {})\n", s.level, s.level_since, s.mode);
+    let mut out = format!("level      L{} since {}\n", s.level, s.level_since);
+    out += &mode(s);
     let ratio = s.ratio_pct.map_or("no revenue".into(), |r| format!("{r:.2}% of MRR"));
     out += &format!(
         "MRR        {} (3-month average {})\ncost       {} ({ratio})\n",
@@ -67,10 +70,10 @@ pub fn status(s: &StatusResponse) -> String {
     if let Some(p) = &s.pending_approval {
         out += &pending_line(p, "waits for approval");
     }
-    out += "components\n";
-    for (name, c) in &s.components {
-        out += &format!("  {:<20} {:<8} since {}\n", name.to_string(), c.state.to_string(), c.since);
-    }
+    out += &crate::table::render(
+        &["component", "state", "since"],
+        s.components.iter().map(|(name, c)| vec![name.to_string(), c.state.to_string(), c.since.to_string()]),
+    );
     out += &overrides(&s.overrides);
     out += &format!("next       {} -> L{}\n", wire_name(&s.next.would_do), s.next.to_level);
     out + &reasons(&s.next.reasons)
@@ -80,30 +83,54 @@ pub fn open_overrides(s: &StatusResponse) -> String {
     overrides(&s.overrides)
 }
 
+/// The mode in force and where it comes from.
+pub fn mode(s: &StatusResponse) -> String {
+    let source = match s.mode_source {
+        ModeSource::Deployment => "the stack's Mode parameter".to_string(),
+        ModeSource::Operator => format!(
+            "set with `revscale mode`; holds until a deploy changes the stack's Mode, now {}",
+            s.deployed_mode
+        ),
+    };
+    format!("mode       {} ({source})\n", s.mode)
+}
+
+pub fn mode_set(r: &SetModeResponse) -> String {
+    format!(
+        "mode       {} (holds until a deploy changes the stack's Mode, now {})\n",
+        r.mode, r.deployed_mode
+    )
+}
+
 fn overrides(open: &OpenOverrides) -> String {
-    let mut out = String::from("overrides\n");
-    for (kind, list) in [("active", &open.active), ("pending", &open.pending)] {
-        for o in list {
-            out += &format!(
-                "  {kind:<8} {} L{} until {} by {}{}: {}\n",
-                o.id,
-                o.level,
-                o.until,
-                o.requested_by,
-                o.approved_by.as_ref().map(|a| format!(", approved by {a}")).unwrap_or_default(),
-                o.reason
-            );
-        }
+    let rows: Vec<Vec<String>> = [("active", &open.active), ("pending", &open.pending)]
+        .into_iter()
+        .flat_map(|(kind, list)| list.iter().map(move |o| (kind, o)))
+        .map(|(kind, o)| {
+            vec![
+                kind.to_string(),
+                o.id.clone(),
+                format!("L{}", o.level),
+                o.until.to_string(),
+                o.requested_by.clone(),
+                o.approved_by.clone().unwrap_or_else(|| "-".into()),
+                o.reason.clone(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "overrides  none open\n".into();
     }
-    out
+    crate::table::render(&["override", "id", "level", "until", "requested by", "approved by", "reason"], rows)
 }
 
 pub fn decisions(d: &DecisionsResponse) -> String {
-    let mut out = format!("{:<36} {:<18} {:<40} note\n", "id", "kind", "actor");
-    for entry in &d.decisions {
-        let note: String = entry.note.chars().take(80).collect();
-        out += &format!("{:<36} {:<18} {:<40} {note}\n", entry.id, entry.kind, entry.actor);
-    }
+    let mut out = crate::table::render(
+        &["id", "kind", "actor", "note"],
+        d.decisions
+            .iter()
+            .map(|e| vec![e.id.to_string(), e.kind.to_string(), e.actor.to_string(), e.note.clone()]),
+    );
     if let Some(next) = &d.next {
         out += &format!("more: revscale decisions --before {next}\n");
     }
@@ -183,9 +210,10 @@ pub fn breaker_reset(r: &ResetBreakerResponse) -> String {
 }
 
 pub fn run_released(r: &ReleaseRunResponse) -> String {
-    let mut out = format!("released   {} (counted as a failed run)\ncomponents\n", r.released);
-    for (name, state) in &r.components {
-        out += &format!("  {:<20} {state}\n", name.to_string());
-    }
+    let mut out = format!("released   {} (counted as a failed run)\n", r.released);
+    out += &crate::table::render(
+        &["component", "declared"],
+        r.components.iter().map(|(name, state)| vec![name.to_string(), state.to_string()]),
+    );
     out + &breaker(&r.breaker)
 }

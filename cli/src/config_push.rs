@@ -1,0 +1,190 @@
+//! `revscale config push FILE --stack NAME`: validate a configuration as the deployed
+//! functions will load it (the stack's mode, cluster, roles and currency applied), then
+//! upload it to the stack's configuration parameter. The functions load it at their
+//! next cold start; nothing is uploaded when anything is wrong.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use aws_sdk_ssm::types::{ParameterTier, ParameterType};
+use revscale_engine::config::Deployment;
+use revscale_engine::{Config, Currency};
+
+use crate::stack::{Stack, Target};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The configuration to upload (checked first, as `config validate` does).
+    file: PathBuf,
+    #[command(flatten)]
+    target: Target,
+    /// Check the file against the stack and say what would be uploaded, without uploading.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print `{"stack", "parameter", "version", "uploaded", "notes"}` instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let config = Config::from_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let sdk = args.target.sdk().await;
+        let stack = args.target.stack(&sdk).await?;
+        let notes =
+            check_against(&config, &stack).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+        let parameter = stack.output("ConfigParameterName")?;
+        let version = if args.dry_run {
+            None
+        } else {
+            let answer = aws_sdk_ssm::Client::new(&sdk)
+                .put_parameter()
+                .name(&parameter)
+                .description(format!(
+                    "revscale thresholds for stack {}, from revscale config push",
+                    stack.name
+                ))
+                .value(compact(&text, &config))
+                .r#type(ParameterType::String)
+                .overwrite(true)
+                // Standard (free) up to 4 KB, advanced beyond: a long config still fits.
+                .tier(ParameterTier::IntelligentTiering)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", aws_sdk_ssm::error::DisplayErrorContext(&e)))
+                .with_context(|| format!("cannot write {parameter}"))?;
+            Some(answer.version)
+        };
+        if args.json {
+            let out = serde_json::json!({
+                "stack": stack.name, "parameter": parameter, "version": version,
+                "uploaded": version.is_some(), "notes": notes,
+            });
+            println!("{out}");
+        } else {
+            match version {
+                Some(v) => println!(
+                    "{}: valid for stack {}; uploaded to {parameter} (version {v}).\n\
+                     The functions load it at their next cold start.",
+                    args.file.display(),
+                    stack.name
+                ),
+                None => println!(
+                    "{}: valid for stack {}; would upload to {parameter} (dry run: nothing written)",
+                    args.file.display(),
+                    stack.name
+                ),
+            }
+            for note in &notes {
+                println!("note: {note}");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// What the deployed functions will make of `config`: problems are errors, and what
+/// the stack decides instead of the file (its mode) is returned as notes.
+pub fn check_against(config: &Config, stack: &Stack) -> anyhow::Result<Vec<String>> {
+    let deployment = Deployment {
+        cluster_name: stack.parameter("EksClusterName")?,
+        cluster_role_arn: stack.parameter("EksClusterRoleArn")?,
+        node_role_arn: stack.parameter("EksNodeRoleArn")?,
+        flag_prefix: stack.parameter("FlagPrefix")?,
+    };
+    config.for_deployment(&deployment).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let stored: Currency = stack
+        .parameter("RevenueCurrency")?
+        .parse()
+        .map_err(|e| anyhow::anyhow!("the stack's RevenueCurrency: {e}"))?;
+    if config.currency != stored {
+        anyhow::bail!(
+            "currency {} differs from the stack's RevenueCurrency {stored}, the currency the collectors store revenue in",
+            config.currency
+        );
+    }
+    let mut notes = Vec::new();
+    let deployed_mode = stack.parameter("Mode")?;
+    if config.mode.to_string() != deployed_mode {
+        notes.push(format!(
+            "the file's mode ({}) is not used: the stack's Mode parameter ({deployed_mode}) decides, \
+             or `revscale mode` until the next deploy that changes Mode",
+            config.mode
+        ));
+    }
+    Ok(notes)
+}
+
+/// The text to upload: without whole-line comments when that changes nothing (a
+/// standard parameter holds 4 KB, and the shipped file's comments alone are 3 KB),
+/// else as written.
+fn compact(text: &str, config: &Config) -> String {
+    let stripped: String = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#') && !line.trim().is_empty())
+        .map(|line| format!("{line}\n"))
+        .collect();
+    match Config::from_yaml(&stripped) {
+        Ok(same) if same == *config => stripped,
+        _ => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn stack(mode: &str, currency: &str) -> Stack {
+        let parameters: BTreeMap<String, String> = [
+            ("EksClusterName", "revscale"),
+            ("EksClusterRoleArn", "arn:aws:iam::111122223333:role/cluster"),
+            ("EksNodeRoleArn", "arn:aws:iam::111122223333:role/node"),
+            ("FlagPrefix", "/revscale/flags"),
+            ("RevenueCurrency", currency),
+            ("Mode", mode),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        Stack { name: "rs".into(), outputs: BTreeMap::new(), parameters }
+    }
+
+    #[test]
+    fn the_shipped_file_fits_the_stack_and_its_mode_is_noted_as_unused() {
+        let config = Config::default_config().unwrap();
+        assert!(check_against(&config, &stack("auto", "EUR")).unwrap().is_empty());
+        let notes = check_against(&config, &stack("shadow", "EUR")).unwrap();
+        assert!(notes[0].contains("the stack's Mode parameter (shadow) decides"), "{notes:?}");
+    }
+
+    #[test]
+    fn a_file_in_another_currency_or_for_another_cluster_is_refused() {
+        let config = Config::default_config().unwrap();
+        let err = check_against(&config, &stack("auto", "USD")).unwrap_err().to_string();
+        assert!(err.contains("differs from the stack's RevenueCurrency USD"), "{err}");
+        let other = revscale_engine::DEFAULT_CONFIG_YAML.replace(
+            "      kind: eks_cluster\n",
+            "      kind: eks_cluster\n      role_arn: arn:aws:iam::111122223333:role/other\n",
+        );
+        let err = check_against(&Config::from_yaml(&other).unwrap(), &stack("auto", "EUR"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("components.eks_control_plane.driver.role_arn"), "{err}");
+    }
+
+    #[test]
+    fn comments_are_left_out_of_the_upload_and_the_configuration_stays_the_same() {
+        let text = revscale_engine::DEFAULT_CONFIG_YAML;
+        let config = Config::from_yaml(text).unwrap();
+        let uploaded = compact(text, &config);
+        assert!(uploaded.len() < 4096, "fits a standard parameter: {} bytes", uploaded.len());
+        assert_eq!(Config::from_yaml(&uploaded).unwrap(), config);
+    }
+}
