@@ -35,7 +35,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::auth::{Caller, Role, Roles};
-use crate::routes::{operations, overrides, pending, status};
+use crate::routes::{drain, operations, overrides, pending, status};
 
 /// Bodies are a few hundred bytes; anything this large is a mistake or an attack.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -240,6 +240,10 @@ pub enum Route {
     SetMode,
     ReleaseRun,
     DryRun,
+    DrainPlan,
+    RequestDrain,
+    ApproveDrain,
+    CancelDrain,
 }
 
 impl Route {
@@ -263,6 +267,10 @@ impl Route {
             ["mode"] => (Route::SetMode, Method::POST, Role::Operator),
             ["provisioning", "release"] => (Route::ReleaseRun, Method::POST, Role::Operator),
             ["evaluate"] => (Route::DryRun, Method::POST, Role::Operator),
+            ["drain", "plan"] => (Route::DrainPlan, Method::GET, Role::Reader),
+            ["drain"] => (Route::RequestDrain, Method::POST, Role::Operator),
+            ["drain", "approve"] => (Route::ApproveDrain, Method::POST, Role::Approver),
+            ["drain", "cancel"] => (Route::CancelDrain, Method::POST, Role::Operator),
             _ => return None,
         })
     }
@@ -361,6 +369,18 @@ where
             operations::check_dry_run(req)?;
             respond(ok, &operations::dry_run(deps, store, ctx.now).await?)
         }
+        Route::DrainPlan => {
+            only_params(req, &[])?;
+            respond(ok, &drain::dry_run(deps, store, ctx.now).await?)
+        }
+        Route::RequestDrain => {
+            respond(StatusCode::CREATED, &drain::request(deps, store, body(req)?, ctx).await?)
+        }
+        Route::ApproveDrain => {
+            let evaluation_store = store.for_invocation(ctx.request_id);
+            respond(ok, &drain::approve(deps, store, &evaluation_store, ctx).await?)
+        }
+        Route::CancelDrain => respond(ok, &drain::cancel(deps, store, ctx).await?),
     }
 }
 

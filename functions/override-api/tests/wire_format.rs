@@ -16,8 +16,9 @@ use override_api::handler::{Deps, handle};
 use revscale_engine::Config;
 use revscale_engine::Money;
 use revscale_engine::ports::{AuditRecord, StateStore};
-use revscale_engine::state::PendingApproval;
+use revscale_engine::state::{ComponentRecord, PendingApproval};
 use revscale_engine::testing::{MemoryBus, MemoryNotifier, MemoryStore};
+use revscale_engine::{ComponentId, ComponentState};
 use serde_json::{Value, json};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/wire_format.golden.json");
@@ -120,6 +121,22 @@ async fn play_every_route(api: &mut Api) {
         e["queryStringParameters"] = json!({"limit": "100"});
     })
     .await;
+    // Level 2 running: the cluster, its workers and a flag, for the drain to take down.
+    api.seed(|s| {
+        s.level = 2;
+        for id in ["eks_control_plane", "k8s_workers", "hume_ai"] {
+            let since = "2026-11-01".parse().unwrap();
+            s.components.insert(ComponentId::new(id), ComponentRecord::settled(ComponentState::Hot, since));
+        }
+    })
+    .await;
+    api.play("drain plan", "drain-plan", "", same).await;
+    api.play("drain request", "drain-request", "", same).await;
+    api.play("drain request, again", "drain-request", "", same).await;
+    api.play("drain approve, self", "drain-approve-self", "", same).await;
+    api.play("drain approve", "drain-approve-other", "", same).await;
+    api.play("status, drained", "status", "", same).await;
+    api.play("drain cancel", "drain-cancel", "", same).await;
     for name in [
         "decisions-bad-limit",
         "decisions-empty-before",

@@ -17,6 +17,10 @@
 //! | `POST /mode` | [`SetModeRequest`] | [`SetModeResponse`] |
 //! | `POST /provisioning/release` | [`ReleaseRunRequest`] | [`ReleaseRunResponse`] |
 //! | `POST /evaluate?dry_run=true` | - | [`DryRunResponse`] |
+//! | `GET /drain/plan` | - | [`DryRunResponse`] (what an approved drain would do) |
+//! | `POST /drain` | [`RequestDrainRequest`] | [`RequestDrainResponse`] (201) |
+//! | `POST /drain/approve` | - | [`ApproveDrainResponse`] |
+//! | `POST /drain/cancel` | - | [`CancelDrainResponse`] |
 //! | any refusal (4xx, 5xx) | - | [`ErrorResponse`] |
 //!
 //! Engine types are named through `revscale_engine`'s root only. The state's own parts
@@ -28,11 +32,15 @@
 //! `deserialize_with = "Option::deserialize"`: serde would otherwise take a missing one
 //! for `null`, and a renamed field would read as "none" without a word.
 
+mod drain;
 mod operations;
 mod overrides;
 mod pending;
 mod status;
 
+pub use drain::{
+    ApproveDrainResponse, CancelDrainResponse, Drain, RequestDrainRequest, RequestDrainResponse,
+};
 pub use operations::{
     BreakerPosition, DryRunResponse, ReleaseRunRequest, ReleaseRunResponse, ResetBreakerResponse,
     SetModeRequest, SetModeResponse,

@@ -37,6 +37,9 @@ pub struct StatusResponse {
     pub overrides: OpenOverrides,
     #[serde(deserialize_with = "Option::deserialize")]
     pub pending_approval: Option<PendingApproval>,
+    /// A drain requested or in force.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub drain: Option<crate::Drain>,
     /// The provisioning run holding the lock, if any.
     #[serde(deserialize_with = "Option::deserialize")]
     pub provisioning: Option<RunInProgress>,

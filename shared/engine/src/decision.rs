@@ -307,11 +307,12 @@ mod tests {
 
     #[test]
     fn causes_read_as_words_and_ids_print_plainly() {
-        let words: Vec<String> = [Cause::Growth, Cause::Churn, Cause::CostOverrun, Cause::Override]
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
-        assert_eq!(words, ["growth", "churn", "cost overrun", "override"]);
+        let words: Vec<String> =
+            [Cause::Growth, Cause::Churn, Cause::CostOverrun, Cause::Override, Cause::Drain]
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
+        assert_eq!(words, ["growth", "churn", "cost overrun", "override", "drain"]);
         let id = DecisionId("2026-03-01-L1-L2-abc".into());
         assert_eq!(format!("{id} {id:?}"), "2026-03-01-L1-L2-abc 2026-03-01-L1-L2-abc");
     }

@@ -98,6 +98,8 @@ pub enum Cause {
     CostOverrun,
     /// An approved manual override.
     Override,
+    /// An approved drain: everything revscale made goes COLD, ahead of a teardown.
+    Drain,
 }
 
 impl fmt::Display for Cause {
@@ -107,6 +109,7 @@ impl fmt::Display for Cause {
             Cause::Churn => "churn",
             Cause::CostOverrun => "cost overrun",
             Cause::Override => "override",
+            Cause::Drain => "drain",
         })
     }
 }

@@ -134,6 +134,22 @@ fn propose(
         ));
         return None;
     }
+    if let Some(drain) = state.drain.as_ref().filter(|d| d.is_active()) {
+        notes.reasons.push(format!(
+            "drained (requested by {}, approved by {}: {}): everything revscale manages goes COLD at L0, and nothing starts until the drain is cancelled",
+            drain.requested_by,
+            drain.approved_by.as_deref().unwrap_or_default(),
+            drain.reason
+        ));
+        let transitions = transitions_to_cold(config, state);
+        let extra_cost = cost_delta(config, &transitions);
+        return (!transitions.is_empty() || state.level != 0).then_some(Proposal {
+            to_level: 0,
+            cause: Some(Cause::Drain),
+            transitions,
+            extra_cost,
+        });
+    }
     if let Some(o) = state.active_override(today) {
         let approved_by = o.approved_by.clone().unwrap_or_default();
         notes.events.push(Event::OverrideApplied {
@@ -220,7 +236,7 @@ fn gate(
 ) -> Outcome {
     let Day { config, state, today, .. } = *day;
     let Notes { events, reasons } = notes;
-    let manual = proposal.cause == Some(Cause::Override);
+    let manual = matches!(proposal.cause, Some(Cause::Override | Cause::Drain));
     let changes_level = proposal.to_level != state.level;
     if !manual {
         match state.breaker.status(config, today) {
@@ -237,7 +253,10 @@ fn gate(
             BreakerStatus::Closed => {}
         }
     }
-    if mode == Mode::Shadow {
+    // A drain only removes what revscale made, and two people approved it: it acts in
+    // shadow mode too, so that a stack switched back to shadow can still be emptied
+    // before `sam delete`.
+    if mode == Mode::Shadow && proposal.cause != Some(Cause::Drain) {
         if changes_level {
             events.push(Event::ShadowOnly {
                 from: state.level,
@@ -752,6 +771,25 @@ pub fn transitions_to_level(config: &Config, state: &SystemState, target: u8) ->
             }
             ComponentState::Hot | ComponentState::Warming | ComponentState::Cooling => {}
         }
+    }
+    out
+}
+
+/// The moves that take every component revscale manages to COLD: dependents first,
+/// each HOT one deactivated, then decommissioned. Always-on components are not
+/// revscale's to remove.
+pub fn transitions_to_cold(config: &Config, state: &SystemState) -> Vec<Transition> {
+    let mut out = Vec::new();
+    for id in config.activation_order.iter().rev() {
+        if config.components[id].is_always_on() {
+            continue;
+        }
+        let kinds: &[TransitionKind] = match state.component_state(id) {
+            ComponentState::Hot => &[TransitionKind::Deactivate, TransitionKind::Decommission],
+            ComponentState::Warm => &[TransitionKind::Decommission],
+            ComponentState::Cold | ComponentState::Warming | ComponentState::Cooling => &[],
+        };
+        out.extend(kinds.iter().map(|kind| Transition { component: id.clone(), kind: *kind }));
     }
     out
 }

@@ -89,6 +89,26 @@ impl Override {
     }
 }
 
+/// A request to take down everything revscale made (`revscale drain`), ahead of a
+/// teardown. Once a second person approves it, the engine moves every component it
+/// manages to COLD and level 0, in every mode, and starts nothing until it is
+/// cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drain {
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_on: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+}
+
+impl Drain {
+    /// Approved, by someone other than the requester.
+    pub fn is_active(&self) -> bool {
+        self.approved_by.as_ref().is_some_and(|by| *by != self.requested_by)
+    }
+}
+
 /// A level change the engine wants but that waits for a human.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingApproval {
@@ -174,6 +194,9 @@ pub struct SystemState {
     pub overrides: Vec<Override>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_approval: Option<PendingApproval>,
+    /// A drain requested or in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Drain>,
     /// The mode an operator set (`revscale mode`); `None` follows the deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
@@ -209,6 +232,7 @@ impl SystemState {
             breaker: Breaker::default(),
             overrides: Vec::new(),
             pending_approval: None,
+            drain: None,
             mode: None,
             mode_set_over: None,
             provisioning: None,

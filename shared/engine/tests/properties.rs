@@ -8,8 +8,9 @@ use chrono::{Days, NaiveDate};
 use proptest::prelude::*;
 use revscale_engine::decision::Outcome;
 use revscale_engine::model::Cause;
-use revscale_engine::model::TransitionKind;
+use revscale_engine::model::{Mode, TransitionKind};
 use revscale_engine::rules::cost_delta;
+use revscale_engine::state::{ComponentRecord, Drain};
 use revscale_engine::{ComponentState, Config, Currency, History, Money, SystemState};
 use revscale_simulator::{Scenario, SimOptions, simulate};
 use revscale_test_support::*;
@@ -249,10 +250,45 @@ proptest! {
         }
         if d.outcome == Outcome::Execute {
             for id in c.components_up_to(d.to_level) {
-                prop_assert_eq!(after.component_state(&id), revscale_engine::ComponentState::Hot, "{} at L{}", id, d.to_level);
+                prop_assert_eq!(after.component_state(&id), ComponentState::Hot, "{} at L{}", id, d.to_level);
             }
         }
         prop_assert!(after.any_transitional().is_none());
         prop_assert_eq!(d.figures.mrr, Some(Money::whole(situation.today_mrr, Currency::EUR)));
+    }
+
+    #[test]
+    fn an_approved_drain_only_takes_down_and_leaves_every_managed_component_cold_in_any_mode(
+        situation in situation(),
+        mode in prop_oneof![Just(Mode::Shadow), Just(Mode::Approval), Just(Mode::Auto)],
+        warm in proptest::collection::vec(any::<bool>(), 9),
+    ) {
+        let (mut c, mut s, h, date) = situation.setup();
+        c.mode = mode;
+        // Some of the running components only WARM, as a churn drop leaves them.
+        for (flag, id) in warm.iter().zip(c.activation_order.clone()) {
+            if *flag && !c.components[&id].is_always_on() && s.component_state(&id) == ComponentState::Hot {
+                s.components.insert(id, ComponentRecord::settled(ComponentState::Warm, day("2026-01-01")));
+            }
+        }
+        s.drain = Some(Drain {
+            reason: "teardown".into(),
+            requested_by: "alice".into(),
+            requested_on: day("2026-01-01"),
+            approved_by: Some("bob".into()),
+        });
+        let d = eval(&c, &s, &h, &date);
+        prop_assert!(d.transitions.iter().all(|t| matches!(t.kind, TransitionKind::Deactivate | TransitionKind::Decommission)), "{:?}", d.transitions);
+        prop_assert_eq!(d.to_level, 0);
+        let mut after = s.clone();
+        for t in &d.transitions {
+            prop_assert!(after.start(t, d.date).is_ok() && after.commit(t, d.date).is_ok(), "illegal {}", t);
+        }
+        for (id, component) in &c.components {
+            let expected = if component.is_always_on() { s.component_state(id) } else { ComponentState::Cold };
+            prop_assert_eq!(after.component_state(id), expected, "{}", id);
+        }
+        let nothing_to_do = d.transitions.is_empty() && s.level == 0;
+        prop_assert_eq!(d.outcome, if nothing_to_do { Outcome::Hold } else { Outcome::Execute });
     }
 }

@@ -5,7 +5,7 @@ use revscale_engine::decision::{Event, Outcome, Severity};
 use revscale_engine::model::Cause;
 use revscale_engine::model::{ComponentState, Mode, TransitionKind};
 use revscale_engine::provisioning::run::record_failure;
-use revscale_engine::state::{ComponentRecord, Override, PendingApproval};
+use revscale_engine::state::{ComponentRecord, Drain, Override, PendingApproval};
 use revscale_engine::{History, Money, Ratio, Transition};
 use revscale_test_support::*;
 
@@ -1040,4 +1040,84 @@ fn an_approval_holds_for_its_change_and_its_reason_only() {
         p.approved_by = Some("bob".into());
     }
     assert_eq!(eval(&c, &approved, &h, "2026-04-08").outcome, Outcome::Execute);
+}
+
+// ---- Drain ---------------------------------------------------------------------------
+
+fn drain(approved_by: Option<&str>) -> Drain {
+    Drain {
+        reason: "closing the company".into(),
+        requested_by: "arn:aws:iam::123456789012:user/alice".into(),
+        requested_on: day("2026-03-01"),
+        approved_by: approved_by.map(String::from),
+    }
+}
+
+#[test]
+fn an_approved_drain_takes_everything_revscale_manages_cold_in_shadow_mode_and_with_the_breaker_open() {
+    let mut c = config();
+    c.mode = Mode::Shadow;
+    let mut s = at_level(&c, 3, "2026-01-01");
+    s.components.insert(id("tee"), ComponentRecord::settled(ComponentState::Warm, day("2026-02-01")));
+    for _ in 0..c.breaker.failures {
+        record_failure(&c, &mut s, day("2026-03-01"));
+    }
+    s.drain = Some(drain(Some("arn:aws:iam::123456789012:user/bob")));
+    let d = eval(&c, &s, &History::new(), "2026-03-02");
+    assert_eq!(
+        (d.to_level, d.cause, d.outcome),
+        (0, Some(Cause::Drain), Outcome::Execute),
+        "{:?}",
+        d.reasons
+    );
+    let moves = transitions(&d);
+    // Every HOT component is deactivated then decommissioned, a WARM one decommissioned;
+    // the always-on bootstrap is left alone.
+    for (name, state) in &s.components {
+        let kinds: Vec<TransitionKind> =
+            moves.iter().filter(|(c, _)| c == name.as_str()).map(|(_, k)| *k).collect();
+        let expected = match (c.components[name].is_always_on(), state.state) {
+            (true, _) | (false, ComponentState::Cold) => vec![],
+            (false, ComponentState::Warm) => vec![TransitionKind::Decommission],
+            (false, _) => vec![TransitionKind::Deactivate, TransitionKind::Decommission],
+        };
+        assert_eq!(kinds, expected, "{name}");
+    }
+    // Node groups go before the cluster they run on.
+    let position = |name: &str| moves.iter().rposition(|(c, _)| c == name).unwrap();
+    assert!(position("k8s_workers") < position("eks_control_plane"), "{moves:?}");
+    assert!(position("vault_ha") < position("eks_control_plane"), "{moves:?}");
+    assert!(revscale_engine::rules::cost_delta(&c, &d.transitions).is_negative(), "a drain only saves");
+}
+
+#[test]
+fn a_drain_without_a_second_persons_approval_does_nothing() {
+    let c = config();
+    let mut h = History::new();
+    fill(&mut h, "2026-03-10", "2026-03-10", 100, 95);
+    for approval in [None, Some("arn:aws:iam::123456789012:user/alice")] {
+        let mut s = at_level(&c, 2, "2026-01-01");
+        s.drain = Some(drain(approval));
+        let d = eval(&c, &s, &h, "2026-03-10");
+        assert_ne!(d.cause, Some(Cause::Drain), "approved by {approval:?}");
+    }
+}
+
+#[test]
+fn a_drained_system_starts_nothing_however_revenue_grows_until_the_drain_is_cancelled() {
+    let c = config();
+    let mut s = at_level(&c, 0, "2025-06-01");
+    s.drain = Some(drain(Some("bob")));
+    let h = months(&[("2025-12", 20_000), ("2026-01", 20_000), ("2026-02", 20_000)], 50);
+    let d = eval(&c, &s, &h, "2026-02-28");
+    assert_eq!((d.to_level, d.outcome), (0, Outcome::Hold));
+    assert!(d.transitions.is_empty());
+    assert!(
+        d.reasons[0]
+            .starts_with("drained (requested by arn:aws:iam::123456789012:user/alice, approved by bob"),
+        "{:?}",
+        d.reasons
+    );
+    s.drain = None;
+    assert!(eval(&c, &s, &h, "2026-02-28").to_level > 0, "cancelled, growth counts again");
 }

@@ -2,6 +2,7 @@
 //! with an audit record, the engine's view of today, and the engine's state parts as
 //! the API shows them (`revscale-api`'s types).
 
+pub(crate) mod drain;
 pub(crate) mod operations;
 pub(crate) mod overrides;
 pub(crate) mod pending;

@@ -42,6 +42,7 @@ pub(crate) async fn status<S: Store, B, N>(
         mode: state.mode_in_force(&deps.config).0,
         mode_source: state.mode_in_force(&deps.config).1,
         deployed_mode: deps.config.mode,
+        drain: state.drain.clone(),
         mrr: decision.figures.mrr,
         average_3m: decision.figures.average_3m,
         cost: decision.figures.cost,

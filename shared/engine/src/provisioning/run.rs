@@ -91,7 +91,10 @@ pub fn verify_request(
             max_hours: max_age.num_hours(),
         });
     }
-    if mode == Mode::Shadow || request.mode == Mode::Shadow || decision.mode == Mode::Shadow {
+    // An approved drain acts in every mode (it only removes); anything else in shadow
+    // mode is recorded, never executed.
+    let shadow = mode == Mode::Shadow || request.mode == Mode::Shadow || decision.mode == Mode::Shadow;
+    if shadow && decision.cause != Some(Cause::Drain) {
         return Err(Refusal::Shadow { id });
     }
     Ok(())
@@ -513,6 +516,26 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Refusal::Expired { age_minutes: 360, max_hours: 6, .. }), "{err:?}");
         assert!(err.to_string().contains("older than 6 h"), "{err}");
+    }
+
+    #[test]
+    fn an_approved_drain_is_executed_in_shadow_mode_too_and_nothing_else_is() {
+        let mut r = request("d1");
+        r.cause = Some(Cause::Drain);
+        let mut record = recorded(&r, "2026-03-01T06:00:00");
+        if let Some(d) = record.decision.as_mut() {
+            d.mode = Mode::Shadow;
+        }
+        let at = now("2026-03-01T06:00:01");
+        assert_eq!(verify_request(&r, Some(&record), Mode::Shadow, at, SIX_HOURS()), Ok(()));
+        r.cause = Some(Cause::Override);
+        if let Some(d) = record.decision.as_mut() {
+            d.cause = Some(Cause::Override);
+        }
+        assert_eq!(
+            verify_request(&r, Some(&record), Mode::Shadow, at, SIX_HOURS()),
+            Err(Refusal::Shadow { id: "d1".into() })
+        );
     }
 
     #[test]
