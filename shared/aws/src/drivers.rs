@@ -16,6 +16,11 @@ use revscale_engine::config::{Component, DriverSpec};
 use revscale_engine::model::ComponentState;
 use revscale_engine::ports::{ComponentDriver, DriverError, DriverStatus};
 
+/// What every resource a driver creates carries: `revscale status --orphans` lists by
+/// the first, and the second names the component (and is the cost allocation tag).
+pub const MANAGED_TAG: (&str, &str) = ("revscale:managed", "true");
+pub const COMPONENT_TAG: &str = "revscale-component";
+
 pub struct AwsDrivers {
     eks: aws_sdk_eks::Client,
     ssm: aws_sdk_ssm::Client,
@@ -163,6 +168,22 @@ impl ComponentDriver for AwsDrivers {
                     .send()
                     .await
                     .map_err(sdk_error)?;
+                // PutParameter takes no tags when it overwrites: tagged apart, every time
+                // (idempotent), so `status --orphans` finds the flag.
+                let tags = [MANAGED_TAG, (COMPONENT_TAG, component.id.as_str())]
+                    .map(|(key, value)| aws_sdk_ssm::types::Tag::builder().key(key).value(value).build());
+                self.ssm
+                    .add_tags_to_resource()
+                    .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+                    .resource_id(parameter_name)
+                    .set_tags(Some(
+                        tags.into_iter()
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(|e| DriverError::Rejected(format!("tag for {parameter_name}: {e}")))?,
+                    ))
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
                 Ok(())
             }
             DriverSpec::EksCluster {
@@ -188,7 +209,8 @@ impl ComponentDriver for AwsDrivers {
                             .role_arn(role_arn)
                             .version(kubernetes_version)
                             .resources_vpc_config(vpc)
-                            .tags("revscale-component", component.id.as_str())
+                            .tags(MANAGED_TAG.0, MANAGED_TAG.1)
+                            .tags(COMPONENT_TAG, component.id.as_str())
                             .send()
                             .await
                             .map_err(sdk_error)?;
@@ -241,7 +263,8 @@ impl ComponentDriver for AwsDrivers {
                         .set_subnets(Some(subnet_ids.clone()))
                         .set_instance_types(Some(instance_types.clone()))
                         .scaling_config(scaling)
-                        .tags("revscale-component", component.id.as_str())
+                        .tags(MANAGED_TAG.0, MANAGED_TAG.1)
+                        .tags(COMPONENT_TAG, component.id.as_str())
                         .send()
                         .await
                         .map_err(sdk_error)?;

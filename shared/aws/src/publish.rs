@@ -41,6 +41,36 @@ impl EventBus for EventBridgeBus {
     }
 }
 
+/// One alert, per subscription protocol (SNS `MessageStructure: json`): AWS Chatbot
+/// (Amazon Q Developer in chat applications, which subscribes over HTTPS) reads its
+/// custom notification format, so Slack and Teams show a title and a body; e-mail and
+/// SQS subscribers get the plain text, readable as it is.
+pub fn sns_message(alert: &Alert) -> String {
+    let chatbot = serde_json::json!({
+        "version": "1.0",
+        "source": "custom",
+        "content": {
+            "textType": "client-markdown",
+            "title": alert.subject,
+            "description": alert.message,
+            "keywords": ["revscale"],
+        },
+        "metadata": {
+            "summary": alert.subject,
+            "eventType": "revscale alert",
+        },
+    });
+    // The subject travels apart (the e-mail's subject line).
+    let plain = alert.message.clone();
+    serde_json::json!({
+        "default": chatbot.to_string(),
+        "email": plain,
+        "email-json": plain,
+        "sqs": plain,
+    })
+    .to_string()
+}
+
 #[derive(Clone)]
 pub struct SnsNotifier {
     client: aws_sdk_sns::Client,
@@ -61,10 +91,35 @@ impl Notifier for SnsNotifier {
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(subject)
-            .message(&alert.message)
+            .message_structure("json")
+            .message(sns_message(alert))
             .send()
             .await
             .map_err(|e| PublishError(aws_sdk_sns::error::DisplayErrorContext(&e).to_string()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn chatbot_gets_its_custom_notification_and_email_the_plain_text() {
+        let alert = Alert {
+            subject: "revscale: cost at 85% of MRR".into(),
+            message: "Cost EUR 425 is 85% of MRR EUR 500.\nRun `revscale status`.".into(),
+        };
+        let per_protocol: serde_json::Value = serde_json::from_str(&sns_message(&alert)).unwrap();
+        let chatbot: serde_json::Value =
+            serde_json::from_str(per_protocol["default"].as_str().unwrap()).unwrap();
+        assert_eq!((chatbot["version"].as_str(), chatbot["source"].as_str()), (Some("1.0"), Some("custom")));
+        assert_eq!(chatbot["content"]["title"], "revscale: cost at 85% of MRR");
+        assert_eq!(chatbot["content"]["description"], alert.message);
+        let email = per_protocol["email"].as_str().unwrap();
+        assert_eq!(email, alert.message);
+        assert!(!email.contains('{'), "no JSON in the e-mail: {email}");
+        assert_eq!(per_protocol["sqs"], per_protocol["email"]);
     }
 }
