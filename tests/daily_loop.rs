@@ -15,7 +15,9 @@ use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
 use revscale_aws::stripe::StripeSource;
 use revscale_engine::model::ComponentState;
 use revscale_engine::money::FxRates;
-use revscale_engine::ports::{AuditStore, StateStore};
+use revscale_engine::ports::{AuditRecord, AuditStore, StateStore};
+use revscale_engine::state::Drain;
+use revscale_engine::testing::seed_record;
 use revscale_engine::{ComponentId, Config, Currency, YearMonth};
 use revscale_integration_tests::{
     capture_level_change_requests, create_state_machine, drain, finished_execution, moto_url, report,
@@ -62,6 +64,43 @@ async fn inject_cost(tag_key: &str, day: NaiveDate, per_day: u32) {
         .await
         .unwrap();
     assert!(response.status().is_success());
+}
+
+/// Plays the EventBridge rule and its target, the dispatch state machine (moto can run
+/// neither: EventBridge cannot target Step Functions, and moto 5.2.5 passes a
+/// `states:startExecution` task's parameters to boto3 un-normalised, failing on
+/// 'StateMachineArn'). Each request is delivered twice, as an at-least-once delivery
+/// may; as dispatch.asl.json does, each delivery starts a run named after the decision
+/// id and takes ExecutionAlreadyExists as done. Returns each run and how it ended.
+async fn deliver(
+    sdk: &aws_config::SdkConfig,
+    sfn: &aws_sdk_sfn::Client,
+    machine: &str,
+    requests_queue: &str,
+) -> Vec<(String, ExecutionStatus)> {
+    let mut runs = Vec::new();
+    for request in drain(sdk, requests_queue).await {
+        let detail = &request["detail"];
+        let name = detail["decision_id"].as_str().unwrap().to_string();
+        let input = json!({"detail": detail, "wait_seconds": 1}).to_string();
+        for delivery in ["first", "redelivered"] {
+            let started =
+                sfn.start_execution().state_machine_arn(machine).name(&name).input(&input).send().await;
+            // Step Functions answers a repeated name with the same input, while the
+            // run is open, with that run; afterwards, with ExecutionAlreadyExists.
+            match (delivery, started) {
+                (_, Ok(_)) => {}
+                ("redelivered", Err(e))
+                    if aws_sdk_sfn::error::ProvideErrorMetadata::code(&e)
+                        == Some("ExecutionAlreadyExists") => {}
+                (delivery, Err(e)) => panic!("{delivery} delivery of {name}: {e:?}"),
+            }
+        }
+        let arn = format!("{}:{name}", machine.replace(":stateMachine:", ":execution:"));
+        let status = finished_execution(sfn, &arn).await.status;
+        runs.push((name, status));
+    }
+    runs
 }
 
 #[tokio::test]
@@ -159,31 +198,7 @@ async fn revenue_climbs_two_levels_then_churn_brings_it_back_down_with_everythin
         .await
         .expect("evaluation");
 
-        // Play the EventBridge rule and its target, the dispatch state machine (moto
-        // can run neither: EventBridge cannot target Step Functions, and moto 5.2.5
-        // passes a `states:startExecution` task's parameters to boto3 un-normalised,
-        // failing on 'StateMachineArn'). Each request is delivered twice, as an
-        // at-least-once delivery may; as dispatch.asl.json does, each delivery starts
-        // a run named after the decision id and takes ExecutionAlreadyExists as done.
-        for request in drain(&sdk, &requests_queue).await {
-            let detail = &request["detail"];
-            let name = detail["decision_id"].as_str().unwrap().to_string();
-            let input = json!({"detail": detail, "wait_seconds": 1}).to_string();
-            for delivery in ["first", "redelivered"] {
-                let started =
-                    sfn.start_execution().state_machine_arn(&machine).name(&name).input(&input).send().await;
-                // Step Functions answers a repeated name with the same input, while the
-                // run is open, with that run; afterwards, with ExecutionAlreadyExists.
-                match (delivery, started) {
-                    (_, Ok(_)) => {}
-                    ("redelivered", Err(e))
-                        if aws_sdk_sfn::error::ProvideErrorMetadata::code(&e)
-                            == Some("ExecutionAlreadyExists") => {}
-                    (delivery, Err(e)) => panic!("{delivery} delivery of {name}: {e:?}"),
-                }
-            }
-            let arn = format!("{}:{name}", machine.replace(":stateMachine:", ":execution:"));
-            let status = finished_execution(&sfn, &arn).await.status;
+        for (name, status) in deliver(&sdk, &sfn, &machine, &requests_queue).await {
             report(&format!(
                 "{day}: {} -> {name}: {status:?}",
                 evaluated["reasons"][0].as_str().unwrap_or_default()
@@ -246,4 +261,54 @@ async fn revenue_climbs_two_levels_then_churn_brings_it_back_down_with_everythin
     let subjects: Vec<&str> = alerts.iter().filter_map(|a| a["Subject"].as_str()).collect();
     report(&format!("alerts: {subjects:?}"));
     assert_eq!(subjects, ["revscale CRITICAL: cost is 115.28% of MRR"]);
+
+    // The way out: a drain requested by alice and approved by bob (recorded as the API
+    // records it) takes everything revscale made down at the next evaluation, in
+    // shadow mode too: node groups first, then the cluster, for real.
+    let mut drained = store.load_state().await.unwrap().unwrap();
+    drained.value.drain = Some(Drain {
+        reason: "teardown".into(),
+        requested_by: "arn:aws:iam::123456789012:user/alice".into(),
+        requested_on: end,
+        approved_by: Some("arn:aws:iam::123456789012:user/bob".into()),
+    });
+    drained.value.set_mode(revscale_engine::Mode::Shadow, &evaluator.config);
+    let approval = AuditRecord {
+        kind: "drain-approve".into(),
+        ..seed_record("2026-04-12T12:00:00.000Z-drain-approve", "2026-04-12T12:00:00Z".parse().unwrap())
+    };
+    store.record_decision(&approval, &drained.value, Some(drained.version)).await.unwrap();
+    let day = end + Days::new(1);
+    evaluate::handler::handle(&evaluator, scheduled(&format!("eval-{day}"), &format!("{day}T06:00:00Z")))
+        .await
+        .expect("evaluation");
+    let teardown = deliver(&sdk, &sfn, &machine, &requests_queue).await;
+    report(&format!("drain: {teardown:?}"));
+    assert!(
+        matches!(teardown.as_slice(), [(name, ExecutionStatus::Succeeded)] if name.contains("-L0-L0-")),
+        "{teardown:?}"
+    );
+    let state = store.load_state().await.unwrap().unwrap().value;
+    for (id, record) in &state.components {
+        let always_on = evaluator.config.components[id].is_always_on();
+        assert_eq!(record.state == ComponentState::Cold, !always_on, "{id}: {:?}", record.state);
+    }
+    assert!(
+        eks.describe_nodegroup().cluster_name("revscale").nodegroup_name("workers").send().await.is_err()
+    );
+    assert!(eks.describe_cluster().name("revscale").send().await.is_err(), "the cluster is gone");
+    let flag =
+        ssm.get_parameter().name("/revscale/flags/hume_ai").send().await.unwrap().parameter.unwrap().value;
+    assert_eq!(flag.as_deref(), Some("off"));
+    let tags = ssm
+        .list_tags_for_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+        .resource_id("/revscale/flags/hume_ai")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tag_list().iter().any(|t| t.key() == "revscale:managed" && t.value() == "true"),
+        "what a driver makes carries the managed tag: {tags:?}"
+    );
 }

@@ -16,10 +16,11 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use chrono::NaiveDate;
 use clap::Subcommand;
 use revscale_api::{
-    ApproveOverrideResponse, ApprovePendingResponse, CancelOverrideResponse, CreateOverrideRequest,
-    CreateOverrideResponse, DecisionsQuery, DecisionsResponse, DryRunResponse, ErrorResponse,
-    RejectOverrideResponse, RejectPendingRequest, RejectPendingResponse, ReleaseRunRequest,
-    ReleaseRunResponse, ResetBreakerResponse, SetModeRequest, SetModeResponse, StatusResponse,
+    ApproveDrainResponse, ApproveOverrideResponse, ApprovePendingResponse, CancelDrainResponse,
+    CancelOverrideResponse, CreateOverrideRequest, CreateOverrideResponse, DecisionsQuery, DecisionsResponse,
+    DryRunResponse, ErrorResponse, RejectOverrideResponse, RejectPendingRequest, RejectPendingResponse,
+    ReleaseRunRequest, ReleaseRunResponse, RequestDrainRequest, RequestDrainResponse, ResetBreakerResponse,
+    SetModeRequest, SetModeResponse, StatusResponse,
 };
 use revscale_engine::{ComponentId, ComponentState, DecisionId, Mode};
 use serde::Serialize;
@@ -72,6 +73,14 @@ pub enum OverrideCommand {
     List,
 }
 
+#[derive(Subcommand, Clone, Copy)]
+pub enum DrainCommand {
+    /// Approve the drain someone else requested: the components go COLD at once.
+    Approve,
+    /// Cancel the drain (requested or in force): revenue decides again.
+    Cancel,
+}
+
 #[derive(Subcommand)]
 pub enum ProvisioningCommand {
     /// Release the lock of a run that could neither finish nor roll back
@@ -114,14 +123,24 @@ pub enum Call {
     PendingApprove,
     PendingReject { reason: String },
     Provisioning(ProvisioningCommand),
+    StatusWithOrphans,
+    DrainPlan,
+    DrainRequest { reason: String },
+    Drain(DrainCommand),
 }
 
 /// A call as HTTP: method, path with its query, and the JSON body of its request type.
 fn request_of(call: &Call) -> anyhow::Result<(&'static str, String, Option<String>)> {
     Ok(match call {
-        Call::Status | Call::ShowMode | Call::Override(OverrideCommand::List) => {
+        Call::Status | Call::StatusWithOrphans | Call::ShowMode | Call::Override(OverrideCommand::List) => {
             ("GET", "/status".into(), None)
         }
+        Call::DrainPlan => ("GET", "/drain/plan".into(), None),
+        Call::DrainRequest { reason } => {
+            ("POST", "/drain".into(), json(&RequestDrainRequest { reason: reason.clone() })?)
+        }
+        Call::Drain(DrainCommand::Approve) => ("POST", "/drain/approve".into(), None),
+        Call::Drain(DrainCommand::Cancel) => ("POST", "/drain/cancel".into(), None),
         Call::Decisions { limit, before } => {
             let query = DecisionsQuery { limit: Some(usize::try_from(*limit)?), before: before.clone() };
             ("GET", query.path(), None)
@@ -227,13 +246,26 @@ pub fn run(conn: &Conn, call: Call) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     print!("{}", output(&call, &text, conn.json)?);
+    if matches!(call, Call::StatusWithOrphans) {
+        let status: StatusResponse = serde_json::from_str(&text)?;
+        let found = runtime.block_on(crate::orphans::find(&conn.target, &status))?;
+        print!("{}", crate::orphans::render(&found, conn.json)?);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The answer to `call`, read as its response type, printed as a table or as JSON.
 pub fn output(call: &Call, answer: &str, json: bool) -> anyhow::Result<String> {
     match call {
-        Call::Status => show::<StatusResponse>(answer, json, render::status),
+        Call::Status | Call::StatusWithOrphans => show::<StatusResponse>(answer, json, render::status),
+        Call::DrainPlan => show::<DryRunResponse>(answer, json, render::drain_plan),
+        Call::DrainRequest { .. } => show::<RequestDrainResponse>(answer, json, render::drain_requested),
+        Call::Drain(DrainCommand::Approve) => {
+            show::<ApproveDrainResponse>(answer, json, render::drain_approved)
+        }
+        Call::Drain(DrainCommand::Cancel) => {
+            show::<CancelDrainResponse>(answer, json, render::drain_cancelled)
+        }
         Call::Override(OverrideCommand::List) => show::<StatusResponse>(answer, json, render::open_overrides),
         Call::Decisions { .. } => show::<DecisionsResponse>(answer, json, render::decisions),
         Call::Override(OverrideCommand::Request { .. }) => {

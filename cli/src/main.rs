@@ -11,6 +11,8 @@ mod chart;
 mod config_push;
 #[cfg(feature = "aws")]
 mod mrr;
+#[cfg(feature = "aws")]
+mod orphans;
 mod simulate;
 #[cfg(feature = "aws")]
 mod stack;
@@ -49,7 +51,14 @@ enum Command {
     Mrr(mrr::Args),
     /// Where the deployed system stands: level, money, components, breaker, overrides.
     #[cfg(feature = "aws")]
-    Status(#[command(flatten)] api::Conn),
+    Status {
+        #[command(flatten)]
+        conn: api::Conn,
+        /// Also list the resources tagged revscale:managed=true that the state does not
+        /// account for (needs tag:GetResources).
+        #[arg(long)]
+        orphans: bool,
+    },
     /// The audit trail, newest first.
     #[cfg(feature = "aws")]
     Decisions {
@@ -97,6 +106,22 @@ enum Command {
         conn: api::Conn,
         #[command(subcommand)]
         command: api::ProvisioningCommand,
+    },
+    /// Take down everything revscale made (every managed component COLD, level 0), with a
+    /// second person's approval: the way out before `sam delete`.
+    #[cfg(feature = "aws")]
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Drain {
+        #[command(flatten)]
+        conn: api::Conn,
+        #[command(subcommand)]
+        command: Option<api::DrainCommand>,
+        /// Why: recorded in the audit trail and shown to the approver.
+        #[arg(long, required_unless_present = "dry_run")]
+        reason: Option<String>,
+        /// Show what a drain would take down, in order, without asking for one.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Approve or refuse the level change that waits for approval.
     #[cfg(feature = "aws")]
@@ -157,7 +182,17 @@ fn main() -> ExitCode {
         #[cfg(feature = "aws")]
         Command::Mrr(args) => mrr::run(&args),
         #[cfg(feature = "aws")]
-        Command::Status(conn) => api::run(&conn, api::Call::Status),
+        Command::Status { conn, orphans: false } => api::run(&conn, api::Call::Status),
+        #[cfg(feature = "aws")]
+        Command::Status { conn, orphans: true } => api::run(&conn, api::Call::StatusWithOrphans),
+        #[cfg(feature = "aws")]
+        Command::Drain { conn, command: Some(command), .. } => api::run(&conn, api::Call::Drain(command)),
+        #[cfg(feature = "aws")]
+        Command::Drain { conn, command: None, dry_run: true, .. } => api::run(&conn, api::Call::DrainPlan),
+        #[cfg(feature = "aws")]
+        Command::Drain { conn, command: None, reason, .. } => {
+            api::run(&conn, api::Call::DrainRequest { reason: reason.unwrap_or_default() })
+        }
         #[cfg(feature = "aws")]
         Command::Decisions { conn, limit, before } => api::run(&conn, api::Call::Decisions { limit, before }),
         #[cfg(feature = "aws")]

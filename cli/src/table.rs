@@ -6,7 +6,8 @@ use comfy_table::{ColumnConstraint, ContentArrangement, Table};
 
 /// Columns whose values are never wrapped: ids and dates are copied and pasted whole;
 /// ARNs, actors and reasons take the width that is left.
-const WHOLE: [&str; 9] = ["id", "override", "kind", "level", "until", "state", "since", "component", "declared"];
+const WHOLE: [&str; 9] =
+    ["id", "override", "kind", "level", "until", "state", "since", "component", "declared"];
 
 /// The width to wrap to when the output is not a terminal (a pipe, a file): `COLUMNS`
 /// if the shell exports it, else a width most terminals show whole.

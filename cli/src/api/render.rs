@@ -5,10 +5,10 @@ use std::fmt::Display;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use revscale_api::{
-    ApproveOverrideResponse, ApprovePendingResponse, BreakerPosition, BreakerState, BreakerView,
-    CreateOverrideResponse, DecisionsResponse, DryRunResponse, Evaluation, OpenOverrides, Override,
-    PendingApproval, RejectPendingResponse, ReleaseRunResponse, ResetBreakerResponse, SetModeResponse,
-    StatusResponse,
+    ApproveDrainResponse, ApproveOverrideResponse, ApprovePendingResponse, BreakerPosition, BreakerState,
+    BreakerView, CancelDrainResponse, CreateOverrideResponse, DecisionsResponse, Drain, DryRunResponse,
+    Evaluation, OpenOverrides, Override, PendingApproval, RejectPendingResponse, ReleaseRunResponse,
+    RequestDrainResponse, ResetBreakerResponse, SetModeResponse, StatusResponse,
 };
 use revscale_engine::ModeSource;
 use serde::Serialize;
@@ -69,6 +69,9 @@ pub fn status(s: &StatusResponse) -> String {
     }
     if let Some(p) = &s.pending_approval {
         out += &pending_line(p, "waits for approval");
+    }
+    if let Some(d) = &s.drain {
+        out += &drain_line(d);
     }
     out += &crate::table::render(
         &["component", "state", "since"],
@@ -135,6 +138,40 @@ pub fn decisions(d: &DecisionsResponse) -> String {
         out += &format!("more: revscale decisions --before {next}\n");
     }
     out
+}
+
+/// What an approved drain would take down, in order.
+pub fn drain_plan(p: &DryRunResponse) -> String {
+    let d = &p.decision;
+    if d.transitions.is_empty() {
+        return format!(
+            "drain      nothing to take down: every component revscale manages is COLD (L{})\n",
+            d.from_level
+        );
+    }
+    let mut out = format!("drain      would take L{} -> L{}, in this order:\n", d.from_level, d.to_level);
+    out += &crate::table::render(
+        &["component", "step"],
+        d.transitions.iter().map(|t| vec![t.component.to_string(), wire_name(&t.kind)]),
+    );
+    out
+}
+
+fn drain_line(d: &Drain) -> String {
+    let approved = d.approved_by.as_ref().map(|by| format!(", approved by {by}")).unwrap_or_default();
+    format!("drain      requested by {} on {}{approved}: {}\n", d.requested_by, d.requested_on, d.reason)
+}
+
+pub fn drain_requested(r: &RequestDrainResponse) -> String {
+    drain_line(&r.drain) + &format!("next       {}\n", r.next) + &drain_plan(&r.plan)
+}
+
+pub fn drain_approved(r: &ApproveDrainResponse) -> String {
+    drain_line(&r.drain) + &evaluation(&r.evaluation)
+}
+
+pub fn drain_cancelled(r: &CancelDrainResponse) -> String {
+    format!("drain      cancelled (requested by {}): revenue decides again\n", r.cancelled.requested_by)
 }
 
 pub fn plan(p: &DryRunResponse) -> String {

@@ -40,6 +40,12 @@ fn every_call() -> Vec<(Call, &'static str)> {
         (Call::BreakerReset, "breaker reset"),
         (Call::Mode("shadow".into()), "mode"),
         (Call::Plan, "evaluate dry run"),
+        (Call::ShowMode, "status, fresh"),
+        (Call::StatusWithOrphans, "status, drained"),
+        (Call::DrainPlan, "drain plan"),
+        (Call::DrainRequest { reason: "teardown".into() }, "drain request"),
+        (Call::Drain(DrainCommand::Approve), "drain approve"),
+        (Call::Drain(DrainCommand::Cancel), "drain cancel"),
         (Call::PendingApprove, "pending approve"),
         (Call::PendingReject { reason: "not before the board meeting".into() }, "pending reject"),
         (
@@ -98,6 +104,19 @@ fn the_summaries_of_changes_say_what_changed() {
         mode.starts_with("mode       shadow (holds until a deploy changes the stack's Mode, now "),
         "{mode}"
     );
+    let plan = printed(Call::DrainPlan, "drain plan");
+    let steps: Vec<&str> =
+        plan.lines().filter(|l| l.contains("deactivate") || l.contains("decommission")).collect();
+    assert_eq!(steps.len(), 6, "{plan}");
+    assert!(
+        steps[0].contains("k8s_workers") && steps[5].contains("eks_control_plane"),
+        "node groups first: {plan}"
+    );
+    let approved = printed(Call::Drain(DrainCommand::Approve), "drain approve");
+    assert!(approved.contains("approved by arn:aws:iam::123456789012:user/bob"), "{approved}");
+    assert!(approved.contains("execute L2 -> L0, level change requested"), "{approved}");
+    let drained = printed(Call::Status, "status, drained");
+    assert!(drained.contains("drain      requested by arn:aws:iam::123456789012:user/alice"), "{drained}");
     let status = printed(Call::Status, "status, stuck run");
     assert!(
         status

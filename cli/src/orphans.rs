@@ -1,0 +1,178 @@
+//! `revscale status --orphans`: the resources revscale's drivers made (tagged
+//! `revscale:managed=true`) that the state does not account for: a cluster or node
+//! group of a component the state says is COLD, or of a component the configuration
+//! no longer has. They are what keeps billing after a teardown gone wrong.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use revscale_api::StatusResponse;
+use revscale_engine::ComponentState;
+use serde::Serialize;
+
+use crate::stack::Target;
+
+/// The tag every driver puts on what it creates, and the one naming the component.
+pub const MANAGED_TAG: (&str, &str) = ("revscale:managed", "true");
+pub const COMPONENT_TAG: &str = "revscale-component";
+
+/// A tagged resource, as the Resource Groups Tagging API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tagged {
+    pub arn: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Orphan {
+    pub arn: String,
+    pub component: Option<String>,
+    pub why: String,
+}
+
+/// The resources the state does not account for. SSM flags exist in every state (COLD
+/// is the value `off`), so a flag is an orphan only when its component is unknown.
+pub fn orphans(resources: &[Tagged], status: &StatusResponse) -> Vec<Orphan> {
+    let mut out = Vec::new();
+    for resource in resources {
+        let component = resource.tags.get(COMPONENT_TAG).cloned();
+        let known = component
+            .as_ref()
+            .and_then(|c| status.components.iter().find(|(id, _)| id.as_str() == c))
+            .map(|(_, view)| view.state);
+        let is_flag = resource.arn.contains(":parameter/");
+        let why = match (known, is_flag) {
+            (None, _) => Some(match &component {
+                Some(c) => format!("component '{c}' is not in the configuration the stack runs"),
+                None => format!("no {COMPONENT_TAG} tag: revscale cannot tell which component it was"),
+            }),
+            (Some(ComponentState::Cold), false) => {
+                Some("the state says its component is COLD, yet it exists (still billing?)".to_string())
+            }
+            _ => None,
+        };
+        if let Some(why) = why {
+            out.push(Orphan { arn: resource.arn.clone(), component, why });
+        }
+    }
+    out
+}
+
+/// Lists what carries the managed tag in the target's region.
+pub async fn find(target: &Target, status: &StatusResponse) -> anyhow::Result<Vec<Orphan>> {
+    let sdk = target.sdk().await;
+    let client = aws_sdk_resourcegroupstagging::Client::new(&sdk);
+    let filter = aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+        .key(MANAGED_TAG.0)
+        .values(MANAGED_TAG.1)
+        .build();
+    let mut resources = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = client
+            .get_resources()
+            .tag_filters(filter.clone())
+            .set_pagination_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_resourcegroupstagging::error::DisplayErrorContext(&e)))
+            .context("cannot list the resources tagged revscale:managed=true (needs tag:GetResources)")?;
+        for mapping in page.resource_tag_mapping_list() {
+            let Some(arn) = mapping.resource_arn() else { continue };
+            let tags = mapping.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+            resources.push(Tagged { arn: arn.to_string(), tags });
+        }
+        token = page.pagination_token().filter(|t| !t.is_empty()).map(String::from);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(orphans(&resources, status))
+}
+
+pub fn render(found: &[Orphan], json: bool) -> anyhow::Result<String> {
+    if json {
+        return Ok(serde_json::to_string_pretty(&serde_json::json!({ "orphans": found }))? + "\n");
+    }
+    if found.is_empty() {
+        return Ok("orphans    none: every resource tagged revscale:managed=true is accounted for\n".into());
+    }
+    Ok(format!("orphans    {} resource(s) the state does not account for:\n", found.len())
+        + &crate::table::render(
+            &["resource", "component", "why"],
+            found.iter().map(|o| {
+                vec![o.arn.clone(), o.component.clone().unwrap_or_else(|| "-".into()), o.why.clone()]
+            }),
+        ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const GOLDEN: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../functions/override-api/tests/wire_format.golden.json"
+    ));
+
+    fn status() -> StatusResponse {
+        let all: serde_json::Value = serde_json::from_str(GOLDEN).unwrap();
+        serde_json::from_value(all["status, fresh"]["body"].clone()).unwrap()
+    }
+
+    fn tagged(arn: &str, component: Option<&str>) -> Tagged {
+        let mut tags = BTreeMap::from([(MANAGED_TAG.0.to_string(), MANAGED_TAG.1.to_string())]);
+        if let Some(c) = component {
+            tags.insert(COMPONENT_TAG.into(), c.into());
+        }
+        Tagged { arn: arn.into(), tags }
+    }
+
+    #[test]
+    fn a_cluster_of_a_cold_component_or_of_an_unknown_one_is_an_orphan_and_a_cold_flag_is_not() {
+        let s = status();
+        assert_eq!(
+            s.components[&revscale_engine::ComponentId::new("eks_control_plane")].state,
+            ComponentState::Cold
+        );
+        let found = orphans(
+            &[
+                tagged("arn:aws:eks:eu-west-1:123456789012:cluster/revscale", Some("eks_control_plane")),
+                tagged(
+                    "arn:aws:ssm:eu-west-1:123456789012:parameter/revscale/flags/hume_ai",
+                    Some("hume_ai"),
+                ),
+                tagged("arn:aws:eks:eu-west-1:123456789012:nodegroup/revscale/gpu/abc", Some("gpu_workers")),
+                tagged("arn:aws:eks:eu-west-1:123456789012:cluster/other", None),
+            ],
+            &s,
+        );
+        let arns: Vec<&str> = found.iter().map(|o| o.arn.as_str()).collect();
+        assert_eq!(
+            arns,
+            [
+                "arn:aws:eks:eu-west-1:123456789012:cluster/revscale",
+                "arn:aws:eks:eu-west-1:123456789012:nodegroup/revscale/gpu/abc",
+                "arn:aws:eks:eu-west-1:123456789012:cluster/other"
+            ]
+        );
+        assert!(found[0].why.contains("COLD"), "{found:?}");
+        assert!(found[1].why.contains("'gpu_workers' is not in the configuration"), "{found:?}");
+    }
+
+    #[test]
+    fn a_resource_of_a_running_component_is_accounted_for() {
+        let mut s = status();
+        let eks = revscale_engine::ComponentId::new("eks_control_plane");
+        if let Some(view) = s.components.get_mut(&eks) {
+            view.state = ComponentState::Hot;
+        }
+        let found = orphans(
+            &[tagged("arn:aws:eks:eu-west-1:123456789012:cluster/revscale", Some("eks_control_plane"))],
+            &s,
+        );
+        assert!(found.is_empty(), "{found:?}");
+        assert!(render(&found, false).unwrap().contains("none"));
+    }
+}

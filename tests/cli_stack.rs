@@ -1,0 +1,176 @@
+//! The operator's way to the deployed stack, against moto: `--stack` finds the
+//! configuration parameter in the stack's outputs, `config push` checks the file
+//! against the stack's parameters before writing it, and the functions load what was
+//! pushed at cold start (the file until the first push).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
+
+use std::process::{Command, Output};
+
+use aws_sdk_cloudformation::types::Parameter;
+use revscale_aws::env::from_pairs;
+use revscale_aws::runtime_config::ConfigSource;
+use revscale_engine::Config;
+use revscale_integration_tests::*;
+
+/// A stack shaped like the SAM template's, as far as the CLI reads it: its
+/// parameters and the ConfigParameterName and ApiUrl outputs.
+async fn stack(sdk: &aws_config::SdkConfig) -> (String, String) {
+    let name = unique("rs").replace('-', "x");
+    let parameter = format!("/revscale/{name}/config");
+    let template = serde_json::json!({
+        "Parameters": {
+            "Mode": {"Type": "String"}, "RevenueCurrency": {"Type": "String"},
+            "EksClusterName": {"Type": "String"}, "EksClusterRoleArn": {"Type": "String"},
+            "EksNodeRoleArn": {"Type": "String"}, "FlagPrefix": {"Type": "String"},
+        },
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {
+            "ConfigParameterName": {"Value": parameter},
+            // Nothing listens there: the CLI's error names the URL it took from the stack.
+            "ApiUrl": {"Value": "http://127.0.0.1:9"},
+        },
+    });
+    let p = |k: &str, v: &str| Parameter::builder().parameter_key(k).parameter_value(v).build();
+    aws_sdk_cloudformation::Client::new(sdk)
+        .create_stack()
+        .stack_name(&name)
+        .template_body(template.to_string())
+        .parameters(p("Mode", "shadow"))
+        .parameters(p("RevenueCurrency", "EUR"))
+        .parameters(p("EksClusterName", "revscale"))
+        .parameters(p("EksClusterRoleArn", "arn:aws:iam::123456789012:role/revscale-eks-cluster"))
+        .parameters(p("EksNodeRoleArn", "arn:aws:iam::123456789012:role/revscale-eks-node"))
+        .parameters(p("FlagPrefix", "/revscale/flags"))
+        .send()
+        .await
+        .unwrap();
+    (name, parameter)
+}
+
+/// The `revscale` binary `cargo test --workspace` built beside this test (the
+/// workspace's feature set: nothing is rebuilt for it); built if it is missing.
+fn binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf();
+    let binary = dir.join("revscale");
+    if !binary.exists() {
+        let built = Command::new(env!("CARGO"))
+            .args(["build", "-q", "--locked", "--workspace", "--bins"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .status()
+            .unwrap();
+        assert!(built.success(), "cannot build the revscale binary");
+    }
+    binary
+}
+
+/// The CLI, as an operator runs it, aimed at moto.
+fn revscale(args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .env("AWS_ENDPOINT_URL", moto_url())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env_remove("AWS_PROFILE")
+        .env_remove("REVSCALE_API_URL")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[tokio::test]
+async fn config_push_checks_the_file_against_the_stack_then_the_functions_load_it_at_cold_start() {
+    let sdk = sdk().await;
+    let (name, parameter) = stack(&sdk).await;
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/revenue_thresholds.yaml");
+
+    // Before any push the functions run with their file.
+    let mut vars = vec![
+        ("REVSCALE_CONFIG_PARAMETER", parameter.as_str()),
+        ("REVSCALE_MODE", "shadow"),
+        ("EKS_CLUSTER_NAME", "revscale"),
+        ("EKS_CLUSTER_ROLE_ARN", "arn:aws:iam::123456789012:role/revscale-eks-cluster"),
+        ("EKS_NODE_ROLE_ARN", "arn:aws:iam::123456789012:role/revscale-eks-node"),
+        ("FLAG_PREFIX", "/revscale/flags"),
+    ];
+    let source = ConfigSource::from_vars(&from_pairs(&vars)).unwrap();
+    assert_eq!(source.load(&sdk).await.unwrap().origin, "the built-in configuration");
+
+    // A dry run writes nothing.
+    let o = revscale(&["config", "push", shipped, "--stack", &name, "--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("dry run: nothing written"), "{}", text(&o));
+    assert!(ssm.get_parameter().name(&parameter).send().await.is_err());
+
+    // The shipped file fits; its mode (auto) is noted as not the one in force.
+    let o = revscale(&["config", "push", shipped, "--stack", &name, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let pushed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (pushed["parameter"].as_str(), pushed["version"].as_i64()),
+        (Some(parameter.as_str()), Some(1))
+    );
+    assert!(pushed["notes"][0].as_str().unwrap().contains("the stack's Mode parameter (shadow) decides"));
+
+    // A file that names another role is refused, and the parameter keeps version 1.
+    let other = std::env::temp_dir().join(format!("{name}-other-role.yaml"));
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(shipped).unwrap().replace(
+            "      kind: eks_cluster\n",
+            "      kind: eks_cluster\n      role_arn: arn:aws:iam::123456789012:role/other\n",
+        ),
+    )
+    .unwrap();
+    let o = revscale(&["config", "push", other.to_str().unwrap(), "--stack", &name]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("components.eks_control_plane.driver.role_arn"), "{}", text(&o));
+    let stored = ssm.get_parameter().name(&parameter).send().await.unwrap().parameter.unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(
+        Config::from_yaml(stored.value.as_deref().unwrap()).unwrap(),
+        Config::from_yaml(&std::fs::read_to_string(shipped).unwrap()).unwrap(),
+        "what is stored is the file, comments aside"
+    );
+
+    // A threshold changed and pushed: the next cold start runs with it, under the
+    // stack's mode and cluster.
+    let raised = std::env::temp_dir().join(format!("{name}-raised.yaml"));
+    std::fs::write(
+        &raised,
+        std::fs::read_to_string(shipped).unwrap().replace("max_burn: 800", "max_burn: 900"),
+    )
+    .unwrap();
+    let o = revscale(&["config", "push", raised.to_str().unwrap(), "--stack", &name]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("(version 2)"), "{}", text(&o));
+    let loaded = source.load(&sdk).await.unwrap();
+    assert_eq!(loaded.origin, format!("SSM parameter {parameter} (version 2)"));
+    assert_eq!(loaded.config.levels[1].max_burn.minor, 90_000);
+    assert_eq!(loaded.config.mode, revscale_engine::Mode::Shadow);
+
+    // A function whose stack keeps its flags elsewhere refuses to start on it.
+    vars[5] = ("FLAG_PREFIX", "/elsewhere");
+    let err = ConfigSource::from_vars(&from_pairs(&vars)).unwrap_err();
+    assert!(err.to_string().contains("outside the stack's FlagPrefix '/elsewhere'"), "{err}");
+
+    // The operator commands find the API in the stack's outputs; --api-url beats it.
+    let o = revscale(&["status", "--stack", &name]);
+    assert!(text(&o).contains("cannot reach http://127.0.0.1:9/status"), "{}", text(&o));
+    let o = revscale(&["status", "--stack", &name, "--api-url", "http://127.0.0.1:8"]);
+    assert!(text(&o).contains("cannot reach http://127.0.0.1:8/status"), "{}", text(&o));
+
+    // No such stack: the error names it.
+    let o = revscale(&["config", "push", shipped, "--stack", "no-such-stack"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("no-such-stack"), "{}", text(&o));
+    std::fs::remove_file(other).ok();
+    std::fs::remove_file(raised).ok();
+}
