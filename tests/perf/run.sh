@@ -19,7 +19,14 @@ done
 FUNCTIONS=(collect-revenue collect-cost evaluate provision override-api)
 packages=()
 for f in "${FUNCTIONS[@]}"; do packages+=(-p "$f"); done
-cargo build --quiet --locked --profile "$profile" "${packages[@]}"
+if [ "$profile" = dev ]; then
+  # The binaries the test run built (the whole workspace's feature set, as
+  # `cargo lambda watch` runs them): nothing is compiled again.
+  cargo build --quiet --locked --workspace --bins
+else
+  # As deployed: each function's own feature set.
+  cargo build --quiet --locked --profile "$profile" "${packages[@]}"
+fi
 bin_dir=target/$([ "$profile" = dev ] && echo debug || echo "$profile")
 # The emulators' pinned virtualenv (moto, localstripe, boto3 for the Python side).
 bash tests/emulators.sh install
