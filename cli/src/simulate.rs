@@ -37,8 +37,12 @@ pub struct Args {
     /// Approve level changes that wait for approval on the day they are requested.
     #[arg(long)]
     auto_approve: bool,
+    /// How to print the days: a month-by-month table, or one JSON object per day.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// The same as `--format jsonl`.
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
     /// Also draw MRR, total cost, the 90% line and the level bands to this SVG file.
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
@@ -59,7 +63,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
     // Render everything before printing anything, so a failure never leaves half an
     // output that looks complete.
-    let output = match args.format {
+    let format = if args.json { Format::Jsonl } else { args.format };
+    let output = match format {
         Format::Table => table(&config, &days),
         Format::Jsonl => jsonl(&days)?,
     };

@@ -63,6 +63,22 @@ fn simulate_jsonl_prints_one_object_per_day_with_the_documented_fields() {
 }
 
 #[test]
+fn simulate_json_is_the_jsonl_format_and_completions_name_the_commands() {
+    let scenario = repo().join("events/scenarios/steady-growth.csv");
+    let jsonl = revscale(&["simulate", scenario.to_str().unwrap(), "--format", "jsonl"]);
+    let json = revscale(&["simulate", scenario.to_str().unwrap(), "--json"]);
+    assert!(json.status.success(), "{}", stderr(&json));
+    assert_eq!(stdout(&json), stdout(&jsonl));
+    let bash = revscale(&["completions", "bash"]);
+    assert!(bash.status.success(), "{}", stderr(&bash));
+    let operator_words: &[&str] =
+        if cfg!(feature = "aws") { &["drain", "--profile", "--stack"] } else { &[] };
+    for word in ["simulate", "completions"].iter().chain(operator_words) {
+        assert!(stdout(&bash).contains(word), "bash completion lacks {word}");
+    }
+}
+
+#[test]
 fn simulate_jsonl_events_carry_their_type() {
     let o = revscale(&["simulate", "events/scenarios/provisioning-failure.csv", "--format", "jsonl"]);
     assert!(o.status.success(), "{}", stderr(&o));
