@@ -57,6 +57,7 @@ pub fn evaluate(inputs: &Inputs<'_>, today: NaiveDate) -> Decision {
     };
     let mode = state.mode(config);
     let mut next_state = state.clone();
+    next_state.settle_mode(config);
     let day = Day { config, state, history, today };
     let mut notes = Notes { events: alerts(config, history, today, window_start), reasons: Vec::new() };
 

@@ -257,6 +257,21 @@ impl SystemState {
         }
     }
 
+    /// Forgets an operator's mode a deploy has replaced, so that a later deploy back to
+    /// the mode it was set over does not bring it back; pins a choice stored before the
+    /// deployed mode was recorded to the deployment in force. Every stored write of the
+    /// state applies it.
+    pub fn settle_mode(&mut self, config: &Config) {
+        match (self.mode, self.mode_set_over) {
+            (Some(_), Some(over)) if over != config.mode => {
+                self.mode = None;
+                self.mode_set_over = None;
+            }
+            (Some(_), None) => self.mode_set_over = Some(config.mode),
+            _ => {}
+        }
+    }
+
     /// An operator's choice, which holds until a deploy changes the deployment's mode.
     pub fn set_mode(&mut self, mode: Mode, config: &Config) {
         self.mode = Some(mode);
@@ -465,16 +480,25 @@ mod tests {
         assert_eq!(s.mode_in_force(&deployed), (Mode::Shadow, ModeSource::Deployment));
         s.set_mode(Mode::Auto, &deployed);
         assert_eq!(s.mode_in_force(&deployed), (Mode::Auto, ModeSource::Operator));
-        // Redeployed with Mode=approval: the deploy wins over the earlier choice.
+        // A redeploy that keeps Mode keeps the choice, even after a write.
+        s.settle_mode(&deployed);
+        assert_eq!(s.mode_in_force(&deployed), (Mode::Auto, ModeSource::Operator));
+        // Redeployed with Mode=approval: the deploy wins, and the next write forgets
+        // the choice, so a deploy back to shadow is shadow.
         deployed.mode = Mode::Approval;
         assert_eq!(s.mode_in_force(&deployed), (Mode::Approval, ModeSource::Deployment));
-        // Back to the mode it was set over: the operator's choice is in force again.
+        s.settle_mode(&deployed);
+        assert_eq!((s.mode, s.mode_set_over), (None, None));
         deployed.mode = Mode::Shadow;
-        assert_eq!(s.mode(&deployed), Mode::Auto);
-        // A choice stored before the deployed mode was recorded keeps holding.
-        s.mode_set_over = None;
-        deployed.mode = Mode::Approval;
+        assert_eq!(s.mode_in_force(&deployed), (Mode::Shadow, ModeSource::Deployment));
+        // A choice stored before the deployed mode was recorded holds, and the next
+        // write ties it to the deployment in force: a deploy that changes Mode wins.
+        s.mode = Some(Mode::Auto);
         assert_eq!(s.mode_in_force(&deployed), (Mode::Auto, ModeSource::Operator));
+        s.settle_mode(&deployed);
+        assert_eq!(s.mode_set_over, Some(Mode::Shadow));
+        deployed.mode = Mode::Approval;
+        assert_eq!(s.mode_in_force(&deployed), (Mode::Approval, ModeSource::Deployment));
     }
 
     #[test]

@@ -72,6 +72,7 @@ async fn change_with_events<S: Store, B, N>(
     let id = format!("{}-{kind}-{}", ctx.now.format("%Y-%m-%dT%H:%M:%S%.3fZ"), request_tag(ctx.request_id));
     for _ in 0..3 {
         let (mut state, version) = load(&deps.config, store, deps.today(ctx.now)).await?;
+        state.settle_mode(&deps.config);
         let events = edit(&mut state)?;
         prune_closed_overrides(&mut state, deps.today(ctx.now));
         let record = AuditRecord {

@@ -146,6 +146,10 @@ pub fn begin(
     if let Some((id, record)) = state.any_transitional() {
         return Err(stale(format!("{id} is {}", record.state)));
     }
+    // A drain acts past shadow mode and the breaker: only while it is still approved.
+    if request.cause == Some(Cause::Drain) && !state.drain.as_ref().is_some_and(|d| d.is_active()) {
+        return Err(stale("the drain was cancelled since the decision".into()));
+    }
     // Every step must be legal from today's component states.
     let mut rehearsal = state.clone();
     for t in &request.transitions {
@@ -264,6 +268,11 @@ pub fn finish(
 
 /// Records the failure (first call only) and picks the next undo step: the half-done
 /// transition first, then committed ones newest first. `None` when nothing is left.
+///
+/// A drain only goes forward: what it took down stays down (undoing it would create
+/// and start again what two people asked to remove), and only its half-done step is
+/// put back, in the state alone. The next evaluation, the drain still approved,
+/// proposes what is left.
 pub fn next_undo(
     state: &mut SystemState,
     decision_id: &DecisionId,
@@ -285,7 +294,9 @@ pub fn next_undo(
         Some(other) => {
             return Err(RunError::Illegal(format!("{} is mid-transition outside this run", other.component)));
         }
-        None if run.committed > 0 => Undo::Reverse { transition: run.transitions[run.committed - 1].clone() },
+        None if run.committed > 0 && !forward_only(run) => {
+            Undo::Reverse { transition: run.transitions[run.committed - 1].clone() }
+        }
         None => return Ok(None),
     };
     run.undoing = Some(undo.clone());
@@ -304,7 +315,14 @@ pub fn undo_needs_driver(state: &SystemState, decision_id: &DecisionId) -> bool 
         return true;
     };
     let refused = run.failure.as_ref().is_some_and(|f| f.error == "TransitionRejected");
-    !(refused && matches!(run.undoing, Some(Undo::Abort { .. })))
+    // A drain's half-done removal is put back in the state only: the driver would
+    // create again what may already be half deleted.
+    !((refused || forward_only(run)) && matches!(run.undoing, Some(Undo::Abort { .. })))
+}
+
+/// A run whose committed steps are never reversed: a drain.
+fn forward_only(run: &ProvisioningRun) -> bool {
+    run.cause == Some(Cause::Drain)
 }
 
 /// The undo step in progress (for status checks).
@@ -351,7 +369,8 @@ pub fn fail(
 ) -> Result<(ProvisioningRun, Vec<Event>), RunError> {
     let Clock { now: _, today } = at.into();
     let run = run_for(state, decision_id)?.clone();
-    if run.undoing.is_some() || run.committed > 0 || state.any_transitional().is_some() {
+    let reversed = run.committed == 0 || forward_only(&run);
+    if run.undoing.is_some() || !reversed || state.any_transitional().is_some() {
         return Err(RunError::Illegal(format!("rollback of {decision_id} is not complete")));
     }
     state.provisioning = None;
@@ -516,6 +535,77 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Refusal::Expired { age_minutes: 360, max_hours: 6, .. }), "{err:?}");
         assert!(err.to_string().contains("older than 6 h"), "{err}");
+    }
+
+    fn drain_run(s: &mut SystemState) -> LevelChangeRequested {
+        use TransitionKind::*;
+        let since = "2026-03-01".parse().unwrap();
+        for id in ["eks_control_plane", "k8s_workers"] {
+            s.components.insert(
+                ComponentId::new(id),
+                crate::state::ComponentRecord::settled(ComponentState::Hot, since),
+            );
+        }
+        s.level = 2;
+        s.drain = Some(crate::state::Drain {
+            reason: "teardown".into(),
+            requested_by: "alice".into(),
+            requested_on: since,
+            approved_by: Some("bob".into()),
+        });
+        LevelChangeRequested {
+            decision_id: "d-drain".into(),
+            from_level: 2,
+            to_level: 0,
+            transitions: vec![
+                t("k8s_workers", Deactivate),
+                t("k8s_workers", Decommission),
+                t("eks_control_plane", Deactivate),
+                t("eks_control_plane", Decommission),
+            ],
+            reasons: vec![],
+            mode: Mode::Shadow,
+            cause: Some(Cause::Drain),
+        }
+    }
+
+    #[test]
+    fn a_failed_drain_keeps_what_it_took_down_and_creates_nothing_again() {
+        let (c, mut s) = setup();
+        let r = drain_run(&mut s);
+        let at = now("2026-03-01T06:00:00");
+        begin(&mut s, &r, at).unwrap();
+        for i in 0..3 {
+            start_step(&mut s, &r.decision_id, i, at).unwrap();
+            commit_step(&mut s, &r.decision_id, i, at).unwrap();
+        }
+        start_step(&mut s, &r.decision_id, 3, at).unwrap();
+        let failure =
+            RunFailure { error: "TransitionFailed".into(), cause: "the cluster did not delete".into() };
+        let undo = next_undo(&mut s, &r.decision_id, failure.clone(), at).unwrap();
+        assert!(matches!(&undo, Some((t, _)) if t.component.as_str() == "eks_control_plane"), "{undo:?}");
+        assert!(!undo_needs_driver(&s, &r.decision_id), "no driver call that could create the cluster again");
+        complete_undo(&mut s, &r.decision_id, at).unwrap();
+        assert_eq!(
+            next_undo(&mut s, &r.decision_id, failure, at).unwrap(),
+            None,
+            "nothing committed is reversed"
+        );
+        fail(&c, &mut s, &r.decision_id, at).unwrap();
+        assert_eq!(s.component_state(&ComponentId::new("k8s_workers")), ComponentState::Cold);
+        assert_eq!(s.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Warm);
+        assert!(s.provisioning.is_none() && s.any_transitional().is_none());
+    }
+
+    #[test]
+    fn a_drain_cancelled_before_its_run_starts_changes_nothing() {
+        let (_, mut s) = setup();
+        let r = drain_run(&mut s);
+        s.drain = None;
+        let before = s.clone();
+        let err = begin(&mut s, &r, now("2026-03-01T06:00:00")).unwrap_err();
+        assert!(err.to_string().contains("the drain was cancelled"), "{err}");
+        assert_eq!(s, before);
     }
 
     #[test]
