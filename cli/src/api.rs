@@ -245,13 +245,20 @@ pub fn run(conn: &Conn, call: Call) -> anyhow::Result<ExitCode> {
         eprintln!("revscale: the API refused ({status}): {message}");
         return Ok(ExitCode::FAILURE);
     }
-    print!("{}", output(&call, &text, conn.json)?);
     if matches!(call, Call::StatusWithOrphans) {
-        let status: StatusResponse = serde_json::from_str(&text)?;
+        let status: StatusResponse = serde_json::from_str(&text)
+            .context("the API's answer is not the StatusResponse this revscale reads")?;
         let found = runtime.block_on(crate::orphans::find(&conn.target, &status))?;
-        print!("{}", crate::orphans::render(&found, conn.json)?);
+        print!("{}", crate::orphans::render(&status, &found, conn.json)?);
+        return Ok(ExitCode::SUCCESS);
     }
+    print!("{}", output(&call, &text, conn.json)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `revscale status` as a table.
+pub fn render_status(status: &StatusResponse) -> String {
+    render::status(status)
 }
 
 /// The answer to `call`, read as its response type, printed as a table or as JSON.

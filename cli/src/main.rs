@@ -110,7 +110,7 @@ enum Command {
     /// Take down everything revscale made (every managed component COLD, level 0), with a
     /// second person's approval: the way out before `sam delete`.
     #[cfg(feature = "aws")]
-    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    #[command(subcommand_negates_reqs = true)]
     Drain {
         #[command(flatten)]
         conn: api::Conn,
@@ -185,6 +185,11 @@ fn main() -> ExitCode {
         Command::Status { conn, orphans: false } => api::run(&conn, api::Call::Status),
         #[cfg(feature = "aws")]
         Command::Status { conn, orphans: true } => api::run(&conn, api::Call::StatusWithOrphans),
+        #[cfg(feature = "aws")]
+        Command::Drain { command: Some(_), reason: Some(_), .. }
+        | Command::Drain { command: Some(_), dry_run: true, .. } => {
+            Err(anyhow::anyhow!("drain approve and drain cancel take no --reason or --dry-run"))
+        }
         #[cfg(feature = "aws")]
         Command::Drain { conn, command: Some(command), .. } => api::run(&conn, api::Call::Drain(command)),
         #[cfg(feature = "aws")]

@@ -61,7 +61,12 @@ pub fn orphans(resources: &[Tagged], status: &StatusResponse) -> Vec<Orphan> {
 /// Lists what carries the managed tag in the target's region.
 pub async fn find(target: &Target, status: &StatusResponse) -> anyhow::Result<Vec<Orphan>> {
     let sdk = target.sdk().await;
-    let client = aws_sdk_resourcegroupstagging::Client::new(&sdk);
+    // The stack's region: the one an execute-api URL names, when one was given.
+    let mut config = aws_sdk_resourcegroupstagging::config::Builder::from(&sdk);
+    if let Some(region) = target.api_url.as_deref().and_then(crate::stack::region_from_url) {
+        config = config.region(aws_config::Region::new(region));
+    }
+    let client = aws_sdk_resourcegroupstagging::Client::from_conf(config.build());
     let filter = aws_sdk_resourcegroupstagging::types::TagFilter::builder()
         .key(MANAGED_TAG.0)
         .values(MANAGED_TAG.1)
@@ -90,14 +95,21 @@ pub async fn find(target: &Target, status: &StatusResponse) -> anyhow::Result<Ve
     Ok(orphans(&resources, status))
 }
 
-pub fn render(found: &[Orphan], json: bool) -> anyhow::Result<String> {
+/// The status, then the orphans: one JSON document `{"status", "orphans"}`, or the
+/// status table followed by the orphans'.
+pub fn render(status: &StatusResponse, found: &[Orphan], json: bool) -> anyhow::Result<String> {
     if json {
-        return Ok(serde_json::to_string_pretty(&serde_json::json!({ "orphans": found }))? + "\n");
+        return Ok(
+            serde_json::to_string_pretty(&serde_json::json!({ "status": status, "orphans": found }))? + "\n"
+        );
     }
+    let mut out = crate::api::render_status(status);
     if found.is_empty() {
-        return Ok("orphans    none: every resource tagged revscale:managed=true is accounted for\n".into());
+        out += "orphans    none: every resource tagged revscale:managed=true is accounted for\n";
+        return Ok(out);
     }
-    Ok(format!("orphans    {} resource(s) the state does not account for:\n", found.len())
+    Ok(out
+        + &format!("orphans    {} resource(s) the state does not account for:\n", found.len())
         + &crate::table::render(
             &["resource", "component", "why"],
             found.iter().map(|o| {
@@ -173,6 +185,10 @@ mod tests {
             &s,
         );
         assert!(found.is_empty(), "{found:?}");
-        assert!(render(&found, false).unwrap().contains("none"));
+        let printed = render(&s, &found, false).unwrap();
+        assert!(printed.contains("level      L0") && printed.contains("orphans    none"), "{printed}");
+        let json: serde_json::Value = serde_json::from_str(&render(&s, &found, true).unwrap()).unwrap();
+        assert_eq!(json["orphans"], serde_json::json!([]));
+        assert_eq!(json["status"]["level"], 0, "one JSON document with both");
     }
 }

@@ -263,6 +263,34 @@ async fn operator_commands_are_signed_and_an_override_needs_two_people() {
         text(&o).1
     );
 
+    // A drain: the plan, alice's request, bob's approval with a flag before the
+    // subcommand, and approve/cancel refusing the request's own flags before sending.
+    let o = run(alice, vec!["drain", "--dry-run"]).await.unwrap();
+    assert!(o.status.success() && text(&o).0.starts_with("drain      "), "{:?}", text(&o));
+    let o = run(alice, vec!["drain", "--reason", "teardown"]).await.unwrap();
+    assert!(
+        text(&o).0.contains("drain      requested by arn:aws:iam::123456789012:user/alice"),
+        "{:?}",
+        text(&o)
+    );
+    let before = seen.lock().unwrap().len();
+    let o = run(bob, vec!["drain", "--reason", "x", "cancel"]).await.unwrap();
+    assert!(!o.status.success() && text(&o).1.contains("take no --reason"), "{:?}", text(&o));
+    let o = run(bob, vec!["drain", "cancel", "--reason", "x"]).await.unwrap();
+    assert!(!o.status.success() && text(&o).1.contains("unexpected argument '--reason'"), "{:?}", text(&o));
+    assert_eq!(seen.lock().unwrap().len(), before);
+    let o = run(bob, vec!["drain", "--json", "approve"]).await.unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
+    let approved: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    assert_eq!(approved["drain"]["approved_by"], "arn:aws:iam::123456789012:user/bob");
+    assert!(run(alice, vec!["drain", "cancel"]).await.unwrap().status.success());
+    let o = run(alice, vec!["drain"]).await.unwrap();
+    assert!(
+        !o.status.success() && text(&o).1.contains("--reason"),
+        "a request needs a reason: {:?}",
+        text(&o)
+    );
+
     // Releasing a stuck run: the request reaches the API whole (nothing is stuck here,
     // so the API answers 409); a state a repair cannot leave is refused before sending.
     let o = run(

@@ -13,7 +13,7 @@
 //! could not check.
 
 use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata};
-use revscale_engine::config::Deployment;
+use revscale_engine::config::{Deployment, DriverSpec};
 use revscale_engine::{Config, Mode};
 
 use crate::env::{EnvError, Vars};
@@ -91,6 +91,20 @@ impl ConfigSource {
         }
         if let Some(deployment) = &self.deployment {
             config = config.for_deployment(deployment).map_err(invalid)?;
+        }
+        // A flag the provisioner writes must never be the configuration itself.
+        if let Some(parameter) = &self.parameter {
+            let clash = config.components.iter().find(|(_, c)| {
+                matches!(&c.driver, DriverSpec::SsmFlag { parameter_name } if parameter_name == parameter)
+            });
+            if let Some((id, _)) = clash {
+                return Err(EnvError::Invalid {
+                    name: variable,
+                    message: format!(
+                        "{origin}: components.{id}.driver.parameter_name is the configuration parameter {parameter}"
+                    ),
+                });
+            }
         }
         Ok(Loaded { config, origin })
     }
@@ -191,6 +205,16 @@ mod tests {
         );
         let err = source.resolve(Some((&other, 3))).unwrap_err().to_string();
         assert!(err.contains("differs from the stack's EksClusterRoleArn"), "{err}");
+    }
+
+    #[test]
+    fn a_flag_that_would_overwrite_the_configuration_parameter_is_refused() {
+        let vars = [("REVSCALE_CONFIG_PARAMETER", "/revscale/flags/hume_ai")];
+        let err = ConfigSource::from_vars(&from_pairs(&vars)).unwrap_err().to_string();
+        assert!(
+            err.contains("components.hume_ai.driver.parameter_name is the configuration parameter"),
+            "{err}"
+        );
     }
 
     #[test]
