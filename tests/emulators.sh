@@ -61,8 +61,8 @@ start() {
   sed 's#/revscale/flags/full_escrow#/aws/revscale/flags/full_escrow#' config/revenue_thresholds.yaml > "$STATE/e2e-config.yaml"
   # Built before watch starts, so the first state machine step does not wait for rustc.
   # Exactly as watch builds it (`cargo run --bin provision` at the workspace root, whose
-  # features are unified over the whole workspace): `-p provision` would build another
-  # variant, and the first step would wait two minutes for this one.
+  # features are unified over the workspace's default members): `-p provision` would
+  # build another variant, and the first step would wait two minutes for this one.
   cargo build --quiet --locked --bin provision
   MOTO_PORT="$ROUTER_PORT" .venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" > "$STATE/moto.log" 2>&1 &
   echo $! > "$STATE/moto.pid"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's performance figures: builds the five functions for this machine with
+# The performance figures of docs/performance.md: builds the five functions for this machine with
 # the release profile (the one deployed, here for x86_64, since the arm64 build cannot
 # run here), then runs tests/perf/perf.py (cold start against Python 3 + boto3, peak
 # memory, one real invocation each against moto and localstripe, zip sizes when
@@ -20,9 +20,9 @@ FUNCTIONS=(collect-revenue collect-cost evaluate provision override-api)
 packages=()
 for f in "${FUNCTIONS[@]}"; do packages+=(-p "$f"); done
 if [ "$profile" = dev ]; then
-  # The binaries the test run built (the whole workspace's feature set, as
-  # `cargo lambda watch` runs them): nothing is compiled again.
-  cargo build --quiet --locked --workspace --bins
+  # As `cargo lambda watch` built them for the emulator tests (the default members'
+  # feature set): the dependencies are compiled already, only the functions link.
+  cargo build --quiet --locked --bins
 else
   # As deployed: each function's own feature set.
   cargo build --quiet --locked --profile "$profile" "${packages[@]}"
