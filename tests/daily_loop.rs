@@ -307,8 +307,12 @@ async fn revenue_climbs_two_levels_then_churn_brings_it_back_down_with_everythin
         .send()
         .await
         .unwrap();
+    let tagged =
+        |key: &str, value: &str| tags.tag_list().iter().any(|t| t.key() == key && t.value() == value);
     assert!(
-        tags.tag_list().iter().any(|t| t.key() == "revscale:managed" && t.value() == "true"),
-        "what a driver makes carries the managed tag: {tags:?}"
+        tagged("revscale:managed", "true")
+            && tagged("revscale:stack", PREFIX)
+            && tagged("revscale-component", "hume_ai"),
+        "what a driver makes carries the managed, stack and component tags: {tags:?}"
     );
 }

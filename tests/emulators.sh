@@ -77,6 +77,7 @@ start() {
     REVSCALE_CONFIG="$PWD/$STATE/e2e-config.yaml" \
     EKS_CLUSTER_NAME=revscale EKS_CLUSTER_ROLE_ARN=arn:aws:iam::123456789012:role/revscale-eks-cluster \
     EKS_NODE_ROLE_ARN=arn:aws:iam::123456789012:role/revscale-eks-node FLAG_PREFIX=/ \
+    REVSCALE_STACK_NAME="$E2E_PREFIX" \
     RUST_LOG=info PATH="$PWD/.venv/bin:$PATH" \
     setsid .venv/bin/cargo-lambda lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
     > "$STATE/lambda.log" 2>&1 &

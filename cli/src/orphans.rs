@@ -15,6 +15,7 @@ use crate::stack::Target;
 /// The tag every driver puts on what it creates, and the one naming the component.
 pub const MANAGED_TAG: (&str, &str) = ("revscale:managed", "true");
 pub const COMPONENT_TAG: &str = "revscale-component";
+pub const STACK_TAG: &str = "revscale:stack";
 
 /// A tagged resource, as the Resource Groups Tagging API lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,9 +33,17 @@ pub struct Orphan {
 
 /// The resources the state does not account for. SSM flags exist in every state (COLD
 /// is the value `off`), so a flag is an orphan only when its component is unknown.
-pub fn orphans(resources: &[Tagged], status: &StatusResponse) -> Vec<Orphan> {
+/// Another stack's resources (`revscale:stack` names another) are not this one's to
+/// judge; a resource without the stack tag (made before it existed) is.
+pub fn orphans(resources: &[Tagged], status: &StatusResponse, stack: Option<&str>) -> Vec<Orphan> {
     let mut out = Vec::new();
     for resource in resources {
+        let made_by = resource.tags.get(STACK_TAG).map(String::as_str);
+        if let (Some(ours), Some(theirs)) = (stack, made_by)
+            && ours != theirs
+        {
+            continue;
+        }
         let component = resource.tags.get(COMPONENT_TAG).cloned();
         let known = component
             .as_ref()
@@ -92,7 +101,7 @@ pub async fn find(target: &Target, status: &StatusResponse) -> anyhow::Result<Ve
             break;
         }
     }
-    Ok(orphans(&resources, status))
+    Ok(orphans(&resources, status, target.stack_name().as_deref()))
 }
 
 /// The status, then the orphans: one JSON document `{"status", "orphans"}`, or the
@@ -157,8 +166,17 @@ mod tests {
                 ),
                 tagged("arn:aws:eks:eu-west-1:123456789012:nodegroup/revscale/gpu/abc", Some("gpu_workers")),
                 tagged("arn:aws:eks:eu-west-1:123456789012:cluster/other", None),
+                Tagged {
+                    arn: "arn:aws:eks:eu-west-1:123456789012:cluster/staging".into(),
+                    tags: BTreeMap::from([
+                        (MANAGED_TAG.0.into(), MANAGED_TAG.1.into()),
+                        (COMPONENT_TAG.into(), "eks_control_plane".into()),
+                        (STACK_TAG.into(), "revscale-staging".into()),
+                    ]),
+                },
             ],
             &s,
+            Some("revscale"),
         );
         let arns: Vec<&str> = found.iter().map(|o| o.arn.as_str()).collect();
         assert_eq!(
@@ -183,6 +201,7 @@ mod tests {
         let found = orphans(
             &[tagged("arn:aws:eks:eu-west-1:123456789012:cluster/revscale", Some("eks_control_plane"))],
             &s,
+            None,
         );
         assert!(found.is_empty(), "{found:?}");
         let printed = render(&s, &found, false).unwrap();

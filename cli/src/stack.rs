@@ -48,7 +48,7 @@ impl Target {
 
     /// The stack to read outputs from: `--stack`, else `REVSCALE_STACK` unless an API
     /// URL was given on the command line.
-    fn stack_name(&self) -> Option<String> {
+    pub fn stack_name(&self) -> Option<String> {
         self.stack.clone().or_else(|| (self.api_url.is_none()).then(|| env_var("REVSCALE_STACK")).flatten())
     }
 

@@ -121,7 +121,7 @@ impl Deps<DynamoStore, AwsDrivers, EventBridgeBus, SnsNotifier> {
         Ok(Deps {
             config: env.config.load(sdk).await?.config,
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), env.table_name),
-            driver: AwsDrivers::new(sdk),
+            driver: AwsDrivers::new(sdk).for_stack(env.stack_name),
             bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(sdk), env.event_bus_name),
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), env.alert_topic_arn),
             max_checks: env.max_checks,
@@ -691,6 +691,8 @@ pub struct Env {
     pub max_decision_age: chrono::Duration,
     /// `SCHEDULE_TIMEZONE`, parsed at cold start.
     pub timezone: ScheduleZone,
+    /// `REVSCALE_STACK_NAME`: what the drivers tag their resources with.
+    pub stack_name: Option<String>,
     pub config: ConfigSource,
 }
 
@@ -705,6 +707,7 @@ impl FromEnv for Env {
                 vars.parsed("MAX_DECISION_AGE_HOURS", Some(DEFAULT_MAX_DECISION_AGE_HOURS))?,
             )),
             timezone: ScheduleZone::from_vars(vars)?,
+            stack_name: vars.optional("REVSCALE_STACK_NAME"),
             // The provisioner acts on the stack's cluster and roles: it needs them.
             config: {
                 vars.required("EKS_CLUSTER_NAME")?;

@@ -20,15 +20,34 @@ use revscale_engine::ports::{ComponentDriver, DriverError, DriverStatus};
 /// the first, and the second names the component (and is the cost allocation tag).
 pub const MANAGED_TAG: (&str, &str) = ("revscale:managed", "true");
 pub const COMPONENT_TAG: &str = "revscale-component";
+/// The stack whose provisioner made the resource, so that two stacks in one account
+/// do not take each other's resources for orphans.
+pub const STACK_TAG: &str = "revscale:stack";
 
 pub struct AwsDrivers {
     eks: aws_sdk_eks::Client,
     ssm: aws_sdk_ssm::Client,
+    stack: Option<String>,
 }
 
 impl AwsDrivers {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        AwsDrivers { eks: aws_sdk_eks::Client::new(sdk), ssm: aws_sdk_ssm::Client::new(sdk) }
+        AwsDrivers { eks: aws_sdk_eks::Client::new(sdk), ssm: aws_sdk_ssm::Client::new(sdk), stack: None }
+    }
+
+    /// Tags what the drivers create with the stack's name too.
+    pub fn for_stack(mut self, stack: Option<String>) -> Self {
+        self.stack = stack;
+        self
+    }
+
+    /// Every tag a created resource carries.
+    fn tags<'a>(&'a self, component: &'a Component) -> Vec<(&'a str, &'a str)> {
+        let mut tags = vec![MANAGED_TAG, (COMPONENT_TAG, component.id.as_str())];
+        if let Some(stack) = &self.stack {
+            tags.push((STACK_TAG, stack.as_str()));
+        }
+        tags
     }
 
     /// The cluster as EKS describes it, or `None` when it does not exist.
@@ -170,7 +189,9 @@ impl ComponentDriver for AwsDrivers {
                     .map_err(sdk_error)?;
                 // PutParameter takes no tags when it overwrites: tagged apart, every time
                 // (idempotent), so `status --orphans` finds the flag.
-                let tags = [MANAGED_TAG, (COMPONENT_TAG, component.id.as_str())]
+                let tags = self
+                    .tags(component)
+                    .into_iter()
                     .map(|(key, value)| aws_sdk_ssm::types::Tag::builder().key(key).value(value).build());
                 self.ssm
                     .add_tags_to_resource()
@@ -203,14 +224,15 @@ impl ComponentDriver for AwsDrivers {
                             .set_subnet_ids(Some(subnet_ids.clone()))
                             .set_security_group_ids(Some(security_group_ids.clone()))
                             .build();
+                        let tags =
+                            self.tags(component).into_iter().map(|(k, v)| (k.into(), v.into())).collect();
                         self.eks
                             .create_cluster()
                             .name(cluster_name)
                             .role_arn(role_arn)
                             .version(kubernetes_version)
                             .resources_vpc_config(vpc)
-                            .tags(MANAGED_TAG.0, MANAGED_TAG.1)
-                            .tags(COMPONENT_TAG, component.id.as_str())
+                            .set_tags(Some(tags))
                             .send()
                             .await
                             .map_err(sdk_error)?;
@@ -263,8 +285,9 @@ impl ComponentDriver for AwsDrivers {
                         .set_subnets(Some(subnet_ids.clone()))
                         .set_instance_types(Some(instance_types.clone()))
                         .scaling_config(scaling)
-                        .tags(MANAGED_TAG.0, MANAGED_TAG.1)
-                        .tags(COMPONENT_TAG, component.id.as_str())
+                        .set_tags(Some(
+                            self.tags(component).into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+                        ))
                         .send()
                         .await
                         .map_err(sdk_error)?;
