@@ -180,13 +180,13 @@ fn json<T: Serialize>(body: &T) -> anyhow::Result<Option<String>> {
 /// Signs and sends one request with the target's profile; returns the status and the
 /// body, read by [`output`].
 async fn send(
+    sdk: &aws_config::SdkConfig,
     target: &Target,
     method: &str,
     path_and_query: &str,
     body: Option<String>,
 ) -> anyhow::Result<(u16, String)> {
-    let sdk = target.sdk().await;
-    let base = target.api_url(&sdk).await?;
+    let base = target.api_url(sdk).await?;
     let url = format!("{}{path_and_query}", base.trim_end_matches('/'));
     let parsed = reqwest::Url::parse(&url).with_context(|| format!("invalid API URL '{base}'"))?;
     let provider = sdk
@@ -238,7 +238,10 @@ async fn send(
 pub fn run(conn: &Conn, call: Call) -> anyhow::Result<ExitCode> {
     let (method, path, body) = request_of(&call)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (status, text) = runtime.block_on(send(&conn.target, method, &path, body))?;
+    // One SDK configuration per command: an SSO or credential_process profile is
+    // resolved once, whatever the command calls.
+    let sdk = runtime.block_on(conn.target.sdk());
+    let (status, text) = runtime.block_on(send(&sdk, &conn.target, method, &path, body))?;
     if !(200..300).contains(&status) {
         // A refusal from API Gateway itself (not the Lambda) may not be an ErrorResponse.
         let message = serde_json::from_str::<ErrorResponse>(&text).map_or(text, |e| e.error);
@@ -248,7 +251,7 @@ pub fn run(conn: &Conn, call: Call) -> anyhow::Result<ExitCode> {
     if matches!(call, Call::StatusWithOrphans) {
         let status: StatusResponse = serde_json::from_str(&text)
             .context("the API's answer is not the StatusResponse this revscale reads")?;
-        let found = runtime.block_on(crate::orphans::find(&conn.target, &status))?;
+        let found = runtime.block_on(crate::orphans::find(&sdk, &conn.target, &status))?;
         print!("{}", crate::orphans::render(&status, &found, conn.json)?);
         return Ok(ExitCode::SUCCESS);
     }

@@ -68,10 +68,13 @@ pub fn orphans(resources: &[Tagged], status: &StatusResponse, stack: Option<&str
 }
 
 /// Lists what carries the managed tag in the target's region.
-pub async fn find(target: &Target, status: &StatusResponse) -> anyhow::Result<Vec<Orphan>> {
-    let sdk = target.sdk().await;
+pub async fn find(
+    sdk: &aws_config::SdkConfig,
+    target: &Target,
+    status: &StatusResponse,
+) -> anyhow::Result<Vec<Orphan>> {
     // The stack's region: the one an execute-api URL names, when one was given.
-    let mut config = aws_sdk_resourcegroupstagging::config::Builder::from(&sdk);
+    let mut config = aws_sdk_resourcegroupstagging::config::Builder::from(sdk);
     if let Some(region) = target.api_url.as_deref().and_then(crate::stack::region_from_url) {
         config = config.region(aws_config::Region::new(region));
     }

@@ -22,8 +22,9 @@ use crate::lambda::FunctionError;
 /// Where a function's configuration comes from, read from its environment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigSource {
-    /// The file's text (`REVSCALE_CONFIG`, or the built-in one) and its name.
-    file: (String, String),
+    /// The file (`REVSCALE_CONFIG`, or the built-in one), read and checked once at
+    /// cold start with the stack's mode and deployment applied: the fallback.
+    file: Loaded,
     /// `REVSCALE_CONFIG_PARAMETER`.
     parameter: Option<String>,
     mode: Option<Mode>,
@@ -39,7 +40,7 @@ pub struct Loaded {
 
 impl ConfigSource {
     pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, EnvError> {
-        let file = match vars.optional("REVSCALE_CONFIG") {
+        let (text, name) = match vars.optional("REVSCALE_CONFIG") {
             Some(path) => (
                 std::fs::read_to_string(&path).map_err(|e| EnvError::Invalid {
                     name: "REVSCALE_CONFIG",
@@ -64,49 +65,27 @@ impl ConfigSource {
                 flag_prefix: vars.required("FLAG_PREFIX")?,
             }),
         };
-        let source =
-            ConfigSource { file, parameter: vars.optional("REVSCALE_CONFIG_PARAMETER"), mode, deployment };
-        // Check the file now: a broken fallback stops the cold start even when a pushed
+        let parameter = vars.optional("REVSCALE_CONFIG_PARAMETER");
+        // Checked now: a broken fallback stops the cold start even when a pushed
         // configuration would have hidden it.
-        source.resolve(None)?;
-        Ok(source)
+        let file = prepare(&text, name, "REVSCALE_CONFIG", mode, deployment.as_ref(), parameter.as_deref())?;
+        Ok(ConfigSource { file, parameter, mode, deployment })
     }
 
     /// The configuration from `pushed` (the parameter's text and version), or from the
     /// file when nothing was pushed; the stack's mode and deployment applied.
     pub fn resolve(&self, pushed: Option<(&str, i64)>) -> Result<Loaded, EnvError> {
-        let (text, origin, variable) = match (pushed, &self.parameter) {
-            (Some((text, version)), Some(name)) => {
-                (text, format!("SSM parameter {name} (version {version})"), "REVSCALE_CONFIG_PARAMETER")
-            }
-            _ => (self.file.0.as_str(), self.file.1.clone(), "REVSCALE_CONFIG"),
-        };
-        let invalid = |e: revscale_engine::ConfigError| EnvError::Invalid {
-            name: variable,
-            message: format!("{origin}: {e}"),
-        };
-        let mut config = Config::from_yaml(text).map_err(invalid)?;
-        if let Some(mode) = self.mode {
-            config.mode = mode;
+        match (pushed, &self.parameter) {
+            (Some((text, version)), Some(name)) => prepare(
+                text,
+                format!("SSM parameter {name} (version {version})"),
+                "REVSCALE_CONFIG_PARAMETER",
+                self.mode,
+                self.deployment.as_ref(),
+                Some(name),
+            ),
+            _ => Ok(self.file.clone()),
         }
-        if let Some(deployment) = &self.deployment {
-            config = config.for_deployment(deployment).map_err(invalid)?;
-        }
-        // A flag the provisioner writes must never be the configuration itself.
-        if let Some(parameter) = &self.parameter {
-            let clash = config.components.iter().find(|(_, c)| {
-                matches!(&c.driver, DriverSpec::SsmFlag { parameter_name } if parameter_name == parameter)
-            });
-            if let Some((id, _)) = clash {
-                return Err(EnvError::Invalid {
-                    name: variable,
-                    message: format!(
-                        "{origin}: components.{id}.driver.parameter_name is the configuration parameter {parameter}"
-                    ),
-                });
-            }
-        }
-        Ok(Loaded { config, origin })
     }
 
     /// Reads the pushed parameter (if the function has one) and resolves.
@@ -140,6 +119,44 @@ impl ConfigSource {
         tracing::info!(origin = %loaded.origin, mode = %loaded.config.mode, "configuration loaded");
         Ok(loaded)
     }
+}
+
+/// Parses `text`, applies the stack's mode and deployment, and checks that no flag is
+/// the configuration parameter itself; problems name `variable` and `origin`.
+fn prepare(
+    text: &str,
+    origin: String,
+    variable: &'static str,
+    mode: Option<Mode>,
+    deployment: Option<&Deployment>,
+    parameter: Option<&str>,
+) -> Result<Loaded, EnvError> {
+    let invalid = |e: revscale_engine::ConfigError| EnvError::Invalid {
+        name: variable,
+        message: format!("{origin}: {e}"),
+    };
+    let mut config = Config::from_yaml(text).map_err(invalid)?;
+    if let Some(mode) = mode {
+        config.mode = mode;
+    }
+    if let Some(deployment) = deployment {
+        config = config.for_deployment(deployment).map_err(invalid)?;
+    }
+    // A flag the provisioner writes must never be the configuration itself.
+    if let Some(parameter) = parameter {
+        let clash = config.components.iter().find(|(_, c)| {
+                matches!(&c.driver, DriverSpec::SsmFlag { parameter_name } if parameter_name == parameter)
+            });
+        if let Some((id, _)) = clash {
+            return Err(EnvError::Invalid {
+                name: variable,
+                message: format!(
+                    "{origin}: components.{id}.driver.parameter_name is the configuration parameter {parameter}"
+                ),
+            });
+        }
+    }
+    Ok(Loaded { config, origin })
 }
 
 #[cfg(test)]

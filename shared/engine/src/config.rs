@@ -758,58 +758,20 @@ impl Config {
     /// refuse it at the first transition, months later) or a flag outside the prefix.
     pub fn for_deployment(&self, deployment: &Deployment) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
-        let fill = |problems: &mut Vec<Problem>,
-                    path: String,
-                    value: &mut String,
-                    deployed: &str,
-                    parameter: &str| {
-            if value.is_empty() {
-                *value = deployed.to_string();
-            } else if value != deployed {
-                problems.push(Problem {
-                    path,
-                    message: format!(
-                        "'{value}' differs from the stack's {parameter} '{deployed}': leave it out, the stack sets it"
-                    ),
-                });
-            }
-        };
         let mut config = self.clone();
         for (id, component) in &mut config.components {
             let path = format!("components.{id}.driver");
-            match &mut component.driver {
-                DriverSpec::EksCluster { cluster_name, role_arn, .. } => {
-                    fill(
-                        &mut problems,
-                        format!("{path}.cluster_name"),
-                        cluster_name,
-                        &deployment.cluster_name,
-                        "EksClusterName",
-                    );
-                    fill(
-                        &mut problems,
-                        format!("{path}.role_arn"),
-                        role_arn,
-                        &deployment.cluster_role_arn,
-                        "EksClusterRoleArn",
-                    );
-                }
-                DriverSpec::EksNodegroup { cluster_name, node_role_arn, .. } => {
-                    fill(
-                        &mut problems,
-                        format!("{path}.cluster_name"),
-                        cluster_name,
-                        &deployment.cluster_name,
-                        "EksClusterName",
-                    );
-                    fill(
-                        &mut problems,
-                        format!("{path}.node_role_arn"),
-                        node_role_arn,
-                        &deployment.node_role_arn,
-                        "EksNodeRoleArn",
-                    );
-                }
+            // Each field the stack decides: its key, its value here, the stack's, and
+            // the stack parameter that sets it.
+            let stack_fields: Vec<(&str, &mut String, &str, &str)> = match &mut component.driver {
+                DriverSpec::EksCluster { cluster_name, role_arn, .. } => vec![
+                    ("cluster_name", cluster_name, &deployment.cluster_name, "EksClusterName"),
+                    ("role_arn", role_arn, &deployment.cluster_role_arn, "EksClusterRoleArn"),
+                ],
+                DriverSpec::EksNodegroup { cluster_name, node_role_arn, .. } => vec![
+                    ("cluster_name", cluster_name, &deployment.cluster_name, "EksClusterName"),
+                    ("node_role_arn", node_role_arn, &deployment.node_role_arn, "EksNodeRoleArn"),
+                ],
                 DriverSpec::SsmFlag { parameter_name } => {
                     let prefix = format!("{}/", deployment.flag_prefix.trim_end_matches('/'));
                     if !parameter_name.starts_with(&prefix) {
@@ -821,8 +783,21 @@ impl Config {
                             ),
                         });
                     }
+                    vec![]
                 }
-                DriverSpec::AlwaysOn => {}
+                DriverSpec::AlwaysOn => vec![],
+            };
+            for (key, value, deployed, parameter) in stack_fields {
+                if value.is_empty() {
+                    *value = deployed.to_string();
+                } else if value != deployed {
+                    problems.push(Problem {
+                        path: format!("{path}.{key}"),
+                        message: format!(
+                            "'{value}' differs from the stack's {parameter} '{deployed}': leave it out, the stack sets it"
+                        ),
+                    });
+                }
             }
         }
         if !problems.is_empty() {

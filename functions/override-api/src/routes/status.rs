@@ -35,12 +35,13 @@ pub(crate) async fn status<S: Store, B, N>(
         to_level: r.to_level,
         started_at: r.started_at,
     });
+    let (mode, mode_source) = state.mode_in_force(&deps.config);
     Ok(StatusResponse {
         date: today,
         level: state.level,
         level_since: state.level_since,
-        mode: state.mode_in_force(&deps.config).0,
-        mode_source: state.mode_in_force(&deps.config).1,
+        mode,
+        mode_source,
         deployed_mode: deps.config.mode,
         drain: state.drain.clone(),
         mrr: decision.figures.mrr,
