@@ -20,6 +20,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use chrono::{NaiveDate, NaiveTime};
+
 use tokio::time::Instant;
 
 use reqwest::header::HeaderMap;
@@ -28,6 +30,10 @@ use revscale_engine::money::FxRates;
 use serde::de::DeserializeOwned;
 
 use super::StripeError;
+use super::invoices::{
+    COUNTED_INVOICE_STATUSES, EndedSubscription, Invoice, InvoiceHistory, InvoiceLine, ended_dates,
+    prices_needed,
+};
 use super::model::{Coupon, ErrorBody, Item, List, Plan, Price, STRIPE_VERSION, Subscription};
 use super::mrr::{Lookups, MrrReport, MrrSummary, compute, needed};
 
@@ -221,6 +227,45 @@ impl StripeSource {
         Ok(lookups)
     }
 
+    /// What `invoices::reconstruct` needs for the days from `since` on: every paid or
+    /// open invoice created since a year before it (a yearly invoice bills a year
+    /// ahead), with all its lines; the prices those lines name; and when canceled
+    /// subscriptions ended. Read-only, like the collector: a restricted key with read
+    /// access to invoices, subscriptions and prices is enough.
+    pub async fn invoice_history(
+        &self,
+        since: NaiveDate,
+        deadline: Instant,
+    ) -> Result<InvoiceHistory, StripeError> {
+        let lookback = since - chrono::Months::new(12);
+        let created = lookback.and_time(NaiveTime::MIN).and_utc().timestamp().to_string();
+        let mut invoices: Vec<Invoice> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for status in COUNTED_INVOICE_STATUSES {
+            let query = [("status", status.to_string()), ("created[gte]", created.clone())];
+            let page = self.list::<Invoice>(&["v1", "invoices"], &query, deadline).await?;
+            // An invoice paid between the two listings is in both.
+            invoices.extend(page.into_iter().filter(|i| seen.insert(i.id.clone())));
+        }
+        for invoice in invoices.iter_mut().filter(|i| i.lines.has_more) {
+            // An invoice embeds its first lines only: the rest follow the last of them.
+            let after = invoice.lines.data.last().and_then(|l| l.id.clone());
+            let path = ["v1", "invoices", invoice.id.as_str(), "lines"];
+            let rest = self.list_from::<InvoiceLine>(&path, &[], after, deadline).await?;
+            invoice.lines.data.extend(rest);
+            invoice.lines.has_more = false;
+        }
+        let mut history = InvoiceHistory { invoices, ..Default::default() };
+        for id in prices_needed(&history.invoices) {
+            let price: Price = self.get(&["v1", "prices", &id], &[], deadline).await?;
+            history.prices.insert(id, price);
+        }
+        let ended: Vec<EndedSubscription> =
+            self.list(&["v1", "subscriptions"], &[("status", "canceled".to_string())], deadline).await?;
+        history.ended = ended_dates(&ended)?;
+        Ok(history)
+    }
+
     /// Every page of a list endpoint, in order.
     async fn list<T: DeserializeOwned + HasId>(
         &self,
@@ -228,11 +273,23 @@ impl StripeSource {
         query: &[(&str, String)],
         deadline: Instant,
     ) -> Result<Vec<T>, StripeError> {
+        self.list_from(path, query, None, deadline).await
+    }
+
+    /// The pages of a list endpoint after the object `first_after` (from the start
+    /// when `None`), in order.
+    async fn list_from<T: DeserializeOwned + HasId>(
+        &self,
+        path: &[&str],
+        query: &[(&str, String)],
+        first_after: Option<String>,
+        deadline: Instant,
+    ) -> Result<Vec<T>, StripeError> {
         let mut all: Vec<T> = Vec::new();
         loop {
             let mut page_query = query.to_vec();
             page_query.push(("limit", self.page_size.to_string()));
-            let after = all.last().and_then(HasId::id).map(str::to_string);
+            let after = all.last().and_then(HasId::id).map(str::to_string).or_else(|| first_after.clone());
             if let Some(last) = &after {
                 page_query.push(("starting_after", last.clone()));
             }
@@ -336,6 +393,24 @@ pub trait HasId {
 }
 
 impl HasId for Subscription {
+    fn id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+}
+
+impl HasId for Invoice {
+    fn id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+}
+
+impl HasId for InvoiceLine {
+    fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+}
+
+impl HasId for EndedSubscription {
     fn id(&self) -> Option<&str> {
         Some(&self.id)
     }

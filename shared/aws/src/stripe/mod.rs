@@ -3,9 +3,11 @@
 //! - `model`: the objects as the pinned API version sends them;
 //! - `mrr`: the pure rules (price models, discounts, currency exponents) and the
 //!   per-subscription explanation;
-//! - `client`: the requests, paging, look-ups and retries.
+//! - `client`: the requests, paging, look-ups and retries;
+//! - `invoices`: daily MRR of the past, rebuilt from invoices (`revscale history fetch`).
 
 pub mod client;
+pub mod invoices;
 pub mod model;
 pub mod mrr;
 

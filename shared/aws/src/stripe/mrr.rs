@@ -43,7 +43,7 @@ pub fn stripe_exponent(currency: Currency) -> u32 {
     }
 }
 
-fn stripe_minor_per_unit(currency: Currency) -> Decimal {
+pub(crate) fn stripe_minor_per_unit(currency: Currency) -> Decimal {
     Decimal::from(10i64.pow(stripe_exponent(currency)))
 }
 
@@ -490,15 +490,22 @@ fn interval_label(interval: &str, count: u32) -> String {
 }
 
 /// Months per billing interval, as a multiplier: yearly 1/12, weekly 52/12, daily 365/12.
-fn monthly_factor(interval: &str, count: u32) -> Option<Decimal> {
-    let per_month = match interval {
-        "month" => Decimal::ONE,
-        "year" => Decimal::ONE / Decimal::from(12),
-        "week" => Decimal::from(52) / Decimal::from(12),
-        "day" => Decimal::from(365) / Decimal::from(12),
+pub(crate) fn monthly_factor(interval: &str, count: u32) -> Option<Decimal> {
+    monthly_fraction(interval, count).map(|(n, d)| n / d)
+}
+
+/// The same multiplier as a fraction (numerator, denominator), for a caller that
+/// multiplies before it divides: 7.77 x 52 / 24 is exactly 16.835, where 7.77 x (52/24)
+/// falls a hair short of it and rounds the other way.
+pub(crate) fn monthly_fraction(interval: &str, count: u32) -> Option<(Decimal, Decimal)> {
+    let (per, months) = match interval {
+        "month" => (1, 1),
+        "year" => (1, 12),
+        "week" => (52, 12),
+        "day" => (365, 12),
         _ => return None,
     };
-    Some(per_month / Decimal::from(count.max(1)))
+    Some((Decimal::from(per), Decimal::from(months) * Decimal::from(count.max(1))))
 }
 
 /// Minor units (possibly fractional), preferring the exact decimal string.
