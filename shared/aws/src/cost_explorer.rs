@@ -294,6 +294,49 @@ impl CostExplorerSource {
         })
     }
 
+    /// Daily spend from `from` up to, not including, `until`, with the collector's
+    /// metric, record-type filter and component tag. `DAILY` data reaches 14 months
+    /// back at most; an older `from` is refused by Cost Explorer, by name.
+    pub async fn daily(&self, from: NaiveDate, until: NaiveDate) -> Result<DailyCosts, CostError> {
+        let mut results = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let period = DateInterval::builder()
+                .start(from.to_string())
+                .end(until.to_string())
+                .build()
+                .map_err(|e| CostError::Malformed(e.to_string()))?;
+            let out = self
+                .client
+                .get_cost_and_usage()
+                .time_period(period)
+                .granularity(Granularity::Daily)
+                .set_filter(self.record_type_filter()?)
+                .metrics(&self.metric)
+                .group_by(
+                    GroupDefinition::builder().r#type(GroupDefinitionType::Tag).key(&self.tag_key).build(),
+                )
+                .set_next_page_token(token)
+                .send()
+                .await
+                .map_err(|e| {
+                    let text = DisplayErrorContext(&e).to_string();
+                    if is_transient(&e) { CostError::Transient(text) } else { CostError::Api(text) }
+                })?;
+            results.extend(out.results_by_time().iter().cloned());
+            token = out.next_page_token().map(String::from);
+            if token.is_none() {
+                break;
+            }
+        }
+        parse_daily(&results, &self.metric, &self.tag_key)
+    }
+
+    /// Cost Explorer requests made so far (each is billed USD 0.01).
+    pub fn requests(&self) -> usize {
+        self.requests.get()
+    }
+
     async fn forecast(&self, from: NaiveDate, to: NaiveDate) -> Result<Decimal, CostError> {
         let period = DateInterval::builder()
             .start(from.to_string())
@@ -318,6 +361,98 @@ impl CostExplorerSource {
             .map_err(|e| CostError::Api(DisplayErrorContext(&e).to_string()))?;
         amount(out.total().and_then(|t| t.amount()), "forecast")
     }
+}
+
+/// Daily spend from Cost Explorer, for `revscale history fetch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyCosts {
+    /// Cost Explorer's currency (USD for almost every account).
+    pub currency: Currency,
+    /// Per day: the spend not tagged as a managed component, in `currency`.
+    pub unmanaged: BTreeMap<NaiveDate, Decimal>,
+    /// The spend tagged as managed components over the whole window, left out.
+    pub managed_total: Decimal,
+    /// Days Cost Explorer still marks as estimated (the last two or three).
+    pub estimated_days: usize,
+}
+
+/// Sums `DAILY` results per day, keeping apart what carries the component tag: a
+/// new installation's components do not exist yet, and the simulator adds the cost
+/// of the ones it runs (the scenario's `cost` is everything else).
+pub fn parse_daily(results: &[ResultByTime], metric: &str, tag_key: &str) -> Result<DailyCosts, CostError> {
+    let mut out = DailyCosts {
+        currency: Currency::USD,
+        unmanaged: BTreeMap::new(),
+        managed_total: Decimal::ZERO,
+        estimated_days: 0,
+    };
+    let prefix = format!("{tag_key}$");
+    for result in results {
+        let start = result
+            .time_period()
+            .map(|p| p.start())
+            .ok_or_else(|| CostError::Malformed("a result has no TimePeriod".into()))?;
+        let day = NaiveDate::from_str(start)
+            .map_err(|_| CostError::Malformed(format!("TimePeriod.Start '{start}' is not a date")))?;
+        let mut amounts: Vec<(bool, Decimal, &str)> = Vec::new();
+        if result.groups().is_empty()
+            && let Some(v) = result.total().and_then(|t| t.get(metric))
+        {
+            amounts.push((false, amount(v.amount(), metric)?, v.unit().unwrap_or("USD")));
+        }
+        for group in result.groups() {
+            let managed =
+                group.keys().first().and_then(|k| k.strip_prefix(&prefix)).is_some_and(|v| !v.is_empty());
+            let v = group
+                .metrics()
+                .and_then(|m| m.get(metric))
+                .ok_or_else(|| CostError::Malformed(format!("a group has no {metric} metric")))?;
+            amounts.push((managed, amount(v.amount(), metric)?, v.unit().unwrap_or("USD")));
+        }
+        let spent = out.unmanaged.entry(day).or_default();
+        for (managed, value, unit) in amounts {
+            let currency: Currency =
+                unit.parse().map_err(|_| CostError::Malformed(format!("'{unit}' is not a currency code")))?;
+            out.currency = currency;
+            if managed {
+                out.managed_total += value;
+            } else {
+                *spent += value;
+            }
+        }
+        out.estimated_days += usize::from(result.estimated());
+    }
+    Ok(out)
+}
+
+/// The monthly cost each day of `from..=to` carries in the simulator's CSV: the total
+/// of its calendar month, which is what the collector's forecast aims at (a month's
+/// fixed charges, billed on the 1st, count once in their month rather than as a spike);
+/// for a month not yet over on `to`, its spend so far scaled to the whole month, the
+/// collector's fallback. Days Cost Explorer did not report count as nothing spent.
+pub fn monthly_cost_per_day(
+    daily: &BTreeMap<NaiveDate, Decimal>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> BTreeMap<NaiveDate, Decimal> {
+    let mut out = BTreeMap::new();
+    let mut month = YearMonth::of(from);
+    while month.first_day() <= to {
+        let last = month.last_day();
+        let known_until = last.min(to);
+        let spent: Decimal = daily.range(month.first_day()..=known_until).map(|(_, v)| *v).sum();
+        let value = if known_until == last {
+            spent
+        } else {
+            let elapsed = Decimal::from(known_until.day());
+            spent * Decimal::from(last.day()) / elapsed
+        };
+        for day in month.first_day().max(from).iter_days().take_while(|d| *d <= known_until) {
+            out.insert(day, value.max(Decimal::ZERO));
+        }
+        month = month.next();
+    }
+    out
 }
 
 /// The month-to-date spend scaled to the whole month; on the 1st, last month's total.
@@ -351,6 +486,53 @@ mod tests {
 
     fn nov() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn daily_results_keep_only_untagged_spend_per_day() {
+        let results = [
+            result(
+                "2026-10-01",
+                "2026-10-02",
+                false,
+                &[("revscale-component$", "12.50"), ("revscale-component$k8s_workers", "3.10")],
+            ),
+            result("2026-10-02", "2026-10-03", true, &[("revscale-component$", "0.0000001")]),
+        ];
+        let daily = parse_daily(&results, "UnblendedCost", "revscale-component").unwrap();
+        assert_eq!(daily.unmanaged[&day("2026-10-01")], Decimal::new(1250, 2));
+        assert_eq!(daily.unmanaged[&day("2026-10-02")], Decimal::new(1, 7), "sub-cent amounts stay exact");
+        assert_eq!(daily.managed_total, Decimal::new(310, 2));
+        assert_eq!(daily.estimated_days, 1);
+        assert_eq!(daily.currency, Currency::USD);
+    }
+
+    #[test]
+    fn each_day_carries_its_month_s_total_and_the_month_not_over_is_scaled() {
+        let mut daily = BTreeMap::new();
+        // September: 30 days of 10 with a 300 fixed charge on the 1st: 600.
+        for d in day("2026-09-01").iter_days().take(30) {
+            daily.insert(d, Decimal::from(10));
+        }
+        *daily.get_mut(&day("2026-09-01")).unwrap() += Decimal::from(300);
+        // October up to the 10th: 10 days of 20 = 200, scaled to 31 days: 620.
+        for d in day("2026-10-01").iter_days().take(10) {
+            daily.insert(d, Decimal::from(20));
+        }
+        let per_day = monthly_cost_per_day(&daily, day("2026-09-15"), day("2026-10-10"));
+        assert_eq!(per_day.len(), 16 + 10);
+        assert_eq!(
+            per_day[&day("2026-09-15")],
+            Decimal::from(600),
+            "the whole month, though the window starts mid-month"
+        );
+        assert_eq!(per_day[&day("2026-09-30")], Decimal::from(600));
+        assert_eq!(per_day[&day("2026-10-01")], Decimal::from(620));
+        assert_eq!(per_day[&day("2026-10-10")], Decimal::from(620));
     }
 
     #[test]

@@ -181,6 +181,110 @@ impl SnapshotStore for DynamoStore {
     }
 }
 
+/// A snapshot as stored, with the mark `revscale history import` leaves on the days it
+/// wrote (absent on collected days). Readers of the snapshot alone ignore the mark.
+#[derive(Serialize, Deserialize)]
+struct Marked<T> {
+    #[serde(flatten)]
+    body: T,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    imported_from: Option<String>,
+}
+
+/// One stored day, for `revscale history export`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDay {
+    pub revenue: Option<RevenueSnapshot>,
+    pub cost: Option<CostSnapshot>,
+    /// Where an imported day came from; `None` for a collected one.
+    pub imported_from: Option<String>,
+}
+
+impl DynamoStore {
+    /// Writes one past day's two snapshots in one transaction, each only if absent: a
+    /// day that has either (collected, or imported before) is left exactly as it is,
+    /// and `AlreadyExists` says so. `source` is kept on both items.
+    pub async fn import_day(
+        &self,
+        revenue: &RevenueSnapshot,
+        cost: &CostSnapshot,
+        source: &str,
+    ) -> Result<Written, StoreError> {
+        let day = revenue.date.to_string();
+        let put = |pk: &str, item: std::collections::HashMap<String, AttributeValue>| {
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map(|put| TransactWriteItem::builder().put(put).build())
+                .map_err(|e| StoreError::Other(format!("{pk} {day}: {e}")))
+        };
+        let imported_from = Some(source.to_string());
+        let items = vec![
+            put(
+                REVENUE,
+                item(Item {
+                    pk: REVENUE.into(),
+                    sk: day.clone(),
+                    body: Marked { body: revenue, imported_from: imported_from.clone() },
+                })?,
+            )?,
+            put(
+                COST,
+                item(Item { pk: COST.into(), sk: day.clone(), body: Marked { body: cost, imported_from } })?,
+            )?,
+        ];
+        let err = match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => return Ok(Written::Created),
+            Err(e) => e,
+        };
+        let reasons: Vec<String> = err
+            .as_service_error()
+            .and_then(|s| match s {
+                TransactWriteItemsError::TransactionCanceledException(t) => t.cancellation_reasons.clone(),
+                _ => None,
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.code.unwrap_or_default())
+            .collect();
+        if reasons.iter().any(|c| c == "ConditionalCheckFailed") {
+            return Ok(Written::AlreadyExists);
+        }
+        if reasons.iter().any(|c| c == "TransactionConflict" || is_throttling_reason(c)) {
+            let message = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&err));
+            return Err(StoreError::Transient(message));
+        }
+        Err(classify(err))
+    }
+
+    /// Every stored day from `from` to `to` inclusive that has a snapshot of either
+    /// kind, oldest first: two bounded queries, no scan.
+    pub async fn stored_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<std::collections::BTreeMap<NaiveDate, StoredDay>, StoreError> {
+        let range = Some((from.to_string(), to.to_string()));
+        let revenue: Vec<Marked<RevenueSnapshot>> = self.query(REVENUE, range.clone(), false, None).await?;
+        let cost: Vec<Marked<CostSnapshot>> = self.query(COST, range, false, None).await?;
+        let mut days = std::collections::BTreeMap::new();
+        let blank = || StoredDay { revenue: None, cost: None, imported_from: None };
+        for r in revenue {
+            let day = days.entry(r.body.date).or_insert_with(blank);
+            day.imported_from = day.imported_from.take().or(r.imported_from);
+            day.revenue = Some(r.body);
+        }
+        for c in cost {
+            let day = days.entry(c.body.date).or_insert_with(blank);
+            day.imported_from = day.imported_from.take().or(c.imported_from);
+            day.cost = Some(c.body);
+        }
+        Ok(days)
+    }
+}
+
 impl StateStore for DynamoStore {
     async fn load_state(&self) -> Result<Option<Versioned<SystemState>>, StoreError> {
         let out = self
