@@ -6,9 +6,12 @@
 
 #[cfg(feature = "aws")]
 mod api;
+mod backtest;
 mod chart;
 #[cfg(feature = "aws")]
 mod config_push;
+#[cfg(feature = "aws")]
+mod history;
 #[cfg(feature = "aws")]
 mod mrr;
 #[cfg(feature = "aws")]
@@ -36,6 +39,16 @@ struct Cli {
 enum Command {
     /// Run the real engine day by day over a revenue/cost scenario, with no AWS.
     Simulate(simulate::Args),
+    /// Replay a company's own history (`history fetch`, `history export`) through the
+    /// engine and write one self-contained HTML report.
+    Backtest(backtest::Args),
+    /// Fetch the past from Stripe and Cost Explorer, seed a stack with it, or export what
+    /// a stack has collected.
+    #[cfg(feature = "aws")]
+    History {
+        #[command(subcommand)]
+        command: history::Command,
+    },
     /// Work with the thresholds configuration.
     Config {
         #[command(subcommand)]
@@ -172,6 +185,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(&args),
+        Command::Backtest(args) => backtest::run(&args),
+        #[cfg(feature = "aws")]
+        Command::History { command } => history::run(&command),
         Command::Config { command: ConfigCommand::Validate { file, json } } => validate(file, json),
         #[cfg(feature = "aws")]
         Command::Config { command: ConfigCommand::Push(args) } => config_push::run(&args),
