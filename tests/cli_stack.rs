@@ -4,7 +4,7 @@
 //! pushed at cold start (the file until the first push).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use aws_sdk_cloudformation::types::Parameter;
 use revscale_aws::env::from_pairs;
@@ -47,37 +47,9 @@ async fn stack(sdk: &aws_config::SdkConfig) -> (String, String) {
     (name, parameter)
 }
 
-/// The `revscale` binary `cargo test --workspace` built beside this test (the
-/// workspace's feature set: nothing is rebuilt for it); built if it is missing.
-fn binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf();
-    let binary = dir.join("revscale");
-    if !binary.exists() {
-        let built = Command::new(env!("CARGO"))
-            .args(["build", "-q", "--locked", "--workspace", "--bins"])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .status()
-            .unwrap();
-        assert!(built.success(), "cannot build the revscale binary");
-    }
-    binary
-}
-
 /// The CLI, as an operator runs it, aimed at moto.
 fn revscale(args: &[&str]) -> Output {
-    Command::new(binary())
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .env("AWS_ENDPOINT_URL", moto_url())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "eu-west-1")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env_remove("AWS_PROFILE")
-        .env_remove("REVSCALE_API_URL")
-        .output()
-        .unwrap()
+    revscale_command(args).output().unwrap()
 }
 
 fn text(o: &Output) -> String {

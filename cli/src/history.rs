@@ -179,13 +179,14 @@ async fn fetch(args: &FetchArgs) -> anyhow::Result<ExitCode> {
     let _ = writeln!(
         out,
         "# cost: AWS Cost Explorer {}, DAILY, record types {} left out, spend tagged {} left out ({} {} over the window); \
-         {} per {currency}; each day carries its calendar month's total (a month not over: its spend so far scaled to the month); \
+         FX {}->{currency} {}; each day carries its calendar month's total (a month not over: its spend so far scaled to the month); \
          {} request(s), {} day(s) still estimated",
         args.cost_metric,
         DEFAULT_EXCLUDED_RECORD_TYPES.join(","),
         args.cost_tag_key,
         daily.currency,
         daily.managed_total.round_dp(2),
+        daily.currency,
         rate.normalize(),
         cost_source.requests(),
         daily.estimated_days
@@ -212,7 +213,7 @@ fn mrr_provenance(mrr: &DailyMrr, base: &str) -> String {
     format!(
         "Stripe invoices ({base}, API {STRIPE_VERSION}): {} read, {} paid or open counted, {} subscription lines \
          over {} subscriptions; left out: {} proration lines, {} invoice-item, one-off or metered lines; \
-         {} subscriptions cut short by a cancellation; refunds and credit notes are not revenue changes",
+         {} subscription(s) cut short by a cancellation; refunds and credit notes are not revenue changes",
         s.invoices_read,
         s.invoices_counted,
         s.lines_counted,

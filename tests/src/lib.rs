@@ -234,3 +234,37 @@ pub async fn stripe_customer(key: &str, email: &str) -> String {
         stripe(key, reqwest::Method::POST, "/v1/customers", &[("email", email), ("source", &token)]).await;
     customer["id"].as_str().expect("customer id").to_string()
 }
+
+/// The `revscale` binary `cargo test --workspace` built beside the running test (the
+/// workspace's feature set: nothing is rebuilt for it); built if it is missing.
+pub fn revscale_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf();
+    let binary = dir.join("revscale");
+    if !binary.exists() {
+        let built = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-q", "--locked", "--workspace", "--bins"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .status()
+            .unwrap();
+        assert!(built.success(), "cannot build the revscale binary");
+    }
+    binary
+}
+
+/// The CLI as an operator runs it, from the repository's root, aimed at moto with
+/// test credentials and no profile of the machine's.
+pub fn revscale_command(args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(revscale_binary());
+    command
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .env("AWS_ENDPOINT_URL", moto_url())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env_remove("AWS_PROFILE")
+        .env_remove("REVSCALE_API_URL");
+    command
+}

@@ -14,79 +14,18 @@ use revscale_aws::stripe::StripeSource;
 use revscale_aws::stripe::invoices::reconstruct;
 use revscale_engine::Currency;
 use revscale_engine::money::FxRates;
+use revscale_test_support::stripe_history::{self, fixture};
 use serde_json::Value;
-use wiremock::matchers::{method, path, query_param};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stripe-history");
-
-fn fixture(name: &str) -> Value {
-    let text = std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }
 
-/// Serves the recorded pages as Stripe would: invoices filtered by `status`, newest
-/// first, two pages; the rest of one invoice's lines; prices by id; canceled
-/// subscriptions.
-async fn stripe() -> MockServer {
-    let server = MockServer::start().await;
-    let pages = [fixture("page1.json"), fixture("page2.json")];
-    let invoices = move |request: &Request| {
-        let status = request.url.query_pairs().find(|(k, _)| k == "status").map(|(_, v)| v.to_string());
-        let after =
-            request.url.query_pairs().find(|(k, _)| k == "starting_after").map(|(_, v)| v.to_string());
-        let page = if after.is_some() { &pages[1] } else { &pages[0] };
-        let mut page = page.clone();
-        let data: Vec<Value> = page["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|i| status.as_deref().is_none_or(|s| i["status"] == s))
-            .cloned()
-            .collect();
-        page["data"] = Value::Array(data);
-        // A filtered page that ends early still points on with the last id it had.
-        if after.is_none() && page["data"].as_array().unwrap().is_empty() {
-            page["has_more"] = Value::Bool(false);
-        }
-        ResponseTemplate::new(200).set_body_json(page)
-    };
-    Mock::given(method("GET")).and(path("/v1/invoices")).respond_with(invoices).mount(&server).await;
-    Mock::given(method("GET"))
-        .and(path("/v1/invoices/in_1Upgrade20260401/lines"))
-        .and(query_param("starting_after", "il_1Upgrade20260401Remaining"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("lines-in_1Upgrade20260401.json")))
-        .mount(&server)
-        .await;
-    let prices = fixture("prices.json");
-    Mock::given(method("GET"))
-        .and(wiremock::matchers::path_regex("^/v1/prices/.+"))
-        .respond_with(move |request: &Request| {
-            let id = request.url.path().rsplit('/').next().unwrap_or_default();
-            match prices.get(id) {
-                Some(price) => ResponseTemplate::new(200).set_body_json(price),
-                None => ResponseTemplate::new(404)
-                    .set_body_json(serde_json::json!({"error": {"message": "no such price"}})),
-            }
-        })
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/subscriptions"))
-        .and(query_param("status", "canceled"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("canceled-subscriptions.json")))
-        .mount(&server)
-        .await;
-    server
-}
-
 #[tokio::test]
 async fn the_invoices_rebuild_every_hand_calculated_day() {
-    let server = stripe().await;
+    let server = stripe_history::server().await;
     let source = StripeSource::new(&server.uri(), "sk_test_x".into(), Currency::EUR, FxRates::new()).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let history = source.invoice_history(d("2026-01-01"), deadline).await.unwrap();
@@ -94,12 +33,7 @@ async fn the_invoices_rebuild_every_hand_calculated_day() {
         reconstruct(&history, d("2026-01-01"), d("2026-06-30"), Currency::EUR, &FxRates::new()).unwrap();
 
     let expected = fixture("expected.json");
-    let days: BTreeMap<NaiveDate, String> = expected["days"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (d(k), v.as_str().unwrap().to_string()))
-        .collect();
+    let days = stripe_history::expected_days();
     assert_eq!(days.len(), 181);
     let got: BTreeMap<NaiveDate, String> =
         rebuilt.days.iter().map(|(k, v)| (*k, v.to_decimal().to_string())).collect();

@@ -11,6 +11,8 @@ use revscale_engine::{ComponentId, DailySnapshot, Decision, History, Inputs, Mon
 pub use revscale_engine::testing::{at, day, recorded_execute, seed_record};
 
 pub mod store_contract;
+#[cfg(feature = "stripe-fixtures")]
+pub mod stripe_history;
 
 pub fn eur(units: i64) -> Money {
     Money::whole(units, revscale_engine::Currency::EUR)
