@@ -8,7 +8,9 @@ use revscale_aws::stripe::StripeSource;
 use revscale_engine::money::FxRates;
 use revscale_engine::ports::SnapshotStore;
 use revscale_engine::{Currency, Money};
-use revscale_integration_tests::{moto_url, report, scheduled, sdk, stripe_customer, stripe_url, table};
+use revscale_integration_tests::{
+    inject_cost_results, report, scheduled, sdk, stripe_customer, stripe_url, table,
+};
 use revscale_test_support::day;
 use serde_json::{Value, json};
 
@@ -207,16 +209,6 @@ async fn a_malformed_billing_response_is_a_clear_error_and_writes_no_snapshot() 
 }
 
 // ---- Cost Explorer ------------------------------------------------------------------------
-
-async fn inject_cost_results(results: Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{}/moto-api/static/ce/cost-and-usage-results", moto_url()))
-        .json(&json!({"results": [results]}))
-        .send()
-        .await
-        .expect("moto answers");
-    assert!(response.status().is_success());
-}
 
 /// moto hands the same result again to a request with the same parameters, even
 /// across test runs: a tag key unique to this run keeps each request new.

@@ -20,8 +20,8 @@ use revscale_engine::state::Drain;
 use revscale_engine::testing::seed_record;
 use revscale_engine::{ComponentId, Config, Currency, YearMonth};
 use revscale_integration_tests::{
-    capture_level_change_requests, create_state_machine, drain, finished_execution, moto_url, report,
-    scheduled, sdk, stripe_customer, stripe_url, table_named, topic_with_inbox, unique,
+    capture_level_change_requests, create_state_machine, drain, finished_execution, inject_cost_results,
+    report, scheduled, sdk, stripe_customer, stripe_url, table_named, topic_with_inbox, unique,
 };
 use serde_json::{Value, json};
 
@@ -57,13 +57,7 @@ async fn inject_cost(tag_key: &str, day: NaiveDate, per_day: u32) {
     if elapsed > 0 {
         results.push(period(month.first_day(), day, per_day * elapsed, true));
     }
-    let response = reqwest::Client::new()
-        .post(format!("{}/moto-api/static/ce/cost-and-usage-results", moto_url()))
-        .json(&json!({"results": [{"ResultsByTime": results, "DimensionValueAttributes": []}]}))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
+    inject_cost_results(json!({"ResultsByTime": results, "DimensionValueAttributes": []})).await;
 }
 
 /// Plays the EventBridge rule and its target, the dispatch state machine (moto can run

@@ -49,13 +49,7 @@ async fn inject_daily_costs(tag_key: &str) {
             "Estimated": false,
         }));
     }
-    let response = reqwest::Client::new()
-        .post(format!("{}/moto-api/static/ce/cost-and-usage-results", moto_url()))
-        .json(&json!({"results": [{"ResultsByTime": results, "DimensionValueAttributes": []}]}))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
+    inject_cost_results(json!({"ResultsByTime": results, "DimensionValueAttributes": []})).await;
 }
 
 #[tokio::test]
@@ -134,19 +128,25 @@ async fn history_fetch_rebuilds_mrr_from_invoices_and_takes_daily_cost_from_cost
     assert!(page.contains("2 proration lines"), "the provenance is in the report");
 }
 
-/// A stack shaped like the SAM template's as far as `history` reads it: its
-/// `TableName` output, naming a fresh table.
-async fn stack_with_table(sdk: &aws_config::SdkConfig) -> (String, String) {
+/// A stack shaped like the SAM template's as far as `history` reads it: its revenue
+/// currency and schedule time zone, and its `TableName` output, naming a fresh table.
+async fn stack_with_table(sdk: &aws_config::SdkConfig, currency: &str) -> (String, String) {
+    use aws_sdk_cloudformation::types::Parameter;
     let table = table(sdk).await;
     let name = unique("rs").replace('-', "x");
     let template = json!({
+        "Parameters": {"RevenueCurrency": {"Type": "String"}, "ScheduleTimezone": {"Type": "String"}},
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {"TableName": {"Value": table}},
     });
+    let p = |k: &str, v: &str| Parameter::builder().parameter_key(k).parameter_value(v).build();
     aws_sdk_cloudformation::Client::new(sdk)
         .create_stack()
         .stack_name(&name)
         .template_body(template.to_string())
+        .parameters(p("RevenueCurrency", currency))
+        // UTC: the collectors' day is the test's UTC date whatever the time of the run.
+        .parameters(p("ScheduleTimezone", "UTC"))
         .send()
         .await
         .unwrap();
@@ -161,7 +161,7 @@ fn counts(o: &Output) -> Value {
 #[tokio::test]
 async fn history_import_never_overwrites_a_collected_day_and_export_gives_the_same_csv_back() {
     let sdk = sdk().await;
-    let (stack, table) = stack_with_table(&sdk).await;
+    let (stack, table) = stack_with_table(&sdk, "EUR").await;
     let today = Utc::now().date_naive();
     let first = today - Days::new(60);
 
@@ -259,7 +259,7 @@ async fn history_import_never_overwrites_a_collected_day_and_export_gives_the_sa
     ));
 
     // What was exported imports into another stack as the same days.
-    let (other, _) = stack_with_table(&sdk).await;
+    let (other, _) = stack_with_table(&sdk, "EUR").await;
     let o = revscale_command(&["history", "import", out.to_str().unwrap(), "--stack", &other, "--json"])
         .output()
         .unwrap();
@@ -267,15 +267,40 @@ async fn history_import_never_overwrites_a_collected_day_and_export_gives_the_sa
 }
 
 #[tokio::test]
-async fn a_history_in_another_currency_is_refused_before_anything_is_written() {
+async fn a_history_in_another_currency_than_the_file_or_the_stack_is_refused_before_anything_is_written() {
     let sdk = sdk().await;
-    let (stack, table) = stack_with_table(&sdk).await;
+    let (stack, table) = stack_with_table(&sdk, "EUR").await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
     let file = std::env::temp_dir().join(format!("{}.csv", unique("usd")));
     std::fs::write(&file, "# currency: USD\ndate,mrr,cost\n2026-01-01,100,10\n").unwrap();
     let o =
         revscale_command(&["history", "import", file.to_str().unwrap(), "--stack", &stack]).output().unwrap();
     assert!(!o.status.success());
     assert!(text(&o).contains("the history is in USD and the configuration in EUR"), "{}", text(&o));
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
     assert!(store.stored_days(d("2025-01-01"), d("2027-01-01")).await.unwrap().is_empty());
+
+    // A file with no currency line is read in the configuration's (EUR), which a stack
+    // counting in USD refuses.
+    let (usd_stack, usd_table) = stack_with_table(&sdk, "USD").await;
+    std::fs::write(&file, "date,mrr,cost\n2026-01-01,100,10\n").unwrap();
+    let o = revscale_command(&["history", "import", file.to_str().unwrap(), "--stack", &usd_stack])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("counts revenue in USD"), "{}", text(&o));
+    let usd_store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &usd_table);
+    assert!(usd_store.stored_days(d("2025-01-01"), d("2027-01-01")).await.unwrap().is_empty());
+}
+
+#[test]
+fn history_fetch_refuses_a_day_not_over_yet() {
+    let today = Utc::now().date_naive().to_string();
+    let out = std::env::temp_dir().join(format!("{}.csv", unique("future")));
+    let o = revscale_command(&["history", "fetch", "--until", &today, "--out", out.to_str().unwrap()])
+        .env("STRIPE_API_KEY", "sk_test_unused")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("is not over yet"), "{}", text(&o));
+    assert!(!out.exists());
 }

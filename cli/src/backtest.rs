@@ -54,19 +54,18 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         auto_approve: args.auto_approve,
     };
     let days = sim::simulate(&config, &scenario, &options)?;
+    let added = added_cost(&config, &days);
     let report = Report {
         history: &args.history,
         config_name: &config_name,
         provenance: provenance(&csv),
         config: &config,
         days: &days,
+        added: &added,
     };
     let html = report.html()?;
     std::fs::write(&args.html, html).with_context(|| format!("cannot write {}", args.html.display()))?;
-    let added: Money =
-        added_cost(&config, &days).iter().map(|m| m.total).fold(Money::zero(config.currency), |a, b| {
-            Money::from_minor(a.minor.saturating_add(b.minor), config.currency)
-        });
+    let added = total_added(&added, config.currency);
     let changes = days.iter().filter(|d| d.events.iter().any(is_level_change)).count();
     let last = days.last().context("nothing was replayed")?;
     println!(
@@ -170,6 +169,11 @@ struct Report<'a> {
     provenance: Vec<String>,
     config: &'a Config,
     days: &'a [DayRecord],
+    added: &'a [AddedCost],
+}
+
+fn total_added(rows: &[AddedCost], currency: revscale_engine::Currency) -> Money {
+    Money::from_minor(rows.iter().fold(0i64, |sum, r| sum.saturating_add(r.total.minor)), currency)
 }
 
 /// Escapes text for HTML element content and quoted attributes.
@@ -195,7 +199,7 @@ th,td{border:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top}\
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
 td.date{white-space:nowrap}ul{margin:0;padding-left:18px}pre{background:#f7f7f7;padding:8px;font-size:12px;white-space:pre-wrap}\
 .swatch{display:inline-block;width:12px;height:12px;border:1px solid #999;margin-right:4px;vertical-align:middle}\
-.muted{color:#666}";
+.muted{color:#666}figure{margin:0}figure svg{max-width:100%;height:auto}";
 
 impl Report<'_> {
     fn html(&self) -> anyhow::Result<String> {
@@ -298,15 +302,14 @@ impl Report<'_> {
     }
 
     fn added(&self, h: &mut String) {
-        let rows = added_cost(self.config, self.days);
-        let grand: i64 = rows.iter().map(|r| r.total.minor).sum();
+        let rows = self.added;
         let _ = writeln!(
             h,
             "<h2>What the configuration would have added</h2><p class=\"muted\">The managed components' \
              configured monthly cost (hot or warm), for the days they were in that state; components that \
              are always on are left out. Total: {}.</p><table id=\"added-cost\"><thead><tr><th>month</th>\
              <th>days replayed</th><th>added cost</th><th>per component</th></tr></thead><tbody>",
-            Money::from_minor(grand, self.config.currency)
+            total_added(rows, self.config.currency)
         );
         for r in rows {
             let parts = if r.per_component.is_empty() {

@@ -141,7 +141,16 @@ async fn fetch(args: &FetchArgs) -> anyhow::Result<ExitCode> {
         anyhow::anyhow!("STRIPE_API_KEY is not set (a restricted key with read access to invoices, subscriptions and prices is enough)")
     })?;
     let fx = fx_rates(&args.fx)?;
-    let until = args.until.unwrap_or_else(|| Utc::now().date_naive() - chrono::Days::new(1));
+    let today = Utc::now().date_naive();
+    let until = args.until.unwrap_or(today - chrono::Days::new(1));
+    if until >= today {
+        // An open invoice bills ahead, and Cost Explorer has not seen the day: a day not
+        // over would be made up on both sides.
+        anyhow::bail!(
+            "--until {until} is not over yet: the last complete day is {}",
+            today - chrono::Days::new(1)
+        );
+    }
     let from = window(args.months, until);
 
     let mut stripe = StripeSource::new(&args.stripe_api_base, api_key, currency, fx.clone())?;
@@ -255,8 +264,21 @@ async fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let sdk = args.target.sdk().await;
     let stack = args.target.stack(&sdk).await?;
+    let stack_currency: Currency = stack
+        .parameter("RevenueCurrency")?
+        .parse()
+        .map_err(|e| anyhow::anyhow!("stack {}: RevenueCurrency: {e}", stack.name))?;
+    if stack_currency != config.currency {
+        anyhow::bail!(
+            "stack {} counts revenue in {stack_currency}, and {} would be read in {}: pass --config with the stack's configuration",
+            stack.name,
+            args.file.display(),
+            config.currency
+        );
+    }
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), stack.output("TableName")?);
-    let today = Utc::now().date_naive();
+    let zone = stack.parameters.get("ScheduleTimezone").map(String::as_str);
+    let today = collectors_today(Utc::now(), zone)?;
     let counts =
         import_days(&store, &expand(&scenario), today, &source_name(&args.file), args.dry_run).await?;
     if args.json {
@@ -276,6 +298,18 @@ async fn import(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The day the stack's collectors are on: the date in the schedule's time zone (the
+/// stack's `ScheduleTimezone`), or the UTC date when the stack has none. Import leaves
+/// that day and later ones to them: a collector finding a day already written skips it.
+pub fn collectors_today(now: chrono::DateTime<Utc>, zone: Option<&str>) -> anyhow::Result<NaiveDate> {
+    match zone.filter(|z| !z.trim().is_empty()) {
+        Some(zone) => {
+            revscale_aws::lambda::local_date(now, zone).map_err(|e| anyhow::anyhow!("ScheduleTimezone: {e}"))
+        }
+        None => Ok(now.date_naive()),
+    }
 }
 
 fn source_name(file: &Path) -> String {
@@ -339,8 +373,8 @@ async fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let sdk = args.target.sdk().await;
     let stack = args.target.stack(&sdk).await?;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), stack.output("TableName")?);
-    let from =
-        args.from.unwrap_or(NaiveDate::MIN.max(NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default()));
+    // Before any Stripe account's first invoice: every stored day.
+    let from = args.from.unwrap_or(NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default());
     let to = args.to.unwrap_or_else(|| Utc::now().date_naive());
     let stored = store.stored_days(from, to).await?;
     let csv = export_csv(&stack.name, store.table(), &stored)?;
@@ -381,6 +415,8 @@ pub fn export_csv(
     let mut rows = String::new();
     let mut currency: Option<Currency> = None;
     let (mut count, mut imported, mut incomplete) = (0, 0, 0);
+    let mut share = None;
+    let mut span: Option<(NaiveDate, NaiveDate)> = None;
     for (date, day) in days {
         let (Some(revenue), Some(cost)) = (&day.revenue, &day.cost) else {
             incomplete += 1;
@@ -397,11 +433,14 @@ pub fn export_csv(
         }
         count += 1;
         imported += usize::from(day.imported_from.is_some());
-        let _ = writeln!(rows, "{date},{},{}", revenue.mrr.to_decimal(), unmanaged(cost).to_decimal());
+        span = Some(span.map_or((*date, *date), |(first, _)| (first, *date)));
+        let (other, today_share) = unmanaged(cost, share);
+        share = today_share;
+        let _ = writeln!(rows, "{date},{},{}", revenue.mrr.to_decimal(), other.to_decimal());
     }
-    let span = match (days.keys().next(), days.keys().last()) {
-        (Some(a), Some(b)) => format!("{a} to {b}"),
-        _ => "nothing stored".into(),
+    let span = match span {
+        Some((a, b)) => format!("{a} to {b}"),
+        None => "no complete day stored".into(),
     };
     let mut text = String::new();
     let _ = writeln!(text, "# revscale history export of stack {stack} (table {table}): {span}");
@@ -425,18 +464,22 @@ pub fn export_csv(
     Ok(ExportedCsv { text, days: count, imported, incomplete })
 }
 
-/// The run-rate less the managed components' share of the month to date.
-fn unmanaged(cost: &CostSnapshot) -> Money {
+/// The unmanaged part of a month's spend so far: (unmanaged, total), minor units.
+type Share = (i128, i128);
+
+/// The run-rate less the managed components' share of the month to date, and that
+/// share. On the 1st nothing of the month is known yet (the collector stores a month to
+/// date of 0): the previous day's share is used, so the components do not show up as a
+/// spike of other costs on the first of every month.
+fn unmanaged(cost: &CostSnapshot, previous: Option<Share>) -> (Money, Option<Share>) {
     let run_rate = cost.monthly_run_rate;
     let mtd = i128::from(cost.month_to_date.minor);
     let managed: i128 = cost.per_component.values().map(|m| i128::from(m.minor)).sum();
-    if managed == 0 || mtd <= 0 {
-        return run_rate;
-    }
-    let other = (mtd - managed).clamp(0, mtd);
-    // Half up: (2 x run_rate x other + mtd) / (2 x mtd).
-    let minor = (2 * i128::from(run_rate.minor) * other + mtd).div_euclid(2 * mtd);
-    Money::from_minor(i64::try_from(minor).unwrap_or(i64::MAX), run_rate.currency)
+    let share = if mtd > 0 { Some(((mtd - managed).clamp(0, mtd), mtd)) } else { previous };
+    let Some((other, total)) = share else { return (run_rate, None) };
+    // Half up: (2 x run_rate x other + total) / (2 x total).
+    let minor = (2 * i128::from(run_rate.minor) * other + total).div_euclid(2 * total);
+    (Money::from_minor(i64::try_from(minor).unwrap_or(i64::MAX), run_rate.currency), share)
 }
 
 #[cfg(test)]
@@ -488,13 +531,32 @@ mod tests {
 
     #[test]
     fn the_exported_cost_leaves_out_the_managed_components_share() {
+        let other = |c: CostSnapshot| unmanaged(&c, None).0.minor;
         // 30.00 of 90.00 so far was managed: a third of the 300.00 run-rate.
-        assert_eq!(unmanaged(&cost(30_000, 9_000, &[2_000, 1_000])).minor, 20_000);
-        assert_eq!(unmanaged(&cost(30_000, 9_000, &[])).minor, 30_000, "nothing managed");
-        assert_eq!(unmanaged(&cost(30_000, 0, &[100])).minor, 30_000, "nothing spent yet");
-        assert_eq!(unmanaged(&cost(30_000, 9_000, &[12_000])).minor, 0, "never negative");
+        assert_eq!(other(cost(30_000, 9_000, &[2_000, 1_000])), 20_000);
+        assert_eq!(other(cost(30_000, 9_000, &[])), 30_000, "nothing managed");
+        assert_eq!(other(cost(30_000, 0, &[100])), 30_000, "nothing spent yet, nothing known before");
+        assert_eq!(other(cost(30_000, 9_000, &[12_000])), 0, "never negative");
         // 100.00 x 2/3 = 66.666... -> 66.67
-        assert_eq!(unmanaged(&cost(10_000, 300, &[100])).minor, 6_667);
+        assert_eq!(other(cost(10_000, 300, &[100])), 6_667);
+    }
+
+    #[test]
+    fn on_the_first_of_a_month_the_previous_day_s_managed_share_is_taken_out() {
+        // The 31st: a third managed. The 1st: month to date 0, no components yet.
+        let (_, share) = unmanaged(&cost(30_000, 9_000, &[3_000]), None);
+        let (first, kept) = unmanaged(&cost(33_000, 0, &[]), share);
+        assert_eq!(first.minor, 22_000, "two thirds of 330.00, not all of it");
+        assert_eq!(kept, share);
+    }
+
+    #[test]
+    fn the_collectors_day_is_the_schedule_s_local_date() {
+        let now: chrono::DateTime<Utc> = "2026-11-30T05:00:00Z".parse().unwrap();
+        assert_eq!(collectors_today(now, Some("Pacific/Honolulu")).unwrap(), d("2026-11-29"));
+        assert_eq!(collectors_today(now, Some("Asia/Tokyo")).unwrap(), d("2026-11-30"));
+        assert_eq!(collectors_today(now, None).unwrap(), d("2026-11-30"));
+        assert!(collectors_today(now, Some("Mars/Olympus")).is_err());
     }
 
     #[test]

@@ -107,7 +107,16 @@ fn simulate_draws_an_svg_chart() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(&svg).expect("chart written");
     assert!(text.starts_with("<svg"));
-    for label in ["MRR", "total cost", "90% of MRR (cost guard)", "L3 from EUR 3,000"] {
+    // The churn scenario starts on 2026-01-01: the axis is labelled at month starts, the
+    // bands and the legend name the levels.
+    for label in [
+        "MRR",
+        "total cost",
+        "90% of MRR (cost guard)",
+        "L3 scale from EUR 3,000",
+        "L0 bootstrap in force",
+        "Feb 2026",
+    ] {
         assert!(text.contains(label), "chart lacks '{label}'");
     }
 }

@@ -268,3 +268,15 @@ pub fn revscale_command(args: &[&str]) -> std::process::Command {
         .env_remove("REVSCALE_API_URL");
     command
 }
+
+/// Queues a `GetCostAndUsage` answer (`{"ResultsByTime": [...], ...}`) in moto: the next
+/// new request gets it.
+pub async fn inject_cost_results(results: serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/moto-api/static/ce/cost-and-usage-results", moto_url()))
+        .json(&serde_json::json!({"results": [results]}))
+        .send()
+        .await
+        .expect("moto answers");
+    assert!(response.status().is_success());
+}

@@ -218,39 +218,9 @@ impl CostExplorerSource {
         let previous = current - Months::new(1);
         let requests_before = self.requests.get();
 
-        let mut results = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            // The end date is exclusive: up to yesterday, the last complete day. On the
-            // 1st, that is the end of the previous month.
-            let period = DateInterval::builder()
-                .start(previous.to_string())
-                .end(today.to_string())
-                .build()
-                .map_err(|e| CostError::Malformed(e.to_string()))?;
-            let out = self
-                .client
-                .get_cost_and_usage()
-                .time_period(period)
-                .granularity(Granularity::Monthly)
-                .set_filter(self.record_type_filter()?)
-                .metrics(&self.metric)
-                .group_by(
-                    GroupDefinition::builder().r#type(GroupDefinitionType::Tag).key(&self.tag_key).build(),
-                )
-                .set_next_page_token(token)
-                .send()
-                .await;
-            let out = out.map_err(|e| {
-                let text = DisplayErrorContext(&e).to_string();
-                if is_transient(&e) { CostError::Transient(text) } else { CostError::Api(text) }
-            })?;
-            results.extend(out.results_by_time().iter().cloned());
-            token = out.next_page_token().map(String::from);
-            if token.is_none() {
-                break;
-            }
-        }
+        // The end date is exclusive: up to yesterday, the last complete day. On the 1st,
+        // that is the end of the previous month.
+        let results = self.usage(previous, today, Granularity::Monthly).await?;
         let figures = parse_results(&results, &self.metric, &self.tag_key, current)?;
 
         let days_in_month = Decimal::from(month.last_day().day());
@@ -298,6 +268,18 @@ impl CostExplorerSource {
     /// metric, record-type filter and component tag. `DAILY` data reaches 14 months
     /// back at most; an older `from` is refused by Cost Explorer, by name.
     pub async fn daily(&self, from: NaiveDate, until: NaiveDate) -> Result<DailyCosts, CostError> {
+        let results = self.usage(from, until, Granularity::Daily).await?;
+        parse_daily(&results, &self.metric, &self.tag_key)
+    }
+
+    /// Every page of `GetCostAndUsage` from `from` to `until` (exclusive), with the
+    /// metric, the record-type filter and the grouping by the component tag.
+    async fn usage(
+        &self,
+        from: NaiveDate,
+        until: NaiveDate,
+        granularity: Granularity,
+    ) -> Result<Vec<ResultByTime>, CostError> {
         let mut results = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -310,7 +292,7 @@ impl CostExplorerSource {
                 .client
                 .get_cost_and_usage()
                 .time_period(period)
-                .granularity(Granularity::Daily)
+                .granularity(granularity.clone())
                 .set_filter(self.record_type_filter()?)
                 .metrics(&self.metric)
                 .group_by(
@@ -326,10 +308,9 @@ impl CostExplorerSource {
             results.extend(out.results_by_time().iter().cloned());
             token = out.next_page_token().map(String::from);
             if token.is_none() {
-                break;
+                return Ok(results);
             }
         }
-        parse_daily(&results, &self.metric, &self.tag_key)
     }
 
     /// Cost Explorer requests made so far (each is billed USD 0.01).
@@ -386,6 +367,8 @@ pub fn parse_daily(results: &[ResultByTime], metric: &str, tag_key: &str) -> Res
         managed_total: Decimal::ZERO,
         estimated_days: 0,
     };
+    let mut unit: Option<Currency> = None;
+    let mut estimated = std::collections::BTreeSet::new();
     let prefix = format!("{tag_key}$");
     for result in results {
         let start = result
@@ -410,9 +393,17 @@ pub fn parse_daily(results: &[ResultByTime], metric: &str, tag_key: &str) -> Res
             amounts.push((managed, amount(v.amount(), metric)?, v.unit().unwrap_or("USD")));
         }
         let spent = out.unmanaged.entry(day).or_default();
-        for (managed, value, unit) in amounts {
+        for (managed, value, code) in amounts {
             let currency: Currency =
-                unit.parse().map_err(|_| CostError::Malformed(format!("'{unit}' is not a currency code")))?;
+                code.parse().map_err(|_| CostError::Malformed(format!("'{code}' is not a currency code")))?;
+            // One account bills in one currency; two would need a rate between them.
+            if unit.is_some_and(|seen| seen != currency) {
+                return Err(CostError::Malformed(format!(
+                    "{day}: amounts in {currency} and {}",
+                    out.currency
+                )));
+            }
+            unit = Some(currency);
             out.currency = currency;
             if managed {
                 out.managed_total += value;
@@ -420,8 +411,12 @@ pub fn parse_daily(results: &[ResultByTime], metric: &str, tag_key: &str) -> Res
                 *spent += value;
             }
         }
-        out.estimated_days += usize::from(result.estimated());
+        if result.estimated() {
+            // A day split across pages is one day.
+            estimated.insert(day);
+        }
     }
+    out.estimated_days = estimated.len();
     Ok(out)
 }
 

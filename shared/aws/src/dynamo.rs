@@ -133,6 +133,20 @@ fn item<T: Serialize>(
     to_item(value).map_err(|e| StoreError::Other(e.to_string()))
 }
 
+/// Why each item of a cancelled transaction was refused, in item order (`None` codes as
+/// empty strings); empty for any other error.
+fn cancellation_codes<R>(err: &SdkError<TransactWriteItemsError, R>) -> Vec<String> {
+    err.as_service_error()
+        .and_then(|s| match s {
+            TransactWriteItemsError::TransactionCanceledException(t) => t.cancellation_reasons.clone(),
+            _ => None,
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.code.unwrap_or_default())
+        .collect()
+}
+
 /// The cancellation reasons DynamoDB gives a transaction an item of which was throttled.
 fn is_throttling_reason(code: &str) -> bool {
     matches!(code, "ThrottlingError" | "ProvisionedThroughputExceeded" | "RequestLimitExceeded")
@@ -239,16 +253,7 @@ impl DynamoStore {
             Ok(_) => return Ok(Written::Created),
             Err(e) => e,
         };
-        let reasons: Vec<String> = err
-            .as_service_error()
-            .and_then(|s| match s {
-                TransactWriteItemsError::TransactionCanceledException(t) => t.cancellation_reasons.clone(),
-                _ => None,
-            })
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| r.code.unwrap_or_default())
-            .collect();
+        let reasons = cancellation_codes(&err);
         if reasons.iter().any(|c| c == "ConditionalCheckFailed") {
             return Ok(Written::AlreadyExists);
         }
@@ -358,16 +363,7 @@ impl StateStore for DynamoStore {
             return Err(classify(err));
         }
         // Which condition failed, in item order: invocation (if any), audit, state.
-        let reasons: Vec<String> = err
-            .as_service_error()
-            .and_then(|s| match s {
-                TransactWriteItemsError::TransactionCanceledException(t) => t.cancellation_reasons.clone(),
-                _ => None,
-            })
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| r.code.unwrap_or_default())
-            .collect();
+        let reasons = cancellation_codes(&err);
         let failed = |i: usize| reasons.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
         let offset = usize::from(self.invocation_id.is_some());
         if (offset == 1 && failed(0)) || failed(offset) {

@@ -228,8 +228,8 @@ impl StripeSource {
     }
 
     /// What `invoices::reconstruct` needs for the days from `since` on: every paid or
-    /// open invoice created since a year before it (a yearly invoice bills a year
-    /// ahead), with all its lines; the prices those lines name; and when canceled
+    /// open invoice created since three years before it (Stripe's longest billing
+    /// interval: an invoice bills up to three years ahead), with all its lines; the prices those lines name; and when canceled
     /// subscriptions ended. Read-only, like the collector: a restricted key with read
     /// access to invoices, subscriptions and prices is enough.
     pub async fn invoice_history(
@@ -237,19 +237,27 @@ impl StripeSource {
         since: NaiveDate,
         deadline: Instant,
     ) -> Result<InvoiceHistory, StripeError> {
-        let lookback = since - chrono::Months::new(12);
+        let lookback = since - chrono::Months::new(36);
         let created = lookback.and_time(NaiveTime::MIN).and_utc().timestamp().to_string();
         let mut invoices: Vec<Invoice> = Vec::new();
         let mut seen = BTreeSet::new();
+        // Open first: an invoice paid between the two listings is then in both (and
+        // kept once), where the other order would miss it.
         for status in COUNTED_INVOICE_STATUSES {
             let query = [("status", status.to_string()), ("created[gte]", created.clone())];
             let page = self.list::<Invoice>(&["v1", "invoices"], &query, deadline).await?;
-            // An invoice paid between the two listings is in both.
             invoices.extend(page.into_iter().filter(|i| seen.insert(i.id.clone())));
         }
         for invoice in invoices.iter_mut().filter(|i| i.lines.has_more) {
             // An invoice embeds its first lines only: the rest follow the last of them.
             let after = invoice.lines.data.last().and_then(|l| l.id.clone());
+            if after.is_none() {
+                // Listing from the start would count the embedded lines twice.
+                return Err(StripeError::Malformed(format!(
+                    "invoice {} has more lines, but its last embedded line has no id to continue after",
+                    invoice.id
+                )));
+            }
             let path = ["v1", "invoices", invoice.id.as_str(), "lines"];
             let rest = self.list_from::<InvoiceLine>(&path, &[], after, deadline).await?;
             invoice.lines.data.extend(rest);

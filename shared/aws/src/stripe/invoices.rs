@@ -24,6 +24,10 @@
 //!   `interval_count`) and counts on every UTC day of its `period`, from the start's
 //!   date up to, not including, the end's date. A subscription that ended (canceled,
 //!   `ended_at`) stops counting on that day even when its last period ran further.
+//! - A regular invoice that starts a subscription's new period before the previous one
+//!   ended (a change of interval, or of the billing anchor, bills the whole new period
+//!   at once and credits the rest of the old one with a proration) ends the earlier
+//!   invoices' lines that day: the old price stops where the new one starts.
 //! - Per day, each subscription's lines are summed, converted into the revenue currency
 //!   with the configured rate and rounded to its minor unit, never below zero; MRR is
 //!   the sum of those, as the collector sums subscriptions.
@@ -40,8 +44,9 @@ use super::StripeError;
 use super::model::{Expandable, Identified, List, Price};
 use super::mrr::{monthly_fraction, stripe_minor_per_unit};
 
-/// The invoice statuses that count, each listed with its own server-side filter.
-pub const COUNTED_INVOICE_STATUSES: [&str; 2] = ["paid", "open"];
+/// The invoice statuses that count, each listed with its own server-side filter, in
+/// this order (see `StripeSource::invoice_history`).
+pub const COUNTED_INVOICE_STATUSES: [&str; 2] = ["open", "paid"];
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Invoice {
@@ -245,7 +250,7 @@ fn embedded_price(line: &InvoiceLine) -> Option<&Price> {
     }
 }
 
-/// How the daily figures were made, for the CSV's provenance and `--explain`.
+/// How the daily figures were made, for the CSV's provenance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReconstructionStats {
     pub invoices_read: usize,
@@ -258,6 +263,8 @@ pub struct ReconstructionStats {
     pub subscriptions: usize,
     /// Subscriptions that ended before their last period did.
     pub cut_short_by_cancellation: usize,
+    /// Lines ended early by a later invoice's new period (a plan or anchor change).
+    pub superseded_lines: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,6 +277,8 @@ pub struct DailyMrr {
 /// One counted line: a monthly amount over a run of days.
 struct Span {
     subscription: String,
+    /// The invoice's position in the listing: lines of one invoice never end each other.
+    invoice: usize,
     currency: Currency,
     monthly: Decimal,
     from: NaiveDate,
@@ -302,7 +311,7 @@ pub fn reconstruct(
     let mut stats = ReconstructionStats { invoices_read: history.invoices.len(), ..Default::default() };
     let mut spans = Vec::new();
     let mut cut_short = BTreeSet::new();
-    for invoice in history.invoices.iter().filter(|i| i.counts()) {
+    for (position, invoice) in history.invoices.iter().enumerate().filter(|(_, i)| i.counts()) {
         stats.invoices_counted += 1;
         for line in &invoice.lines.data {
             if !line.is_subscription_line() {
@@ -313,7 +322,7 @@ pub fn reconstruct(
                 stats.prorations_left_out += 1;
                 continue;
             }
-            let Some(span) = span(invoice, line, history, &mut cut_short)? else {
+            let Some(span) = span(position, invoice, line, history, &mut cut_short)? else {
                 stats.other_lines_left_out += 1;
                 continue;
             };
@@ -321,6 +330,7 @@ pub fn reconstruct(
             spans.push(span);
         }
     }
+    stats.superseded_lines = end_superseded(&mut spans);
     stats.subscriptions = spans.iter().map(|s| &s.subscription).collect::<BTreeSet<_>>().len();
     stats.cut_short_by_cancellation = cut_short.len();
 
@@ -356,8 +366,41 @@ pub fn reconstruct(
     Ok(DailyMrr { days, stats })
 }
 
+/// Ends each line where a later invoice of its subscription starts a new period
+/// inside its own; returns how many were ended early. Quadratic per subscription, which
+/// has a few dozen invoices in the window at most.
+fn end_superseded(spans: &mut [Span]) -> usize {
+    // Each invoice's first day, per subscription.
+    let mut starts: BTreeMap<(&str, usize), NaiveDate> = BTreeMap::new();
+    for s in spans.iter() {
+        let start = starts.entry((s.subscription.as_str(), s.invoice)).or_insert(s.from);
+        *start = (*start).min(s.from);
+    }
+    let starts: Vec<(String, usize, NaiveDate)> =
+        starts.into_iter().map(|((sub, invoice), from)| (sub.to_string(), invoice, from)).collect();
+    let mut ended = 0;
+    for span in spans.iter_mut() {
+        let next = starts
+            .iter()
+            .filter(|(sub, invoice, from)| {
+                *sub == span.subscription
+                    && *invoice != span.invoice
+                    && span.from < *from
+                    && *from < span.until
+            })
+            .map(|(_, _, from)| *from)
+            .min();
+        if let Some(from) = next {
+            span.until = from;
+            ended += 1;
+        }
+    }
+    ended
+}
+
 /// The line's monthly amount and its days; `None` for a price that does not count.
 fn span(
+    position: usize,
     invoice: &Invoice,
     line: &InvoiceLine,
     history: &InvoiceHistory,
@@ -392,7 +435,7 @@ fn span(
         until = ended;
         cut_short.insert(subscription.clone());
     }
-    Ok(Some(Span { subscription, currency, monthly, from, until }))
+    Ok(Some(Span { subscription, invoice: position, currency, monthly, from, until }))
 }
 
 /// When each canceled subscription ended, by UTC date.
@@ -500,6 +543,36 @@ mod tests {
         assert_eq!(r.days[&d("2026-01-10")].minor, 0);
         assert_eq!(r.stats.invoices_counted, 2);
         assert_eq!(r.stats.other_lines_left_out, 1);
+    }
+
+    #[test]
+    fn a_change_to_yearly_mid_period_ends_the_monthly_line_where_the_yearly_one_starts() {
+        // Monthly 30.00 billed 03-01..04-01; on 03-10 the plan becomes yearly 600.00,
+        // billed at once for 03-10..next year (its credit for March is a proration).
+        let h = history(
+            vec![
+                invoice("in_1", "paid", "eur", line(3_000, "2026-03-01", "2026-04-01", "price_m", 0)),
+                invoice("in_2", "paid", "eur", line(60_000, "2026-03-10", "2027-03-10", "price_y", 0)),
+            ],
+            &[price("price_m", "month", 1, "licensed"), price("price_y", "year", 1, "licensed")],
+        );
+        let r = reconstruct(&h, d("2026-03-09"), d("2026-03-10"), Currency::EUR, &FxRates::new()).unwrap();
+        assert_eq!(r.days[&d("2026-03-09")].minor, 3_000);
+        assert_eq!(r.days[&d("2026-03-10")].minor, 5_000, "600/12, not 30 + 50");
+        assert_eq!(r.stats.superseded_lines, 1);
+    }
+
+    #[test]
+    fn two_items_of_one_invoice_both_count() {
+        let mut inv = invoice("in_1", "paid", "eur", line(3_000, "2026-03-01", "2026-04-01", "price_m", 0));
+        let mut second = inv.lines.data[0].clone();
+        second.amount = 1_000;
+        second.period.start += 3_600;
+        inv.lines.data.push(second);
+        let h = history(vec![inv], &[price("price_m", "month", 1, "licensed")]);
+        let r = reconstruct(&h, d("2026-03-05"), d("2026-03-05"), Currency::EUR, &FxRates::new()).unwrap();
+        assert_eq!(r.days[&d("2026-03-05")].minor, 4_000);
+        assert_eq!(r.stats.superseded_lines, 0);
     }
 
     #[test]
