@@ -230,6 +230,12 @@ async fn history_import_never_overwrites_a_collected_day_and_export_gives_the_sa
         real["written"], real["already_stored"], real["not_yet_over"], again["written"]
     ));
 
+    // The evaluator reads imported days as collected ones: its windows are filled.
+    let history = store.history(first, today).await.unwrap();
+    assert_eq!(history.len(), 60);
+    assert_eq!(history.get(first).unwrap().mrr, eur(50_000));
+    assert_eq!(history.get(first + Days::new(1)).unwrap().cost, Some(eur(10_100)));
+
     // The collected day is as it was.
     let day = &store.stored_days(collected_day, collected_day).await.unwrap()[&collected_day];
     assert_eq!(day.revenue.as_ref().unwrap().mrr, eur(99_900));
