@@ -98,36 +98,10 @@ pub fn parse_results(
     };
     let prefix = format!("{tag_key}$");
     for result in results {
-        let start = result
-            .time_period()
-            .map(|p| p.start())
-            .ok_or_else(|| CostError::Malformed("a result has no TimePeriod".into()))?;
-        let start = NaiveDate::from_str(start)
-            .map_err(|_| CostError::Malformed(format!("TimePeriod.Start '{start}' is not a date")))?;
+        let (start, amounts) = amounts(result, metric, &prefix)?;
         let is_current = start >= current;
-        let mut amounts: Vec<(Option<ComponentId>, Decimal, &str)> = Vec::new();
-        let groups = result.groups();
-        if groups.is_empty()
-            && let Some(v) = result.total().and_then(|t| t.get(metric))
-        {
-            amounts.push((None, amount(v.amount(), metric)?, v.unit().unwrap_or("USD")));
-        }
-        for group in groups {
-            let component = group
-                .keys()
-                .first()
-                .and_then(|k| k.strip_prefix(&prefix))
-                .filter(|v| !v.is_empty())
-                .map(ComponentId::new);
-            let v = group
-                .metrics()
-                .and_then(|m| m.get(metric))
-                .ok_or_else(|| CostError::Malformed(format!("a group has no {metric} metric")))?;
-            amounts.push((component, amount(v.amount(), metric)?, v.unit().unwrap_or("USD")));
-        }
-        for (component, value, unit) in amounts {
-            figures.currency =
-                unit.parse().map_err(|_| CostError::Malformed(format!("'{unit}' is not a currency code")))?;
+        for (component, value, currency) in amounts {
+            figures.currency = currency;
             if is_current {
                 figures.month_to_date += value;
                 if let Some(c) = component {
@@ -142,12 +116,60 @@ pub fn parse_results(
     Ok(figures)
 }
 
+/// An amount of one result: the component its tag names (`None` untagged), the amount
+/// and its currency.
+type Amount = (Option<ComponentId>, Decimal, Currency);
+
+/// One result's start date and its amounts, per group; the total when it has no groups.
+fn amounts(result: &ResultByTime, metric: &str, prefix: &str) -> Result<(NaiveDate, Vec<Amount>), CostError> {
+    let start = result
+        .time_period()
+        .map(|p| p.start())
+        .ok_or_else(|| CostError::Malformed("a result has no TimePeriod".into()))?;
+    let start = NaiveDate::from_str(start)
+        .map_err(|_| CostError::Malformed(format!("TimePeriod.Start '{start}' is not a date")))?;
+    let currency = |unit: Option<&str>| -> Result<Currency, CostError> {
+        let unit = unit.unwrap_or("USD");
+        unit.parse().map_err(|_| CostError::Malformed(format!("'{unit}' is not a currency code")))
+    };
+    let mut out = Vec::new();
+    let groups = result.groups();
+    if groups.is_empty()
+        && let Some(v) = result.total().and_then(|t| t.get(metric))
+    {
+        out.push((None, amount(v.amount(), metric)?, currency(v.unit())?));
+    }
+    for group in groups {
+        let component = group
+            .keys()
+            .first()
+            .and_then(|k| k.strip_prefix(prefix))
+            .filter(|v| !v.is_empty())
+            .map(ComponentId::new);
+        let v = group
+            .metrics()
+            .and_then(|m| m.get(metric))
+            .ok_or_else(|| CostError::Malformed(format!("a group has no {metric} metric")))?;
+        out.push((component, amount(v.amount(), metric)?, currency(v.unit())?));
+    }
+    Ok((start, out))
+}
+
 fn amount(raw: Option<&str>, metric: &str) -> Result<Decimal, CostError> {
     let raw = raw.ok_or_else(|| CostError::Malformed(format!("{metric} has no Amount")))?;
     // Cost Explorer reports sub-cent amounts ("0.0000012345"); Decimal keeps them exact.
     Decimal::from_str(raw)
         .or_else(|_| Decimal::from_scientific(raw))
         .map_err(|_| CostError::Malformed(format!("{metric} Amount '{raw}' is not a number")))
+}
+
+/// Cost Explorer's period from `from` to `until` (exclusive).
+fn interval(from: NaiveDate, until: NaiveDate) -> Result<DateInterval, CostError> {
+    DateInterval::builder()
+        .start(from.to_string())
+        .end(until.to_string())
+        .build()
+        .map_err(|e| CostError::Malformed(e.to_string()))
 }
 
 /// `UnblendedCost` -> `UNBLENDED_COST`, the forecast API's spelling.
@@ -283,15 +305,10 @@ impl CostExplorerSource {
         let mut results = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let period = DateInterval::builder()
-                .start(from.to_string())
-                .end(until.to_string())
-                .build()
-                .map_err(|e| CostError::Malformed(e.to_string()))?;
             let out = self
                 .client
                 .get_cost_and_usage()
-                .time_period(period)
+                .time_period(interval(from, until)?)
                 .granularity(granularity.clone())
                 .set_filter(self.record_type_filter()?)
                 .metrics(&self.metric)
@@ -319,15 +336,10 @@ impl CostExplorerSource {
     }
 
     async fn forecast(&self, from: NaiveDate, to: NaiveDate) -> Result<Decimal, CostError> {
-        let period = DateInterval::builder()
-            .start(from.to_string())
-            .end(to.to_string())
-            .build()
-            .map_err(|e| CostError::Malformed(e.to_string()))?;
         let out = self
             .client
             .get_cost_forecast()
-            .time_period(period)
+            .time_period(interval(from, to)?)
             .metric(forecast_metric(&self.metric))
             .granularity(Granularity::Monthly)
             .set_filter(self.record_type_filter()?)
@@ -371,31 +383,9 @@ pub fn parse_daily(results: &[ResultByTime], metric: &str, tag_key: &str) -> Res
     let mut estimated = std::collections::BTreeSet::new();
     let prefix = format!("{tag_key}$");
     for result in results {
-        let start = result
-            .time_period()
-            .map(|p| p.start())
-            .ok_or_else(|| CostError::Malformed("a result has no TimePeriod".into()))?;
-        let day = NaiveDate::from_str(start)
-            .map_err(|_| CostError::Malformed(format!("TimePeriod.Start '{start}' is not a date")))?;
-        let mut amounts: Vec<(bool, Decimal, &str)> = Vec::new();
-        if result.groups().is_empty()
-            && let Some(v) = result.total().and_then(|t| t.get(metric))
-        {
-            amounts.push((false, amount(v.amount(), metric)?, v.unit().unwrap_or("USD")));
-        }
-        for group in result.groups() {
-            let managed =
-                group.keys().first().and_then(|k| k.strip_prefix(&prefix)).is_some_and(|v| !v.is_empty());
-            let v = group
-                .metrics()
-                .and_then(|m| m.get(metric))
-                .ok_or_else(|| CostError::Malformed(format!("a group has no {metric} metric")))?;
-            amounts.push((managed, amount(v.amount(), metric)?, v.unit().unwrap_or("USD")));
-        }
+        let (day, amounts) = amounts(result, metric, &prefix)?;
         let spent = out.unmanaged.entry(day).or_default();
-        for (managed, value, code) in amounts {
-            let currency: Currency =
-                code.parse().map_err(|_| CostError::Malformed(format!("'{code}' is not a currency code")))?;
+        for (component, value, currency) in amounts {
             // One account bills in one currency; two would need a rate between them.
             if unit.is_some_and(|seen| seen != currency) {
                 return Err(CostError::Malformed(format!(
@@ -405,7 +395,7 @@ pub fn parse_daily(results: &[ResultByTime], metric: &str, tag_key: &str) -> Res
             }
             unit = Some(currency);
             out.currency = currency;
-            if managed {
+            if component.is_some() {
                 out.managed_total += value;
             } else {
                 *spent += value;
