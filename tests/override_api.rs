@@ -15,14 +15,15 @@ use serde_json::Value;
 const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
 const BOB: &str = "arn:aws:iam::123456789012:user/bob";
 
-/// A fixture's text with its placeholder (`OVERRIDE_ID` or `DECISION_ID`) replaced by
+/// A fixture's text with its placeholder (`OVERRIDE_ID`, `DECISION_ID` or `APPROVAL_ID`) replaced by
 /// `id`, under a request id of its own, as API Gateway gives every request.
 fn fixture_text(name: &str, id: &str) -> String {
     let path = format!("{}/../events/override-api/{name}.json", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{path}: {e}"))
         .replace("OVERRIDE_ID", id)
-        .replace("DECISION_ID", id);
+        .replace("DECISION_ID", id)
+        .replace("APPROVAL_ID", id);
     let request_id = format!("\"requestId\": \"{}\"", unique("req"));
     let start = text.find("\"requestId\": \"").unwrap_or_else(|| panic!("{name} has no requestId"));
     let end = start + text[start..].find("\",").expect("requestId ends") + 1;
@@ -331,9 +332,9 @@ async fn an_override_approved_by_another_session_of_the_same_role_is_a_self_appr
 async fn a_caller_without_the_role_a_route_needs_gets_a_403_naming_that_role() {
     let mut api = Api::new().await;
     api.deps.roles = Roles {
-        readers: Patterns::parse(""),
-        operators: Patterns::parse("arn:aws:iam::123456789012:role/Operator"),
-        approvers: Patterns::parse("arn:aws:iam::123456789012:user/bob"),
+        readers: Patterns::parse("").unwrap(),
+        operators: Patterns::parse("arn:aws:iam::123456789012:role/Operator").unwrap(),
+        approvers: Patterns::parse("arn:aws:iam::123456789012:user/bob").unwrap(),
     };
     let cases = [
         ("status", ALICE, 403, "lacks the reader role"),

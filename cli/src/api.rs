@@ -16,11 +16,11 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use chrono::NaiveDate;
 use clap::Subcommand;
 use revscale_api::{
-    ApproveDrainResponse, ApproveOverrideResponse, ApprovePendingResponse, CancelDrainResponse,
-    CancelOverrideResponse, CreateOverrideRequest, CreateOverrideResponse, DecisionsQuery, DecisionsResponse,
-    DryRunResponse, ErrorResponse, RejectOverrideResponse, RejectPendingRequest, RejectPendingResponse,
-    ReleaseRunRequest, ReleaseRunResponse, RequestDrainRequest, RequestDrainResponse, ResetBreakerResponse,
-    SetModeRequest, SetModeResponse, StatusResponse,
+    ApproveDrainResponse, ApproveOverrideResponse, ApprovePendingResponse, ApproveRequest,
+    CancelDrainResponse, CancelOverrideResponse, CreateOverrideRequest, CreateOverrideResponse,
+    DecisionsQuery, DecisionsResponse, DryRunResponse, ErrorResponse, RejectOverrideResponse,
+    RejectPendingRequest, RejectPendingResponse, ReleaseRunRequest, ReleaseRunResponse, RequestDrainRequest,
+    RequestDrainResponse, ResetBreakerResponse, SetModeRequest, SetModeResponse, StatusResponse,
 };
 use revscale_engine::{ComponentId, ComponentState, DecisionId, Mode};
 use serde::Serialize;
@@ -73,10 +73,16 @@ pub enum OverrideCommand {
     List,
 }
 
-#[derive(Subcommand, Clone, Copy)]
+#[derive(Subcommand, Clone)]
 pub enum DrainCommand {
     /// Approve the drain someone else requested: the components go COLD at once.
-    Approve,
+    /// Without --id, the drain waiting now is shown and its id sent: if another drain
+    /// replaces it in between, the API refuses (409) rather than approve it.
+    Approve {
+        /// The drain's id (`drain_id` in `revscale status --json`).
+        #[arg(long)]
+        id: Option<String>,
+    },
     /// Cancel the drain (requested or in force): revenue decides again.
     Cancel,
 }
@@ -120,7 +126,7 @@ pub enum Call {
     Mode(String),
     ShowMode,
     Plan,
-    PendingApprove,
+    PendingApprove { id: Option<String> },
     PendingReject { reason: String },
     Provisioning(ProvisioningCommand),
     StatusWithOrphans,
@@ -139,7 +145,9 @@ fn request_of(call: &Call) -> anyhow::Result<(&'static str, String, Option<Strin
         Call::DrainRequest { reason } => {
             ("POST", "/drain".into(), json(&RequestDrainRequest { reason: reason.clone() })?)
         }
-        Call::Drain(DrainCommand::Approve) => ("POST", "/drain/approve".into(), None),
+        Call::Drain(DrainCommand::Approve { id }) => {
+            ("POST", "/drain/approve".into(), json(&ApproveRequest { id: id.clone().unwrap_or_default() })?)
+        }
         Call::Drain(DrainCommand::Cancel) => ("POST", "/drain/cancel".into(), None),
         Call::Decisions { limit, before } => {
             let query = DecisionsQuery { limit: Some(usize::try_from(*limit)?), before: before.clone() };
@@ -158,7 +166,9 @@ fn request_of(call: &Call) -> anyhow::Result<(&'static str, String, Option<Strin
             ("POST", "/mode".into(), json(&SetModeRequest { mode })?)
         }
         Call::Plan => ("POST", "/evaluate?dry_run=true".into(), None),
-        Call::PendingApprove => ("POST", "/pending/approve".into(), None),
+        Call::PendingApprove { id } => {
+            ("POST", "/pending/approve".into(), json(&ApproveRequest { id: id.clone().unwrap_or_default() })?)
+        }
         Call::PendingReject { reason } => {
             ("POST", "/pending/reject".into(), json(&RejectPendingRequest { reason: reason.clone() })?)
         }
@@ -236,11 +246,18 @@ async fn send(
 }
 
 pub fn run(conn: &Conn, call: Call) -> anyhow::Result<ExitCode> {
-    let (method, path, body) = request_of(&call)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // One SDK configuration per command: an SSO or credential_process profile is
     // resolved once, whatever the command calls.
     let sdk = runtime.block_on(conn.target.sdk());
+    let call = match runtime.block_on(name_what_is_approved(&sdk, &conn.target, call))? {
+        Ok(call) => call,
+        Err(nothing) => {
+            eprintln!("revscale: {nothing}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let (method, path, body) = request_of(&call)?;
     let (status, text) = runtime.block_on(send(&sdk, &conn.target, method, &path, body))?;
     if !(200..300).contains(&status) {
         // A refusal from API Gateway itself (not the Lambda) may not be an ErrorResponse.
@@ -259,6 +276,51 @@ pub fn run(conn: &Conn, call: Call) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// An approval names what it approves: without `--id`, the pending change or drain
+/// waiting now is read from `/status`, shown, and its id sent, so that the API refuses
+/// the approval (409) if something else replaced it in between. `Err` says that nothing
+/// waits.
+async fn name_what_is_approved(
+    sdk: &aws_config::SdkConfig,
+    target: &Target,
+    call: Call,
+) -> anyhow::Result<Result<Call, String>> {
+    let needs_status =
+        matches!(call, Call::PendingApprove { id: None } | Call::Drain(DrainCommand::Approve { id: None }));
+    if !needs_status {
+        return Ok(Ok(call));
+    }
+    let (status, text) = send(sdk, target, "GET", "/status", None).await?;
+    if !(200..300).contains(&status) {
+        let message = serde_json::from_str::<ErrorResponse>(&text).map_or(text, |e| e.error);
+        return Ok(Err(format!("cannot read what waits for approval ({status}): {message}")));
+    }
+    let now: StatusResponse = serde_json::from_str(&text)
+        .context("the API's answer is not the StatusResponse this revscale reads")?;
+    Ok(approval_of(call, &now))
+}
+
+/// The approval `call` makes, naming what `now` shows waiting.
+fn approval_of(call: Call, now: &StatusResponse) -> Result<Call, String> {
+    match call {
+        Call::PendingApprove { id: None } => {
+            let (Some(p), Some(id)) = (&now.pending_approval, &now.pending_approval_id) else {
+                return Err("no level change waits for approval".into());
+            };
+            eprintln!("approving {}", revscale_engine::approval::Approvable::describe(p));
+            Ok(Call::PendingApprove { id: Some(id.clone()) })
+        }
+        Call::Drain(DrainCommand::Approve { id: None }) => {
+            let (Some(d), Some(id)) = (&now.drain, &now.drain_id) else {
+                return Err("no drain was requested".into());
+            };
+            eprintln!("approving {}", revscale_engine::approval::Approvable::describe(d));
+            Ok(Call::Drain(DrainCommand::Approve { id: Some(id.clone()) }))
+        }
+        other => Ok(other),
+    }
+}
+
 /// `revscale status` as a table.
 pub fn render_status(status: &StatusResponse) -> String {
     render::status(status)
@@ -270,7 +332,7 @@ pub fn output(call: &Call, answer: &str, json: bool) -> anyhow::Result<String> {
         Call::Status | Call::StatusWithOrphans => show::<StatusResponse>(answer, json, render::status),
         Call::DrainPlan => show::<DryRunResponse>(answer, json, render::drain_plan),
         Call::DrainRequest { .. } => show::<RequestDrainResponse>(answer, json, render::drain_requested),
-        Call::Drain(DrainCommand::Approve) => {
+        Call::Drain(DrainCommand::Approve { .. }) => {
             show::<ApproveDrainResponse>(answer, json, render::drain_approved)
         }
         Call::Drain(DrainCommand::Cancel) => {
@@ -294,7 +356,7 @@ pub fn output(call: &Call, answer: &str, json: bool) -> anyhow::Result<String> {
         Call::Mode(_) => show::<SetModeResponse>(answer, json, render::mode_set),
         Call::ShowMode => show::<StatusResponse>(answer, json, render::mode),
         Call::Plan => show::<DryRunResponse>(answer, json, render::plan),
-        Call::PendingApprove => show::<ApprovePendingResponse>(answer, json, render::pending_approved),
+        Call::PendingApprove { .. } => show::<ApprovePendingResponse>(answer, json, render::pending_approved),
         Call::PendingReject { .. } => show::<RejectPendingResponse>(answer, json, render::pending_rejected),
         Call::Provisioning(ProvisioningCommand::Release { .. }) => {
             show::<ReleaseRunResponse>(answer, json, render::run_released)

@@ -155,7 +155,14 @@ enum BreakerCommand {
 #[derive(Subcommand)]
 enum PendingCommand {
     /// Approve the level change waiting for approval; the engine evaluates at once.
-    Approve,
+    /// Without --id, the change waiting now is shown and its id sent: if the engine
+    /// replaced it in between (a churn drop where growth was proposed), the API refuses
+    /// (409) rather than approve it.
+    Approve {
+        /// The change's id (`pending_approval_id` in `revscale status --json`).
+        #[arg(long)]
+        id: Option<String>,
+    },
     /// Refuse it for now (the engine proposes it again while its reasons hold).
     Reject {
         /// Why: recorded in the audit trail.
@@ -227,8 +234,8 @@ fn main() -> ExitCode {
         #[cfg(feature = "aws")]
         Command::Plan(conn) => api::run(&conn, api::Call::Plan),
         #[cfg(feature = "aws")]
-        Command::Pending { conn, command: PendingCommand::Approve } => {
-            api::run(&conn, api::Call::PendingApprove)
+        Command::Pending { conn, command: PendingCommand::Approve { id } } => {
+            api::run(&conn, api::Call::PendingApprove { id })
         }
         #[cfg(feature = "aws")]
         Command::Pending { conn, command: PendingCommand::Reject { reason } } => {

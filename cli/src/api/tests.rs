@@ -44,9 +44,9 @@ fn every_call() -> Vec<(Call, &'static str)> {
         (Call::StatusWithOrphans, "status, drained"),
         (Call::DrainPlan, "drain plan"),
         (Call::DrainRequest { reason: "teardown".into() }, "drain request"),
-        (Call::Drain(DrainCommand::Approve), "drain approve"),
+        (Call::Drain(DrainCommand::Approve { id: Some("drain-20261129-ddc32467".into()) }), "drain approve"),
         (Call::Drain(DrainCommand::Cancel), "drain cancel"),
-        (Call::PendingApprove, "pending approve"),
+        (Call::PendingApprove { id: Some("pending-20261129-L0-L1-change".into()) }, "pending approve"),
         (Call::PendingReject { reason: "not before the board meeting".into() }, "pending reject"),
         (
             Call::Provisioning(ProvisioningCommand::Release {
@@ -112,7 +112,10 @@ fn the_summaries_of_changes_say_what_changed() {
         steps[0].contains("k8s_workers") && steps[5].contains("eks_control_plane"),
         "node groups first: {plan}"
     );
-    let approved = printed(Call::Drain(DrainCommand::Approve), "drain approve");
+    let approved = printed(
+        Call::Drain(DrainCommand::Approve { id: Some("drain-20261129-ddc32467".into()) }),
+        "drain approve",
+    );
     assert!(approved.contains("approved by arn:aws:iam::123456789012:user/bob"), "{approved}");
     assert!(approved.contains("execute L2 -> L0, level change requested"), "{approved}");
     let drained = printed(Call::Status, "status, drained");
@@ -172,4 +175,27 @@ fn a_repaired_component_is_declared_cold_warm_or_hot() {
     );
     assert!(declared_state("eks_control_plane=warming").unwrap_err().contains("cold, warm or hot"));
     assert!(declared_state("eks_control_plane").unwrap_err().contains("expected COMPONENT=STATE"));
+}
+
+#[test]
+fn an_approval_without_an_id_names_what_status_shows_waiting_and_refuses_when_nothing_waits() {
+    let drained: StatusResponse = serde_json::from_value(answer("status, drained")).unwrap();
+    let Ok(Call::Drain(DrainCommand::Approve { id: Some(id) })) =
+        approval_of(Call::Drain(DrainCommand::Approve { id: None }), &drained)
+    else {
+        panic!("the drain waiting is named")
+    };
+    assert_eq!(Some(&id), drained.drain_id.as_ref());
+    assert_eq!(id, drained.drain.as_ref().unwrap().id());
+    let Err(nothing) = approval_of(Call::PendingApprove { id: None }, &drained) else {
+        panic!("nothing waits for approval in that status")
+    };
+    assert_eq!(nothing, "no level change waits for approval");
+    // An id given on the command line is sent as it is.
+    let Ok(Call::PendingApprove { id }) =
+        approval_of(Call::PendingApprove { id: Some("x".into()) }, &drained)
+    else {
+        panic!()
+    };
+    assert_eq!(id.as_deref(), Some("x"));
 }

@@ -1,28 +1,23 @@
 //! Who is asking, as a person, and what they may do.
 //!
-//! API Gateway's IAM authorizer proves which principal signed a request; it does not
-//! say which person that is. Two sessions of one role (`assumed-role/Operator/a` and
-//! `assumed-role/Operator/b`) may be the same person, who picked both session names,
-//! so the two-person rule compares persons:
-//!
-//! | principal | person |
-//! | --- | --- |
-//! | IAM user `arn:aws:iam::A:user/alice` | itself |
-//! | IAM Identity Center session `arn:aws:sts::A:assumed-role/AWSReservedSSO_<set>_<id>/alice@example.com` | role + session name: Identity Center sets the session name to the user's own name, and the user cannot choose it. For the two-person rule only the user counts: alice under two permission sets is still alice |
-//! | any other role's session `arn:aws:sts::A:assumed-role/Operator/anything` | the role, `arn:aws:iam::A:role/Operator`: every session of a role is one person |
-//! | federated user `arn:aws:sts::A:federated-user/name` | every federated user of the account: the caller of GetFederationToken chooses the name |
-//! | the account root `arn:aws:iam::A:root` | itself |
+//! API Gateway's IAM authorizer proves which principal signed a request; who that is
+//! as a person, and whether two principals are one person, is decided in one place,
+//! the engine's [`revscale_engine::identity`], which the engine itself also uses before
+//! it acts on an approval.
 //!
 //! Roles per route come from principal patterns (`*` wildcards) matched against the
-//! person: readers may read, operators may change, approvers may approve or reject.
-//! Operators and approvers may also read.
+//! person, and for a role's session also against the role's ARN: readers may read,
+//! operators may change, approvers may approve or reject. Operators and approvers may
+//! also read. A pattern written as a role's real ARN with its IAM path
+//! (`role/ops/Operator`) matches that role's sessions: STS ARNs carry no path, and role
+//! names are unique in an account whatever their path, so the path is dropped. A path
+//! pattern whose role name has a wildcard is refused, since without the path it would
+//! match roles outside it.
 
 use std::fmt;
 
+use revscale_engine::identity::{self, UnknownPrincipal};
 use wildmatch::WildMatch;
-
-/// The prefix IAM Identity Center gives the roles of its permission sets.
-const IDENTITY_CENTER_ROLE_PREFIX: &str = "AWSReservedSSO_";
 
 /// A caller: the principal API Gateway verified, and the person it stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,65 +28,16 @@ pub struct Caller {
     pub person: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not an IAM principal ARN revscale can tell apart from another")]
-pub struct UnknownPrincipal(pub String);
-
 impl Caller {
-    /// Normalises a principal ARN to the person it stands for (see the module table).
+    /// Normalises a principal ARN to the person it stands for.
     pub fn from_principal(arn: &str) -> Result<Caller, UnknownPrincipal> {
-        let unknown = || UnknownPrincipal(arn.to_string());
-        let parts: Vec<&str> = arn.splitn(6, ':').collect();
-        let [prefix, partition, service, _region, account, resource] = parts.as_slice() else {
-            return Err(unknown());
-        };
-        let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
-        if *prefix != "arn" || partition.is_empty() || !account_ok {
-            return Err(unknown());
-        }
-        let person = match (*service, resource.split_once('/')) {
-            ("iam", None) if *resource == "root" => arn.to_string(),
-            ("iam", Some(("user", name))) if !name.is_empty() => arn.to_string(),
-            ("sts", Some(("assumed-role", rest))) => {
-                let (role, session) = rest.split_once('/').ok_or_else(unknown)?;
-                if role.is_empty() || session.is_empty() {
-                    return Err(unknown());
-                }
-                if role.starts_with(IDENTITY_CENTER_ROLE_PREFIX) {
-                    arn.to_string()
-                } else {
-                    format!("arn:{partition}:iam::{account}:role/{role}")
-                }
-            }
-            ("sts", Some(("federated-user", name))) if !name.is_empty() => {
-                format!("arn:{partition}:sts::{account}:federated-user/*")
-            }
-            _ => return Err(unknown()),
-        };
-        Ok(Caller { principal: arn.to_string(), person })
+        Ok(Caller { principal: arn.to_string(), person: identity::person_of(arn)? })
     }
 
     /// Whether this caller is the person `other` (a person or a principal ARN, as older
     /// records kept the principal) stands for.
     pub fn is_same_person_as(&self, other: &str) -> bool {
-        Caller::from_principal(other).map_or(other == self.person || other == self.principal, |o| {
-            o.two_person_key() == self.two_person_key()
-        })
-    }
-
-    /// Who counts as one person for the two-person rule: the person, except that an
-    /// Identity Center user is the same user under every permission set (the session
-    /// name is the user's name, in the account).
-    fn two_person_key(&self) -> String {
-        let parts: Vec<&str> = self.person.splitn(6, ':').collect();
-        if let [_, partition, "sts", _, account, resource] = parts.as_slice()
-            && let Some(("assumed-role", rest)) = resource.split_once('/')
-            && let Some((role, user)) = rest.split_once('/')
-            && role.starts_with(IDENTITY_CENTER_ROLE_PREFIX)
-        {
-            return format!("identity-center:{partition}:{account}:{user}");
-        }
-        self.person.clone()
+        identity::same_person(&self.person, other)
     }
 }
 
@@ -128,25 +74,48 @@ impl fmt::Display for Role {
 #[derive(Debug, Clone, Default)]
 pub struct Patterns(Vec<(String, WildMatch)>);
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "principal pattern '{0}': a role pattern with an IAM path must name the role without wildcards (STS ARNs carry no path, so 'role/ops/*' would match every role); write 'role/ops/Operator' or 'role/*'"
+)]
+pub struct BadPattern(pub String);
+
 impl Patterns {
     /// A comma-separated list: `arn:aws:iam::123456789012:role/Operator, arn:aws:iam::123456789012:user/*`.
-    pub fn parse(list: &str) -> Patterns {
-        Patterns(
-            list.split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(|p| (p.to_string(), WildMatch::new(p)))
-                .collect(),
-        )
+    /// A role ARN with a path is kept as the role ARN without it.
+    pub fn parse(list: &str) -> Result<Patterns, BadPattern> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let pattern = without_role_path(p)?;
+                Ok((p.to_string(), WildMatch::new(&pattern)))
+            })
+            .collect::<Result<_, _>>()
+            .map(Patterns)
     }
 
+    /// Whether the person, or the role a role's session acts in, matches a pattern.
     fn matches(&self, person: &str) -> bool {
-        self.0.iter().any(|(_, pattern)| pattern.matches(person))
+        let role = identity::role_of(person);
+        self.0.iter().any(|(_, pattern)| {
+            pattern.matches(person) || role.as_deref().is_some_and(|r| pattern.matches(r))
+        })
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// `arn:P:iam::A:role/path/.../Name` as `arn:P:iam::A:role/Name`; anything else as it is.
+fn without_role_path(pattern: &str) -> Result<String, BadPattern> {
+    let Some((head, rest)) = pattern.split_once(":role/") else { return Ok(pattern.to_string()) };
+    let Some((_path, name)) = rest.rsplit_once('/') else { return Ok(pattern.to_string()) };
+    if name.contains(['*', '?']) || name.is_empty() {
+        return Err(BadPattern(pattern.to_string()));
+    }
+    Ok(format!("{head}:role/{name}"))
 }
 
 /// Who may do what.
@@ -162,9 +131,9 @@ impl Roles {
     #[cfg(any(test, feature = "testing"))]
     pub fn everyone() -> Roles {
         Roles {
-            readers: Patterns::parse("*"),
-            operators: Patterns::parse("*"),
-            approvers: Patterns::parse("*"),
+            readers: Patterns(vec![("*".into(), WildMatch::new("*"))]),
+            operators: Patterns(vec![("*".into(), WildMatch::new("*"))]),
+            approvers: Patterns(vec![("*".into(), WildMatch::new("*"))]),
         }
     }
 
@@ -265,13 +234,44 @@ mod tests {
     }
 
     #[test]
+    fn a_role_pattern_with_an_iam_path_matches_that_roles_sessions_and_no_other() {
+        let roles = Roles {
+            readers: Patterns::parse("").unwrap(),
+            operators: Patterns::parse("arn:aws:iam::123456789012:role/ops/platform/Operator").unwrap(),
+            approvers: Patterns::parse(
+                "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Approver_9f8e",
+            )
+            .unwrap(),
+        };
+        let session = Caller::from_principal("arn:aws:sts::123456789012:assumed-role/Operator/s").unwrap();
+        assert!(roles.allows(&session, Role::Operator));
+        let other = Caller::from_principal("arn:aws:sts::123456789012:assumed-role/Operator2/s").unwrap();
+        assert!(!roles.allows(&other, Role::Operator));
+        let elsewhere = Caller::from_principal("arn:aws:sts::210987654321:assumed-role/Operator/s").unwrap();
+        assert!(!roles.allows(&elsewhere, Role::Operator));
+        let carol = Caller::from_principal(
+            "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Approver_9f8e/carol@example.com",
+        )
+        .unwrap();
+        assert!(roles.allows(&carol, Role::Approver) && !roles.allows(&carol, Role::Operator));
+    }
+
+    #[test]
+    fn a_path_pattern_with_a_wildcard_role_name_is_refused_rather_than_widened() {
+        let err = Patterns::parse("arn:aws:iam::123456789012:role/ops/*").unwrap_err();
+        assert!(err.to_string().contains("role/ops/*"), "{err}");
+        assert!(Patterns::parse("arn:aws:iam::123456789012:role/*").is_ok());
+    }
+
+    #[test]
     fn roles_follow_their_patterns_and_operators_and_approvers_may_read() {
         let roles = Roles {
-            readers: Patterns::parse(""),
-            operators: Patterns::parse("arn:aws:iam::123456789012:role/Operator"),
+            readers: Patterns::parse("").unwrap(),
+            operators: Patterns::parse("arn:aws:iam::123456789012:role/Operator").unwrap(),
             approvers: Patterns::parse(
                 " arn:aws:iam::123456789012:user/* , arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Approver_*/*",
-            ),
+            )
+            .unwrap(),
         };
         let operator = Caller::from_principal("arn:aws:sts::123456789012:assumed-role/Operator/s").unwrap();
         let alice = Caller::from_principal("arn:aws:iam::123456789012:user/alice").unwrap();

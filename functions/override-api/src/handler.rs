@@ -18,109 +18,25 @@
 //! rejected, expired) leave it at the next change (the audit trail keeps them), and at
 //! most [`MAX_OPEN_OVERRIDES`] may be open at once.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use revscale_api::ErrorResponse;
 use revscale_aws::SdkConfig;
 use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::env::{EnvError, ScheduleZone, Vars};
 use revscale_aws::lambda::{FromEnv, FunctionError};
 use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
 use revscale_aws::runtime_config::ConfigSource;
-use revscale_engine::Config;
-use revscale_engine::ports::{EventBus, Notifier, ScopedStore, Store, StoreError};
+use revscale_engine::ports::{EventBus, Notifier, ScopedStore, Store};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::auth::{Caller, Role, Roles};
+pub use crate::context::{
+    ApiError, Deps, MAX_BODY_BYTES, MAX_OPEN_OVERRIDES, MAX_OVERRIDE_DAYS, MAX_REASON_CHARS,
+};
+use crate::context::{Ctx, only_params};
 use crate::routes::{drain, operations, overrides, pending, status};
-
-/// Bodies are a few hundred bytes; anything this large is a mistake or an attack.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
-pub const MAX_REASON_CHARS: usize = 500;
-pub const MAX_OVERRIDE_DAYS: u64 = 30;
-/// Open overrides (pending or active) at once; a request beyond is a 409.
-pub const MAX_OPEN_OVERRIDES: usize = 20;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("method {method} is not allowed on {path}")]
-    MethodNotAllowed { method: String, path: String, allow: Method },
-    #[error("the body is larger than {MAX_BODY_BYTES} bytes")]
-    PayloadTooLarge,
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.to_string())
-    }
-}
-
-impl ApiError {
-    fn status(&self) -> StatusCode {
-        match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn into_response(self) -> Response<Body> {
-        let error = match &self {
-            // The chain goes to the log; the caller gets a generic message.
-            ApiError::Internal(detail) => {
-                tracing::error!(error = %detail, "internal error");
-                "internal error; see the function's logs".to_string()
-            }
-            other => other.to_string(),
-        };
-        // An error body is a single string: it always serialises.
-        let body = serde_json::to_string(&ErrorResponse { error }).unwrap_or_default();
-        let mut builder =
-            Response::builder().status(self.status()).header("content-type", "application/json");
-        if let ApiError::MethodNotAllowed { allow, .. } = &self {
-            builder = builder.header("allow", allow.as_str());
-        }
-        builder.body(Body::from(body)).unwrap_or_else(|_| Response::new(Body::Empty))
-    }
-}
-
-/// What the handler works with: built once per cold start.
-pub struct Deps<S, B, N> {
-    pub config: Config,
-    /// Changes go to the store as is; an evaluation a request triggers goes through the
-    /// store scoped to the request id, so it is recorded once per request.
-    pub store: S,
-    pub bus: B,
-    pub notifier: N,
-    pub roles: Roles,
-    /// The schedule's time zone (`SCHEDULE_TIMEZONE`): "today" for the API is the date
-    /// the collectors and the evaluator use.
-    pub timezone: ScheduleZone,
-}
-
-impl<S, B, N> Deps<S, B, N> {
-    /// The date of `now` in the schedule's time zone.
-    pub(crate) fn today(&self, now: DateTime<Utc>) -> NaiveDate {
-        self.timezone.today(now)
-    }
-}
 
 impl Deps<DynamoStore, EventBridgeBus, SnsNotifier> {
     pub async fn on_aws(env: Env, sdk: &SdkConfig) -> Result<Self, FunctionError> {
@@ -184,19 +100,6 @@ fn request_id(req: &Request) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::BadRequest("the request has no API Gateway request id".into()))
 }
 
-/// A short, URL-safe tag of the request id (API Gateway's ids may hold `=` or `/`).
-pub(crate) fn request_tag(request_id: &str) -> String {
-    let digest = Sha256::digest(request_id.as_bytes());
-    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
-}
-
-/// One request, as every change sees it.
-pub(crate) struct Ctx<'a> {
-    pub caller: &'a Caller,
-    pub now: DateTime<Utc>,
-    pub request_id: &'a str,
-}
-
 /// The request body as `T` (one of `revscale-api`'s requests); a 400 names the field.
 fn body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     let bytes: &[u8] = req.body().as_ref();
@@ -213,16 +116,6 @@ fn body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
             ApiError::BadRequest(format!("field '{path}': {inner}"))
         }
     })
-}
-
-/// Query parameters a route accepts: anything else is a mistake worth a 400.
-pub(crate) fn only_params(req: &Request, allowed: &[&str]) -> Result<(), ApiError> {
-    let params = req.query_string_parameters();
-    if let Some((name, _)) = params.iter().find(|(name, _)| !allowed.contains(name)) {
-        let accepted = if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") };
-        return Err(ApiError::BadRequest(format!("unknown query parameter '{name}' (accepted: {accepted})")));
-    }
-    Ok(())
 }
 
 /// Every route, with its path parameters.
@@ -246,33 +139,112 @@ pub enum Route {
     CancelDrain,
 }
 
+/// One row of the route table: a path template (`{id}` is one path segment), the one
+/// method it answers, the role it needs, and the route it names.
+pub struct RouteSpec {
+    pub path: &'static str,
+    pub method: Method,
+    pub role: Role,
+    route: fn(&str) -> Route,
+}
+
+impl RouteSpec {
+    /// The route for `segments` if they fit this template.
+    fn resolve(&self, segments: &[&str]) -> Option<Route> {
+        let template: Vec<&str> = self.path.split('/').filter(|s| !s.is_empty()).collect();
+        if template.len() != segments.len() {
+            return None;
+        }
+        let mut id = "";
+        for (want, got) in template.iter().zip(segments) {
+            match *want {
+                "{id}" => id = got,
+                literal if literal == *got => {}
+                _ => return None,
+            }
+        }
+        Some((self.route)(id))
+    }
+}
+
+/// The route table: every route the API answers, and the only place a route is
+/// declared, so that a test can walk every one of them (the two-person gate's matrix
+/// in `tests/approval_gate.rs` does).
+pub static ROUTES: &[RouteSpec] = &[
+    RouteSpec { path: "/status", method: Method::GET, role: Role::Reader, route: |_| Route::Status },
+    RouteSpec { path: "/decisions", method: Method::GET, role: Role::Reader, route: |_| Route::Decisions },
+    RouteSpec {
+        path: "/overrides",
+        method: Method::POST,
+        role: Role::Operator,
+        route: |_| Route::RequestOverride,
+    },
+    RouteSpec {
+        path: "/overrides/{id}",
+        method: Method::DELETE,
+        role: Role::Operator,
+        route: |id| Route::CancelOverride { id: id.into() },
+    },
+    RouteSpec {
+        path: "/overrides/{id}/approve",
+        method: Method::POST,
+        role: Role::Approver,
+        route: |id| Route::ApproveOverride { id: id.into() },
+    },
+    RouteSpec {
+        path: "/overrides/{id}/reject",
+        method: Method::POST,
+        role: Role::Approver,
+        route: |id| Route::RejectOverride { id: id.into() },
+    },
+    RouteSpec {
+        path: "/pending/approve",
+        method: Method::POST,
+        role: Role::Approver,
+        route: |_| Route::ApprovePending,
+    },
+    RouteSpec {
+        path: "/pending/reject",
+        method: Method::POST,
+        role: Role::Approver,
+        route: |_| Route::RejectPending,
+    },
+    RouteSpec {
+        path: "/breaker/reset",
+        method: Method::POST,
+        role: Role::Operator,
+        route: |_| Route::ResetBreaker,
+    },
+    RouteSpec { path: "/mode", method: Method::POST, role: Role::Operator, route: |_| Route::SetMode },
+    RouteSpec {
+        path: "/provisioning/release",
+        method: Method::POST,
+        role: Role::Operator,
+        route: |_| Route::ReleaseRun,
+    },
+    RouteSpec { path: "/evaluate", method: Method::POST, role: Role::Operator, route: |_| Route::DryRun },
+    RouteSpec { path: "/drain/plan", method: Method::GET, role: Role::Reader, route: |_| Route::DrainPlan },
+    RouteSpec { path: "/drain", method: Method::POST, role: Role::Operator, route: |_| Route::RequestDrain },
+    RouteSpec {
+        path: "/drain/approve",
+        method: Method::POST,
+        role: Role::Approver,
+        route: |_| Route::ApproveDrain,
+    },
+    RouteSpec {
+        path: "/drain/cancel",
+        method: Method::POST,
+        role: Role::Operator,
+        route: |_| Route::CancelDrain,
+    },
+];
+
 impl Route {
-    /// The route table: a path's route, the one method it answers and the role it
-    /// needs, from one match. `None`: no such route (a 404).
+    /// A path's route, the one method it answers and the role it needs, from the
+    /// route table. `None`: no such route (a 404).
     pub fn resolve(path: &str) -> Option<(Route, Method, Role)> {
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let id = |id: &str| id.to_string();
-        Some(match segments.as_slice() {
-            ["status"] => (Route::Status, Method::GET, Role::Reader),
-            ["decisions"] => (Route::Decisions, Method::GET, Role::Reader),
-            ["overrides"] => (Route::RequestOverride, Method::POST, Role::Operator),
-            ["overrides", o] => (Route::CancelOverride { id: id(o) }, Method::DELETE, Role::Operator),
-            ["overrides", o, "approve"] => {
-                (Route::ApproveOverride { id: id(o) }, Method::POST, Role::Approver)
-            }
-            ["overrides", o, "reject"] => (Route::RejectOverride { id: id(o) }, Method::POST, Role::Approver),
-            ["pending", "approve"] => (Route::ApprovePending, Method::POST, Role::Approver),
-            ["pending", "reject"] => (Route::RejectPending, Method::POST, Role::Approver),
-            ["breaker", "reset"] => (Route::ResetBreaker, Method::POST, Role::Operator),
-            ["mode"] => (Route::SetMode, Method::POST, Role::Operator),
-            ["provisioning", "release"] => (Route::ReleaseRun, Method::POST, Role::Operator),
-            ["evaluate"] => (Route::DryRun, Method::POST, Role::Operator),
-            ["drain", "plan"] => (Route::DrainPlan, Method::GET, Role::Reader),
-            ["drain"] => (Route::RequestDrain, Method::POST, Role::Operator),
-            ["drain", "approve"] => (Route::ApproveDrain, Method::POST, Role::Approver),
-            ["drain", "cancel"] => (Route::CancelDrain, Method::POST, Role::Operator),
-            _ => return None,
-        })
+        ROUTES.iter().find_map(|spec| Some((spec.resolve(&segments)?, spec.method.clone(), spec.role)))
     }
 }
 
@@ -359,7 +331,7 @@ where
         Route::CancelOverride { id } => respond(ok, &overrides::cancel(deps, store, &id, ctx).await?),
         Route::ApprovePending => {
             let evaluation_store = store.for_invocation(ctx.request_id);
-            respond(ok, &pending::approve(deps, store, &evaluation_store, ctx).await?)
+            respond(ok, &pending::approve(deps, store, &evaluation_store, body(req)?, ctx).await?)
         }
         Route::RejectPending => respond(ok, &pending::reject(deps, store, body(req)?, ctx).await?),
         Route::ResetBreaker => respond(ok, &operations::reset_breaker(deps, store, ctx).await?),
@@ -378,7 +350,7 @@ where
         }
         Route::ApproveDrain => {
             let evaluation_store = store.for_invocation(ctx.request_id);
-            respond(ok, &drain::approve(deps, store, &evaluation_store, ctx).await?)
+            respond(ok, &drain::approve(deps, store, &evaluation_store, body(req)?, ctx).await?)
         }
         Route::CancelDrain => respond(ok, &drain::cancel(deps, store, ctx).await?),
     }
@@ -401,10 +373,16 @@ impl FromEnv for Env {
         use crate::auth::Patterns;
         // Readers default to anyone the API's IAM authorizer let in; who may change
         // things and who may approve must be said.
+        let patterns = |name: &'static str, list: String| {
+            Patterns::parse(&list).map_err(|e| EnvError::Invalid { name, message: e.to_string() })
+        };
         let roles = Roles {
-            readers: Patterns::parse(&vars.optional("READER_PRINCIPALS").unwrap_or_else(|| "*".into())),
-            operators: Patterns::parse(&vars.required(Role::Operator.variable())?),
-            approvers: Patterns::parse(&vars.required(Role::Approver.variable())?),
+            readers: patterns(
+                Role::Reader.variable(),
+                vars.optional("READER_PRINCIPALS").unwrap_or_else(|| "*".into()),
+            )?,
+            operators: patterns(Role::Operator.variable(), vars.required(Role::Operator.variable())?)?,
+            approvers: patterns(Role::Approver.variable(), vars.required(Role::Approver.variable())?)?,
         };
         let timezone = ScheduleZone::from_vars(vars)?;
         Ok(Env {
@@ -421,6 +399,7 @@ impl FromEnv for Env {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::request_tag;
     use revscale_aws::env::from_pairs;
 
     #[test]

@@ -23,7 +23,7 @@ const BOB: &str = "arn:aws:iam::123456789012:user/bob";
 fn request(name: &str, id: &str, principal: Option<&str>, body: Option<String>) -> Request {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let path = format!("{}/../../events/override-api/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap().replace("OVERRIDE_ID", id);
+    let text = std::fs::read_to_string(&path).unwrap().replace("OVERRIDE_ID", id).replace("APPROVAL_ID", id);
     let mut event: Value = serde_json::from_str(&text).unwrap();
     event["requestContext"]["requestId"] = format!("req-{}", NEXT.fetch_add(1, Ordering::SeqCst)).into();
     if let Some(principal) = principal {

@@ -26,7 +26,11 @@ const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/wire_format.gol
 fn request(name: &str, id: &str, edit: impl FnOnce(&mut Value)) -> Request {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let path = format!("{}/../../events/override-api/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap().replace("OVERRIDE_ID", id).replace("DECISION_ID", id);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("OVERRIDE_ID", id)
+        .replace("DECISION_ID", id)
+        .replace("APPROVAL_ID", id);
     let mut event: Value = serde_json::from_str(&text).unwrap();
     event["requestContext"]["requestId"] = format!("req-wire-{}", NEXT.fetch_add(1, Ordering::SeqCst)).into();
     edit(&mut event);
@@ -83,6 +87,7 @@ fn pending(cost_minor: i64) -> PendingApproval {
         requested_on: "2026-11-29".parse().unwrap(),
         extra_monthly_cost: Money::from_minor(cost_minor, revscale_engine::Currency::EUR),
         approved_by: None,
+        approved_on: None,
     }
 }
 
@@ -106,7 +111,9 @@ async fn play_every_route(api: &mut Api) {
     api.play("evaluate dry run", "evaluate-dry-run", "", same).await;
     api.play("pending approve, nothing waits", "pending-approve", "", same).await;
     api.seed(|s| s.pending_approval = Some(pending(12_345))).await;
-    api.play("pending approve", "pending-approve", "", same).await;
+    api.play("pending approve, another change", "pending-approve", "pending-20261129-L1-L2-churn", same)
+        .await;
+    api.play("pending approve", "pending-approve", &pending(12_345).id(), same).await;
     api.seed(|s| s.pending_approval = Some(pending(500))).await;
     api.play("pending reject", "pending-reject", "", same).await;
     api.play("release, nothing stuck", "provisioning-release", "d-none", same).await;
@@ -131,10 +138,12 @@ async fn play_every_route(api: &mut Api) {
     })
     .await;
     api.play("drain plan", "drain-plan", "", same).await;
-    api.play("drain request", "drain-request", "", same).await;
+    let requested = api.play("drain request", "drain-request", "", same).await;
+    let drain: revscale_engine::state::Drain = serde_json::from_value(requested["drain"].clone()).unwrap();
     api.play("drain request, again", "drain-request", "", same).await;
-    api.play("drain approve, self", "drain-approve-self", "", same).await;
-    api.play("drain approve", "drain-approve-other", "", same).await;
+    api.play("drain approve, self", "drain-approve-self", &drain.id(), same).await;
+    api.play("drain approve, unnamed", "drain-approve-other", "", same).await;
+    api.play("drain approve", "drain-approve-other", &drain.id(), same).await;
     api.play("status, drained", "status", "", same).await;
     api.play("drain cancel", "drain-cancel", "", same).await;
     for name in [

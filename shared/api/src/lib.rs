@@ -11,7 +11,7 @@
 //! | `POST /overrides/{id}/approve` | - | [`ApproveOverrideResponse`] |
 //! | `POST /overrides/{id}/reject` | - | [`RejectOverrideResponse`] |
 //! | `DELETE /overrides/{id}` | - | [`CancelOverrideResponse`] |
-//! | `POST /pending/approve` | - | [`ApprovePendingResponse`] |
+//! | `POST /pending/approve` | [`ApproveRequest`] (the pending change's id) | [`ApprovePendingResponse`] |
 //! | `POST /pending/reject` | [`RejectPendingRequest`] | [`RejectPendingResponse`] |
 //! | `POST /breaker/reset` | - | [`ResetBreakerResponse`] |
 //! | `POST /mode` | [`SetModeRequest`] | [`SetModeResponse`] |
@@ -19,7 +19,7 @@
 //! | `POST /evaluate?dry_run=true` | - | [`DryRunResponse`] |
 //! | `GET /drain/plan` | - | [`DryRunResponse`] (what an approved drain would do) |
 //! | `POST /drain` | [`RequestDrainRequest`] | [`RequestDrainResponse`] (201) |
-//! | `POST /drain/approve` | - | [`ApproveDrainResponse`] |
+//! | `POST /drain/approve` | [`ApproveRequest`] (the drain's id) | [`ApproveDrainResponse`] |
 //! | `POST /drain/cancel` | - | [`CancelDrainResponse`] |
 //! | any refusal (4xx, 5xx) | - | [`ErrorResponse`] |
 //!
@@ -57,6 +57,16 @@ pub use status::{
 
 use revscale_engine::{DecisionId, Outcome};
 use serde::{Deserialize, Serialize};
+
+/// `POST /pending/approve` and `POST /drain/approve`: the id of what the approver
+/// reviewed (`PendingApproval::id()`, `Drain::id()`, shown by `GET /status`). If
+/// something else waits by the time the request arrives, the answer is a 409 that shows
+/// it, and nothing is approved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRequest {
+    pub id: String,
+}
 
 /// The body of every refusal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -37,9 +37,15 @@ pub struct StatusResponse {
     pub overrides: OpenOverrides,
     #[serde(deserialize_with = "Option::deserialize")]
     pub pending_approval: Option<PendingApproval>,
+    /// What `POST /pending/approve` must name to approve the pending change.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub pending_approval_id: Option<String>,
     /// A drain requested or in force.
     #[serde(deserialize_with = "Option::deserialize")]
     pub drain: Option<crate::Drain>,
+    /// What `POST /drain/approve` must name to approve the drain.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub drain_id: Option<String>,
     /// The provisioning run holding the lock, if any.
     #[serde(deserialize_with = "Option::deserialize")]
     pub provisioning: Option<RunInProgress>,

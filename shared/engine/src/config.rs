@@ -119,6 +119,10 @@ pub struct Safety {
     /// In `auto` mode, a level change adding more than this monthly cost waits for a
     /// human approval.
     pub approval_threshold: Money,
+    /// A request (override, drain, pending level change) can be approved for this many
+    /// days after it was made, and a given approval is acted on within as many days:
+    /// after that the approver would be approving a situation that no longer exists.
+    pub approval_expiry_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -271,6 +275,8 @@ struct RawSafety {
     alert_ratio: Amount,
     auto_activation_cost_limit: Amount,
     approval_threshold: Amount,
+    #[serde(default)]
+    approval_expiry_days: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -291,6 +297,18 @@ struct RawBreaker {
 }
 
 // ---------------------------------------------------------------------------------
+
+/// Upper bounds of the counts and durations: generous for any real company, and far
+/// below what the engine's date arithmetic could overflow on (a window of 60,000,000
+/// days used to pass validation and panic in `evaluate`).
+pub const MAX_GRACE_DAYS: u32 = 365;
+pub const MAX_COOLDOWN_DAYS: u32 = 3 * 365;
+pub const MAX_CONSECUTIVE_MONTHS: u32 = 36;
+pub const MAX_BREAKER_FAILURES: u32 = 100;
+pub const MAX_APPROVAL_EXPIRY_DAYS: u32 = 90;
+pub const DEFAULT_APPROVAL_EXPIRY_DAYS: u32 = 7;
+/// The largest node group EKS lets a managed node group have.
+pub const MAX_NODEGROUP_SIZE: u32 = 1_000;
 
 /// The shipped default, compiled in so the simulator works from any directory.
 pub const DEFAULT_CONFIG_YAML: &str = include_str!("../../../config/revenue_thresholds.yaml");
@@ -431,6 +449,13 @@ impl Checker {
                         "must be at least 1 for a level above 0 (debounce)",
                     );
                     1
+                }
+                Some(n) if n > MAX_CONSECUTIVE_MONTHS => {
+                    self.problem(
+                        format!("{path}.required_consecutive_months"),
+                        format!("must be at most {MAX_CONSECUTIVE_MONTHS} (got {n})"),
+                    );
+                    n
                 }
                 Some(n) => n,
                 None if *number > 0 => {
@@ -574,12 +599,15 @@ impl Checker {
             );
         }
         if let DriverSpec::EksNodegroup { min_size, desired_size, max_size, .. } = rc.driver
-            && !(min_size <= desired_size && desired_size <= max_size && max_size >= 1)
+            && !(min_size <= desired_size
+                && desired_size <= max_size
+                && max_size >= 1
+                && max_size <= MAX_NODEGROUP_SIZE)
         {
             self.problem(
                 format!("{path}.driver"),
                 format!(
-                    "node group sizes must satisfy min <= desired <= max and max >= 1 (got {min_size}/{desired_size}/{max_size})"
+                    "node group sizes must satisfy min <= desired <= max and 1 <= max <= {MAX_NODEGROUP_SIZE} (got {min_size}/{desired_size}/{max_size})"
                 ),
             );
         }
@@ -658,14 +686,34 @@ impl Checker {
             auto_activation_cost_limit: self
                 .money("safety.auto_activation_cost_limit", raw.auto_activation_cost_limit),
             approval_threshold: self.money("safety.approval_threshold", raw.approval_threshold),
+            approval_expiry_days: self.days(
+                "safety.approval_expiry_days",
+                raw.approval_expiry_days.unwrap_or(DEFAULT_APPROVAL_EXPIRY_DAYS),
+                1..=MAX_APPROVAL_EXPIRY_DAYS,
+            ),
         }
+    }
+
+    /// A count or a duration within `range`: every one has an upper bound, so that no
+    /// file that validates can overflow the engine's date arithmetic.
+    fn days(&mut self, path: &str, value: u32, range: std::ops::RangeInclusive<u32>) -> u32 {
+        if !range.contains(&value) {
+            self.problem(
+                path,
+                format!("must be between {} and {} (got {value})", range.start(), range.end()),
+            );
+        }
+        value
     }
 
     fn churn(&mut self, raw: &RawChurn, levels: usize) -> Churn {
         let hysteresis = self.ratio("churn.hysteresis", raw.hysteresis);
         if raw.grace_days == 0 {
             self.problem("churn.grace_days", "must be at least 1");
+        } else {
+            self.days("churn.grace_days", raw.grace_days, 1..=MAX_GRACE_DAYS);
         }
+        self.days("churn.cooldown_days", raw.cooldown_days, 0..=MAX_COOLDOWN_DAYS);
         if usize::from(raw.floor_level) >= levels.max(1) {
             self.problem("churn.floor_level", format!("level {} does not exist", raw.floor_level));
         }
@@ -680,7 +728,10 @@ impl Checker {
     fn breaker_and_prewarm(&mut self, raw: &RawConfig) {
         if raw.circuit_breaker.failures == 0 {
             self.problem("circuit_breaker.failures", "must be at least 1");
+        } else {
+            self.days("circuit_breaker.failures", raw.circuit_breaker.failures, 1..=MAX_BREAKER_FAILURES);
         }
+        self.days("circuit_breaker.cooldown_days", raw.circuit_breaker.cooldown_days, 0..=MAX_COOLDOWN_DAYS);
         if raw.prewarm_days > 31 {
             self.problem("prewarm_days", format!("must be at most 31 (got {})", raw.prewarm_days));
         }
@@ -1020,6 +1071,29 @@ mod tests {
         let p = problems(&yaml);
         assert!(has(&p, "levels.level_3_scale.required_consecutive_months", "missing debounce"), "{p:?}");
         assert!(has(&p, "levels.level_2_growth.required_consecutive_months", "at least 1"), "{p:?}");
+    }
+
+    #[test]
+    fn every_count_and_duration_has_an_upper_bound_named_by_its_key_path() {
+        let yaml = default_with(|v| {
+            set(v, &["churn", "grace_days"], 60_000_000.into());
+            set(v, &["churn", "cooldown_days"], 4_000_000_000u32.into());
+            set(v, &["circuit_breaker", "cooldown_days"], 1_096.into());
+            set(v, &["circuit_breaker", "failures"], 101.into());
+            set(v, &["safety", "approval_expiry_days"], 0.into());
+            set(v, &["levels", "level_3_scale", "required_consecutive_months"], 37.into());
+        });
+        let p = problems(&yaml);
+        assert!(has(&p, "churn.grace_days", "between 1 and 365 (got 60000000)"), "{p:?}");
+        assert!(has(&p, "churn.cooldown_days", "between 0 and 1095"), "{p:?}");
+        assert!(has(&p, "circuit_breaker.cooldown_days", "between 0 and 1095 (got 1096)"), "{p:?}");
+        assert!(has(&p, "circuit_breaker.failures", "between 1 and 100 (got 101)"), "{p:?}");
+        assert!(has(&p, "safety.approval_expiry_days", "between 1 and 90 (got 0)"), "{p:?}");
+        assert!(has(&p, "levels.level_3_scale.required_consecutive_months", "at most 36 (got 37)"), "{p:?}");
+        assert_eq!(
+            Config::default_config().unwrap().safety.approval_expiry_days,
+            DEFAULT_APPROVAL_EXPIRY_DAYS
+        );
     }
 
     #[test]

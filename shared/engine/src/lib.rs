@@ -11,16 +11,19 @@
 //! |---|---|---|
 //! | 0 | [`money`] | exact amounts in minor units, currencies, ratios |
 //! | 0 | [`model`] | ids, modes, component states and the moves between them |
+//! | 0 | [`identity`] | who a principal is, as a person, for the two-person rule |
 //! | 1 | [`history`] | daily revenue/cost snapshots and their windows |
 //! | 1 | [`config`] | the validated thresholds file |
 //! | 2 | [`state`] | what revscale remembers, and the only ways it changes |
 //! | 3 | [`decision`] | what one evaluation decides, and why |
+//! | 3 | [`approval`] | the one two-person gate every approval goes through |
 //! | 4 | [`rules`] | ADR-017's rules: `evaluate(inputs, today)` |
 //! | 4 | [`ports`] | what the adapters implement: stores, bus, notifier, drivers |
 //! | 5 | [`provisioning`] | carrying a decision out, step by step or in one go |
 //! | 6 | [`evaluation`] | the daily use case: load, evaluate, record, publish |
 //! | 7 | `testing` | in-memory ports (feature `testing`) |
 
+pub mod identity;
 pub mod model;
 pub mod money;
 
@@ -29,6 +32,7 @@ pub mod history;
 
 pub mod state;
 
+pub mod approval;
 pub mod decision;
 
 pub mod ports;

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use chrono::{Datelike, Days, Months, NaiveDate};
 use sha2::{Digest, Sha256};
 
+use crate::approval;
 use crate::config::{Config, Level};
 use crate::decision::{Decision, Event, Figures, Outcome, Severity};
 use crate::history::{DailyMean, DailySnapshot, History, covered};
@@ -64,7 +65,21 @@ pub fn evaluate(inputs: &Inputs<'_>, today: NaiveDate) -> Decision {
     let proposal = propose(&day, snapshot, average_3m, &mut notes);
 
     let outcome = match proposal {
-        None => {
+        // Nothing is known against the change that waits: an approval given before the
+        // collectors ran, or while another run holds the lock, stands until the engine
+        // can decide again.
+        Err(Waiting) => {
+            if let Some(p) = &next_state.pending_approval {
+                let approved =
+                    p.approved_by.as_ref().map(|by| format!(", approved by {by},")).unwrap_or_default();
+                notes.reasons.push(format!(
+                    "the pending change L{} -> L{}{approved} is kept until the engine can decide again",
+                    p.from, p.to
+                ));
+            }
+            Outcome::Hold
+        }
+        Ok(None) => {
             if let Some(p) = next_state.pending_approval.take() {
                 notes.reasons.push(format!(
                     "the pending change L{} -> L{} is withdrawn: its conditions no longer hold",
@@ -73,11 +88,11 @@ pub fn evaluate(inputs: &Inputs<'_>, today: NaiveDate) -> Decision {
             }
             Outcome::Hold
         }
-        Some(ref proposal) => gate(&day, &mut next_state, proposal, mode, &mut notes),
+        Ok(Some(ref proposal)) => gate(&day, &mut next_state, proposal, mode, &mut notes),
     };
 
     let (to_level, cause, transitions) = match proposal {
-        Some(p) if outcome != Outcome::Hold => (p.to_level, p.cause, p.transitions),
+        Ok(Some(p)) if outcome != Outcome::Hold => (p.to_level, p.cause, p.transitions),
         _ => (state.level, None, Vec::new()),
     };
     let id = decision_id(inputs, today, window_start, state.level, to_level);
@@ -112,6 +127,10 @@ struct Notes {
     reasons: Vec<String>,
 }
 
+/// The engine cannot decide today: a run holds the lock, or today's figures are not
+/// in. What waits for approval is kept, not withdrawn.
+struct Waiting;
+
 /// The change the rules want today, if any: an approved override first, then churn or
 /// a cost overrun (down), then growth (up); then pre-warming and cool-down.
 fn propose(
@@ -119,21 +138,21 @@ fn propose(
     snapshot: Option<DailySnapshot>,
     average_3m: Option<DailyMean>,
     notes: &mut Notes,
-) -> Option<Proposal> {
+) -> Result<Option<Proposal>, Waiting> {
     let Day { config, state, history, today } = *day;
     if let Some(run) = &state.provisioning {
         notes.reasons.push(format!(
             "provisioning of {} (L{} -> L{}) is in progress since {}: no other change starts until it ends",
             run.decision_id, run.from_level, run.to_level, run.started_at
         ));
-        return None;
+        return Err(Waiting);
     }
     if let Some((id, record)) = state.any_transitional() {
         notes.reasons.push(format!(
             "{id} is {} since {}: no other change starts until provisioning finishes",
             record.state, record.since
         ));
-        return None;
+        return Err(Waiting);
     }
     if let Some(drain) = state.drain.as_ref().filter(|d| d.is_active()) {
         notes.reasons.push(format!(
@@ -144,12 +163,12 @@ fn propose(
         ));
         let transitions = transitions_to_cold(config, state);
         let extra_cost = cost_delta(config, &transitions);
-        return (!transitions.is_empty() || state.level != 0).then_some(Proposal {
+        return Ok((!transitions.is_empty() || state.level != 0).then_some(Proposal {
             to_level: 0,
             cause: Some(Cause::Drain),
             transitions,
             extra_cost,
-        });
+        }));
     }
     if let Some(o) = state.active_override(today) {
         let approved_by = o.approved_by.clone().unwrap_or_default();
@@ -167,18 +186,18 @@ fn propose(
         let target = o.level.min(config.top_level());
         let transitions = transitions_to_level(config, state, target);
         let extra_cost = cost_delta(config, &transitions);
-        return (!transitions.is_empty() || target != state.level).then_some(Proposal {
+        return Ok((!transitions.is_empty() || target != state.level).then_some(Proposal {
             to_level: target,
             cause: Some(Cause::Override),
             transitions,
             extra_cost,
-        });
+        }));
     }
 
     // An approved override needs no figures; everything automatic does.
     let Some(snapshot) = snapshot else {
         notes.reasons.push(format!("no snapshot for {today}: nothing is decided without today's figures"));
-        return None;
+        return Err(Waiting);
     };
     let downgrade = churn_target(config, state, history, today, snapshot, &mut notes.reasons)
         .or_else(|| overrun_proposal(config, state, history, today, snapshot, &mut notes.reasons));
@@ -219,12 +238,12 @@ fn propose(
         ));
         transitions.extend(cooled);
     }
-    (!transitions.is_empty() || to_level != state.level).then_some(Proposal {
+    Ok((!transitions.is_empty() || to_level != state.level).then_some(Proposal {
         to_level,
         cause,
         transitions,
         extra_cost,
-    })
+    }))
 }
 
 /// Applies the breaker, the mode and approvals to what the rules propose.
@@ -286,10 +305,20 @@ fn gate(
         next_state.pending_approval = None;
         return Outcome::Execute;
     }
+    // An approval holds `safety.approval_expiry_days` from the day it was given, a
+    // request as long from the day it was made: past that, the change is proposed
+    // afresh (a new id, a new e-mail) rather than acted on a stale review.
+    let lapsed =
+        |p: &PendingApproval| today > approval::last_day(config, p.approved_on.unwrap_or(p.requested_on));
     match &state.pending_approval {
         // The same change for the same reason: an approval given for a churn drop is
         // not an approval of a step-down for cost.
-        Some(p) if p.from == state.level && p.to == proposal.to_level && p.cause == proposal.cause => {
+        Some(p)
+            if p.from == state.level
+                && p.to == proposal.to_level
+                && p.cause == proposal.cause
+                && !lapsed(p) =>
+        {
             if let Some(by) = &p.approved_by {
                 reasons.push(format!("L{} -> L{} approved by {by}", p.from, p.to));
                 next_state.pending_approval = None;
@@ -297,7 +326,14 @@ fn gate(
             }
             reasons.push(format!("L{} -> L{} waits for approval since {}", p.from, p.to, p.requested_on));
         }
-        _ => {
+        stale => {
+            if let Some(p) = stale.as_ref().filter(|p| lapsed(p)) {
+                let what = if p.approved_by.is_some() { "its approval" } else { "the request" };
+                reasons.push(format!(
+                    "L{} -> L{} proposed on {}: {what} lapsed after {} days, so it is proposed again",
+                    p.from, p.to, p.requested_on, config.safety.approval_expiry_days
+                ));
+            }
             events.push(Event::ApprovalRequired {
                 from: state.level,
                 to: proposal.to_level,
@@ -310,6 +346,7 @@ fn gate(
                 requested_on: today,
                 extra_monthly_cost: proposal.extra_cost,
                 approved_by: None,
+                approved_on: None,
             });
             let why = if overrun {
                 "a step-down for cost is never automatic".to_string()

@@ -4,9 +4,11 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::config::{Billing, Component, Config};
 use crate::history::History;
+use crate::identity;
 use crate::model::{
     Cause, ComponentId, ComponentState, DecisionId, IllegalTransition, Mode, ModeSource, Transition,
     TransitionKind,
@@ -82,9 +84,11 @@ pub struct Override {
 }
 
 impl Override {
-    /// Approved by someone other than the requester, not cancelled, not expired.
+    /// Approved by another person than the requester (persons, not strings: see
+    /// [`crate::identity`]), not cancelled, not expired.
     pub fn is_active(&self, today: NaiveDate) -> bool {
-        let approved_by_another = self.approved_by.as_ref().is_some_and(|by| *by != self.requested_by);
+        let approved_by_another =
+            self.approved_by.as_ref().is_some_and(|by| !identity::same_person(by, &self.requested_by));
         !self.cancelled && approved_by_another && today <= self.until
     }
 }
@@ -103,9 +107,19 @@ pub struct Drain {
 }
 
 impl Drain {
-    /// Approved, by someone other than the requester.
+    /// Approved, by another person than the requester (persons, not strings: an
+    /// Identity Center user under two permission sets is one person).
     pub fn is_active(&self) -> bool {
-        self.approved_by.as_ref().is_some_and(|by| *by != self.requested_by)
+        self.approved_by.as_ref().is_some_and(|by| !identity::same_person(by, &self.requested_by))
+    }
+
+    /// What an approver names to approve this drain and no other: stable for the
+    /// request, different for a drain requested again by someone else or for another
+    /// reason.
+    pub fn id(&self) -> String {
+        let digest = Sha256::digest(format!("{}\n{}", self.requested_by, self.reason).as_bytes());
+        let tag: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        format!("drain-{}-{tag}", self.requested_on.format("%Y%m%d"))
     }
 }
 
@@ -122,6 +136,20 @@ pub struct PendingApproval {
     pub extra_monthly_cost: Money,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+    /// The day it was approved: an approval the engine could not act on (no figures
+    /// yet, a run in progress) lapses `safety.approval_expiry_days` later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_on: Option<NaiveDate>,
+}
+
+impl PendingApproval {
+    /// What an approver names to approve this change and no other: the move, its
+    /// cause and the day it was proposed. A change replaced by another (a churn drop
+    /// where growth was proposed) has another id.
+    pub fn id(&self) -> String {
+        let cause = self.cause.map_or_else(|| "change".to_string(), |c| c.to_string().replace(' ', "-"));
+        format!("pending-{}-L{}-L{}-{cause}", self.requested_on.format("%Y%m%d"), self.from, self.to)
+    }
 }
 
 /// The lock and the journal of one run, kept in the state.

@@ -9,10 +9,12 @@ use std::path::Path;
 const LAYERS: &[(&str, u8)] = &[
     ("money", 0),
     ("model", 0),
+    ("identity", 0),
     ("history", 1),
     ("config", 1),
     ("state", 2),
     ("decision", 3),
+    ("approval", 3),
     ("rules", 4),
     ("ports", 4),
     ("provisioning", 5),

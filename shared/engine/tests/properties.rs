@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{Days, NaiveDate};
 use proptest::prelude::*;
+use revscale_engine::DecisionId;
 use revscale_engine::decision::Outcome;
 use revscale_engine::model::Cause;
 use revscale_engine::model::{Mode, TransitionKind};
 use revscale_engine::rules::cost_delta;
-use revscale_engine::state::{ComponentRecord, Drain};
+use revscale_engine::state::{ComponentRecord, Drain, PendingApproval, ProvisioningRun};
 use revscale_engine::{ComponentState, Config, Currency, History, Money, SystemState};
 use revscale_simulator::{Scenario, SimOptions, simulate};
 use revscale_test_support::*;
@@ -290,5 +291,114 @@ proptest! {
         }
         let nothing_to_do = d.transitions.is_empty() && s.level == 0;
         prop_assert_eq!(d.outcome, if nothing_to_do { Outcome::Hold } else { Outcome::Execute });
+    }
+}
+
+const VALID_CONFIG_CASES: u32 = 256;
+static CONFIGS: AtomicU32 = AtomicU32::new(0);
+/// Generated configurations that validated: the no-panic property must run the engine
+/// on some, or it tests nothing.
+static VALID_CONFIGS: AtomicU32 = AtomicU32::new(0);
+
+/// A count or a duration as a careless or hostile file might give it: mostly within
+/// `plausible` (the bounds' edges included), sometimes anything a `u32` holds.
+fn days_in(plausible: std::ops::RangeInclusive<u32>) -> impl Strategy<Value = u32> {
+    let (low, high) = (*plausible.start(), *plausible.end());
+    prop_oneof![12 => plausible, 2 => Just(low), 2 => Just(high), 1 => any::<u32>()]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: VALID_CONFIG_CASES, ..ProptestConfig::default() })]
+
+    /// An approval given before the collectors ran, on a day a collector failed, or
+    /// while another run holds the lock, is kept as it was: never withdrawn for want of
+    /// figures.
+    #[test]
+    fn an_approved_pending_change_survives_any_day_without_a_snapshot(
+        situation in situation(),
+        to in 0u8..=4,
+        cause in prop_oneof![Just(Cause::Growth), Just(Cause::Churn), Just(Cause::CostOverrun)],
+        mode in prop_oneof![Just(Mode::Shadow), Just(Mode::Approval), Just(Mode::Auto)],
+        approved_days_ago in 0u64..=7,
+        locked in any::<bool>(),
+    ) {
+        let (mut c, mut s, h, date) = situation.setup();
+        c.mode = mode;
+        let today = day(&date);
+        s.pending_approval = Some(PendingApproval {
+            from: s.level,
+            to,
+            cause: Some(cause),
+            requested_on: today - Days::new(approved_days_ago),
+            extra_monthly_cost: c.zero(),
+            approved_by: Some("bob".into()),
+            approved_on: Some(today - Days::new(approved_days_ago)),
+        });
+        let history = if locked {
+            s.provisioning = Some(ProvisioningRun {
+                decision_id: DecisionId("2026-05-01-prewarm".into()),
+                from_level: s.level,
+                to_level: s.level,
+                cause: None,
+                transitions: Vec::new(),
+                committed: 0,
+                started_at: "2026-05-01T06:00:00Z".parse().unwrap(),
+                step_started_at: None,
+                failure: None,
+                undoing: None,
+                undone: Vec::new(),
+            });
+            h
+        } else {
+            History::from_snapshots(h.iter().filter(|snapshot| snapshot.date != today).copied())
+        };
+        let d = eval(&c, &s, &history, &date);
+        prop_assert_eq!(d.outcome, Outcome::Hold);
+        prop_assert_eq!(&d.state.pending_approval, &s.pending_approval, "{:?}", d.reasons);
+    }
+
+    /// Every count and duration has an upper bound: a file that validates, however odd,
+    /// never makes the engine (or the simulator over a year of it) panic.
+    #[test]
+    fn any_configuration_that_validates_never_makes_the_engine_panic(
+        grace in days_in(1..=365),
+        cooldown in days_in(0..=1_095),
+        breaker_cooldown in days_in(0..=1_095),
+        failures in days_in(1..=100),
+        prewarm in days_in(0..=31),
+        expiry in days_in(1..=90),
+        months_required in proptest::collection::vec(days_in(1..=36), 4),
+        situation in situation(),
+    ) {
+        let mut value: serde_norway::Value = serde_norway::from_str(revscale_engine::DEFAULT_CONFIG_YAML).unwrap();
+        value["churn"]["grace_days"] = grace.into();
+        value["churn"]["cooldown_days"] = cooldown.into();
+        value["circuit_breaker"]["cooldown_days"] = breaker_cooldown.into();
+        value["circuit_breaker"]["failures"] = failures.into();
+        value["prewarm_days"] = prewarm.into();
+        value["safety"]["approval_expiry_days"] = expiry.into();
+        for (level, months) in ["level_1_launch", "level_2_growth", "level_3_scale", "level_4_enterprise"].iter().zip(&months_required) {
+            if let Some(l) = value["levels"].get_mut(*level) {
+                l["required_consecutive_months"] = (*months).into();
+            }
+        }
+        let yaml = serde_norway::to_string(&value).unwrap();
+        if let Ok(c) = Config::from_yaml(&yaml) {
+            VALID_CONFIGS.fetch_add(1, Ordering::SeqCst);
+            let (_, mut s, h, date) = situation.setup();
+            s.breaker.opened_on = Some(day("2026-04-30"));
+            s.breaker.consecutive_failures = c.breaker.failures;
+            let _ = eval(&c, &s, &h, &date);
+            let csv = episode_csv(situation.today_mrr, situation.closes[0], day("2026-03-01"), 45, situation.cost);
+            let scenario = Scenario::parse_csv(&csv, &c).unwrap();
+            let options = SimOptions { until: Some(day("2026-12-31")), ..SimOptions::default() };
+            prop_assert!(simulate(&c, &scenario, &options).is_ok());
+        }
+        if CONFIGS.load(Ordering::SeqCst) + 1 == VALID_CONFIG_CASES {
+            let valid = VALID_CONFIGS.load(Ordering::SeqCst);
+            let _ = writeln!(std::io::stderr().lock(), "property config bounds: {valid} valid configurations run");
+            prop_assert!(valid >= 20, "only {valid} of {VALID_CONFIG_CASES} generated configurations validated");
+        }
+        count_case(&CONFIGS, "any_configuration_that_validates_never_makes_the_engine_panic", VALID_CONFIG_CASES);
     }
 }

@@ -785,12 +785,72 @@ fn a_pending_approval_is_withdrawn_when_its_conditions_vanish() {
         requested_on: day("2026-03-01"),
         extra_monthly_cost: eur(160),
         approved_by: None,
+        approved_on: None,
     });
     let mut h = History::new();
     fill(&mut h, "2026-03-05", "2026-03-05", 500, 50);
     let d = eval(&c, &s, &h, "2026-03-05");
     assert!(d.state.pending_approval.is_none());
     assert!(d.reasons.iter().any(|r| r.contains("withdrawn")));
+}
+
+#[test]
+fn an_approved_change_is_kept_on_a_day_without_figures_and_runs_once_they_are_in() {
+    let (c, mut s, h) = ready_for_level_2();
+    s.mode = Some(Mode::Approval);
+    let d = eval(&c, &s, &h, "2026-03-01");
+    let mut approved = d.state.clone();
+    let p = approved.pending_approval.as_mut().expect("proposed");
+    p.approved_by = Some("bob".into());
+    p.approved_on = Some(day("2026-03-01"));
+    // The approval came before the 05:00 collectors: no snapshot for 03-02 yet.
+    let without_today = History::from_snapshots(h.iter().filter(|s| s.date != day("2026-03-02")).copied());
+    let waiting = eval(&c, &approved, &without_today, "2026-03-02");
+    assert_eq!(waiting.outcome, Outcome::Hold);
+    assert_eq!(waiting.state.pending_approval, approved.pending_approval, "kept as approved");
+    assert!(
+        waiting.reasons.iter().any(|r| r.contains("kept until the engine can decide again")),
+        "{:?}",
+        waiting.reasons
+    );
+    // A run holding the lock does not withdraw it either.
+    let mut locked = approved.clone();
+    locked.provisioning = Some(revscale_engine::state::ProvisioningRun {
+        decision_id: revscale_engine::DecisionId("2026-03-01-prewarm".into()),
+        from_level: 1,
+        to_level: 1,
+        cause: None,
+        transitions: Vec::new(),
+        committed: 0,
+        started_at: "2026-03-01T06:00:00Z".parse().unwrap(),
+        step_started_at: None,
+        failure: None,
+        undoing: None,
+        undone: Vec::new(),
+    });
+    assert_eq!(eval(&c, &locked, &h, "2026-03-02").state.pending_approval, approved.pending_approval);
+    // Once the figures are in, the approval executes.
+    assert_eq!(eval(&c, &approved, &h, "2026-03-02").outcome, Outcome::Execute);
+}
+
+#[test]
+fn an_approval_the_engine_could_not_act_on_for_a_week_lapses_and_the_change_is_proposed_again() {
+    let (c, mut s, h) = ready_for_level_2();
+    s.mode = Some(Mode::Approval);
+    let mut approved = eval(&c, &s, &h, "2026-03-01").state;
+    let p = approved.pending_approval.as_mut().expect("proposed");
+    p.approved_by = Some("bob".into());
+    p.approved_on = Some(day("2026-03-01"));
+    let mut h = h.clone();
+    fill(&mut h, "2026-03-02", "2026-03-09", 1000, 100);
+    // Seven days after the approval it still holds; the eighth it has lapsed.
+    assert_eq!(eval(&c, &approved, &h, "2026-03-08").outcome, Outcome::Execute);
+    let lapsed = eval(&c, &approved, &h, "2026-03-09");
+    assert_eq!(lapsed.outcome, Outcome::AwaitingApproval);
+    let fresh = lapsed.state.pending_approval.expect("proposed again");
+    assert_eq!((fresh.requested_on, fresh.approved_by), (day("2026-03-09"), None));
+    assert!(lapsed.events.iter().any(|e| matches!(e, Event::ApprovalRequired { .. })));
+    assert!(lapsed.reasons.iter().any(|r| r.contains("lapsed")), "{:?}", lapsed.reasons);
 }
 
 // ---- Safety of the loop itself -------------------------------------------------------
@@ -1030,6 +1090,7 @@ fn an_approval_holds_for_its_change_and_its_reason_only() {
         requested_on: day("2026-04-06"),
         extra_monthly_cost: eur(0),
         approved_by: Some("bob".into()),
+        approved_on: Some(day("2026-04-06")),
     });
     let d = eval(&c, &s, &h, "2026-04-07");
     assert_eq!((d.cause, d.outcome), (Some(Cause::CostOverrun), Outcome::AwaitingApproval));

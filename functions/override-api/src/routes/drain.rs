@@ -5,14 +5,14 @@
 
 use chrono::{DateTime, Utc};
 use revscale_api::{
-    ApproveDrainResponse, CancelDrainResponse, Drain, DryRunResponse, RequestDrainRequest,
+    ApproveDrainResponse, ApproveRequest, CancelDrainResponse, Drain, DryRunResponse, RequestDrainRequest,
     RequestDrainResponse,
 };
 use revscale_engine::ports::{EventBus, Notifier, Store};
 use revscale_engine::{Inputs, evaluate};
 
-use super::{change, checked_reason, evaluate_now, load};
-use crate::handler::{ApiError, Ctx, Deps};
+use super::{approve_as, change, checked_reason, evaluate_now, load};
+use crate::context::{ApiError, Ctx, Deps};
 
 /// What the engine would do today if the drain were approved: the dry run.
 pub(crate) async fn dry_run<S: Store, B, N>(
@@ -72,21 +72,13 @@ pub(crate) async fn approve<S: Store, B: EventBus, N: Notifier>(
     deps: &Deps<S, B, N>,
     store: &S,
     evaluation_store: &S,
+    ApproveRequest { id }: ApproveRequest,
     ctx: &Ctx<'_>,
 ) -> Result<ApproveDrainResponse, ApiError> {
-    let person = ctx.caller.person.clone();
-    let state = change(deps, store, ctx, "drain-approve", "approved the drain", |s| {
+    let today = deps.today(ctx.now);
+    let state = change(deps, store, ctx, "drain-approve", &format!("approved the drain {id}"), |s| {
         let d = s.drain.as_mut().ok_or_else(|| ApiError::NotFound("no drain was requested".into()))?;
-        if let Some(by) = &d.approved_by {
-            return Err(ApiError::Conflict(format!("already approved by {by}")));
-        }
-        if d.requested_by == person {
-            return Err(ApiError::Forbidden(format!(
-                "{person} requested this drain and cannot approve it: another approver must"
-            )));
-        }
-        d.approved_by = Some(person.clone());
-        Ok(())
+        approve_as(d, &deps.config, ctx, &id, today)
     })
     .await?;
     let drain =

@@ -11,12 +11,37 @@ pub(crate) mod status;
 use chrono::{DateTime, NaiveDate, Utc};
 use revscale_api::{BreakerState, BreakerView, Evaluation};
 use revscale_aws::lambda::record_decision_id;
+use revscale_engine::approval::{self, Approvable, ApprovalRefused};
 use revscale_engine::evaluation::{EvaluationOutcome, billed_history, production_history, run_evaluation_on};
 use revscale_engine::ports::{AuditRecord, EventBus, Notifier, Store, StoreError, Versioned, Written};
 use revscale_engine::state::BreakerStatus;
 use revscale_engine::{Config, Decision, Event, Inputs, SystemState, evaluate};
 
-use crate::handler::{ApiError, Ctx, Deps, MAX_REASON_CHARS, request_tag};
+use crate::context::{ApiError, Ctx, Deps, MAX_REASON_CHARS, request_tag};
+
+/// The one way a route approves anything: the engine's two-person gate
+/// ([`revscale_engine::approval::approve`]), with its refusals as the API answers them:
+/// the requester approving is a 403, anything else stale or repeated a 409.
+fn approve_as<A: Approvable + ?Sized>(
+    item: &mut A,
+    deps_config: &Config,
+    ctx: &Ctx<'_>,
+    presented_id: &str,
+    today: NaiveDate,
+) -> Result<(), ApiError> {
+    approval::approve(item, &ctx.caller.person, presented_id, deps_config, today).map_err(|refused| {
+        match refused {
+            ApprovalRefused::SamePerson { .. } if ctx.caller.principal != ctx.caller.person => {
+                ApiError::Forbidden(format!(
+                    "{refused} ({} signed as {}, and persons are compared, not principals)",
+                    ctx.caller.person, ctx.caller.principal
+                ))
+            }
+            ApprovalRefused::SamePerson { .. } => ApiError::Forbidden(refused.to_string()),
+            other => ApiError::Conflict(other.to_string()),
+        }
+    })
+}
 
 fn checked_reason(reason: &str) -> Result<String, ApiError> {
     let reason = reason.trim();

@@ -12,7 +12,7 @@ use revscale_engine::ports::Store;
 use revscale_engine::provisioning::run::{self, RunError};
 
 use super::{breaker_view, change, change_with_events, checked_reason, plan};
-use crate::handler::{ApiError, Ctx, Deps, only_params};
+use crate::context::{ApiError, Ctx, Deps, only_params};
 
 pub(crate) async fn reset_breaker<S: Store, B, N>(
     deps: &Deps<S, B, N>,

@@ -10,8 +10,8 @@ use revscale_engine::SystemState;
 use revscale_engine::ports::{EventBus, Notifier, Store};
 use revscale_engine::state::Override;
 
-use super::{change, checked_reason, evaluate_now};
-use crate::handler::{ApiError, Ctx, Deps, MAX_OPEN_OVERRIDES, MAX_OVERRIDE_DAYS, request_tag};
+use super::{approve_as, change, checked_reason, evaluate_now};
+use crate::context::{ApiError, Ctx, Deps, MAX_OPEN_OVERRIDES, MAX_OVERRIDE_DAYS, request_tag};
 
 pub(crate) async fn request<S: Store, B, N>(
     deps: &Deps<S, B, N>,
@@ -73,20 +73,9 @@ pub(crate) async fn approve<S: Store, B: EventBus, N: Notifier>(
     ctx: &Ctx<'_>,
 ) -> Result<ApproveOverrideResponse, ApiError> {
     let today = deps.today(ctx.now);
-    let caller = ctx.caller;
     let state = change(deps, store, ctx, "override-approve", &format!("approved override {id}"), |s| {
         let o = open_override(s, id, today)?;
-        if caller.is_same_person_as(&o.requested_by) {
-            return Err(ApiError::Forbidden(format!(
-                "{} is the person who requested override {id} ({}) and cannot approve it: another person must",
-                caller.principal, caller.person
-            )));
-        }
-        if let Some(by) = &o.approved_by {
-            return Err(ApiError::Conflict(format!("override {id} is already approved by {by}")));
-        }
-        o.approved_by = Some(caller.person.clone());
-        Ok(())
+        approve_as(o, &deps.config, ctx, id, today)
     })
     .await?;
     // An approved override is open, so the stored state still holds it.

@@ -1,29 +1,27 @@
 //! `/pending`: approving or refusing the level change the engine wants and that waits
 //! for a human.
 
-use revscale_api::{ApprovePendingResponse, RejectPendingRequest, RejectPendingResponse};
+use revscale_api::{ApprovePendingResponse, ApproveRequest, RejectPendingRequest, RejectPendingResponse};
 use revscale_engine::ports::{EventBus, Notifier, Store};
 
-use super::{change, checked_reason, evaluate_now};
-use crate::handler::{ApiError, Ctx, Deps};
+use super::{approve_as, change, checked_reason, evaluate_now};
+use crate::context::{ApiError, Ctx, Deps};
 
 pub(crate) async fn approve<S: Store, B: EventBus, N: Notifier>(
     deps: &Deps<S, B, N>,
     store: &S,
     evaluation_store: &S,
+    ApproveRequest { id }: ApproveRequest,
     ctx: &Ctx<'_>,
 ) -> Result<ApprovePendingResponse, ApiError> {
-    let person = ctx.caller.person.clone();
-    let state = change(deps, store, ctx, "pending-approve", "approved the pending level change", |s| {
+    let today = deps.today(ctx.now);
+    let what = format!("approved the pending level change {id}");
+    let state = change(deps, store, ctx, "pending-approve", &what, |s| {
         let p = s
             .pending_approval
             .as_mut()
             .ok_or_else(|| ApiError::NotFound("no level change waits for approval".into()))?;
-        if let Some(by) = &p.approved_by {
-            return Err(ApiError::Conflict(format!("already approved by {by}")));
-        }
-        p.approved_by = Some(person.clone());
-        Ok(())
+        approve_as(p, &deps.config, ctx, &id, today)
     })
     .await?;
     // Approving changes nothing else, so the stored state still holds the change.

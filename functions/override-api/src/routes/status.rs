@@ -10,7 +10,7 @@ use revscale_engine::ports::{AuditRecord, Store};
 use revscale_engine::state::Override;
 
 use super::{breaker_view, plan};
-use crate::handler::{ApiError, Deps, only_params};
+use crate::context::{ApiError, Deps, only_params};
 
 /// The longest audit id (a provisioning record's: a decision id and a step suffix).
 const MAX_AUDIT_ID_CHARS: usize = 128;
@@ -44,6 +44,7 @@ pub(crate) async fn status<S: Store, B, N>(
         mode_source,
         deployed_mode: deps.config.mode,
         drain: state.drain.clone(),
+        drain_id: state.drain.as_ref().map(|d| d.id()),
         mrr: decision.figures.mrr,
         average_3m: decision.figures.average_3m,
         cost: decision.figures.cost,
@@ -55,6 +56,7 @@ pub(crate) async fn status<S: Store, B, N>(
             pending: pending.into_iter().cloned().collect(),
         },
         pending_approval: state.pending_approval.as_ref().cloned(),
+        pending_approval_id: state.pending_approval.as_ref().map(|p| p.id()),
         provisioning,
         next: NextStep { would_do: decision.outcome, to_level: decision.to_level, reasons: decision.reasons },
     })
