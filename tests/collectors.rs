@@ -409,3 +409,189 @@ async fn with_a_forecast_the_month_is_month_to_date_plus_the_forecast_of_the_res
     assert_eq!(asked["TimePeriod"], json!({"Start": "2026-11-29", "End": "2026-12-01"}));
     assert_eq!(asked["Metric"], "UNBLENDED_COST");
 }
+
+// ---- Retries: Scheduler -> SQS -> collector ----------------------------------------------
+
+fn template() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml")).unwrap()
+}
+
+/// The lines of one top-level resource of the template.
+fn resource<'t>(template: &'t str, name: &str) -> Vec<&'t str> {
+    let header = format!("  {name}:");
+    let mut lines = template.lines().skip_while(|l| *l != header);
+    let first = lines.next().unwrap_or_else(|| panic!("no resource {name} in the template"));
+    std::iter::once(first)
+        .chain(lines.take_while(|l| l.is_empty() || l.starts_with("    ") || l.trim_start().starts_with('#')))
+        .collect()
+}
+
+/// A numeric property of a resource (`VisibilityTimeout: 360 # ...`).
+fn number(lines: &[&str], key: &str) -> u64 {
+    let line = lines.iter().find(|l| l.trim_start().starts_with(&format!("{key}:"))).unwrap();
+    let value = line.split_once(':').unwrap().1.split('#').next().unwrap().trim();
+    value.parse().unwrap_or_else(|_| panic!("{key}: {value}"))
+}
+
+/// The queue settings the retries rest on: (visibility timeout, receives).
+fn retry_settings(queue: &str) -> (u64, u64) {
+    let template = template();
+    let lines = resource(&template, queue);
+    (number(&lines, "VisibilityTimeout"), number(&lines, "maxReceiveCount"))
+}
+
+/// What each schedule sends is the sample in events/ (the same JSON once the Scheduler
+/// fills in its context attributes), and the collectors' schedules send it to a queue
+/// that receives a failed collection again for over an hour.
+#[test]
+fn the_schedules_send_the_sample_events_and_the_collectors_queues_retry_for_over_an_hour() {
+    let template = template();
+    for (schedule, function, target) in [
+        ("CollectRevenueDaily", "collect-revenue", "CollectRevenueQueue"),
+        ("CollectCostDaily", "collect-cost", "CollectCostQueue"),
+        ("EvaluateDaily", "evaluate", "EvaluateFunction"),
+    ] {
+        let lines = resource(&template, schedule);
+        assert!(
+            lines.iter().any(|l| l.trim() == format!("Arn: !GetAtt {target}.Arn")),
+            "{schedule} targets {target}"
+        );
+        let input = lines.iter().find_map(|l| l.trim().strip_prefix("Input: !Sub '")).unwrap();
+        let input = input.strip_suffix('\'').unwrap();
+        let sample: Value = serde_json::from_str(
+            &std::fs::read_to_string(format!(
+                "{}/../events/{function}/scheduled.json",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        let sent = input
+            .replace("${AWS::AccountId}", sample["account"].as_str().unwrap())
+            .replace("${AWS::Region}", sample["region"].as_str().unwrap())
+            .replace("${ScheduleTimezone}", sample["detail"]["timezone"].as_str().unwrap())
+            .replace("<aws.scheduler.execution-id>", sample["id"].as_str().unwrap())
+            .replace("<aws.scheduler.scheduled-time>", sample["time"].as_str().unwrap())
+            .replace("<aws.scheduler.schedule-arn>", sample["resources"][0].as_str().unwrap());
+        let sent: Value = serde_json::from_str(&sent).unwrap_or_else(|e| panic!("{schedule}: {e}: {sent}"));
+        assert_eq!(sent, sample, "{schedule} sends events/{function}/scheduled.json");
+    }
+    for queue in ["CollectRevenueQueue", "CollectCostQueue"] {
+        let (visibility, receives) = retry_settings(queue);
+        // The last receive comes (receives - 1) visibility timeouts after the first.
+        assert!((receives - 1) * visibility >= 3600, "{queue}: {receives} receives every {visibility} s");
+        // AWS: at least 6 times the function's timeout (60 s), or a throttled poll
+        // could make a message visible again while its invocation still runs.
+        assert!(visibility >= 6 * 60, "{queue}: {visibility} s");
+        let lines = resource(&template, queue);
+        assert!(lines.iter().any(|l| l.contains("deadLetterTargetArn: !GetAtt DailyDeadLetterQueue.Arn")));
+    }
+}
+
+/// A 10-minute Stripe outage at 05:00: the collection fails with `Transient`, its
+/// message comes back after each visibility timeout (played here on moto's SQS with the
+/// template's settings, the wait itself skipped), and the day is collected once Stripe
+/// answers again, long before the message would be dead-lettered.
+#[tokio::test]
+async fn a_ten_minute_stripe_outage_is_retried_by_the_queue_until_the_day_is_collected() {
+    let sdk = sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let (visibility, receives) = retry_settings("CollectRevenueQueue");
+    let dlq = sqs
+        .create_queue()
+        .queue_name(revscale_integration_tests::unique("revscale-daily-dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let queue = sqs
+        .create_queue()
+        .queue_name(revscale_integration_tests::unique("revscale-collect-revenue"))
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, visibility.to_string())
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": receives}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    // What the schedule sends at 05:00 (Asia/Kolkata): the sample, for 2026-11-29.
+    let input = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/collect-revenue/scheduled.json"
+    ))
+    .unwrap();
+    sqs.send_message().queue_url(&queue).message_body(&input).send().await.unwrap();
+
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table(&sdk).await);
+    let down = collect_revenue::handler::Deps { store: &store, stripe: source("http://127.0.0.1:9") };
+    let up = collect_revenue::handler::Deps { store: &store, stripe: source(&stripe_url()) };
+    let outage = 600;
+    let mut collected_at = None;
+    for attempt in 1..=receives {
+        let elapsed = (attempt - 1) * visibility;
+        let received = sqs.receive_message().queue_url(&queue).send().await.unwrap();
+        let message = received.messages.unwrap_or_default().pop().expect("the message is back");
+        // The batch the event source mapping hands the function.
+        let batch = json!({"Records": [{
+            "messageId": message.message_id, "receiptHandle": message.receipt_handle,
+            "body": message.body, "attributes": {}, "messageAttributes": {},
+            "eventSource": "aws:sqs", "awsRegion": "eu-west-1",
+        }]});
+        let event = lambda_runtime::LambdaEvent::new(
+            serde_json::from_value(batch).unwrap(),
+            lambda_runtime::Context::default(),
+        );
+        let deps = if elapsed < outage { &down } else { &up };
+        match collect_revenue::handler::handle(deps, event).await {
+            Ok(out) => {
+                assert_eq!(out["date"], "2026-11-29", "the schedule's local date: {out}");
+                // The mapping deletes a message whose invocation succeeded.
+                sqs.delete_message()
+                    .queue_url(&queue)
+                    .receipt_handle(message.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                collected_at = Some(elapsed);
+                break;
+            }
+            Err(e) => {
+                assert!(elapsed < outage, "only the outage fails: {e}");
+                assert_eq!(e.error_type(), "Transient", "{e}");
+                // Its visibility timeout has passed: the message is visible again.
+                sqs.change_message_visibility()
+                    .queue_url(&queue)
+                    .receipt_handle(message.receipt_handle.unwrap())
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let collected_at = collected_at.expect("collected before the message ran out of receives");
+    assert!(collected_at >= outage, "{collected_at}");
+    report(&format!(
+        "10-minute Stripe outage: collected {} min after the first attempt (receives every {} min, {receives} in all)",
+        collected_at / 60,
+        visibility / 60
+    ));
+    let history = store.history(day("2026-11-29"), day("2026-11-29")).await.unwrap();
+    assert!(history.get(day("2026-11-29")).is_some(), "the day has its revenue snapshot");
+    let dead = sqs.receive_message().queue_url(&dlq).send().await.unwrap().messages.unwrap_or_default();
+    assert!(dead.is_empty(), "nothing was dead-lettered: {dead:?}");
+}

@@ -26,8 +26,7 @@ use revscale_engine::{ComponentId, ComponentState, DecisionId, Mode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-mod render;
-
+use crate::render;
 use crate::stack::{Target, signing_region};
 
 #[derive(clap::Args)]
@@ -319,11 +318,6 @@ fn approval_of(call: Call, now: &StatusResponse) -> Result<Call, String> {
         }
         other => Ok(other),
     }
-}
-
-/// `revscale status` as a table.
-pub fn render_status(status: &StatusResponse) -> String {
-    render::status(status)
 }
 
 /// The answer to `call`, read as its response type, printed as a table or as JSON.

@@ -16,6 +16,8 @@ mod history;
 mod mrr;
 #[cfg(feature = "aws")]
 mod orphans;
+#[cfg(feature = "aws")]
+mod render;
 mod simulate;
 #[cfg(feature = "aws")]
 mod stack;

@@ -115,7 +115,7 @@ pub fn render(status: &StatusResponse, found: &[Orphan], json: bool) -> anyhow::
             serde_json::to_string_pretty(&serde_json::json!({ "status": status, "orphans": found }))? + "\n"
         );
     }
-    let mut out = crate::api::render_status(status);
+    let mut out = crate::render::status(status);
     if found.is_empty() {
         out += "orphans    none: every resource tagged revscale:managed=true is accounted for\n";
         return Ok(out);

@@ -188,12 +188,15 @@ pub async fn drain(sdk: &SdkConfig, url: &str) -> Vec<Value> {
 }
 
 /// A scheduled event as EventBridge Scheduler delivers it, at `time`.
-pub fn scheduled(id: &str, time: &str) -> LambdaEvent<EventBridgeEvent<Value>> {
+/// Generic over the payload type, so one helper serves the evaluator
+/// (`EventBridgeEvent<Value>`) and the collectors (`Daily`, which wraps the same event).
+pub fn scheduled<T: From<EventBridgeEvent<Value>>>(id: &str, time: &str) -> LambdaEvent<T> {
     let json = serde_json::json!({
         "version": "0", "id": id, "detail-type": "Scheduled Event", "source": "aws.scheduler",
         "account": "123456789012", "time": time, "region": "eu-west-1", "resources": [], "detail": {}
     });
-    LambdaEvent::new(serde_json::from_value(json).expect("valid event"), lambda_runtime::Context::default())
+    let event: EventBridgeEvent<Value> = serde_json::from_value(json).expect("valid event");
+    LambdaEvent::new(T::from(event), lambda_runtime::Context::default())
 }
 
 /// Writes a line straight to stderr, past the test harness's output capture: the

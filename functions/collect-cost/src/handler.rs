@@ -7,7 +7,7 @@ use revscale_aws::SdkConfig;
 use revscale_aws::cost_explorer::{CostError, CostExplorerSource};
 use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::env::{EnvError, Vars, revenue_currency_and_fx};
-use revscale_aws::lambda::{FromEnv, FunctionError, event_date, event_time};
+use revscale_aws::lambda::{Daily, FromEnv, FunctionError, answers, event_date, event_time};
 use revscale_engine::Currency;
 use revscale_engine::money::FxRates;
 use revscale_engine::ports::{SnapshotStore, Written};
@@ -70,14 +70,28 @@ impl Deps<DynamoStore> {
     }
 }
 
+/// Collects and stores the day's cost, for the schedule's event or for each one of a
+/// queued batch (an error fails the batch, and the queue delivers it again: the days
+/// already written are then found and left alone).
 pub async fn handle<S: SnapshotStore>(
     deps: &Deps<S>,
-    event: LambdaEvent<EventBridgeEvent<Value>>,
+    event: LambdaEvent<Daily>,
+) -> Result<Value, FunctionError> {
+    let mut collected = Vec::new();
+    for scheduled in event.payload.events()? {
+        collected.push(collect(deps, &scheduled).await?);
+    }
+    Ok(answers(collected))
+}
+
+async fn collect<S: SnapshotStore>(
+    deps: &Deps<S>,
+    event: &EventBridgeEvent<Value>,
 ) -> Result<Value, FunctionError> {
     let Deps { store, source } = deps;
-    let now = event_time(&event.payload)?;
+    let now = event_time(event)?;
     // The schedule's local date, as the revenue collector and the evaluator date it.
-    let today = event_date(&event.payload)?;
+    let today = event_date(event)?;
     let snapshot = source.snapshot_for(now, today).await.map_err(cost_error)?;
     let written = store.put_cost(&snapshot).await?;
     tracing::info!(
@@ -134,10 +148,33 @@ mod tests {
         assert_eq!(cost_error(CostError::Malformed("x".into())).error_type(), "UpstreamData");
     }
 
+    /// Every sample in events/collect-cost/ is what the handler is invoked with: parsed with its
+    /// own type, and dated with the schedule's local date (the samples' stack runs in
+    /// Asia/Kolkata, where 05:00 is 23:30 UTC the day before) or the day it names.
     #[test]
-    fn the_sample_event_parses_and_is_dated() {
-        let event: EventBridgeEvent<Value> =
+    fn every_sample_event_parses_with_the_handlers_type_and_is_dated_with_the_local_or_named_day() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/collect-cost");
+        let mut seen = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let daily: Daily = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let events = daily.events().unwrap();
+            assert_eq!(events.len(), 1, "{name}");
+            let expected = if name == "backfill.json" { "2026-11-20" } else { "2026-11-29" };
+            assert_eq!(event_date(&events[0]).unwrap().to_string(), expected, "{name}");
+            assert!(event_time(&events[0]).is_ok(), "{name}: a sample has its time");
+            seen.push(name);
+        }
+        seen.sort();
+        assert_eq!(seen, ["backfill.json", "queued.json", "scheduled.json"]);
+        let scheduled: EventBridgeEvent<Value> =
             serde_json::from_str(include_str!("../../../events/collect-cost/scheduled.json")).unwrap();
-        assert_eq!(event_time(&event).unwrap().to_rfc3339(), "2026-11-29T05:00:00+00:00");
+        assert_eq!(
+            event_time(&scheduled).unwrap().to_rfc3339(),
+            "2026-11-28T23:30:00+00:00",
+            "not the UTC date"
+        );
     }
 }

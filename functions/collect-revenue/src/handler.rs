@@ -5,7 +5,7 @@ use lambda_runtime::LambdaEvent;
 use revscale_aws::SdkConfig;
 use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::env::{EnvError, Vars, revenue_currency_and_fx};
-use revscale_aws::lambda::{FromEnv, FunctionError, event_date, event_time, with_causes};
+use revscale_aws::lambda::{Daily, FromEnv, FunctionError, answers, event_date, event_time, with_causes};
 use revscale_aws::metrics;
 use revscale_aws::secrets::{SecretRef, read_secret};
 use revscale_aws::stripe::{MrrSummary, StripeError, StripeSource};
@@ -83,17 +83,30 @@ impl Deps<DynamoStore> {
     }
 }
 
-/// Collects and stores the day's MRR. A replay of the same event finds the day's
-/// snapshot already there and changes nothing.
+/// Collects and stores the day's MRR, for the schedule's event or for each one of a
+/// queued batch (an error fails the batch, and the queue delivers it again: the days
+/// already written are then found and left alone). A replay of the same event finds the
+/// day's snapshot already there and changes nothing.
 pub async fn handle<S: SnapshotStore>(
     deps: &Deps<S>,
-    event: LambdaEvent<EventBridgeEvent<Value>>,
+    event: LambdaEvent<Daily>,
+) -> Result<Value, FunctionError> {
+    let mut collected = Vec::new();
+    for scheduled in event.payload.events()? {
+        collected.push(collect(deps, &scheduled).await?);
+    }
+    Ok(answers(collected))
+}
+
+async fn collect<S: SnapshotStore>(
+    deps: &Deps<S>,
+    event: &EventBridgeEvent<Value>,
 ) -> Result<Value, FunctionError> {
     let Deps { store, stripe } = deps;
-    let now = event_time(&event.payload)?;
+    let now = event_time(event)?;
     let MrrSummary { mrr, subscriptions_counted, customers } = stripe.mrr().await.map_err(stripe_error)?;
     let snapshot = RevenueSnapshot {
-        date: event_date(&event.payload)?,
+        date: event_date(event)?,
         mrr,
         subscriptions_counted,
         customers,
@@ -170,10 +183,33 @@ mod tests {
         assert_eq!(stripe_error(StripeError::Malformed("x".into())).error_type(), "UpstreamData");
     }
 
+    /// Every sample in events/collect-revenue/ is what the handler is invoked with: parsed with its
+    /// own type, and dated with the schedule's local date (the samples' stack runs in
+    /// Asia/Kolkata, where 05:00 is 23:30 UTC the day before) or the day it names.
     #[test]
-    fn the_sample_event_parses_and_is_dated() {
-        let event: EventBridgeEvent<Value> =
+    fn every_sample_event_parses_with_the_handlers_type_and_is_dated_with_the_local_or_named_day() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/collect-revenue");
+        let mut seen = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let daily: Daily = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let events = daily.events().unwrap();
+            assert_eq!(events.len(), 1, "{name}");
+            let expected = if name == "backfill.json" { "2026-11-20" } else { "2026-11-29" };
+            assert_eq!(event_date(&events[0]).unwrap().to_string(), expected, "{name}");
+            assert!(event_time(&events[0]).is_ok(), "{name}: a sample has its time");
+            seen.push(name);
+        }
+        seen.sort();
+        assert_eq!(seen, ["backfill.json", "queued.json", "scheduled.json"]);
+        let scheduled: EventBridgeEvent<Value> =
             serde_json::from_str(include_str!("../../../events/collect-revenue/scheduled.json")).unwrap();
-        assert_eq!(event_time(&event).unwrap().to_rfc3339(), "2026-11-29T05:00:00+00:00");
+        assert_eq!(
+            event_time(&scheduled).unwrap().to_rfc3339(),
+            "2026-11-28T23:30:00+00:00",
+            "not the UTC date"
+        );
     }
 }

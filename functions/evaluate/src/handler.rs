@@ -6,7 +6,9 @@ use lambda_runtime::LambdaEvent;
 use revscale_aws::SdkConfig;
 use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::env::{EnvError, Vars};
-use revscale_aws::lambda::{FromEnv, FunctionError, event_date, event_id, event_time, record_decision_id};
+use revscale_aws::lambda::{
+    FromEnv, FunctionError, event_date, event_time, idempotency_key, record_decision_id,
+};
 use revscale_aws::metrics;
 use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
 use revscale_aws::runtime_config::ConfigSource;
@@ -37,7 +39,7 @@ impl FromEnv for Env {
 /// What the handler works with: built once per cold start.
 pub struct Deps<S, B, N> {
     pub config: Config,
-    /// Scoped to each invocation (its event id), which makes a replay a no-op.
+    /// Scoped to each invocation (its idempotency key), which makes a replay a no-op.
     pub store: S,
     pub bus: B,
     pub notifier: N,
@@ -62,7 +64,9 @@ pub async fn handle<S: ScopedStore, B: EventBus, N: Notifier>(
     let now = event_time(&event.payload)?;
     // The schedule's local date: the one the collectors dated the snapshots with.
     let today = event_date(&event.payload)?;
-    let store = deps.store.for_invocation(&event_id(&event.payload)?);
+    // The schedule and its scheduled time: the same in every retry of every layer
+    // (the event id is a new execution id per Scheduler attempt).
+    let store = deps.store.for_invocation(&idempotency_key(&event.payload)?);
     let outcome =
         run_evaluation_on(config, &store, bus, notifier, now, today).await.map_err(|e| match e {
             EvaluationError::Store(s) => FunctionError::from(s),
@@ -116,10 +120,10 @@ pub async fn handle<S: ScopedStore, B: EventBus, N: Notifier>(
                 "reasons": decision.reasons,
             }))
         }
-        EvaluationOutcome::Replay { decision_id } => {
+        EvaluationOutcome::Replay { decision_id, republished } => {
             record_decision_id(&decision_id);
-            tracing::info!("already evaluated: replay ignored");
-            Ok(json!({"decision_id": decision_id, "replay": true, "published": false}))
+            tracing::info!(republished, "already evaluated: the committed decision is replayed");
+            Ok(json!({"decision_id": decision_id, "replay": true, "published": republished}))
         }
     }
 }
@@ -232,6 +236,58 @@ mod tests {
                 "{zone}: the local date's snapshots are found: {reasons}"
             );
         }
+    }
+
+    /// The Scheduler retries a delivery with a new execution id (the event's `id`); the
+    /// retry is the same scheduled run and must not decide, record or publish again.
+    #[tokio::test]
+    async fn a_scheduler_retry_with_a_new_execution_id_is_a_replay_that_records_and_publishes_nothing() {
+        let config = Config::default_config().unwrap();
+        let store = std::sync::Arc::new(MemoryStore::default());
+        let deps = deps(&config, &store);
+        let first =
+            handle(&deps, event(include_str!("../../../events/evaluate/scheduled.json"))).await.unwrap();
+        assert_eq!(first["outcome"], "hold", "{first}");
+        // Between the attempts an operator changed the mode: a second evaluation of the
+        // day would now decide differently (another decision id), so only the
+        // invocation's key can tell that the retry is the same run.
+        use revscale_engine::ports::StateStore;
+        let stored = store.load_state().await.unwrap().unwrap();
+        let mut state = stored.value.clone();
+        state.mode = Some(revscale_engine::Mode::Shadow);
+        let record =
+            revscale_engine::testing::seed_record("operator-mode", "2026-11-29T00:40:00Z".parse().unwrap());
+        store.record_decision(&record, &state, Some(stored.version)).await.unwrap();
+        let audited = store.audit_len();
+
+        let retry = handle(&deps, event(include_str!("../../../events/evaluate/scheduler-retry.json")))
+            .await
+            .unwrap();
+        assert_eq!(retry["replay"], true, "{retry}");
+        assert_eq!(store.audit_len(), audited, "the retry recorded nothing");
+        assert!(deps.bus.published.lock().unwrap().is_empty());
+    }
+
+    /// Every sample in events/evaluate/ runs through the handler as written: the
+    /// schedule's (Asia/Kolkata, 06:00 local is 00:30 UTC) and the backfill naming its day.
+    #[tokio::test]
+    async fn every_sample_event_runs_through_the_handler_and_decides_for_its_day() {
+        let config = Config::default_config().unwrap();
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/evaluate");
+        let mut seen = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let store = std::sync::Arc::new(MemoryStore::default());
+            let out = handle(&deps(&config, &store), event(&std::fs::read_to_string(&path).unwrap()))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let day = if name == "backfill.json" { "2026-11-20" } else { "2026-11-29" };
+            assert!(out["decision_id"].as_str().unwrap().starts_with(day), "{name}: {out}");
+            seen.push(name);
+        }
+        seen.sort();
+        assert_eq!(seen, ["backfill.json", "scheduled.json", "scheduler-retry.json"]);
     }
 
     #[tokio::test]

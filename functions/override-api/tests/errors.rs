@@ -60,6 +60,15 @@ impl AuditStore for BrokenStore {
     async fn audit_record(&self, _: &str) -> Result<Option<AuditRecord>, StoreError> {
         broken()
     }
+    async fn recorded_by_invocation(&self) -> Result<Option<String>, StoreError> {
+        broken()
+    }
+    async fn mark_published(&self, _: &str) -> Result<(), StoreError> {
+        broken()
+    }
+    async fn is_published(&self, _: &str) -> Result<bool, StoreError> {
+        broken()
+    }
 }
 
 #[test]

@@ -96,6 +96,7 @@ fn shapes_the_golden_run_does_not_reach_round_trip_too() {
         requested_on: "2026-11-29".parse().unwrap(),
         extra_monthly_cost: Money::from_minor(120_000, Currency::EUR),
         approved_by: None,
+        approved_on: None,
     };
     let json = serde_json::to_value(&pending).unwrap();
     assert_eq!(json["cause"], "growth");

@@ -7,6 +7,7 @@
 //! | system state | `STATE` | `CURRENT` | `version` incremented by every write, checked by the next |
 //! | audit record | `AUDIT` | decision id (date first) | append-only: created only if absent |
 //! | idempotency record | `INVOCATION` | the Lambda event id | TTL 7 days; makes a replayed invocation a no-op |
+//! | publish mark | `PUBLISHED` | decision id | TTL 7 days; a committed Execute without it is published again on replay |
 //!
 //! Every read is a `GetItem` or a bounded `Query` on one partition key: no scans.
 
@@ -30,6 +31,7 @@ const COST: &str = "COST";
 const STATE: &str = "STATE";
 const AUDIT: &str = "AUDIT";
 const INVOCATION: &str = "INVOCATION";
+const PUBLISHED: &str = "PUBLISHED";
 const IDEMPOTENCY_TTL_SECONDS: i64 = 7 * 24 * 3600;
 
 #[derive(Clone)]
@@ -53,6 +55,13 @@ struct Item<T> {
 struct StateBody {
     version: u64,
     state: SystemState,
+}
+
+/// The mark only needs to exist; its TTL lets DynamoDB drop it with the invocation
+/// records it answers for.
+#[derive(Serialize, Deserialize)]
+struct PublishedBody {
+    ttl: i64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -386,6 +395,47 @@ impl StateStore for DynamoStore {
 }
 
 impl AuditStore for DynamoStore {
+    async fn mark_published(&self, id: &str) -> Result<(), StoreError> {
+        let ttl = chrono::Utc::now().timestamp() + IDEMPOTENCY_TTL_SECONDS;
+        let body = PublishedBody { ttl };
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item(Item { pk: PUBLISHED.into(), sk: id.into(), body })?))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+    async fn is_published(&self, id: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(PUBLISHED.into()))
+            .key("sk", AttributeValue::S(id.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item.is_some())
+    }
+    async fn recorded_by_invocation(&self) -> Result<Option<String>, StoreError> {
+        let Some(invocation) = &self.invocation_id else { return Ok(None) };
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(INVOCATION.into()))
+            .key("sk", AttributeValue::S(invocation.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(item) = out.item else { return Ok(None) };
+        let stored: Item<InvocationBody> = from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Some(stored.body.decision_id))
+    }
     async fn audit_record(&self, id: &str) -> Result<Option<AuditRecord>, StoreError> {
         let out = self
             .client

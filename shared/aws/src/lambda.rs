@@ -5,10 +5,17 @@
 //! Every function's `main` reads the same:
 //!
 //! ```ignore
-//! let (env, sdk) = revscale_aws::lambda::start::<Env>().await?;
-//! let deps = Deps::on_aws(env, &sdk).await?;
+//! let deps = cold_start(async {
+//!     let (env, sdk) = start::<Env>().await?;
+//!     Deps::on_aws(env, &sdk).await
+//! })
+//! .await?;
 //! run(service_fn(traced(&deps, handler::handle))).await
 //! ```
+//!
+//! `cold_start` reports a failure of what it runs to the Runtime API's init error
+//! endpoint under its stable type, so a throttled read at cold start reaches the
+//! retriers as `Transient` and not as a bare runtime exit.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -36,6 +43,81 @@ pub async fn start<E: FromEnv>() -> Result<(E, aws_config::SdkConfig), EnvError>
     let env = E::from_vars(&Vars::process())
         .inspect_err(|e| tracing::error!(error = %e, "cold start stopped: the environment is not usable"))?;
     Ok((env, crate::sdk_config().await))
+}
+
+/// A cold start that could not finish; Lambda was told why, under the error's type.
+#[derive(Debug, thiserror::Error)]
+#[error("cold start failed ({}): {source}", source.error_type())]
+pub struct ColdStartFailed {
+    #[source]
+    pub source: FunctionError,
+}
+
+/// The Runtime API did not take the report of a failed cold start.
+#[derive(Debug, thiserror::Error)]
+pub enum InitReportError {
+    #[error("the Runtime API at {api} did not answer the init error report")]
+    Unsent {
+        api: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("the Runtime API at {api} refused the init error report with HTTP {status}")]
+    Refused { api: String, status: u16 },
+}
+
+/// Runs what `main` does before `run` (the environment, the SDK configuration, the
+/// clients and any secret or parameter read once). If it fails, the error is logged and
+/// posted to the Runtime API's init error endpoint with its stable type
+/// (`Transient` for a throttled SSM or Secrets Manager read, `Configuration` for a
+/// missing variable), so Lambda answers the invocation with that `errorType` and the
+/// Step Functions retriers and alarms match it; a plain exit would surface only as
+/// `Runtime.ExitError`. Outside Lambda (`AWS_LAMBDA_RUNTIME_API` unset) it only logs.
+pub async fn cold_start<D>(
+    init: impl Future<Output = Result<D, FunctionError>>,
+) -> Result<D, ColdStartFailed> {
+    let error = match init.await {
+        Ok(deps) => return Ok(deps),
+        Err(error) => error,
+    };
+    tracing::error!(error_type = error.error_type(), error = %error, "cold start failed");
+    match std::env::var("AWS_LAMBDA_RUNTIME_API") {
+        Ok(api) => {
+            if let Err(e) = report_init_error(&api, &error).await {
+                // The process still exits with the error; Lambda then reports a runtime exit.
+                tracing::error!(error = %with_causes(&e), "the cold start failure could not be reported");
+            }
+        }
+        Err(_) => tracing::warn!("AWS_LAMBDA_RUNTIME_API is not set (not on Lambda): nothing to report to"),
+    }
+    Err(ColdStartFailed { source: error })
+}
+
+/// `POST /2018-06-01/runtime/init/error` on the Runtime API at `runtime_api`
+/// (`host:port`), with the error's stable type in `Lambda-Runtime-Function-Error-Type`
+/// and in the body's `errorType`.
+pub async fn report_init_error(runtime_api: &str, error: &FunctionError) -> Result<(), InitReportError> {
+    let body = serde_json::json!({
+        "errorType": error.error_type(),
+        "errorMessage": error.to_string(),
+        "stackTrace": [],
+    });
+    let response = reqwest::Client::new()
+        .post(format!("http://{runtime_api}/2018-06-01/runtime/init/error"))
+        .header("Lambda-Runtime-Function-Error-Type", error.error_type())
+        .json(&body)
+        // The init phase has 10 s in all; a Runtime API that does not answer in 2 is gone.
+        .timeout(std::time::Duration::from_secs(2))
+        .send()
+        .await
+        .map_err(|source| InitReportError::Unsent { api: runtime_api.to_string(), source })?;
+    if !response.status().is_success() {
+        return Err(InitReportError::Refused {
+            api: runtime_api.to_string(),
+            status: response.status().as_u16(),
+        });
+    }
+    Ok(())
 }
 
 /// What identifies one invocation in the logs.
@@ -191,10 +273,22 @@ impl From<revscale_engine::ports::StoreError> for FunctionError {
     }
 }
 
-/// A secret that cannot be read at cold start is a deployment problem (permission, name).
+/// A secret that cannot be read at cold start is a deployment problem (permission, name),
+/// unless the read was throttled or unanswered: then the same start may succeed in a
+/// moment, and the retriers must see `Transient`.
 impl From<crate::secrets::SecretError> for FunctionError {
     fn from(e: crate::secrets::SecretError) -> Self {
-        FunctionError::Configuration(with_causes(&e))
+        match e {
+            crate::secrets::SecretError::Unavailable { .. } => FunctionError::Transient(with_causes(&e)),
+            _ => FunctionError::Configuration(with_causes(&e)),
+        }
+    }
+}
+
+/// A missing or malformed variable: the deployment must change.
+impl From<EnvError> for FunctionError {
+    fn from(e: EnvError) -> Self {
+        FunctionError::Configuration(e.to_string())
     }
 }
 
@@ -249,11 +343,88 @@ pub fn local_date(time: DateTime<Utc>, zone: &str) -> Result<chrono::NaiveDate, 
     Ok(time.with_timezone(&tz).date_naive())
 }
 
-/// The event id, used as the idempotency key of the invocation.
+/// The event id (`<aws.scheduler.execution-id>` for a schedule): new for every attempt
+/// the Scheduler makes, so no idempotency key; see [`idempotency_key`].
 pub fn event_id<T: serde::Serialize + serde::de::DeserializeOwned>(
     event: &EventBridgeEvent<T>,
 ) -> Result<String, FunctionError> {
     event.id.clone().ok_or_else(|| FunctionError::InvalidInput("the event has no 'id'".into()))
+}
+
+/// The idempotency key of a daily invocation: one scheduled run, however many times it
+/// is delivered. A schedule's event names the schedule (`resources[0]`,
+/// `<aws.scheduler.schedule-arn>`) and its `time` (`<aws.scheduler.scheduled-time>`):
+/// both are the same in every attempt the Scheduler makes, in every retry of Lambda's
+/// asynchronous queue (which resends the same payload) and in every redelivery of an SQS
+/// message, whereas the event id is a new execution id per Scheduler attempt. A backfill
+/// naming its day (`detail.date`) adds the day. An event that names no schedule (a
+/// person's invocation) is keyed by its id: sending the same id again is a replay.
+pub fn idempotency_key(event: &EventBridgeEvent<serde_json::Value>) -> Result<String, FunctionError> {
+    let schedule = event
+        .resources
+        .as_deref()
+        .and_then(|r| r.first())
+        .filter(|arn| event.source == "aws.scheduler" && arn.contains(":schedule/"));
+    let key = match (schedule, event.time) {
+        (Some(arn), Some(time)) => {
+            format!("{arn}@{}", time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        }
+        _ => return event_id(event),
+    };
+    Ok(match event.detail.get("date").and_then(|d| d.as_str()) {
+        Some(date) => format!("{key}#{date}"),
+        None => key,
+    })
+}
+
+/// What a daily function is invoked with: the schedule's input itself (Scheduler ->
+/// Lambda, or a person's `aws lambda invoke`), or that same input as the body of each
+/// record of an SQS batch (Scheduler -> queue -> event source mapping, the path that
+/// retries a failed collection for over an hour).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Daily {
+    // First: only a batch has `Records`, and an EventBridge event has no such field.
+    Queued(aws_lambda_events::sqs::SqsEvent),
+    Direct(EventBridgeEvent<serde_json::Value>),
+}
+
+impl From<EventBridgeEvent<serde_json::Value>> for Daily {
+    fn from(event: EventBridgeEvent<serde_json::Value>) -> Self {
+        Daily::Direct(event)
+    }
+}
+
+impl Daily {
+    /// The schedule inputs it carries: one when direct, one per record when queued. A
+    /// record whose body is not a schedule's input is `InvalidInput`: no retry mends it,
+    /// and the queue's redrive policy moves it to the dead-letter queue.
+    pub fn events(self) -> Result<Vec<EventBridgeEvent<serde_json::Value>>, FunctionError> {
+        match self {
+            Daily::Direct(event) => Ok(vec![event]),
+            Daily::Queued(batch) => batch
+                .records
+                .into_iter()
+                .map(|record| {
+                    let id = record.message_id.as_deref().unwrap_or("-").to_string();
+                    let body = record.body.unwrap_or_default();
+                    serde_json::from_str(&body).map_err(|e| {
+                        FunctionError::InvalidInput(format!(
+                            "SQS message {id} does not hold a schedule's input: {e}"
+                        ))
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A daily function's answer: the one event's answer, or the list of a batch's.
+pub fn answers(mut each: Vec<serde_json::Value>) -> serde_json::Value {
+    match each.len() {
+        1 => each.pop().unwrap_or_default(),
+        _ => serde_json::Value::Array(each),
+    }
 }
 
 #[cfg(test)]
@@ -382,5 +553,88 @@ mod tests {
         assert_eq!(event_date(&bad_zone).unwrap_err().error_type(), "InvalidInput");
         let bad_date = scheduled("2026-11-29T05:00:00Z", serde_json::json!({"date": "29/11/2026"}));
         assert_eq!(event_date(&bad_date).unwrap_err().error_type(), "InvalidInput");
+    }
+
+    fn sample(path: &str) -> serde_json::Value {
+        let path = format!("{}/../../events/{path}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    /// The Scheduler makes a new execution id for each attempt; the schedule and its
+    /// scheduled time are the same in all of them.
+    #[test]
+    fn a_scheduler_retry_with_a_new_execution_id_has_the_same_idempotency_key() {
+        let first: EventBridgeEvent<serde_json::Value> =
+            serde_json::from_value(sample("evaluate/scheduled.json")).unwrap();
+        let retry: EventBridgeEvent<serde_json::Value> =
+            serde_json::from_value(sample("evaluate/scheduler-retry.json")).unwrap();
+        assert_ne!(first.id, retry.id, "the samples must differ in their execution id");
+        assert_eq!(idempotency_key(&first).unwrap(), idempotency_key(&retry).unwrap());
+        assert_eq!(
+            idempotency_key(&first).unwrap(),
+            "arn:aws:scheduler:ap-south-1:123456789012:schedule/default/revscale-evaluate-daily@2026-11-29T00:30:00Z"
+        );
+    }
+
+    #[test]
+    fn the_next_days_run_another_schedule_and_a_named_day_have_other_keys_and_a_persons_event_is_keyed_by_its_id()
+     {
+        let base = sample("evaluate/scheduled.json");
+        let key = |v: serde_json::Value| {
+            idempotency_key(&serde_json::from_value::<EventBridgeEvent<serde_json::Value>>(v).unwrap())
+                .unwrap()
+        };
+        let today = key(base.clone());
+        let mut tomorrow = base.clone();
+        tomorrow["time"] = "2026-11-30T00:30:00Z".into();
+        let mut other = base.clone();
+        other["resources"][0] = "arn:aws:scheduler:ap-south-1:123456789012:schedule/default/other".into();
+        let mut named = base.clone();
+        named["detail"]["date"] = "2026-11-20".into();
+        let keys = [today.clone(), key(tomorrow), key(other), key(named)];
+        let distinct: std::collections::BTreeSet<_> = keys.iter().collect();
+        assert_eq!(distinct.len(), 4, "{keys:?}");
+        assert_eq!(key(sample("evaluate/backfill.json")), "backfill-evaluate-2026-11-20");
+        let mut anonymous = base;
+        anonymous.as_object_mut().unwrap().remove("id");
+        anonymous["resources"] = serde_json::json!([]);
+        let err = idempotency_key(&serde_json::from_value(anonymous).unwrap()).unwrap_err();
+        assert_eq!(err.error_type(), "InvalidInput");
+    }
+
+    /// Scheduler -> SQS -> event source mapping hands the collectors a batch whose body
+    /// is the schedule's Input; Scheduler -> Lambda, or a person, hands the Input itself.
+    #[test]
+    fn a_daily_function_reads_the_same_event_directly_or_from_an_sqs_batch() {
+        for name in ["collect-revenue", "collect-cost"] {
+            let direct: Daily = serde_json::from_value(sample(&format!("{name}/scheduled.json"))).unwrap();
+            let queued: Daily = serde_json::from_value(sample(&format!("{name}/queued.json"))).unwrap();
+            assert!(matches!(queued, Daily::Queued(_)), "{name}: {queued:?}");
+            assert!(matches!(direct, Daily::Direct(_)), "{name}: {direct:?}");
+            assert_eq!(direct.events().unwrap(), queued.events().unwrap(), "{name}");
+        }
+    }
+
+    #[test]
+    fn an_sqs_record_that_is_not_a_schedules_input_is_invalid_input() {
+        let mut batch = sample("collect-cost/queued.json");
+        batch["Records"][0]["body"] = "hello".into();
+        let daily: Daily = serde_json::from_value(batch).unwrap();
+        let err = daily.events().unwrap_err();
+        assert_eq!(err.error_type(), "InvalidInput");
+        assert!(err.to_string().contains("d3a5c7e9-2b4d-4a6c-9e8f-0a1b3c5d7f92"), "{err}");
+    }
+
+    #[test]
+    fn one_event_answers_alone_and_a_batch_answers_with_a_list() {
+        assert_eq!(answers(vec![serde_json::json!(1)]), serde_json::json!(1));
+        assert_eq!(answers(vec![serde_json::json!(1), serde_json::json!(2)]), serde_json::json!([1, 2]));
+    }
+
+    #[test]
+    fn a_missing_or_malformed_variable_is_a_configuration_error() {
+        let err = FunctionError::from(EnvError::Missing("TABLE_NAME"));
+        assert_eq!(err.error_type(), "Configuration");
+        assert_eq!(err.to_string(), "environment variable TABLE_NAME is not set");
     }
 }

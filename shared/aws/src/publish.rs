@@ -71,6 +71,46 @@ pub fn sns_message(alert: &Alert) -> String {
     .to_string()
 }
 
+/// The longest subject SNS accepts: its Publish API wants subjects "less than 100
+/// characters long".
+const SNS_SUBJECT_MAX_CHARS: usize = 99;
+
+/// What a subject we cannot send becomes (SNS rejects an empty one).
+const FALLBACK_SUBJECT: &str = "revscale alert";
+
+/// The alert's subject as SNS accepts it: printable ASCII only (the e-mail subject line;
+/// SNS rejects line breaks and control characters, and older SNS documentation and the
+/// e-mail protocol want ASCII), starting with a visible character, under 100
+/// characters. A Publish that SNS refuses would lose the whole alert, so the subject is
+/// made to fit rather than rejected: line breaks and other whitespace become one space,
+/// any other character outside printable ASCII becomes `?` (the message keeps the full
+/// text), and a subject that is too long ends in `...` to show it was cut.
+pub fn sns_subject(subject: &str) -> String {
+    let mut cleaned = String::with_capacity(subject.len());
+    for c in subject.chars() {
+        let c = match c {
+            ' '..='~' => c,
+            c if c.is_whitespace() || c.is_control() => ' ',
+            _ => '?',
+        };
+        // Runs of spaces (a line break between two words, say) are one space.
+        if c == ' ' && (cleaned.is_empty() || cleaned.ends_with(' ')) {
+            continue;
+        }
+        cleaned.push(c);
+    }
+    let cleaned = cleaned.trim_end();
+    if cleaned.is_empty() {
+        return FALLBACK_SUBJECT.to_string();
+    }
+    // Printable ASCII: one byte per character, so byte lengths are character counts.
+    if cleaned.len() <= SNS_SUBJECT_MAX_CHARS {
+        return cleaned.to_string();
+    }
+    let cut = cleaned[..SNS_SUBJECT_MAX_CHARS - 3].trim_end();
+    format!("{cut}...")
+}
+
 #[derive(Clone)]
 pub struct SnsNotifier {
     client: aws_sdk_sns::Client,
@@ -85,12 +125,10 @@ impl SnsNotifier {
 
 impl Notifier for SnsNotifier {
     async fn notify(&self, alert: &Alert) -> Result<(), PublishError> {
-        // SNS subjects are limited to 100 characters.
-        let subject: String = alert.subject.chars().take(100).collect();
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
-            .subject(subject)
+            .subject(sns_subject(&alert.subject))
             .message_structure("json")
             .message(sns_message(alert))
             .send()
@@ -121,5 +159,74 @@ mod tests {
         assert_eq!(email, alert.message);
         assert!(!email.contains('{'), "no JSON in the e-mail: {email}");
         assert_eq!(per_protocol["sqs"], per_protocol["email"]);
+    }
+
+    fn is_acceptable_sns_subject(subject: &str) -> bool {
+        (1..=99).contains(&subject.chars().count())
+            && subject.chars().all(|c| (' '..='~').contains(&c))
+            && !subject.starts_with(' ')
+    }
+
+    #[test]
+    fn a_subject_of_99_characters_is_sent_as_it_is() {
+        let subject = "a".repeat(99);
+        assert_eq!(sns_subject(&subject), subject);
+    }
+
+    #[test]
+    fn a_subject_of_100_characters_is_cut_to_99_ending_in_an_ellipsis() {
+        let subject = sns_subject(&"b".repeat(100));
+        assert_eq!(subject.chars().count(), 99);
+        assert_eq!(subject, format!("{}...", "b".repeat(96)));
+        assert!(is_acceptable_sns_subject(&subject), "{subject}");
+    }
+
+    #[test]
+    fn a_subject_of_101_characters_is_cut_to_99() {
+        let subject = sns_subject(&"c".repeat(101));
+        assert_eq!(subject.chars().count(), 99);
+        assert!(subject.ends_with("..."), "{subject}");
+    }
+
+    #[test]
+    fn a_cut_subject_does_not_end_in_a_space_before_the_ellipsis() {
+        let words = format!("{} {}", "d".repeat(95), "e".repeat(10));
+        assert_eq!(sns_subject(&words), format!("{}...", "d".repeat(95)));
+    }
+
+    #[test]
+    fn multibyte_text_becomes_ascii_and_fits_in_99_characters() {
+        // 99 characters but 198 bytes: within the limit in characters, not in ASCII.
+        let subject = sns_subject(&"é".repeat(99));
+        assert_eq!(subject, "?".repeat(99));
+        let long = sns_subject(&format!("revscale: coût {}", "€".repeat(120)));
+        assert!(long.starts_with("revscale: co?t ???"), "{long}");
+        assert_eq!(long.chars().count(), 99);
+        assert!(is_acceptable_sns_subject(&long), "{long}");
+    }
+
+    #[test]
+    fn line_breaks_and_control_characters_become_single_spaces() {
+        assert_eq!(sns_subject("cost\r\n  is\thigh\u{7}!"), "cost is high !");
+    }
+
+    #[test]
+    fn a_subject_starting_with_whitespace_starts_with_its_first_visible_character() {
+        assert_eq!(sns_subject("\n \t revscale: level L1 -> L2 "), "revscale: level L1 -> L2");
+    }
+
+    #[test]
+    fn a_subject_with_nothing_printable_becomes_the_fallback() {
+        assert_eq!(sns_subject(""), "revscale alert");
+        assert_eq!(sns_subject(" \n\t "), "revscale alert");
+    }
+
+    #[test]
+    fn the_evaluators_subjects_are_sent_unchanged() {
+        for subject in
+            ["revscale WARNING: cost is 85% of MRR", "revscale: level L1 -> L2 waits for your approval"]
+        {
+            assert_eq!(sns_subject(subject), subject);
+        }
     }
 }

@@ -9,12 +9,64 @@ pub enum SecretRef {
     Ssm(String),
 }
 
+/// Why the secret could not be read, split by what a retry can do: an `Unavailable`
+/// read (throttled, timed out, a 5xx) may succeed in a moment, so the cold start reports
+/// it as `Transient`; a `Read` one (no such secret, no permission) needs a person.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("cannot read secret {name}: {message}")]
-    Read { name: String, message: String },
+    #[error("cannot read secret {name}")]
+    Read {
+        name: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("secret {name} could not be read just now (throttled or unavailable)")]
+    Unavailable {
+        name: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("secret {0} is empty")]
     Empty(String),
+}
+
+/// Whether an SDK failure is worth retrying as is: no answer, a 5xx, or throttling.
+fn is_transient<E: aws_sdk_ssm::error::ProvideErrorMetadata, R>(
+    e: &aws_sdk_ssm::error::SdkError<E, R>,
+    status: Option<u16>,
+) -> bool {
+    use aws_sdk_ssm::error::{ProvideErrorMetadata as _, SdkError};
+    matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_))
+        || status.is_some_and(|s| s >= 500)
+        || matches!(
+            e.code(),
+            Some(
+                "ThrottlingException"
+                    | "TooManyRequestsException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "InternalServiceError"
+                    | "InternalFailure"
+                    | "ServiceUnavailable"
+            )
+        )
+}
+
+/// Classifies an SDK failure of the read of `name`, keeping the SDK error as the source.
+fn read_error<E>(
+    name: &str,
+    e: aws_sdk_ssm::error::SdkError<E, aws_sdk_ssm::config::http::HttpResponse>,
+) -> SecretError
+where
+    E: aws_sdk_ssm::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let name = name.to_string();
+    if is_transient(&e, status) {
+        SecretError::Unavailable { name, source: Box::new(e) }
+    } else {
+        SecretError::Read { name, source: Box::new(e) }
+    }
 }
 
 pub async fn read_secret(config: &aws_config::SdkConfig, secret: &SecretRef) -> Result<String, SecretError> {
@@ -24,10 +76,7 @@ pub async fn read_secret(config: &aws_config::SdkConfig, secret: &SecretRef) -> 
             .secret_id(id)
             .send()
             .await
-            .map_err(|e| SecretError::Read {
-                name: id.clone(),
-                message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-            })?
+            .map_err(|e| read_error(id, e))?
             .secret_string
             .unwrap_or_default(),
         SecretRef::Ssm(name) => aws_sdk_ssm::Client::new(config)
@@ -36,10 +85,7 @@ pub async fn read_secret(config: &aws_config::SdkConfig, secret: &SecretRef) -> 
             .with_decryption(true)
             .send()
             .await
-            .map_err(|e| SecretError::Read {
-                name: name.clone(),
-                message: aws_sdk_ssm::error::DisplayErrorContext(&e).to_string(),
-            })?
+            .map_err(|e| read_error(name, e))?
             .parameter
             .and_then(|p| p.value)
             .unwrap_or_default(),

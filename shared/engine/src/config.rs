@@ -601,8 +601,7 @@ impl Checker {
         if let DriverSpec::EksNodegroup { min_size, desired_size, max_size, .. } = rc.driver
             && !(min_size <= desired_size
                 && desired_size <= max_size
-                && max_size >= 1
-                && max_size <= MAX_NODEGROUP_SIZE)
+                && (1..=MAX_NODEGROUP_SIZE).contains(&max_size))
         {
             self.problem(
                 format!("{path}.driver"),

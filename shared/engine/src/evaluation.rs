@@ -48,8 +48,11 @@ pub enum EvaluationOutcome {
         reevaluations: u32,
     },
     /// This decision was recorded already (the same invocation, or an identical
-    /// concurrent one): nothing more to do.
-    Replay { decision_id: DecisionId },
+    /// concurrent one). `decision_id` is the one committed; `republished` when it was
+    /// an Execute whose event went out again, in case the first attempt died or failed
+    /// between its commit and its publish (the dispatch state machine names the run
+    /// after the decision id, so a second event starts nothing twice).
+    Replay { decision_id: DecisionId, republished: bool },
 }
 
 /// Evaluations of one day tried against a state that keeps moving (a mode change, an
@@ -96,8 +99,8 @@ pub async fn run_evaluation_on<S: Store, B: EventBus, N: Notifier>(
             state_version: None,
         };
         match store.record_decision(&record, &decision.state, version).await {
-            Ok(Written::Created) => return act(decision, attempt - 1, bus, notifier).await,
-            Ok(Written::AlreadyExists) => return Ok(EvaluationOutcome::Replay { decision_id: decision.id }),
+            Ok(Written::Created) => return act(decision, attempt - 1, store, bus, notifier).await,
+            Ok(Written::AlreadyExists) => return replay(store, bus, decision.id).await,
             // Another write moved the state on (if it had been this very decision, the
             // audit record would exist): decide again on what is there now.
             Err(StoreError::Conflict(_)) => {}
@@ -105,6 +108,40 @@ pub async fn run_evaluation_on<S: Store, B: EventBus, N: Notifier>(
         }
     }
     Err(EvaluationError::Contended { attempts: MAX_EVALUATION_ATTEMPTS })
+}
+
+/// A decision recorded already: publishes its event again if it was an Execute. Its
+/// first attempt may have died or failed to publish after the commit, and nothing else
+/// would ever start the run or release what the decision consumed (an approval).
+async fn replay<S: Store, B: EventBus>(
+    store: &S,
+    bus: &B,
+    computed: DecisionId,
+) -> Result<EvaluationOutcome, EvaluationError> {
+    let committed = store.recorded_by_invocation().await?.map_or(computed, DecisionId);
+    let recorded = store.audit_record(committed.as_str()).await?.and_then(|r| r.decision);
+    let Some(decision) = recorded.filter(|d| d.outcome == Outcome::Execute) else {
+        return Ok(EvaluationOutcome::Replay { decision_id: committed, republished: false });
+    };
+    if store.is_published(committed.as_str()).await? {
+        return Ok(EvaluationOutcome::Replay { decision_id: committed, republished: false });
+    }
+    publish(store, bus, &LevelChangeRequested::for_record(&decision)).await?;
+    Ok(EvaluationOutcome::Replay { decision_id: committed, republished: true })
+}
+
+/// Publishes the event, then marks it published: a failure between the two publishes
+/// it once more on the next replay, which the dispatch state machine absorbs.
+async fn publish<S: Store, B: EventBus>(
+    store: &S,
+    bus: &B,
+    event: &LevelChangeRequested,
+) -> Result<(), EvaluationError> {
+    let failed = |source| EvaluationError::Publish { decision_id: event.decision_id.clone(), source };
+    let detail = serde_json::to_value(event).map_err(|e| failed(PublishError(e.to_string())))?;
+    bus.publish(LEVEL_CHANGE_REQUESTED, &detail).await.map_err(failed)?;
+    store.mark_published(event.decision_id.as_str()).await?;
+    Ok(())
 }
 
 /// The snapshots the rules read on `today`, as collected (Cost Explorer's figures),
@@ -138,22 +175,16 @@ pub fn production_history(config: &Config, state: &SystemState, billed: &History
 
 /// Publishes the event first (what provisioning waits for), then sends the e-mails:
 /// a notifier outage must not cost a level change.
-async fn act<B: EventBus, N: Notifier>(
+async fn act<S: Store, B: EventBus, N: Notifier>(
     decision: Decision,
     reevaluations: u32,
+    store: &S,
     bus: &B,
     notifier: &N,
 ) -> Result<EvaluationOutcome, EvaluationError> {
     let published = decision.outcome == Outcome::Execute;
     if published {
-        let event = LevelChangeRequested::for_decision(&decision);
-        let detail = serde_json::to_value(&event).map_err(|e| EvaluationError::Publish {
-            decision_id: decision.id.clone(),
-            source: PublishError(e.to_string()),
-        })?;
-        bus.publish(LEVEL_CHANGE_REQUESTED, &detail)
-            .await
-            .map_err(|source| EvaluationError::Publish { decision_id: decision.id.clone(), source })?;
+        publish(store, bus, &LevelChangeRequested::for_decision(&decision)).await?;
     }
     let (mut alerts_sent, mut alerts_failed) = (0, Vec::new());
     for alert in alerts_for(&decision) {
@@ -279,6 +310,45 @@ mod tests {
     }
 
     #[test]
+    fn a_committed_execute_whose_publish_failed_is_published_by_the_retry_and_only_once() {
+        let config = Config::default_config().unwrap();
+        let (store, notifier) = (MemoryStore::default(), MemoryNotifier::default());
+        let bus = MemoryBus::failing(1);
+        seed(&store, "2025-11-01", 121, 1000, 100);
+        let now = at("2026-03-01");
+        let invocation = crate::ports::ScopedStore::for_invocation(&store, "scheduled-2026-03-01");
+        let first = pollster::block_on(run_evaluation(&config, &invocation, &bus, &notifier, now));
+        let Err(EvaluationError::Publish { decision_id, .. }) = first else { panic!("{first:?}") };
+        assert_eq!(store.audit_len(), 1, "the decision is committed");
+        assert!(bus.published.lock().unwrap().is_empty());
+        // The retry of the same invocation decides afresh on the committed state (another
+        // id), finds what its first attempt committed, and publishes that.
+        let retry = pollster::block_on(run_evaluation(&config, &invocation, &bus, &notifier, now)).unwrap();
+        assert_eq!(retry, EvaluationOutcome::Replay { decision_id: decision_id.clone(), republished: true });
+        let again = pollster::block_on(run_evaluation(&config, &invocation, &bus, &notifier, now)).unwrap();
+        assert_eq!(again, EvaluationOutcome::Replay { decision_id: decision_id.clone(), republished: false });
+        let published = bus.published.lock().unwrap();
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].1["decision_id"], decision_id.as_str());
+        assert_eq!(store.audit_len(), 1);
+    }
+
+    #[test]
+    fn a_replayed_hold_publishes_nothing() {
+        let config = Config::default_config().unwrap();
+        let (store, bus, notifier) =
+            (MemoryStore::default(), MemoryBus::default(), MemoryNotifier::default());
+        seed(&store, "2026-02-01", 28, 100, 10);
+        let invocation = crate::ports::ScopedStore::for_invocation(&store, "scheduled-2026-02-28");
+        let now = at("2026-02-28");
+        let first = pollster::block_on(run_evaluation(&config, &invocation, &bus, &notifier, now)).unwrap();
+        assert!(matches!(&first, EvaluationOutcome::Recorded { published: false, .. }), "{first:?}");
+        let retry = pollster::block_on(run_evaluation(&config, &invocation, &bus, &notifier, now)).unwrap();
+        assert!(matches!(retry, EvaluationOutcome::Replay { republished: false, .. }), "{retry:?}");
+        assert!(bus.published.lock().unwrap().is_empty());
+    }
+
+    #[test]
     fn a_cost_alert_goes_to_the_notifier_with_the_figures() {
         let config = Config::default_config().unwrap();
         let (store, bus, notifier) =
@@ -362,6 +432,15 @@ mod tests {
         }
         async fn audit_record(&self, id: &str) -> Result<Option<AuditRecord>, StoreError> {
             self.inner.audit_record(id).await
+        }
+        async fn recorded_by_invocation(&self) -> Result<Option<String>, StoreError> {
+            self.inner.recorded_by_invocation().await
+        }
+        async fn mark_published(&self, id: &str) -> Result<(), StoreError> {
+            self.inner.mark_published(id).await
+        }
+        async fn is_published(&self, id: &str) -> Result<bool, StoreError> {
+            self.inner.is_published(id).await
         }
     }
 

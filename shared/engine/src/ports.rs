@@ -139,6 +139,15 @@ pub trait AuditStore {
     /// The audit record `id`, if there is one (the provisioner checks a decision here
     /// before acting on an event that names it).
     fn audit_record(&self, id: &str) -> impl Future<Output = Result<Option<AuditRecord>, StoreError>> + Send;
+    /// The decision this store's invocation recorded, if it is scoped to one
+    /// ([`ScopedStore`]) that recorded any: a replayed invocation decides afresh on the
+    /// state its first attempt left, so its own decision id is another; this one is the
+    /// id of what was committed.
+    fn recorded_by_invocation(&self) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// Notes that the event of the decision `id` went out. A committed Execute without
+    /// this mark is published again by the next replay of its invocation.
+    fn mark_published(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn is_published(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Everything the evaluator and the operator API use. Functions that need less ask
@@ -191,6 +200,25 @@ pub trait ComponentDriver {
 #[error("{0}")]
 pub struct PublishError(pub String);
 
+/// Whether a provisioning run's execution is still running. The execution is named
+/// after the run's decision id (the dispatch state machine names it so). Releasing a
+/// stuck run while its execution still runs would let two writers move the same
+/// components: an operator's release asks this first.
+pub trait ProvisioningExecutions {
+    /// `Ok(false)` when the execution has ended or never existed under that name.
+    fn is_running(
+        &self,
+        decision_id: &DecisionId,
+    ) -> impl Future<Output = Result<bool, ExecutionsError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot tell whether the provisioning execution {decision_id} has ended: {message}")]
+pub struct ExecutionsError {
+    pub decision_id: DecisionId,
+    pub message: String,
+}
+
 /// The `Level Change Requested` event the provisioner's state machine starts from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LevelChangeRequested {
@@ -206,6 +234,12 @@ pub struct LevelChangeRequested {
 impl LevelChangeRequested {
     /// The event a decision to execute publishes.
     pub fn for_decision(decision: &crate::decision::Decision) -> Self {
+        Self::for_record(&crate::decision::RecordedDecision::from(decision))
+    }
+
+    /// The same event from the decision as the audit trail keeps it: what a replay
+    /// publishes again.
+    pub fn for_record(decision: &crate::decision::RecordedDecision) -> Self {
         LevelChangeRequested {
             decision_id: decision.id.clone(),
             from_level: decision.from_level,
@@ -292,6 +326,15 @@ macro_rules! forward_stores {
         }
 
         impl<S: AuditStore + Send + Sync> AuditStore for $wrapper {
+            fn recorded_by_invocation(&self) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
+                S::recorded_by_invocation(self)
+            }
+            fn mark_published(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+                S::mark_published(self, id)
+            }
+            fn is_published(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send {
+                S::is_published(self, id)
+            }
             fn recent_audit(
                 &self,
                 limit: usize,

@@ -110,7 +110,10 @@ struct Inner {
     cost: BTreeMap<NaiveDate, CostSnapshot>,
     state: Option<Versioned<SystemState>>,
     audit: Vec<AuditRecord>,
-    invocations: std::collections::BTreeSet<String>,
+    /// Invocation id -> the decision it recorded.
+    invocations: BTreeMap<String, String>,
+    /// Decisions whose event went out.
+    published: std::collections::BTreeSet<String>,
 }
 
 impl MemoryStore {
@@ -159,7 +162,7 @@ impl StateStore for MemoryStore {
         expected_version: Option<u64>,
     ) -> Result<Written, StoreError> {
         let mut inner = self.lock()?;
-        let replayed = self.invocation.as_ref().is_some_and(|id| inner.invocations.contains(id));
+        let replayed = self.invocation.as_ref().is_some_and(|id| inner.invocations.contains_key(id));
         if replayed || inner.audit.iter().any(|r| r.id == record.id) {
             return Ok(Written::AlreadyExists);
         }
@@ -173,13 +176,24 @@ impl StateStore for MemoryStore {
         inner.state = Some(Versioned { value: stored, version });
         inner.audit.push(AuditRecord { state_version: Some(version), ..record.clone() });
         if let Some(id) = &self.invocation {
-            inner.invocations.insert(id.clone());
+            inner.invocations.insert(id.clone(), record.id.clone());
         }
         Ok(Written::Created)
     }
 }
 
 impl AuditStore for MemoryStore {
+    async fn mark_published(&self, id: &str) -> Result<(), StoreError> {
+        self.lock()?.published.insert(id.to_string());
+        Ok(())
+    }
+    async fn is_published(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.lock()?.published.contains(id))
+    }
+    async fn recorded_by_invocation(&self) -> Result<Option<String>, StoreError> {
+        let inner = self.lock()?;
+        Ok(self.invocation.as_ref().and_then(|id| inner.invocations.get(id).cloned()))
+    }
     async fn audit_record(&self, id: &str) -> Result<Option<AuditRecord>, StoreError> {
         Ok(self.lock()?.audit.iter().find(|r| r.id == id).cloned())
     }
@@ -199,10 +213,27 @@ impl AuditStore for MemoryStore {
 #[derive(Default)]
 pub struct MemoryBus {
     pub published: Mutex<Vec<(String, serde_json::Value)>>,
+    /// Publishes to refuse before the bus works again: an EventBridge outage.
+    pub failures_left: std::sync::atomic::AtomicU32,
+}
+
+impl MemoryBus {
+    /// A bus whose next `failures` publishes fail.
+    pub fn failing(failures: u32) -> Self {
+        MemoryBus { failures_left: failures.into(), ..MemoryBus::default() }
+    }
 }
 
 impl EventBus for MemoryBus {
     async fn publish(&self, detail_type: &str, detail: &serde_json::Value) -> Result<(), PublishError> {
+        use std::sync::atomic::Ordering;
+        let failing = self
+            .failures_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err(PublishError("EventBridge is unavailable (injected)".into()));
+        }
         let mut published = self.published.lock().map_err(|_| PublishError("bus poisoned".into()))?;
         published.push((detail_type.to_string(), detail.clone()));
         Ok(())
@@ -261,6 +292,29 @@ impl ComponentDriver for ScriptedDriver {
         _target: ComponentState,
     ) -> Result<DriverStatus, DriverError> {
         Self::pop(&self.status, component.id.as_str()).unwrap_or(Ok(DriverStatus::Ready))
+    }
+}
+
+/// The provisioning executions still running, by decision id: what Step Functions
+/// would say.
+#[derive(Default)]
+pub struct MemoryExecutions {
+    pub running: Mutex<std::collections::BTreeSet<crate::model::DecisionId>>,
+}
+
+impl MemoryExecutions {
+    pub fn running(ids: &[&str]) -> Self {
+        MemoryExecutions { running: Mutex::new(ids.iter().map(|id| (*id).into()).collect()) }
+    }
+}
+
+impl ProvisioningExecutions for MemoryExecutions {
+    async fn is_running(&self, decision_id: &crate::model::DecisionId) -> Result<bool, ExecutionsError> {
+        let running = self.running.lock().map_err(|_| ExecutionsError {
+            decision_id: decision_id.clone(),
+            message: "executions poisoned".into(),
+        })?;
+        Ok(running.contains(decision_id))
     }
 }
 

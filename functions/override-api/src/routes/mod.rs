@@ -166,9 +166,9 @@ async fn evaluate_now<S: Store, B: EventBus, N: Notifier>(
                 reasons: decision.reasons,
             }
         }
-        EvaluationOutcome::Replay { decision_id } => {
+        EvaluationOutcome::Replay { decision_id, republished } => {
             record_decision_id(&decision_id);
-            Evaluation::Replay { decision_id, published: false }
+            Evaluation::Replay { decision_id, published: republished }
         }
     })
 }

@@ -1,0 +1,283 @@
+//! The SAM template's IAM grants, read from `infra/template.yaml` (no emulator needed).
+//!
+//! All items share one DynamoDB table, so what keeps the internet-facing API from
+//! overwriting a revenue snapshot is the `dynamodb:LeadingKeys` condition on each
+//! function's writes: these tests hold every write grant to the item families
+//! (partition keys, `shared/aws/src/dynamo.rs`) the function's code writes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_norway::Value;
+
+/// The families each function writes, found in the code: `put_revenue` (collect-revenue),
+/// `put_cost` (collect-cost), and `record_decision`, one TransactWriteItems of puts to
+/// INVOCATION (when the store is scoped to an invocation: the evaluator's event, the
+/// API's request), AUDIT and STATE (evaluate, override-api, provision, whose store is
+/// not scoped). No function updates or deletes items.
+const WRITES: &[(&str, &[&str])] = &[
+    ("CollectRevenueFunction", &["REVENUE"]),
+    ("CollectCostFunction", &["COST"]),
+    ("EvaluateFunction", &["INVOCATION", "AUDIT", "STATE", "PUBLISHED"]),
+    ("ProvisionFunction", &["AUDIT", "STATE"]),
+    ("OverrideApiFunction", &["INVOCATION", "AUDIT", "STATE", "PUBLISHED"]),
+];
+
+/// The DynamoDB actions that change items (a transaction is authorised item by item as
+/// these; `ConditionCheckItem` only reads, but it is a transaction's item too).
+const DYNAMODB_WRITES: &[&str] = &[
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+];
+
+fn repo_file(path: &str) -> String {
+    let full = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// The template, CloudFormation's short tags (`!Ref`, `!Sub`, `!GetAtt`...) kept as
+/// YAML tagged values.
+fn template() -> Value {
+    serde_norway::from_str(&repo_file("infra/template.yaml")).expect("infra/template.yaml parses")
+}
+
+/// A string or a list of strings, as IAM accepts for Action and condition values.
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        _ => vec![],
+    }
+}
+
+/// Every IAM statement of the template (anything with an Effect and an Action), with
+/// the resource it belongs to.
+fn statements(template: &Value) -> Vec<(String, Value)> {
+    fn walk(value: &Value, resource: &str, out: &mut Vec<(String, Value)>) {
+        match value {
+            Value::Mapping(map) => {
+                if map.contains_key("Effect") && (map.contains_key("Action") || map.contains_key("NotAction"))
+                {
+                    out.push((resource.to_string(), value.clone()));
+                }
+                map.values().for_each(|v| walk(v, resource, out));
+            }
+            Value::Sequence(items) => items.iter().for_each(|v| walk(v, resource, out)),
+            Value::Tagged(tagged) => walk(&tagged.value, resource, out),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    for (name, resource) in resources {
+        walk(resource, name.as_str().expect("resource name"), &mut out);
+    }
+    out
+}
+
+/// Whether an action (possibly a wildcard such as `dynamodb:*` or `dynamodb:Put*`) may
+/// change items.
+fn grants_dynamodb_write(action: &str) -> bool {
+    let action = action.to_ascii_lowercase();
+    if action == "*" {
+        return true;
+    }
+    DYNAMODB_WRITES.iter().any(|write| {
+        let write = write.to_ascii_lowercase();
+        match action.strip_suffix('*') {
+            Some(prefix) => write.starts_with(prefix),
+            None => write == action,
+        }
+    })
+}
+
+fn leading_keys(statement: &Value) -> Option<BTreeSet<String>> {
+    let condition = statement.get("Condition")?.as_mapping()?;
+    // Only this operator holds every key of the request to the list; a second operator
+    // would be a second condition, and anything else (ForAnyValue, StringLike) is looser.
+    if condition.len() != 1 {
+        return None;
+    }
+    let keys = condition.get("ForAllValues:StringEquals")?.get("dynamodb:LeadingKeys")?;
+    Some(strings(keys).into_iter().collect())
+}
+
+fn expected_writes() -> BTreeMap<&'static str, BTreeSet<String>> {
+    WRITES.iter().map(|(f, families)| (*f, families.iter().map(|s| s.to_string()).collect())).collect()
+}
+
+/// What is wrong with the template's DynamoDB write grants (nothing: empty), and the
+/// functions granted writes.
+fn write_grant_problems(template: &Value) -> (Vec<String>, BTreeSet<String>) {
+    let expected = expected_writes();
+    let mut granted = BTreeSet::new();
+    let mut problems = Vec::new();
+    for (resource, statement) in statements(template) {
+        if statement["Effect"].as_str() != Some("Allow") {
+            continue;
+        }
+        if statement.get("NotAction").is_some() {
+            problems.push(format!("{resource}: an Allow with NotAction grants DynamoDB writes among others"));
+            continue;
+        }
+        let writes: Vec<String> =
+            strings(&statement["Action"]).into_iter().filter(|a| grants_dynamodb_write(a)).collect();
+        if writes.is_empty() {
+            continue;
+        }
+        let Some(families) = expected.get(resource.as_str()) else {
+            problems.push(format!(
+                "{resource} may write to DynamoDB ({writes:?}) but writes nothing in the code"
+            ));
+            continue;
+        };
+        if let Some(other) = writes.iter().find(|a| a.as_str() != "dynamodb:PutItem") {
+            problems.push(format!("{resource} is granted {other}: the code only puts items"));
+        }
+        match leading_keys(&statement) {
+            Some(keys) if &keys == families => {
+                granted.insert(resource.clone());
+            }
+            Some(keys) => problems.push(format!(
+                "{resource} may write the families {keys:?}; its code writes {families:?}"
+            )),
+            None => problems.push(format!(
+                "{resource}'s {writes:?} has no (sole) ForAllValues:StringEquals dynamodb:LeadingKeys condition"
+            )),
+        }
+    }
+    (problems, granted)
+}
+
+#[test]
+fn every_dynamodb_write_a_function_is_granted_is_limited_to_the_families_it_writes() {
+    let (problems, granted) = write_grant_problems(&template());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // The table above and the template describe the same functions: a function whose
+    // grant went missing could not write at all.
+    let expected: BTreeSet<String> = expected_writes().into_keys().map(String::from).collect();
+    assert_eq!(granted, expected, "functions granted DynamoDB writes");
+}
+
+/// The check itself, on grants it must refuse: the API's former table-wide write, a
+/// family too many, a looser operator, a wildcard.
+#[test]
+fn table_wide_or_wider_writes_are_reported() {
+    let api = |statement: &str| -> Value {
+        let yaml = format!(
+            "Resources:\n  OverrideApiFunction:\n    Properties:\n      Policies:\n        - Statement:\n            - {statement}\n"
+        );
+        serde_norway::from_str(&yaml).unwrap()
+    };
+    for statement in [
+        "{Effect: Allow, Action: [dynamodb:GetItem, dynamodb:PutItem], Resource: !GetAtt Table.Arn}",
+        "{Effect: Allow, Action: dynamodb:PutItem, Resource: !GetAtt Table.Arn, Condition: {ForAllValues:StringEquals: {dynamodb:LeadingKeys: [INVOCATION, AUDIT, STATE, REVENUE]}}}",
+        "{Effect: Allow, Action: dynamodb:PutItem, Resource: !GetAtt Table.Arn, Condition: {ForAnyValue:StringEquals: {dynamodb:LeadingKeys: [INVOCATION, AUDIT, STATE]}}}",
+        "{Effect: Allow, Action: [dynamodb:Put*], Resource: !GetAtt Table.Arn}",
+        "{Effect: Allow, Action: dynamodb:DeleteItem, Resource: !GetAtt Table.Arn, Condition: {ForAllValues:StringEquals: {dynamodb:LeadingKeys: [INVOCATION, AUDIT, STATE]}}}",
+    ] {
+        let (problems, _) = write_grant_problems(&api(statement));
+        assert!(!problems.is_empty(), "not reported: {statement}");
+    }
+    let (problems, granted) = write_grant_problems(&api(
+        "{Effect: Allow, Action: [dynamodb:PutItem], Resource: !GetAtt Table.Arn, Condition: {ForAllValues:StringEquals: {dynamodb:LeadingKeys: [STATE, AUDIT, INVOCATION]}}}",
+    ));
+    assert_eq!((problems, granted), (vec![], BTreeSet::from(["OverrideApiFunction".to_string()])));
+}
+
+#[test]
+fn the_families_written_are_the_partition_keys_the_store_defines() {
+    let store = repo_file("shared/aws/src/dynamo.rs");
+    let defined: BTreeSet<String> = store
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("const ")?;
+            let (name, value) = rest.split_once(": &str = ")?;
+            let value = value.trim_end_matches(';').trim_matches('"');
+            (name == value).then(|| value.to_string())
+        })
+        .collect();
+    let written: BTreeSet<String> = expected_writes().into_values().flatten().collect();
+    // A family added to the store must be given to the function that writes it here
+    // (and in the template); one removed must leave the grants.
+    assert_eq!(written, defined, "families written vs the pk constants of dynamo.rs");
+    assert!(defined.contains("REVENUE"), "the store's constants were found: {defined:?}");
+}
+
+#[test]
+fn the_internet_facing_api_cannot_write_revenue_or_cost_snapshots() {
+    let families = &expected_writes()["OverrideApiFunction"];
+    assert!(!families.contains("REVENUE") && !families.contains("COST"), "{families:?}");
+}
+
+/// `FlagPrefix`'s AllowedPattern, as CloudFormation applies it: to the whole value.
+fn flag_prefix_pattern() -> (regex_lite::Regex, Option<String>) {
+    let template = template();
+    let parameter = &template["Parameters"]["FlagPrefix"];
+    let pattern =
+        parameter.get("AllowedPattern").and_then(Value::as_str).expect("FlagPrefix has an AllowedPattern");
+    let regex = regex_lite::Regex::new(&format!("^(?:{pattern})$")).expect("the AllowedPattern compiles");
+    (regex, parameter.get("Default").and_then(Value::as_str).map(str::to_string))
+}
+
+#[test]
+fn flag_prefix_refuses_the_root_and_paths_that_would_widen_the_provisioners_grant() {
+    let (pattern, _) = flag_prefix_pattern();
+    // The policy grants `parameter${FlagPrefix}/*`: "/" alone would be every parameter.
+    for refused in ["/", "", "//", "revscale/flags", "/revscale/flags/", "/revscale//flags", "/revscale/*"] {
+        assert!(!pattern.is_match(refused), "FlagPrefix {refused:?} is accepted");
+    }
+    for accepted in ["/revscale/flags", "/flags", "/team-a/revscale_flags.v2"] {
+        assert!(pattern.is_match(accepted), "FlagPrefix {accepted:?} is refused");
+    }
+}
+
+#[test]
+fn flag_prefix_default_satisfies_its_own_pattern() {
+    let (pattern, default) = flag_prefix_pattern();
+    let default = default.expect("FlagPrefix has a default");
+    assert!(pattern.is_match(&default), "{default}");
+}
+
+#[test]
+fn the_provisioner_may_not_rewrite_the_stacks_configuration_whatever_flag_prefix_is() {
+    let denied = statements(&template()).into_iter().any(|(resource, statement)| {
+        resource == "ProvisionFunction"
+            && statement["Effect"].as_str() == Some("Deny")
+            && strings(&statement["Action"]).iter().any(|a| a == "ssm:PutParameter")
+            && matches!(&statement["Resource"], Value::Tagged(sub)
+                if sub.tag == "Sub" && sub.value.as_str().is_some_and(|r| r.ends_with(":parameter/revscale/${AWS::StackName}/config")))
+    });
+    assert!(denied, "ProvisionFunction has no Deny of ssm:PutParameter on its configuration parameter");
+}
+
+#[test]
+fn service_linked_roles_may_be_created_only_for_eks() {
+    let mut found = false;
+    for (resource, statement) in statements(&template()) {
+        if !strings(&statement["Action"])
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case("iam:CreateServiceLinkedRole"))
+        {
+            continue;
+        }
+        found = true;
+        assert_eq!(resource, "ProvisionFunction", "only the provisioner creates EKS clusters");
+        let services: BTreeSet<String> = statement["Condition"]["StringEquals"]
+            .get("iam:AWSServiceName")
+            .map(strings)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let eks: BTreeSet<String> =
+            ["eks.amazonaws.com", "eks-nodegroup.amazonaws.com"].map(String::from).into();
+        assert_eq!(services, eks, "{resource}: iam:AWSServiceName");
+    }
+    assert!(found, "the provisioner may create EKS's service-linked roles on an account's first cluster");
+}
