@@ -194,18 +194,19 @@ async fn an_override_needs_a_second_principal_and_acts_at_once_once_approved() {
     let page = decisions["decisions"].as_array().unwrap();
     assert_eq!(page.len(), 2);
     assert!(decisions["next"].is_string(), "a full page points to the next one");
-    // Following `next` page by page gives the whole trail, newest (highest id) first.
+    // Following `next` page by page gives the whole trail, newest (latest time) first.
     let mut ids: Vec<String> = page.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
     let mut next = decisions["next"].as_str().map(String::from);
     while let Some(cursor) = next {
         let more = api.store.recent_audit(2, Some(cursor)).await.unwrap();
-        next = (more.len() == 2).then(|| more[1].id.clone());
+        next = (more.len() == 2).then(|| more[1].trail_key());
         ids.extend(more.into_iter().map(|r| r.id));
     }
-    let all: Vec<String> =
-        api.store.recent_audit(100, None).await.unwrap().into_iter().map(|r| r.id).collect();
+    let trail = api.store.recent_audit(100, None).await.unwrap();
+    let all: Vec<String> = trail.iter().map(|r| r.id.clone()).collect();
     assert_eq!(ids, all);
-    assert!(all.windows(2).all(|w| w[0] > w[1]));
+    assert!(trail.windows(2).all(|w| w[0].trail_key() > w[1].trail_key()));
+    assert!(trail.windows(2).all(|w| w[0].at >= w[1].at), "by time, whoever wrote them");
     let audit = api.store.recent_audit(10, None).await.unwrap();
     let kinds: Vec<(&str, &str)> = audit.iter().map(|r| (r.kind.as_str(), r.actor.as_str())).collect();
     assert!(

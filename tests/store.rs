@@ -38,6 +38,11 @@ async fn the_dynamodb_audit_trail_pages_backwards_from_a_cursor() {
 }
 
 #[tokio::test]
+async fn the_dynamodb_audit_trail_is_in_time_order_whoever_wrote_it() {
+    the_audit_trail_is_in_time_order_whoever_wrote_it(&store().await).await;
+}
+
+#[tokio::test]
 async fn a_replayed_invocation_writes_nothing_in_dynamodb() {
     a_replayed_invocation_writes_nothing(&store().await).await;
 }

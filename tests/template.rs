@@ -18,9 +18,9 @@ use serde_norway::Value;
 const WRITES: &[(&str, &[&str])] = &[
     ("CollectRevenueFunction", &["REVENUE"]),
     ("CollectCostFunction", &["COST"]),
-    ("EvaluateFunction", &["INVOCATION", "AUDIT", "STATE", "PUBLISHED"]),
-    ("ProvisionFunction", &["AUDIT", "STATE"]),
-    ("OverrideApiFunction", &["INVOCATION", "AUDIT", "STATE", "PUBLISHED"]),
+    ("EvaluateFunction", &["INVOCATION", "AUDIT", "AUDIT_ID", "STATE", "PUBLISHED"]),
+    ("ProvisionFunction", &["AUDIT", "AUDIT_ID", "STATE"]),
+    ("OverrideApiFunction", &["INVOCATION", "AUDIT", "AUDIT_ID", "STATE", "PUBLISHED"]),
 ];
 
 /// The DynamoDB actions that change items (a transaction is authorised item by item as

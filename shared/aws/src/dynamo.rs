@@ -5,7 +5,8 @@
 //! | revenue snapshot | `REVENUE` | `2026-11-29` | created once per day (`attribute_not_exists`) |
 //! | cost snapshot | `COST` | `2026-11-29` | created once per day |
 //! | system state | `STATE` | `CURRENT` | `version` incremented by every write, checked by the next |
-//! | audit record | `AUDIT` | decision id (date first) | append-only: created only if absent |
+//! | audit record, by time | `AUDIT` | `<UTC time, ms>#<id>` ([`AuditRecord::trail_key`]) | the trail, newest first, whoever wrote it |
+//! | audit record, by id | `AUDIT_ID` | the record's id (a decision id...) | the same record; created only if absent: an id is written once |
 //! | idempotency record | `INVOCATION` | the Lambda event id | TTL 7 days; makes a replayed invocation a no-op |
 //! | publish mark | `PUBLISHED` | decision id | TTL 7 days; a committed Execute without it is published again on replay |
 //!
@@ -30,6 +31,7 @@ const REVENUE: &str = "REVENUE";
 const COST: &str = "COST";
 const STATE: &str = "STATE";
 const AUDIT: &str = "AUDIT";
+const AUDIT_ID: &str = "AUDIT_ID";
 const INVOCATION: &str = "INVOCATION";
 const PUBLISHED: &str = "PUBLISHED";
 const IDEMPOTENCY_TTL_SECONDS: i64 = 7 * 24 * 3600;
@@ -340,14 +342,22 @@ impl StateStore for DynamoStore {
             items.push(TransactWriteItem::builder().put(put).build());
         }
         // The record names the state version it wrote instead of embedding the state.
+        // Twice: by id, written only if absent (an id is recorded once, and a provisioner
+        // checks a decision by its id), and by time, for the trail.
         let record = AuditRecord { state_version: Some(version), ..record.clone() };
-        let audit = Put::builder()
+        let by_id = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(item(Item { pk: AUDIT.into(), sk: record.id.clone(), body: &record })?))
+            .set_item(Some(item(Item { pk: AUDIT_ID.into(), sk: record.id.clone(), body: &record })?))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?;
-        items.push(TransactWriteItem::builder().put(audit).build());
+        items.push(TransactWriteItem::builder().put(by_id).build());
+        let by_time = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item(Item { pk: AUDIT.into(), sk: record.trail_key(), body: &record })?))
+            .build()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        items.push(TransactWriteItem::builder().put(by_time).build());
         let state_put = Put::builder().table_name(&self.table).set_item(Some(item(Item {
             pk: STATE.into(),
             sk: "CURRENT".into(),
@@ -371,14 +381,15 @@ impl StateStore for DynamoStore {
         if err.code() != Some("TransactionCanceledException") {
             return Err(classify(err));
         }
-        // Which condition failed, in item order: invocation (if any), audit, state.
+        // Which condition failed, in item order: invocation (if any), audit by id, audit
+        // by time (unconditional), state.
         let reasons = cancellation_codes(&err);
         let failed = |i: usize| reasons.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
         let offset = usize::from(self.invocation_id.is_some());
         if (offset == 1 && failed(0)) || failed(offset) {
             return Ok(Written::AlreadyExists);
         }
-        if failed(offset + 1) {
+        if failed(offset + 2) {
             return Err(StoreError::Conflict(format!("state version {expected_version:?}")));
         }
         if reasons.iter().any(|c| c == "TransactionConflict") {
@@ -437,31 +448,38 @@ impl AuditStore for DynamoStore {
         Ok(Some(stored.body.decision_id))
     }
     async fn audit_record(&self, id: &str) -> Result<Option<AuditRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(AUDIT.into()))
-            .key("sk", AttributeValue::S(id.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        let Some(item) = out.item else { return Ok(None) };
-        let stored: Item<AuditRecord> = from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(Some(stored.body))
+        // Records written before the trail was keyed by time stand under their id in the
+        // AUDIT partition: a decision in flight across the upgrade is still found.
+        for pk in [AUDIT_ID, AUDIT] {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(pk.into()))
+                .key("sk", AttributeValue::S(id.into()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(classify)?;
+            if let Some(item) = out.item {
+                let stored: Item<AuditRecord> =
+                    from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                return Ok(Some(stored.body));
+            }
+        }
+        Ok(None)
     }
     async fn recent_audit(
         &self,
         limit: usize,
         before: Option<String>,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        // Sort keys are ids, which never start below a space; a key value may not be
-        // empty, so " " is the lower bound. The range includes `before`, dropped below.
+        // Sort keys are trail keys, which never start below a space; a key value may not
+        // be empty, so " " is the lower bound. The range includes `before`, dropped below.
         let range = before.map(|b| (" ".to_string(), b));
         let mut records: Vec<AuditRecord> = self.query(AUDIT, range.clone(), true, Some(limit + 1)).await?;
         if let Some((_, before)) = range {
-            records.retain(|r| r.id != before);
+            records.retain(|r| r.trail_key() != before);
         }
         records.truncate(limit);
         Ok(records)

@@ -68,6 +68,16 @@ pub struct AuditRecord {
     pub state_version: Option<u64>,
 }
 
+impl AuditRecord {
+    /// Where the record stands in the trail: the UTC time it was written, to the
+    /// millisecond, then its id. Every writer's records (the evaluator's decision ids,
+    /// the API's request ids, the provisioner's step ids) sort by time with this one
+    /// scheme, and `GET /decisions?before=` pages by it.
+    pub fn trail_key(&self) -> String {
+        format!("{}#{}", self.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"), self.id)
+    }
+}
+
 /// A state read from the store, with the version a write must expect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Versioned<T> {
@@ -130,7 +140,8 @@ pub trait StateStore {
 
 /// The audit trail, read by the operators and by the provisioner before it acts.
 pub trait AuditStore {
-    /// Newest first; `before` (an audit id) continues from a previous page.
+    /// Newest first, by [`AuditRecord::trail_key`]; `before` (a trail key: the `next`
+    /// of a previous page) continues from a previous page.
     fn recent_audit(
         &self,
         limit: usize,

@@ -203,9 +203,13 @@ impl AuditStore for MemoryStore {
         before: Option<String>,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let mut audit: Vec<AuditRecord> = self.lock()?.audit.clone();
-        // Newest first, by id, as the DynamoDB sort key orders them.
-        audit.sort_by(|a, b| b.id.cmp(&a.id));
-        Ok(audit.into_iter().filter(|r| before.as_ref().is_none_or(|b| r.id < *b)).take(limit).collect())
+        // Newest first, by trail key, as the DynamoDB sort key orders them.
+        audit.sort_by_key(|r| std::cmp::Reverse(r.trail_key()));
+        Ok(audit
+            .into_iter()
+            .filter(|r| before.as_ref().is_none_or(|b| r.trail_key() < *b))
+            .take(limit)
+            .collect())
     }
 }
 

@@ -37,3 +37,8 @@ fn the_in_memory_audit_trail_pages_backwards_from_a_cursor() {
 fn a_replayed_invocation_writes_nothing_in_memory() {
     pollster::block_on(a_replayed_invocation_writes_nothing(&MemoryStore::default()));
 }
+
+#[test]
+fn the_in_memory_audit_trail_is_in_time_order_whoever_wrote_it() {
+    pollster::block_on(the_audit_trail_is_in_time_order_whoever_wrote_it(&MemoryStore::default()));
+}

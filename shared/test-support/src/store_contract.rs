@@ -125,10 +125,47 @@ pub async fn the_audit_trail_pages_backwards_from_a_cursor(s: &impl Store) {
     let first = s.recent_audit(2, None).await.unwrap();
     let ids = |v: &[AuditRecord]| v.iter().map(|r| r.id[..10].to_string()).collect::<Vec<_>>();
     assert_eq!(ids(&first), ["2026-03-05", "2026-03-04"]);
-    let second = s.recent_audit(2, Some(first[1].id.clone())).await.unwrap();
+    let second = s.recent_audit(2, Some(first[1].trail_key())).await.unwrap();
     assert_eq!(ids(&second), ["2026-03-03", "2026-03-02"]);
-    let last = s.recent_audit(2, Some(second[1].id.clone())).await.unwrap();
+    let last = s.recent_audit(2, Some(second[1].trail_key())).await.unwrap();
     assert_eq!(ids(&last), ["2026-03-01"]);
+}
+
+/// The evaluator's ids start with the local date (`2026-03-01-L0-L1-…`), the API's with
+/// a UTC time (`2026-03-01T05:59:00.000Z-…`), the provisioner's with the decision's:
+/// the trail is in the order they were written all the same, and each is found by id.
+pub async fn the_audit_trail_is_in_time_order_whoever_wrote_it(s: &impl Store) {
+    let state = initial_state();
+    let written = [
+        ("2026-03-01T05:59:00.000Z-mode-1a2b3c", "2026-03-01T05:59:00Z"),
+        ("2026-03-01-L0-L1-abc", "2026-03-01T06:00:00Z"),
+        ("2026-03-01T06:10:00.000Z-drain-approve-4d5e6f", "2026-03-01T06:10:00Z"),
+        ("2026-03-01-L0-L1-abc.finish", "2026-03-01T06:20:00Z"),
+    ];
+    for (i, (id, at)) in written.iter().enumerate() {
+        let record = AuditRecord { at: at.parse().unwrap(), ..record(id) };
+        let version = if i == 0 { None } else { Some(i as u64) };
+        assert_eq!(s.record_decision(&record, &state, version).await.unwrap(), Written::Created);
+    }
+    let trail = s.recent_audit(10, None).await.unwrap();
+    let ids: Vec<&str> = trail.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "2026-03-01-L0-L1-abc.finish",
+            "2026-03-01T06:10:00.000Z-drain-approve-4d5e6f",
+            "2026-03-01-L0-L1-abc",
+            "2026-03-01T05:59:00.000Z-mode-1a2b3c"
+        ]
+    );
+    let page = s.recent_audit(2, Some(trail[1].trail_key())).await.unwrap();
+    assert_eq!(
+        page.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["2026-03-01-L0-L1-abc", "2026-03-01T05:59:00.000Z-mode-1a2b3c"]
+    );
+    for (id, _) in written {
+        assert_eq!(s.audit_record(id).await.unwrap().map(|r| r.id), Some(id.to_string()));
+    }
 }
 
 pub async fn a_replayed_invocation_writes_nothing<S: Store + ScopedStore>(s: &S) {

@@ -13,7 +13,7 @@ use super::{breaker_view, plan};
 use crate::context::{ApiError, Deps, only_params};
 
 /// The longest audit id (a provisioning record's: a decision id and a step suffix).
-const MAX_AUDIT_ID_CHARS: usize = 128;
+const MAX_AUDIT_ID_CHARS: usize = 160;
 
 pub(crate) async fn status<S: Store, B, N>(
     deps: &Deps<S, B, N>,
@@ -62,7 +62,7 @@ pub(crate) async fn status<S: Store, B, N>(
     })
 }
 
-/// `?limit=` (1 to 100) and `?before=` (an audit id), checked: a bad value is a 400
+/// `?limit=` (1 to 100) and `?before=` (a trail key, the `next` of a previous page), checked: a bad value is a 400
 /// that says what is accepted.
 pub(crate) fn decisions_query(req: &Request) -> Result<DecisionsQuery, ApiError> {
     only_params(req, &["limit", "before"])?;
@@ -84,10 +84,10 @@ pub(crate) fn decisions_query(req: &Request) -> Result<DecisionsQuery, ApiError>
         Some(raw) => {
             let valid = !raw.is_empty()
                 && raw.chars().count() <= MAX_AUDIT_ID_CHARS
-                && raw.chars().all(|c| c.is_ascii_alphanumeric() || "-:._".contains(c));
+                && raw.chars().all(|c| c.is_ascii_alphanumeric() || "-:._#".contains(c));
             if !valid {
                 return Err(ApiError::BadRequest(format!(
-                    "query parameter 'before' must be an audit id (the 'next' of a previous page), got '{raw}'"
+                    "query parameter 'before' must be the 'next' of a previous page, got '{raw}'"
                 )));
             }
             Some(raw.to_string())
@@ -102,7 +102,7 @@ pub(crate) async fn decisions<S: Store>(
 ) -> Result<DecisionsResponse, ApiError> {
     let limit = query.limit.unwrap_or(DecisionsQuery::DEFAULT_LIMIT);
     let records = store.recent_audit(limit, query.before).await?;
-    let next = if records.len() == limit { records.last().map(|r| r.id.clone()) } else { None };
+    let next = if records.len() == limit { records.last().map(|r| r.trail_key()) } else { None };
     Ok(DecisionsResponse { decisions: records.into_iter().map(audit_entry).collect(), next })
 }
 
