@@ -144,7 +144,7 @@ async fn stripe_mrr_is_exact_to_the_cent_and_collected_once_a_day() {
     let event = || scheduled("rev-1", "2026-11-29T05:00:00Z");
     let first = collect_revenue::handler::handle(&deps, event()).await.expect("collected");
     assert_eq!((first["mrr"].as_str(), first["written"].as_bool()), (Some("533.04"), Some(true)));
-    assert_eq!(requests.get(), 1, "one PutItem per collection");
+    assert_eq!(requests.get(), 2, "one PutItem per collection, and one Query for the days it missed");
     let replay = collect_revenue::handler::handle(&deps, event()).await.expect("replayed");
     assert_eq!(replay["written"], false);
     let history = store.history(day("2026-11-29"), day("2026-11-29")).await.unwrap();
@@ -239,9 +239,14 @@ fn cost_source(sdk: &aws_config::SdkConfig) -> CostExplorerSource {
     )
 }
 
+/// moto serves injected Cost Explorer results from one queue: the tests that inject
+/// take turns.
+static MOTO_COST_EXPLORER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// One test, in order: moto serves injected Cost Explorer results from one queue.
 #[tokio::test]
 async fn cost_explorer_results_become_one_snapshot_in_at_most_four_requests() {
+    let _turn = MOTO_COST_EXPLORER.lock().await;
     let sdk = sdk().await;
     inject_cost_results(json!({
         "ResultsByTime": [
@@ -408,6 +413,210 @@ async fn with_a_forecast_the_month_is_month_to_date_plus_the_forecast_of_the_res
     let asked: Value = serde_json::from_str(&seen[1].1).unwrap();
     assert_eq!(asked["TimePeriod"], json!({"Start": "2026-11-29", "End": "2026-12-01"}));
     assert_eq!(asked["Metric"], "UNBLENDED_COST");
+}
+
+// ---- A day both collectors missed ---------------------------------------------------------
+
+/// 2026-03-24 was collected; on 2026-03-25 neither collector ran (a whole day lost: the
+/// queue gave up, or the schedules were off); on 2026-03-26 each collector collects its
+/// day, then fills 2026-03-25 from its source: MRR rebuilt from the recorded Stripe
+/// invoices (the ones `history fetch` is tested on), cost from Cost Explorer on moto.
+#[tokio::test]
+async fn a_day_both_collectors_missed_is_filled_by_the_next_days_runs_marked_and_read_back() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+
+    let _turn = MOTO_COST_EXPLORER.lock().await;
+    let sdk = sdk().await;
+    let (store, dynamo_requests) = counted_store(&sdk).await;
+    let (collected, missed, today) = (day("2026-03-24"), day("2026-03-25"), day("2026-03-26"));
+
+    // Stripe: the recorded invoices, and today's subscriptions (none left active: the
+    // day's own figure is not what this test is about).
+    let stripe = revscale_test_support::stripe_history::server().await;
+    for status in ["active", "past_due"] {
+        Mock::given(method("GET"))
+            .and(path("/v1/subscriptions"))
+            .and(query_param("status", status))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"object": "list", "data": [], "has_more": false})),
+            )
+            .mount(&stripe)
+            .await;
+    }
+    // Cost Explorer, in the order the cost collector asks: today's month to date
+    // (Feb 1 to Mar 26), then the missed day's (Feb 1 to Mar 25).
+    inject_cost_results(json!({
+        "ResultsByTime": [
+            period("2026-02-01", "2026-03-01", false, &[("", "280.00")]),
+            period("2026-03-01", "2026-03-26", true, &[("", "210.00"), ("k8s_workers", "40.00")]),
+        ],
+        "DimensionValueAttributes": [],
+    }))
+    .await;
+    inject_cost_results(json!({
+        "ResultsByTime": [
+            period("2026-02-01", "2026-03-01", false, &[("", "280.00")]),
+            period("2026-03-01", "2026-03-25", true, &[("", "200.00"), ("k8s_workers", "40.00")]),
+        ],
+        "DimensionValueAttributes": [],
+    }))
+    .await;
+
+    // The day before the gap, as its collectors stored it.
+    let revenue_before = revscale_engine::ports::RevenueSnapshot {
+        date: collected,
+        mrr: Money::whole(288, Currency::EUR),
+        subscriptions_counted: 4,
+        customers: 4,
+        collected_at: "2026-03-24T05:00:00Z".parse().unwrap(),
+    };
+    let cost_before = revscale_engine::ports::CostSnapshot {
+        date: collected,
+        monthly_run_rate: Money::whole(300, Currency::EUR),
+        month_to_date: Money::whole(200, Currency::EUR),
+        previous_month: Money::whole(260, Currency::EUR),
+        per_component: Default::default(),
+        estimated: true,
+        forecast_used: true,
+        fx_rate: "0.93".into(),
+        requests: 2,
+        collected_at: "2026-03-24T05:00:00Z".parse().unwrap(),
+    };
+    store.put_revenue(&revenue_before).await.unwrap();
+    store.put_cost(&cost_before).await.unwrap();
+
+    let revenue = collect_revenue::handler::Deps { store: &store, stripe: source(&stripe.uri()) };
+    let costs = collect_cost::handler::Deps { store: &store, source: cost_source(&sdk) };
+    let at = "2026-03-26T05:00:00Z";
+    let before = dynamo_requests.get();
+    let rev = collect_revenue::handler::handle(&revenue, scheduled("rev-0326", at)).await.expect("revenue");
+    assert_eq!((rev["date"].as_str(), rev["mrr"].as_str()), (Some("2026-03-26"), Some("0.00")), "{rev}");
+    assert_eq!(rev["backfilled"], json!(["2026-03-25"]), "{rev}");
+    assert_eq!(
+        dynamo_requests.get() - before,
+        3,
+        "the day's PutItem, the look-back's Query, the missed day's PutItem"
+    );
+    let cost = collect_cost::handler::handle(&costs, scheduled("cost-0326", at)).await.expect("cost");
+    assert_eq!(cost["backfilled"], json!(["2026-03-25"]), "{cost}");
+    // Today's own snapshot: USD 250 over 25 days of March, no forecast on moto:
+    // 250 x 31 / 25 = USD 310 -> EUR 288.30.
+    assert_eq!(cost["monthly_run_rate"], "288.30", "{cost}");
+
+    // What the evaluator reads: three days, the missed one filled and marked.
+    let history = store.history(collected, today).await.unwrap();
+    assert_eq!(history.len(), 3, "{history:?}");
+    let filled = history.get(missed).unwrap();
+    // The hand-calculated MRR of 2026-03-25 (expected.json): 98 + 100 + 30 + 60.
+    assert_eq!(filled.mrr, Money::whole(288, Currency::EUR));
+    // USD 240 over 24 days of March: 240 x 31 / 24 = USD 310 -> EUR 288.30.
+    assert_eq!(filled.cost, Some(Money::from_minor(28_830, Currency::EUR)));
+    let marks: Vec<_> = history.backfilled(collected, today).collect();
+    assert_eq!(marks, [(missed, revscale_engine::history::Backfilled { revenue: true, cost: true })]);
+    assert_eq!(
+        revscale_engine::evaluation::late_collections(&history, today),
+        [
+            "2026-03-25 was collected late: revenue rebuilt from Stripe invoices, cost from Cost Explorer for that day"
+        ]
+    );
+    // The collected day is as it was.
+    let kept = history.get(collected).unwrap();
+    assert_eq!((kept.mrr, kept.cost), (revenue_before.mrr, Some(cost_before.monthly_run_rate)));
+
+    // The items carry where they came from, and what the collector would have counted.
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let item = |pk: &'static str| {
+        dynamo
+            .get_item()
+            .table_name(store.table())
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.into()))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("2026-03-25".into()))
+            .send()
+    };
+    let rev_item = item("REVENUE").await.unwrap().item.expect("the missed day's revenue");
+    let text = |i: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>, k: &str| {
+        i.get(k).and_then(|v| v.as_s().ok().or_else(|| v.as_n().ok())).cloned().unwrap_or_default()
+    };
+    assert_eq!(text(&rev_item, "backfilled_from"), "stripe-invoices");
+    assert_eq!(
+        (text(&rev_item, "subscriptions_counted"), text(&rev_item, "customers")),
+        ("4".into(), "4".into())
+    );
+    let cost_item = item("COST").await.unwrap().item.expect("the missed day's cost");
+    assert_eq!(text(&cost_item, "backfilled_from"), "cost-explorer");
+    assert_eq!(
+        cost_item.get("forecast_used").and_then(|v| v.as_bool().ok()),
+        Some(&false),
+        "no forecast of a past day"
+    );
+    assert!(!rev_item.contains_key("imported_from"));
+    let today_item = dynamo
+        .get_item()
+        .table_name(store.table())
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("REVENUE".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("2026-03-26".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert!(!today_item.contains_key("backfilled_from"), "a collected day carries no mark");
+
+    // A replay of the day's runs fills nothing twice.
+    let again = collect_revenue::handler::handle(&revenue, scheduled("rev-0326", at)).await.unwrap();
+    assert_eq!((again["written"].as_bool(), again["backfilled"].clone()), (Some(false), json!([])));
+    let again = collect_cost::handler::handle(&costs, scheduled("cost-0326", at)).await.unwrap();
+    assert_eq!((again["written"].as_bool(), again["backfilled"].clone()), (Some(false), json!([])));
+    report(&format!(
+        "missed day 2026-03-25 filled on 2026-03-26: MRR {} from Stripe invoices, cost {} from Cost Explorer",
+        filled.mrr,
+        filled.cost.unwrap()
+    ));
+}
+
+/// A missed day whose source fails is left for the next run: the day's own collection
+/// stands.
+#[tokio::test]
+async fn a_backfill_that_stripe_refuses_does_not_fail_the_days_collection() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let sdk = sdk().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table(&sdk).await);
+    let stripe = MockServer::start().await;
+    for status in ["active", "past_due"] {
+        Mock::given(method("GET"))
+            .and(path("/v1/subscriptions"))
+            .and(query_param("status", status))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [], "has_more": false})))
+            .mount(&stripe)
+            .await;
+    }
+    // No invoice endpoint: Stripe answers 404, as to a key without invoice access.
+    let before = revscale_engine::ports::RevenueSnapshot {
+        date: day("2026-03-24"),
+        mrr: Money::whole(288, Currency::EUR),
+        subscriptions_counted: 4,
+        customers: 4,
+        collected_at: "2026-03-24T05:00:00Z".parse().unwrap(),
+    };
+    store.put_revenue(&before).await.unwrap();
+    let deps = collect_revenue::handler::Deps { store: &store, stripe: source(&stripe.uri()) };
+    let out = collect_revenue::handler::handle(&deps, scheduled("rev-0326", "2026-03-26T05:00:00Z"))
+        .await
+        .expect("the day is collected whatever the backfill does");
+    assert_eq!((out["written"].as_bool(), out["backfilled"].clone()), (Some(true), json!([])));
+    let days = store
+        .snapshot_days(revscale_engine::ports::SnapshotKind::Revenue, day("2026-03-24"), day("2026-03-26"))
+        .await
+        .unwrap();
+    assert_eq!(
+        days.into_iter().collect::<Vec<_>>(),
+        [day("2026-03-24"), day("2026-03-26")],
+        "the gap waits for the next run"
+    );
 }
 
 // ---- Retries: Scheduler -> SQS -> collector ----------------------------------------------

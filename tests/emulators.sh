@@ -5,7 +5,8 @@
 #   tests/router.py on $ROUTER_PORT (5056), where moto's Step Functions send their
 #   Lambda invocations (moto is told so with MOTO_PORT=$ROUTER_PORT).
 # Installs them, pinned, into .venv inside the checkout (`install` does only that).
-# PIDs live in .ci/.state/.
+# PIDs live in .ci/.state/. LAMBDA_NO_RELOAD=1 keeps the provision binary built at start
+# (no rebuild on every edit of the tree, which a long chaos run cannot wait through).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MOTO_VERSION=5.2.5
@@ -79,7 +80,7 @@ start() {
     EKS_NODE_ROLE_ARN=arn:aws:iam::123456789012:role/revscale-eks-node FLAG_PREFIX=/ \
     REVSCALE_STACK_NAME="$E2E_PREFIX" \
     RUST_LOG=info PATH="$PWD/.venv/bin:$PATH" \
-    setsid .venv/bin/cargo-lambda lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
+    setsid .venv/bin/cargo-lambda lambda watch ${LAMBDA_NO_RELOAD:+--ignore-changes} --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
     > "$STATE/lambda.log" 2>&1 &
   echo $! > "$STATE/lambda.pid"
   # localstripe from scratch, on 127.0.0.1, with nothing kept on disk between runs.

@@ -58,6 +58,7 @@ impl Api {
             notifier: MemoryNotifier::default(),
             roles: Roles::everyone(),
             timezone: Default::default(),
+            executions: std::sync::Arc::new(revscale_engine::testing::MemoryExecutions::default()),
         };
         Api { deps, store }
     }

@@ -368,7 +368,14 @@ async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real
     let (status, error, states) = execute_unrecorded(&rig, &forged).await;
     assert_eq!((status, error.as_deref()), (ExecutionStatus::Failed, Some("DecisionRefused")));
     assert_eq!(states, ["Begin", "NotStarted"]);
-    assert_eq!(stored(&rig).await, before, "no lock, no change");
+    let mut after = stored(&rig).await;
+    after.version = before.version; // written back unchanged, with the refusal's audit record
+    assert_eq!(after, before, "no lock, no change");
+    let audited =
+        revscale_engine::ports::AuditStore::audit_record(&rig.store, "2026-03-04-L0-L1-forged000001.refused")
+            .await
+            .unwrap();
+    assert!(audited.is_some_and(|r| r.note.contains("is not in the audit trail")), "the refusal is audited");
     assert!(eks.describe_cluster().name("revscale").send().await.is_err(), "no cluster was created");
     let alerts = drain(&rig.sdk, &rig.alerts_queue).await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
@@ -428,9 +435,186 @@ fn agrees(stored: ComponentState, actual: ComponentState, component: &str) -> bo
     stored == actual
 }
 
+/// Consecutive throttled status reads that stand for "3 minutes of throttling". Time is
+/// compressed here (0 s waits, MAX_STATUS_CHECKS=20 in tests/emulators.sh): what counts is
+/// that the run outlasts what the state machine's `Transient` retrier alone would absorb.
+/// That retrier makes 6 attempts of a step (1 + 5 retries, about 62 s in AWS), and each
+/// attempt's status read is itself tried 3 times by the SDK: 18 throttled answers in a row
+/// used to fail the check and roll the climb back (or, in a rollback, hold the lock).
+/// 30 is well past that, and still fits in the check limit (10 checks of 3 attempts).
+const SUSTAINED_THROTTLES: u32 = 30;
+
+/// A level rank for "no higher than": COLD < WARM < HOT.
+fn rank(s: ComponentState) -> u8 {
+    match s {
+        ComponentState::Cold => 0,
+        ComponentState::Warm | ComponentState::Warming | ComponentState::Cooling => 1,
+        ComponentState::Hot => 2,
+    }
+}
+
+/// L2 with the three components HOT in DynamoDB and really there in moto, and an
+/// approved drain: the state a drain run starts from.
+async fn drained_at_level_2(rig: &Rig, config: &Config) -> SystemState {
+    let mut s = SystemState::initial(config, "2026-03-01".parse().unwrap());
+    s.level = 2;
+    for c in ["eks_control_plane", "hume_ai", "k8s_workers"] {
+        s.components.insert(
+            ComponentId::new(c),
+            ComponentRecord::settled(ComponentState::Hot, "2026-02-01".parse().unwrap()),
+        );
+    }
+    s.drain = Some(revscale_engine::state::Drain {
+        reason: "teardown".into(),
+        requested_by: "alice".into(),
+        requested_on: "2026-03-01".parse().unwrap(),
+        approved_by: Some("bob".into()),
+    });
+    reset(rig, &s).await;
+    let eks = aws_sdk_eks::Client::new(&rig.sdk);
+    eks.create_cluster()
+        .name("revscale")
+        .role_arn("arn:aws:iam::123456789012:role/revscale-eks-cluster")
+        .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-1").build())
+        .send()
+        .await
+        .unwrap();
+    eks.create_nodegroup()
+        .cluster_name("revscale")
+        .nodegroup_name("workers")
+        .node_role("arn:aws:iam::123456789012:role/revscale-eks-node")
+        .subnets("subnet-1")
+        .scaling_config(
+            aws_sdk_eks::types::NodegroupScalingConfig::builder()
+                .min_size(2)
+                .desired_size(2)
+                .max_size(4)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_ssm::Client::new(&rig.sdk)
+        .put_parameter()
+        .name("/revscale/flags/hume_ai")
+        .value("on")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    s
+}
+
+/// Tallies of the calls that create a resource: a drain (and its undo) must make none.
+fn creations() -> Vec<serde_json::Value> {
+    vec![
+        json!({"name": "created", "service": "eks", "operation": "POST /clusters", "exact": true, "kind": "pass", "times": 1000}),
+        json!({"name": "created", "service": "eks", "operation": "POST /clusters/revscale/node-groups", "exact": true, "kind": "pass", "times": 1000}),
+    ]
+}
+
+/// One drain scenario: a fault (or a marker and the fault it arms) placed at one step.
+fn drain_faults(kind: &str, rng: &mut fastrand::Rng) -> Vec<serde_json::Value> {
+    let reject = |service: &str, operation: &str, exact: bool, skip: u32| json!({"service": service, "operation": operation, "exact": exact, "kind": "rejected", "skip": skip});
+    // The resource is gone, then its status read is refused: the step fails with
+    // nothing left to put back but the state.
+    let gone = |service: &str, deleted: &str, skip: u32, read: &str| {
+        vec![
+            json!({"name": "gone", "service": service, "operation": deleted, "exact": true, "kind": "pass", "skip": skip}),
+            json!({"service": service, "operation": read, "exact": true, "kind": "rejected", "after": "gone"}),
+        ]
+    };
+    match kind {
+        "drain: rejected at step 0 (workers scale to 0)" => {
+            vec![reject("eks", "POST /clusters/revscale/node-groups/workers/update-config", true, 0)]
+        }
+        "drain: rejected at step 1 (workers delete)" => {
+            vec![reject("eks", "DELETE /clusters/revscale/node-groups/workers", true, 0)]
+        }
+        "drain: rejected at step 2 (flag warm)" => vec![reject("ssm", "PutParameter", false, 0)],
+        "drain: rejected at step 3 (flag off)" => vec![reject("ssm", "PutParameter", false, 1)],
+        // Deactivating the control plane writes nothing (WARM and HOT bill the same): its
+        // one call is the read before it.
+        "drain: rejected at step 4 (cluster read)" => {
+            vec![
+                json!({"name": "step4", "service": "eks", "operation": "DELETE /clusters/revscale/node-groups/workers", "exact": true, "kind": "pass"}),
+                json!({"service": "eks", "operation": "GET /clusters/revscale", "exact": true, "kind": "rejected", "after": "step4", "skip": 0}),
+            ]
+        }
+        "drain: rejected at step 5 (cluster delete)" => {
+            vec![reject("eks", "DELETE /clusters/revscale", true, 0)]
+        }
+        "drain: node group gone, then its read refused" => gone(
+            "eks",
+            "DELETE /clusters/revscale/node-groups/workers",
+            0,
+            "GET /clusters/revscale/node-groups/workers",
+        ),
+        "drain: flag off, then its read refused" => vec![
+            json!({"name": "gone", "service": "ssm", "operation": "AmazonSSM.PutParameter", "exact": true, "kind": "pass", "skip": 1}),
+            json!({"service": "ssm", "operation": "GetParameter", "kind": "rejected", "after": "gone"}),
+        ],
+        "drain: cluster gone, then its read refused" => {
+            gone("eks", "DELETE /clusters/revscale", 0, "GET /clusters/revscale")
+        }
+        "drain: lambda 429" => vec![json!({"service": "lambda", "kind": "throttle", "skip": rng.u32(0..16)})],
+        "drain: dynamodb throttle" => {
+            vec![
+                json!({"service": "dynamodb", "kind": "throttle", "skip": rng.u32(0..40), "times": rng.u32(3..=5)}),
+            ]
+        }
+        _ => vec![
+            json!({"service": "eks", "kind": "service_error", "skip": rng.u32(0..10), "times": rng.u32(3..=5)}),
+        ],
+    }
+}
+
+/// What one chaos run left behind.
+struct Ran {
+    status: ExecutionStatus,
+    error: Option<String>,
+    states: Vec<String>,
+    /// The faults that answered a request (markers and tallies left out).
+    faults: usize,
+    /// Named markers and tallies that fired (`created`: a resource was created).
+    marks: Vec<String>,
+    state: SystemState,
+    alerts: Vec<serde_json::Value>,
+}
+
+async fn chaos_run(rig: &Rig, request: &LevelChangeRequested, faults: Vec<serde_json::Value>) -> Ran {
+    record(rig, request).await;
+    inject(json!(faults)).await;
+    let (status, error, states) = execute_waiting(rig, request, 0).await;
+    let fired = fired().await;
+    inject(json!([])).await;
+    let faults = fired.iter().filter(|f| f["kind"] != "pass").count();
+    let marks = fired
+        .iter()
+        .filter(|f| f["kind"] == "pass")
+        .filter_map(|f| f["name"].as_str().map(String::from))
+        .collect();
+    let state = stored(rig).await;
+    let alerts = drain(&rig.sdk, &rig.alerts_queue).await;
+    Ran { status, error, states, faults, marks, state, alerts }
+}
+
+/// Adds a run to the tally: kind -> [runs, fired, succeeded, rolled back, stuck].
+fn count<'a>(tally: &mut std::collections::BTreeMap<&'a str, [u32; 5]>, kind: &'a str, ran: &Ran) {
+    let succeeded = ran.status == ExecutionStatus::Succeeded;
+    let stuck = ran.state.provisioning.is_some();
+    let row = tally.entry(kind).or_default();
+    row[0] += 1;
+    row[1] += u32::from(ran.faults > 0);
+    row[2] += u32::from(succeeded);
+    row[3] += u32::from(!succeeded && !stuck);
+    row[4] += u32::from(stuck);
+}
+
 #[tokio::test]
 async fn chaos_faults_at_random_steps_never_leave_a_component_half_moved_or_a_silent_lock() {
-    use TransitionKind::{Activate, Deploy};
+    use TransitionKind::{Activate, Deactivate, Decommission, Deploy};
     let _serial = ONE_AT_A_TIME.lock().await;
     let rig = rig().await;
     let config = Config::default_config().unwrap();
@@ -461,13 +645,22 @@ async fn chaos_faults_at_random_steps_never_leave_a_component_half_moved_or_a_si
         "driver rejected (eks)",
         "driver rejected (ssm)",
     ];
+    // After the random climbs, fixed ones: sustained throttling of status reads, during a
+    // climb and during a rollback (the node group's creation refused, then every status
+    // read of the flag being turned back throttled).
+    let sustained = ["status reads throttled 3 min (climb)", "status reads throttled 3 min (rollback)"];
+    let climbs: Vec<&str> = (0..runs)
+        .map(|run| if run == 0 { "lambda 429" } else { kinds[rng.usize(..kinds.len())] })
+        .chain(sustained)
+        .collect();
     // kind -> [runs, fired, succeeded, rolled back, stuck]
     let mut tally: std::collections::BTreeMap<&str, [u32; 5]> = Default::default();
-    report(&format!("chaos: seed {seed}, {runs} runs of a three-component climb (L0 -> L2), one fault each"));
-    for run in 0..runs {
+    report(&format!(
+        "chaos: seed {seed}, {runs} runs of a three-component climb (L0 -> L2) with one fault each, 2 with sustained status-read throttling, and drains (L2 -> L0) with a fault at each step"
+    ));
+    for (run, &kind) in climbs.iter().enumerate() {
         // The first run is the issue's own case: the Lambda endpoint answers 429 once
         // mid-climb. The rest pick a fault and a step at random.
-        let kind = if run == 0 { "lambda 429" } else { kinds[rng.usize(..kinds.len())] };
         let (service, fault, skip, times) = match kind {
             "lambda 429" => ("lambda", "throttle", if run == 0 { 8 } else { rng.u32(0..20) }, 1),
             "lambda 500" => ("lambda", "service_error", rng.u32(0..20), 1),
@@ -477,24 +670,28 @@ async fn chaos_faults_at_random_steps_never_leave_a_component_half_moved_or_a_si
             "driver 5xx (eks)" => ("eks", "service_error", rng.u32(0..12), rng.u32(3..=5)),
             "driver 5xx (ssm)" => ("ssm", "service_error", rng.u32(0..4), rng.u32(3..=5)),
             "driver rejected (eks)" => ("eks", "rejected", rng.u32(0..12), 1),
-            _ => ("ssm", "rejected", rng.u32(0..4), 1),
+            "driver rejected (ssm)" => ("ssm", "rejected", rng.u32(0..4), 1),
+            _ => ("ssm", "throttle", 0, SUSTAINED_THROTTLES),
+        };
+        let faults = match kind {
+            "status reads throttled 3 min (climb)" => vec![
+                json!({"service": "ssm", "operation": "GetParameter", "kind": "throttle", "times": SUSTAINED_THROTTLES}),
+            ],
+            "status reads throttled 3 min (rollback)" => vec![
+                json!({"name": "refused", "service": "eks", "operation": "POST /clusters/revscale/node-groups", "exact": true, "kind": "pass"}),
+                json!({"service": "eks", "operation": "POST /clusters/revscale/node-groups", "exact": true, "kind": "rejected"}),
+                json!({"service": "ssm", "operation": "GetParameter", "kind": "throttle", "times": SUSTAINED_THROTTLES, "after": "refused"}),
+            ],
+            _ => vec![json!({"service": service, "kind": fault, "skip": skip, "times": times})],
         };
         reset(&rig, &SystemState::initial(&config, "2026-03-01".parse().unwrap())).await;
         let before = stored(&rig).await;
         let up = climb(format!("2026-11-29-L0-L2-chaos-{seed}-{run:02}-{}", std::process::id()));
-        record(&rig, &up).await;
-        inject(json!([{"service": service, "kind": fault, "skip": skip, "times": times}])).await;
-        let (status, error, states) = execute_waiting(&rig, &up, 0).await;
-        let fired = fired().await;
-        inject(json!([])).await;
-
-        let s = stored(&rig).await;
-        let context = format!(
-            "run {run} ({kind}, skip {skip}, times {times}, fired {}): {status:?} {error:?}",
-            fired.len()
-        );
+        let ran = chaos_run(&rig, &up, faults).await;
+        let Ran { status, error, states, faults: fired, state: s, alerts, .. } = &ran;
+        let context =
+            format!("run {run} ({kind}, skip {skip}, times {times}, fired {fired}): {status:?} {error:?}");
         assert!(s.any_transitional().is_none(), "{context}: a component is left WARMING or COOLING");
-        let alerts = drain(&rig.sdk, &rig.alerts_queue).await;
         let stuck = s.provisioning.is_some();
         assert!(!stuck || !alerts.is_empty(), "{context}: the lock is held and nobody was told");
         for (component, actual) in in_aws(&rig).await {
@@ -504,7 +701,7 @@ async fn chaos_faults_at_random_steps_never_leave_a_component_half_moved_or_a_si
                 "{context}: {component} is {recorded} in DynamoDB, {actual} in AWS"
             );
         }
-        let succeeded = status == ExecutionStatus::Succeeded;
+        let succeeded = *status == ExecutionStatus::Succeeded;
         if succeeded {
             assert_eq!(s.level, 2, "{context}");
             assert!(
@@ -518,29 +715,135 @@ async fn chaos_faults_at_random_steps_never_leave_a_component_half_moved_or_a_si
             assert_eq!((s.level, s.breaker.consecutive_failures), (0, 1), "{context}");
             assert_eq!(alerts.len(), 1, "{context}: one failed-run alert");
         }
-        // A fault AWS retries for us must not fail a healthy climb.
-        if !kind.contains("rejected") {
-            assert!(succeeded, "{context}: a transient fault rolled the climb back: {}", states.join(" -> "));
+        match kind {
+            "status reads throttled 3 min (climb)" => {
+                assert_eq!(*fired, SUSTAINED_THROTTLES as usize, "{context}: every throttle was answered");
+                assert!(
+                    succeeded,
+                    "{context}: throttled status reads rolled the climb back: {}",
+                    states.join(" -> ")
+                );
+            }
+            "status reads throttled 3 min (rollback)" => {
+                // The refusal plus every throttle.
+                assert_eq!(
+                    *fired,
+                    SUSTAINED_THROTTLES as usize + 1,
+                    "{context}: every throttle was answered"
+                );
+                assert!(!stuck, "{context}: throttled status reads left the rollback holding the lock");
+                assert_eq!(
+                    error.as_deref(),
+                    Some("TransitionRejected"),
+                    "{context}: {}",
+                    states.join(" -> ")
+                );
+            }
+            // A fault AWS retries for us must not fail a healthy climb.
+            _ if !kind.contains("rejected") => {
+                assert!(
+                    succeeded,
+                    "{context}: a transient fault rolled the climb back: {}",
+                    states.join(" -> ")
+                );
+            }
+            _ => {}
         }
         if run == 0 {
-            assert_eq!(fired.len(), 1, "the 429 fired");
+            assert_eq!(*fired, 1, "the 429 fired");
             report(&format!("one Lambda 429 mid-climb: {status:?}, no rollback ({} states)", states.len()));
         }
-        let row = tally.entry(kind).or_default();
-        row[0] += 1;
-        row[1] += u32::from(!fired.is_empty());
-        row[2] += u32::from(succeeded);
-        row[3] += u32::from(!succeeded && !stuck);
-        row[4] += u32::from(stuck);
+        count(&mut tally, kind, &ran);
     }
+
+    // Drains (L2 -> L0): a refusal at each step, a status read refused after each
+    // resource is gone, and transient faults. A drain only goes forward and its undo
+    // never creates: no CreateCluster or CreateNodegroup may be seen.
+    let drains = [
+        "drain: rejected at step 0 (workers scale to 0)",
+        "drain: rejected at step 1 (workers delete)",
+        "drain: rejected at step 2 (flag warm)",
+        "drain: rejected at step 3 (flag off)",
+        "drain: rejected at step 4 (cluster read)",
+        "drain: rejected at step 5 (cluster delete)",
+        "drain: node group gone, then its read refused",
+        "drain: flag off, then its read refused",
+        "drain: cluster gone, then its read refused",
+        "drain: lambda 429",
+        "drain: dynamodb throttle",
+        "drain: driver 5xx (eks)",
+    ];
+    for (run, &kind) in drains.iter().enumerate() {
+        let before = drained_at_level_2(&rig, &config).await;
+        let down = LevelChangeRequested {
+            cause: Some(Cause::Drain),
+            ..request(
+                &format!("2026-11-30-L2-L0-chaos-{seed}-{run:02}-{}", std::process::id()),
+                2,
+                0,
+                &[
+                    ("k8s_workers", Deactivate),
+                    ("k8s_workers", Decommission),
+                    ("hume_ai", Deactivate),
+                    ("hume_ai", Decommission),
+                    ("eks_control_plane", Deactivate),
+                    ("eks_control_plane", Decommission),
+                ],
+            )
+        };
+        let mut faults = drain_faults(kind, &mut rng);
+        faults.extend(creations());
+        let ran = chaos_run(&rig, &down, faults).await;
+        let Ran { status, error, states, faults: fired, marks, state: s, alerts } = &ran;
+        let context =
+            format!("drain {run} ({kind}, fired {fired}): {status:?} {error:?}: {}", states.join(" -> "));
+        assert!(!marks.iter().any(|m| m == "created"), "{context}: the drain created something: {marks:?}");
+        assert!(s.any_transitional().is_none(), "{context}: a component is left WARMING or COOLING");
+        let stuck = s.provisioning.is_some();
+        assert!(!stuck, "{context}: a drain's undo needs no driver, so it cannot leave the lock held");
+        let succeeded = *status == ExecutionStatus::Succeeded;
+        let refused = kind.contains("rejected at");
+        for (component, actual) in in_aws(&rig).await {
+            let recorded = s.component_state(&ComponentId::new(component));
+            if succeeded || refused {
+                // A refused call changed nothing: the state says exactly what AWS shows.
+                assert!(
+                    agrees(recorded, actual, component),
+                    "{context}: {component} is {recorded} in DynamoDB, {actual} in AWS"
+                );
+            } else {
+                // A step that failed after its resource went is put back in the state
+                // alone: AWS may be further down than recorded (the next drain run takes
+                // it the rest of the way), never further up.
+                assert!(
+                    rank(actual) <= rank(recorded),
+                    "{context}: {component} is {actual} in AWS, above {recorded} in DynamoDB"
+                );
+            }
+        }
+        if succeeded {
+            assert_eq!(s.level, 0, "{context}");
+        } else {
+            assert_eq!(s.breaker.consecutive_failures, before.breaker.consecutive_failures + 1, "{context}");
+            assert_eq!(alerts.len(), 1, "{context}: one failed-run alert");
+            assert!(*fired > 0, "{context}: the run failed without its fault");
+        }
+        if kind.contains("429") || kind.contains("throttle") || kind.contains("5xx") {
+            assert!(succeeded, "{context}: a transient fault failed the drain");
+        } else {
+            assert!(!succeeded && *fired > 0, "{context}: the fault did not fire");
+        }
+        count(&mut tally, kind, &ran);
+    }
+
     report(&format!(
-        "{:<24} {:>5} {:>6} {:>10} {:>12} {:>6}",
+        "{:<48} {:>5} {:>6} {:>10} {:>12} {:>6}",
         "fault", "runs", "fired", "succeeded", "rolled back", "stuck"
     ));
     let mut total = [0u32; 5];
     for (kind, row) in &tally {
         report(&format!(
-            "{kind:<24} {:>5} {:>6} {:>10} {:>12} {:>6}",
+            "{kind:<48} {:>5} {:>6} {:>10} {:>12} {:>6}",
             row[0], row[1], row[2], row[3], row[4]
         ));
         for (t, v) in total.iter_mut().zip(row) {
@@ -548,11 +851,11 @@ async fn chaos_faults_at_random_steps_never_leave_a_component_half_moved_or_a_si
         }
     }
     report(&format!(
-        "{:<24} {:>5} {:>6} {:>10} {:>12} {:>6}",
+        "{:<48} {:>5} {:>6} {:>10} {:>12} {:>6}",
         "total", total[0], total[1], total[2], total[3], total[4]
     ));
     report(
-        "after every run: 0 components WARMING or COOLING, the lock released or an alert sent, DynamoDB = EKS and SSM",
+        "after every run: 0 components WARMING or COOLING, the lock released or an alert sent, DynamoDB = EKS and SSM (a failed drain: AWS never above DynamoDB), no creation during a drain",
     );
     assert!(total[1] >= total[0] * 3 / 4, "most faults fired: {total:?}");
 }

@@ -12,7 +12,11 @@ Faults: `POST /_faults` with `{"faults": [{"service": "lambda", "operation": "..
 which fired; `DELETE /_faults` clears it. A fault matches requests to `service` (the
 SigV4 signing name: lambda, dynamodb, eks, ssm...) whose operation (`X-Amz-Target`, or
 `METHOD /path` for REST APIs) contains `operation`; it lets `skip` of them through, then
-answers the next `times` itself. Kinds:
+answers the next `times` itself. `"exact": true` matches the operation exactly (so
+`DELETE /clusters/revscale` is not also the node group's deletion); a fault with
+`"after": NAME` is armed only once the fault named NAME (its `"name"`) has fired, so a
+fault can be placed at a point of the run (after the cluster is gone, during the
+rollback). Kinds:
 
 - `throttle`: for Lambda, what Step Functions reports when Invoke answers 429
   (`Lambda.TooManyRequestsException`); the function does not run. For DynamoDB, a
@@ -21,6 +25,8 @@ answers the next `times` itself. Kinds:
 - `service_error`: for Lambda, the function runs but its answer is lost
   (`Lambda.ServiceException`, Invoke's HTTP 500); for other services an HTTP 500.
 - `rejected`: a 400 the caller cannot retry (InvalidParameterException).
+- `pass`: the request goes through untouched; only recorded as fired (a marker for
+  `after`, or a tally of calls a test counts, such as creations during a drain).
 
 moto's Step Functions names an error from a failed Invoke call "Exception", where AWS
 names it `Lambda.<code>`: the router therefore answers a Lambda fault as a function
@@ -66,15 +72,24 @@ def service_and_operation(request: web.Request) -> tuple:
 
 def take_fault(service: str, operation: str):
     """The fault that answers this request, if one is due."""
+    fired_names = {f.get("name") for f in fired if f.get("name")}
     for fault in faults:
-        if fault["service"] != service or fault.get("operation", "") not in operation:
+        wanted = fault.get("operation", "")
+        matches = operation == wanted if fault.get("exact") else wanted in operation
+        if fault["service"] != service or not matches:
+            continue
+        if fault.get("after") and fault["after"] not in fired_names:
             continue
         if fault.get("skip", 0) > 0:
             fault["skip"] -= 1
             continue
         if fault.get("times", 1) > 0:
             fault["times"] = fault.get("times", 1) - 1
-            fired.append({"service": service, "operation": operation, "kind": fault["kind"]})
+            fired.append(
+                {"service": service, "operation": operation, "kind": fault["kind"], "name": fault.get("name")}
+            )
+            if fault["kind"] == "pass":
+                continue  # goes through; a later fault may still answer it
             return fault
     return None
 

@@ -23,6 +23,11 @@ async fn dynamodb_history_is_a_bounded_query_of_revenue_days_with_their_cost() {
 }
 
 #[tokio::test]
+async fn a_backfilled_snapshot_never_overwrites_a_collected_day_in_dynamodb_and_history_carries_its_mark() {
+    a_backfilled_snapshot_never_overwrites_a_collected_day_and_history_carries_its_mark(&store().await).await;
+}
+
+#[tokio::test]
 async fn dynamodb_state_writes_are_versioned_and_a_stale_writer_gets_a_conflict() {
     state_writes_are_versioned_and_a_stale_writer_gets_a_conflict(&store().await).await;
 }

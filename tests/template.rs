@@ -186,7 +186,7 @@ fn table_wide_or_wider_writes_are_reported() {
         assert!(!problems.is_empty(), "not reported: {statement}");
     }
     let (problems, granted) = write_grant_problems(&api(
-        "{Effect: Allow, Action: [dynamodb:PutItem], Resource: !GetAtt Table.Arn, Condition: {ForAllValues:StringEquals: {dynamodb:LeadingKeys: [STATE, AUDIT, INVOCATION]}}}",
+        "{Effect: Allow, Action: [dynamodb:PutItem], Resource: !GetAtt Table.Arn, Condition: {ForAllValues:StringEquals: {dynamodb:LeadingKeys: [STATE, AUDIT, AUDIT_ID, PUBLISHED, INVOCATION]}}}",
     ));
     assert_eq!((problems, granted), (vec![], BTreeSet::from(["OverrideApiFunction".to_string()])));
 }

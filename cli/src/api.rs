@@ -5,6 +5,7 @@
 //! that lacks a field is an error here, never a blank in a table. Printed as a table
 //! ([`render`]) or, with `--json`, as the typed answer serialised.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -75,8 +76,9 @@ pub enum OverrideCommand {
 #[derive(Subcommand, Clone)]
 pub enum DrainCommand {
     /// Approve the drain someone else requested: the components go COLD at once.
-    /// Without --id, the drain waiting now is shown and its id sent: if another drain
-    /// replaces it in between, the API refuses (409) rather than approve it.
+    /// Without --id, the drain waiting now is shown and, once you confirm, its id sent:
+    /// if another drain replaces it in between, the API refuses (409) rather than
+    /// approve it. Scripts pass --id.
     Approve {
         /// The drain's id (`drain_id` in `revscale status --json`).
         #[arg(long)]
@@ -276,9 +278,10 @@ pub fn run(conn: &Conn, call: Call) -> anyhow::Result<ExitCode> {
 }
 
 /// An approval names what it approves: without `--id`, the pending change or drain
-/// waiting now is read from `/status`, shown, and its id sent, so that the API refuses
-/// the approval (409) if something else replaced it in between. `Err` says that nothing
-/// waits.
+/// waiting now is read from `/status` and shown, and, once confirmed at a terminal, its
+/// id is sent, so that the API refuses the approval (409) if something else replaced it
+/// in between. `Err` says why nothing is sent: nothing waits, not confirmed, or not at a
+/// terminal (where `--id` is the way).
 async fn name_what_is_approved(
     sdk: &aws_config::SdkConfig,
     target: &Target,
@@ -296,7 +299,30 @@ async fn name_what_is_approved(
     }
     let now: StatusResponse = serde_json::from_str(&text)
         .context("the API's answer is not the StatusResponse this revscale reads")?;
-    Ok(approval_of(call, &now))
+    let call = match approval_of(call, &now) {
+        Ok(call) => call,
+        Err(nothing) => return Ok(Err(nothing)),
+    };
+    // What is approved is what the approver saw: confirmed at a terminal, named with
+    // --id in a script (which cannot have seen it).
+    let shown = match &call {
+        Call::PendingApprove { id: Some(id) } | Call::Drain(DrainCommand::Approve { id: Some(id) }) => {
+            id.clone()
+        }
+        _ => String::new(),
+    };
+    if !std::io::stdin().is_terminal() {
+        return Ok(Err(format!(
+            "not at a terminal: review what is shown above, then approve it by its id: --id {shown}"
+        )));
+    }
+    eprint!("approve {shown}? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).context("cannot read the answer")?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        return Ok(Err("not approved".into()));
+    }
+    Ok(Ok(call))
 }
 
 /// The approval `call` makes, naming what `now` shows waiting.

@@ -157,9 +157,9 @@ enum BreakerCommand {
 #[derive(Subcommand)]
 enum PendingCommand {
     /// Approve the level change waiting for approval; the engine evaluates at once.
-    /// Without --id, the change waiting now is shown and its id sent: if the engine
-    /// replaced it in between (a churn drop where growth was proposed), the API refuses
-    /// (409) rather than approve it.
+    /// Without --id, the change waiting now is shown and, once you confirm, its id sent:
+    /// if the engine replaced it in between (a churn drop where growth was proposed),
+    /// the API refuses (409) rather than approve it. Scripts pass --id.
     Approve {
         /// The change's id (`pending_approval_id` in `revscale status --json`).
         #[arg(long)]

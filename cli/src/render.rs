@@ -159,7 +159,13 @@ pub fn drain_plan(p: &DryRunResponse) -> String {
 
 fn drain_line(d: &Drain) -> String {
     let approved = d.approved_by.as_ref().map(|by| format!(", approved by {by}")).unwrap_or_default();
-    format!("drain      requested by {} on {}{approved}: {}\n", d.requested_by, d.requested_on, d.reason)
+    format!(
+        "drain      {} requested by {} on {}{approved}: {}\n",
+        d.id(),
+        d.requested_by,
+        d.requested_on,
+        d.reason
+    )
 }
 
 pub fn drain_requested(r: &RequestDrainResponse) -> String {
@@ -198,7 +204,10 @@ fn evaluation(e: &Evaluation) -> String {
                 reasons(why)
             )
         }
-        Evaluation::Replay { decision_id, .. } => {
+        Evaluation::Replay { decision_id, published: true } => {
+            format!("evaluated  {decision_id}: recorded already; its level change request went out again\n")
+        }
+        Evaluation::Replay { decision_id, published: false } => {
             format!("evaluated  {decision_id}: recorded already, nothing published again\n")
         }
     }
@@ -222,8 +231,12 @@ pub fn override_closed(o: &Override, verb: &str) -> String {
 fn pending_line(p: &PendingApproval, what: &str) -> String {
     let cause = p.cause.map(|c| format!(", {c}")).unwrap_or_default();
     format!(
-        "pending    L{} -> L{} {what} (requested {}{cause}, {} more a month)\n",
-        p.from, p.to, p.requested_on, p.extra_monthly_cost
+        "pending    {} L{} -> L{} {what} (requested {}{cause}, {} more a month)\n",
+        p.id(),
+        p.from,
+        p.to,
+        p.requested_on,
+        p.extra_monthly_cost
     )
 }
 

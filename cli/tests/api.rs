@@ -68,6 +68,7 @@ async fn serve(seen: Seen) -> String {
         store: store.clone(),
         roles: override_api::auth::Roles::everyone(),
         timezone: Default::default(),
+        executions: std::sync::Arc::new(revscale_engine::testing::MemoryExecutions::default()),
     });
     tokio::spawn(async move {
         loop {

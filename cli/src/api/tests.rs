@@ -44,7 +44,10 @@ fn every_call() -> Vec<(Call, &'static str)> {
         (Call::StatusWithOrphans, "status, drained"),
         (Call::DrainPlan, "drain plan"),
         (Call::DrainRequest { reason: "teardown".into() }, "drain request"),
-        (Call::Drain(DrainCommand::Approve { id: Some("drain-20261129-ddc32467".into()) }), "drain approve"),
+        (
+            Call::Drain(DrainCommand::Approve { id: Some("drain-20261129-ddc32467c8c55d8d".into()) }),
+            "drain approve",
+        ),
         (Call::Drain(DrainCommand::Cancel), "drain cancel"),
         (Call::PendingApprove { id: Some("pending-20261129-L0-L1-change".into()) }, "pending approve"),
         (Call::PendingReject { reason: "not before the board meeting".into() }, "pending reject"),
@@ -113,13 +116,18 @@ fn the_summaries_of_changes_say_what_changed() {
         "node groups first: {plan}"
     );
     let approved = printed(
-        Call::Drain(DrainCommand::Approve { id: Some("drain-20261129-ddc32467".into()) }),
+        Call::Drain(DrainCommand::Approve { id: Some("drain-20261129-ddc32467c8c55d8d".into()) }),
         "drain approve",
     );
     assert!(approved.contains("approved by arn:aws:iam::123456789012:user/bob"), "{approved}");
     assert!(approved.contains("execute L2 -> L0, level change requested"), "{approved}");
     let drained = printed(Call::Status, "status, drained");
-    assert!(drained.contains("drain      requested by arn:aws:iam::123456789012:user/alice"), "{drained}");
+    assert!(
+        drained.contains(
+            "drain      drain-20261129-ddc32467c8c55d8d requested by arn:aws:iam::123456789012:user/alice"
+        ),
+        "{drained}"
+    );
     let status = printed(Call::Status, "status, stuck run");
     assert!(
         status

@@ -2,16 +2,21 @@
 //! actual costs and the number of (billed) Cost Explorer requests made.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, NaiveDate, Utc};
 use lambda_runtime::LambdaEvent;
 use revscale_aws::SdkConfig;
 use revscale_aws::cost_explorer::{CostError, CostExplorerSource};
 use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::env::{EnvError, Vars, revenue_currency_and_fx};
-use revscale_aws::lambda::{Daily, FromEnv, FunctionError, answers, event_date, event_time};
+use revscale_aws::lambda::{Daily, FromEnv, FunctionError, answers, event_date, event_time, with_causes};
+use revscale_aws::metrics;
 use revscale_engine::Currency;
 use revscale_engine::money::FxRates;
-use revscale_engine::ports::{SnapshotStore, Written};
+use revscale_engine::ports::{
+    Snapshot, SnapshotKind, SnapshotStore, StoreError, Written, backfill_window, days_to_backfill,
+};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Env {
@@ -79,14 +84,93 @@ pub async fn handle<S: SnapshotStore>(
 ) -> Result<Value, FunctionError> {
     let mut collected = Vec::new();
     for scheduled in event.payload.events()? {
-        collected.push(collect(deps, &scheduled).await?);
+        collected.push(collect(deps, &scheduled, event.context.deadline).await?);
     }
     Ok(answers(collected))
+}
+
+/// Time kept back from the Lambda's deadline when filling missed days: a day is not
+/// started with less left, so the backfill ends, logged, before the function times out
+/// (the queue would otherwise run the day's collection again).
+pub const BACKFILL_MARGIN: Duration = Duration::from_secs(10);
+
+/// Whether the Lambda (deadline `deadline_ms`, ms since the epoch, 0 when not run by
+/// Lambda) has more than [`BACKFILL_MARGIN`] left at `now`.
+pub fn time_left(deadline_ms: u64, now: std::time::SystemTime) -> bool {
+    let now_ms = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    deadline_ms == 0 || u128::from(deadline_ms) > now_ms + BACKFILL_MARGIN.as_millis()
+}
+
+/// Why the days the collector missed could not be filled this time.
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error("cannot read or write the cost snapshots")]
+    Store(#[source] StoreError),
+    #[error("cannot read the missed day {day} from Cost Explorer")]
+    CostExplorer {
+        day: NaiveDate,
+        #[source]
+        source: CostError,
+    },
+}
+
+/// Fills the days of the look-back ([`revscale_engine::ports::BACKFILL_DAYS`]) this collector missed, each with
+/// the snapshot the collector would have taken that day (one `GetCostAndUsage`, the
+/// month-to-date run-rate: see `past_snapshot`), written only if still absent and
+/// marked `cost-explorer`. Returns the days filled. A failure is logged and counted
+/// (`backfill_failed_count`), not returned: the day just collected stands, the days
+/// filled before it stay, and the next day's run tries the rest again.
+async fn backfill<S: SnapshotStore>(
+    deps: &Deps<S>,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+    lambda_deadline_ms: u64,
+) -> Vec<NaiveDate> {
+    let mut filled = Vec::new();
+    let result = try_backfill(deps, today, now, lambda_deadline_ms, &mut filled).await;
+    if !filled.is_empty() {
+        println!("{}", metrics::days_backfilled(now, "collect-cost", filled.len()));
+        tracing::info!(days = ?filled, "missed cost days filled from Cost Explorer");
+    }
+    if let Err(e) = result {
+        println!("{}", metrics::backfill_failed(now, "collect-cost"));
+        tracing::warn!(error = %with_causes(&e), "missed cost days not filled; the next run tries again");
+    }
+    filled
+}
+
+async fn try_backfill<S: SnapshotStore>(
+    deps: &Deps<S>,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+    lambda_deadline_ms: u64,
+    filled: &mut Vec<NaiveDate>,
+) -> Result<(), BackfillError> {
+    let Deps { store, source } = deps;
+    let (from, to) = backfill_window(today);
+    let stored = store.snapshot_days(SnapshotKind::Cost, from, to).await.map_err(BackfillError::Store)?;
+    for day in days_to_backfill(&stored, today) {
+        if !time_left(lambda_deadline_ms, std::time::SystemTime::now()) {
+            tracing::warn!(%day, "no time left to fill the missed cost days; the next run goes on");
+            return Ok(());
+        }
+        let snapshot = source
+            .past_snapshot(now, day)
+            .await
+            .map_err(|source| BackfillError::CostExplorer { day, source })?;
+        if store.put_backfilled(&Snapshot::Cost(snapshot)).await.map_err(BackfillError::Store)?
+            == Written::Created
+        {
+            filled.push(day);
+        }
+    }
+    Ok(())
 }
 
 async fn collect<S: SnapshotStore>(
     deps: &Deps<S>,
     event: &EventBridgeEvent<Value>,
+    lambda_deadline_ms: u64,
 ) -> Result<Value, FunctionError> {
     let Deps { store, source } = deps;
     let now = event_time(event)?;
@@ -103,6 +187,8 @@ async fn collect<S: SnapshotStore>(
         ?written,
         "cost collected"
     );
+    // Only once the day is stored (or found): missed days never hold up the day's own.
+    let backfilled = backfill(deps, today, now, lambda_deadline_ms).await;
     Ok(json!({
         "date": snapshot.date,
         "monthly_run_rate": snapshot.monthly_run_rate.to_decimal().to_string(),
@@ -113,6 +199,7 @@ async fn collect<S: SnapshotStore>(
         "fx_rate": snapshot.fx_rate,
         "cost_explorer_requests": snapshot.requests,
         "written": written == Written::Created,
+        "backfilled": backfilled,
     }))
 }
 
@@ -140,6 +227,15 @@ mod tests {
     fn env_refuses_to_start_without_a_usd_rate() {
         let err = Env::from_vars(&vars(&[("TABLE_NAME", "t")])).unwrap_err().to_string();
         assert!(err.contains("FX_RATES is invalid: no FX rate for USD -> EUR"), "{err}");
+    }
+
+    #[test]
+    fn a_missed_day_is_not_started_with_less_than_the_margin_left() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_000);
+        assert!(time_left(1_000_000 + 30_000, now));
+        assert!(!time_left(1_000_000 + 10_000, now), "exactly the margin is not enough");
+        assert!(!time_left(900_000, now));
+        assert!(time_left(0, now), "not run by Lambda");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Daily: MRR from Stripe -> one revenue snapshot per day.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, NaiveDate, Utc};
 use lambda_runtime::LambdaEvent;
 use revscale_aws::SdkConfig;
 use revscale_aws::dynamo::DynamoStore;
@@ -11,8 +12,12 @@ use revscale_aws::secrets::{SecretRef, read_secret};
 use revscale_aws::stripe::{MrrSummary, StripeError, StripeSource};
 use revscale_engine::Currency;
 use revscale_engine::money::FxRates;
-use revscale_engine::ports::{RevenueSnapshot, SnapshotStore, Written};
+use revscale_engine::ports::{
+    RevenueSnapshot, Snapshot, SnapshotKind, SnapshotStore, StoreError, Written, backfill_window,
+    days_to_backfill,
+};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 
@@ -93,14 +98,101 @@ pub async fn handle<S: SnapshotStore>(
 ) -> Result<Value, FunctionError> {
     let mut collected = Vec::new();
     for scheduled in event.payload.events()? {
-        collected.push(collect(deps, &scheduled).await?);
+        collected.push(collect(deps, &scheduled, event.context.deadline).await?);
     }
     Ok(answers(collected))
+}
+
+/// Time kept back from the Lambda's deadline when filling missed days: the backfill
+/// must end, logged, before the function times out, or the queue would run the day's
+/// collection again for a failure that is not the day's.
+pub const BACKFILL_MARGIN: Duration = Duration::from_secs(5);
+
+/// How long the backfill may take once the day is collected: what is left of the
+/// Lambda's time (`deadline_ms`, ms since the epoch, 0 when not run by Lambda) less
+/// [`BACKFILL_MARGIN`].
+pub fn backfill_time(deadline_ms: u64, now: std::time::SystemTime) -> Duration {
+    if deadline_ms == 0 {
+        return Duration::MAX;
+    }
+    let now_ms = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let left = u128::from(deadline_ms).saturating_sub(now_ms);
+    Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX)).saturating_sub(BACKFILL_MARGIN)
+}
+
+/// Why the days the collector missed could not be filled this time.
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error("cannot read or write the revenue snapshots")]
+    Store(#[source] StoreError),
+    #[error("cannot rebuild the missed days from Stripe's invoices")]
+    Stripe(#[source] StripeError),
+}
+
+/// Fills the days of the look-back ([`revscale_engine::ports::BACKFILL_DAYS`]) this collector missed, with MRR
+/// rebuilt from Stripe's invoices, each written only if still absent and marked
+/// `stripe-invoices`. Returns the days filled. A failure is logged and counted
+/// (`backfill_failed_count`), not returned: the day just collected stands, and the next
+/// day's run tries again.
+async fn backfill<S: SnapshotStore>(
+    deps: &Deps<S>,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+    within: Duration,
+) -> Vec<NaiveDate> {
+    match try_backfill(deps, today, now, within).await {
+        Ok(filled) => {
+            if !filled.is_empty() {
+                println!("{}", metrics::days_backfilled(now, "collect-revenue", filled.len()));
+                tracing::info!(days = ?filled, "missed revenue days filled from Stripe invoices");
+            }
+            filled
+        }
+        Err(e) => {
+            println!("{}", metrics::backfill_failed(now, "collect-revenue"));
+            tracing::warn!(error = %with_causes(&e), "missed revenue days not filled; the next run tries again");
+            Vec::new()
+        }
+    }
+}
+
+async fn try_backfill<S: SnapshotStore>(
+    deps: &Deps<S>,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+    within: Duration,
+) -> Result<Vec<NaiveDate>, BackfillError> {
+    let Deps { store, stripe } = deps;
+    let (from, to) = backfill_window(today);
+    let stored = store.snapshot_days(SnapshotKind::Revenue, from, to).await.map_err(BackfillError::Store)?;
+    let missed = days_to_backfill(&stored, today);
+    let (Some(first), Some(last)) = (missed.first(), missed.last()) else { return Ok(Vec::new()) };
+    // One invoice listing for every missed day: the reconstruction covers them all.
+    let rebuilt = stripe.past_mrr(*first, *last, within).await.map_err(BackfillError::Stripe)?;
+    let mut filled = Vec::new();
+    for day in missed {
+        let Some(mrr) = rebuilt.days.get(&day).copied() else { continue };
+        let counts = rebuilt.counts.get(&day).copied().unwrap_or_default();
+        let snapshot = RevenueSnapshot {
+            date: day,
+            mrr,
+            subscriptions_counted: counts.subscriptions,
+            customers: counts.customers,
+            collected_at: now,
+        };
+        let written =
+            store.put_backfilled(&Snapshot::Revenue(snapshot)).await.map_err(BackfillError::Store)?;
+        if written == Written::Created {
+            filled.push(day);
+        }
+    }
+    Ok(filled)
 }
 
 async fn collect<S: SnapshotStore>(
     deps: &Deps<S>,
     event: &EventBridgeEvent<Value>,
+    lambda_deadline_ms: u64,
 ) -> Result<Value, FunctionError> {
     let Deps { store, stripe } = deps;
     let now = event_time(event)?;
@@ -115,6 +207,9 @@ async fn collect<S: SnapshotStore>(
     let written = store.put_revenue(&snapshot).await?;
     println!("{}", metrics::mrr_gauge(now, mrr));
     tracing::info!(date = %snapshot.date, mrr = %mrr, subscriptions_counted, customers, ?written, "revenue collected");
+    // Only once the day is stored (or found): missed days never hold up the day's own.
+    let within = backfill_time(lambda_deadline_ms, std::time::SystemTime::now());
+    let backfilled = backfill(deps, snapshot.date, now, within).await;
     Ok(json!({
         "date": snapshot.date,
         "mrr": mrr.to_decimal().to_string(),
@@ -122,6 +217,7 @@ async fn collect<S: SnapshotStore>(
         "subscriptions_counted": subscriptions_counted,
         "customers": customers,
         "written": written == Written::Created,
+        "backfilled": backfilled,
     }))
 }
 
@@ -164,6 +260,15 @@ mod tests {
             Env::from_vars(&vars(&[("TABLE_NAME", "t"), ("STRIPE_SECRET_ARN", "x"), ("FX_RATES", "USD")]))
                 .unwrap_err();
         assert!(err.to_string().starts_with("environment variable FX_RATES is invalid"), "{err}");
+    }
+
+    #[test]
+    fn the_backfill_has_what_is_left_of_the_lambdas_time_less_a_margin() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_000);
+        assert_eq!(backfill_time(1_000_000 + 30_000, now), Duration::from_secs(25));
+        assert_eq!(backfill_time(1_000_000 + 3_000, now), Duration::ZERO, "less than the margin: nothing");
+        assert_eq!(backfill_time(900_000, now), Duration::ZERO, "past the deadline");
+        assert_eq!(backfill_time(0, now), Duration::MAX, "not run by Lambda: the source's own budget");
     }
 
     #[test]

@@ -13,7 +13,9 @@ use revscale_aws::metrics;
 use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
 use revscale_aws::runtime_config::ConfigSource;
 use revscale_engine::Config;
-use revscale_engine::evaluation::{EvaluationError, EvaluationOutcome, run_evaluation_on};
+use revscale_engine::evaluation::{
+    EvaluationError, EvaluationOutcome, publish_unpublished, run_evaluation_on,
+};
 use revscale_engine::ports::{EventBus, Notifier, ScopedStore};
 use serde_json::{Value, json};
 
@@ -67,14 +69,23 @@ pub async fn handle<S: ScopedStore, B: EventBus, N: Notifier>(
     // The schedule and its scheduled time: the same in every retry of every layer
     // (the event id is a new execution id per Scheduler attempt).
     let store = deps.store.for_invocation(&idempotency_key(&event.payload)?);
+    // An approval's Execute whose event the API could not publish has nobody else to
+    // publish it: swept first, and a failed sweep does not hold up today's decision.
+    match publish_unpublished(&store, bus, now).await {
+        Ok(swept) if !swept.is_empty() => {
+            tracing::warn!(?swept, "committed level changes published late");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "the sweep of unpublished level changes failed"),
+    }
     let outcome =
         run_evaluation_on(config, &store, bus, notifier, now, today).await.map_err(|e| match e {
             EvaluationError::Store(s) => FunctionError::from(s),
-            // The decision is stored; retrying would be a replay that publishes nothing,
-            // so the failure is surfaced for the alarm rather than retried.
+            // The decision is stored but its event did not go out: a retry of this
+            // invocation is a replay that publishes it (it carries no publish mark).
             EvaluationError::Publish { ref decision_id, .. } => {
                 record_decision_id(decision_id);
-                FunctionError::Internal(e.to_string())
+                FunctionError::Transient(e.to_string())
             }
             EvaluationError::Currency { .. } => FunctionError::Configuration(e.to_string()),
             EvaluationError::Contended { .. } => FunctionError::Transient(e.to_string()),

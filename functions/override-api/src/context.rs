@@ -89,6 +89,9 @@ pub struct Deps<S, B, N> {
     /// The schedule's time zone (`SCHEDULE_TIMEZONE`): "today" for the API is the date
     /// the collectors and the evaluator use.
     pub timezone: ScheduleZone,
+    /// Whether a provisioning run's execution still runs: a stuck run is released only
+    /// once Step Functions says its execution ended.
+    pub executions: std::sync::Arc<dyn revscale_aws::executions::RunningExecutions>,
 }
 
 impl<S, B, N> Deps<S, B, N> {

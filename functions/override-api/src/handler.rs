@@ -47,6 +47,10 @@ impl Deps<DynamoStore, EventBridgeBus, SnsNotifier> {
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), env.alert_topic_arn),
             roles: env.roles,
             timezone: env.timezone,
+            executions: std::sync::Arc::new(revscale_aws::executions::StepFunctionsExecutions::new(
+                aws_sdk_sfn::Client::new(sdk),
+                env.provision_state_machine_arn,
+            )),
         })
     }
 }
@@ -365,6 +369,9 @@ pub struct Env {
     pub roles: Roles,
     /// `SCHEDULE_TIMEZONE`, parsed at cold start.
     pub timezone: ScheduleZone,
+    /// `PROVISION_STATE_MACHINE_ARN`: the provisioning runs' state machine, whose
+    /// executions are named after their decision ids.
+    pub provision_state_machine_arn: String,
     pub config: ConfigSource,
 }
 
@@ -391,6 +398,8 @@ impl FromEnv for Env {
             alert_topic_arn: vars.required("ALERT_TOPIC_ARN")?,
             roles,
             timezone,
+            // Releasing a stuck run asks whether its execution still runs.
+            provision_state_machine_arn: vars.required("PROVISION_STATE_MACHINE_ARN")?,
             config: ConfigSource::from_vars(vars)?,
         })
     }
@@ -404,7 +413,12 @@ mod tests {
 
     #[test]
     fn env_needs_the_operator_and_approver_patterns_and_lets_any_caller_read_by_default() {
-        let base = [("TABLE_NAME", "t"), ("EVENT_BUS_NAME", "b"), ("ALERT_TOPIC_ARN", "a")];
+        let base = [
+            ("TABLE_NAME", "t"),
+            ("EVENT_BUS_NAME", "b"),
+            ("ALERT_TOPIC_ARN", "a"),
+            ("PROVISION_STATE_MACHINE_ARN", "arn:aws:states:eu-west-1:123456789012:stateMachine:p"),
+        ];
         let err = Env::from_vars(&from_pairs(&base)).unwrap_err();
         assert_eq!(err.to_string(), "environment variable OPERATOR_PRINCIPALS is not set");
         let mut all = base.to_vec();

@@ -71,6 +71,7 @@ async fn a_thousand_override_requests_keep_the_state_item_small_and_every_route_
             notifier: MemoryNotifier::default(),
             roles: Roles::everyone(),
             timezone: Default::default(),
+            executions: std::sync::Arc::new(revscale_engine::testing::MemoryExecutions::default()),
         },
         store,
     };

@@ -34,6 +34,17 @@ impl SnapshotStore for BrokenStore {
     async fn put_cost(&self, _: &CostSnapshot) -> Result<Written, StoreError> {
         broken()
     }
+    async fn put_backfilled(&self, _: &revscale_engine::ports::Snapshot) -> Result<Written, StoreError> {
+        broken()
+    }
+    async fn snapshot_days(
+        &self,
+        _: revscale_engine::ports::SnapshotKind,
+        _: NaiveDate,
+        _: NaiveDate,
+    ) -> Result<std::collections::BTreeSet<NaiveDate>, StoreError> {
+        broken()
+    }
     async fn history(&self, _: NaiveDate, _: NaiveDate) -> Result<History, StoreError> {
         broken()
     }
@@ -80,6 +91,7 @@ fn an_internal_error_is_a_generic_500_that_leaks_nothing() {
         notifier: MemoryNotifier::default(),
         roles: override_api::auth::Roles::everyone(),
         timezone: Default::default(),
+        executions: std::sync::Arc::new(revscale_engine::testing::MemoryExecutions::default()),
     };
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -86,6 +86,7 @@ async fn the_handler_answers_a_base64_request_as_it_answers_the_plain_one() {
             notifier: MemoryNotifier::default(),
             roles: Roles::everyone(),
             timezone: Default::default(),
+            executions: std::sync::Arc::new(revscale_engine::testing::MemoryExecutions::default()),
         };
         let response = handle(&deps, fixture(name)).await.unwrap();
         let body: serde_json::Value = serde_json::from_slice(bytes(response.body())).unwrap();

@@ -178,6 +178,7 @@ async fn every_route_answers_in_the_wire_format_clients_read() {
             notifier: MemoryNotifier::default(),
             roles: Roles::everyone(),
             timezone: Default::default(),
+            executions: std::sync::Arc::new(revscale_engine::testing::MemoryExecutions::default()),
         },
         store,
         answers: Vec::new(),

@@ -249,8 +249,18 @@ async fn reached<S, D: ComponentDriver, B, N>(
     failed: fn(String) -> FunctionError,
     timed_out: fn(String) -> FunctionError,
 ) -> Result<bool, FunctionError> {
-    let status =
-        deps.driver.status(c, target).await.map_err(|e| driver_error(e, |m| failed(format!("{what}{m}"))))?;
+    let status = match deps.driver.status(c, target).await {
+        Ok(status) => status,
+        // A throttled or timed-out read says nothing about the resource: it counts as
+        // "not ready yet", within the check limit. Failing the step instead would let a
+        // minute of throttling (the state machine's Transient retrier) delete a cluster
+        // fifteen minutes into its creation, or leave a rollback holding the lock.
+        Err(DriverError::Transient(m)) => {
+            tracing::warn!(error = %m, checks, "status read failed transiently: not ready yet");
+            DriverStatus::InProgress
+        }
+        Err(e) => return Err(driver_error(e, |m| failed(format!("{what}{m}")))),
+    };
     readiness(status, checks, deps.max_checks, what, target, failed, timed_out)
 }
 
@@ -259,9 +269,21 @@ async fn under_way<D: ComponentDriver>(driver: &D, c: &Component, target: Compon
     matches!(driver.status(c, target).await, Ok(DriverStatus::InProgress | DriverStatus::Ready))
 }
 
-/// Whether the driver reports the component at `target` already.
-async fn at_target<D: ComponentDriver>(driver: &D, c: &Component, target: ComponentState) -> bool {
-    matches!(driver.status(c, target).await, Ok(DriverStatus::Ready))
+/// Records what happened in the audit trail without changing the state (it is written
+/// back as it was, under its version). Best effort: the caller's outcome (a refusal, an
+/// alert about a stuck run) stands whether or not the record could be written, and an
+/// existing record means a retried call already wrote it.
+async fn audit_only<S: Store, D, B, N>(
+    deps: &Deps<S, D, B, N>,
+    state: &SystemState,
+    version: u64,
+    id: String,
+    now: DateTime<Utc>,
+    note: String,
+) {
+    if let Err(e) = save(&deps.store, state, version, id.clone(), now, vec![], note).await {
+        tracing::error!(error = %e, audit = %id, "the audit record could not be written");
+    }
 }
 
 /// Refuses, before any lock, an event that does not name a recent decision revscale
@@ -269,14 +291,22 @@ async fn at_target<D: ComponentDriver>(driver: &D, c: &Component, target: Compon
 /// are told, since a refused event is either a replay or someone else's doing.
 async fn verify<S: Store, D, B, N: Notifier>(
     deps: &Deps<S, D, B, N>,
-    state: &SystemState,
+    Versioned { value: state, version }: &Versioned<SystemState>,
     request: &LevelChangeRequested,
     now: DateTime<Utc>,
 ) -> Result<(), FunctionError> {
     let recorded = deps.store.audit_record(request.decision_id.as_str()).await.map_err(store_error)?;
     let mode = state.mode(&deps.config);
-    let Err(refusal) = run::verify_request(request, recorded.as_ref(), mode, now, deps.max_decision_age)
-    else {
+    let today = deps.timezone.today(now);
+    let verdict =
+        run::verify_request(request, recorded.as_ref(), mode, now, deps.max_decision_age).and_then(|()| {
+            match recorded.as_ref().and_then(|r| r.decision.as_ref()) {
+                // What the decision rested on may have changed since it was taken.
+                Some(decision) => run::recheck(decision, state, &deps.config, today),
+                None => Ok(()),
+            }
+        });
+    let Err(refusal) = verdict else {
         return Ok(());
     };
     let alert = Alert {
@@ -294,6 +324,10 @@ async fn verify<S: Store, D, B, N: Notifier>(
     if let Err(e) = deps.notifier.notify(&alert).await {
         tracing::error!(error = %e, "the refusal alert could not be sent");
     }
+    // The trail says so too: the state is written back unchanged (a store writes an
+    // audit record only with the state), so no lock is taken.
+    let note = format!("refused L{} -> L{}: {refusal}", request.from_level, request.to_level);
+    audit_only(deps, state, *version, format!("{}.refused", request.decision_id), now, note).await;
     tracing::error!(%refusal, "provisioning request refused");
     Err(FunctionError::DecisionRefused(refusal.to_string()))
 }
@@ -345,7 +379,7 @@ pub async fn step<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
             rollback_check(deps, &decision_id, checks, now).await
         }
         Action::Fail { decision_id, error, now } => fail(deps, &decision_id, error, now).await,
-        Action::Stuck { decision_id, error, now: _ } => stuck(deps, &decision_id, error).await,
+        Action::Stuck { decision_id, error, now } => stuck(deps, &decision_id, error, now).await,
     }
 }
 
@@ -356,7 +390,8 @@ async fn begin<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     now: DateTime<Utc>,
 ) -> Result<Value, FunctionError> {
     let timezone = deps.timezone;
-    let Versioned { value: mut state, version } = load(&deps.store).await?;
+    let loaded = load(&deps.store).await?;
+    let Versioned { value: mut state, version } = loaded.clone();
     let id = request.decision_id.clone();
     let already = state.provisioning.as_ref().is_some_and(|r| {
         r.decision_id == id && r.committed == 0 && r.step_started_at.is_none() && r.failure.is_none()
@@ -371,7 +406,7 @@ async fn begin<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
         )));
     }
     if !already {
-        verify(deps, &state, &request, now).await?;
+        verify(deps, &loaded, &request, now).await?;
         run::begin(&mut state, &request, clock(timezone, now)).map_err(run_error)?;
         let note = format!(
             "L{} -> L{}: {} transition(s)",
@@ -412,6 +447,15 @@ async fn start<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
         // resource, not the refusal, says whether anything changed.
         Err(DriverError::Busy(m)) if retried && under_way(&deps.driver, c, target).await => {
             tracing::warn!(index, transition = %t, refusal = %m, "retried start refused: the first call's change is under way");
+        }
+        // A retried call refused as busy: the first call may have been accepted even
+        // though the resource does not show it yet. That is no proof that nothing
+        // changed, so it is a failure (its undo drives the resource back), not a
+        // refusal (whose undo restores the state alone).
+        Err(DriverError::Busy(m)) if retried => {
+            return Err(FunctionError::TransitionFailed(format!(
+                "{t}: retried start refused ({m}) and its first call may have been accepted"
+            )));
         }
         Err(e) => {
             return Err(driver_error(e, |m| FunctionError::TransitionRejected(format!("{t}: {m}"))));
@@ -521,12 +565,13 @@ async fn rollback_start<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     let next = run::next_undo(&mut state, decision_id, failure, clock(timezone, now)).map_err(run_error)?;
     if let Some((t, target)) = &next
         && !run::undo_needs_driver(&state, decision_id)
-        && at_target(&deps.driver, component(config, &t.component)?, *target).await
     {
-        // The driver refused to start this step: nothing to drive back, only
-        // the state to restore (the simulator follows the same rule).
+        // Undo never creates: a refused step changed nothing, and a drain's half-done
+        // removal must not be driven back (that would create the cluster it was
+        // deleting). Only the state is restored, whatever the resource says, and the
+        // driver is not asked (the simulator follows the same rule).
         let moved = complete_undo(&deps.store, &mut state, version, decision_id, now, timezone).await?;
-        tracing::warn!(undo = %moved, "refused step: state restored without a driver call");
+        tracing::warn!(undo = %moved, "state restored without a driver call");
         return Ok(json!({"done": false, "component": t.component, "target": target, "checks": 0}));
     }
     save(
@@ -562,6 +607,11 @@ async fn rollback_check<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     let Some((t, target)) = run::current_undo(&state, decision_id).map_err(run_error)? else {
         return Ok(json!({"ready": true, "checks": checks + 1}));
     };
+    if !run::undo_needs_driver(&state, decision_id) {
+        // The same rule as RollbackStart's: such an undo is the state alone.
+        complete_undo(&deps.store, &mut state, version, decision_id, now, timezone).await?;
+        return Ok(json!({"ready": true, "checks": checks + 1}));
+    }
     let c = component(config, &t.component)?;
     let what = format!("undoing {t}: ");
     let ready =
@@ -630,10 +680,15 @@ async fn stuck<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     deps: &Deps<S, D, B, N>,
     decision_id: &DecisionId,
     error: StepError,
+    now: DateTime<Utc>,
 ) -> Result<Value, FunctionError> {
-    let Versioned { value: state, .. } = load(&deps.store).await?;
+    let Versioned { value: state, version } = load(&deps.store).await?;
     let alert = stuck_alert(&state, decision_id, &error);
     deps.notifier.notify(&alert).await.map_err(|e| FunctionError::Transient(e.to_string()))?;
+    // Audited as well as alerted: the trail shows the run stuck, and why, next to its
+    // steps (the state is written back unchanged).
+    let note = format!("{}\n{}", alert.subject, alert.message);
+    audit_only(deps, &state, version, format!("{decision_id}.stuck"), now, note).await;
     tracing::error!(error = %error.error, cause = %error.message(), "provisioning is stuck: a person must repair and release it");
     Ok(json!({"alerted": true}))
 }

@@ -286,13 +286,20 @@ async fn retried_calls_do_not_repeat_their_writes() {
     assert_eq!(state(&deps).await.provisioning.unwrap().committed, 1);
 }
 
-/// A `Begin` refused before any lock: the named error, one alert, nothing written.
+/// A `Begin` refused before any lock: the named error, one alert, one audit record, the
+/// state unchanged.
 async fn assert_refused(deps: &TestDeps, action: Action, why: &str) {
     let before = deps.store.load_state().await.unwrap().unwrap();
+    let id = action.decision_id().clone();
     let err = step(deps, action).await.unwrap_err();
     assert_eq!(err.error_type(), "DecisionRefused", "{err}");
     assert!(err.to_string().contains(why), "'{err}' lacks '{why}'");
-    assert_eq!(deps.store.load_state().await.unwrap().unwrap(), before, "no lock, no write");
+    let mut after = deps.store.load_state().await.unwrap().unwrap().value;
+    after.version = before.value.version; // written back, unchanged, with the audit record
+    assert_eq!(after, before.value, "no lock, no change");
+    let audited = deps.store.audit_record(&format!("{id}.refused")).await.unwrap();
+    let audited = audited.expect("the refusal is in the audit trail");
+    assert!(audited.note.contains(why), "the audit record says why: {}", audited.note);
     let alerts = deps.notifier.sent.lock().unwrap();
     assert_eq!(alerts.len(), 1, "one alert per refusal");
     assert!(alerts[0].subject.starts_with("revscale: refused to provision"), "{}", alerts[0].subject);
@@ -410,10 +417,11 @@ async fn a_first_start_that_is_refused_stays_refused_whatever_the_resource_says(
 }
 
 #[tokio::test]
-async fn a_refused_step_whose_resource_moved_anyway_is_driven_back_not_just_restored() {
+async fn a_retried_start_refused_as_busy_is_a_failure_whose_undo_drives_the_resource_back() {
     // Start's retry is refused and the resource does not look under way at that moment
-    // (the run rolls back), but by the rollback it has moved: the undo must drive it
-    // back instead of restoring the state alone.
+    // (the run rolls back), but the first call may have been accepted: that is no
+    // refusal proving nothing changed, so the undo drives the resource back instead of
+    // restoring the state alone.
     let deps = deps(
         ScriptedDriver::default()
             .on_apply(
@@ -423,17 +431,14 @@ async fn a_refused_step_whose_resource_moved_anyway_is_driven_back_not_just_rest
                     Err(DriverError::Busy("ResourceInUseException".into())),
                 ],
             )
-            .on_status(
-                "eks_control_plane",
-                vec![Ok(DriverStatus::Failed("not there yet".into())), Ok(DriverStatus::InProgress)],
-            ),
+            .on_status("eks_control_plane", vec![Ok(DriverStatus::Failed("not there yet".into()))]),
     );
     step(&deps, begin(&deps, level_2("d-moved")).await).await.unwrap();
     let start = || Action::Start { decision_id: "d-moved".into(), index: 0, now: t0() };
     assert_eq!(step(&deps, start()).await.unwrap_err().error_type(), "Transient");
     let refused = step(&deps, start()).await.unwrap_err();
-    assert_eq!(refused.error_type(), "TransitionRejected");
-    let error = StepError { error: "TransitionRejected".into(), cause: refused.to_string() };
+    assert_eq!(refused.error_type(), "TransitionFailed");
+    let error = StepError { error: "TransitionFailed".into(), cause: refused.to_string() };
     let undo =
         step(&deps, Action::RollbackStart { decision_id: "d-moved".into(), error: error.clone(), now: t0() })
             .await
@@ -460,7 +465,7 @@ async fn a_refused_step_whose_resource_moved_anyway_is_driven_back_not_just_rest
 }
 
 #[tokio::test]
-async fn a_run_that_cannot_roll_back_alerts_with_where_each_component_stands() {
+async fn a_run_that_cannot_roll_back_alerts_and_audits_with_where_each_component_stands() {
     let deps = deps(ScriptedDriver::default());
     step(&deps, begin(&deps, level_2("d-stuck")).await).await.unwrap();
     step(&deps, Action::Start { decision_id: "d-stuck".into(), index: 0, now: t0() }).await.unwrap();
@@ -469,6 +474,9 @@ async fn a_run_that_cannot_roll_back_alerts_with_where_each_component_stands() {
         cause: r#"{"errorMessage":"undoing eks_control_plane: AccessDenied"}"#.into(),
     };
     step(&deps, Action::Stuck { decision_id: "d-stuck".into(), error, now: t0() }).await.unwrap();
+    let audited = deps.store.audit_record("d-stuck.stuck").await.unwrap().expect("the stuck run is audited");
+    assert!(audited.note.contains("undoing eks_control_plane: AccessDenied"), "{}", audited.note);
+    assert!(deps.store.load_state().await.unwrap().unwrap().value.provisioning.is_some(), "the lock stays");
     let alerts = deps.notifier.sent.lock().unwrap().clone();
     assert_eq!(alerts.len(), 1);
     assert!(alerts[0].subject.contains("d-stuck is stuck (RollbackFailed)"), "{}", alerts[0].subject);
@@ -540,4 +548,150 @@ fn every_sample_event_is_a_valid_step() {
         seen,
         ["Begin", "Check", "Commit", "Fail", "Finish", "RollbackCheck", "RollbackStart", "Start", "Stuck"]
     );
+}
+
+/// Stores `change(state)` as the current state, as an API change would.
+async fn change_state(deps: &TestDeps, change: impl FnOnce(&mut SystemState)) {
+    let mut current = deps.store.load_state().await.unwrap().unwrap();
+    change(&mut current.value);
+    let rec = seed_record(&format!("change-{}", current.version), t0());
+    deps.store.record_decision(&rec, &current.value, Some(current.version)).await.unwrap();
+}
+
+/// L2 -> L0 under an approved drain: the node group, then the control plane, down.
+async fn drained_at_level_2(deps: &TestDeps) -> LevelChangeRequested {
+    use TransitionKind::{Deactivate, Decommission};
+    change_state(deps, |s| {
+        for c in ["eks_control_plane", "k8s_workers"] {
+            s.components.insert(
+                ComponentId::new(c),
+                revscale_engine::state::ComponentRecord::settled(ComponentState::Hot, t0().date_naive()),
+            );
+        }
+        s.level = 2;
+        s.drain = Some(revscale_engine::state::Drain {
+            reason: "teardown".into(),
+            requested_by: "alice".into(),
+            requested_on: t0().date_naive(),
+            approved_by: Some("bob".into()),
+        });
+    })
+    .await;
+    LevelChangeRequested {
+        decision_id: "d-drain".into(),
+        from_level: 2,
+        to_level: 0,
+        transitions: vec![
+            tr("k8s_workers", Deactivate),
+            tr("k8s_workers", Decommission),
+            tr("eks_control_plane", Deactivate),
+            tr("eks_control_plane", Decommission),
+        ],
+        reasons: vec![],
+        mode: Mode::Auto,
+        cause: Some(Cause::Drain),
+    }
+}
+
+#[tokio::test]
+async fn a_drain_whose_cluster_deletion_fails_after_the_cluster_is_gone_never_calls_the_driver_to_undo() {
+    // The cluster's deletion fails once the cluster is gone or DELETING: asked for WARM,
+    // the resource says anything but ready. Undoing must not create it again.
+    for (why, after) in [
+        ("gone", Ok(DriverStatus::Failed("ResourceNotFoundException".into()))),
+        ("deleting", Ok(DriverStatus::InProgress)),
+        ("failed", Ok(DriverStatus::Failed("cluster FAILED".into()))),
+        ("unreadable", Err(DriverError::Transient("Throttling".into()))),
+    ] {
+        let mut answers = vec![Ok(DriverStatus::Ready), Ok(DriverStatus::Failed("DELETE_FAILED".into()))];
+        answers.extend(std::iter::repeat_n(after, 10));
+        let deps = deps(ScriptedDriver::default().on_status("eks_control_plane", answers));
+        let request = drained_at_level_2(&deps).await;
+        let (visited, error) = drive(&deps, request).await;
+        assert_eq!(error.as_deref(), Some("TransitionFailed"), "{why}: {}", visited.join(" -> "));
+        let calls = deps.driver.calls();
+        assert_eq!(
+            calls,
+            [
+                "k8s_workers -> warm",
+                "k8s_workers -> cold",
+                "eks_control_plane -> warm",
+                "eks_control_plane -> cold"
+            ],
+            "{why}: the undo called no driver"
+        );
+        let s = state(&deps).await;
+        assert!(s.provisioning.is_none() && s.any_transitional().is_none(), "{why}: the lock is released");
+        assert_eq!(s.component_state(&ComponentId::new("k8s_workers")), ComponentState::Cold, "{why}");
+        assert_eq!(deps.notifier.sent.lock().unwrap().len(), 1, "{why}: one failed-run alert");
+    }
+}
+
+#[tokio::test]
+async fn a_status_read_that_fails_transiently_counts_as_not_ready_yet_within_the_check_limit() {
+    let throttled = || Err(DriverError::Transient("ThrottlingException".into()));
+    let mut answers: Vec<Result<DriverStatus, DriverError>> = (0..3).map(|_| throttled()).collect();
+    answers.push(Ok(DriverStatus::Ready));
+    let climbing = deps(ScriptedDriver::default().on_status("eks_control_plane", answers));
+    let (visited, error) = drive(&climbing, level_2("d-throttled")).await;
+    assert_eq!(error, None, "{}", visited.join(" -> "));
+    assert!(!visited.iter().any(|s| s == "RollbackStart"));
+    assert_eq!(state(&climbing).await.level, 2);
+
+    // Past the limit it is a timeout like any other wait (max_checks is 5 here).
+    let stalled =
+        deps(ScriptedDriver::default().on_status("eks_control_plane", (0..5).map(|_| throttled()).collect()));
+    let (_, error) = drive(&stalled, level_2("d-throttled-long")).await;
+    assert_eq!(error.as_deref(), Some("TransitionTimedOut"));
+}
+
+#[tokio::test]
+async fn a_rollback_status_read_that_fails_transiently_is_checked_again_and_the_lock_is_released() {
+    let throttled = || Err(DriverError::Transient("ThrottlingException".into()));
+    // The control plane is created, the flag fails; undoing the control plane's
+    // deployment then meets three throttled reads before the cluster is gone.
+    let mut answers = vec![Ok(DriverStatus::Ready), Ok(DriverStatus::Ready)];
+    answers.extend((0..3).map(|_| throttled()));
+    let deps = deps(
+        ScriptedDriver::default()
+            .on_status("eks_control_plane", answers)
+            .on_status("hume_ai", vec![Ok(DriverStatus::Failed("read back off".into()))]),
+    );
+    let (visited, error) = drive(&deps, level_2("d-rollback-throttled")).await;
+    assert_eq!(error.as_deref(), Some("TransitionFailed"), "{}", visited.join(" -> "));
+    let s = state(&deps).await;
+    assert!(s.provisioning.is_none() && s.any_transitional().is_none(), "no lock held");
+    assert_eq!(s.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Cold);
+    assert!(visited.iter().filter(|s| *s == "RollbackCheck").count() >= 4, "{}", visited.join(" -> "));
+}
+
+#[tokio::test]
+async fn an_override_cancelled_between_the_decision_and_the_run_is_refused_with_an_alert() {
+    let deps = deps(ScriptedDriver::default());
+    let mut request = level_2("d-override");
+    request.cause = Some(Cause::Override);
+    // The override was approved when the evaluator decided; it is gone now.
+    let action = begin(&deps, request).await;
+    assert_refused(&deps, action, "the override it executes was cancelled or has expired").await;
+}
+
+#[tokio::test]
+async fn a_drain_cancelled_between_the_decision_and_the_run_is_refused_with_an_alert() {
+    let deps = deps(ScriptedDriver::default());
+    let request = drained_at_level_2(&deps).await;
+    change_state(&deps, |s| s.drain = None).await;
+    let action = begin(&deps, request).await;
+    assert_refused(&deps, action, "the drain it executes was cancelled").await;
+}
+
+#[tokio::test]
+async fn a_growth_run_after_the_breaker_opened_is_refused_with_an_alert() {
+    let deps = deps(ScriptedDriver::default());
+    change_state(&deps, |s| {
+        s.breaker.consecutive_failures = 3;
+        s.breaker.opened_on = Some(t0().date_naive());
+    })
+    .await;
+    let action = begin(&deps, level_2("d-breaker")).await;
+    assert_refused(&deps, action, "circuit breaker opened").await;
 }

@@ -235,6 +235,24 @@ impl CostExplorerSource {
         now: DateTime<Utc>,
         today: NaiveDate,
     ) -> Result<CostSnapshot, CostError> {
+        self.snapshot_on(now, today, true).await
+    }
+
+    /// The cost snapshot of a past `day` a collection missed, as the collector would
+    /// have taken it that day: the previous month and the month to date up to the day
+    /// before, in one `GetCostAndUsage`. Without a forecast: Cost Explorer forecasts
+    /// only from today on, and a forecast made now is not the one of that day; the
+    /// month-to-date run-rate, the collector's own fallback, stands in for it.
+    pub async fn past_snapshot(&self, now: DateTime<Utc>, day: NaiveDate) -> Result<CostSnapshot, CostError> {
+        self.snapshot_on(now, day, false).await
+    }
+
+    async fn snapshot_on(
+        &self,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+        with_forecast: bool,
+    ) -> Result<CostSnapshot, CostError> {
         let month = YearMonth::of(today);
         let current = month.first_day();
         let previous = current - Months::new(1);
@@ -248,7 +266,7 @@ impl CostExplorerSource {
         let days_in_month = Decimal::from(month.last_day().day());
         let days_elapsed = Decimal::from(today.day() - 1);
         let mut forecast_used = false;
-        let month_total = if today < month.last_day() {
+        let month_total = if with_forecast && today < month.last_day() {
             match self.forecast(today, month.next().first_day()).await {
                 Ok(rest) => {
                     forecast_used = true;

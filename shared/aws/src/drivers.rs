@@ -178,30 +178,46 @@ impl ComponentDriver for AwsDrivers {
         match &component.driver {
             DriverSpec::AlwaysOn => Ok(()),
             DriverSpec::SsmFlag { parameter_name } => {
+                let tags = self
+                    .tags(component)
+                    .into_iter()
+                    .map(|(key, value)| aws_sdk_ssm::types::Tag::builder().key(key).value(value).build())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| DriverError::Rejected(format!("tag for {parameter_name}: {e}")))?;
+                // The value is written by the last call: a refused call leaves the flag as
+                // it was, which is what a refusal promises (its undo restores the state
+                // alone and calls no driver). A first write creates the parameter with its
+                // tags; PutParameter takes no tags when it overwrites, so an existing one
+                // is tagged first (idempotent, so `status --orphans` finds it), then
+                // written.
+                let created = self
+                    .ssm
+                    .put_parameter()
+                    .name(parameter_name)
+                    .value(flag_value(target))
+                    .r#type(aws_sdk_ssm::types::ParameterType::String)
+                    .set_tags(Some(tags.clone()))
+                    .send()
+                    .await;
+                match created {
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.code() == Some("ParameterAlreadyExists") => {}
+                    Err(e) => return Err(sdk_error(e)),
+                }
+                self.ssm
+                    .add_tags_to_resource()
+                    .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+                    .resource_id(parameter_name)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
                 self.ssm
                     .put_parameter()
                     .name(parameter_name)
                     .value(flag_value(target))
                     .r#type(aws_sdk_ssm::types::ParameterType::String)
                     .overwrite(true)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                // PutParameter takes no tags when it overwrites: tagged apart, every time
-                // (idempotent), so `status --orphans` finds the flag.
-                let tags = self
-                    .tags(component)
-                    .into_iter()
-                    .map(|(key, value)| aws_sdk_ssm::types::Tag::builder().key(key).value(value).build());
-                self.ssm
-                    .add_tags_to_resource()
-                    .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
-                    .resource_id(parameter_name)
-                    .set_tags(Some(
-                        tags.into_iter()
-                            .collect::<Result<Vec<_>, _>>()
-                            .map_err(|e| DriverError::Rejected(format!("tag for {parameter_name}: {e}")))?,
-                    ))
                     .send()
                     .await
                     .map_err(sdk_error)?;

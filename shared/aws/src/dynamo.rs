@@ -2,8 +2,8 @@
 //!
 //! | entity | pk | sk | notes |
 //! | --- | --- | --- | --- |
-//! | revenue snapshot | `REVENUE` | `2026-11-29` | created once per day (`attribute_not_exists`) |
-//! | cost snapshot | `COST` | `2026-11-29` | created once per day |
+//! | revenue snapshot | `REVENUE` | `2026-11-29` | created once per day (`attribute_not_exists`); `backfilled_from: stripe-invoices` on a day filled after it was missed |
+//! | cost snapshot | `COST` | `2026-11-29` | created once per day; `backfilled_from: cost-explorer` on a day filled after it was missed |
 //! | system state | `STATE` | `CURRENT` | `version` incremented by every write, checked by the next |
 //! | audit record, by time | `AUDIT` | `<UTC time, ms>#<id>` ([`AuditRecord::trail_key`]) | the trail, newest first, whoever wrote it |
 //! | audit record, by id | `AUDIT_ID` | the record's id (a decision id...) | the same record; created only if absent: an id is written once |
@@ -12,6 +12,8 @@
 //!
 //! Every read is a `GetItem` or a bounded `Query` on one partition key: no scans.
 
+use std::collections::BTreeSet;
+
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -19,8 +21,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use chrono::NaiveDate;
 use revscale_engine::History;
 use revscale_engine::ports::{
-    AuditRecord, AuditStore, CostSnapshot, RevenueSnapshot, ScopedStore, SnapshotStore, StateStore,
-    StoreError, Versioned, Written, join_snapshots,
+    AuditRecord, AuditStore, CostSnapshot, RevenueSnapshot, ScopedStore, Snapshot, SnapshotKind,
+    SnapshotStore, StateStore, StoreError, Versioned, Written, join_marked,
 };
 use revscale_engine::state::SystemState;
 use serde::de::DeserializeOwned;
@@ -198,22 +200,87 @@ impl SnapshotStore for DynamoStore {
     async fn put_cost(&self, snapshot: &CostSnapshot) -> Result<Written, StoreError> {
         self.create(COST, &snapshot.date.to_string(), snapshot).await
     }
+    async fn put_backfilled(&self, snapshot: &Snapshot) -> Result<Written, StoreError> {
+        let backfilled_from = Some(snapshot.kind().backfill_source().to_string());
+        let sk = snapshot.date().to_string();
+        match snapshot {
+            Snapshot::Revenue(body) => {
+                self.create(REVENUE, &sk, Marked { body, imported_from: None, backfilled_from }).await
+            }
+            Snapshot::Cost(body) => {
+                self.create(COST, &sk, Marked { body, imported_from: None, backfilled_from }).await
+            }
+        }
+    }
+    async fn snapshot_days(
+        &self,
+        kind: SnapshotKind,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<BTreeSet<NaiveDate>, StoreError> {
+        let pk = match kind {
+            SnapshotKind::Revenue => REVENUE,
+            SnapshotKind::Cost => COST,
+        };
+        let mut days = BTreeSet::new();
+        let mut start = None;
+        loop {
+            // The keys alone: which days are there, not what they hold.
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+                .expression_attribute_values(":from", AttributeValue::S(from.to_string()))
+                .expression_attribute_values(":to", AttributeValue::S(to.to_string()))
+                .projection_expression("sk")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in page.items.unwrap_or_default() {
+                let sk = item
+                    .get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .ok_or_else(|| StoreError::Corrupt(format!("a {pk} item has no string sk")))?;
+                let day =
+                    sk.parse().map_err(|_| StoreError::Corrupt(format!("{pk} item '{sk}' is not dated")))?;
+                days.insert(day);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(days);
+            }
+        }
+    }
     async fn history(&self, from: NaiveDate, to: NaiveDate) -> Result<History, StoreError> {
         let range = Some((from.to_string(), to.to_string()));
-        let revenue: Vec<RevenueSnapshot> = self.query(REVENUE, range.clone(), false, None).await?;
-        let cost: Vec<CostSnapshot> = self.query(COST, range, false, None).await?;
-        Ok(join_snapshots(&revenue, &cost))
+        let revenue: Vec<Marked<RevenueSnapshot>> = self.query(REVENUE, range.clone(), false, None).await?;
+        let cost: Vec<Marked<CostSnapshot>> = self.query(COST, range, false, None).await?;
+        let revenue_backfilled: BTreeSet<NaiveDate> =
+            revenue.iter().filter(|m| m.backfilled_from.is_some()).map(|m| m.body.date).collect();
+        let cost_backfilled: BTreeSet<NaiveDate> =
+            cost.iter().filter(|m| m.backfilled_from.is_some()).map(|m| m.body.date).collect();
+        let revenue: Vec<RevenueSnapshot> = revenue.into_iter().map(|m| m.body).collect();
+        let cost: Vec<CostSnapshot> = cost.into_iter().map(|m| m.body).collect();
+        Ok(join_marked(&revenue, &cost, &revenue_backfilled, &cost_backfilled))
     }
 }
 
 /// A snapshot as stored, with the mark `revscale history import` leaves on the days it
-/// wrote (absent on collected days). Readers of the snapshot alone ignore the mark.
+/// wrote, or the one a collector leaves on a day it filled after missing it (both
+/// absent on collected days, and on items written before the marks existed). Readers
+/// of the snapshot alone ignore the marks.
 #[derive(Serialize, Deserialize)]
 struct Marked<T> {
     #[serde(flatten)]
     body: T,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     imported_from: Option<String>,
+    /// `stripe-invoices` or `cost-explorer` ([`SnapshotKind::backfill_source`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    backfilled_from: Option<String>,
 }
 
 /// One stored day, for `revscale history export`.
@@ -252,12 +319,20 @@ impl DynamoStore {
                 item(Item {
                     pk: REVENUE.into(),
                     sk: day.clone(),
-                    body: Marked { body: revenue, imported_from: imported_from.clone() },
+                    body: Marked {
+                        body: revenue,
+                        imported_from: imported_from.clone(),
+                        backfilled_from: None,
+                    },
                 })?,
             )?,
             put(
                 COST,
-                item(Item { pk: COST.into(), sk: day.clone(), body: Marked { body: cost, imported_from } })?,
+                item(Item {
+                    pk: COST.into(),
+                    sk: day.clone(),
+                    body: Marked { body: cost, imported_from, backfilled_from: None },
+                })?,
             )?,
         ];
         let err = match self.client.transact_write_items().set_transact_items(Some(items)).send().await {

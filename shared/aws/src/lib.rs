@@ -4,6 +4,7 @@ pub mod cost_explorer;
 pub mod drivers;
 pub mod dynamo;
 pub mod env;
+pub mod executions;
 pub mod lambda;
 pub mod metrics;
 pub mod publish;

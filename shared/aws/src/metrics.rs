@@ -64,6 +64,17 @@ pub fn notification_failed(at: DateTime<Utc>, count: usize) -> String {
     line(at, "notification_failed_count", "Count", count as f64, &[])
 }
 
+/// `backfill_failed_count`: a collector could not fill the days it missed (its source or
+/// the table failed); the day it collected stands, and its next run tries again.
+pub fn backfill_failed(at: DateTime<Utc>, collector: &str) -> String {
+    line(at, "backfill_failed_count", "Count", 1.0, &[("Collector", collector)])
+}
+
+/// `days_backfilled_count`: missed days a collector filled from its source.
+pub fn days_backfilled(at: DateTime<Utc>, collector: &str, days: usize) -> String {
+    line(at, "days_backfilled_count", "Count", days as f64, &[("Collector", collector)])
+}
+
 /// `provisioning_duration_seconds` of one component transition.
 pub fn provisioning_duration(at: DateTime<Utc>, component: &str, seconds: f64) -> String {
     line(at, "provisioning_duration_seconds", "Seconds", seconds, &[("Component", component)])

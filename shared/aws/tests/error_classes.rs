@@ -67,7 +67,8 @@ async fn a_transaction_cancelled_for_throttling_is_transient() {
 
 #[tokio::test]
 async fn a_transaction_cancelled_by_the_version_check_is_a_conflict_and_by_another_transaction_too() {
-    let err = record_against(cancelled(&["None", "ConditionalCheckFailed"])).await;
+    // Items: the record by id, the record by time, the state.
+    let err = record_against(cancelled(&["None", "None", "ConditionalCheckFailed"])).await;
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     let err = record_against(cancelled(&["TransactionConflict", "None"])).await;
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");

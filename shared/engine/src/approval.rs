@@ -42,11 +42,23 @@ pub enum ApprovalRefused {
     )]
     NotWhatWasReviewed { presented: String, current_id: String, current: String },
     #[error(
-        "{what} was requested on {requested_on} and could be approved until {expired_after} (approvals hold {days} days): it must be requested again"
+        "{what} was requested on {requested_on} and could be approved until {expired_after} (approvals hold {days} days): {again}"
     )]
-    Expired { what: String, requested_on: NaiveDate, expired_after: NaiveDate, days: u32 },
+    Expired {
+        what: String,
+        requested_on: NaiveDate,
+        expired_after: NaiveDate,
+        days: u32,
+        again: &'static str,
+    },
     #[error("{approver} asked for {what} and cannot approve it: another person must")]
     SamePerson { approver: String, what: String },
+    /// A federated user is not a person revscale can tell apart from the IAM user who
+    /// made it, on either side of an approval.
+    #[error(
+        "{who} is a federated user, whom revscale cannot tell apart from the IAM user who created it: {what} must be requested and approved by IAM users, Identity Center users or roles"
+    )]
+    Indistinct { who: String, what: String },
     #[error("{what} is already approved by {by}")]
     AlreadyApproved { what: String, by: String },
 }
@@ -81,7 +93,17 @@ pub fn approve<A: Approvable + ?Sized>(
             requested_on: item.requested_on(),
             expired_after,
             days: config.safety.approval_expiry_days,
+            again: if item.requested_by().is_some() {
+                "it must be requested again"
+            } else {
+                "the engine proposes it again, with a new id, at its next evaluation while its reasons hold"
+            },
         });
+    }
+    if let Some(who) =
+        [Some(approver), item.requested_by()].into_iter().flatten().find(|w| identity::is_indistinct(w))
+    {
+        return Err(ApprovalRefused::Indistinct { who: who.to_string(), what: item.describe() });
     }
     if let Some(requester) = item.requested_by()
         && identity::same_person(approver, requester)
@@ -213,7 +235,7 @@ mod tests {
         let err =
             approve(&mut p, "bob", "pending-20261129-L1-L2-churn", &config(), day("2026-11-30")).unwrap_err();
         let ApprovalRefused::NotWhatWasReviewed { current_id, current, .. } = &err else { panic!("{err:?}") };
-        assert_eq!(current_id, "pending-20261129-L1-L2-growth");
+        assert!(current_id.starts_with("pending-20261129-L1-L2-growth-"), "{current_id}");
         assert!(current.contains("L1 -> L2 (growth)"), "{current}");
         assert_eq!(p.approved_by, None);
     }
@@ -250,6 +272,27 @@ mod tests {
         let err = approve(&mut p, "carol", &id, &config(), day("2026-11-30")).unwrap_err();
         assert!(matches!(err, ApprovalRefused::AlreadyApproved { .. }));
         assert_eq!(p.approved_by.as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn a_federated_user_may_neither_approve_nor_be_approved() {
+        let mut d = drain("arn:aws:iam::123456789012:user/alice");
+        let id = d.id();
+        let federated = "arn:aws:sts::123456789012:federated-user/bob";
+        let err = approve(&mut d, federated, &id, &config(), day("2026-11-29")).unwrap_err();
+        assert!(matches!(err, ApprovalRefused::Indistinct { .. }), "{err:?}");
+        let mut by_federated = drain(federated);
+        let id = by_federated.id();
+        let err = approve(
+            &mut by_federated,
+            "arn:aws:iam::123456789012:user/carol",
+            &id,
+            &config(),
+            day("2026-11-29"),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ApprovalRefused::Indistinct { .. }), "{err:?}");
+        assert_eq!(by_federated.approved_by, None);
     }
 
     #[test]

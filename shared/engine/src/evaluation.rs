@@ -10,7 +10,7 @@ use crate::history::History;
 use crate::model::DecisionId;
 use crate::ports::{
     Alert, AuditRecord, EventBus, LEVEL_CHANGE_REQUESTED, LevelChangeRequested, Notifier, PublishError,
-    Store, StoreError, Written,
+    Store, StoreError, Written, backfill_window,
 };
 use crate::rules::{Inputs, evaluate, history_needed_from};
 use crate::state::SystemState;
@@ -87,7 +87,10 @@ pub async fn run_evaluation_on<S: Store, B: EventBus, N: Notifier>(
             None => (SystemState::initial(config, today), None),
         };
         let history = production_history(config, &state, &billed);
-        let decision = evaluate(&Inputs { config, state: &state, history: &history }, today);
+        let mut decision = evaluate(&Inputs { config, state: &state, history: &history }, today);
+        // The audit trail's account of a day collected late: the collectors may write
+        // only their own snapshots, so the decision that used the day says so.
+        decision.reasons.extend(late_collections(&billed, today));
         let record = AuditRecord {
             id: decision.id.to_string(),
             at: now,
@@ -118,7 +121,13 @@ async fn replay<S: Store, B: EventBus>(
     bus: &B,
     computed: DecisionId,
 ) -> Result<EvaluationOutcome, EvaluationError> {
-    let committed = store.recorded_by_invocation().await?.map_or(computed, DecisionId);
+    // Only this invocation's own commit is published again: an identical evaluation
+    // that another invocation committed is that invocation's to publish (it is alive,
+    // or its own retry replays it; a scheduled run sweeps what is left, see
+    // [`publish_unpublished`]).
+    let Some(committed) = store.recorded_by_invocation().await?.map(DecisionId) else {
+        return Ok(EvaluationOutcome::Replay { decision_id: computed, republished: false });
+    };
     let recorded = store.audit_record(committed.as_str()).await?.and_then(|r| r.decision);
     let Some(decision) = recorded.filter(|d| d.outcome == Outcome::Execute) else {
         return Ok(EvaluationOutcome::Replay { decision_id: committed, republished: false });
@@ -128,6 +137,37 @@ async fn replay<S: Store, B: EventBus>(
     }
     publish(store, bus, &LevelChangeRequested::for_record(&decision)).await?;
     Ok(EvaluationOutcome::Replay { decision_id: committed, republished: true })
+}
+
+/// How far back [`publish_unpublished`] looks: older decisions are stale for the
+/// provisioner anyway (`MaxDecisionAgeHours`), which refuses them with an alert.
+pub const UNPUBLISHED_LOOKBACK_HOURS: i64 = 24;
+/// Audit records [`publish_unpublished`] reads: a day holds a handful.
+const UNPUBLISHED_LOOKBACK_RECORDS: usize = 50;
+
+/// Publishes the Executes committed in the last [`UNPUBLISHED_LOOKBACK_HOURS`] whose
+/// event never went out: one committed by an API request (an approval) whose publish
+/// failed has no invocation that will ever replay it. The scheduled evaluator sweeps
+/// them before it decides; a duplicate is absorbed by the dispatch state machine.
+pub async fn publish_unpublished<S: Store, B: EventBus>(
+    store: &S,
+    bus: &B,
+    now: DateTime<Utc>,
+) -> Result<Vec<DecisionId>, EvaluationError> {
+    let since = now - chrono::Duration::hours(UNPUBLISHED_LOOKBACK_HOURS);
+    let mut published = Vec::new();
+    for record in store.recent_audit(UNPUBLISHED_LOOKBACK_RECORDS, None).await? {
+        if record.at < since {
+            break;
+        }
+        let Some(decision) = record.decision.filter(|d| d.outcome == Outcome::Execute) else { continue };
+        if store.is_published(decision.id.as_str()).await? {
+            continue;
+        }
+        publish(store, bus, &LevelChangeRequested::for_record(&decision)).await?;
+        published.push(decision.id);
+    }
+    Ok(published)
 }
 
 /// Publishes the event, then marks it published: a failure between the two publishes
@@ -164,6 +204,26 @@ pub async fn billed_history<S: Store>(
         return Err(EvaluationError::Currency { date: s.date, found, expected: config.currency });
     }
     Ok(billed)
+}
+
+/// One reason per day of the collectors' look-back ([`backfill_window`] up to `today`)
+/// whose figures were backfilled: a collector missed the day and a later run of it
+/// filled it from its source. The rules read the day like any other; these reasons put
+/// on record, in the decision and its audit note, that they did.
+pub fn late_collections(history: &History, today: NaiveDate) -> Vec<String> {
+    let (from, _) = backfill_window(today);
+    history
+        .backfilled(from, today)
+        .filter_map(|(date, mark)| {
+            let how = match (mark.revenue, mark.cost) {
+                (true, true) => "revenue rebuilt from Stripe invoices, cost from Cost Explorer for that day",
+                (true, false) => "revenue rebuilt from Stripe invoices",
+                (false, true) => "cost from Cost Explorer for that day",
+                (false, false) => return None,
+            };
+            Some(format!("{date} was collected late: {how}"))
+        })
+        .collect()
 }
 
 /// The history the rules decide on: Cost Explorer sees the AWS bill, and what is
@@ -230,10 +290,16 @@ pub fn alerts_for(decision: &Decision) -> Vec<Alert> {
                 subject: format!("revscale: level L{from} -> L{to} waits for your approval"),
                 message: format!(
                     "On {}, revscale wants to move from L{from} to L{to}, adding {extra_monthly_cost} a month. \
-                     It waits for an approval ({} mode). Decision: {}.\nReasons:\n- {}",
+                     It waits for an approval ({} mode). Decision: {}.\n{}Reasons:\n- {}",
                     decision.date,
                     decision.mode,
                     decision.id,
+                    // The approval names this id: if the engine replaces the change
+                    // before the click, the approval is refused rather than applied to it.
+                    decision.state.pending_approval.as_ref().map_or(String::new(), |p| format!(
+                        "To approve exactly this change: revscale pending approve --id {}\n",
+                        p.id()
+                    )),
                     decision.reasons.join("\n- ")
                 ),
             }),
@@ -247,7 +313,7 @@ mod tests {
     use super::*;
     use crate::history::DailySnapshot;
     use crate::money::{Currency, Money};
-    use crate::ports::{AuditStore, CostSnapshot, RevenueSnapshot, SnapshotStore, StateStore};
+    use crate::ports::{AuditStore, CostSnapshot, RevenueSnapshot, Snapshot, SnapshotStore, StateStore};
     use crate::testing::{MemoryBus, MemoryNotifier, MemoryStore};
     use chrono::{Days, NaiveDate};
 
@@ -287,6 +353,56 @@ mod tests {
             }))
             .unwrap();
         }
+    }
+
+    #[test]
+    fn a_decision_over_a_backfilled_day_decides_with_it_and_names_it_in_its_reasons_and_audit_note() {
+        let config = Config::default_config().unwrap();
+        let (store, bus, notifier) =
+            (MemoryStore::default(), MemoryBus::default(), MemoryNotifier::default());
+        // Collected every day but 2026-02-27, which a later run filled from the sources.
+        seed(&store, "2025-11-01", 118, 1000, 100);
+        seed(&store, "2026-02-28", 2, 1000, 100);
+        let missed: NaiveDate = "2026-02-27".parse().unwrap();
+        let later = at("2026-02-28");
+        let revenue = RevenueSnapshot {
+            date: missed,
+            mrr: Money::whole(10_000, Currency::EUR),
+            subscriptions_counted: 1,
+            customers: 1,
+            collected_at: later,
+        };
+        let cost = CostSnapshot {
+            date: missed,
+            monthly_run_rate: Money::whole(100, Currency::EUR),
+            month_to_date: Money::whole(90, Currency::EUR),
+            previous_month: Money::whole(100, Currency::EUR),
+            per_component: Default::default(),
+            estimated: true,
+            forecast_used: false,
+            fx_rate: "1".into(),
+            requests: 1,
+            collected_at: later,
+        };
+        pollster::block_on(async {
+            store.put_backfilled(&Snapshot::Revenue(revenue)).await.unwrap();
+            store.put_backfilled(&Snapshot::Cost(cost)).await.unwrap();
+        });
+
+        let outcome =
+            pollster::block_on(run_evaluation(&config, &store, &bus, &notifier, at("2026-03-01"))).unwrap();
+        let EvaluationOutcome::Recorded { decision, .. } = outcome else { panic!("{outcome:?}") };
+        // The three months (2025-12-01, 2026-03-01]: 89 days of EUR 1,000 and the
+        // backfilled EUR 10,000: EUR 1,100 on average.
+        assert_eq!(decision.figures.average_3m, Some(Money::whole(1_100, Currency::EUR)));
+        let late = "2026-02-27 was collected late: revenue rebuilt from Stripe invoices, cost from Cost Explorer for that day";
+        assert!(decision.reasons.iter().any(|r| r == late), "{:?}", decision.reasons);
+        let audit = pollster::block_on(store.recent_audit(1, None)).unwrap();
+        assert!(audit[0].note.contains(late), "{}", audit[0].note);
+        // A week on, the day has left the collectors' look-back, and no reason names it.
+        let history = pollster::block_on(store.history(missed, "2026-03-08".parse().unwrap())).unwrap();
+        assert!(late_collections(&history, "2026-03-07".parse().unwrap()).len() == 1);
+        assert!(late_collections(&history, "2026-03-08".parse().unwrap()).is_empty());
     }
 
     #[test]
@@ -334,6 +450,47 @@ mod tests {
     }
 
     #[test]
+    fn an_execute_an_approval_committed_but_could_not_publish_is_published_by_the_next_sweep() {
+        let config = Config::default_config().unwrap();
+        let (store, notifier) = (MemoryStore::default(), MemoryNotifier::default());
+        seed(&store, "2025-11-01", 121, 1000, 100);
+        let now = at("2026-03-01");
+        // The API's evaluation, scoped to its request: its publish fails, and API Gateway
+        // never retries a request.
+        let request = crate::ports::ScopedStore::for_invocation(&store, "api-request-1");
+        let failed =
+            pollster::block_on(run_evaluation(&config, &request, &MemoryBus::failing(1), &notifier, now));
+        let Err(EvaluationError::Publish { decision_id, .. }) = failed else { panic!("{failed:?}") };
+        let bus = MemoryBus::default();
+        let swept =
+            pollster::block_on(publish_unpublished(&store, &bus, now + chrono::Duration::hours(1))).unwrap();
+        assert_eq!(swept, vec![decision_id.clone()]);
+        assert_eq!(bus.published.lock().unwrap()[0].1["decision_id"], decision_id.as_str());
+        // Published once: the next sweep finds it marked, and one a day later no longer looks.
+        assert!(
+            pollster::block_on(publish_unpublished(&store, &bus, now + chrono::Duration::hours(2)))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(bus.published.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_identical_evaluation_committed_by_another_invocation_is_not_published_twice() {
+        let config = Config::default_config().unwrap();
+        let (store, bus, notifier) =
+            (MemoryStore::default(), MemoryBus::default(), MemoryNotifier::default());
+        seed(&store, "2025-11-01", 121, 1000, 100);
+        let now = at("2026-03-01");
+        let first = crate::ports::ScopedStore::for_invocation(&store, "a");
+        let second = crate::ports::ScopedStore::for_invocation(&store, "b");
+        pollster::block_on(run_evaluation(&config, &first, &bus, &notifier, now)).unwrap();
+        let other = pollster::block_on(run_evaluation(&config, &second, &bus, &notifier, now)).unwrap();
+        assert!(matches!(other, EvaluationOutcome::Replay { republished: false, .. }), "{other:?}");
+        assert_eq!(bus.published.lock().unwrap().len(), 1);
+    }
+
+    #[test]
     fn a_replayed_hold_publishes_nothing() {
         let config = Config::default_config().unwrap();
         let (store, bus, notifier) =
@@ -371,7 +528,15 @@ mod tests {
         seed(&store, "2025-11-01", 121, 1000, 100);
         pollster::block_on(run_evaluation(&config, &store, &bus, &notifier, at("2026-03-01"))).unwrap();
         assert!(bus.published.lock().unwrap().is_empty());
-        assert!(notifier.sent.lock().unwrap()[0].subject.contains("waits for your approval"));
+        let sent = notifier.sent.lock().unwrap();
+        assert!(sent[0].subject.contains("waits for your approval"));
+        let pending =
+            pollster::block_on(store.load_state()).unwrap().unwrap().value.pending_approval.unwrap();
+        assert!(
+            sent[0].message.contains(&format!("revscale pending approve --id {}", pending.id())),
+            "{}",
+            sent[0].message
+        );
     }
 
     /// A store where another writer (the API changing the mode) gets in first, the
@@ -387,6 +552,17 @@ mod tests {
         }
         async fn put_cost(&self, s: &CostSnapshot) -> Result<Written, StoreError> {
             self.inner.put_cost(s).await
+        }
+        async fn put_backfilled(&self, s: &crate::ports::Snapshot) -> Result<Written, StoreError> {
+            self.inner.put_backfilled(s).await
+        }
+        async fn snapshot_days(
+            &self,
+            kind: crate::ports::SnapshotKind,
+            from: NaiveDate,
+            to: NaiveDate,
+        ) -> Result<std::collections::BTreeSet<NaiveDate>, StoreError> {
+            self.inner.snapshot_days(kind, from, to).await
         }
         async fn history(&self, from: NaiveDate, to: NaiveDate) -> Result<crate::History, StoreError> {
             self.inner.history(from, to).await

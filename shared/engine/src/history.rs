@@ -103,9 +103,23 @@ impl fmt::Display for YearMonth {
     }
 }
 
+/// Which of a day's figures were written after the day, from their source's record of
+/// it, because the collector missed the day: revenue rebuilt from Stripe invoices, cost
+/// read from Cost Explorer for that date. The rules read such a day like any other; the
+/// evaluator names it in its reasons.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Backfilled {
+    pub revenue: bool,
+    pub cost: bool,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct History {
     days: BTreeMap<NaiveDate, DailySnapshot>,
+    /// The days whose figures were backfilled (absent from histories written before
+    /// backfills existed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    backfilled: BTreeMap<NaiveDate, Backfilled>,
 }
 
 impl History {
@@ -114,7 +128,26 @@ impl History {
     }
 
     pub fn from_snapshots(snapshots: impl IntoIterator<Item = DailySnapshot>) -> Self {
-        History { days: snapshots.into_iter().map(|s| (s.date, s)).collect() }
+        History { days: snapshots.into_iter().map(|s| (s.date, s)).collect(), backfilled: BTreeMap::new() }
+    }
+
+    /// Notes that some of `date`'s figures were backfilled (added to any earlier mark).
+    /// A day without a snapshot in this history takes no mark: it is not a day of it.
+    pub fn mark_backfilled(&mut self, date: NaiveDate, mark: Backfilled) {
+        if self.days.contains_key(&date) {
+            let entry = self.backfilled.entry(date).or_default();
+            entry.revenue |= mark.revenue;
+            entry.cost |= mark.cost;
+        }
+    }
+
+    /// The backfilled days from `from` to `to`, both included, oldest first.
+    pub fn backfilled(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Iterator<Item = (NaiveDate, Backfilled)> + '_ {
+        self.backfilled.range(from..=to.max(from)).map(|(d, b)| (*d, *b))
     }
 
     pub fn insert(&mut self, snapshot: DailySnapshot) {
@@ -174,12 +207,17 @@ impl History {
 
     /// The same days with every cost figure passed through `cost`.
     pub fn with_costs(&self, cost: impl Fn(Money) -> Money) -> History {
-        History::from_snapshots(self.days.values().map(|s| DailySnapshot { cost: s.cost.map(&cost), ..*s }))
+        let mut out = History::from_snapshots(
+            self.days.values().map(|s| DailySnapshot { cost: s.cost.map(&cost), ..*s }),
+        );
+        out.backfilled = self.backfilled.clone();
+        out
     }
 
     /// Drops snapshots older than `keep_from`: the engine never reads them.
     pub fn prune_before(&mut self, keep_from: NaiveDate) {
         self.days = self.days.split_off(&keep_from);
+        self.backfilled = self.backfilled.split_off(&keep_from);
     }
 
     /// The last `days` calendar days up to and including `today`, `None` if any is missing.

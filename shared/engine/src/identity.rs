@@ -90,15 +90,28 @@ pub fn role_of(person: &str) -> Option<String> {
 /// stored on a request (older records kept the principal). Anything that is neither
 /// (the names tests and the simulator use) is its own key.
 pub fn two_person_key(who: &str) -> String {
-    let person = person_of(who).unwrap_or_else(|_| who.trim().to_string());
-    if let Some(Arn { partition, service: "sts", account, resource }) = parse_arn(&person)
+    let who = who.trim();
+    let person = person_of(who).unwrap_or_else(|_| who.to_string());
+    if let Some(Arn { partition, service: "sts", resource, .. }) = parse_arn(&person)
         && let Some(("assumed-role", rest)) = resource.split_once('/')
         && let Some((role, user)) = rest.split_once('/')
         && role.starts_with(IDENTITY_CENTER_ROLE_PREFIX)
     {
-        return format!("identity-center:{partition}:{account}:{user}").to_lowercase();
+        // Identity Center users belong to the organisation, not to an account: alice
+        // signing in to two accounts is still alice.
+        return format!("identity-center:{partition}:{user}").to_lowercase();
     }
     person.to_lowercase()
+}
+
+/// Whether a principal's person cannot be told apart from others at all: a federated
+/// user's name is chosen by whoever called GetFederationToken, an IAM user among them,
+/// so `alice` could approve her own request as `federated-user/anything`. Such a
+/// principal may neither approve nor have its requests approved.
+pub fn is_indistinct(who: &str) -> bool {
+    let who = who.trim();
+    let person = person_of(who).unwrap_or_else(|_| who.to_string());
+    parse_arn(&person).is_some_and(|arn| arn.service == "sts" && arn.resource.starts_with("federated-user/"))
 }
 
 /// Whether `a` and `b` (principals or persons) are one person for the two-person rule.
@@ -157,6 +170,35 @@ mod tests {
             Some("arn:aws:iam::123456789012:role/Operator")
         );
         assert_eq!(role_of("arn:aws:iam::123456789012:user/alice"), None);
+    }
+
+    #[test]
+    fn an_identity_center_user_is_one_person_in_every_account_of_the_organisation() {
+        assert!(same_person(
+            ALICE_OPERATOR,
+            "arn:aws:sts::210987654321:assumed-role/AWSReservedSSO_RevscaleApprover_77aa/alice"
+        ));
+        assert!(!same_person(
+            ALICE_OPERATOR,
+            "arn:aws-us-gov:sts::123456789012:assumed-role/AWSReservedSSO_RevscaleApprover_77aa/alice"
+        ));
+    }
+
+    #[test]
+    fn federated_users_cannot_be_told_apart_from_anyone_and_others_can() {
+        assert!(is_indistinct("arn:aws:sts::123456789012:federated-user/alice"));
+        assert!(is_indistinct("arn:aws:sts::123456789012:federated-user/*"));
+        assert!(!is_indistinct("arn:aws:iam::123456789012:user/alice"));
+        assert!(!is_indistinct(ALICE_OPERATOR));
+        assert!(!is_indistinct("alice"));
+    }
+
+    #[test]
+    fn a_stored_principal_with_surrounding_spaces_is_the_same_person() {
+        assert!(same_person(
+            " arn:aws:sts::123456789012:assumed-role/Operator/a ",
+            "arn:aws:iam::123456789012:role/Operator"
+        ));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Stripe) implementation in `revscale-aws` and an in-memory one in `testing` (feature
 //! `testing`), used by the tests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Component;
 use crate::decision::{Event, RecordedDecision};
-use crate::history::{DailySnapshot, History};
+use crate::history::{Backfilled, DailySnapshot, History};
 use crate::model::{ComponentId, ComponentState, DecisionId};
 use crate::money::Money;
 use crate::state::SystemState;
@@ -24,6 +24,29 @@ pub struct RevenueSnapshot {
     pub subscriptions_counted: u32,
     pub customers: u32,
     pub collected_at: DateTime<Utc>,
+}
+
+/// A snapshot of either kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Snapshot {
+    Revenue(RevenueSnapshot),
+    Cost(CostSnapshot),
+}
+
+impl Snapshot {
+    pub fn kind(&self) -> SnapshotKind {
+        match self {
+            Snapshot::Revenue(_) => SnapshotKind::Revenue,
+            Snapshot::Cost(_) => SnapshotKind::Cost,
+        }
+    }
+
+    pub fn date(&self) -> NaiveDate {
+        match self {
+            Snapshot::Revenue(r) => r.date,
+            Snapshot::Cost(c) => c.date,
+        }
+    }
 }
 
 /// Spend as Cost Explorer reported it on one day, converted to the revenue currency.
@@ -107,6 +130,48 @@ pub enum StoreError {
     Other(String),
 }
 
+/// The two kinds of daily snapshot, one per collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotKind {
+    Revenue,
+    Cost,
+}
+
+impl SnapshotKind {
+    /// Where a backfilled snapshot of this kind comes from, as its mark in the store says.
+    pub fn backfill_source(self) -> &'static str {
+        match self {
+            SnapshotKind::Revenue => "stripe-invoices",
+            SnapshotKind::Cost => "cost-explorer",
+        }
+    }
+}
+
+/// How many days before today a collector looks for days it missed. A week covers a
+/// long outage (the queue gives up on a day after about an hour) while keeping the
+/// look-back to one small query, and Cost Explorer and Stripe's invoices still know
+/// those days exactly. A longer gap is for `revscale history fetch` and `import`.
+pub const BACKFILL_DAYS: u32 = 7;
+
+/// The days a collector reads back on `today` to find what it missed: from
+/// [`BACKFILL_DAYS`] + 1 days before (the day a gap of the whole look-back starts
+/// after) to yesterday.
+pub fn backfill_window(today: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let back = |days: u32| today.checked_sub_days(chrono::Days::new(u64::from(days))).unwrap_or(today);
+    (back(BACKFILL_DAYS + 1), back(1))
+}
+
+/// The days before `today`, at most [`BACKFILL_DAYS`] back, that have no snapshot in
+/// `stored` (the days of [`backfill_window`] that do), oldest first. Only days after a
+/// stored one: before its first collected day an installation did not exist, and
+/// filling those would invent a history nobody collected (`history import` is for that).
+pub fn days_to_backfill(stored: &BTreeSet<NaiveDate>, today: NaiveDate) -> Vec<NaiveDate> {
+    let (from, to) = backfill_window(today);
+    let Some(first) = stored.range(from..=to).next().copied() else { return Vec::new() };
+    first.iter_days().skip(1).take_while(|d| *d <= to).filter(|d| !stored.contains(d)).collect()
+}
+
 /// Where the collectors put the day's figures and the evaluator reads them back.
 pub trait SnapshotStore {
     fn put_revenue(
@@ -114,6 +179,20 @@ pub trait SnapshotStore {
         snapshot: &RevenueSnapshot,
     ) -> impl Future<Output = Result<Written, StoreError>> + Send;
     fn put_cost(&self, snapshot: &CostSnapshot) -> impl Future<Output = Result<Written, StoreError>> + Send;
+    /// A missed day's snapshot, written by a later run of its collector from its source's
+    /// record of that day: only if absent (a collected day is never overwritten), and
+    /// marked as backfilled from [`SnapshotKind::backfill_source`]; `history` carries
+    /// the mark.
+    fn put_backfilled(&self, snapshot: &Snapshot)
+    -> impl Future<Output = Result<Written, StoreError>> + Send;
+    /// The days from `from` to `to` inclusive that have a snapshot of `kind`, collected,
+    /// imported or backfilled.
+    fn snapshot_days(
+        &self,
+        kind: SnapshotKind,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Future<Output = Result<BTreeSet<NaiveDate>, StoreError>> + Send;
     /// Daily snapshots from `from` to `to` inclusive: one per day that has both a
     /// revenue and a cost snapshot.
     fn history(
@@ -299,6 +378,24 @@ pub fn join_snapshots(revenue: &[RevenueSnapshot], cost: &[CostSnapshot]) -> His
     }))
 }
 
+/// [`join_snapshots`], keeping the marks of the days whose revenue or cost was
+/// backfilled (the dates given).
+pub fn join_marked(
+    revenue: &[RevenueSnapshot],
+    cost: &[CostSnapshot],
+    revenue_backfilled: &BTreeSet<NaiveDate>,
+    cost_backfilled: &BTreeSet<NaiveDate>,
+) -> History {
+    let mut history = join_snapshots(revenue, cost);
+    for date in revenue_backfilled {
+        history.mark_backfilled(*date, Backfilled { revenue: true, cost: false });
+    }
+    for date in cost_backfilled {
+        history.mark_backfilled(*date, Backfilled { revenue: false, cost: true });
+    }
+    history
+}
+
 /// A shared or borrowed store is a store (handlers hold one per invocation; tests lend
 /// theirs).
 macro_rules! forward_stores {
@@ -312,6 +409,17 @@ macro_rules! forward_stores {
             }
             fn put_cost(&self, snapshot: &CostSnapshot) -> impl Future<Output = Result<Written, StoreError>> + Send {
                 S::put_cost(self, snapshot)
+            }
+            fn put_backfilled(&self, snapshot: &Snapshot) -> impl Future<Output = Result<Written, StoreError>> + Send {
+                S::put_backfilled(self, snapshot)
+            }
+            fn snapshot_days(
+                &self,
+                kind: SnapshotKind,
+                from: NaiveDate,
+                to: NaiveDate,
+            ) -> impl Future<Output = Result<BTreeSet<NaiveDate>, StoreError>> + Send {
+                S::snapshot_days(self, kind, from, to)
             }
             fn history(
                 &self,
@@ -410,6 +518,59 @@ mod tests {
         assert_eq!(h.len(), 2, "a day without revenue is not a day of history");
         assert_eq!(h.get(day("2026-03-01")).unwrap().cost, None, "a missing cost does not void the day");
         assert_eq!(h.get(day("2026-03-02")).unwrap().cost, Some(Money::whole(5, Currency::EUR)));
+    }
+
+    fn days(list: &[&str]) -> BTreeSet<NaiveDate> {
+        list.iter().map(|d| day(d)).collect()
+    }
+
+    #[test]
+    fn the_days_to_backfill_are_the_gaps_of_the_last_week_after_a_stored_day() {
+        let today = day("2026-11-29");
+        assert_eq!(backfill_window(today), (day("2026-11-21"), day("2026-11-28")));
+        // Collected on the 21st to the 25th and the 27th: the 26th and the 28th are gaps.
+        let stored =
+            days(&["2026-11-21", "2026-11-22", "2026-11-23", "2026-11-24", "2026-11-25", "2026-11-27"]);
+        assert_eq!(days_to_backfill(&stored, today), [day("2026-11-26"), day("2026-11-28")]);
+        // Nothing since the 21st: the whole week is filled, and no day before it.
+        assert_eq!(days_to_backfill(&days(&["2026-11-21"]), today).len(), 7);
+        assert_eq!(days_to_backfill(&days(&["2026-11-21"]), today)[0], day("2026-11-22"));
+        // Today's own snapshot and days older than the window are not the look-back's.
+        assert!(days_to_backfill(&days(&["2026-11-29"]), today).is_empty());
+        assert!(days_to_backfill(&days(&["2026-11-20"]), today).is_empty());
+    }
+
+    #[test]
+    fn a_new_installation_backfills_nothing_before_its_first_day() {
+        let today = day("2026-11-29");
+        assert!(days_to_backfill(&BTreeSet::new(), today).is_empty(), "nothing collected yet");
+        assert!(days_to_backfill(&days(&["2026-11-27"]), today) == [day("2026-11-28")]);
+        assert!(days_to_backfill(&days(&["2026-11-28"]), today).is_empty(), "first collected yesterday");
+    }
+
+    #[test]
+    fn joined_history_keeps_which_days_were_backfilled() {
+        let h = join_marked(
+            &[revenue("2026-03-01", 10), revenue("2026-03-02", 20)],
+            &[cost("2026-03-01", 5), cost("2026-03-02", 5), cost("2026-03-03", 6)],
+            &days(&["2026-03-02"]),
+            &days(&["2026-03-02", "2026-03-03"]),
+        );
+        let marks: Vec<_> = h.backfilled(day("2026-03-01"), day("2026-03-03")).collect();
+        assert_eq!(
+            marks,
+            [(day("2026-03-02"), Backfilled { revenue: true, cost: true })],
+            "a cost without revenue is no day of history, and takes no mark"
+        );
+        assert_eq!(h.get(day("2026-03-02")).unwrap().mrr, Money::whole(20, Currency::EUR));
+    }
+
+    #[test]
+    fn each_kind_names_the_source_it_is_backfilled_from() {
+        assert_eq!(SnapshotKind::Revenue.backfill_source(), "stripe-invoices");
+        assert_eq!(SnapshotKind::Cost.backfill_source(), "cost-explorer");
+        assert_eq!(Snapshot::Cost(cost("2026-03-03", 6)).kind(), SnapshotKind::Cost);
+        assert_eq!(Snapshot::Revenue(revenue("2026-03-01", 1)).date(), day("2026-03-01"));
     }
 
     #[test]

@@ -154,6 +154,15 @@ fn propose(
         ));
         return Err(Waiting);
     }
+    if let Some(drain) = state.drain.as_ref().filter(|d| d.approved_by.is_some() && !d.is_active()) {
+        // Approved before persons were compared, by its own requester under another
+        // name: it does not count, and the operators must hear why nothing drains.
+        notes.reasons.push(format!(
+            "the drain requested by {} was approved by the same person ({}): it is not in force; another approver must approve it",
+            drain.requested_by,
+            drain.approved_by.as_deref().unwrap_or_default()
+        ));
+    }
     if let Some(drain) = state.drain.as_ref().filter(|d| d.is_active()) {
         notes.reasons.push(format!(
             "drained (requested by {}, approved by {}: {}): everything revscale manages goes COLD at L0, and nothing starts until the drain is cancelled",
@@ -199,6 +208,18 @@ fn propose(
         notes.reasons.push(format!("no snapshot for {today}: nothing is decided without today's figures"));
         return Err(Waiting);
     };
+    // Without today's cost, growth cannot pass the cost guard and an overrun cannot be
+    // measured: a change waiting for approval would look as if its conditions had
+    // vanished. Wait for the figure instead.
+    if snapshot.cost.is_none()
+        && let Some(p) = &state.pending_approval
+    {
+        notes.reasons.push(format!(
+            "no cost snapshot for {today}: the pending change L{} -> L{} waits for today's cost",
+            p.from, p.to
+        ));
+        return Err(Waiting);
+    }
     let downgrade = churn_target(config, state, history, today, snapshot, &mut notes.reasons)
         .or_else(|| overrun_proposal(config, state, history, today, snapshot, &mut notes.reasons));
     let (to_level, cause, mut transitions, extra_cost) = match downgrade {
@@ -302,7 +323,12 @@ fn gate(
                 Mode::Shadow => false,
             });
     if !needs_approval {
-        next_state.pending_approval = None;
+        if let Some(p) = next_state.pending_approval.take() {
+            reasons.push(format!(
+                "the pending change L{} -> L{} gives way to this one, which needs no approval",
+                p.from, p.to
+            ));
+        }
         return Outcome::Execute;
     }
     // An approval holds `safety.approval_expiry_days` from the day it was given, a
@@ -317,6 +343,7 @@ fn gate(
             if p.from == state.level
                 && p.to == proposal.to_level
                 && p.cause == proposal.cause
+                && p.extra_monthly_cost == proposal.extra_cost
                 && !lapsed(p) =>
         {
             if let Some(by) = &p.approved_by {
@@ -332,6 +359,11 @@ fn gate(
                 reasons.push(format!(
                     "L{} -> L{} proposed on {}: {what} lapsed after {} days, so it is proposed again",
                     p.from, p.to, p.requested_on, config.safety.approval_expiry_days
+                ));
+            } else if let Some(p) = stale.as_ref().filter(|p| p.extra_monthly_cost != proposal.extra_cost) {
+                reasons.push(format!(
+                    "L{} -> L{} was proposed adding {} a month and now adds {}: what was reviewed is not what would run, so it is proposed again",
+                    p.from, p.to, p.extra_monthly_cost, proposal.extra_cost
                 ));
             }
             events.push(Event::ApprovalRequired {

@@ -117,8 +117,10 @@ impl Drain {
     /// request, different for a drain requested again by someone else or for another
     /// reason.
     pub fn id(&self) -> String {
+        // 64 bits: finding a reason whose tag collides with another's drain is out of
+        // reach, so an approver's id cannot be made to name a drain they never saw.
         let digest = Sha256::digest(format!("{}\n{}", self.requested_by, self.reason).as_bytes());
-        let tag: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        let tag: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
         format!("drain-{}-{tag}", self.requested_on.format("%Y%m%d"))
     }
 }
@@ -148,7 +150,11 @@ impl PendingApproval {
     /// where growth was proposed) has another id.
     pub fn id(&self) -> String {
         let cause = self.cause.map_or_else(|| "change".to_string(), |c| c.to_string().replace(' ', "-"));
-        format!("pending-{}-L{}-L{}-{cause}", self.requested_on.format("%Y%m%d"), self.from, self.to)
+        // The cost it adds is part of what was reviewed: the same move made dearer (a
+        // pushed config with other costs) is another change, with another id.
+        let digest = Sha256::digest(format!("{}", self.extra_monthly_cost).as_bytes());
+        let tag: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        format!("pending-{}-L{}-L{}-{cause}-{tag}", self.requested_on.format("%Y%m%d"), self.from, self.to)
     }
 }
 

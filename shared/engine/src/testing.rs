@@ -108,6 +108,8 @@ pub struct MemoryStore {
 struct Inner {
     revenue: BTreeMap<NaiveDate, RevenueSnapshot>,
     cost: BTreeMap<NaiveDate, CostSnapshot>,
+    /// The days whose revenue or cost snapshot was backfilled.
+    backfilled: BTreeMap<SnapshotKind, std::collections::BTreeSet<NaiveDate>>,
     state: Option<Versioned<SystemState>>,
     audit: Vec<AuditRecord>,
     /// Invocation id -> the decision it recorded.
@@ -143,11 +145,34 @@ impl SnapshotStore for MemoryStore {
         inner.cost.insert(snapshot.date, snapshot.clone());
         Ok(Written::Created)
     }
+    async fn put_backfilled(&self, snapshot: &Snapshot) -> Result<Written, StoreError> {
+        let written = match snapshot {
+            Snapshot::Revenue(r) => self.put_revenue(r).await?,
+            Snapshot::Cost(c) => self.put_cost(c).await?,
+        };
+        if written == Written::Created {
+            self.lock()?.backfilled.entry(snapshot.kind()).or_default().insert(snapshot.date());
+        }
+        Ok(written)
+    }
+    async fn snapshot_days(
+        &self,
+        kind: SnapshotKind,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<std::collections::BTreeSet<NaiveDate>, StoreError> {
+        let inner = self.lock()?;
+        Ok(match kind {
+            SnapshotKind::Revenue => inner.revenue.range(from..=to).map(|(d, _)| *d).collect(),
+            SnapshotKind::Cost => inner.cost.range(from..=to).map(|(d, _)| *d).collect(),
+        })
+    }
     async fn history(&self, from: NaiveDate, to: NaiveDate) -> Result<History, StoreError> {
         let inner = self.lock()?;
         let revenue: Vec<RevenueSnapshot> = inner.revenue.range(from..=to).map(|(_, r)| r.clone()).collect();
         let cost: Vec<CostSnapshot> = inner.cost.range(from..=to).map(|(_, c)| c.clone()).collect();
-        Ok(join_snapshots(&revenue, &cost))
+        let marked = |kind| inner.backfilled.get(&kind).cloned().unwrap_or_default();
+        Ok(join_marked(&revenue, &cost, &marked(SnapshotKind::Revenue), &marked(SnapshotKind::Cost)))
     }
 }
 

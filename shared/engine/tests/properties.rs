@@ -310,9 +310,9 @@ fn days_in(plausible: std::ops::RangeInclusive<u32>) -> impl Strategy<Value = u3
 proptest! {
     #![proptest_config(ProptestConfig { cases: VALID_CONFIG_CASES, ..ProptestConfig::default() })]
 
-    /// An approval given before the collectors ran, on a day a collector failed, or
-    /// while another run holds the lock, is kept as it was: never withdrawn for want of
-    /// figures.
+    /// An approval given before the collectors ran, on a day one or both collectors
+    /// failed, or while another run holds the lock, is kept as it was: never withdrawn
+    /// for want of figures.
     #[test]
     fn an_approved_pending_change_survives_any_day_without_a_snapshot(
         situation in situation(),
@@ -320,7 +320,7 @@ proptest! {
         cause in prop_oneof![Just(Cause::Growth), Just(Cause::Churn), Just(Cause::CostOverrun)],
         mode in prop_oneof![Just(Mode::Shadow), Just(Mode::Approval), Just(Mode::Auto)],
         approved_days_ago in 0u64..=7,
-        locked in any::<bool>(),
+        unknown in 0u8..3,
     ) {
         let (mut c, mut s, h, date) = situation.setup();
         c.mode = mode;
@@ -334,7 +334,7 @@ proptest! {
             approved_by: Some("bob".into()),
             approved_on: Some(today - Days::new(approved_days_ago)),
         });
-        let history = if locked {
+        let history = if unknown == 0 {
             s.provisioning = Some(ProvisioningRun {
                 decision_id: DecisionId("2026-05-01-prewarm".into()),
                 from_level: s.level,
@@ -349,6 +349,15 @@ proptest! {
                 undone: Vec::new(),
             });
             h
+        } else if unknown == 1 {
+            // The revenue collector ran; the cost collector did not.
+            History::from_snapshots(h.iter().map(|snapshot| {
+                let mut snapshot = *snapshot;
+                if snapshot.date == today {
+                    snapshot.cost = None;
+                }
+                snapshot
+            }))
         } else {
             History::from_snapshots(h.iter().filter(|snapshot| snapshot.date != today).copied())
         };

@@ -1182,3 +1182,45 @@ fn a_drained_system_starts_nothing_however_revenue_grows_until_the_drain_is_canc
     s.drain = None;
     assert!(eval(&c, &s, &h, "2026-02-28").to_level > 0, "cancelled, growth counts again");
 }
+
+#[test]
+fn an_approved_step_down_for_cost_waits_on_a_day_whose_cost_was_not_collected() {
+    let c = config();
+    let s = at_level(&c, 3, "2026-01-01");
+    let mut h = months(&[("2026-01", 4000), ("2026-02", 4000), ("2026-03", 4000)], 500);
+    fill(&mut h, "2026-04-01", "2026-04-30", 4000, 3700);
+    let mut approved = eval(&c, &s, &h, "2026-04-07").state;
+    let p = approved.pending_approval.as_mut().expect("a step-down for cost is proposed");
+    assert_eq!(p.cause, Some(Cause::CostOverrun));
+    p.approved_by = Some("bob".into());
+    p.approved_on = Some(day("2026-04-07"));
+    // 04-08: revenue collected, the cost collector failed.
+    let mut no_cost = h.clone();
+    no_cost.insert(revscale_engine::DailySnapshot { date: day("2026-04-08"), mrr: eur(4000), cost: None });
+    let d = eval(&c, &approved, &no_cost, "2026-04-08");
+    assert_eq!(d.outcome, Outcome::Hold);
+    assert_eq!(d.state.pending_approval, approved.pending_approval, "{:?}", d.reasons);
+    assert!(d.reasons.iter().any(|r| r.contains("waits for today's cost")), "{:?}", d.reasons);
+    // With the cost in, the approval runs.
+    assert_eq!(eval(&c, &approved, &h, "2026-04-08").outcome, Outcome::Execute);
+}
+
+#[test]
+fn an_approved_change_that_now_costs_more_than_was_reviewed_is_proposed_again() {
+    let (_, mut s, h) = ready_for_level_2();
+    s.mode = Some(Mode::Approval);
+    let cheap = config();
+    let mut approved = eval(&cheap, &s, &h, "2026-03-01").state;
+    let p = approved.pending_approval.as_mut().expect("proposed");
+    let reviewed_id = p.id();
+    p.approved_by = Some("bob".into());
+    p.approved_on = Some(day("2026-03-01"));
+    // A pushed config makes level 2's components dearer before the engine acts.
+    let dear = config_with(|v| set(v, &["components", "k8s_workers", "cost", "hot"], 400.into()));
+    let d = eval(&dear, &approved, &h, "2026-03-02");
+    assert_eq!(d.outcome, Outcome::AwaitingApproval, "{:?}", d.reasons);
+    let fresh = d.state.pending_approval.expect("proposed again");
+    assert_eq!(fresh.approved_by, None);
+    assert_ne!(fresh.id(), reviewed_id);
+    assert!(d.reasons.iter().any(|r| r.contains("not what would run")), "{:?}", d.reasons);
+}

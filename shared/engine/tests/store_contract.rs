@@ -17,6 +17,13 @@ fn in_memory_history_is_a_bounded_query_of_revenue_days_with_their_cost() {
 }
 
 #[test]
+fn a_backfilled_snapshot_never_overwrites_a_collected_day_in_memory_and_history_carries_its_mark() {
+    pollster::block_on(a_backfilled_snapshot_never_overwrites_a_collected_day_and_history_carries_its_mark(
+        &MemoryStore::default(),
+    ));
+}
+
+#[test]
 fn in_memory_state_writes_are_versioned_and_a_stale_writer_gets_a_conflict() {
     pollster::block_on(
         state_writes_are_versioned_and_a_stale_writer_gets_a_conflict(&MemoryStore::default()),

@@ -269,7 +269,13 @@ pub fn simulate(
             && decision.outcome == Outcome::AwaitingApproval
             && let Some(pending) = decision.state.pending_approval.as_mut()
         {
-            pending.approved_by = Some("simulated-operator".into());
+            // Through the same gate as the API's approvals, naming what it approves.
+            let id = pending.id();
+            if let Err(refused) =
+                revscale_engine::approval::approve(pending, "simulated-operator", &id, config, date)
+            {
+                decision.reasons.push(format!("the simulated approval was refused: {refused}"));
+            }
             let approved = decision.state.clone();
             decision = evaluate(&Inputs { config, state: &approved, history: &history }, date);
             events.extend(decision.events.iter().filter(|e| !matches!(e, Event::Alert { .. })).cloned());

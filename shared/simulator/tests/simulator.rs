@@ -95,7 +95,9 @@ fn a_cost_overrun_alerts_and_proposes_a_step_down_but_never_takes_one() {
     );
     let proposals: Vec<String> =
         events(&days, "approval_required").iter().map(|(d, _)| d.date.to_string()).collect();
-    assert_eq!(proposals, ["2026-06-07"], "proposed once, on the seventh day above 90%");
+    // Proposed on the seventh day above 90%; a request nobody approved lapses after
+    // `approval_expiry_days` (7) and is proposed afresh the day after, while it holds.
+    assert_eq!(proposals, ["2026-06-07", "2026-06-15", "2026-06-23"]);
     assert!(
         !events(&days, "level_changed")
             .iter()
@@ -138,7 +140,15 @@ fn auto_approve_lets_the_simulated_operator_approve_on_the_same_day() {
     let scenario = Scenario::parse_csv(csv, &c).unwrap();
     let waiting = simulate(&c, &scenario, &SimOptions::default()).unwrap();
     assert_eq!(waiting.last().unwrap().level, 0);
-    assert_eq!(events(&waiting, "approval_required").len(), 1);
+    // Nobody approves: the request is renewed every eight days (it can be approved for
+    // seven), and never acted on.
+    let asked: Vec<chrono::NaiveDate> =
+        events(&waiting, "approval_required").iter().map(|(d, _)| d.date).collect();
+    assert!(asked.len() > 1, "{asked:?}");
+    assert!(
+        asked.windows(2).all(|w| (w[1] - w[0]).num_days() == i64::from(c.safety.approval_expiry_days) + 1),
+        "{asked:?}"
+    );
     let approved = simulate(&c, &scenario, &SimOptions { auto_approve: true, ..Default::default() }).unwrap();
     assert_eq!(approved.last().unwrap().level, 2);
 }

@@ -3,8 +3,10 @@
 //! (`tests/store.rs`). Each check takes a fresh, empty store.
 
 use chrono::Days;
+use revscale_engine::history::Backfilled;
 use revscale_engine::ports::{
-    AuditRecord, CostSnapshot, RevenueSnapshot, ScopedStore, StateStore, Store, StoreError, Written,
+    AuditRecord, CostSnapshot, RevenueSnapshot, ScopedStore, Snapshot, SnapshotKind, StateStore, Store,
+    StoreError, Written,
 };
 use revscale_engine::{ComponentId, Config, Currency, Money, SystemState};
 
@@ -80,6 +82,47 @@ pub async fn history_is_a_bounded_query_of_revenue_days_with_their_cost_when_col
         h.get(day("2026-01-04")).is_none() && h.get(day("2026-02-21")).is_none(),
         "nothing outside the range"
     );
+}
+
+pub async fn a_backfilled_snapshot_never_overwrites_a_collected_day_and_history_carries_its_mark(
+    s: &impl Store,
+) {
+    s.put_revenue(&revenue("2026-03-01", 1000)).await.unwrap();
+    s.put_cost(&cost("2026-03-01", 100)).await.unwrap();
+    s.put_revenue(&revenue("2026-03-03", 1000)).await.unwrap();
+    // The 2nd was missed by both collectors; the 3rd only by the cost collector.
+    let fill = |snapshot| async move { s.put_backfilled(&snapshot).await.unwrap() };
+    assert_eq!(fill(Snapshot::Revenue(revenue("2026-03-01", 7))).await, Written::AlreadyExists);
+    assert_eq!(fill(Snapshot::Cost(cost("2026-03-01", 7))).await, Written::AlreadyExists);
+    assert_eq!(fill(Snapshot::Revenue(revenue("2026-03-02", 990))).await, Written::Created);
+    assert_eq!(fill(Snapshot::Cost(cost("2026-03-02", 90))).await, Written::Created);
+    assert_eq!(fill(Snapshot::Cost(cost("2026-03-03", 95))).await, Written::Created);
+    assert_eq!(
+        fill(Snapshot::Revenue(revenue("2026-03-02", 5))).await,
+        Written::AlreadyExists,
+        "filled once"
+    );
+
+    let h = s.history(day("2026-03-01"), day("2026-03-03")).await.unwrap();
+    let one = h.get(day("2026-03-01")).unwrap();
+    assert_eq!(
+        (one.mrr, one.cost),
+        (Money::whole(1000, Currency::EUR), Some(Money::whole(100, Currency::EUR)))
+    );
+    assert_eq!(h.get(day("2026-03-02")).unwrap().mrr, Money::whole(990, Currency::EUR));
+    let marks: Vec<_> = h.backfilled(day("2026-03-01"), day("2026-03-03")).collect();
+    assert_eq!(
+        marks,
+        [
+            (day("2026-03-02"), Backfilled { revenue: true, cost: true }),
+            (day("2026-03-03"), Backfilled { revenue: false, cost: true }),
+        ]
+    );
+    let revenue_days =
+        s.snapshot_days(SnapshotKind::Revenue, day("2026-02-28"), day("2026-03-02")).await.unwrap();
+    assert_eq!(revenue_days.into_iter().collect::<Vec<_>>(), [day("2026-03-01"), day("2026-03-02")]);
+    let cost_days = s.snapshot_days(SnapshotKind::Cost, day("2026-03-01"), day("2026-03-31")).await.unwrap();
+    assert_eq!(cost_days.len(), 3);
 }
 
 pub async fn state_writes_are_versioned_and_a_stale_writer_gets_a_conflict(s: &impl Store) {

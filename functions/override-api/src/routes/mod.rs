@@ -37,7 +37,9 @@ fn approve_as<A: Approvable + ?Sized>(
                     ctx.caller.person, ctx.caller.principal
                 ))
             }
-            ApprovalRefused::SamePerson { .. } => ApiError::Forbidden(refused.to_string()),
+            ApprovalRefused::SamePerson { .. } | ApprovalRefused::Indistinct { .. } => {
+                ApiError::Forbidden(refused.to_string())
+            }
             other => ApiError::Conflict(other.to_string()),
         }
     })

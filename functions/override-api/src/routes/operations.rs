@@ -41,8 +41,9 @@ pub(crate) async fn set_mode<S: Store, B, N>(
     Ok(SetModeResponse { mode, deployed_mode: deps.config.mode })
 }
 
-/// Releases the lock of a run that could neither finish nor roll back, once an
-/// operator has repaired its components by hand and says where each one stands.
+/// Releases the lock of a run that could neither finish nor roll back, once its
+/// execution has ended and an operator has repaired its components by hand and says
+/// where each one stands (only the run's own components: the engine refuses others).
 pub(crate) async fn release<S: Store, B, N>(
     deps: &Deps<S, B, N>,
     store: &S,
@@ -51,6 +52,16 @@ pub(crate) async fn release<S: Store, B, N>(
 ) -> Result<ReleaseRunResponse, ApiError> {
     record_decision_id(&decision_id);
     let reason = checked_reason(&reason)?;
+    // The run's own execution may still be moving its components (a rollback under
+    // way, a step retrying): releasing it then would leave two writers. Only once Step
+    // Functions says it ended is the operator's word about the components taken.
+    let running =
+        deps.executions.is_running(&decision_id).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    if running {
+        return Err(ApiError::Conflict(format!(
+            "the provisioning execution {decision_id} is still running: let it end (or stop it in Step Functions) before releasing it"
+        )));
+    }
     let declared: Vec<String> = components.iter().map(|(c, s)| format!("{c}={s}")).collect();
     let what = format!(
         "released provisioning run {decision_id} after a manual repair: {} ({reason})",

@@ -31,8 +31,8 @@ use serde::de::DeserializeOwned;
 
 use super::StripeError;
 use super::invoices::{
-    COUNTED_INVOICE_STATUSES, EndedSubscription, Invoice, InvoiceHistory, InvoiceLine, ended_dates,
-    prices_needed,
+    COUNTED_INVOICE_STATUSES, DailyMrr, EndedSubscription, Invoice, InvoiceHistory, InvoiceLine, ended_dates,
+    prices_needed, reconstruct,
 };
 use super::model::{Coupon, ErrorBody, Item, List, Plan, Price, STRIPE_VERSION, Subscription};
 use super::mrr::{Lookups, MrrReport, MrrSummary, compute, needed};
@@ -272,6 +272,22 @@ impl StripeSource {
             self.list(&["v1", "subscriptions"], &[("status", "canceled".to_string())], deadline).await?;
         history.ended = ended_dates(&ended)?;
         Ok(history)
+    }
+
+    /// Daily MRR of the past days `from..=to`, rebuilt from the invoices as
+    /// `revscale history fetch` rebuilds it (see `invoices`): what a collector fills the
+    /// days it missed with. Within `within` and the source's `budget`, whichever ends
+    /// first: the collector runs it after the day's own collection, in what is left of
+    /// its Lambda's time.
+    pub async fn past_mrr(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        within: Duration,
+    ) -> Result<DailyMrr, StripeError> {
+        let deadline = Instant::now() + within.min(self.budget);
+        let history = self.invoice_history(from, deadline).await?;
+        reconstruct(&history, from, to, self.target, &self.fx)
     }
 
     /// Every page of a list endpoint, in order.

@@ -62,7 +62,22 @@ pub struct Invoice {
     /// Before 2025-03-31.basil.
     #[serde(default)]
     pub subscription: Option<Expandable<SubscriptionRef>>,
+    /// Who is billed: counted once however many subscriptions they hold, as the
+    /// collector counts customers.
+    #[serde(default)]
+    pub customer: Option<Expandable<CustomerRef>>,
     pub lines: List<InvoiceLine>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CustomerRef {
+    pub id: String,
+}
+
+impl Identified for CustomerRef {
+    fn identifier(&self) -> &str {
+        &self.id
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -271,12 +286,23 @@ pub struct ReconstructionStats {
 pub struct DailyMrr {
     /// Every day of the window, in order.
     pub days: BTreeMap<NaiveDate, Money>,
+    /// Per day, the subscriptions with a counted line and their customers (the
+    /// collector's `subscriptions_counted` and `customers`, for a backfilled snapshot).
+    pub counts: BTreeMap<NaiveDate, DayCounts>,
     pub stats: ReconstructionStats,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DayCounts {
+    pub subscriptions: u32,
+    /// Distinct customers; a subscription whose invoices name none counts as its own.
+    pub customers: u32,
 }
 
 /// One counted line: a monthly amount over a run of days.
 struct Span {
     subscription: String,
+    customer: Option<String>,
     /// The invoice's position in the listing: lines of one invoice never end each other.
     invoice: usize,
     currency: Currency,
@@ -335,10 +361,13 @@ pub fn reconstruct(
     stats.cut_short_by_cancellation = cut_short.len();
 
     let mut days = BTreeMap::new();
+    let mut counts = BTreeMap::new();
     let mut day = from;
     while day <= to {
         let mut per_subscription: BTreeMap<&str, (Currency, Decimal)> = BTreeMap::new();
+        let mut customers = BTreeSet::new();
         for s in spans.iter().filter(|s| s.from <= day && day < s.until) {
+            customers.insert(s.customer.as_deref().unwrap_or(&s.subscription));
             let entry = per_subscription.entry(&s.subscription).or_insert((s.currency, Decimal::ZERO));
             if entry.0 != s.currency {
                 return Err(StripeError::Unsupported {
@@ -348,6 +377,11 @@ pub fn reconstruct(
             }
             entry.1 += s.monthly;
         }
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        counts.insert(
+            day,
+            DayCounts { subscriptions: count(per_subscription.len()), customers: count(customers.len()) },
+        );
         let mut total = Money::zero(target);
         for (subscription, (currency, monthly)) in per_subscription {
             let converted = monthly.max(Decimal::ZERO) * fx.rate(currency, target)?;
@@ -363,7 +397,7 @@ pub fn reconstruct(
             .checked_add_days(Days::new(1))
             .ok_or_else(|| StripeError::Malformed(format!("no day after {day}")))?;
     }
-    Ok(DailyMrr { days, stats })
+    Ok(DailyMrr { days, counts, stats })
 }
 
 /// Ends each line where a later invoice of its subscription starts a new period
@@ -435,7 +469,8 @@ fn span(
         until = ended;
         cut_short.insert(subscription.clone());
     }
-    Ok(Some(Span { subscription, invoice: position, currency, monthly, from, until }))
+    let customer = invoice.customer.as_ref().map(|c| c.id().to_string());
+    Ok(Some(Span { subscription, customer, invoice: position, currency, monthly, from, until }))
 }
 
 /// When each canceled subscription ended, by UTC date.
@@ -560,6 +595,38 @@ mod tests {
         assert_eq!(r.days[&d("2026-03-09")].minor, 3_000);
         assert_eq!(r.days[&d("2026-03-10")].minor, 5_000, "600/12, not 30 + 50");
         assert_eq!(r.stats.superseded_lines, 1);
+    }
+
+    #[test]
+    fn each_day_counts_the_subscriptions_billed_for_it_and_their_customers_once() {
+        let with = |id: &str, sub: &str, customer: Option<&str>, from: &str, to: &str| -> Invoice {
+            let mut l = line(3_000, from, to, "price_m", 0);
+            l["parent"]["subscription_item_details"]["subscription"] = json!(sub);
+            serde_json::from_value(json!({"id": id, "object": "invoice", "status": "paid", "currency": "eur",
+                "customer": customer,
+                "parent": {"type": "subscription_details", "subscription_details": {"subscription": sub}},
+                "lines": {"object": "list", "data": [l], "has_more": false}}))
+            .unwrap()
+        };
+        let h = history(
+            vec![
+                with("in_1", "sub_1", Some("cus_A"), "2026-03-01", "2026-04-01"),
+                with("in_2", "sub_2", Some("cus_A"), "2026-03-01", "2026-04-01"),
+                with("in_3", "sub_3", None, "2026-03-10", "2026-04-10"),
+            ],
+            &[price("price_m", "month", 1, "licensed")],
+        );
+        let r = reconstruct(&h, d("2026-03-09"), d("2026-03-10"), Currency::EUR, &FxRates::new()).unwrap();
+        assert_eq!(
+            r.counts[&d("2026-03-09")],
+            DayCounts { subscriptions: 2, customers: 1 },
+            "one customer, two subscriptions"
+        );
+        assert_eq!(
+            r.counts[&d("2026-03-10")],
+            DayCounts { subscriptions: 3, customers: 2 },
+            "an invoice naming no customer counts its subscription as one"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
 
 use crate::config::Config;
-use crate::decision::{Event, Outcome};
+use crate::decision::{Event, Outcome, RecordedDecision};
 use crate::model::{Cause, ComponentId, ComponentState, DecisionId, Mode, Transition};
 use crate::ports::{AuditRecord, LevelChangeRequested};
 use crate::state::{BreakerStatus, ComponentRecord, ProvisioningRun, RunFailure, SystemState, Undo};
@@ -50,6 +50,9 @@ pub enum Refusal {
     Mismatch { id: DecisionId, what: &'static str },
     #[error("revscale is in shadow mode: decision {id} is recorded but never executed")]
     Shadow { id: DecisionId },
+    /// Something the decision rested on changed between the decision and its run.
+    #[error("decision {id} no longer holds: {why}")]
+    NoLongerHolds { id: DecisionId, why: String },
 }
 
 /// Checks a provisioning request against the decision the audit trail recorded under
@@ -98,6 +101,73 @@ pub fn verify_request(
         return Err(Refusal::Shadow { id });
     }
     Ok(())
+}
+
+/// Re-checks, when its run begins, every condition of a decision that can change after
+/// it was taken: the drain it executes (or that now overrides it), the override it
+/// executes (cancelled, expired or replaced since) or that now pins the level, the mode
+/// (shadow, or approval for a change no person approved), and the breaker. The evaluator
+/// decided on the state of 06:00; the run begins later, and an operator may have acted
+/// in between. `today` is the schedule's local date of the run.
+pub fn recheck(
+    decision: &RecordedDecision,
+    state: &SystemState,
+    config: &Config,
+    today: NaiveDate,
+) -> Result<(), Refusal> {
+    let refuse = |why: String| Err(Refusal::NoLongerHolds { id: decision.id.clone(), why });
+    let drain_active = state.drain.as_ref().is_some_and(|d| d.is_active());
+    let pin = state.active_override(today);
+    match decision.cause {
+        Some(Cause::Drain) if !drain_active => {
+            return refuse("the drain it executes was cancelled since".into());
+        }
+        Some(Cause::Drain) => return Ok(()),
+        // A drain overrides every other decision (the rules try it first).
+        _ if drain_active => {
+            return refuse("a drain was approved since: everything goes cold instead".into());
+        }
+        Some(Cause::Override) => match pin {
+            None => return refuse("the override it executes was cancelled or has expired since".into()),
+            Some(o) if o.level.min(config.top_level()) != decision.to_level => {
+                return refuse(format!(
+                    "override {} now pins the level to L{}, not L{}",
+                    o.id, o.level, decision.to_level
+                ));
+            }
+            Some(_) => {}
+        },
+        _ => {
+            if let Some(o) = pin {
+                return refuse(format!(
+                    "override {} was approved since and pins the level to L{}",
+                    o.id, o.level
+                ));
+            }
+            if let BreakerStatus::Open { until } = state.breaker.status(config, today) {
+                return refuse(format!(
+                    "the circuit breaker opened since: nothing automatic starts before {until}"
+                ));
+            }
+        }
+    }
+    let manual = matches!(decision.cause, Some(Cause::Override | Cause::Drain));
+    match state.mode(config) {
+        Mode::Shadow => refuse("revscale was switched to shadow mode since".into()),
+        // Taken in auto mode, the change may never have been approved; approval mode now
+        // asks for a person. A cost-overrun step-down was approved in every mode.
+        Mode::Approval
+            if decision.mode == Mode::Auto
+                && !manual
+                && decision.from_level != decision.to_level
+                && decision.cause != Some(Cause::CostOverrun) =>
+        {
+            refuse(
+                "revscale was switched to approval mode since: the change needs a person's approval".into(),
+            )
+        }
+        _ => Ok(()),
+    }
 }
 
 /// When a step runs: the instant, and the day it belongs to in the schedule's time zone
@@ -307,16 +377,21 @@ pub fn next_undo(
     Ok(Some(undo.target()))
 }
 
-/// Whether the undo step in progress needs the driver. A step the driver refused to
-/// start (`TransitionRejected`: a refused call changed nothing) is undone by restoring
-/// the state alone; calling the driver again would only be refused again.
+/// Whether the undo step in progress needs the driver: the one rule every rollback path
+/// (the provision Lambda's RollbackStart and RollbackCheck, the simulator's `execute`)
+/// asks. Undo never creates: an undo that needs no driver restores the state alone,
+/// whatever the resource's state, and never asks the driver for anything.
+///
+/// - A step the driver refused to start (`TransitionRejected`: a refused call changed
+///   nothing) needs no driver; calling it again would only be refused again.
+/// - A drain's half-done removal needs none either: driving it back would create again
+///   what may already be half deleted (`CreateCluster` on a cluster that is DELETING).
+///   What it leaves behind, the next drain run removes.
 pub fn undo_needs_driver(state: &SystemState, decision_id: &DecisionId) -> bool {
     let Some(run) = state.provisioning.as_ref().filter(|r| r.decision_id == *decision_id) else {
         return true;
     };
     let refused = run.failure.as_ref().is_some_and(|f| f.error == "TransitionRejected");
-    // A drain's half-done removal is put back in the state only: the driver would
-    // create again what may already be half deleted.
     !((refused || forward_only(run)) && matches!(run.undoing, Some(Undo::Abort { .. })))
 }
 
@@ -383,7 +458,9 @@ pub fn fail(
 /// execution stopped by hand), an operator repairs the components by hand and declares
 /// where each one the run may have touched really stands. This records that, releases
 /// the lock, and counts the run as failed for the breaker. Nothing is driven: the
-/// declaration is the operator's word, and the audit record carries it.
+/// declaration is the operator's word, and the audit record carries it. Only the run's
+/// own components may be declared: a release is no way to rewrite the rest of the state.
+/// (Whether the run's execution has ended is the caller's to check first.)
 pub fn release_after_repair(
     config: &Config,
     state: &mut SystemState,
@@ -411,6 +488,11 @@ pub fn release_after_repair(
         let Some(record) = repaired.components.get_mut(component) else {
             return Err(RunError::Illegal(format!("no component {component} in the configuration")));
         };
+        if !touched.contains(component) {
+            return Err(RunError::Illegal(format!(
+                "{component} is not one of run {decision_id}'s components: only those it touched are released"
+            )));
+        }
         if record.state != declared_state || record.in_flight.is_some() {
             *record =
                 ComponentRecord { state: declared_state, in_flight: None, since: today, ..record.clone() };
@@ -595,6 +677,143 @@ mod tests {
         assert_eq!(s.component_state(&ComponentId::new("k8s_workers")), ComponentState::Cold);
         assert_eq!(s.component_state(&ComponentId::new("eks_control_plane")), ComponentState::Warm);
         assert!(s.provisioning.is_none() && s.any_transitional().is_none());
+    }
+
+    fn override_to(level: u8, until: &str) -> crate::state::Override {
+        crate::state::Override {
+            id: "o1".into(),
+            level,
+            until: until.parse().unwrap(),
+            reason: "launch".into(),
+            requested_by: "alice".into(),
+            requested_on: "2026-03-01".parse().unwrap(),
+            approved_by: Some("bob".into()),
+            cancelled: false,
+        }
+    }
+
+    fn decided(cause: Cause, from: u8, to: u8) -> RecordedDecision {
+        let mut r = request("d1");
+        (r.cause, r.from_level, r.to_level) = (Some(cause), from, to);
+        recorded(&r, "2026-03-01T06:00:00").decision.unwrap()
+    }
+
+    fn day(d: &str) -> NaiveDate {
+        d.parse().unwrap()
+    }
+
+    #[test]
+    fn recheck_accepts_a_decision_whose_conditions_still_hold() {
+        let (c, mut s) = setup();
+        assert_eq!(recheck(&decided(Cause::Growth, 0, 1), &s, &c, day("2026-03-01")), Ok(()));
+        s.overrides.push(override_to(1, "2026-03-05"));
+        assert_eq!(recheck(&decided(Cause::Override, 0, 1), &s, &c, day("2026-03-05")), Ok(()));
+    }
+
+    #[test]
+    fn recheck_refuses_an_override_run_whose_override_was_cancelled_expired_or_replaced() {
+        let (c, mut s) = setup();
+        let d = decided(Cause::Override, 0, 1);
+        let why = |s: &SystemState, today| recheck(&d, s, &c, day(today)).unwrap_err().to_string();
+        assert!(why(&s, "2026-03-01").contains("cancelled or has expired"), "no override at all");
+        s.overrides.push(override_to(1, "2026-03-05"));
+        assert!(why(&s, "2026-03-06").contains("cancelled or has expired"), "expired the day after its last");
+        s.overrides[0].cancelled = true;
+        assert!(why(&s, "2026-03-02").contains("cancelled or has expired"));
+        s.overrides[0].cancelled = false;
+        s.overrides[0].level = 2;
+        assert!(why(&s, "2026-03-02").contains("now pins the level to L2"), "{}", why(&s, "2026-03-02"));
+    }
+
+    #[test]
+    fn recheck_refuses_an_automatic_change_once_an_override_pins_the_level() {
+        let (c, mut s) = setup();
+        s.overrides.push(override_to(0, "2026-03-05"));
+        let err = recheck(&decided(Cause::Growth, 0, 1), &s, &c, day("2026-03-01")).unwrap_err();
+        assert!(err.to_string().contains("override o1 was approved since"), "{err}");
+    }
+
+    #[test]
+    fn recheck_refuses_a_drain_run_once_the_drain_is_cancelled_and_anything_else_once_one_is_approved() {
+        let (c, mut s) = setup();
+        let drain = decided(Cause::Drain, 2, 0);
+        let err = recheck(&drain, &s, &c, day("2026-03-01")).unwrap_err();
+        assert!(err.to_string().contains("the drain it executes was cancelled"), "{err}");
+        s.drain = Some(crate::state::Drain {
+            reason: "teardown".into(),
+            requested_by: "alice".into(),
+            requested_on: day("2026-03-01"),
+            approved_by: Some("bob".into()),
+        });
+        assert_eq!(recheck(&drain, &s, &c, day("2026-03-01")), Ok(()));
+        let err = recheck(&decided(Cause::Growth, 0, 1), &s, &c, day("2026-03-01")).unwrap_err();
+        assert!(err.to_string().contains("a drain was approved since"), "{err}");
+    }
+
+    #[test]
+    fn recheck_refuses_an_automatic_change_while_the_breaker_is_open_not_once_it_is_half_open() {
+        let (c, mut s) = setup();
+        s.breaker.consecutive_failures = c.breaker.failures;
+        s.breaker.opened_on = Some(day("2026-03-01"));
+        let growth = decided(Cause::Growth, 0, 1);
+        let err = recheck(&growth, &s, &c, day("2026-03-01")).unwrap_err();
+        assert!(err.to_string().contains("circuit breaker opened"), "{err}");
+        let half_open = day("2026-03-01") + Days::new(u64::from(c.breaker.cooldown_days));
+        assert_eq!(recheck(&growth, &s, &c, half_open), Ok(()), "one attempt is allowed");
+        s.overrides.push(override_to(1, "2026-03-05"));
+        assert_eq!(
+            recheck(&decided(Cause::Override, 0, 1), &s, &c, day("2026-03-01")),
+            Ok(()),
+            "an approved override passes the breaker, as the rules let it"
+        );
+    }
+
+    #[test]
+    fn recheck_refuses_once_the_mode_is_shadow_or_approval_for_an_unapproved_change() {
+        let (c, mut s) = setup();
+        let growth = decided(Cause::Growth, 0, 1);
+        s.set_mode(Mode::Shadow, &c);
+        let err = recheck(&growth, &s, &c, day("2026-03-01")).unwrap_err();
+        assert!(err.to_string().contains("shadow mode"), "{err}");
+        s.set_mode(Mode::Approval, &c);
+        let err = recheck(&growth, &s, &c, day("2026-03-01")).unwrap_err();
+        assert!(err.to_string().contains("approval mode"), "{err}");
+        let mut approved = growth.clone();
+        approved.mode = Mode::Approval;
+        assert_eq!(recheck(&approved, &s, &c, day("2026-03-01")), Ok(()), "decided under approval: approved");
+        assert_eq!(recheck(&decided(Cause::CostOverrun, 1, 0), &s, &c, day("2026-03-01")), Ok(()));
+    }
+
+    #[test]
+    fn undo_never_creates_a_drains_and_a_refused_steps_undo_need_no_driver_a_failed_climbs_does() {
+        let at = now("2026-03-01T06:00:00");
+        let undo_after = |mut s: SystemState, r: &LevelChangeRequested, steps: usize, error: &str| {
+            begin(&mut s, r, at).unwrap();
+            for i in 0..steps {
+                start_step(&mut s, &r.decision_id, i, at).unwrap();
+                commit_step(&mut s, &r.decision_id, i, at).unwrap();
+            }
+            start_step(&mut s, &r.decision_id, steps, at).unwrap();
+            let failure = RunFailure { error: error.into(), cause: "x".into() };
+            next_undo(&mut s, &r.decision_id, failure, at).unwrap().unwrap();
+            undo_needs_driver(&s, &r.decision_id)
+        };
+        let (_, s) = setup();
+        assert!(
+            undo_after(s.clone(), &request("d1"), 1, "TransitionFailed"),
+            "a failed climb is driven back"
+        );
+        assert!(
+            !undo_after(s.clone(), &request("d1"), 1, "TransitionRejected"),
+            "a refused step changed nothing"
+        );
+        for steps in 0..4 {
+            for error in ["TransitionFailed", "TransitionTimedOut", "TransitionRejected"] {
+                let mut s = s.clone();
+                let r = drain_run(&mut s);
+                assert!(!undo_after(s, &r, steps, error), "drain step {steps} ({error})");
+            }
+        }
     }
 
     #[test]
@@ -806,6 +1025,26 @@ mod tests {
         assert_eq!((record.state, record.in_flight, record.since), (ComponentState::Cold, None, today));
         assert_eq!(s.breaker.consecutive_failures, 1);
         assert_eq!(s.level, 0);
+    }
+
+    #[test]
+    fn releasing_rewrites_only_the_components_the_run_touched() {
+        let (c, mut s) = setup();
+        begin(&mut s, &request("d1"), now("2026-03-01T06:00:00")).unwrap();
+        start_step(&mut s, &"d1".into(), 0, now("2026-03-01T06:00:00")).unwrap();
+        let before = s.clone();
+        let today: NaiveDate = "2026-03-02".parse().unwrap();
+        let beyond =
+            declared(&[("eks_control_plane", ComponentState::Cold), ("hume_ai", ComponentState::Hot)]);
+        let err = release_after_repair(&c, &mut s, &"d1".into(), &beyond, today).unwrap_err();
+        assert!(err.to_string().contains("hume_ai is not one of run d1's components"), "{err}");
+        assert_eq!(s, before, "nothing rewritten");
+        let own = declared(&[("eks_control_plane", ComponentState::Cold)]);
+        release_after_repair(&c, &mut s, &"d1".into(), &own, today).unwrap();
+        assert_eq!(
+            s.components[&ComponentId::new("hume_ai")],
+            before.components[&ComponentId::new("hume_ai")]
+        );
     }
 
     #[test]
