@@ -20,7 +20,7 @@ use revscale_engine::model::{ComponentState, Transition};
 use revscale_engine::ports::{
     Alert, AuditRecord, EventBus, LEVEL_CHANGED, LevelChangeRequested, Notifier, Store, StoreError, Versioned,
 };
-use revscale_engine::ports::{ComponentDriver, DriverError, DriverStatus};
+use revscale_engine::ports::{ComponentDriver, DriverError, DriverStatus, Written};
 use revscale_engine::provisioning::run::{self, RunError};
 use revscale_engine::provisioning::{self, StepFailure};
 use revscale_engine::state::RunFailure;
@@ -186,9 +186,25 @@ async fn save<S: Store>(
         note,
         state_version: None,
     };
-    // AlreadyExists: a retried call whose write already landed.
-    store.record_decision(&record, state, Some(version)).await.map_err(store_error)?;
-    Ok(())
+    match store.record_decision(&record, state, Some(version)).await.map_err(store_error)? {
+        Written::Created => Ok(()),
+        // The record exists, so this call wrote no state. That is success only if the
+        // record is this very step's, whose transaction wrote the state with it (a
+        // retried call whose first attempt landed); a record of another write under
+        // the same id means this step's state write never happened.
+        Written::AlreadyExists => {
+            let existing = store.audit_record(&record.id).await.map_err(store_error)?;
+            match existing {
+                Some(e) if e.kind == record.kind && e.note == record.note && e.events == record.events => {
+                    Ok(())
+                }
+                _ => Err(FunctionError::Internal(format!(
+                    "audit record {} exists but records another write: this step's state write did not happen",
+                    record.id
+                ))),
+            }
+        }
+    }
 }
 
 fn component<'a>(

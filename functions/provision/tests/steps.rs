@@ -695,3 +695,19 @@ async fn a_growth_run_after_the_breaker_opened_is_refused_with_an_alert() {
     let action = begin(&deps, level_2("d-breaker")).await;
     assert_refused(&deps, action, "circuit breaker opened").await;
 }
+
+#[tokio::test]
+async fn a_step_whose_audit_id_holds_another_write_fails_instead_of_reporting_a_state_write_that_never_happened()
+ {
+    let deps = deps(ScriptedDriver::default());
+    step(&deps, begin(&deps, level_2("d-s")).await).await.unwrap();
+    step(&deps, Action::Start { decision_id: "d-s".into(), index: 0, now: t0() }).await.unwrap();
+    // Another write already holds the commit's audit id (with the state as it stood).
+    let stored = deps.store.load_state().await.unwrap().unwrap();
+    let foreign = AuditRecord { note: "another write".into(), ..seed_record("d-s.commit.0", t0()) };
+    deps.store.record_decision(&foreign, &stored.value, Some(stored.version)).await.unwrap();
+    let err =
+        step(&deps, Action::Commit { decision_id: "d-s".into(), index: 0, now: t0() }).await.unwrap_err();
+    assert!(err.to_string().contains("state write did not happen"), "{err}");
+    assert_eq!(state(&deps).await.provisioning.unwrap().committed, 0, "nothing was committed");
+}
