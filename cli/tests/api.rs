@@ -269,18 +269,30 @@ async fn operator_commands_are_signed_and_an_override_needs_two_people() {
     let o = run(alice, vec!["drain", "--dry-run"]).await.unwrap();
     assert!(o.status.success() && text(&o).0.starts_with("drain      "), "{:?}", text(&o));
     let o = run(alice, vec!["drain", "--reason", "teardown"]).await.unwrap();
-    assert!(
-        text(&o).0.contains("drain      requested by arn:aws:iam::123456789012:user/alice"),
-        "{:?}",
+    assert!(text(&o).0.contains(" requested by arn:aws:iam::123456789012:user/alice"), "{:?}", text(&o));
+    // The drain's id, as the request prints it: what bob approves by name.
+    let drain_id: &'static str = Box::leak(
         text(&o)
+            .0
+            .split_whitespace()
+            .nth(1)
+            .expect("the drain line names its id")
+            .to_string()
+            .into_boxed_str(),
     );
+    assert!(drain_id.starts_with("drain-"), "{drain_id}");
     let before = seen.lock().unwrap().len();
     let o = run(bob, vec!["drain", "--reason", "x", "cancel"]).await.unwrap();
     assert!(!o.status.success() && text(&o).1.contains("take no --reason"), "{:?}", text(&o));
     let o = run(bob, vec!["drain", "cancel", "--reason", "x"]).await.unwrap();
     assert!(!o.status.success() && text(&o).1.contains("unexpected argument '--reason'"), "{:?}", text(&o));
     assert_eq!(seen.lock().unwrap().len(), before);
-    let o = run(bob, vec!["drain", "--json", "approve"]).await.unwrap();
+    // Without --id and not at a terminal, nothing is approved: a script names what it approves.
+    let o = run(bob, vec!["drain", "approve"]).await.unwrap();
+    assert!(!o.status.success() && text(&o).1.contains(&format!("--id {drain_id}")), "{:?}", text(&o));
+    let o = run(bob, vec!["drain", "approve", "--id", "drain-20261206-0000000000000000"]).await.unwrap();
+    assert!(!o.status.success() && text(&o).1.contains("(409)"), "another id is refused: {:?}", text(&o));
+    let o = run(bob, vec!["drain", "--json", "approve", "--id", drain_id]).await.unwrap();
     assert!(o.status.success(), "{:?}", text(&o));
     let approved: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
     assert_eq!(approved["drain"]["approved_by"], "arn:aws:iam::123456789012:user/bob");
