@@ -105,7 +105,12 @@ async fn every_bad_request_is_refused_with_its_status_and_changes_nothing() {
         ("unsigned request (no identity)", fixture("status-unsigned", &id), 403, "no IAM identity"),
         ("unsigned change", fixture("override-request-unsigned", &id), 403, "no IAM identity"),
         ("self-approval", fixture("override-approve-self", &id), 403, "cannot approve it"),
-        ("empty 'before'", fixture("decisions-empty-before", &id), 400, "'before' must be the 'next' of a previous page"),
+        (
+            "empty 'before'",
+            fixture("decisions-empty-before", &id),
+            400,
+            "'before' must be the 'next' of a previous page",
+        ),
         (
             "unknown query parameter",
             fixture("decisions-unknown-param", &id),
