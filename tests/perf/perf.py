@@ -168,6 +168,9 @@ def run_process(api, command, env, events, log_path=None):
         if log_path:
             out.close()
         api.current = None
+    if run.first_poll_at is None:
+        # The runtime reported an init error instead of polling: say so, with its words.
+        raise RuntimeError(f"{command[0]} failed to start: {run.answers} (log: {log_path})")
     return run.first_poll_at - started, peak_kib, run
 
 
@@ -343,6 +346,9 @@ def main():
             "EKS_CLUSTER_ROLE_ARN": "arn:aws:iam::123456789012:role/revscale-eks-cluster",
             "EKS_NODE_ROLE_ARN": "arn:aws:iam::123456789012:role/revscale-eks-node",
             "FLAG_PREFIX": "/revscale/flags",
+            # The operator API releases a provisioning run only after asking the state
+            # machine; the status request measured here never calls it.
+            "PROVISION_STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:123456789012:stateMachine:{PREFIX}-provision",
             "RUST_LOG": "info",
             # The Rust functions use the configuration built into them, the Python
             # counterpart parses the same file.
