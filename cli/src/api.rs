@@ -190,7 +190,7 @@ fn json<T: Serialize>(body: &T) -> anyhow::Result<Option<String>> {
 
 /// Signs and sends one request with the target's profile; returns the status and the
 /// body, read by [`output`].
-async fn send(
+pub(crate) async fn send(
     sdk: &aws_config::SdkConfig,
     target: &Target,
     method: &str,

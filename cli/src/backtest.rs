@@ -40,7 +40,8 @@ pub struct Args {
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let (text, config_name) = crate::config_text(args.config.as_ref())?;
-    let config = Config::from_yaml(&text).map_err(|e| anyhow::anyhow!("{config_name}: {e}"))?;
+    let config =
+        crate::parse_config(&text, &config_name).map_err(|e| anyhow::anyhow!("{config_name}: {e}"))?;
     let csv = std::fs::read_to_string(&args.history)
         .with_context(|| format!("cannot read {}", args.history.display()))?;
     let scenario =

@@ -30,7 +30,8 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let config = Config::from_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    let config = crate::parse_config(&text, &args.file.display().to_string())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let sdk = args.target.sdk().await;
@@ -90,12 +91,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 /// What the deployed functions will make of `config`: problems are errors, and what
 /// the stack decides instead of the file (its mode) is returned as notes.
 pub fn check_against(config: &Config, stack: &Stack) -> anyhow::Result<Vec<String>> {
-    let deployment = Deployment {
-        cluster_name: stack.parameter("EksClusterName")?,
-        cluster_role_arn: stack.parameter("EksClusterRoleArn")?,
-        node_role_arn: stack.parameter("EksNodeRoleArn")?,
-        flag_prefix: stack.parameter("FlagPrefix")?,
-    };
+    // Every parameter a kind may need; one a component needs and the stack lacks is a
+    // problem `for_deployment` names.
+    let deployment = Deployment::from_parameters(|name| stack.parameters.get(name).cloned());
     config.for_deployment(&deployment).map_err(|e| anyhow::anyhow!("{e}"))?;
     let stored: Currency = stack
         .parameter("RevenueCurrency")?
@@ -123,6 +121,7 @@ pub fn check_against(config: &Config, stack: &Stack) -> anyhow::Result<Vec<Strin
 /// standard parameter holds 4 KB, and the shipped file's comments alone are 3 KB),
 /// else as written.
 fn compact(text: &str, config: &Config) -> String {
+    let text = &with_templates(text, config);
     let stripped: String = text
         .lines()
         .filter(|line| !line.trim_start().starts_with('#') && !line.trim().is_empty())
@@ -132,6 +131,40 @@ fn compact(text: &str, config: &Config) -> String {
         Ok(same) if same == *config => stripped,
         _ => text.to_string(),
     }
+}
+
+/// `text` with each CloudFormation template it names carried in (`template_body`):
+/// the functions read no file. Unchanged when it names none.
+fn with_templates(text: &str, config: &Config) -> String {
+    use revscale_engine::config::DriverSpec;
+    let named: Vec<_> = config
+        .components
+        .iter()
+        .filter_map(|(id, c)| match &c.driver {
+            DriverSpec::CloudformationStack(s) if s.template_file.is_some() => {
+                Some((id.to_string(), s.template_body.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    if named.is_empty() {
+        return text.to_string();
+    }
+    let Ok(mut tree) = serde_norway::from_str::<serde_norway::Value>(text) else { return text.to_string() };
+    for (id, body) in named {
+        if let Some(driver) = tree
+            .get_mut("components")
+            .and_then(|c| c.get_mut(id.as_str()))
+            .and_then(|c| c.get_mut("driver"))
+            .and_then(|d| d.as_mapping_mut())
+        {
+            driver.remove("template_file");
+            if let Some(body) = body {
+                driver.insert("template_body".into(), body.into());
+            }
+        }
+    }
+    serde_norway::to_string(&tree).unwrap_or_else(|_| text.to_string())
 }
 
 #[cfg(test)]

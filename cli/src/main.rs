@@ -11,6 +11,8 @@ mod chart;
 #[cfg(feature = "aws")]
 mod config_push;
 #[cfg(feature = "aws")]
+mod drift;
+#[cfg(feature = "aws")]
 mod history;
 #[cfg(feature = "aws")]
 mod mrr;
@@ -122,6 +124,10 @@ enum Command {
         #[command(subcommand)]
         command: api::ProvisioningCommand,
     },
+    /// Where every component really is, read through its driver, against the state the
+    /// stack recorded (exit status 3 when anything drifted).
+    #[cfg(feature = "aws")]
+    Drift(drift::Args),
     /// Take down everything revscale made (every managed component COLD, level 0), with a
     /// second person's approval: the way out before `sam delete`.
     #[cfg(feature = "aws")]
@@ -207,6 +213,8 @@ fn main() -> ExitCode {
         #[cfg(feature = "aws")]
         Command::Mrr(args) => mrr::run(&args),
         #[cfg(feature = "aws")]
+        Command::Drift(args) => drift::run(&args),
+        #[cfg(feature = "aws")]
         Command::Status { conn, orphans: false } => api::run(&conn, api::Call::Status),
         #[cfg(feature = "aws")]
         Command::Status { conn, orphans: true } => api::run(&conn, api::Call::StatusWithOrphans),
@@ -261,7 +269,19 @@ pub const DEFAULT_CONFIG_PATH: &str = "config/revenue_thresholds.yaml";
 /// binary, so `revscale simulate` works from any directory.
 pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     let (text, name) = config_text(path)?;
-    Config::from_yaml(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))
+    parse_config(&text, &name).map_err(|e| anyhow::anyhow!("{name}: {e}"))
+}
+
+/// The configuration in `text`, read from the file `name`: the files it names (a
+/// CloudFormation template) are read relative to that file's directory.
+pub fn parse_config(text: &str, name: &str) -> Result<Config, revscale_engine::ConfigError> {
+    let file = std::path::Path::new(name);
+    let base = file.is_file().then(|| file.parent().map(std::path::Path::to_path_buf).unwrap_or_default());
+    let read = |relative: &str| match &base {
+        Some(dir) => std::fs::read_to_string(dir.join(relative)).map_err(|e| e.to_string()),
+        None => Err("the built-in configuration reads no file".to_string()),
+    };
+    Config::from_yaml_reading(text, &read)
 }
 
 /// The text of `path`, or of the default file when it exists, or of the built-in
@@ -285,7 +305,7 @@ pub fn config_text(path: Option<&PathBuf>) -> anyhow::Result<(String, String)> {
 /// into revscale (what `simulate` runs with outside the repository).
 fn validate(file: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     let (text, name) = config_text(file.as_ref())?;
-    let result = Config::from_yaml(&text);
+    let result = parse_config(&text, &name);
     if json {
         let problems: Vec<String> = match &result {
             Ok(_) => vec![],

@@ -12,10 +12,7 @@ use serde::Serialize;
 
 use crate::stack::Target;
 
-/// The tag every driver puts on what it creates, and the one naming the component.
-pub const MANAGED_TAG: (&str, &str) = ("revscale:managed", "true");
-pub const COMPONENT_TAG: &str = "revscale-component";
-pub const STACK_TAG: &str = "revscale:stack";
+pub use revscale_engine::drivers::{COMPONENT_TAG, MANAGED_TAG, STACK_TAG};
 
 /// A tagged resource, as the Resource Groups Tagging API lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +28,9 @@ pub struct Orphan {
     pub why: String,
 }
 
-/// The resources the state does not account for. SSM flags exist in every state (COLD
-/// is the value `off`), so a flag is an orphan only when its component is unknown.
+/// The resources the state does not account for. Some kinds' resources exist while COLD
+/// (a flag at `off`, a service at 0 tasks, a stopped database: the kind says so, by
+/// `present_when_cold`): those are orphans only when their component is unknown.
 /// Another stack's resources (`revscale:stack` names another) are not this one's to
 /// judge; a resource without the stack tag (made before it existed) is.
 pub fn orphans(resources: &[Tagged], status: &StatusResponse, stack: Option<&str>) -> Vec<Orphan> {
@@ -45,12 +43,17 @@ pub fn orphans(resources: &[Tagged], status: &StatusResponse, stack: Option<&str
             continue;
         }
         let component = resource.tags.get(COMPONENT_TAG).cloned();
-        let known = component
+        let view = component
             .as_ref()
             .and_then(|c| status.components.iter().find(|(id, _)| id.as_str() == c))
-            .map(|(_, view)| view.state);
-        let is_flag = resource.arn.contains(":parameter/");
-        let why = match (known, is_flag) {
+            .map(|(_, view)| view);
+        let known = view.map(|v| v.state);
+        // An older API names no kind: then only a flag (by its ARN) is known to stay.
+        let stays = match view.and_then(|v| v.kind.as_deref()) {
+            Some(kind) => revscale_engine::drivers::present_when_cold(kind).unwrap_or(false),
+            None => resource.arn.contains(":parameter/"),
+        };
+        let why = match (known, stays) {
             (None, _) => Some(match &component {
                 Some(c) => format!("component '{c}' is not in the configuration the stack runs"),
                 None => format!("no {COMPONENT_TAG} tag: revscale cannot tell which component it was"),
@@ -192,6 +195,39 @@ mod tests {
         );
         assert!(found[0].why.contains("COLD"), "{found:?}");
         assert!(found[1].why.contains("'gpu_workers' is not in the configuration"), "{found:?}");
+    }
+
+    #[test]
+    fn a_stopped_database_or_a_service_at_zero_of_a_cold_component_is_no_orphan_and_its_stack_is() {
+        let mut s = status();
+        let cold = |kind: &str| revscale_api::ComponentView {
+            state: ComponentState::Cold,
+            since: s.date,
+            kind: Some(kind.into()),
+            saved_capacity: None,
+        };
+        let views = [
+            ("reports", cold("rds_instance")),
+            ("worker", cold("ecs_service")),
+            ("search", cold("cloudformation_stack")),
+        ];
+        for (id, view) in views {
+            s.components.insert(revscale_engine::ComponentId::new(id), view);
+        }
+        let found = orphans(
+            &[
+                tagged("arn:aws:rds:eu-west-1:123456789012:db:reports", Some("reports")),
+                tagged("arn:aws:ecs:eu-west-1:123456789012:service/prod/worker", Some("worker")),
+                tagged(
+                    "arn:aws:cloudformation:eu-west-1:123456789012:stack/revscale-search/1",
+                    Some("search"),
+                ),
+            ],
+            &s,
+            None,
+        );
+        let arns: Vec<&str> = found.iter().map(|o| o.arn.as_str()).collect();
+        assert_eq!(arns, ["arn:aws:cloudformation:eu-west-1:123456789012:stack/revscale-search/1"]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
 use revscale_aws::SdkConfig;
+use revscale_aws::drivers::AwsDrivers;
 use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::env::{EnvError, Vars};
 use revscale_aws::lambda::{
@@ -13,10 +14,11 @@ use revscale_aws::metrics;
 use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
 use revscale_aws::runtime_config::ConfigSource;
 use revscale_engine::Config;
+use revscale_engine::drift::{self, DriftReport, Finding};
 use revscale_engine::evaluation::{
     EvaluationError, EvaluationOutcome, publish_unpublished, run_evaluation_on,
 };
-use revscale_engine::ports::{EventBus, Notifier, ScopedStore};
+use revscale_engine::ports::{ComponentDriver, EventBus, Notifier, ScopedStore, StateStore};
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -39,30 +41,77 @@ impl FromEnv for Env {
 }
 
 /// What the handler works with: built once per cold start.
-pub struct Deps<S, B, N> {
+pub struct Deps<S, B, N, D> {
     pub config: Config,
     /// Scoped to each invocation (its idempotency key), which makes a replay a no-op.
     pub store: S,
     pub bus: B,
     pub notifier: N,
+    /// Reads each component's real state for the daily drift check.
+    pub driver: D,
 }
 
-impl Deps<DynamoStore, EventBridgeBus, SnsNotifier> {
+impl Deps<DynamoStore, EventBridgeBus, SnsNotifier, AwsDrivers> {
     pub async fn on_aws(env: Env, sdk: &SdkConfig) -> Result<Self, FunctionError> {
         Ok(Deps {
             config: env.config.load(sdk).await?.config,
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), env.table_name),
             bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(sdk), env.event_bus_name),
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), env.alert_topic_arn),
+            driver: AwsDrivers::new(sdk),
         })
     }
 }
 
-pub async fn handle<S: ScopedStore, B: EventBus, N: Notifier>(
-    deps: &Deps<S, B, N>,
+/// The daily drift check, before the evaluation: today's decision has started no
+/// provisioning run yet, so a component on the move is someone else's doing. Its
+/// failure holds nothing up: the evaluation runs regardless.
+async fn check_drift<S: StateStore, N: Notifier, D: ComponentDriver>(
+    config: &Config,
+    store: &S,
+    notifier: &N,
+    driver: &D,
+    now: chrono::DateTime<chrono::Utc>,
+    today: chrono::NaiveDate,
+) -> Option<DriftReport> {
+    let report = match drift::check(config, store, driver, today).await {
+        Ok(report) => report,
+        Err(e) => {
+            tracing::error!(error = %e, "the drift check could not read the state");
+            return None;
+        }
+    };
+    if let Some(why) = &report.skipped {
+        tracing::info!(%why, "drift check skipped");
+        return Some(report);
+    }
+    for c in &report.components {
+        match &c.finding {
+            Finding::Unreadable { error } => {
+                tracing::warn!(component = %c.component, %error, "drift check: unreadable");
+            }
+            finding => {
+                let drifted = matches!(finding, Finding::Drifted { .. });
+                println!("{}", metrics::component_drift(now, c.component.as_str(), drifted));
+            }
+        }
+    }
+    println!("{}", metrics::drift_restored(now, report.restored().count()));
+    let lines = drift::describe(&report);
+    if !lines.is_empty() {
+        tracing::warn!(drift = ?lines, "components are not where revscale left them");
+        if let Err(e) = drift::record(store, notifier, &report, now, today).await {
+            tracing::error!(error = %e, "the drift entry could not be recorded");
+        }
+    }
+    Some(report)
+}
+
+pub async fn handle<S: ScopedStore, B: EventBus, N: Notifier, D: ComponentDriver>(
+    deps: &Deps<S, B, N, D>,
     event: LambdaEvent<EventBridgeEvent<Value>>,
 ) -> Result<Value, FunctionError> {
-    let Deps { config, bus, notifier, .. } = deps;
+    let Deps { config, bus, notifier, driver, .. } = deps;
     let now = event_time(&event.payload)?;
     // The schedule's local date: the one the collectors dated the snapshots with.
     let today = event_date(&event.payload)?;
@@ -78,6 +127,9 @@ pub async fn handle<S: ScopedStore, B: EventBus, N: Notifier>(
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "the sweep of unpublished level changes failed"),
     }
+    let drift = check_drift(config, &store, notifier, driver, now, today).await;
+    let drifted: Vec<String> =
+        drift.as_ref().map(|r| r.drifted().map(|d| d.component.to_string()).collect()).unwrap_or_default();
     let outcome =
         run_evaluation_on(config, &store, bus, notifier, now, today).await.map_err(|e| match e {
             EvaluationError::Store(s) => FunctionError::from(s),
@@ -129,6 +181,7 @@ pub async fn handle<S: ScopedStore, B: EventBus, N: Notifier>(
                 "alerts_failed": alerts_failed.len(),
                 "reevaluations": reevaluations,
                 "reasons": decision.reasons,
+                "drifted": drifted,
             }))
         }
         EvaluationOutcome::Replay { decision_id, republished } => {
@@ -142,17 +195,18 @@ pub async fn handle<S: ScopedStore, B: EventBus, N: Notifier>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use revscale_engine::testing::{MemoryBus, MemoryNotifier, MemoryStore};
+    use revscale_engine::testing::{MemoryBus, MemoryNotifier, MemoryStore, ScriptedDriver};
 
     fn deps(
         config: &Config,
         store: &std::sync::Arc<MemoryStore>,
-    ) -> Deps<std::sync::Arc<MemoryStore>, MemoryBus, MemoryNotifier> {
+    ) -> Deps<std::sync::Arc<MemoryStore>, MemoryBus, MemoryNotifier, ScriptedDriver> {
         Deps {
             config: config.clone(),
             store: store.clone(),
             bus: MemoryBus::default(),
             notifier: MemoryNotifier::default(),
+            driver: ScriptedDriver::default(),
         }
     }
 

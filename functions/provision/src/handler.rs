@@ -20,7 +20,7 @@ use revscale_engine::model::{ComponentState, Transition};
 use revscale_engine::ports::{
     Alert, AuditRecord, EventBus, LEVEL_CHANGED, LevelChangeRequested, Notifier, Store, StoreError, Versioned,
 };
-use revscale_engine::ports::{ComponentDriver, DriverError, DriverStatus, Written};
+use revscale_engine::ports::{Apply, ComponentDriver, DriverError, DriverStatus, Written};
 use revscale_engine::provisioning::run::{self, RunError};
 use revscale_engine::provisioning::{self, StepFailure};
 use revscale_engine::state::RunFailure;
@@ -108,8 +108,9 @@ pub struct Deps<S, D, B, N> {
     pub driver: D,
     pub bus: B,
     pub notifier: N,
-    /// Status checks allowed per step before it counts as timed out.
-    pub max_checks: u32,
+    /// Status checks allowed per step before it counts as timed out: `None` (the
+    /// default), each kind's own limit (`provisioning::status_checks_for`).
+    pub max_checks: Option<u32>,
     /// How old a recorded decision may be when its run begins (`MAX_DECISION_AGE_HOURS`).
     pub max_decision_age: chrono::Duration,
     /// The schedules' time zone (`SCHEDULE_TIMEZONE`), for the dates of changes.
@@ -277,7 +278,8 @@ async fn reached<S, D: ComponentDriver, B, N>(
         }
         Err(e) => return Err(driver_error(e, |m| failed(format!("{what}{m}")))),
     };
-    readiness(status, checks, deps.max_checks, what, target, failed, timed_out)
+    let max_checks = deps.max_checks.unwrap_or_else(|| provisioning::status_checks_for(c));
+    readiness(status, checks, max_checks, what, target, failed, timed_out)
 }
 
 /// Whether the driver reports the change towards `target` as started or done.
@@ -452,10 +454,24 @@ async fn start<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
         .unwrap_or(false);
     let (t, target) =
         run::start_step(&mut state, decision_id, index, clock(timezone, now)).map_err(run_error)?;
+    let c = component(config, &t.component)?;
+    if run::saves_capacity(config, &t) {
+        // HOT's capacity is read before it is given up, and stored with the start mark,
+        // so that HOT (or this step's undo) restores exactly what ran. An unreadable
+        // resource stops the step here, before anything changed.
+        let observed = deps
+            .driver
+            .observe(c)
+            .await
+            .map_err(|e| driver_error(e, |m| FunctionError::TransitionRejected(format!("{t}: {m}"))))?;
+        if run::save_capacity(&mut state, &t, observed.capacity) {
+            tracing::info!(component = %t.component, capacity = ?observed.capacity, "HOT capacity saved");
+        }
+    }
     save(&deps.store, &state, version, format!("{decision_id}.start.{index}"), now, vec![], t.to_string())
         .await?;
-    let c = component(config, &t.component)?;
-    match deps.driver.apply(c, target).await {
+    let saved = run::saved_capacity(&state, &t.component);
+    match deps.driver.apply(Apply { component: c, target, saved }).await {
         Ok(()) => {}
         // A retried call whose first attempt was accepted (and then timed out) is
         // refused because that change is under way: EKS takes one update at a
@@ -602,8 +618,9 @@ async fn rollback_start<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
     .await?;
     let Some((t, target)) = next else { return Ok(json!({"done": true})) };
     let c = component(config, &t.component)?;
+    let saved = run::saved_capacity(&state, &t.component);
     deps.driver
-        .apply(c, target)
+        .apply(Apply { component: c, target, saved })
         .await
         .map_err(|e| driver_error(e, |m| FunctionError::RollbackFailed(format!("undoing {t}: {m}"))))?;
     tracing::warn!(undo = %t, %target, "rolling back");
@@ -755,9 +772,9 @@ pub struct Env {
     pub table_name: String,
     pub event_bus_name: String,
     pub alert_topic_arn: String,
-    /// `MAX_STATUS_CHECKS`: with the state machine's 30 s wait, 120 checks allow an hour
-    /// (an EKS control plane takes 10 to 15 minutes).
-    pub max_checks: u32,
+    /// `MAX_STATUS_CHECKS`, which replaces every kind's own limit when set (the
+    /// emulator tests compress the waits with it).
+    pub max_checks: Option<u32>,
     /// `MAX_DECISION_AGE_HOURS` (default 6).
     pub max_decision_age: chrono::Duration,
     /// `SCHEDULE_TIMEZONE`, parsed at cold start.
@@ -773,7 +790,10 @@ impl FromEnv for Env {
             table_name: vars.required("TABLE_NAME")?,
             event_bus_name: vars.required("EVENT_BUS_NAME")?,
             alert_topic_arn: vars.required("ALERT_TOPIC_ARN")?,
-            max_checks: vars.parsed("MAX_STATUS_CHECKS", Some(provisioning::MAX_STATUS_CHECKS))?,
+            max_checks: match vars.optional("MAX_STATUS_CHECKS") {
+                None => None,
+                Some(_) => Some(vars.parsed("MAX_STATUS_CHECKS", None)?),
+            },
             max_decision_age: chrono::Duration::hours(i64::from(
                 vars.parsed("MAX_DECISION_AGE_HOURS", Some(DEFAULT_MAX_DECISION_AGE_HOURS))?,
             )),

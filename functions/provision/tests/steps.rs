@@ -34,7 +34,7 @@ fn deps(driver: ScriptedDriver) -> TestDeps {
         driver,
         bus: MemoryBus::default(),
         notifier: MemoryNotifier::default(),
-        max_checks: 5,
+        max_checks: Some(5),
         max_decision_age: Duration::hours(6),
         timezone: Default::default(),
     }

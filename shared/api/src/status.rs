@@ -57,6 +57,13 @@ pub struct StatusResponse {
 pub struct ComponentView {
     pub state: ComponentState,
     pub since: NaiveDate,
+    /// The driver's `kind` in the configuration the stack runs (absent from an older
+    /// API, and for a component the configuration no longer has).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// What ran at HOT when it last went WARM, which HOT restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_capacity: Option<revscale_engine::Capacity>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -75,6 +75,18 @@ pub fn days_backfilled(at: DateTime<Utc>, collector: &str, days: usize) -> Strin
     line(at, "days_backfilled_count", "Count", days as f64, &[("Collector", collector)])
 }
 
+/// `component_drift`: 1 when the daily drift check found the component elsewhere than
+/// its recorded state, 0 when it agrees (no line when it could not be read).
+pub fn component_drift(at: DateTime<Utc>, component: &str, drifted: bool) -> String {
+    line(at, "component_drift", "None", if drifted { 1.0 } else { 0.0 }, &[("Component", component)])
+}
+
+/// `drift_restored_count`: components the drift check took back to their recorded
+/// state (a database AWS restarted after 7 days stopped).
+pub fn drift_restored(at: DateTime<Utc>, count: usize) -> String {
+    line(at, "drift_restored_count", "Count", count as f64, &[])
+}
+
 /// `provisioning_duration_seconds` of one component transition.
 pub fn provisioning_duration(at: DateTime<Utc>, component: &str, seconds: f64) -> String {
     line(at, "provisioning_duration_seconds", "Seconds", seconds, &[("Component", component)])

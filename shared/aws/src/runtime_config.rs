@@ -56,19 +56,18 @@ impl ConfigSource {
             ),
             None => None,
         };
-        let deployment = match vars.optional("EKS_CLUSTER_NAME") {
-            None => None,
-            Some(cluster_name) => Some(Deployment {
-                cluster_name,
-                cluster_role_arn: vars.required("EKS_CLUSTER_ROLE_ARN")?,
-                node_role_arn: vars.required("EKS_NODE_ROLE_ARN")?,
-                flag_prefix: vars.required("FLAG_PREFIX")?,
-            }),
-        };
+        // The stack's parameters, each from its variable (`STACK_PARAMETERS`). None set
+        // at all: not a deployed stack (a local run), nothing to fill in or check.
+        let deployment = Deployment::from_env(|name| (vars.0)(name).filter(|v| !v.trim().is_empty()));
+        let deployment = (!deployment.0.is_empty()).then_some(deployment);
         let parameter = vars.optional("REVSCALE_CONFIG_PARAMETER");
         // Checked now: a broken fallback stops the cold start even when a pushed
         // configuration would have hidden it.
-        let file = prepare(&text, name, "REVSCALE_CONFIG", mode, deployment.as_ref(), parameter.as_deref())?;
+        let base = vars.optional("REVSCALE_CONFIG").map(|path| {
+            std::path::Path::new(&path).parent().map(std::path::Path::to_path_buf).unwrap_or_default()
+        });
+        let file =
+            prepare(&text, name, "REVSCALE_CONFIG", mode, deployment.as_ref(), parameter.as_deref(), base)?;
         Ok(ConfigSource { file, parameter, mode, deployment })
     }
 
@@ -83,6 +82,7 @@ impl ConfigSource {
                 self.mode,
                 self.deployment.as_ref(),
                 Some(name),
+                None,
             ),
             _ => Ok(self.file.clone()),
         }
@@ -130,12 +130,19 @@ fn prepare(
     mode: Option<Mode>,
     deployment: Option<&Deployment>,
     parameter: Option<&str>,
+    // Where the files a configuration file names are (its directory); none for a
+    // pushed configuration, which carries them.
+    base: Option<std::path::PathBuf>,
 ) -> Result<Loaded, EnvError> {
     let invalid = |e: revscale_engine::ConfigError| EnvError::Invalid {
         name: variable,
         message: format!("{origin}: {e}"),
     };
-    let mut config = Config::from_yaml(text).map_err(invalid)?;
+    let read = |file: &str| match &base {
+        Some(dir) => std::fs::read_to_string(dir.join(file)).map_err(|e| e.to_string()),
+        None => Err("a pushed configuration carries its templates (template_body)".to_string()),
+    };
+    let mut config = Config::from_yaml_reading(text, &read).map_err(invalid)?;
     if let Some(mode) = mode {
         config.mode = mode;
     }
@@ -144,9 +151,9 @@ fn prepare(
     }
     // A flag the provisioner writes must never be the configuration itself.
     if let Some(parameter) = parameter {
-        let clash = config.components.iter().find(|(_, c)| {
-                matches!(&c.driver, DriverSpec::SsmFlag { parameter_name } if parameter_name == parameter)
-            });
+        let clash = config.components.iter().find(
+            |(_, c)| matches!(&c.driver, DriverSpec::SsmFlag(flag) if flag.parameter_name == parameter),
+        );
         if let Some((id, _)) = clash {
             return Err(EnvError::Invalid {
                 name: variable,
@@ -205,7 +212,7 @@ mod tests {
         assert_eq!(loaded.config.mode, Mode::Approval);
         let workers = &loaded.config.components[&revscale_engine::ComponentId::new("k8s_workers")].driver;
         assert!(
-            matches!(workers, revscale_engine::config::DriverSpec::EksNodegroup { cluster_name, .. } if cluster_name == "prod")
+            matches!(workers, revscale_engine::config::DriverSpec::EksNodegroup(n) if n.cluster_name == "prod")
         );
     }
 

@@ -15,55 +15,8 @@ use sha2::{Digest, Sha256};
 use crate::model::{ComponentId, Mode};
 use crate::money::{Currency, Money, Ratio};
 
-/// How a component is switched, with the parameters its driver needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum DriverSpec {
-    /// COLD = no cluster; WARM and HOT = control plane ACTIVE.
-    EksCluster {
-        /// Left out, the deployment's (the stack's `EksClusterName`) is used.
-        #[serde(default, skip_serializing_if = "String::is_empty")]
-        cluster_name: String,
-        /// Left out, the deployment's (the stack's `EksClusterRoleArn`) is used.
-        #[serde(default, skip_serializing_if = "String::is_empty")]
-        role_arn: String,
-        subnet_ids: Vec<String>,
-        #[serde(default)]
-        security_group_ids: Vec<String>,
-        kubernetes_version: String,
-    },
-    /// COLD = no node group; WARM = min = desired = 0; HOT = the sizes below.
-    EksNodegroup {
-        /// Left out, the deployment's (the stack's `EksClusterName`) is used.
-        #[serde(default, skip_serializing_if = "String::is_empty")]
-        cluster_name: String,
-        nodegroup_name: String,
-        /// Left out, the deployment's (the stack's `EksNodeRoleArn`) is used.
-        #[serde(default, skip_serializing_if = "String::is_empty")]
-        node_role_arn: String,
-        subnet_ids: Vec<String>,
-        instance_types: Vec<String>,
-        min_size: u32,
-        desired_size: u32,
-        max_size: u32,
-    },
-    /// A feature flag (`off` / `warm` / `on`) in SSM Parameter Store that the
-    /// application reads, for SaaS components billed per use.
-    SsmFlag { parameter_name: String },
-    /// Never switched: part of the bootstrap level.
-    AlwaysOn,
-}
-
-impl DriverSpec {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            DriverSpec::EksCluster { .. } => "eks_cluster",
-            DriverSpec::EksNodegroup { .. } => "eks_nodegroup",
-            DriverSpec::SsmFlag { .. } => "ssm_flag",
-            DriverSpec::AlwaysOn => "always_on",
-        }
-    }
-}
+pub use crate::drivers::eks_nodegroup::MAX_NODEGROUP_SIZE;
+pub use crate::drivers::{DriverSpec, Kind, STACK_PARAMETERS, StackField, StackRule};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Level {
@@ -103,7 +56,7 @@ pub struct Component {
 
 impl Component {
     pub fn is_always_on(&self) -> bool {
-        matches!(self.driver, DriverSpec::AlwaysOn)
+        matches!(self.driver, DriverSpec::AlwaysOn(_))
     }
 }
 
@@ -307,21 +260,49 @@ pub const MAX_CONSECUTIVE_MONTHS: u32 = 36;
 pub const MAX_BREAKER_FAILURES: u32 = 100;
 pub const MAX_APPROVAL_EXPIRY_DAYS: u32 = 90;
 pub const DEFAULT_APPROVAL_EXPIRY_DAYS: u32 = 7;
-/// The largest node group EKS lets a managed node group have.
-pub const MAX_NODEGROUP_SIZE: u32 = 1_000;
 
 /// The shipped default, compiled in so the simulator works from any directory.
 pub const DEFAULT_CONFIG_YAML: &str = include_str!("../../../config/revenue_thresholds.yaml");
 
 impl Config {
+    /// The configuration in `text`, which reads no file: a `template_file` it names
+    /// must already be read into `template_body` (as `revscale config push` sends it).
     pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = serde_norway::from_str(text).map_err(|e| {
+        Self::from_yaml_reading(text, &|_| Err("no file is read here".into()))
+    }
+
+    /// The configuration in `text`, with the files it names (a CloudFormation
+    /// template) read through `read` (the caller resolves them relative to the
+    /// configuration file; the engine reads nothing itself).
+    pub fn from_yaml_reading(
+        text: &str,
+        read: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let mut raw: RawConfig = serde_norway::from_str(text).map_err(|e| {
             let location = e
                 .location()
                 .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
                 .unwrap_or_default();
             ConfigError(vec![Problem { path: String::new(), message: format!("{e}{location}") }])
         })?;
+        let mut unread = Vec::new();
+        for (id, component) in &mut raw.components {
+            if let DriverSpec::CloudformationStack(stack) = &mut component.driver
+                && stack.template_body.is_none()
+                && let Some(file) = &stack.template_file
+            {
+                match read(file) {
+                    Ok(body) => stack.template_body = Some(body),
+                    Err(e) => unread.push(Problem {
+                        path: format!("components.{id}.driver.template_file"),
+                        message: format!("cannot read '{file}': {e}"),
+                    }),
+                }
+            }
+        }
+        if !unread.is_empty() {
+            return Err(ConfigError(unread));
+        }
         validate(raw)
     }
 
@@ -592,23 +573,15 @@ impl Checker {
                 0
             }
         };
-        if matches!(rc.driver, DriverSpec::AlwaysOn) && level != 0 {
+        if matches!(rc.driver, DriverSpec::AlwaysOn(_)) && level != 0 {
             self.problem(
                 format!("{path}.driver"),
                 format!("an always_on component belongs to level 0, not level {level}"),
             );
         }
-        if let DriverSpec::EksNodegroup { min_size, desired_size, max_size, .. } = rc.driver
-            && !(min_size <= desired_size
-                && desired_size <= max_size
-                && (1..=MAX_NODEGROUP_SIZE).contains(&max_size))
-        {
-            self.problem(
-                format!("{path}.driver"),
-                format!(
-                    "node group sizes must satisfy min <= desired <= max and 1 <= max <= {MAX_NODEGROUP_SIZE} (got {min_size}/{desired_size}/{max_size})"
-                ),
-            );
+        for (key, message) in rc.driver.as_kind().check() {
+            let at = if key.is_empty() { format!("{path}.driver") } else { format!("{path}.driver.{key}") };
+            self.problem(at, message);
         }
         for (i, dep) in rc.depends_on.iter().enumerate() {
             let dep_path = format!("{path}.depends_on[{i}]");
@@ -628,10 +601,11 @@ impl Checker {
                 }
             }
         }
-        if let DriverSpec::EksNodegroup { cluster_name, .. } = &rc.driver {
+        if let DriverSpec::EksNodegroup(nodegroup) = &rc.driver {
+            let cluster_name = &nodegroup.cluster_name;
             let cluster_dep = rc.depends_on.iter().any(|d| {
                 matches!(raw.components.get(d).map(|c| &c.driver),
-                    Some(DriverSpec::EksCluster { cluster_name: c, .. }) if c == cluster_name)
+                    Some(DriverSpec::EksCluster(cluster)) if &cluster.cluster_name == cluster_name)
             });
             if !cluster_dep {
                 self.problem(
@@ -787,66 +761,86 @@ fn fingerprint(config: &Config) -> [u8; 32] {
 }
 
 /// What the deployment (the stack's parameters) decides about the resources revscale
-/// may touch: its IAM policy allows this cluster, these roles and this flag path only.
-/// The configuration leaves them out, so there is one source; a value it does write
-/// must be the deployment's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deployment {
-    /// `EksClusterName`.
-    pub cluster_name: String,
-    /// `EksClusterRoleArn`.
-    pub cluster_role_arn: String,
-    /// `EksNodeRoleArn`.
-    pub node_role_arn: String,
-    /// `FlagPrefix`: every ssm_flag parameter lives under it.
-    pub flag_prefix: String,
+/// may touch: its IAM policy allows this cluster, these roles, this flag path and
+/// these stack names only. Keyed by stack parameter ([`STACK_PARAMETERS`]); each kind
+/// says which of its fields a parameter decides ([`Kind::stack_fields`]). The
+/// configuration leaves them out, so there is one source; a value it does write must
+/// be the deployment's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Deployment(pub BTreeMap<String, String>);
+
+impl Deployment {
+    /// The deployment from a lookup by stack parameter name (the CLI's, from the
+    /// stack's parameters) or by environment variable (the functions').
+    pub fn from_parameters(value_of: impl Fn(&str) -> Option<String>) -> Deployment {
+        Deployment(
+            STACK_PARAMETERS
+                .iter()
+                .filter_map(|(parameter, _)| value_of(parameter).map(|v| (parameter.to_string(), v)))
+                .filter(|(_, v)| !v.is_empty())
+                .collect(),
+        )
+    }
+
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Deployment {
+        Deployment::from_parameters(|parameter| {
+            STACK_PARAMETERS.iter().find(|(p, _)| *p == parameter).and_then(|(_, env)| var(env))
+        })
+    }
+
+    pub fn get(&self, parameter: &str) -> Option<&str> {
+        self.0.get(parameter).map(String::as_str)
+    }
 }
 
 impl Config {
-    /// This configuration with the deployment's cluster name and roles filled in.
-    /// Problems: a value that differs from the deployment's (its IAM policy would
-    /// refuse it at the first transition, months later) or a flag outside the prefix.
+    /// This configuration with the deployment's values filled in. Problems: a value
+    /// that differs from the deployment's (its IAM policy would refuse it at the first
+    /// transition, months later), a name outside the deployment's prefix, or a field
+    /// the deployment does not set at all.
     pub fn for_deployment(&self, deployment: &Deployment) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
         let mut config = self.clone();
         for (id, component) in &mut config.components {
             let path = format!("components.{id}.driver");
-            // Each field the stack decides: its key, its value here, the stack's, and
-            // the stack parameter that sets it.
-            let stack_fields: Vec<(&str, &mut String, &str, &str)> = match &mut component.driver {
-                DriverSpec::EksCluster { cluster_name, role_arn, .. } => vec![
-                    ("cluster_name", cluster_name, &deployment.cluster_name, "EksClusterName"),
-                    ("role_arn", role_arn, &deployment.cluster_role_arn, "EksClusterRoleArn"),
-                ],
-                DriverSpec::EksNodegroup { cluster_name, node_role_arn, .. } => vec![
-                    ("cluster_name", cluster_name, &deployment.cluster_name, "EksClusterName"),
-                    ("node_role_arn", node_role_arn, &deployment.node_role_arn, "EksNodeRoleArn"),
-                ],
-                DriverSpec::SsmFlag { parameter_name } => {
-                    let prefix = format!("{}/", deployment.flag_prefix.trim_end_matches('/'));
-                    if !parameter_name.starts_with(&prefix) {
+            for field in component.driver.as_kind_mut().stack_fields() {
+                let StackField { key, value, parameter, rule } = field;
+                let Some(deployed) = deployment.get(parameter) else {
+                    if value.is_empty() || rule == StackRule::UnderPrefix {
                         problems.push(Problem {
-                            path: format!("{path}.parameter_name"),
+                            path: format!("{path}.{key}"),
                             message: format!(
-                                "'{parameter_name}' is outside the stack's FlagPrefix '{}': the provisioner may only write under it",
-                                deployment.flag_prefix
+                                "the stack sets no {parameter}, which this driver needs (its IAM policy is scoped to it)"
                             ),
                         });
                     }
-                    vec![]
-                }
-                DriverSpec::AlwaysOn => vec![],
-            };
-            for (key, value, deployed, parameter) in stack_fields {
-                if value.is_empty() {
-                    *value = deployed.to_string();
-                } else if value != deployed {
-                    problems.push(Problem {
+                    continue;
+                };
+                match rule {
+                    StackRule::Equals if value.is_empty() => *value = deployed.to_string(),
+                    StackRule::Equals if value != deployed => problems.push(Problem {
                         path: format!("{path}.{key}"),
                         message: format!(
                             "'{value}' differs from the stack's {parameter} '{deployed}': leave it out, the stack sets it"
                         ),
-                    });
+                    }),
+                    StackRule::Equals => {}
+                    StackRule::UnderPrefix => {
+                        let prefix = deployed.trim_end_matches('/');
+                        let under = if prefix.starts_with('/') {
+                            value.starts_with(&format!("{prefix}/"))
+                        } else {
+                            value.starts_with(prefix) && value.len() > prefix.len()
+                        };
+                        if !under {
+                            problems.push(Problem {
+                                path: format!("{path}.{key}"),
+                                message: format!(
+                                    "'{value}' is outside the stack's {parameter} '{deployed}': the provisioner may only touch names under it"
+                                ),
+                            });
+                        }
+                    }
                 }
             }
         }
@@ -1195,12 +1189,23 @@ mod tests {
     }
 
     fn deployment() -> Deployment {
-        Deployment {
-            cluster_name: "prod".into(),
-            cluster_role_arn: "arn:aws:iam::111122223333:role/cluster".into(),
-            node_role_arn: "arn:aws:iam::111122223333:role/node".into(),
-            flag_prefix: "/revscale/flags".into(),
-        }
+        Deployment::from_parameters(|p| {
+            Some(
+                match p {
+                    "EksClusterName" => "prod",
+                    "EksClusterRoleArn" => "arn:aws:iam::111122223333:role/cluster",
+                    "EksNodeRoleArn" => "arn:aws:iam::111122223333:role/node",
+                    "FlagPrefix" => "/revscale/flags",
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        })
+    }
+
+    fn with(mut d: Deployment, parameter: &str, value: &str) -> Deployment {
+        d.0.insert(parameter.into(), value.into());
+        d
     }
 
     #[test]
@@ -1208,18 +1213,18 @@ mod tests {
         let shipped = Config::default_config().unwrap();
         let deployed = shipped.for_deployment(&deployment()).unwrap();
         match &deployed.components[&ComponentId::new("k8s_workers")].driver {
-            DriverSpec::EksNodegroup { cluster_name, node_role_arn, .. } => {
+            DriverSpec::EksNodegroup(n) => {
                 assert_eq!(
-                    (cluster_name.as_str(), node_role_arn.as_str()),
+                    (n.cluster_name.as_str(), n.node_role_arn.as_str()),
                     ("prod", "arn:aws:iam::111122223333:role/node")
                 );
             }
             other => panic!("{other:?}"),
         }
         match &deployed.components[&ComponentId::new("eks_control_plane")].driver {
-            DriverSpec::EksCluster { cluster_name, role_arn, .. } => {
+            DriverSpec::EksCluster(c) => {
                 assert_eq!(
-                    (cluster_name.as_str(), role_arn.as_str()),
+                    (c.cluster_name.as_str(), c.role_arn.as_str()),
                     ("prod", "arn:aws:iam::111122223333:role/cluster")
                 );
             }
@@ -1235,8 +1240,7 @@ mod tests {
 
     #[test]
     fn a_cluster_role_or_flag_the_stack_does_not_manage_is_a_problem_with_its_path() {
-        let mut other = deployment();
-        other.cluster_name = "staging".into();
+        let other = with(deployment(), "EksClusterName", "staging");
         let named = Config::default_config().unwrap().for_deployment(&other).unwrap();
         let p = named.for_deployment(&deployment()).unwrap_err().0;
         assert!(
@@ -1248,11 +1252,46 @@ mod tests {
             "{p:?}"
         );
         assert!(has(&p, "components.k8s_workers.driver.cluster_name", "leave it out"), "{p:?}");
-        let mut prefix = deployment();
-        prefix.flag_prefix = "/other/".into();
+        let prefix = with(deployment(), "FlagPrefix", "/other/");
         let p = Config::default_config().unwrap().for_deployment(&prefix).unwrap_err().0;
         assert!(
             has(&p, "components.hume_ai.driver.parameter_name", "outside the stack's FlagPrefix"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_field_only_the_stack_can_set_is_a_problem_when_the_stack_does_not_set_it() {
+        let mut d = deployment();
+        d.0.remove("EksNodeRoleArn");
+        let p = Config::default_config().unwrap().for_deployment(&d).unwrap_err().0;
+        assert!(has(&p, "components.k8s_workers.driver.node_role_arn", "sets no EksNodeRoleArn"), "{p:?}");
+    }
+
+    #[test]
+    fn a_cloudformation_stack_outside_the_stacks_prefix_or_with_another_role_is_a_problem() {
+        let template = "Parameters: {Size: {Type: Number}}\nResources: {}\n";
+        let yaml = default_with(|v| {
+            let spec = serde_json::json!({
+                "kind": "cloudformation_stack", "stack_name": "search-prod",
+                "template_body": template, "role_arn": "arn:aws:iam::1:role/other",
+                "parameters": {"hot": {"Size": "2"}, "warm": {"Size": "0"}}
+            });
+            set(v, &["components", "hume_ai", "driver"], serde_norway::to_value(spec).unwrap());
+        });
+        let config = Config::from_yaml(&yaml).unwrap();
+        let d = with(
+            with(deployment(), "CloudFormationRoleArn", "arn:aws:iam::1:role/cfn"),
+            "CloudFormationStackPrefix",
+            "revscale-",
+        );
+        let p = config.for_deployment(&d).unwrap_err().0;
+        assert!(
+            has(&p, "components.hume_ai.driver.stack_name", "outside the stack's CloudFormationStackPrefix"),
+            "{p:?}"
+        );
+        assert!(
+            has(&p, "components.hume_ai.driver.role_arn", "differs from the stack's CloudFormationRoleArn"),
             "{p:?}"
         );
     }

@@ -13,22 +13,26 @@
 //! | 0 | [`model`] | ids, modes, component states and the moves between them |
 //! | 0 | [`identity`] | who a principal is, as a person, for the two-person rule |
 //! | 1 | [`history`] | daily revenue/cost snapshots and their windows |
-//! | 1 | [`config`] | the validated thresholds file |
-//! | 2 | [`state`] | what revscale remembers, and the only ways it changes |
-//! | 3 | [`decision`] | what one evaluation decides, and why |
-//! | 3 | [`approval`] | the one two-person gate every approval goes through |
-//! | 4 | [`rules`] | ADR-017's rules: `evaluate(inputs, today)` |
-//! | 4 | [`ports`] | what the adapters implement: stores, bus, notifier, drivers |
-//! | 5 | [`provisioning`] | carrying a decision out, step by step or in one go |
-//! | 6 | [`evaluation`] | the daily use case: load, evaluate, record, publish |
-//! | 7 | `testing` | in-memory ports (feature `testing`) |
+//! | 1 | [`drivers`] | the driver kinds: one module per kind, and their registry |
+//! | 2 | [`config`] | the validated thresholds file |
+//! | 3 | [`state`] | what revscale remembers, and the only ways it changes |
+//! | 4 | [`decision`] | what one evaluation decides, and why |
+//! | 4 | [`approval`] | the one two-person gate every approval goes through |
+//! | 5 | [`rules`] | ADR-017's rules: `evaluate(inputs, today)` |
+//! | 5 | [`ports`] | what the adapters implement: stores, bus, notifier, drivers |
+//! | 6 | [`provisioning`] | carrying a decision out, step by step or in one go |
+//! | 6 | [`drift`] | the daily check of every component's real state against the recorded one |
+//! | 7 | [`evaluation`] | the daily use case: load, evaluate, record, publish |
+//! | 8 | `testing` | in-memory ports (feature `testing`) |
 
 pub mod identity;
 pub mod model;
 pub mod money;
 
-pub mod config;
+pub mod drivers;
 pub mod history;
+
+pub mod config;
 
 pub mod state;
 
@@ -38,6 +42,7 @@ pub mod decision;
 pub mod ports;
 pub mod rules;
 
+pub mod drift;
 pub mod provisioning;
 
 pub mod evaluation;
@@ -49,7 +54,7 @@ pub use config::{Config, ConfigError, DEFAULT_CONFIG_YAML};
 pub use decision::{Decision, Event, Figures, Outcome, RecordedDecision, Severity};
 pub use history::{DailySnapshot, History, YearMonth};
 pub use model::{
-    Cause, ComponentId, ComponentState, DecisionId, Mode, ModeSource, Transition, TransitionKind,
+    Capacity, Cause, ComponentId, ComponentState, DecisionId, Mode, ModeSource, Transition, TransitionKind,
 };
 pub use money::{Currency, Money, Ratio};
 pub use rules::{Inputs, evaluate, history_needed_from};

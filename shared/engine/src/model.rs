@@ -206,6 +206,34 @@ impl fmt::Display for ComponentState {
     }
 }
 
+/// How much of a scalable resource runs: an ECS service's desiredCount, an Auto Scaling
+/// group's min / desired / max. Going WARM saves HOT's, so that HOT restores exactly
+/// what ran before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capacity {
+    pub desired: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u32>,
+}
+
+impl Capacity {
+    /// Nothing runs: never worth saving as HOT's capacity.
+    pub fn is_zero(&self) -> bool {
+        self.desired == 0
+    }
+}
+
+impl std::fmt::Display for Capacity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.min, self.max) {
+            (Some(min), Some(max)) => write!(f, "min {min} / desired {} / max {max}", self.desired),
+            _ => write!(f, "desired {}", self.desired),
+        }
+    }
+}
+
 /// The four legal moves between stable states. A decision's transitions are a list of these, so a jump
 /// such as COLD -> HOT cannot even be written down: it is `Deploy` then `Activate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Component;
 use crate::decision::{Event, RecordedDecision};
 use crate::history::{Backfilled, DailySnapshot, History};
-use crate::model::{ComponentId, ComponentState, DecisionId};
+use crate::model::{Capacity, ComponentId, ComponentState, DecisionId};
 use crate::money::Money;
 use crate::state::SystemState;
 
@@ -270,20 +270,69 @@ pub enum DriverError {
     Busy(String),
 }
 
-/// The port every component driver implements (EKS cluster, node group, SSM flag...).
-/// `apply` starts the change and returns quickly; `status` reports progress. Waiting
-/// happens in the caller (the state machine's Wait state), never inside a driver.
+/// Where a resource is, as its driver reads it: the states it is consistent with (a
+/// stopped database is both WARM and COLD; none while it is starting or stopping),
+/// what it is in AWS's words, and its capacity when it has one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observed {
+    pub states: Vec<ComponentState>,
+    /// "desiredCount 2, running 2", "stopped", "no stack".
+    pub actual: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
+}
+
+impl Observed {
+    pub fn at(states: &[ComponentState], actual: impl Into<String>) -> Self {
+        Observed { states: states.to_vec(), actual: actual.into(), capacity: None }
+    }
+
+    /// On its way somewhere (starting, stopping, updating): no state yet.
+    pub fn moving(actual: impl Into<String>) -> Self {
+        Observed { states: vec![], actual: actual.into(), capacity: None }
+    }
+
+    pub fn with_capacity(mut self, capacity: Capacity) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// Whether the resource is where the state says `recorded` leaves it.
+    pub fn agrees_with(&self, recorded: ComponentState) -> bool {
+        self.states.contains(&recorded)
+    }
+}
+
+/// What a driver is asked to do: take `component` to `target`. `saved` is the capacity
+/// recorded when it last went WARM, which HOT restores unless the configuration fixes
+/// one.
+#[derive(Debug, Clone, Copy)]
+pub struct Apply<'a> {
+    pub component: &'a Component,
+    pub target: ComponentState,
+    pub saved: Option<Capacity>,
+}
+
+impl Apply<'_> {
+    /// HOT's capacity: the configured one, else the saved one.
+    pub fn hot_capacity(&self) -> Option<Capacity> {
+        self.component.driver.as_kind().configured_capacity().or(self.saved)
+    }
+}
+
+/// The port every component driver implements (EKS cluster, ECS service, RDS...).
+/// `apply` starts the change and returns quickly; `status` reports progress towards a
+/// state; `observe` reads where the resource is, for the drift check, the orphans
+/// rule and the capacity saved before going WARM. Waiting happens in the caller (the
+/// state machine's Wait state), never inside a driver.
 pub trait ComponentDriver {
-    fn apply(
-        &self,
-        component: &Component,
-        target: ComponentState,
-    ) -> impl Future<Output = Result<(), DriverError>> + Send;
+    fn apply(&self, request: Apply<'_>) -> impl Future<Output = Result<(), DriverError>> + Send;
     fn status(
         &self,
         component: &Component,
         target: ComponentState,
     ) -> impl Future<Output = Result<DriverStatus, DriverError>> + Send;
+    fn observe(&self, component: &Component) -> impl Future<Output = Result<Observed, DriverError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -592,8 +641,18 @@ mod tests {
             .on_apply("eks_control_plane", vec![Err(DriverError::Rejected("no".into()))])
             .on_status("eks_control_plane", vec![Ok(DriverStatus::InProgress)]);
         pollster::block_on(async {
-            assert!(driver.apply(eks, ComponentState::Warm).await.is_err());
-            assert!(driver.apply(eks, ComponentState::Warm).await.is_ok());
+            assert!(
+                driver
+                    .apply(Apply { component: eks, target: ComponentState::Warm, saved: None })
+                    .await
+                    .is_err()
+            );
+            assert!(
+                driver
+                    .apply(Apply { component: eks, target: ComponentState::Warm, saved: None })
+                    .await
+                    .is_ok()
+            );
             assert_eq!(driver.status(eks, ComponentState::Warm).await.unwrap(), DriverStatus::InProgress);
             assert_eq!(driver.status(eks, ComponentState::Warm).await.unwrap(), DriverStatus::Ready);
         });

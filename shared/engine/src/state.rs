@@ -10,8 +10,8 @@ use crate::config::{Billing, Component, Config};
 use crate::history::History;
 use crate::identity;
 use crate::model::{
-    Cause, ComponentId, ComponentState, DecisionId, IllegalTransition, Mode, ModeSource, Transition,
-    TransitionKind,
+    Capacity, Cause, ComponentId, ComponentState, DecisionId, IllegalTransition, Mode, ModeSource,
+    Transition, TransitionKind,
 };
 use crate::money::Money;
 
@@ -27,12 +27,28 @@ pub struct ComponentRecord {
     /// at most once per 90 days while the level stays the same.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployed_on: Option<NaiveDate>,
+    /// What ran at HOT when it last went WARM (never a capacity of 0), for HOT to
+    /// restore exactly, unless the configuration fixes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_capacity: Option<Capacity>,
 }
 
 impl ComponentRecord {
     /// A component at rest in `state` since `since`, with no deploy on record.
     pub fn settled(state: ComponentState, since: NaiveDate) -> Self {
-        ComponentRecord { state, in_flight: None, since, deployed_on: None }
+        ComponentRecord { state, in_flight: None, since, deployed_on: None, saved_capacity: None }
+    }
+
+    /// Keeps `observed` as HOT's capacity, if it is one: a component seen at 0 (scaled
+    /// down by hand, or never up) leaves what was saved before as it is.
+    pub fn save_capacity(&mut self, observed: Option<Capacity>) -> bool {
+        match observed {
+            Some(capacity) if !capacity.is_zero() => {
+                self.saved_capacity = Some(capacity);
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -384,6 +400,7 @@ impl SystemState {
             in_flight: Some(t.kind),
             since: today,
             deployed_on: record.deployed_on,
+            saved_capacity: record.saved_capacity,
         };
         Ok(())
     }
@@ -422,6 +439,7 @@ impl SystemState {
             in_flight: None,
             since: today,
             deployed_on: if deployed { Some(today) } else { record.deployed_on },
+            saved_capacity: record.saved_capacity,
         };
         Ok(())
     }

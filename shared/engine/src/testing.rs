@@ -278,7 +278,10 @@ type Script<T> = Mutex<Vec<(String, std::collections::VecDeque<Result<T, DriverE
 pub struct ScriptedDriver {
     apply: Script<()>,
     status: Script<DriverStatus>,
+    observe: Script<Observed>,
     calls: Mutex<Vec<String>>,
+    /// The capacity each `apply` was given as saved, in order.
+    saved: Mutex<Vec<Option<crate::model::Capacity>>>,
 }
 
 impl ScriptedDriver {
@@ -296,6 +299,18 @@ impl ScriptedDriver {
         self
     }
 
+    pub fn on_observe(self, component: &str, answers: Vec<Result<Observed, DriverError>>) -> Self {
+        if let Ok(mut s) = self.observe.lock() {
+            s.push((component.into(), answers.into()));
+        }
+        self
+    }
+
+    /// The saved capacity every `apply` was given, in order.
+    pub fn saved(&self) -> Vec<Option<crate::model::Capacity>> {
+        self.saved.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
     /// `component -> target` for every `apply`, in order.
     pub fn calls(&self) -> Vec<String> {
         self.calls.lock().map(|c| c.clone()).unwrap_or_default()
@@ -308,11 +323,21 @@ impl ScriptedDriver {
 }
 
 impl ComponentDriver for ScriptedDriver {
-    async fn apply(&self, component: &Component, target: ComponentState) -> Result<(), DriverError> {
+    async fn apply(&self, request: Apply<'_>) -> Result<(), DriverError> {
+        let Apply { component, target, saved } = request;
         if let Ok(mut calls) = self.calls.lock() {
             calls.push(format!("{} -> {target}", component.id));
         }
+        if let Ok(mut s) = self.saved.lock() {
+            s.push(saved);
+        }
         Self::pop(&self.apply, component.id.as_str()).unwrap_or(Ok(()))
+    }
+
+    /// Unscripted, a resource is seen nowhere in particular (no capacity, no state).
+    async fn observe(&self, component: &Component) -> Result<Observed, DriverError> {
+        Self::pop(&self.observe, component.id.as_str())
+            .unwrap_or_else(|| Ok(Observed::moving("not scripted")))
     }
 
     async fn status(

@@ -4,7 +4,7 @@
 use revscale_engine::decision::{Event, Outcome};
 use revscale_engine::model::{ComponentState, TransitionKind};
 use revscale_engine::ports::{DriverError, DriverStatus};
-use revscale_engine::provisioning::{MAX_STATUS_CHECKS, execute};
+use revscale_engine::provisioning::{execute, status_checks_for};
 use revscale_engine::testing::ScriptedDriver;
 use revscale_test_support::*;
 
@@ -96,11 +96,14 @@ fn transient_status_errors_are_retried_but_a_step_that_never_finishes_fails() {
     assert!(matches!(events[..], [Event::LevelChanged { .. }]), "{events:?}");
 
     let (c, mut s, d) = level_2_decision();
-    let forever = vec![Ok(DriverStatus::InProgress); MAX_STATUS_CHECKS as usize + 1];
+    // Each kind has its own limit: an SSM flag is written in seconds.
+    let limit = status_checks_for(c.component(&id("hume_ai")).unwrap());
+    assert_eq!(limit, 10, "5 minutes at one check per 30 s");
+    let forever = vec![Ok(DriverStatus::InProgress); limit as usize + 1];
     let driver = ScriptedDriver::default().on_status("hume_ai", forever);
     let events = pollster::block_on(execute(&c, &mut s, &d, &driver, day("2026-03-01")));
     assert!(
-        matches!(&events[0], Event::TransitionFailed { error, .. } if error == &format!("not there after {MAX_STATUS_CHECKS} checks")),
+        matches!(&events[0], Event::TransitionFailed { error, .. } if error == &format!("not there after {limit} checks")),
         "{events:?}"
     );
 }
@@ -144,4 +147,67 @@ fn a_plan_naming_an_unknown_or_misplaced_component_fails_cleanly() {
         matches!(&events[0], Event::TransitionFailed { error, .. } if error.contains("cannot start Activate from cold")),
         "{events:?}"
     );
+}
+
+/// The shipped configuration with hume_ai (level 2) an ECS service whose HOT count is
+/// not configured: HOT restores what ran.
+fn with_ecs_service() -> revscale_engine::Config {
+    config_with(|v| {
+        v["components"]["hume_ai"]["driver"] =
+            serde_norway::from_str("{kind: ecs_service, cluster: prod, service: search}").unwrap();
+    })
+}
+
+#[test]
+fn leaving_hot_saves_the_capacity_that_ran_and_hot_restores_exactly_it() {
+    use revscale_engine::model::Capacity;
+    use revscale_engine::ports::Observed;
+    let c = with_ecs_service();
+    // At level 2 (hume_ai HOT with 3 tasks), churn: level 1, hume_ai WARM.
+    let mut s = at_level(&c, 2, "2026-01-01");
+    let mut h = months(&[("2026-01", 1000), ("2026-02", 1000), ("2026-03", 1000)], 100);
+    fill(&mut h, "2026-04-01", "2026-04-30", 700, 100);
+    let down = eval(&c, &s, &h, "2026-04-07");
+    assert_eq!((down.to_level, down.outcome), (1, Outcome::Execute));
+    let three = Capacity { desired: 3, min: None, max: None };
+    let driver = ScriptedDriver::default().on_observe(
+        "hume_ai",
+        vec![Ok(Observed::at(&[ComponentState::Hot], "desiredCount 3").with_capacity(three))],
+    );
+    pollster::block_on(execute(&c, &mut s, &down, &driver, day("2026-04-07")));
+    assert_eq!(s.level, 1);
+    assert_eq!(s.components[&id("hume_ai")].saved_capacity, Some(three));
+    // Revenue comes back: HOT is given the 3 tasks that ran, not a number from the file.
+    let mut h = months(&[("2026-05", 1000), ("2026-06", 1000), ("2026-07", 1000)], 100);
+    fill(&mut h, "2026-08-01", "2026-08-01", 1000, 100);
+    let s_before = s.clone();
+    let up = eval(&c, &s_before, &h, "2026-08-01");
+    assert_eq!((up.to_level, up.outcome), (2, Outcome::Execute), "{:?}", up.reasons);
+    let driver = ScriptedDriver::default();
+    pollster::block_on(execute(&c, &mut s, &up, &driver, day("2026-08-01")));
+    let calls = driver.calls();
+    let saved = driver.saved();
+    let hot = calls.iter().position(|c| c == "hume_ai -> hot").expect("hume_ai goes HOT");
+    assert_eq!(saved[hot], Some(three), "{calls:?} {saved:?}");
+}
+
+#[test]
+fn a_component_seen_at_zero_when_it_leaves_hot_keeps_what_was_saved_before() {
+    use revscale_engine::model::Capacity;
+    use revscale_engine::ports::Observed;
+    let c = with_ecs_service();
+    let mut s = at_level(&c, 2, "2026-01-01");
+    let two = Capacity { desired: 2, min: None, max: None };
+    s.components.get_mut(&id("hume_ai")).unwrap().saved_capacity = Some(two);
+    let mut h = months(&[("2026-01", 1000), ("2026-02", 1000), ("2026-03", 1000)], 100);
+    fill(&mut h, "2026-04-01", "2026-04-30", 700, 100);
+    let down = eval(&c, &s, &h, "2026-04-07");
+    // Scaled to 0 by hand before revscale got there: 0 is never HOT's capacity.
+    let zero = Capacity { desired: 0, min: None, max: None };
+    let driver = ScriptedDriver::default().on_observe(
+        "hume_ai",
+        vec![Ok(Observed::at(&[ComponentState::Warm], "desiredCount 0").with_capacity(zero))],
+    );
+    pollster::block_on(execute(&c, &mut s, &down, &driver, day("2026-04-07")));
+    assert_eq!(s.components[&id("hume_ai")].saved_capacity, Some(two));
 }

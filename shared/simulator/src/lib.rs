@@ -14,7 +14,7 @@ use revscale_engine::model::ComponentId;
 use revscale_engine::model::ComponentState;
 use revscale_engine::model::DecisionId;
 use revscale_engine::money::{Money, Ratio};
-use revscale_engine::ports::{ComponentDriver, DriverError, DriverStatus};
+use revscale_engine::ports::{Apply, ComponentDriver, DriverError, DriverStatus, Observed};
 use revscale_engine::provisioning::execute;
 use revscale_engine::rules::{Inputs, evaluate, history_needed_from};
 use revscale_engine::state::SystemState;
@@ -188,11 +188,17 @@ pub struct DayRecord {
 pub struct SimulatedDriver {
     pending: Mutex<Vec<InjectedFailure>>,
     today: Mutex<NaiveDate>,
+    /// Where each component was last taken, as a real resource would remember it.
+    reached: Mutex<BTreeMap<ComponentId, ComponentState>>,
 }
 
 impl SimulatedDriver {
     pub fn new(failures: Vec<InjectedFailure>, today: NaiveDate) -> Self {
-        SimulatedDriver { pending: Mutex::new(failures), today: Mutex::new(today) }
+        SimulatedDriver {
+            pending: Mutex::new(failures),
+            today: Mutex::new(today),
+            reached: Mutex::new(BTreeMap::new()),
+        }
     }
 
     pub fn set_today(&self, date: NaiveDate) {
@@ -203,7 +209,8 @@ impl SimulatedDriver {
 }
 
 impl ComponentDriver for SimulatedDriver {
-    async fn apply(&self, component: &Component, target: ComponentState) -> Result<(), DriverError> {
+    async fn apply(&self, request: Apply<'_>) -> Result<(), DriverError> {
+        let Apply { component, target, .. } = request;
         let today = self.today.lock().map(|d| *d).unwrap_or(NaiveDate::MIN);
         let mut pending =
             self.pending.lock().map_err(|_| DriverError::Rejected("simulated driver poisoned".into()))?;
@@ -214,7 +221,22 @@ impl ComponentDriver for SimulatedDriver {
                 component.id
             )));
         }
+        if let Ok(mut reached) = self.reached.lock() {
+            reached.insert(component.id.clone(), target);
+        }
         Ok(())
+    }
+
+    /// Where the component was last taken (COLD before anything), at its configured
+    /// capacity when HOT.
+    async fn observe(&self, component: &Component) -> Result<Observed, DriverError> {
+        let state = self.reached.lock().ok().and_then(|r| r.get(&component.id).copied());
+        let state = state.unwrap_or(ComponentState::Cold);
+        let observed = Observed::at(&[state], state.as_str());
+        Ok(match (state, component.driver.as_kind().configured_capacity()) {
+            (ComponentState::Hot, Some(capacity)) => observed.with_capacity(capacity),
+            _ => observed,
+        })
     }
 
     async fn status(

@@ -27,7 +27,13 @@ pub(crate) async fn status<S: Store, B, N>(
     let components = state
         .components
         .iter()
-        .map(|(id, r)| (id.clone(), ComponentView { state: r.state, since: r.since }))
+        .map(|(id, r)| {
+            let kind = deps.config.component(id).map(|c| c.driver.kind().to_string());
+            (
+                id.clone(),
+                ComponentView { state: r.state, since: r.since, kind, saved_capacity: r.saved_capacity },
+            )
+        })
         .collect();
     let provisioning = state.provisioning.as_ref().map(|r| RunInProgress {
         decision_id: r.decision_id.clone(),

@@ -8,15 +8,25 @@ pub mod run;
 
 use chrono::NaiveDate;
 
-use crate::config::{Component, Config};
+use crate::config::Config;
 use crate::decision::{Decision, Event};
-use crate::model::{ComponentId, ComponentState, Transition, TransitionKind};
-use crate::ports::{ComponentDriver, DriverError, DriverStatus, LevelChangeRequested};
+use crate::model::{ComponentId, Transition, TransitionKind};
+use crate::ports::{Apply, ComponentDriver, DriverError, DriverStatus, LevelChangeRequested};
 use crate::state::{RunFailure, SystemState};
 
 /// How many `status` checks a step may take before it counts as failed: with the state
-/// machine's 30 s wait, an hour (the provision Lambda's `MAX_STATUS_CHECKS` default).
+/// machine's 30 s wait, an hour. Each kind has its own limit ([`status_checks_for`]);
+/// this one is the simulator's.
 pub const MAX_STATUS_CHECKS: u32 = 120;
+
+/// The state machine's wait between two status checks (`Wait` in provision.asl.json).
+pub const CHECK_INTERVAL_SECONDS: u32 = 30;
+
+/// How many status checks `component`'s kind may take: its readiness limit (an RDS
+/// start takes 10+ minutes, a CloudFormation stack longer) over the check interval.
+pub fn status_checks_for(component: &crate::config::Component) -> u32 {
+    (component.driver.as_kind().readiness_minutes() * 60).div_ceil(CHECK_INTERVAL_SECONDS).max(1)
+}
 
 /// Whether a component reached its target, from the driver's status after `checks`
 /// earlier checks: `Err` ends the step, with `TransitionFailed` or `TransitionTimedOut`.
@@ -61,12 +71,9 @@ impl StepFailure {
 
 /// Asks the driver for `target`, then checks until it is there, as the state
 /// machine's Start, Wait and Check states do (a transient error is checked again).
-async fn drive<D: ComponentDriver>(
-    driver: &D,
-    component: &Component,
-    target: ComponentState,
-) -> Result<(), StepFailure> {
-    driver.apply(component, target).await.map_err(|e| StepFailure::Rejected(e.to_string()))?;
+async fn drive<D: ComponentDriver>(driver: &D, request: Apply<'_>) -> Result<(), StepFailure> {
+    let (component, target) = (request.component, request.target);
+    driver.apply(request).await.map_err(|e| StepFailure::Rejected(e.to_string()))?;
     let mut checks = 0;
     loop {
         let status = match driver.status(component, target).await {
@@ -74,7 +81,7 @@ async fn drive<D: ComponentDriver>(
             Err(DriverError::Transient(_)) => DriverStatus::InProgress,
             Err(e) => return Err(StepFailure::Failed(e.to_string())),
         };
-        if readiness(status, checks, MAX_STATUS_CHECKS)? {
+        if readiness(status, checks, status_checks_for(component))? {
             return Ok(());
         }
         checks += 1;
@@ -112,7 +119,17 @@ pub async fn execute<D: ComponentDriver>(
     for index in 0..request.transitions.len() {
         let outcome = match run::start_step(state, id, index, now) {
             Ok((t, target)) => match config.component(&t.component) {
-                Some(c) => drive(driver, c, target).await.map_err(|f| (t, f)),
+                Some(c) => {
+                    // As the provisioner does: HOT's capacity is read and kept before it
+                    // is given up.
+                    if run::saves_capacity(config, &t)
+                        && let Ok(observed) = driver.observe(c).await
+                    {
+                        run::save_capacity(state, &t, observed.capacity);
+                    }
+                    let saved = run::saved_capacity(state, &c.id);
+                    drive(driver, Apply { component: c, target, saved }).await.map_err(|f| (t, f))
+                }
                 None => Err((
                     t.clone(),
                     StepFailure::Rejected(format!("{} is not in the configuration", t.component)),
@@ -146,7 +163,10 @@ pub async fn execute<D: ComponentDriver>(
                 let driven = match config.component(&moved.component) {
                     // A refused step changed nothing: only the state is restored.
                     _ if !run::undo_needs_driver(state, id) => Ok(()),
-                    Some(c) => drive(driver, c, target).await,
+                    Some(c) => {
+                        let saved = run::saved_capacity(state, &c.id);
+                        drive(driver, Apply { component: c, target, saved }).await
+                    }
                     None => {
                         Err(StepFailure::Rejected(format!("{} is not in the configuration", moved.component)))
                     }

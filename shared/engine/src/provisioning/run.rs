@@ -13,7 +13,7 @@ use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
 
 use crate::config::Config;
 use crate::decision::{Event, Outcome, RecordedDecision};
-use crate::model::{Cause, ComponentId, ComponentState, DecisionId, Mode, Transition};
+use crate::model::{Capacity, Cause, ComponentId, ComponentState, DecisionId, Mode, Transition};
 use crate::ports::{AuditRecord, LevelChangeRequested};
 use crate::state::{BreakerStatus, ComponentRecord, ProvisioningRun, RunFailure, SystemState, Undo};
 
@@ -269,6 +269,25 @@ pub fn start_step(
     run.step_started_at = Some(now);
     state.start(&t, today).map_err(|e| RunError::Illegal(e.to_string()))?;
     Ok((t, target))
+}
+
+/// Whether step `t` must first read HOT's capacity and save it: it leaves HOT, and its
+/// kind restores a capacity (an ECS service's count, an Auto Scaling group's sizes).
+pub fn saves_capacity(config: &Config, t: &Transition) -> bool {
+    t.kind.from_state() == ComponentState::Hot
+        && config.component(&t.component).is_some_and(|c| c.driver.as_kind().saves_capacity())
+}
+
+/// Keeps `observed` as the capacity HOT restores for `t`'s component; a capacity of 0
+/// is never saved (a retried step finds the resource already scaled down).
+pub fn save_capacity(state: &mut SystemState, t: &Transition, observed: Option<Capacity>) -> bool {
+    state.components.get_mut(&t.component).is_some_and(|r| r.save_capacity(observed))
+}
+
+/// The capacity saved for `component`, which HOT restores unless the configuration
+/// fixes one.
+pub fn saved_capacity(state: &SystemState, component: &ComponentId) -> Option<Capacity> {
+    state.components.get(component).and_then(|r| r.saved_capacity)
 }
 
 /// The transition `index` (for status checks).

@@ -1,0 +1,185 @@
+//! Component drivers on AWS, behind the engine's `ComponentDriver` port: one module per
+//! kind, each implementing [`AwsKind`] for the engine's spec of that kind. Dispatch
+//! goes through the engine's registry (`with_driver_spec!`), so a kind the engine
+//! knows and this crate does not implement fails to compile.
+//!
+//! | kind | COLD | WARM | HOT |
+//! | --- | --- | --- | --- |
+//! | `eks_cluster` | no cluster | control plane ACTIVE | as WARM |
+//! | `eks_nodegroup` | no node group | min = desired = 0 | the configured sizes |
+//! | `ssm_flag` | `off` | `warm` | `on` |
+//! | `ecs_service` | desiredCount 0 | desiredCount 0 | the configured or saved count |
+//! | `autoscaling_group` | min = desired = 0 | as COLD | the configured or saved sizes |
+//! | `rds_instance`, `aurora_cluster` | stopped | stopped | available |
+//! | `lambda_provisioned_concurrency` | none | none | the configured amount |
+//! | `cloudformation_stack` | no stack | WARM parameters | HOT parameters |
+//! | `always_on` | never switched | never switched | always |
+//!
+//! `apply` starts the change and returns at once; `status` reads progress towards a
+//! state; `observe` reads where the resource is. Waiting is the state machine's job
+//! (its Wait state), never a sleep in a Lambda.
+
+use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use revscale_engine::config::{Component, DriverSpec};
+use revscale_engine::drivers::{COMPONENT_TAG, MANAGED_TAG, STACK_TAG};
+use revscale_engine::model::ComponentState;
+use revscale_engine::ports::{Apply, ComponentDriver, DriverError, DriverStatus, Observed};
+use revscale_engine::with_driver_spec;
+
+pub mod always_on;
+pub mod autoscaling_group;
+pub mod cloudformation_stack;
+pub mod ecs_service;
+pub mod eks_cluster;
+pub mod eks_nodegroup;
+pub mod lambda_provisioned_concurrency;
+pub mod rds;
+pub mod ssm_flag;
+
+pub use ssm_flag::flag_value;
+
+/// The clients every kind uses, built once at cold start, and what the drivers tag
+/// with.
+pub struct Clients {
+    pub eks: aws_sdk_eks::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    stack: Option<String>,
+}
+
+impl Clients {
+    /// Every tag a resource revscale creates or switches carries.
+    pub fn tags<'a>(&'a self, component: &'a Component) -> Vec<(&'a str, &'a str)> {
+        let mut tags = vec![MANAGED_TAG, (COMPONENT_TAG, component.id.as_str())];
+        if let Some(stack) = &self.stack {
+            tags.push((STACK_TAG, stack.as_str()));
+        }
+        tags
+    }
+}
+
+/// What one kind does on AWS. Implemented by the engine's spec of that kind.
+pub trait AwsKind {
+    /// The IAM actions the provisioner needs for this kind: the template's policy must
+    /// grant each (`tests/template.rs` checks it).
+    fn iam_actions(&self) -> &'static [&'static str];
+    fn apply(
+        &self,
+        aws: &Clients,
+        request: &Apply<'_>,
+    ) -> impl Future<Output = Result<(), DriverError>> + Send;
+    fn status(
+        &self,
+        aws: &Clients,
+        component: &Component,
+        target: ComponentState,
+    ) -> impl Future<Output = Result<DriverStatus, DriverError>> + Send;
+    fn observe(
+        &self,
+        aws: &Clients,
+        component: &Component,
+    ) -> impl Future<Output = Result<Observed, DriverError>> + Send;
+}
+
+/// The IAM actions a spec's kind needs.
+pub fn iam_actions(spec: &DriverSpec) -> &'static [&'static str] {
+    with_driver_spec!(spec, s => s.iam_actions())
+}
+
+pub struct AwsDrivers {
+    clients: Clients,
+}
+
+impl AwsDrivers {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        AwsDrivers {
+            clients: Clients {
+                eks: aws_sdk_eks::Client::new(sdk),
+                ssm: aws_sdk_ssm::Client::new(sdk),
+                ecs: aws_sdk_ecs::Client::new(sdk),
+                autoscaling: aws_sdk_autoscaling::Client::new(sdk),
+                rds: aws_sdk_rds::Client::new(sdk),
+                lambda: aws_sdk_lambda::Client::new(sdk),
+                cloudformation: aws_sdk_cloudformation::Client::new(sdk),
+                stack: None,
+            },
+        }
+    }
+
+    /// Tags what the drivers create with the stack's name too.
+    pub fn for_stack(mut self, stack: Option<String>) -> Self {
+        self.clients.stack = stack;
+        self
+    }
+}
+
+impl ComponentDriver for AwsDrivers {
+    async fn apply(&self, request: Apply<'_>) -> Result<(), DriverError> {
+        with_driver_spec!(&request.component.driver, s => s.apply(&self.clients, &request).await)
+    }
+
+    async fn status(
+        &self,
+        component: &Component,
+        target: ComponentState,
+    ) -> Result<DriverStatus, DriverError> {
+        with_driver_spec!(&component.driver, s => s.status(&self.clients, component, target).await)
+    }
+
+    async fn observe(&self, component: &Component) -> Result<Observed, DriverError> {
+        with_driver_spec!(&component.driver, s => s.observe(&self.clients, component).await)
+    }
+}
+
+/// Sorts an SDK error: throttling, 5xx and network trouble are transient (retried);
+/// one of `busy` (the service's codes for "another operation is under way") is busy;
+/// anything else is a refusal. Each kind passes its service's busy codes.
+pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    e: SdkError<E, aws_sdk_eks::config::http::HttpResponse>,
+    busy: &[&str],
+) -> DriverError {
+    // A 5xx is the service's own trouble, whatever its error code says.
+    let server_side = e.raw_response().is_some_and(|r| r.status().is_server_error());
+    let transient = server_side
+        || matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
+        || matches!(
+            e.code(),
+            Some(
+                "ThrottlingException"
+                    | "Throttling"
+                    | "TooManyRequestsException"
+                    | "RequestLimitExceeded"
+                    | "ServerException"
+                    | "ServiceUnavailableException"
+                    | "ServiceUnavailable"
+                    | "InternalFailure"
+            )
+        );
+    let message = DisplayErrorContext(&e).to_string();
+    if transient {
+        DriverError::Transient(message)
+    } else if e.code().is_some_and(|code| busy.contains(&code)) {
+        DriverError::Busy(message)
+    } else {
+        DriverError::Rejected(message)
+    }
+}
+
+/// Whether the error is one of the service's "no such resource" codes.
+pub fn is_code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>, codes: &[&str]) -> bool {
+    e.code().is_some_and(|code| codes.contains(&code))
+}
+
+/// The message a driver gives when its resource is gone (deleted behind revscale's
+/// back): a refusal, never a panic; the drift check reports it as "absent".
+pub fn missing(component: &Component) -> DriverError {
+    DriverError::Rejected(format!(
+        "{}: {} does not exist (deleted outside revscale?)",
+        component.id,
+        revscale_engine::config::Kind::resource(component.driver.as_kind())
+    ))
+}

@@ -1,0 +1,3 @@
+//! `autoscaling_group` on moto: TO BE WRITTEN.
+
+pub const KIND: &str = "autoscaling_group";

@@ -1,0 +1,3 @@
+//! `cloudformation_stack` on moto: TO BE WRITTEN.
+
+pub const KIND: &str = "cloudformation_stack";

@@ -1,0 +1,3 @@
+//! `ecs_service` on moto: TO BE WRITTEN.
+
+pub const KIND: &str = "ecs_service";
