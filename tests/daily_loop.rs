@@ -161,6 +161,8 @@ async fn revenue_climbs_two_levels_then_churn_brings_it_back_down_with_everythin
         store: store.clone(),
         bus: EventBridgeBus::new(events.clone(), PREFIX),
         notifier: SnsNotifier::new(sns.clone(), &topic),
+        // The daily drift check reads moto's EKS and SSM, as it would the account's.
+        driver: revscale_aws::drivers::AwsDrivers::new(&sdk),
     };
 
     let start: NaiveDate = "2026-01-01".parse().unwrap();

@@ -60,6 +60,19 @@ start() {
   # The shipped config, except that full_escrow's flag has a name SSM refuses (names
   # may not start with "aws"): the provisioner tests' real rejected SSM call.
   sed 's#/revscale/flags/full_escrow#/aws/revscale/flags/full_escrow#' config/revenue_thresholds.yaml > "$STATE/e2e-config.yaml"
+  # The shipped configuration plus a component of every other driver kind (their
+  # resources are created by the test that climbs with them).
+  .venv/bin/python - "$STATE/e2e-config.yaml" tests/drivers/e2e-components.yaml <<'PY'
+import sys, yaml
+config_path, extra_path = sys.argv[1:3]
+config = yaml.safe_load(open(config_path))
+extra = yaml.safe_load(open(extra_path))
+for level, ids in extra["auto_enable"].items():
+    config["levels"][level]["auto_enable"] += ids
+config["components"].update(extra["components"])
+open(config_path, "w").write(yaml.safe_dump(config, sort_keys=False))
+PY
+  cp tests/drivers/e2e-search.yaml "$STATE/e2e-search.yaml"
   # Built before watch starts, so the first state machine step does not wait for rustc.
   # Exactly as watch builds it (`cargo run --bin provision` at the workspace root, whose
   # features are unified over the workspace's default members): `-p provision` would
@@ -78,6 +91,8 @@ start() {
     REVSCALE_CONFIG="$PWD/$STATE/e2e-config.yaml" \
     EKS_CLUSTER_NAME=revscale EKS_CLUSTER_ROLE_ARN=arn:aws:iam::123456789012:role/revscale-eks-cluster \
     EKS_NODE_ROLE_ARN=arn:aws:iam::123456789012:role/revscale-eks-node FLAG_PREFIX=/ \
+    CLOUDFORMATION_ROLE_ARN=arn:aws:iam::123456789012:role/revscale-e2e-cloudformation \
+    CLOUDFORMATION_STACK_PREFIX=revscale-e2e- \
     REVSCALE_STACK_NAME="$E2E_PREFIX" \
     RUST_LOG=info PATH="$PWD/.venv/bin:$PATH" \
     setsid .venv/bin/cargo-lambda lambda watch ${LAMBDA_NO_RELOAD:+--ignore-changes} --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \

@@ -92,6 +92,7 @@ async fn evaluate(rig: &Rig, config: &Config, id: &str, time: &str) -> Value {
         store: rig.store.clone(),
         bus: rig.bus.clone(),
         notifier: rig.notifier.clone(),
+        driver: revscale_aws::drivers::AwsDrivers::new(&rig.sdk),
     };
     evaluate::handler::handle(&deps, scheduled(id, time)).await.expect("evaluation succeeds")
 }

@@ -401,38 +401,18 @@ async fn fired() -> Vec<serde_json::Value> {
     body["fired"].as_array().cloned().unwrap_or_default()
 }
 
-/// Where each component of the three-component climb stands in moto's EKS and SSM.
-async fn in_aws(rig: &Rig) -> Vec<(&'static str, ComponentState)> {
-    let eks = aws_sdk_eks::Client::new(&rig.sdk);
-    let cluster = eks.describe_cluster().name("revscale").send().await.ok().and_then(|c| c.cluster);
-    // The cluster driver's WARM and HOT are the same ACTIVE control plane.
-    let control_plane = if cluster.is_some() { ComponentState::Warm } else { ComponentState::Cold };
-    let workers = eks
-        .describe_nodegroup()
-        .cluster_name("revscale")
-        .nodegroup_name("workers")
-        .send()
-        .await
-        .ok()
-        .and_then(|n| n.nodegroup)
-        .and_then(|n| n.scaling_config)
-        .map_or(ComponentState::Cold, |s| {
-            if s.desired_size == Some(0) { ComponentState::Warm } else { ComponentState::Hot }
-        });
-    let hume = match flag(rig, "hume_ai").await.as_deref() {
-        Some("on") => ComponentState::Hot,
-        Some("warm") => ComponentState::Warm,
-        _ => ComponentState::Cold,
-    };
-    vec![("eks_control_plane", control_plane), ("k8s_workers", workers), ("hume_ai", hume)]
-}
-
-/// Whether DynamoDB's state of a component is what AWS shows.
-fn agrees(stored: ComponentState, actual: ComponentState, component: &str) -> bool {
-    if component == "eks_control_plane" && actual == ComponentState::Warm {
-        return matches!(stored, ComponentState::Warm | ComponentState::Hot);
+/// Where each component of the three-component climb stands in moto's EKS and SSM, as
+/// its own driver reads it (the drift check's reading).
+async fn in_aws(rig: &Rig) -> Vec<(&'static str, revscale_engine::ports::Observed)> {
+    use revscale_engine::ports::ComponentDriver;
+    let config = lambda_config();
+    let drivers = revscale_aws::drivers::AwsDrivers::new(&rig.sdk);
+    let mut seen = Vec::new();
+    for id in ["eks_control_plane", "k8s_workers", "hume_ai"] {
+        let component = config.component(&ComponentId::new(id)).unwrap();
+        seen.push((id, drivers.observe(component).await.unwrap()));
     }
-    stored == actual
+    seen
 }
 
 /// Consecutive throttled status reads that stand for "3 minutes of throttling". Time is
@@ -451,6 +431,12 @@ fn rank(s: ComponentState) -> u8 {
         ComponentState::Warm | ComponentState::Warming | ComponentState::Cooling => 1,
         ComponentState::Hot => 2,
     }
+}
+
+/// The lowest state a resource is consistent with (a cluster is WARM and HOT); none
+/// while it is on its way.
+fn lowest(observed: &revscale_engine::ports::Observed) -> Option<u8> {
+    observed.states.iter().map(|s| rank(*s)).min()
 }
 
 /// L2 with the three components HOT in DynamoDB and really there in moto, and an
@@ -697,8 +683,9 @@ async fn chaos_faults_at_random_steps_never_leave_a_component_half_moved_or_a_si
         for (component, actual) in in_aws(&rig).await {
             let recorded = s.component_state(&ComponentId::new(component));
             assert!(
-                agrees(recorded, actual, component),
-                "{context}: {component} is {recorded} in DynamoDB, {actual} in AWS"
+                actual.agrees_with(recorded),
+                "{context}: {component} is {recorded} in DynamoDB, {} in AWS",
+                actual.actual
             );
         }
         let succeeded = *status == ExecutionStatus::Succeeded;
@@ -808,16 +795,18 @@ async fn chaos_faults_at_random_steps_never_leave_a_component_half_moved_or_a_si
             if succeeded || refused {
                 // A refused call changed nothing: the state says exactly what AWS shows.
                 assert!(
-                    agrees(recorded, actual, component),
-                    "{context}: {component} is {recorded} in DynamoDB, {actual} in AWS"
+                    actual.agrees_with(recorded),
+                    "{context}: {component} is {recorded} in DynamoDB, {} in AWS",
+                    actual.actual
                 );
             } else {
                 // A step that failed after its resource went is put back in the state
                 // alone: AWS may be further down than recorded (the next drain run takes
                 // it the rest of the way), never further up.
                 assert!(
-                    rank(actual) <= rank(recorded),
-                    "{context}: {component} is {actual} in AWS, above {recorded} in DynamoDB"
+                    lowest(&actual).is_some_and(|r| r <= rank(recorded)),
+                    "{context}: {component} is {} in AWS, above {recorded} in DynamoDB",
+                    actual.actual
                 );
             }
         }
@@ -858,4 +847,231 @@ async fn chaos_faults_at_random_steps_never_leave_a_component_half_moved_or_a_si
         "after every run: 0 components WARMING or COOLING, the lock released or an alert sent, DynamoDB = EKS and SSM (a failed drain: AWS never above DynamoDB), no creation during a drain",
     );
     assert!(total[1] >= total[0] * 3 / 4, "most faults fired: {total:?}");
+}
+
+/// The provision Lambda's configuration as it runs it: tests/emulators.sh writes the
+/// file (the shipped one plus tests/drivers/e2e-components.yaml), and the Lambda fills
+/// in the stack's parameters from its environment, as here.
+fn lambda_config() -> Config {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/.state");
+    let text = std::fs::read_to_string(dir.join("e2e-config.yaml")).expect("tests/emulators.sh wrote it");
+    let read = |file: &str| std::fs::read_to_string(dir.join(file)).map_err(|e| e.to_string());
+    let deployment = revscale_engine::config::Deployment::from_parameters(|p| {
+        Some(
+            match p {
+                "EksClusterName" => "revscale",
+                "EksClusterRoleArn" => "arn:aws:iam::123456789012:role/revscale-eks-cluster",
+                "EksNodeRoleArn" => "arn:aws:iam::123456789012:role/revscale-eks-node",
+                "FlagPrefix" => "/",
+                "CloudFormationRoleArn" => "arn:aws:iam::123456789012:role/revscale-e2e-cloudformation",
+                "CloudFormationStackPrefix" => "revscale-e2e-",
+                _ => return None,
+            }
+            .to_string(),
+        )
+    });
+    Config::from_yaml_reading(&text, &read).unwrap().for_deployment(&deployment).unwrap()
+}
+
+/// The resources of tests/drivers/e2e-components.yaml in moto, at their COLD: an ECS
+/// service and an Auto Scaling group at 0, a stopped database (each tagged
+/// revscale-component, as the provisioner's policy requires), no search stack.
+async fn every_kind_at_cold(rig: &Rig) {
+    use aws_sdk_ecs::types::ContainerDefinition;
+    let ecs = aws_sdk_ecs::Client::new(&rig.sdk);
+    ecs.create_cluster().cluster_name("revscale-e2e").send().await.unwrap();
+    let container = ContainerDefinition::builder().name("orders").image("nginx:latest").memory(512).build();
+    ecs.register_task_definition().family("orders").container_definitions(container).send().await.unwrap();
+    let existing = ecs.describe_services().cluster("revscale-e2e").services("orders").send().await.unwrap();
+    if existing.services().iter().any(|s| s.status() == Some("ACTIVE")) {
+        ecs.update_service().cluster("revscale-e2e").service("orders").desired_count(0).send().await.unwrap();
+    } else {
+        ecs.create_service()
+            .cluster("revscale-e2e")
+            .service_name("orders")
+            .task_definition("orders")
+            .desired_count(0)
+            .tags(aws_sdk_ecs::types::Tag::builder().key("revscale-component").value("orders").build())
+            .send()
+            .await
+            .unwrap();
+    }
+    let asg = aws_sdk_autoscaling::Client::new(&rig.sdk);
+    asg.create_launch_configuration()
+        .launch_configuration_name("revscale-e2e-batch")
+        .image_id("ami-12c6146b")
+        .instance_type("t3.micro")
+        .send()
+        .await
+        .ok();
+    let groups = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names("revscale-e2e-batch")
+        .send()
+        .await
+        .unwrap();
+    if groups.auto_scaling_groups().is_empty() {
+        asg.create_auto_scaling_group()
+            .auto_scaling_group_name("revscale-e2e-batch")
+            .launch_configuration_name("revscale-e2e-batch")
+            .availability_zones("eu-west-1a")
+            .min_size(0)
+            .desired_capacity(0)
+            .max_size(4)
+            .send()
+            .await
+            .unwrap();
+    } else {
+        asg.update_auto_scaling_group()
+            .auto_scaling_group_name("revscale-e2e-batch")
+            .min_size(0)
+            .desired_capacity(0)
+            .max_size(4)
+            .send()
+            .await
+            .unwrap();
+    }
+    let rds = aws_sdk_rds::Client::new(&rig.sdk);
+    let found = rds.describe_db_instances().db_instance_identifier("revscale-e2e-reports").send().await;
+    if found.is_err() {
+        rds.create_db_instance()
+            .db_instance_identifier("revscale-e2e-reports")
+            .engine("postgres")
+            .db_instance_class("db.t3.micro")
+            .allocated_storage(20)
+            .master_username("revscale")
+            .master_user_password("not-a-secret-0")
+            .tags(aws_sdk_rds::types::Tag::builder().key("revscale-component").value("reports_db").build())
+            .send()
+            .await
+            .unwrap();
+    }
+    rds.stop_db_instance().db_instance_identifier("revscale-e2e-reports").send().await.ok();
+    let cfn = aws_sdk_cloudformation::Client::new(&rig.sdk);
+    cfn.delete_stack().stack_name("revscale-e2e-search").send().await.ok();
+}
+
+/// Every component of `ids` is where DynamoDB says, as its own driver reads it (the
+/// drift check's comparison); returns what AWS showed, for the report.
+async fn dynamodb_equals_aws(
+    rig: &Rig,
+    config: &Config,
+    ids: &[&str],
+    expected: ComponentState,
+) -> Vec<String> {
+    use revscale_engine::ports::ComponentDriver;
+    let drivers = revscale_aws::drivers::AwsDrivers::new(&rig.sdk);
+    let s = stored(rig).await;
+    let mut seen = Vec::new();
+    for id in ids {
+        let recorded = s.component_state(&ComponentId::new(*id));
+        assert_eq!(recorded, expected, "{id} in DynamoDB");
+        let component = config.component(&ComponentId::new(*id)).unwrap();
+        let observed = drivers.observe(component).await.unwrap();
+        assert!(observed.agrees_with(recorded), "{id}: DynamoDB says {recorded}, AWS shows {observed:?}");
+        seen.push(format!("{id}={}", observed.actual));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn every_kind_climbs_with_the_real_state_machine_and_goes_back_by_churn_then_drains() {
+    use TransitionKind::{Activate, Deactivate, Decommission, Deploy};
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let rig = rig().await;
+    let config = lambda_config();
+    every_kind_at_cold(&rig).await;
+    let kinds = ["orders", "batch", "reports_db", "search"];
+    reset(&rig, &SystemState::initial(&config, "2026-03-01".parse().unwrap())).await;
+    dynamodb_equals_aws(&rig, &config, &kinds, ComponentState::Cold).await;
+
+    let climb = |cause: Cause, id: &str, from: u8, to: u8, steps: Vec<(&str, TransitionKind)>| {
+        let mut r = request(&format!("{id}-{}", std::process::id()), from, to, &steps);
+        r.cause = Some(cause);
+        r
+    };
+    let runs = [
+        (
+            climb(
+                Cause::Growth,
+                "2026-03-01-L0-L2-kinds",
+                0,
+                2,
+                kinds.iter().flat_map(|c| [(*c, Deploy), (*c, Activate)]).collect(),
+            ),
+            vec![(&kinds[..], ComponentState::Hot)],
+        ),
+        (
+            climb(
+                Cause::Churn,
+                "2026-04-07-L2-L1-kinds",
+                2,
+                1,
+                vec![("reports_db", Deactivate), ("search", Deactivate)],
+            ),
+            vec![(&kinds[..2], ComponentState::Hot), (&kinds[2..], ComponentState::Warm)],
+        ),
+        (
+            climb(
+                Cause::Churn,
+                "2026-05-07-L1-L0-kinds",
+                1,
+                0,
+                vec![("orders", Deactivate), ("batch", Deactivate)],
+            ),
+            vec![(&kinds[..], ComponentState::Warm)],
+        ),
+    ];
+    for (request, expected) in &runs {
+        let started = std::time::Instant::now();
+        let (status, error, states) = execute(&rig, request).await;
+        assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}: {}", states.join(" -> "));
+        let mut seen = Vec::new();
+        for (ids, state) in expected {
+            seen.extend(dynamodb_equals_aws(&rig, &config, ids, *state).await);
+        }
+        report(&format!(
+            "every kind, L{} -> L{} ({:?}): {} steps in {:.1} s; AWS: {}",
+            request.from_level,
+            request.to_level,
+            request.cause.unwrap(),
+            request.transitions.len(),
+            started.elapsed().as_secs_f64(),
+            seen.join(", ")
+        ));
+    }
+
+    // The drain, approved by a second person: everything COLD, the database stopped (never
+    // deleted), the service and the group at 0, the stack gone.
+    let mut s = stored(&rig).await;
+    s.drain = Some(revscale_engine::state::Drain {
+        reason: "teardown".into(),
+        requested_by: "alice".into(),
+        requested_on: "2026-06-01".parse().unwrap(),
+        approved_by: Some("bob".into()),
+    });
+    reset(&rig, &s).await;
+    let drain = climb(
+        Cause::Drain,
+        "2026-06-01-L0-L0-kinds-drain",
+        0,
+        0,
+        kinds.iter().map(|c| (*c, Decommission)).collect(),
+    );
+    let started = std::time::Instant::now();
+    let (status, error, states) = execute(&rig, &drain).await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}: {}", states.join(" -> "));
+    let seen = dynamodb_equals_aws(&rig, &config, &kinds, ComponentState::Cold).await;
+    report(&format!(
+        "every kind, drain: 4 steps in {:.1} s; AWS: {}",
+        started.elapsed().as_secs_f64(),
+        seen.join(", ")
+    ));
+    let rds = aws_sdk_rds::Client::new(&rig.sdk);
+    let db = rds.describe_db_instances().db_instance_identifier("revscale-e2e-reports").send().await.unwrap();
+    assert_eq!(
+        db.db_instances()[0].db_instance_status(),
+        Some("stopped"),
+        "a drain never deletes a database"
+    );
 }

@@ -281,3 +281,97 @@ fn service_linked_roles_may_be_created_only_for_eks() {
     }
     assert!(found, "the provisioner may create EKS's service-linked roles on an account's first cluster");
 }
+
+/// The actions a function's Allow statements grant, and the Allow statements with their
+/// resources and conditions, by the function (template resource) that holds them.
+fn allowed(template: &Value, function: &str) -> Vec<Value> {
+    statements(template)
+        .into_iter()
+        .filter(|(resource, s)| resource == function && s["Effect"].as_str() == Some("Allow"))
+        .map(|(_, s)| s)
+        .collect()
+}
+
+fn grants(statements: &[Value], action: &str) -> bool {
+    statements.iter().any(|s| strings(&s["Action"]).iter().any(|a| a == action))
+}
+
+#[test]
+fn the_provisioners_policy_grants_every_action_every_driver_kind_calls() {
+    let template = template();
+    let provisioner = allowed(&template, "ProvisionFunction");
+    let mut missing = Vec::new();
+    for spec in revscale_engine::config::DriverSpec::examples() {
+        for action in revscale_aws::drivers::iam_actions(&spec) {
+            if !grants(&provisioner, action) {
+                missing.push(format!("{}: {action}", spec.kind()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "the provisioner would be denied: {missing:?}");
+}
+
+#[test]
+fn the_evaluator_may_read_every_kind_for_the_drift_check_and_only_restart_databases_back_down() {
+    let template = template();
+    let evaluator = allowed(&template, "EvaluateFunction");
+    let mut missing = Vec::new();
+    for spec in revscale_engine::config::DriverSpec::examples() {
+        for action in revscale_aws::drivers::iam_actions(&spec) {
+            let reads = ["Describe", "Get", "List"]
+                .iter()
+                .any(|verb| action.split(':').nth(1).is_some_and(|a| a.starts_with(verb)));
+            if reads && !grants(&evaluator, action) {
+                missing.push(format!("{}: {action}", spec.kind()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "the drift check would be denied: {missing:?}");
+    let writes: Vec<String> = evaluator
+        .iter()
+        .flat_map(|s| strings(&s["Action"]))
+        .filter(|a| {
+            let verb = a.split(':').nth(1).unwrap_or_default();
+            !["Describe", "Get", "List", "Query"].iter().any(|v| verb.starts_with(v))
+                && !a.starts_with("dynamodb:")
+                && !a.starts_with("kms:")
+                && !["sns:Publish", "events:PutEvents", "ssm:GetParameter", "sqs:SendMessage"]
+                    .contains(&a.as_str())
+        })
+        .collect();
+    for action in &writes {
+        assert!(
+            ["rds:StopDBInstance", "rds:StopDBCluster"].contains(&action.as_str()),
+            "the evaluator may change nothing but stop a database AWS restarted: {action}"
+        );
+    }
+}
+
+#[test]
+fn what_the_provisioner_may_switch_in_a_users_account_is_limited_to_what_carries_the_component_tag() {
+    let template = template();
+    for statement in allowed(&template, "ProvisionFunction") {
+        let actions = strings(&statement["Action"]);
+        let switches = actions.iter().any(|a| {
+            [
+                "ecs:UpdateService",
+                "autoscaling:UpdateAutoScalingGroup",
+                "rds:StopDBInstance",
+                "rds:StartDBInstance",
+                "rds:StopDBCluster",
+                "rds:StartDBCluster",
+                "lambda:PutProvisionedConcurrencyConfig",
+                "lambda:DeleteProvisionedConcurrencyConfig",
+            ]
+            .contains(&a.as_str())
+        });
+        if switches {
+            let tagged = statement["Condition"]["Null"]["aws:ResourceTag/revscale-component"].as_str();
+            assert_eq!(
+                tagged,
+                Some("false"),
+                "{actions:?} must require the revscale-component tag: {statement:?}"
+            );
+        }
+    }
+}

@@ -1,3 +1,154 @@
-//! `autoscaling_group` on moto: TO BE WRITTEN.
+//! `autoscaling_group` on moto: the contract, HOT restoring exactly the sizes saved when
+//! it left HOT (WARM keeps max), a group deleted behind revscale's back, and HOT refused
+//! without any sizes.
+//!
+//! moto launches and terminates a group's instances the moment its desired capacity
+//! changes, straight to InService (AWS goes through Pending and Terminating, which the
+//! unit tests of `revscale_aws::drivers::autoscaling_group` cover), and deletes a group
+//! at once (AWS shows "Delete in progress" first).
+
+use std::collections::BTreeMap;
+
+use aws_sdk_autoscaling::types::LifecycleState;
+use revscale_engine::drivers::AutoscalingGroup;
+use revscale_engine::model::{Capacity, ComponentState};
+use revscale_engine::ports::{Apply, ComponentDriver, DriverError, DriverStatus};
+use revscale_integration_tests::unique;
+
+use crate::contract::{component, drivers, keeps_the_contract, take};
 
 pub const KIND: &str = "autoscaling_group";
+
+async fn autoscaling() -> aws_sdk_autoscaling::Client {
+    aws_sdk_autoscaling::Client::new(&revscale_integration_tests::sdk().await)
+}
+
+/// A new group (with its launch configuration) at min / desired / max; returns its name.
+async fn group(asg: &aws_sdk_autoscaling::Client, (min, desired, max): (i32, i32, i32)) -> String {
+    let (config, name) = (unique("launch"), unique("workers"));
+    asg.create_launch_configuration()
+        .launch_configuration_name(&config)
+        .image_id("ami-12c6146b")
+        .instance_type("t3.micro")
+        .send()
+        .await
+        .unwrap();
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name(&name)
+        .launch_configuration_name(&config)
+        .availability_zones("eu-west-1a")
+        .min_size(min)
+        .desired_capacity(desired)
+        .max_size(max)
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
+/// (min, desired, max, InService instances) as Auto Scaling describes the group.
+async fn sizes(asg: &aws_sdk_autoscaling::Client, name: &str) -> (i32, i32, i32, usize) {
+    let out = asg.describe_auto_scaling_groups().auto_scaling_group_names(name).send().await.unwrap();
+    let g = &out.auto_scaling_groups()[0];
+    let in_service =
+        g.instances().iter().filter(|i| i.lifecycle_state() == Some(&LifecycleState::InService)).count();
+    (g.min_size.unwrap_or(-1), g.desired_capacity.unwrap_or(-1), g.max_size.unwrap_or(-1), in_service)
+}
+
+#[tokio::test]
+async fn an_autoscaling_group_keeps_the_contract() {
+    let asg = autoscaling().await;
+    let name = group(&asg, (0, 0, 3)).await;
+    let spec = AutoscalingGroup {
+        group_name: name.clone(),
+        min_size: Some(1),
+        desired_capacity: Some(2),
+        max_size: Some(3),
+    };
+    let c = component("asg-contract", spec);
+    let tags = || async {
+        let out = asg.describe_auto_scaling_groups().auto_scaling_group_names(&name).send().await.unwrap();
+        let group = &out.auto_scaling_groups()[0];
+        for t in group.tags() {
+            assert_eq!(t.propagate_at_launch, Some(false), "revscale's tags stay on the group: {t:?}");
+        }
+        Some(
+            group
+                .tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    };
+    let seen = keeps_the_contract(&c, tags).await;
+    let (_, hot) = &seen[1];
+    assert_eq!(hot.capacity, Some(Capacity { desired: 2, min: Some(1), max: Some(3) }), "{hot:?}");
+    assert_eq!(sizes(&asg, &name).await, (0, 0, 3, 0), "COLD keeps the group and its max");
+}
+
+#[tokio::test]
+async fn hot_restores_exactly_the_sizes_the_group_had_before_it_went_warm() {
+    use ComponentState::{Hot, Warm};
+    let asg = autoscaling().await;
+    let name = group(&asg, (1, 3, 5)).await;
+    assert_eq!(sizes(&asg, &name).await, (1, 3, 5, 3), "moto starts the instances at once");
+    let c = component("asg-saved", AutoscalingGroup { group_name: name.clone(), ..Default::default() });
+    let drivers = drivers().await;
+    assert_eq!(drivers.observe(&c).await.unwrap().states, [Hot]);
+
+    let saved = take(&drivers, &c, Hot, Warm, None).await;
+    assert_eq!(saved, Some(Capacity { desired: 3, min: Some(1), max: Some(5) }));
+    assert_eq!(sizes(&asg, &name).await, (0, 0, 5, 0), "WARM keeps max");
+
+    take(&drivers, &c, Warm, Hot, saved).await;
+    assert_eq!(sizes(&asg, &name).await, (1, 3, 5, 3), "the saved sizes, exactly");
+}
+
+#[tokio::test]
+async fn a_group_deleted_outside_revscale_is_reported_and_refused_without_panicking() {
+    use ComponentState::{Hot, Warm};
+    let asg = autoscaling().await;
+    let name = group(&asg, (0, 0, 2)).await;
+    asg.delete_auto_scaling_group().auto_scaling_group_name(&name).force_delete(true).send().await.unwrap();
+    let spec = AutoscalingGroup {
+        group_name: name.clone(),
+        min_size: Some(1),
+        desired_capacity: Some(1),
+        max_size: Some(2),
+    };
+    let c = component("asg-gone", spec);
+    let drivers = drivers().await;
+    let observed = drivers.observe(&c).await.unwrap();
+    assert!(observed.states.is_empty(), "drift: {observed:?}");
+    assert!(observed.actual.contains("no group") && observed.actual.contains(&name), "{observed:?}");
+    for target in [Warm, Hot] {
+        match drivers.apply(Apply { component: &c, target, saved: None }).await {
+            Err(DriverError::Rejected(why)) => {
+                assert!(why.contains(&name) && why.contains("does not exist"), "{why}")
+            }
+            other => panic!("{target}: {other:?}"),
+        }
+        match drivers.status(&c, target).await.unwrap() {
+            DriverStatus::Failed(why) => assert!(why.contains("does not exist"), "{why}"),
+            other => panic!("{target}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn hot_without_saved_or_configured_sizes_is_refused() {
+    let asg = autoscaling().await;
+    let name = group(&asg, (0, 0, 4)).await;
+    let c = component("asg-no-sizes", AutoscalingGroup { group_name: name.clone(), ..Default::default() });
+    let drivers = drivers().await;
+    match drivers.apply(Apply { component: &c, target: ComponentState::Hot, saved: None }).await {
+        Err(DriverError::Rejected(why)) => {
+            assert!(
+                why.contains("asg-no-sizes") && why.contains(&name) && why.contains("desired_capacity"),
+                "{why}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sizes(&asg, &name).await, (0, 0, 4, 0), "left as it was");
+}

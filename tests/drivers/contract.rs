@@ -91,8 +91,18 @@ where
         if target != Cold
             && let Some(tags) = tags().await
         {
-            assert_eq!(tags.get(MANAGED_TAG.0).map(String::as_str), Some(MANAGED_TAG.1), "{}: {tags:?}", c.id);
-            assert_eq!(tags.get(COMPONENT_TAG).map(String::as_str), Some(c.id.as_str()), "{}: {tags:?}", c.id);
+            assert_eq!(
+                tags.get(MANAGED_TAG.0).map(String::as_str),
+                Some(MANAGED_TAG.1),
+                "{}: {tags:?}",
+                c.id
+            );
+            assert_eq!(
+                tags.get(COMPONENT_TAG).map(String::as_str),
+                Some(c.id.as_str()),
+                "{}: {tags:?}",
+                c.id
+            );
             assert_eq!(tags.get(STACK_TAG).map(String::as_str), Some(STACK), "{}: {tags:?}", c.id);
         }
         seen.push((target, observed));

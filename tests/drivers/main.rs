@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 mod contract;
+mod drift;
 
 mod autoscaling_group;
 mod cloudformation_stack;
