@@ -146,3 +146,73 @@ async fn config_push_checks_the_file_against_the_stack_then_the_functions_load_i
     std::fs::remove_file(other).ok();
     std::fs::remove_file(raised).ok();
 }
+
+/// `revscale drift` reads each component through its driver (here moto's ECS and RDS)
+/// and compares it with the state the API records (here a server answering `/status`
+/// as the API does): a HOT service found at 0 is drift, a stopped database recorded
+/// WARM agrees, and the exit status says drift.
+#[tokio::test]
+async fn drift_compares_what_the_drivers_read_with_what_the_api_recorded() {
+    use wiremock::matchers::{method, path};
+    let sdk = sdk().await;
+    let (cluster, service, db) = (unique("drift"), unique("orders"), unique("reports"));
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    ecs.create_cluster().cluster_name(&cluster).send().await.unwrap();
+    let container = aws_sdk_ecs::types::ContainerDefinition::builder().name("o").image("nginx").memory(256).build();
+    ecs.register_task_definition().family(&service).container_definitions(container).send().await.unwrap();
+    ecs.create_service().cluster(&cluster).service_name(&service).task_definition(&service).desired_count(0).send().await.unwrap();
+    let rds = aws_sdk_rds::Client::new(&sdk);
+    rds.create_db_instance()
+        .db_instance_identifier(&db)
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .allocated_storage(20)
+        .master_username("revscale")
+        .master_user_password("not-a-secret-0")
+        .send()
+        .await
+        .unwrap();
+    rds.stop_db_instance().db_instance_identifier(&db).send().await.unwrap();
+
+    // A configuration whose level 1 switches the two.
+    let mut tree: serde_norway::Value = serde_norway::from_str(revscale_engine::DEFAULT_CONFIG_YAML).unwrap();
+    for (i, (_, level)) in tree["levels"].as_mapping_mut().unwrap().iter_mut().enumerate() {
+        level["auto_enable"] = serde_norway::from_str(if i == 1 { "[orders, reports]" } else { "[]" }).unwrap();
+    }
+    tree["components"] = serde_norway::from_str(&format!(
+        "orders: {{billing: aws, cost: {{hot: 0, warm: 0}}, driver: {{kind: ecs_service, cluster: {cluster}, service: {service}, desired_count: 2}}}}\n\
+         reports: {{billing: aws, cost: {{hot: 0, warm: 0}}, driver: {{kind: rds_instance, db_instance_identifier: {db}}}}}\n"
+    ))
+    .unwrap();
+    let file = std::env::temp_dir().join(format!("{}.yaml", unique("drift-config")));
+    std::fs::write(&file, serde_norway::to_string(&tree).unwrap()).unwrap();
+
+    // The API's answer: orders HOT, reports WARM.
+    let golden: serde_json::Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../functions/override-api/tests/wire_format.golden.json"
+    )))
+    .unwrap();
+    let mut status = golden["status, fresh"]["body"].clone();
+    status["components"] = serde_json::json!({
+        "orders": {"state": "hot", "since": "2026-11-01", "kind": "ecs_service"},
+        "reports": {"state": "warm", "since": "2026-11-01", "kind": "rds_instance"},
+    });
+    let api = wiremock::MockServer::start().await;
+    wiremock::Mock::given(method("GET"))
+        .and(path("/status"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(&status))
+        .mount(&api)
+        .await;
+
+    let o = revscale(&["drift", "--api-url", &api.uri(), "--config", file.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(3), "drift is exit status 3: {}", text(&o));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let by_component = |id: &str| rows.as_array().unwrap().iter().find(|r| r["component"] == id).cloned().unwrap();
+    let orders = by_component("orders");
+    assert_eq!((orders["recorded"].as_str(), orders["difference"].as_str()), (Some("hot"), Some("drift")), "{orders}");
+    assert!(orders["actual"].as_str().unwrap().starts_with("desiredCount 0"), "{orders}");
+    let reports = by_component("reports");
+    assert_eq!(reports["difference"], "agrees", "{reports}");
+    report(&format!("revscale drift:\n{}", text(&revscale(&["drift", "--api-url", &api.uri(), "--config", file.to_str().unwrap()]))));
+}

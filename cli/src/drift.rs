@@ -51,9 +51,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let sdk = args.target.sdk().await;
-        let with_stack = args.target.stack_name().is_some() || args.target.api_url.is_some();
-        let (config, recorded) = if with_stack {
-            let config = stack_config(&sdk, &args.target, args.config.as_ref()).await?;
+        let with_api = args.target.stack_name().is_some() || args.target.api_url.is_some();
+        let (config, recorded) = if with_api {
+            let config = match args.target.stack_name() {
+                Some(_) => stack_config(&sdk, &args.target, args.config.as_ref()).await?,
+                // An API URL alone names no stack to read the configuration from.
+                None => crate::load_config(args.config.as_ref())?,
+            };
             let (status, text) = crate::api::send(&sdk, &args.target, "GET", "/status", None).await?;
             anyhow::ensure!(
                 (200..300).contains(&status),
