@@ -158,9 +158,17 @@ async fn drift_compares_what_the_drivers_read_with_what_the_api_recorded() {
     let (cluster, service, db) = (unique("drift"), unique("orders"), unique("reports"));
     let ecs = aws_sdk_ecs::Client::new(&sdk);
     ecs.create_cluster().cluster_name(&cluster).send().await.unwrap();
-    let container = aws_sdk_ecs::types::ContainerDefinition::builder().name("o").image("nginx").memory(256).build();
+    let container =
+        aws_sdk_ecs::types::ContainerDefinition::builder().name("o").image("nginx").memory(256).build();
     ecs.register_task_definition().family(&service).container_definitions(container).send().await.unwrap();
-    ecs.create_service().cluster(&cluster).service_name(&service).task_definition(&service).desired_count(0).send().await.unwrap();
+    ecs.create_service()
+        .cluster(&cluster)
+        .service_name(&service)
+        .task_definition(&service)
+        .desired_count(0)
+        .send()
+        .await
+        .unwrap();
     let rds = aws_sdk_rds::Client::new(&sdk);
     rds.create_db_instance()
         .db_instance_identifier(&db)
@@ -177,7 +185,8 @@ async fn drift_compares_what_the_drivers_read_with_what_the_api_recorded() {
     // A configuration whose level 1 switches the two.
     let mut tree: serde_norway::Value = serde_norway::from_str(revscale_engine::DEFAULT_CONFIG_YAML).unwrap();
     for (i, (_, level)) in tree["levels"].as_mapping_mut().unwrap().iter_mut().enumerate() {
-        level["auto_enable"] = serde_norway::from_str(if i == 1 { "[orders, reports]" } else { "[]" }).unwrap();
+        level["auto_enable"] =
+            serde_norway::from_str(if i == 1 { "[orders, reports]" } else { "[]" }).unwrap();
     }
     tree["components"] = serde_norway::from_str(&format!(
         "orders: {{billing: aws, cost: {{hot: 0, warm: 0}}, driver: {{kind: ecs_service, cluster: {cluster}, service: {service}, desired_count: 2}}}}\n\
@@ -208,11 +217,48 @@ async fn drift_compares_what_the_drivers_read_with_what_the_api_recorded() {
     let o = revscale(&["drift", "--api-url", &api.uri(), "--config", file.to_str().unwrap(), "--json"]);
     assert_eq!(o.status.code(), Some(3), "drift is exit status 3: {}", text(&o));
     let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let by_component = |id: &str| rows.as_array().unwrap().iter().find(|r| r["component"] == id).cloned().unwrap();
+    let by_component =
+        |id: &str| rows.as_array().unwrap().iter().find(|r| r["component"] == id).cloned().unwrap();
     let orders = by_component("orders");
-    assert_eq!((orders["recorded"].as_str(), orders["difference"].as_str()), (Some("hot"), Some("drift")), "{orders}");
+    assert_eq!(
+        (orders["recorded"].as_str(), orders["difference"].as_str()),
+        (Some("hot"), Some("drift")),
+        "{orders}"
+    );
     assert!(orders["actual"].as_str().unwrap().starts_with("desiredCount 0"), "{orders}");
     let reports = by_component("reports");
     assert_eq!(reports["difference"], "agrees", "{reports}");
-    report(&format!("revscale drift:\n{}", text(&revscale(&["drift", "--api-url", &api.uri(), "--config", file.to_str().unwrap()]))));
+    report(&format!(
+        "revscale drift:\n{}",
+        text(&revscale(&["drift", "--api-url", &api.uri(), "--config", file.to_str().unwrap()]))
+    ));
+}
+
+/// A configuration naming a service and a database the account does not have is
+/// refused by `config push`, each by its key path and resource, before anything is
+/// uploaded: the first transition would otherwise fail on them months later.
+#[tokio::test]
+async fn config_push_refuses_a_service_or_a_database_the_account_does_not_have() {
+    let sdk = sdk().await;
+    let (name, parameter) = stack(&sdk).await;
+    let mut tree: serde_norway::Value = serde_norway::from_str(revscale_engine::DEFAULT_CONFIG_YAML).unwrap();
+    for (i, (_, level)) in tree["levels"].as_mapping_mut().unwrap().iter_mut().enumerate() {
+        level["auto_enable"] =
+            serde_norway::from_str(if i == 1 { "[orders, reports]" } else { "[]" }).unwrap();
+    }
+    tree["components"] = serde_norway::from_str(
+        "orders: {billing: aws, cost: {hot: 0, warm: 0}, driver: {kind: ecs_service, cluster: no-such-cluster, service: orders, desired_count: 2}}\n\
+         reports: {billing: aws, cost: {hot: 0, warm: 0}, driver: {kind: rds_instance, db_instance_identifier: no-such-db}}\n",
+    )
+    .unwrap();
+    tree["mode"] = "shadow".into();
+    let file = std::env::temp_dir().join(format!("{}.yaml", unique("missing")));
+    std::fs::write(&file, serde_norway::to_string(&tree).unwrap()).unwrap();
+    let o = revscale(&["config", "push", file.to_str().unwrap(), "--stack", &name]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("components.orders.driver: ECS service orders in cluster no-such-cluster"), "{out}");
+    assert!(out.contains("components.reports.driver: RDS instance no-such-db"), "{out}");
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    assert!(ssm.get_parameter().name(&parameter).send().await.is_err(), "nothing was uploaded");
 }

@@ -910,6 +910,14 @@ async fn every_kind_at_cold(rig: &Rig) {
         .send()
         .await
         .unwrap();
+    // The driver switches only a group whose revscale-component tag names its component.
+    let batch_tag = aws_sdk_autoscaling::types::Tag::builder()
+        .resource_id("revscale-e2e-batch")
+        .resource_type("auto-scaling-group")
+        .key("revscale-component")
+        .value("batch")
+        .propagate_at_launch(false)
+        .build();
     if groups.auto_scaling_groups().is_empty() {
         asg.create_auto_scaling_group()
             .auto_scaling_group_name("revscale-e2e-batch")
@@ -918,10 +926,12 @@ async fn every_kind_at_cold(rig: &Rig) {
             .min_size(0)
             .desired_capacity(0)
             .max_size(4)
+            .tags(batch_tag)
             .send()
             .await
             .unwrap();
     } else {
+        asg.create_or_update_tags().tags(batch_tag).send().await.unwrap();
         asg.update_auto_scaling_group()
             .auto_scaling_group_name("revscale-e2e-batch")
             .min_size(0)

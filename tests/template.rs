@@ -341,8 +341,8 @@ fn the_evaluator_may_read_every_kind_for_the_drift_check_and_only_restart_databa
         .collect();
     for action in &writes {
         assert!(
-            ["rds:StopDBInstance", "rds:StopDBCluster"].contains(&action.as_str()),
-            "the evaluator may change nothing but stop a database AWS restarted: {action}"
+            ["rds:StopDBInstance", "rds:StopDBCluster", "rds:AddTagsToResource"].contains(&action.as_str()),
+            "the evaluator may change nothing but stop (and tag) a database AWS restarted: {action}"
         );
     }
 }
@@ -350,7 +350,8 @@ fn the_evaluator_may_read_every_kind_for_the_drift_check_and_only_restart_databa
 #[test]
 fn what_the_provisioner_may_switch_in_a_users_account_is_limited_to_what_carries_the_component_tag() {
     let template = template();
-    for statement in allowed(&template, "ProvisionFunction") {
+    let functions = [allowed(&template, "ProvisionFunction"), allowed(&template, "EvaluateFunction")];
+    for statement in functions.into_iter().flatten() {
         let actions = strings(&statement["Action"]);
         let switches = actions.iter().any(|a| {
             [
@@ -371,6 +372,32 @@ fn what_the_provisioner_may_switch_in_a_users_account_is_limited_to_what_carries
                 tagged,
                 Some("false"),
                 "{actions:?} must require the revscale-component tag: {statement:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_provisioner_creates_updates_and_deletes_only_the_cloudformation_stacks_of_its_own_stack() {
+    let template = template();
+    for statement in allowed(&template, "ProvisionFunction") {
+        let actions = strings(&statement["Action"]);
+        let condition = &statement["Condition"]["StringEquals"];
+        let tag_of = |key: &str| {
+            condition[key].as_mapping().is_some()
+                || condition[key].as_str().is_some()
+                || matches!(&condition[key], serde_norway::Value::Tagged(_))
+        };
+        if actions.iter().any(|a| a == "cloudformation:CreateStack") {
+            assert!(
+                tag_of("aws:RequestTag/revscale:stack"),
+                "CreateStack must tag revscale:stack: {statement:?}"
+            );
+        }
+        if actions.iter().any(|a| a == "cloudformation:UpdateStack" || a == "cloudformation:DeleteStack") {
+            assert!(
+                tag_of("aws:ResourceTag/revscale:stack"),
+                "Update/DeleteStack must require revscale:stack: {statement:?}"
             );
         }
     }

@@ -38,7 +38,22 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let stack = args.target.stack(&sdk).await?;
         let notes =
             check_against(&config, &stack).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+        let missing = missing_resources(&sdk, &config, &stack).await;
+        if !missing.is_empty() {
+            anyhow::bail!("{}: {} problem(s)\n  {}", args.file.display(), missing.len(), missing.join("\n  "));
+        }
         let parameter = stack.output("ConfigParameterName")?;
+        let text = compact(&text, &config);
+        // An SSM parameter holds 8 KB (advanced tier): a configuration that carries a
+        // CloudFormation template may not fit, and PutParameter would say so only after
+        // the checks passed.
+        if text.len() > MAX_PARAMETER_BYTES {
+            anyhow::bail!(
+                "{}: with its templates the configuration is {} bytes; the stack's configuration parameter holds {MAX_PARAMETER_BYTES}: shorten the template (a CDK synth without metadata) or split the stack",
+                args.file.display(),
+                text.len()
+            );
+        }
         let version = if args.dry_run {
             None
         } else {
@@ -49,7 +64,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     "revscale thresholds for stack {}, from revscale config push",
                     stack.name
                 ))
-                .value(compact(&text, &config))
+                .value(&text)
                 .r#type(ParameterType::String)
                 .overwrite(true)
                 // Standard (free) up to 4 KB, advanced beyond: a long config still fits.
@@ -90,6 +105,40 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
 /// What the deployed functions will make of `config`: problems are errors, and what
 /// the stack decides instead of the file (its mode) is returned as notes.
+/// The components whose resource must exist in every state (a service, a group, a
+/// database, a function: revscale switches them, it does not create them) and that the
+/// account does not have, read through each kind's driver with the operator's
+/// credentials: the first transition would fail on them months later.
+async fn missing_resources(sdk: &aws_config::SdkConfig, config: &Config, stack: &Stack) -> Vec<String> {
+    use revscale_engine::ports::ComponentDriver;
+    let Ok(config) =
+        config.for_deployment(&Deployment::from_parameters(|name| stack.parameters.get(name).cloned()))
+    else {
+        return vec![];
+    };
+    let drivers = revscale_aws::drivers::AwsDrivers::new(sdk);
+    let mut missing = Vec::new();
+    for id in &config.activation_order {
+        let Some(component) = config.component(id) else { continue };
+        let kind = component.driver.as_kind();
+        if !kind.must_exist() {
+            continue;
+        }
+        match drivers.observe(component).await {
+            Ok(seen) if seen.states.is_empty() && !seen.moving => {
+                missing.push(format!("components.{id}.driver: {} ({})", kind.resource(), seen.actual));
+            }
+            Ok(_) => {}
+            // Unreadable with these credentials: said, not a refusal.
+            Err(e) => eprintln!("note: components.{id}: cannot read {}: {e}", kind.resource()),
+        }
+    }
+    missing
+}
+
+/// What an advanced-tier SSM parameter holds.
+const MAX_PARAMETER_BYTES: usize = 8 * 1024;
+
 pub fn check_against(config: &Config, stack: &Stack) -> anyhow::Result<Vec<String>> {
     // Every parameter a kind may need; one a component needs and the stack lacks is a
     // problem `for_deployment` names.

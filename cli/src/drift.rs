@@ -117,15 +117,20 @@ async fn stack_config(
     file: Option<&PathBuf>,
 ) -> anyhow::Result<Config> {
     let stack = target.stack(sdk).await?;
-    let pushed = match stack.output("ConfigParameterName") {
-        Ok(name) => aws_sdk_ssm::Client::new(sdk)
-            .get_parameter()
-            .name(name)
-            .send()
-            .await
-            .ok()
-            .and_then(|o| o.parameter?.value),
-        Err(_) => None,
+    // The pushed configuration, if any; a parameter never pushed means the file. Any
+    // other failure (no permission) is said, never replaced by the local file.
+    let name = stack.output("ConfigParameterName")?;
+    let pushed = match aws_sdk_ssm::Client::new(sdk).get_parameter().name(&name).send().await {
+        Ok(out) => out.parameter.and_then(|p| p.value),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => {
+            eprintln!("note: nothing pushed to {name} yet: the stack runs the file");
+            None
+        }
+        Err(e) => {
+            return Err(anyhow::anyhow!("{}", aws_sdk_ssm::error::DisplayErrorContext(&e))).with_context(
+                || format!("cannot read the stack's configuration {name} (needs ssm:GetParameter)"),
+            );
+        }
     };
     let config = match pushed {
         Some(text) => {

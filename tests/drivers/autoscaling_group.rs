@@ -1,6 +1,7 @@
 //! `autoscaling_group` on moto: the contract, HOT restoring exactly the sizes saved when
-//! it left HOT (WARM keeps max), a group deleted behind revscale's back, and HOT refused
-//! without any sizes.
+//! it left HOT (WARM keeps max), a group deleted behind revscale's back, HOT refused
+//! without any sizes, and a group whose `revscale-component` tag does not name the
+//! component refused.
 //!
 //! moto launches and terminates a group's instances the moment its desired capacity
 //! changes, straight to InService (AWS goes through Pending and Terminating, which the
@@ -9,8 +10,8 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_autoscaling::types::LifecycleState;
-use revscale_engine::drivers::AutoscalingGroup;
+use aws_sdk_autoscaling::types::{LifecycleState, Tag};
+use revscale_engine::drivers::{AutoscalingGroup, COMPONENT_TAG};
 use revscale_engine::model::{Capacity, ComponentState};
 use revscale_engine::ports::{Apply, ComponentDriver, DriverError, DriverStatus};
 use revscale_integration_tests::unique;
@@ -23,8 +24,13 @@ async fn autoscaling() -> aws_sdk_autoscaling::Client {
     aws_sdk_autoscaling::Client::new(&revscale_integration_tests::sdk().await)
 }
 
-/// A new group (with its launch configuration) at min / desired / max; returns its name.
-async fn group(asg: &aws_sdk_autoscaling::Client, (min, desired, max): (i32, i32, i32)) -> String {
+/// A new group (with its launch configuration) at min / desired / max, tagged
+/// `revscale-component=<tag>` (untagged: `None`); returns its name.
+async fn group(
+    asg: &aws_sdk_autoscaling::Client,
+    (min, desired, max): (i32, i32, i32),
+    tag: Option<&str>,
+) -> String {
     let (config, name) = (unique("launch"), unique("workers"));
     asg.create_launch_configuration()
         .launch_configuration_name(&config)
@@ -40,6 +46,17 @@ async fn group(asg: &aws_sdk_autoscaling::Client, (min, desired, max): (i32, i32
         .min_size(min)
         .desired_capacity(desired)
         .max_size(max)
+        .set_tags(tag.map(|id| {
+            vec![
+                Tag::builder()
+                    .resource_id(&name)
+                    .resource_type("auto-scaling-group")
+                    .key(COMPONENT_TAG)
+                    .value(id)
+                    .propagate_at_launch(false)
+                    .build(),
+            ]
+        }))
         .send()
         .await
         .unwrap();
@@ -55,10 +72,20 @@ async fn sizes(asg: &aws_sdk_autoscaling::Client, name: &str) -> (i32, i32, i32,
     (g.min_size.unwrap_or(-1), g.desired_capacity.unwrap_or(-1), g.max_size.unwrap_or(-1), in_service)
 }
 
+/// The group's tags.
+async fn tags_of(asg: &aws_sdk_autoscaling::Client, name: &str) -> BTreeMap<String, String> {
+    let out = asg.describe_auto_scaling_groups().auto_scaling_group_names(name).send().await.unwrap();
+    out.auto_scaling_groups()[0]
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
+        .collect()
+}
+
 #[tokio::test]
 async fn an_autoscaling_group_keeps_the_contract() {
     let asg = autoscaling().await;
-    let name = group(&asg, (0, 0, 3)).await;
+    let name = group(&asg, (0, 0, 3), Some("asg-contract")).await;
     let spec = AutoscalingGroup {
         group_name: name.clone(),
         min_size: Some(1),
@@ -90,7 +117,7 @@ async fn an_autoscaling_group_keeps_the_contract() {
 async fn hot_restores_exactly_the_sizes_the_group_had_before_it_went_warm() {
     use ComponentState::{Hot, Warm};
     let asg = autoscaling().await;
-    let name = group(&asg, (1, 3, 5)).await;
+    let name = group(&asg, (1, 3, 5), Some("asg-saved")).await;
     assert_eq!(sizes(&asg, &name).await, (1, 3, 5, 3), "moto starts the instances at once");
     let c = component("asg-saved", AutoscalingGroup { group_name: name.clone(), ..Default::default() });
     let drivers = drivers().await;
@@ -108,7 +135,7 @@ async fn hot_restores_exactly_the_sizes_the_group_had_before_it_went_warm() {
 async fn a_group_deleted_outside_revscale_is_reported_and_refused_without_panicking() {
     use ComponentState::{Hot, Warm};
     let asg = autoscaling().await;
-    let name = group(&asg, (0, 0, 2)).await;
+    let name = group(&asg, (0, 0, 2), Some("asg-gone")).await;
     asg.delete_auto_scaling_group().auto_scaling_group_name(&name).force_delete(true).send().await.unwrap();
     let spec = AutoscalingGroup {
         group_name: name.clone(),
@@ -138,7 +165,7 @@ async fn a_group_deleted_outside_revscale_is_reported_and_refused_without_panick
 #[tokio::test]
 async fn hot_without_saved_or_configured_sizes_is_refused() {
     let asg = autoscaling().await;
-    let name = group(&asg, (0, 0, 4)).await;
+    let name = group(&asg, (0, 0, 4), Some("asg-no-sizes")).await;
     let c = component("asg-no-sizes", AutoscalingGroup { group_name: name.clone(), ..Default::default() });
     let drivers = drivers().await;
     match drivers.apply(Apply { component: &c, target: ComponentState::Hot, saved: None }).await {
@@ -151,4 +178,48 @@ async fn hot_without_saved_or_configured_sizes_is_refused() {
         other => panic!("{other:?}"),
     }
     assert_eq!(sizes(&asg, &name).await, (0, 0, 4, 0), "left as it was");
+}
+
+/// A typo in the configured group name must not scale another component's group: one
+/// tagged for another component is refused by name, one without the tag is refused
+/// with how to tag it; neither is resized nor tagged.
+#[tokio::test]
+async fn a_group_not_tagged_for_the_component_is_refused_and_left_untouched() {
+    use ComponentState::{Hot, Warm};
+    let asg = autoscaling().await;
+    let drivers = drivers().await;
+    let other = group(&asg, (1, 2, 4), Some("billing")).await;
+    let untagged = group(&asg, (1, 2, 4), None).await;
+    let sizes_wanted = |name: &str| AutoscalingGroup {
+        group_name: name.to_owned(),
+        min_size: Some(1),
+        desired_capacity: Some(3),
+        max_size: Some(4),
+    };
+    let typo = component("asg-typo", sizes_wanted(&other));
+    let bare = component("asg-untagged", sizes_wanted(&untagged));
+    for target in [Warm, Hot] {
+        match drivers.apply(Apply { component: &typo, target, saved: None }).await {
+            Err(DriverError::Rejected(why)) => assert!(
+                why.contains(&other) && why.contains("carries revscale-component=billing, not asg-typo"),
+                "{why}"
+            ),
+            other => panic!("{target}: {other:?}"),
+        }
+        match drivers.apply(Apply { component: &bare, target, saved: None }).await {
+            Err(DriverError::Rejected(why)) => assert!(
+                why.contains(&untagged) && why.contains("tag it revscale-component=asg-untagged"),
+                "{why}"
+            ),
+            other => panic!("{target}: {other:?}"),
+        }
+    }
+    for name in [&other, &untagged] {
+        assert_eq!(sizes(&asg, name).await, (1, 2, 4, 2), "{name}: sizes unchanged");
+    }
+    let billing = BTreeMap::from([(COMPONENT_TAG.to_string(), "billing".to_string())]);
+    assert_eq!(tags_of(&asg, &other).await, billing, "its tag kept, nothing added");
+    assert_eq!(tags_of(&asg, &untagged).await, BTreeMap::new(), "not tagged");
+    // Reading is no switching: observe still reports where the group is.
+    assert_eq!(drivers.observe(&typo).await.unwrap().states, [Hot]);
 }

@@ -4,6 +4,7 @@
 //! so, once.
 
 use revscale_engine::drift::{self, Finding};
+use revscale_engine::drivers::COMPONENT_TAG;
 use revscale_engine::model::ComponentState::{Hot, Warm};
 use revscale_engine::ports::{AuditStore, StateStore};
 use revscale_engine::state::{ComponentRecord, SystemState};
@@ -61,6 +62,8 @@ async fn resources_changed_behind_revscales_back_are_reported_and_only_a_restart
         .allocated_storage(20)
         .master_username("revscale")
         .master_user_password("not-a-secret-0")
+        // The drift check stops it again: it must carry its component's tag.
+        .tags(aws_sdk_rds::types::Tag::builder().key(COMPONENT_TAG).value("reports").build())
         .send()
         .await
         .unwrap();
@@ -86,16 +89,19 @@ async fn resources_changed_behind_revscales_back_are_reported_and_only_a_restart
 
     let config = config(&cluster, &service, &db, &group);
     let store = MemoryStore::default();
-    let mut state = SystemState::initial(&config, day("2026-12-01"));
+    // Recorded since November 20th: the database has been stopped for the 7 days after
+    // which AWS starts it.
+    let mut state = SystemState::initial(&config, day("2026-11-20"));
     state.level = 1;
     for (id, s) in [("worker", Hot), ("reports", Warm), ("batch", Hot)] {
-        state.components.insert(ComponentId::new(id), ComponentRecord::settled(s, day("2026-12-01")));
+        state.components.insert(ComponentId::new(id), ComponentRecord::settled(s, day("2026-11-20")));
     }
-    store.record_decision(&seed_record("seed", at("2026-12-01")), &state, None).await.unwrap();
+    store.record_decision(&seed_record("seed", at("2026-11-20")), &state, None).await.unwrap();
     let drivers = revscale_aws::drivers::AwsDrivers::new(&sdk);
 
     // Nothing changed yet: everything agrees.
-    let report_before = drift::check(&config, &store, &drivers, day("2026-12-05")).await.unwrap();
+    let nothing = std::collections::BTreeSet::new();
+    let report_before = drift::check(&config, &store, &drivers, day("2026-12-05"), &nothing).await.unwrap();
     assert_eq!(report_before.drifted().count(), 0, "{report_before:?}");
 
     // Behind revscale's back: someone scales the HOT worker to 0, AWS starts the stopped
@@ -105,7 +111,9 @@ async fn resources_changed_behind_revscales_back_are_reported_and_only_a_restart
     rds.start_db_instance().db_instance_identifier(&db).send().await.unwrap();
     asg.delete_auto_scaling_group().auto_scaling_group_name(&group).force_delete(true).send().await.unwrap();
 
-    let found = drift::check(&config, &store, &drivers, day("2026-12-06")).await.unwrap();
+    let found = drift::check(&config, &store, &drivers, day("2026-12-06"), &nothing).await.unwrap();
+    let found =
+        drift::restore(&config, &store, &drivers, found, at("2026-12-06"), day("2026-12-06")).await.unwrap();
     let drifted: Vec<&str> = found.drifted().map(|d| d.component.as_str()).collect();
     assert_eq!(drifted, ["batch", "reports", "worker"], "{found:?}");
     let restored: Vec<&str> = found.restored().map(|d| d.component.as_str()).collect();

@@ -1,5 +1,6 @@
 //! `ecs_service` on moto: the contract, HOT restoring the count saved when it left HOT,
-//! a service deleted behind revscale's back, and HOT refused without any count.
+//! a service deleted behind revscale's back, HOT refused without any count, and a
+//! service whose `revscale-component` tag does not name the component refused.
 //!
 //! moto differs from AWS here: it runs every task the moment `UpdateService` asks
 //! (runningCount = desiredCount at once), and it writes the primary deployment (its
@@ -12,8 +13,8 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ecs::types::ContainerDefinition;
-use revscale_engine::drivers::EcsService;
+use aws_sdk_ecs::types::{ContainerDefinition, Tag};
+use revscale_engine::drivers::{COMPONENT_TAG, EcsService};
 use revscale_engine::model::{Capacity, ComponentState};
 use revscale_engine::ports::{Apply, ComponentDriver, DriverError, DriverStatus};
 use revscale_integration_tests::unique;
@@ -26,8 +27,9 @@ async fn ecs() -> aws_sdk_ecs::Client {
     aws_sdk_ecs::Client::new(&revscale_integration_tests::sdk().await)
 }
 
-/// A new cluster with a service of `count` tasks; returns (cluster, service, ARN).
-async fn service(ecs: &aws_sdk_ecs::Client, count: i32) -> (String, String, String) {
+/// A new cluster with a service of `count` tasks, tagged `revscale-component=<tag>`
+/// (untagged: `None`); returns (cluster, service, ARN).
+async fn service(ecs: &aws_sdk_ecs::Client, count: i32, tag: Option<&str>) -> (String, String, String) {
     let (cluster, family, name) = (unique("cluster"), unique("task"), unique("web"));
     ecs.create_cluster().cluster_name(&cluster).send().await.unwrap();
     let container = ContainerDefinition::builder().name("web").image("nginx:latest").memory(512).build();
@@ -38,6 +40,7 @@ async fn service(ecs: &aws_sdk_ecs::Client, count: i32) -> (String, String, Stri
         .service_name(&name)
         .task_definition(&family)
         .desired_count(0)
+        .set_tags(tag.map(|id| vec![Tag::builder().key(COMPONENT_TAG).value(id).build()]))
         .send()
         .await
         .unwrap();
@@ -56,23 +59,24 @@ async fn counts(ecs: &aws_sdk_ecs::Client, cluster: &str, name: &str) -> (i32, i
     (s.desired_count, s.running_count)
 }
 
+/// The service's tags.
+async fn tags_of(ecs: &aws_sdk_ecs::Client, arn: &str) -> BTreeMap<String, String> {
+    let out = ecs.list_tags_for_resource().resource_arn(arn).send().await.unwrap();
+    out.tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
+        .collect()
+}
+
 #[tokio::test]
 async fn an_ecs_service_keeps_the_contract() {
     let ecs = ecs().await;
-    let (cluster, name, arn) = service(&ecs, 0).await;
+    let (cluster, name, arn) = service(&ecs, 0, Some("ecs-contract")).await;
     let c = component(
         "ecs-contract",
         EcsService { cluster: cluster.clone(), service: name.clone(), desired_count: Some(2) },
     );
-    let tags = || async {
-        let out = ecs.list_tags_for_resource().resource_arn(&arn).send().await.unwrap();
-        Some(
-            out.tags()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
-                .collect::<BTreeMap<_, _>>(),
-        )
-    };
+    let tags = || async { Some(tags_of(&ecs, &arn).await) };
     let seen = keeps_the_contract(&c, tags).await;
     let (_, hot) = &seen[1];
     assert_eq!(hot.capacity, Some(Capacity { desired: 2, min: None, max: None }), "{hot:?}");
@@ -88,7 +92,7 @@ async fn an_ecs_service_keeps_the_contract() {
 async fn hot_restores_the_count_the_service_ran_before_it_went_warm() {
     use ComponentState::{Hot, Warm};
     let ecs = ecs().await;
-    let (cluster, name, _) = service(&ecs, 3).await;
+    let (cluster, name, _) = service(&ecs, 3, Some("ecs-saved")).await;
     let c = component(
         "ecs-saved",
         EcsService { cluster: cluster.clone(), service: name.clone(), desired_count: None },
@@ -108,7 +112,7 @@ async fn hot_restores_the_count_the_service_ran_before_it_went_warm() {
 async fn a_service_deleted_outside_revscale_is_reported_and_refused_without_panicking() {
     use ComponentState::{Hot, Warm};
     let ecs = ecs().await;
-    let (cluster, name, _) = service(&ecs, 0).await;
+    let (cluster, name, _) = service(&ecs, 0, Some("ecs-gone")).await;
     // Deleted (INACTIVE, still described for a while), never created (`failures`:
     // MISSING), and in a cluster that does not exist (ClusterNotFoundException).
     ecs.delete_service().cluster(&cluster).service(&name).send().await.unwrap();
@@ -141,7 +145,7 @@ async fn a_service_deleted_outside_revscale_is_reported_and_refused_without_pani
 #[tokio::test]
 async fn hot_without_a_saved_or_configured_count_is_refused() {
     let ecs = ecs().await;
-    let (cluster, name, _) = service(&ecs, 0).await;
+    let (cluster, name, _) = service(&ecs, 0, Some("ecs-no-count")).await;
     let c = component(
         "ecs-no-count",
         EcsService { cluster: cluster.clone(), service: name.clone(), desired_count: None },
@@ -157,4 +161,47 @@ async fn hot_without_a_saved_or_configured_count_is_refused() {
         other => panic!("{other:?}"),
     }
     assert_eq!(counts(&ecs, &cluster, &name).await, (0, 0), "left as it was");
+}
+
+/// A typo in the configured service must not scale another component's service: one
+/// tagged for another component is refused by name, one without the tag is refused
+/// with how to tag it; neither is scaled nor tagged.
+#[tokio::test]
+async fn a_service_not_tagged_for_the_component_is_refused_and_left_untouched() {
+    use ComponentState::{Hot, Warm};
+    let ecs = ecs().await;
+    let drivers = drivers().await;
+    let (cluster, other, other_arn) = service(&ecs, 2, Some("billing")).await;
+    let typo = component(
+        "ecs-typo",
+        EcsService { cluster: cluster.clone(), service: other.clone(), desired_count: Some(3) },
+    );
+    let (untagged_cluster, untagged, untagged_arn) = service(&ecs, 2, None).await;
+    let bare = component(
+        "ecs-untagged",
+        EcsService { cluster: untagged_cluster.clone(), service: untagged.clone(), desired_count: Some(3) },
+    );
+    for target in [Warm, Hot] {
+        match drivers.apply(Apply { component: &typo, target, saved: None }).await {
+            Err(DriverError::Rejected(why)) => assert!(
+                why.contains(&other) && why.contains("carries revscale-component=billing, not ecs-typo"),
+                "{why}"
+            ),
+            other => panic!("{target}: {other:?}"),
+        }
+        match drivers.apply(Apply { component: &bare, target, saved: None }).await {
+            Err(DriverError::Rejected(why)) => assert!(
+                why.contains(&untagged) && why.contains("tag it revscale-component=ecs-untagged"),
+                "{why}"
+            ),
+            other => panic!("{target}: {other:?}"),
+        }
+    }
+    assert_eq!(counts(&ecs, &cluster, &other).await, (2, 2), "count unchanged");
+    assert_eq!(counts(&ecs, &untagged_cluster, &untagged).await, (2, 2), "count unchanged");
+    let billing = BTreeMap::from([(COMPONENT_TAG.to_string(), "billing".to_string())]);
+    assert_eq!(tags_of(&ecs, &other_arn).await, billing, "its tag kept, nothing added");
+    assert_eq!(tags_of(&ecs, &untagged_arn).await, BTreeMap::new(), "not tagged");
+    // Reading is no switching: observe still reports where the service is.
+    assert_eq!(drivers.observe(&typo).await.unwrap().states, [Hot]);
 }

@@ -63,21 +63,44 @@ impl Deps<DynamoStore, EventBridgeBus, SnsNotifier, AwsDrivers> {
     }
 }
 
-/// The daily drift check, before the evaluation: today's decision has started no
-/// provisioning run yet, so a component on the move is someone else's doing. Its
-/// failure holds nothing up: the evaluation runs regardless.
+/// How long the drift check may take: it runs inside the evaluator's 60 s, after the
+/// decision is recorded and published, and a hung describe call must not time the
+/// invocation out (its retry would be a replay, which skips the check).
+const DRIFT_CHECK_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The daily drift check, after the evaluation: the components today's decision (or a
+/// change waiting for approval) is about to move are left alone, and the whole check
+/// is skipped while a provisioning run holds the lock. Its failure changes nothing of
+/// the decision, which is recorded and published already.
 async fn check_drift<S: StateStore, N: Notifier, D: ComponentDriver>(
     config: &Config,
     store: &S,
     notifier: &N,
     driver: &D,
+    decided: &[revscale_engine::Transition],
     now: chrono::DateTime<chrono::Utc>,
     today: chrono::NaiveDate,
 ) -> Option<DriftReport> {
-    let report = match drift::check(config, store, driver, today).await {
-        Ok(report) => report,
-        Err(e) => {
-            tracing::error!(error = %e, "the drift check could not read the state");
+    let checked = async {
+        let state = match store.load_state().await? {
+            Some(v) => v.value,
+            None => revscale_engine::SystemState::initial(config, today),
+        };
+        let leave_alone = drift::about_to_move(config, &state, decided);
+        let report = drift::check(config, store, driver, today, &leave_alone).await?;
+        drift::restore(config, store, driver, report, now, today).await
+    };
+    let report = match tokio::time::timeout(DRIFT_CHECK_LIMIT, checked).await {
+        Ok(Ok(report)) => report,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "the drift check could not read or write the state");
+            return None;
+        }
+        Err(_) => {
+            tracing::error!(
+                limit_s = DRIFT_CHECK_LIMIT.as_secs(),
+                "the drift check took too long: skipped today"
+            );
             return None;
         }
     };
@@ -127,9 +150,6 @@ pub async fn handle<S: ScopedStore, B: EventBus, N: Notifier, D: ComponentDriver
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "the sweep of unpublished level changes failed"),
     }
-    let drift = check_drift(config, &store, notifier, driver, now, today).await;
-    let drifted: Vec<String> =
-        drift.as_ref().map(|r| r.drifted().map(|d| d.component.to_string()).collect()).unwrap_or_default();
     let outcome =
         run_evaluation_on(config, &store, bus, notifier, now, today).await.map_err(|e| match e {
             EvaluationError::Store(s) => FunctionError::from(s),
@@ -145,6 +165,18 @@ pub async fn handle<S: ScopedStore, B: EventBus, N: Notifier, D: ComponentDriver
     match outcome {
         EvaluationOutcome::Recorded { decision, published, alerts_sent, alerts_failed, reevaluations } => {
             record_decision_id(&decision.id);
+            // Only today's executed decision moves anything today.
+            let decided: &[revscale_engine::Transition] =
+                if decision.outcome == revscale_engine::Outcome::Execute {
+                    &decision.transitions
+                } else {
+                    &[]
+                };
+            let drift = check_drift(config, &store, notifier, driver, decided, now, today).await;
+            let drifted: Vec<String> = drift
+                .as_ref()
+                .map(|r| r.drifted().map(|d| d.component.to_string()).collect())
+                .unwrap_or_default();
             for (subject, error) in &alerts_failed {
                 tracing::error!(%subject, %error, "notification failed; the decision stands");
             }

@@ -242,8 +242,9 @@ mod tests {
     }
 
     #[test]
-    fn a_deployment_is_all_four_variables_or_none() {
-        let err = ConfigSource::from_vars(&from_pairs(&DEPLOYED[..2])).unwrap_err();
-        assert_eq!(err, EnvError::Missing("EKS_NODE_ROLE_ARN"));
+    fn a_stack_parameter_a_component_needs_but_the_environment_lacks_stops_the_cold_start_naming_the_field() {
+        let err = ConfigSource::from_vars(&from_pairs(&DEPLOYED[..2])).unwrap_err().to_string();
+        assert!(err.contains("components.k8s_workers.driver.node_role_arn"), "{err}");
+        assert!(err.contains("the stack sets no EksNodeRoleArn"), "{err}");
     }
 }

@@ -805,15 +805,16 @@ impl Config {
             let path = format!("components.{id}.driver");
             for field in component.driver.as_kind_mut().stack_fields() {
                 let StackField { key, value, parameter, rule } = field;
+                // Written in the file or not: the stack's policy grants nothing for a
+                // parameter it does not set (no iam:PassRole without CloudFormationRoleArn),
+                // so the first transition would be refused months later.
                 let Some(deployed) = deployment.get(parameter) else {
-                    if value.is_empty() || rule == StackRule::UnderPrefix {
-                        problems.push(Problem {
-                            path: format!("{path}.{key}"),
-                            message: format!(
-                                "the stack sets no {parameter}, which this driver needs (its IAM policy is scoped to it)"
-                            ),
-                        });
-                    }
+                    problems.push(Problem {
+                        path: format!("{path}.{key}"),
+                        message: format!(
+                            "the stack sets no {parameter}, which this driver needs (its IAM policy is scoped to it)"
+                        ),
+                    });
                     continue;
                 };
                 match rule {

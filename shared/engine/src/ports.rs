@@ -280,16 +280,21 @@ pub struct Observed {
     pub actual: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<Capacity>,
+    /// On its way somewhere (starting, stopping, a rollout, instances launching): the
+    /// drift check looks again tomorrow rather than report it. The driver says so; a
+    /// resource with no state that is not moving (deleted, FAILED) is drift.
+    #[serde(default)]
+    pub moving: bool,
 }
 
 impl Observed {
     pub fn at(states: &[ComponentState], actual: impl Into<String>) -> Self {
-        Observed { states: states.to_vec(), actual: actual.into(), capacity: None }
+        Observed { states: states.to_vec(), actual: actual.into(), capacity: None, moving: false }
     }
 
     /// On its way somewhere (starting, stopping, updating): no state yet.
     pub fn moving(actual: impl Into<String>) -> Self {
-        Observed { states: vec![], actual: actual.into(), capacity: None }
+        Observed { states: vec![], actual: actual.into(), capacity: None, moving: true }
     }
 
     pub fn with_capacity(mut self, capacity: Capacity) -> Self {

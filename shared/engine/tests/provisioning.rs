@@ -211,3 +211,25 @@ fn a_component_seen_at_zero_when_it_leaves_hot_keeps_what_was_saved_before() {
     pollster::block_on(execute(&c, &mut s, &down, &driver, day("2026-04-07")));
     assert_eq!(s.components[&id("hume_ai")].saved_capacity, Some(two));
 }
+
+#[test]
+fn a_service_that_ran_before_revscale_adopted_it_keeps_its_count_through_its_first_deploy() {
+    use revscale_engine::model::Capacity;
+    use revscale_engine::ports::Observed;
+    let c = with_ecs_service();
+    // Level 1, hume_ai recorded COLD, though the service already runs 4 tasks.
+    let mut s = at_level(&c, 1, "2026-01-01");
+    let mut h = months(&[("2026-01", 1000), ("2026-02", 1000), ("2026-03", 1000)], 50);
+    fill(&mut h, "2026-04-01", "2026-04-01", 1000, 50);
+    let up = eval(&c, &s, &h, "2026-04-01");
+    assert_eq!((up.to_level, up.outcome), (2, Outcome::Execute), "{:?}", up.reasons);
+    let four = Capacity { desired: 4, min: None, max: None };
+    let driver = ScriptedDriver::default().on_observe(
+        "hume_ai",
+        vec![Ok(Observed::at(&[ComponentState::Hot], "desiredCount 4").with_capacity(four))],
+    );
+    pollster::block_on(execute(&c, &mut s, &up, &driver, day("2026-04-01")));
+    let calls = driver.calls();
+    let hot = calls.iter().position(|c| c == "hume_ai -> hot").expect("hume_ai goes HOT");
+    assert_eq!(driver.saved()[hot], Some(four), "COLD -> WARM took it to 0; HOT gives back its 4: {calls:?}");
+}

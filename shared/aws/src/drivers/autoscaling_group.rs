@@ -5,6 +5,10 @@
 //!
 //! Ready when as many instances are InService as desired (and, at 0, none is still
 //! launching or terminating).
+//!
+//! `apply` switches only a group whose `revscale-component` tag names the component
+//! ([`verify_component_tag`], on the group's `Tags`), and adds only the tags of
+//! revscale's it lacks, never rewriting the component tag.
 
 use aws_sdk_autoscaling::types::{AutoScalingGroup as Group, LifecycleState};
 use revscale_engine::config::{Component, Kind};
@@ -12,10 +16,10 @@ use revscale_engine::drivers::AutoscalingGroup;
 use revscale_engine::model::{Capacity, ComponentState};
 use revscale_engine::ports::{Apply, DriverError, DriverStatus, Observed};
 
-use super::{AwsKind, Clients, missing, sdk_error};
+use super::{AwsKind, Clients, missing, sdk_error, verify_component_tag};
 
 /// Another scaling activity or update is under way: this call changed nothing.
-const BUSY: &[&str] = &["ScalingActivityInProgress", "ResourceInUse", "ResourceContention"];
+const BUSY: &[&str] = &["ScalingActivityInProgress", "ResourceInUse"];
 
 /// What `Status` says of a group being deleted.
 const DELETING: &str = "Delete in progress";
@@ -60,10 +64,12 @@ impl AwsKind for AutoscalingGroup {
                 self.resource()
             )));
         };
-        // Tagged first (idempotent), so that `status --orphans` finds it; the sizes are
-        // the last call, so a refused one leaves the group as it was.
-        let tags = aws
-            .tags(request.component)
+        let existing = found.tags().iter().filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())));
+        verify_component_tag(request.component, existing.clone())?;
+        // Tagged first with what it lacks, so that `status --orphans` finds it; the
+        // sizes are the last call, so a refused one leaves the group as it was.
+        let lacking: Vec<_> = aws
+            .missing_tags(request.component, existing)
             .into_iter()
             .map(|(key, value)| {
                 aws_sdk_autoscaling::types::Tag::builder()
@@ -75,12 +81,14 @@ impl AwsKind for AutoscalingGroup {
                     .build()
             })
             .collect();
-        aws.autoscaling
-            .create_or_update_tags()
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .map_err(|e| sdk_error(e, BUSY))?;
+        if !lacking.is_empty() {
+            aws.autoscaling
+                .create_or_update_tags()
+                .set_tags(Some(lacking))
+                .send()
+                .await
+                .map_err(|e| sdk_error(e, BUSY))?;
+        }
         if wanted == current {
             return Ok(());
         }

@@ -7,23 +7,36 @@
 //! `rolloutState` out for services it does not roll out itself (CODE_DEPLOY or
 //! EXTERNAL controllers, a Classic Load Balancer): then the counts alone decide, once a
 //! single deployment is left.
+//!
+//! `apply` switches only a service whose `revscale-component` tag names the component
+//! ([`verify_component_tag`], on the tags `DescribeServices` returns), and adds only the
+//! tags of revscale's it lacks, never rewriting the component tag.
 
-use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service};
+use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service, ServiceField};
 use revscale_engine::config::{Component, Kind};
 use revscale_engine::drivers::EcsService;
 use revscale_engine::model::{Capacity, ComponentState};
 use revscale_engine::ports::{Apply, DriverError, DriverStatus, Observed};
 
-use super::{AwsKind, Clients, is_code, missing, sdk_error};
+use super::{AwsKind, Clients, is_code, missing, sdk_error, verify_component_tag};
 
 /// A service or cluster that is gone (or a service being deleted).
 const NOT_FOUND: &[&str] =
     &["ServiceNotFoundException", "ServiceNotActiveException", "ClusterNotFoundException"];
 
-/// The service as ECS describes it, or `None` when it (or its cluster) does not exist
-/// or is being deleted (DRAINING) or deleted (INACTIVE: still described for a while).
+/// The service as ECS describes it (with its tags), or `None` when it (or its cluster)
+/// does not exist or is being deleted (DRAINING) or deleted (INACTIVE: still described
+/// for a while).
 async fn service(aws: &Clients, spec: &EcsService) -> Result<Option<Service>, DriverError> {
-    let out = match aws.ecs.describe_services().cluster(&spec.cluster).services(&spec.service).send().await {
+    let out = match aws
+        .ecs
+        .describe_services()
+        .cluster(&spec.cluster)
+        .services(&spec.service)
+        .include(ServiceField::Tags)
+        .send()
+        .await
+    {
         Ok(out) => out,
         Err(e) if is_code(&e, NOT_FOUND) => return Ok(None),
         Err(e) => return Err(sdk_error(e, &[])),
@@ -60,15 +73,17 @@ impl AwsKind for EcsService {
         let Some(found) = service(aws, self).await? else {
             return Err(missing(request.component));
         };
-        // Tagged first (idempotent), so that `status --orphans` finds it; the count is
-        // the last call, so a refused one leaves the service as it was.
-        if let Some(arn) = &found.service_arn {
-            let tags = aws
-                .tags(request.component)
-                .into_iter()
-                .map(|(key, value)| aws_sdk_ecs::types::Tag::builder().key(key).value(value).build())
-                .collect();
-            aws.ecs.tag_resource().resource_arn(arn).set_tags(Some(tags)).send().await.map_err(|e| {
+        let existing = found.tags().iter().filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())));
+        verify_component_tag(request.component, existing.clone())?;
+        // Tagged first with what it lacks, so that `status --orphans` finds it; the
+        // count is the last call, so a refused one leaves the service as it was.
+        let lacking: Vec<_> = aws
+            .missing_tags(request.component, existing)
+            .into_iter()
+            .map(|(key, value)| aws_sdk_ecs::types::Tag::builder().key(key).value(value).build())
+            .collect();
+        if let Some(arn) = found.service_arn.as_ref().filter(|_| !lacking.is_empty()) {
+            aws.ecs.tag_resource().resource_arn(arn).set_tags(Some(lacking)).send().await.map_err(|e| {
                 if is_code(&e, &["ResourceNotFoundException"]) || is_code(&e, NOT_FOUND) {
                     missing(request.component)
                 } else {

@@ -120,13 +120,9 @@ impl AwsKind for EksNodegroup {
             Some(NodegroupStatus::Active) if capacity.is_zero() => {
                 Observed::at(&[ComponentState::Warm], actual)
             }
-            Some(NodegroupStatus::Active)
-                if Some((sizes.0, sizes.1, sizes.2)) == nodegroup_sizes(self, ComponentState::Hot) =>
-            {
-                Observed::at(&[ComponentState::Hot], actual)
-            }
-            // Scaled by hand: neither state; the drift check names the sizes.
-            Some(NodegroupStatus::Active) => Observed::at(&[], actual),
+            // Any size above 0 is HOT: cluster-autoscaler moves desired within min and
+            // max, and that is not drift.
+            Some(NodegroupStatus::Active) => Observed::at(&[ComponentState::Hot], actual),
             _ => Observed::moving(actual),
         };
         Ok(observed.with_capacity(capacity))

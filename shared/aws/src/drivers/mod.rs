@@ -20,7 +20,7 @@
 //! (its Wait state), never a sleep in a Lambda.
 
 use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use revscale_engine::config::{Component, DriverSpec};
+use revscale_engine::config::{Component, DriverSpec, Kind};
 use revscale_engine::drivers::{COMPONENT_TAG, MANAGED_TAG, STACK_TAG};
 use revscale_engine::model::ComponentState;
 use revscale_engine::ports::{Apply, ComponentDriver, DriverError, DriverStatus, Observed};
@@ -59,6 +59,22 @@ impl Clients {
             tags.push((STACK_TAG, stack.as_str()));
         }
         tags
+    }
+
+    /// revscale's tags that a resource the company owns lacks (or carries with another
+    /// value), among `existing` (key, value): never the component tag, which only its
+    /// owner sets ([`verify_component_tag`] has checked it before).
+    pub fn missing_tags<'a, 'b>(
+        &'a self,
+        component: &'a Component,
+        existing: impl IntoIterator<Item = (&'b str, &'b str)> + Clone,
+    ) -> Vec<(&'a str, &'a str)> {
+        self.tags(component)
+            .into_iter()
+            .filter(|(key, value)| {
+                *key != COMPONENT_TAG && !existing.clone().into_iter().any(|(k, v)| k == *key && v == *value)
+            })
+            .collect()
     }
 }
 
@@ -157,6 +173,9 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'st
                     | "ServiceUnavailableException"
                     | "ServiceUnavailable"
                     | "InternalFailure"
+                    // Auto Scaling's "a pending update to the same resource": throttling
+                    // in all but name, worth the same retry.
+                    | "ResourceContention"
             )
         );
     let message = DisplayErrorContext(&e).to_string();
@@ -174,6 +193,30 @@ pub fn is_code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>, codes: &[&str]) -
     e.code().is_some_and(|code| codes.contains(&code))
 }
 
+/// Checks, before `apply` changes anything on a resource the company owns (tagging
+/// included), that the resource's `revscale-component` tag names `component`: a typo in a
+/// configured identifier must not switch another component's resource, which the
+/// stack's IAM policy (any value of the tag) would allow. `tags` are the resource's
+/// (key, value) as its describe call returns them. `observe` and `status` never ask.
+pub fn verify_component_tag<'a>(
+    component: &Component,
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), DriverError> {
+    let id = component.id.as_str();
+    let resource = Kind::resource(component.driver.as_kind());
+    match tags.into_iter().find(|(key, _)| *key == COMPONENT_TAG) {
+        Some((_, value)) if value == id => Ok(()),
+        Some((_, value)) => Err(DriverError::Rejected(format!(
+            "{id}: {resource} carries {COMPONENT_TAG}={value}, not {id}: is the configuration naming the \
+             right resource?"
+        ))),
+        None => Err(DriverError::Rejected(format!(
+            "{id}: {resource} has no {COMPONENT_TAG} tag: tag it {COMPONENT_TAG}={id}: revscale switches \
+             only resources whose tag names their component (the stack's IAM policy requires the tag)"
+        ))),
+    }
+}
+
 /// The message a driver gives when its resource is gone (deleted behind revscale's
 /// back): a refusal, never a panic; the drift check reports it as "absent".
 pub fn missing(component: &Component) -> DriverError {
@@ -182,4 +225,97 @@ pub fn missing(component: &Component) -> DriverError {
         component.id,
         revscale_engine::config::Kind::resource(component.driver.as_kind())
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use revscale_engine::drivers::EcsService;
+
+    fn component(id: &str) -> Component {
+        let zero = revscale_engine::Money::parse("0", revscale_engine::Currency::EUR)
+            .unwrap_or_else(|e| panic!("{e}"));
+        Component {
+            id: revscale_engine::ComponentId::new(id),
+            driver: EcsService { cluster: "prod".into(), service: "web".into(), desired_count: Some(2) }
+                .into(),
+            billing: revscale_engine::config::Billing::Aws,
+            hot_cost: zero,
+            warm_cost: zero,
+            depends_on: vec![],
+            level: 1,
+        }
+    }
+
+    fn refusal(result: Result<(), DriverError>) -> String {
+        match result {
+            Err(DriverError::Rejected(why)) => why,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_resource_whose_component_tag_names_the_component_may_be_switched() {
+        let tags = [("team", "shop"), (COMPONENT_TAG, "web"), (MANAGED_TAG.0, MANAGED_TAG.1)];
+        assert_eq!(verify_component_tag(&component("web"), tags), Ok(()));
+    }
+
+    #[test]
+    fn a_resource_tagged_for_another_component_is_refused_naming_both() {
+        let why = refusal(verify_component_tag(&component("web"), [(COMPONENT_TAG, "billing")]));
+        assert!(why.contains("ECS service web in cluster prod"), "{why}");
+        assert!(why.contains("carries revscale-component=billing, not web"), "{why}");
+        assert!(why.contains("is the configuration naming the right resource?"), "{why}");
+    }
+
+    #[test]
+    fn a_resource_without_the_component_tag_is_refused_with_how_to_tag_it() {
+        for tags in [vec![], vec![("team", "shop"), (MANAGED_TAG.0, MANAGED_TAG.1)]] {
+            let why = refusal(verify_component_tag(&component("web"), tags));
+            assert!(why.starts_with("web: ECS service web in cluster prod"), "{why}");
+            assert!(why.contains("tag it revscale-component=web"), "{why}");
+            assert!(why.contains("the stack's IAM policy requires the tag"), "{why}");
+        }
+    }
+
+    #[test]
+    fn a_component_tag_with_an_empty_value_or_another_case_names_no_component() {
+        for value in ["", "Web", "web "] {
+            let why = refusal(verify_component_tag(&component("web"), [(COMPONENT_TAG, value)]));
+            assert!(why.contains("not web"), "{value:?}: {why}");
+        }
+    }
+
+    #[test]
+    fn the_missing_tags_never_include_the_component_tag() {
+        let c = component("web");
+        let clients_tags = |stack: Option<&str>, existing: &[(&str, &str)]| {
+            let sdk = aws_config::SdkConfig::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .build();
+            let drivers = AwsDrivers::new(&sdk).for_stack(stack.map(str::to_owned));
+            drivers
+                .clients
+                .missing_tags(&c, existing.iter().copied())
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let owned = |pairs: &[(&str, &str)]| {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            clients_tags(Some("prod"), &[(COMPONENT_TAG, "web")]),
+            owned(&[MANAGED_TAG, (STACK_TAG, "prod")])
+        );
+        assert_eq!(
+            clients_tags(Some("prod"), &[(COMPONENT_TAG, "web"), MANAGED_TAG, (STACK_TAG, "prod")]),
+            owned(&[])
+        );
+        assert_eq!(clients_tags(None, &[(STACK_TAG, "other")]), owned(&[MANAGED_TAG]));
+        assert_eq!(
+            clients_tags(Some("prod"), &[(STACK_TAG, "other")]),
+            owned(&[MANAGED_TAG, (STACK_TAG, "prod")])
+        );
+    }
 }

@@ -4,7 +4,10 @@
 //! start what is not stopped and to stop what is not available, so a database already
 //! on its way makes no call, and one busy with something else (a backup, a
 //! modification) is refused as busy with its status. The database is tagged with
-//! `AddTagsToResource` on its ARN when a tag is missing.
+//! `AddTagsToResource` on its ARN when a tag is missing. Only a database whose
+//! `revscale-component` tag names the component is started, stopped or tagged
+//! ([`verify_component_tag`], on the `TagList` of the describe answer); the component
+//! tag is never rewritten.
 //!
 //! AWS starts a database stopped for 7 days by itself: `observe` then says HOT, and the
 //! drift check (`Kind::restarts_by_itself`) applies the recorded state again.
@@ -19,7 +22,7 @@ use revscale_engine::drivers::{AuroraCluster, RdsInstance};
 use revscale_engine::model::ComponentState;
 use revscale_engine::ports::{Apply, DriverError, DriverStatus, Observed};
 
-use super::{AwsKind, Clients, is_code, missing, sdk_error};
+use super::{AwsKind, Clients, is_code, missing, sdk_error, verify_component_tag};
 
 const INSTANCE_NOT_FOUND: &[&str] = &["DBInstanceNotFound", "DBInstanceNotFoundFault"];
 const CLUSTER_NOT_FOUND: &[&str] = &["DBClusterNotFoundFault"];
@@ -171,6 +174,7 @@ fn plan(component: &Component, db: Option<&Db>, target: ComponentState) -> Resul
             component.id
         )));
     }
+    verify_component_tag(component, db.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     match db_action(&db.status, target) {
         DbAction::Busy => Err(DriverError::Busy(format!(
             "{}: {resource} is {}: RDS cannot {} it until that ends",
@@ -186,12 +190,12 @@ fn plan(component: &Component, db: Option<&Db>, target: ComponentState) -> Resul
     }
 }
 
-/// Tags the database with what it lacks of revscale's tags.
+/// Tags the database with what it lacks of revscale's tags (never the component tag:
+/// `plan` has checked it names the component).
 async fn tag(aws: &Clients, component: &Component, db: &Db) -> Result<(), DriverError> {
     let lacking: Vec<Tag> = aws
-        .tags(component)
+        .missing_tags(component, db.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .into_iter()
-        .filter(|(k, v)| db.tags.get(*k).map(String::as_str) != Some(*v))
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect();
     let Some(arn) = db.arn.as_ref().filter(|_| !lacking.is_empty()) else { return Ok(()) };
@@ -332,6 +336,7 @@ impl AwsKind for AuroraCluster {
 mod tests {
     use super::*;
     use ComponentState::{Cold, Hot, Warm};
+    use revscale_engine::drivers::COMPONENT_TAG;
 
     /// Every status the RDS user guide lists for DB instances and Aurora clusters.
     const TRANSITIONAL: &[&str] = &[
@@ -484,13 +489,28 @@ mod tests {
     #[test]
     fn apply_on_a_busy_database_is_busy_naming_its_status_and_on_a_missing_one_refused() {
         let c = component(RdsInstance { db_instance_identifier: "orders".into() });
-        let busy = Db { status: "backing-up".into(), ..Db::default() };
+        let tags = BTreeMap::from([(COMPONENT_TAG.to_owned(), "db".to_owned())]);
+        let busy = Db { status: "backing-up".into(), tags, ..Db::default() };
         let Err(DriverError::Busy(why)) = plan(&c, Some(&busy), Warm) else { panic!("not busy") };
         assert!(why.contains("backing-up") && why.contains("orders"), "{why}");
         let Err(DriverError::Rejected(why)) = plan(&c, None, Hot) else { panic!("not refused") };
         assert!(why.contains("RDS instance orders") && why.contains("does not exist"), "{why}");
         let DriverStatus::Failed(why) = progress(&c, None, Warm) else { panic!("not failed") };
         assert!(why.contains("orders"), "{why}");
+    }
+
+    #[test]
+    fn apply_refuses_a_database_whose_component_tag_does_not_name_the_component() {
+        let c = component(RdsInstance { db_instance_identifier: "orders".into() });
+        let other = BTreeMap::from([(COMPONENT_TAG.to_owned(), "billing".to_owned())]);
+        for (tags, expected) in [
+            (other, "RDS instance orders carries revscale-component=billing, not db"),
+            (BTreeMap::new(), "tag it revscale-component=db"),
+        ] {
+            let db = Db { status: "available".into(), tags, ..Db::default() };
+            let Err(DriverError::Rejected(why)) = plan(&c, Some(&db), Warm) else { panic!("not refused") };
+            assert!(why.contains(expected), "{why}");
+        }
     }
 
     #[test]

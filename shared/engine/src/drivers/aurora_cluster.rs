@@ -24,6 +24,9 @@ impl Kind for AuroraCluster {
         check_name("db_cluster_identifier", &self.db_cluster_identifier, 63, &mut problems);
         problems
     }
+    fn must_exist(&self) -> bool {
+        true
+    }
     fn present_when_cold(&self) -> bool {
         true
     }

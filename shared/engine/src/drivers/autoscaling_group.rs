@@ -52,6 +52,9 @@ impl Kind for AutoscalingGroup {
         }
         problems
     }
+    fn must_exist(&self) -> bool {
+        true
+    }
     fn present_when_cold(&self) -> bool {
         true
     }

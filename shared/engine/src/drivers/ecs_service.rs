@@ -45,6 +45,9 @@ impl Kind for EcsService {
         }
         problems
     }
+    fn must_exist(&self) -> bool {
+        true
+    }
     fn present_when_cold(&self) -> bool {
         true
     }

@@ -49,6 +49,9 @@ impl Kind for LambdaProvisionedConcurrency {
     }
     /// The function exists in every state; only its provisioned concurrency comes and
     /// goes.
+    fn must_exist(&self) -> bool {
+        true
+    }
     fn present_when_cold(&self) -> bool {
         true
     }

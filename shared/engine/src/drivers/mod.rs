@@ -29,6 +29,12 @@ pub trait Kind {
     /// Whether the resource still exists while the component is COLD (a flag at
     /// `off`, a service at 0 tasks, a stopped database): such a resource is no orphan.
     fn present_when_cold(&self) -> bool;
+    /// Whether the resource exists before revscale touches it (the company's service,
+    /// group, database or function): revscale switches it and never creates it, so a
+    /// missing one is an error of the configuration (`revscale config push` checks).
+    fn must_exist(&self) -> bool {
+        false
+    }
     /// How long reaching a state may take before the step counts as timed out.
     fn readiness_minutes(&self) -> u32 {
         60

@@ -24,6 +24,9 @@ impl Kind for RdsInstance {
         check_name("db_instance_identifier", &self.db_instance_identifier, 63, &mut problems);
         problems
     }
+    fn must_exist(&self) -> bool {
+        true
+    }
     fn present_when_cold(&self) -> bool {
         true
     }

@@ -271,10 +271,13 @@ pub fn start_step(
     Ok((t, target))
 }
 
-/// Whether step `t` must first read HOT's capacity and save it: it leaves HOT, and its
-/// kind restores a capacity (an ECS service's count, an Auto Scaling group's sizes).
+/// Whether step `t` must first read the resource's capacity and save it: its target is
+/// not HOT (so it may scale the resource to 0), and its kind restores a capacity (an ECS
+/// service's count, an Auto Scaling group's sizes). Not only when leaving HOT: a
+/// service that already ran before revscale adopted it is recorded COLD, and its first
+/// step (COLD -> WARM) is the one that takes it to 0.
 pub fn saves_capacity(config: &Config, t: &Transition) -> bool {
-    t.kind.from_state() == ComponentState::Hot
+    t.kind.to_state() != ComponentState::Hot
         && config.component(&t.component).is_some_and(|c| c.driver.as_kind().saves_capacity())
 }
 
