@@ -557,11 +557,12 @@ async fn finish<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
         // A retried call after the run was closed.
         return Ok(json!({"level": state.level}));
     }
-    let run = state.provisioning.clone();
-    let events = run::finish(&mut state, decision_id, clock(timezone, now)).map_err(run_error)?;
-    save(&deps.store, &state, version, format!("{decision_id}.finish"), now, events.clone(), String::new())
-        .await?;
-    if let Some(run) = run {
+    // Level Changed goes out before the write that closes the run, not after: a
+    // failed publish then leaves the run open, and the state machine's retry of Finish
+    // publishes again. Published after the close, a failure would be lost, since a
+    // retry finds the run closed and returns. A publish repeated because the write
+    // failed afterwards is harmless: the event names its decision id.
+    if let Some(run) = &state.provisioning {
         let detail = json!({
             "decision_id": decision_id,
             "from_level": run.from_level,
@@ -575,6 +576,9 @@ async fn finish<S: Store, D: ComponentDriver, B: EventBus, N: Notifier>(
             .await
             .map_err(|e| FunctionError::Transient(e.to_string()))?;
     }
+    let events = run::finish(&mut state, decision_id, clock(timezone, now)).map_err(run_error)?;
+    save(&deps.store, &state, version, format!("{decision_id}.finish"), now, events.clone(), String::new())
+        .await?;
     for (id, record) in &state.components {
         println!("{}", metrics::activation_state(now, id.as_str(), record.state));
     }

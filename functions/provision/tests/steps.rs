@@ -121,8 +121,15 @@ async fn drive(deps: &TestDeps, request: LevelChangeRequested) -> (Vec<String>, 
         assert_eq!(next, Value::from(index + 1));
     }
     let Some(failure) = failure else {
-        visited.push("Finish".into());
-        step(deps, Action::Finish { decision_id: id.clone(), now: tick() }).await.unwrap();
+        // Finish is retried on Transient, as the state machine's Retry does.
+        for attempt in 1.. {
+            visited.push("Finish".into());
+            match step(deps, Action::Finish { decision_id: id.clone(), now: tick() }).await {
+                Ok(_) => break,
+                Err(e) if e.error_type() == "Transient" && attempt < 5 => continue,
+                Err(e) => panic!("Finish failed: {e}"),
+            }
+        }
         return (visited, None);
     };
     let error = StepError {
@@ -189,6 +196,21 @@ async fn a_run_moves_three_components_to_hot_and_publishes_level_changed() {
     // Every step left an audit record.
     let audit = deps.store.recent_audit(50, None).await.unwrap();
     assert_eq!(audit.len(), 1 + 1 + 1 + 6 + 6 + 1, "seed, decision, begin, 6 starts, 6 commits, finish");
+}
+
+#[tokio::test]
+async fn a_level_changed_event_that_fails_to_publish_is_published_by_the_retry_of_finish() {
+    let mut deps = deps(ScriptedDriver::default());
+    deps.bus = MemoryBus::failing(1);
+    let (visited, error) = drive(&deps, level_2("d-bus-down")).await;
+    assert_eq!(error, None);
+    assert_eq!(visited.iter().filter(|s| *s == "Finish").count(), 2, "{visited:?}");
+    let published = deps.bus.published.lock().unwrap().clone();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0].0, "Level Changed");
+    assert_eq!(published[0].1["decision_id"], "d-bus-down");
+    let s = state(&deps).await;
+    assert_eq!((s.level, s.provisioning.is_none()), (2, true), "the retry closed the run");
 }
 
 /// Every step of the three-component transition, made to fail in turn.
