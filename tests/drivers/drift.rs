@@ -100,8 +100,7 @@ async fn resources_changed_behind_revscales_back_are_reported_and_only_a_restart
     let drivers = revscale_aws::drivers::AwsDrivers::new(&sdk);
 
     // Nothing changed yet: everything agrees.
-    let nothing = std::collections::BTreeSet::new();
-    let report_before = drift::check(&config, &store, &drivers, day("2026-12-05"), &nothing).await.unwrap();
+    let report_before = drift::check(&config, &store, &drivers, day("2026-12-05"), &[]).await.unwrap();
     assert_eq!(report_before.drifted().count(), 0, "{report_before:?}");
 
     // Behind revscale's back: someone scales the HOT worker to 0, AWS starts the stopped
@@ -111,7 +110,7 @@ async fn resources_changed_behind_revscales_back_are_reported_and_only_a_restart
     rds.start_db_instance().db_instance_identifier(&db).send().await.unwrap();
     asg.delete_auto_scaling_group().auto_scaling_group_name(&group).force_delete(true).send().await.unwrap();
 
-    let found = drift::check(&config, &store, &drivers, day("2026-12-06"), &nothing).await.unwrap();
+    let found = drift::check(&config, &store, &drivers, day("2026-12-06"), &[]).await.unwrap();
     let found =
         drift::restore(&config, &store, &drivers, found, at("2026-12-06"), day("2026-12-06")).await.unwrap();
     let drifted: Vec<&str> = found.drifted().map(|d| d.component.as_str()).collect();

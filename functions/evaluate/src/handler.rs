@@ -82,12 +82,7 @@ async fn check_drift<S: StateStore, N: Notifier, D: ComponentDriver>(
     today: chrono::NaiveDate,
 ) -> Option<DriftReport> {
     let checked = async {
-        let state = match store.load_state().await? {
-            Some(v) => v.value,
-            None => revscale_engine::SystemState::initial(config, today),
-        };
-        let leave_alone = drift::about_to_move(config, &state, decided);
-        let report = drift::check(config, store, driver, today, &leave_alone).await?;
+        let report = drift::check(config, store, driver, today, decided).await?;
         drift::restore(config, store, driver, report, now, today).await
     };
     let report = match tokio::time::timeout(DRIFT_CHECK_LIMIT, checked).await {

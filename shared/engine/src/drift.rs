@@ -117,19 +117,21 @@ pub fn about_to_move(config: &Config, state: &SystemState, decided: &[Transition
 
 /// Reads every switchable component through `driver` and compares; changes nothing.
 /// Skips the whole check while a provisioning run holds the lock, and the components
-/// in `leave_alone` ([`about_to_move`]).
+/// today's `decided` transitions or a change waiting for approval are about to move
+/// ([`about_to_move`], on the state it reads: one read of the state for the whole check).
 pub async fn check<S: StateStore, D: ComponentDriver>(
     config: &Config,
     store: &S,
     driver: &D,
     today: NaiveDate,
-    leave_alone: &BTreeSet<ComponentId>,
+    decided: &[Transition],
 ) -> Result<DriftReport, StoreError> {
     let stored = store.load_state().await?;
     let state = match &stored {
         Some(v) => v.value.clone(),
         None => SystemState::initial(config, today),
     };
+    let leave_alone = about_to_move(config, &state, decided);
     if let Some(run) = &state.provisioning {
         return Ok(DriftReport {
             skipped: Some(format!("provisioning run {} holds the lock", run.decision_id)),
@@ -353,7 +355,7 @@ mod tests {
                 .on_observe("dat_iq", vec![Ok(Observed::at(&[Cold], "off"))])
                 .on_observe("full_escrow", vec![Ok(Observed::at(&[Cold], "off"))])
                 .on_observe("tee", vec![Ok(Observed::at(&[Cold], "no node group"))]);
-            let report = check(&config, &store, &driver, day("2026-12-05"), &BTreeSet::new()).await.unwrap();
+            let report = check(&config, &store, &driver, day("2026-12-05"), &[]).await.unwrap();
             let report =
                 restore(&config, &store, &driver, report, at("2026-12-05"), day("2026-12-05")).await.unwrap();
             let drifted: Vec<_> = report.drifted().map(|d| d.component.as_str()).collect();
@@ -395,7 +397,7 @@ mod tests {
             let store = store_with(&config, &[("eks_control_plane", Hot)]).await;
             let driver = ScriptedDriver::default()
                 .on_observe("eks_control_plane", vec![Ok(Observed::at(&[Cold], "no cluster"))]);
-            let report = check(&config, &store, &driver, day("2026-12-05"), &BTreeSet::new()).await.unwrap();
+            let report = check(&config, &store, &driver, day("2026-12-05"), &[]).await.unwrap();
             let d = report.drifted().next().unwrap();
             assert_eq!((d.component.as_str(), d.recorded), ("eks_control_plane", Hot));
             assert!(
@@ -415,7 +417,7 @@ mod tests {
             let seed = crate::testing::seed_record("seed", at("2026-12-01"));
             store.record_decision(&seed, &state, None).await.unwrap();
             let driver = ScriptedDriver::default();
-            let report = check(&config, &store, &driver, day("2026-12-05"), &BTreeSet::new()).await.unwrap();
+            let report = check(&config, &store, &driver, day("2026-12-05"), &[]).await.unwrap();
             assert!(report.skipped.unwrap().contains("dec-1"));
             assert!(report.components.is_empty());
         });
@@ -445,8 +447,7 @@ mod tests {
                 ("2026-12-01", Mode::Auto, "stopped 4 days ago: someone started it, not AWS"),
             ] {
                 let (config, store, driver) = restarted_database(since, mode).await;
-                let report =
-                    check(&config, &store, &driver, day("2026-12-05"), &BTreeSet::new()).await.unwrap();
+                let report = check(&config, &store, &driver, day("2026-12-05"), &[]).await.unwrap();
                 let report = restore(&config, &store, &driver, report, at("2026-12-05"), day("2026-12-05"))
                     .await
                     .unwrap();
@@ -465,9 +466,7 @@ mod tests {
                 component: ComponentId::new("hume_ai"),
                 kind: crate::model::TransitionKind::Deploy,
             }];
-            let state = store.load_state().await.unwrap().unwrap().value;
-            let leave = about_to_move(&config, &state, &decided);
-            let report = check(&config, &store, &driver, day("2026-12-05"), &leave).await.unwrap();
+            let report = check(&config, &store, &driver, day("2026-12-05"), &decided).await.unwrap();
             assert!(report.components.iter().all(|c| c.component.as_str() != "hume_ai"));
             assert!(driver.calls().is_empty());
         });
@@ -477,7 +476,7 @@ mod tests {
     fn a_state_changed_between_the_check_and_the_restore_stops_nothing() {
         pollster::block_on(async {
             let (config, store, driver) = restarted_database("2026-11-20", Mode::Auto).await;
-            let report = check(&config, &store, &driver, day("2026-12-05"), &BTreeSet::new()).await.unwrap();
+            let report = check(&config, &store, &driver, day("2026-12-05"), &[]).await.unwrap();
             // Meanwhile an approval's run begins: the lock is taken.
             let mut current = store.load_state().await.unwrap().unwrap();
             crate::testing::stick_run(&mut current.value, "dec-approved");
