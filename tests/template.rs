@@ -318,10 +318,7 @@ fn the_evaluator_may_read_every_kind_for_the_drift_check_and_only_restart_databa
     let mut missing = Vec::new();
     for spec in revscale_engine::config::DriverSpec::examples() {
         for action in revscale_aws::drivers::iam_actions(&spec) {
-            let reads = ["Describe", "Get", "List"]
-                .iter()
-                .any(|verb| action.split(':').nth(1).is_some_and(|a| a.starts_with(verb)));
-            if reads && !grants(&evaluator, action) {
+            if reads(action) && !grants(&evaluator, action) {
                 missing.push(format!("{}: {action}", spec.kind()));
             }
         }
@@ -347,26 +344,33 @@ fn the_evaluator_may_read_every_kind_for_the_drift_check_and_only_restart_databa
     }
 }
 
+/// Whether an IAM action only reads.
+fn reads(action: &str) -> bool {
+    ["Describe", "Get", "List"]
+        .iter()
+        .any(|verb| action.split(':').nth(1).is_some_and(|a| a.starts_with(verb)))
+}
+
 #[test]
 fn what_the_provisioner_may_switch_in_a_users_account_is_limited_to_what_carries_the_component_tag() {
+    // Every action that changes a resource the company owns (a kind whose resource
+    // must exist before revscale touches it), derived from the kinds themselves, so a
+    // new kind is covered without editing this test.
+    let switching: BTreeSet<&str> = revscale_engine::config::DriverSpec::examples()
+        .iter()
+        .filter(|spec| spec.as_kind().must_exist())
+        .flat_map(|spec| revscale_aws::drivers::iam_actions(spec).iter().copied())
+        .filter(|action| !reads(action))
+        .collect();
+    assert!(
+        switching.contains("ec2:StartInstances") && switching.contains("rds:StopDBInstance"),
+        "{switching:?}"
+    );
     let template = template();
     let functions = [allowed(&template, "ProvisionFunction"), allowed(&template, "EvaluateFunction")];
     for statement in functions.into_iter().flatten() {
         let actions = strings(&statement["Action"]);
-        let switches = actions.iter().any(|a| {
-            [
-                "ecs:UpdateService",
-                "autoscaling:UpdateAutoScalingGroup",
-                "rds:StopDBInstance",
-                "rds:StartDBInstance",
-                "rds:StopDBCluster",
-                "rds:StartDBCluster",
-                "lambda:PutProvisionedConcurrencyConfig",
-                "lambda:DeleteProvisionedConcurrencyConfig",
-            ]
-            .contains(&a.as_str())
-        });
-        if switches {
+        if actions.iter().any(|a| switching.contains(a.as_str())) {
             let tagged = statement["Condition"]["Null"]["aws:ResourceTag/revscale-component"].as_str();
             assert_eq!(
                 tagged,
@@ -400,5 +404,24 @@ fn the_provisioner_creates_updates_and_deletes_only_the_cloudformation_stacks_of
                 "Update/DeleteStack must require revscale:stack: {statement:?}"
             );
         }
+    }
+}
+
+#[test]
+fn the_provisioner_may_add_only_revscales_own_tags_to_an_ec2_instance_never_its_component_tag() {
+    let template = template();
+    let tagging: Vec<Value> = allowed(&template, "ProvisionFunction")
+        .into_iter()
+        .filter(|s| strings(&s["Action"]).iter().any(|a| a == "ec2:CreateTags"))
+        .collect();
+    assert!(!tagging.is_empty(), "ec2_instances tags what it switches");
+    for statement in tagging {
+        let keys = strings(&statement["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]);
+        assert_eq!(keys, ["revscale:managed", "revscale:stack"], "{statement:?}");
+        assert_eq!(
+            statement["Condition"]["Null"]["aws:ResourceTag/revscale-component"].as_str(),
+            Some("false"),
+            "{statement:?}"
+        );
     }
 }

@@ -125,7 +125,7 @@ async fn missing_resources(sdk: &aws_config::SdkConfig, config: &Config, stack: 
             continue;
         }
         match drivers.observe(component).await {
-            Ok(seen) if seen.states.is_empty() && !seen.moving => {
+            Ok(seen) if seen.absent => {
                 missing.push(format!("components.{id}.driver: {} ({})", kind.resource(), seen.actual));
             }
             Ok(_) => {}

@@ -11,6 +11,7 @@ mod drift;
 
 mod autoscaling_group;
 mod cloudformation_stack;
+mod ec2_instances;
 mod ecs_service;
 mod lambda_provisioned_concurrency;
 mod rds;
@@ -29,6 +30,7 @@ fn every_kind_of_the_registry_has_a_contract_test() {
         rds::CLUSTER_KIND,
         lambda_provisioned_concurrency::KIND,
         cloudformation_stack::KIND,
+        ec2_instances::KIND,
         contract::EKS_AND_SSM_KINDS[0],
         contract::EKS_AND_SSM_KINDS[1],
         contract::EKS_AND_SSM_KINDS[2],

@@ -3,11 +3,13 @@
 pub mod cost_explorer;
 pub mod drivers;
 pub mod dynamo;
+pub mod ec2;
 pub mod env;
 pub mod executions;
 pub mod lambda;
 pub mod metrics;
 pub mod publish;
+pub mod query;
 pub mod runtime_config;
 pub mod secrets;
 pub mod stripe;

@@ -285,16 +285,34 @@ pub struct Observed {
     /// resource with no state that is not moving (deleted, FAILED) is drift.
     #[serde(default)]
     pub moving: bool,
+    /// The resource does not exist (deleted, terminated, never created): for a kind
+    /// whose resource must exist, a configuration naming it is wrong (`revscale config
+    /// push` refuses it), where a resource in a state of no level (split, FAILED) is
+    /// only drift.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub absent: bool,
 }
 
 impl Observed {
     pub fn at(states: &[ComponentState], actual: impl Into<String>) -> Self {
-        Observed { states: states.to_vec(), actual: actual.into(), capacity: None, moving: false }
+        Observed {
+            states: states.to_vec(),
+            actual: actual.into(),
+            capacity: None,
+            moving: false,
+            absent: false,
+        }
     }
 
     /// On its way somewhere (starting, stopping, updating): no state yet.
     pub fn moving(actual: impl Into<String>) -> Self {
-        Observed { states: vec![], actual: actual.into(), capacity: None, moving: true }
+        Observed { moving: true, ..Observed::at(&[], actual) }
+    }
+
+    /// Not there at all: no state (drift), and, for a resource that must exist, a
+    /// configuration error.
+    pub fn absent(actual: impl Into<String>) -> Self {
+        Observed { absent: true, ..Observed::at(&[], actual) }
     }
 
     pub fn with_capacity(mut self, capacity: Capacity) -> Self {

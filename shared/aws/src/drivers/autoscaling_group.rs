@@ -123,7 +123,7 @@ impl AwsKind for AutoscalingGroup {
     async fn observe(&self, aws: &Clients, _: &Component) -> Result<Observed, DriverError> {
         Ok(match group(aws, self).await? {
             Some(found) => group_observed(&found),
-            None => Observed::at(&[], format!("no group {} (deleted outside revscale?)", self.group_name)),
+            None => Observed::absent(format!("no group {} (deleted outside revscale?)", self.group_name)),
         })
     }
 }

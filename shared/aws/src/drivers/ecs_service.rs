@@ -128,7 +128,7 @@ impl AwsKind for EcsService {
     async fn observe(&self, aws: &Clients, _: &Component) -> Result<Observed, DriverError> {
         Ok(match service(aws, self).await? {
             Some(found) => service_observed(&found),
-            None => Observed::at(&[], "no service (deleted outside revscale?)"),
+            None => Observed::absent("no service (deleted outside revscale?)"),
         })
     }
 }

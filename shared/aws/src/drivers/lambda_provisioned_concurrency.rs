@@ -139,7 +139,7 @@ pub fn pc_observed(found: &Found, configured: i32, what: &str) -> Observed {
     use ComponentState::{Cold, Hot, Warm};
     match found {
         Found::NoFunction => {
-            Observed::at(&[], format!("no Lambda function {what} (deleted outside revscale?)"))
+            Observed::absent(format!("no Lambda function {what} (deleted outside revscale?)"))
         }
         Found::NoConfig => Observed::at(&[Cold, Warm], "no provisioned concurrency"),
         Found::Config(c) => match &c.status {

@@ -11,6 +11,7 @@
 //! | `ecs_service` | desiredCount 0 | desiredCount 0 | the configured or saved count |
 //! | `autoscaling_group` | min = desired = 0 | as COLD | the configured or saved sizes |
 //! | `rds_instance`, `aurora_cluster` | stopped | stopped | available |
+//! | `ec2_instances` | stopped | stopped | running, status checks passed |
 //! | `lambda_provisioned_concurrency` | none | none | the configured amount |
 //! | `cloudformation_stack` | no stack | WARM parameters | HOT parameters |
 //! | `always_on` | never switched | never switched | always |
@@ -29,6 +30,7 @@ use revscale_engine::with_driver_spec;
 pub mod always_on;
 pub mod autoscaling_group;
 pub mod cloudformation_stack;
+pub mod ec2_instances;
 pub mod ecs_service;
 pub mod eks_cluster;
 pub mod eks_nodegroup;
@@ -45,9 +47,10 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
-    pub rds: aws_sdk_rds::Client,
+    pub rds: crate::query::QueryClient,
     pub lambda: aws_sdk_lambda::Client,
     pub cloudformation: aws_sdk_cloudformation::Client,
+    pub ec2: crate::ec2::Ec2Client,
     stack: Option<String>,
 }
 
@@ -118,9 +121,10 @@ impl AwsDrivers {
                 ssm: aws_sdk_ssm::Client::new(sdk),
                 ecs: aws_sdk_ecs::Client::new(sdk),
                 autoscaling: aws_sdk_autoscaling::Client::new(sdk),
-                rds: aws_sdk_rds::Client::new(sdk),
+                rds: crate::query::QueryClient::new(sdk, crate::query::RDS),
                 lambda: aws_sdk_lambda::Client::new(sdk),
                 cloudformation: aws_sdk_cloudformation::Client::new(sdk),
+                ec2: crate::ec2::Ec2Client::new(sdk),
                 stack: None,
             },
         }

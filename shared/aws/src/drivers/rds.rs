@@ -11,18 +11,19 @@
 //!
 //! AWS starts a database stopped for 7 days by itself: `observe` then says HOT, and the
 //! drift check (`Kind::restarts_by_itself`) applies the recorded state again.
+//!
+//! The calls go through the signed Query client of [`crate::query`], which says why
+//! not `aws-sdk-rds`.
 
 use std::collections::BTreeMap;
 
-use aws_sdk_rds::config::http::HttpResponse;
-use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_rds::types::Tag;
 use revscale_engine::config::Component;
 use revscale_engine::drivers::{AuroraCluster, RdsInstance};
 use revscale_engine::model::ComponentState;
 use revscale_engine::ports::{Apply, DriverError, DriverStatus, Observed};
 
-use super::{AwsKind, Clients, is_code, missing, sdk_error, verify_component_tag};
+use super::{AwsKind, Clients, missing, verify_component_tag};
+use crate::query::{self, QueryError, child, child_text, members};
 
 const INSTANCE_NOT_FOUND: &[&str] = &["DBInstanceNotFound", "DBInstanceNotFoundFault"];
 const CLUSTER_NOT_FOUND: &[&str] = &["DBClusterNotFoundFault"];
@@ -42,36 +43,92 @@ struct Db {
     cluster: Option<String>,
 }
 
-fn tags_of(list: &[Tag]) -> BTreeMap<String, String> {
-    list.iter()
-        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
-        .collect()
+/// Sorts a failed call: throttling, 5xx and no answer are transient; one of `busy`
+/// (RDS's "not in a state that allows this") is busy; anything else is a refusal.
+fn rds_error(e: QueryError, busy: &[&str]) -> DriverError {
+    let message = e.to_string();
+    if e.is_transient() {
+        DriverError::Transient(message)
+    } else if e.code().is_some_and(|code| busy.contains(&code)) {
+        DriverError::Busy(message)
+    } else {
+        DriverError::Rejected(message)
+    }
+}
+
+/// Which describe call, and how its answer names things.
+struct Describe {
+    action: &'static str,
+    identifier: &'static str,
+    list: &'static str,
+    member: &'static str,
+    status: &'static str,
+    arn: &'static str,
+    not_found: &'static [&'static str],
+}
+
+const DESCRIBE_INSTANCE: Describe = Describe {
+    action: "DescribeDBInstances",
+    identifier: "DBInstanceIdentifier",
+    list: "DBInstances",
+    member: "DBInstance",
+    status: "DBInstanceStatus",
+    arn: "DBInstanceArn",
+    not_found: INSTANCE_NOT_FOUND,
+};
+
+const DESCRIBE_CLUSTER: Describe = Describe {
+    action: "DescribeDBClusters",
+    identifier: "DBClusterIdentifier",
+    list: "DBClusters",
+    member: "DBCluster",
+    status: "Status",
+    arn: "DBClusterArn",
+    not_found: CLUSTER_NOT_FOUND,
+};
+
+/// The database of a `DescribeDBInstances` / `DescribeDBClusters` answer
+/// (`<{Action}Response><{Action}Result><DBInstances><DBInstance>...`), if it lists one.
+fn parse_db(describe: &Describe, xml: &str) -> Result<Option<Db>, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| e.to_string())?;
+    let root = query::root(&doc, &format!("{}Response", describe.action))?;
+    let result = child(root, &format!("{}Result", describe.action))
+        .ok_or_else(|| format!("no <{}Result>", describe.action))?;
+    let Some(db) = members(result, describe.list, describe.member).next() else { return Ok(None) };
+    let tags = members(db, "TagList", "Tag")
+        .filter_map(|t| {
+            Some((child_text(t, "Key")?.to_owned(), child_text(t, "Value").unwrap_or_default().to_owned()))
+        })
+        .collect();
+    Ok(Some(Db {
+        status: child_text(db, describe.status)
+            .ok_or_else(|| format!("a {} without {}", describe.member, describe.status))?
+            .to_owned(),
+        arn: child_text(db, describe.arn).map(str::to_owned),
+        tags,
+        // An instance's cluster (a cluster answer has no such field).
+        cluster: child_text(db, "DBClusterIdentifier")
+            .filter(|_| describe.member == "DBInstance")
+            .map(str::to_owned),
+    }))
+}
+
+async fn describe(aws: &Clients, describe: &Describe, id: &str) -> Result<Option<Db>, DriverError> {
+    match aws.rds.call(describe.action, &[(describe.identifier.to_owned(), id.to_owned())]).await {
+        Ok(xml) => {
+            parse_db(describe, &xml).map_err(|what| rds_error(aws.rds.bad_answer(describe.action, what), &[]))
+        }
+        Err(e) if e.code().is_some_and(|code| describe.not_found.contains(&code)) => Ok(None),
+        Err(e) => Err(rds_error(e, &[])),
+    }
 }
 
 async fn instance(aws: &Clients, id: &str) -> Result<Option<Db>, DriverError> {
-    match aws.rds.describe_db_instances().db_instance_identifier(id).send().await {
-        Ok(out) => Ok(out.db_instances().first().map(|db| Db {
-            status: db.db_instance_status().unwrap_or_default().to_owned(),
-            arn: db.db_instance_arn().map(str::to_owned),
-            tags: tags_of(db.tag_list()),
-            cluster: db.db_cluster_identifier().map(str::to_owned),
-        })),
-        Err(e) if is_code(&e, INSTANCE_NOT_FOUND) => Ok(None),
-        Err(e) => Err(sdk_error(e, &[])),
-    }
+    describe(aws, &DESCRIBE_INSTANCE, id).await
 }
 
 async fn cluster(aws: &Clients, id: &str) -> Result<Option<Db>, DriverError> {
-    match aws.rds.describe_db_clusters().db_cluster_identifier(id).send().await {
-        Ok(out) => Ok(out.db_clusters().first().map(|db| Db {
-            status: db.status().unwrap_or_default().to_owned(),
-            arn: db.db_cluster_arn().map(str::to_owned),
-            tags: tags_of(db.tag_list()),
-            cluster: None,
-        })),
-        Err(e) if is_code(&e, CLUSTER_NOT_FOUND) => Ok(None),
-        Err(e) => Err(sdk_error(e, &[])),
-    }
+    describe(aws, &DESCRIBE_CLUSTER, id).await
 }
 
 /// What `apply` does to a database in `status` to reach `target`.
@@ -193,30 +250,31 @@ fn plan(component: &Component, db: Option<&Db>, target: ComponentState) -> Resul
 /// Tags the database with what it lacks of revscale's tags (never the component tag:
 /// `plan` has checked it names the component).
 async fn tag(aws: &Clients, component: &Component, db: &Db) -> Result<(), DriverError> {
-    let lacking: Vec<Tag> = aws
-        .missing_tags(component, db.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .into_iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect();
+    let lacking = aws.missing_tags(component, db.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let Some(arn) = db.arn.as_ref().filter(|_| !lacking.is_empty()) else { return Ok(()) };
-    aws.rds
-        .add_tags_to_resource()
-        .resource_name(arn)
-        .set_tags(Some(lacking))
-        .send()
-        .await
-        .map_err(|e| sdk_error(e, &[]))?;
+    let mut params = vec![("ResourceName".to_owned(), arn.clone())];
+    for (n, (key, value)) in lacking.iter().enumerate() {
+        params.push((format!("Tags.Tag.{}.Key", n + 1), (*key).to_owned()));
+        params.push((format!("Tags.Tag.{}.Value", n + 1), (*value).to_owned()));
+    }
+    aws.rds.call("AddTagsToResource", &params).await.map_err(|e| rds_error(e, &[]))?;
     Ok(())
 }
 
-/// An error of a start or stop call: a database deleted since it was read is missing.
-fn call_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
-    e: SdkError<E, HttpResponse>,
+/// A start or stop of the database `id`: one deleted since it was read is missing.
+async fn switch(
+    aws: &Clients,
     component: &Component,
+    action: &'static str,
+    (identifier, id): (&str, &str),
     not_found: &[&str],
     busy: &[&str],
-) -> DriverError {
-    if is_code(&e, not_found) { missing(component) } else { sdk_error(e, busy) }
+) -> Result<(), DriverError> {
+    match aws.rds.call(action, &[(identifier.to_owned(), id.to_owned())]).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code().is_some_and(|code| not_found.contains(&code)) => Err(missing(component)),
+        Err(e) => Err(rds_error(e, busy)),
+    }
 }
 
 /// `status` of a database `found` (or not).
@@ -242,25 +300,13 @@ impl AwsKind for RdsInstance {
         if let Some(db) = &found {
             tag(aws, request.component, db).await?;
         }
-        match action {
-            DbAction::Start => aws
-                .rds
-                .start_db_instance()
-                .db_instance_identifier(id)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| call_error(e, request.component, INSTANCE_NOT_FOUND, INSTANCE_BUSY)),
-            DbAction::Stop => aws
-                .rds
-                .stop_db_instance()
-                .db_instance_identifier(id)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| call_error(e, request.component, INSTANCE_NOT_FOUND, INSTANCE_BUSY)),
-            _ => Ok(()),
-        }
+        let call = match action {
+            DbAction::Start => "StartDBInstance",
+            DbAction::Stop => "StopDBInstance",
+            _ => return Ok(()),
+        };
+        let target = ("DBInstanceIdentifier", id.as_str());
+        switch(aws, request.component, call, target, INSTANCE_NOT_FOUND, INSTANCE_BUSY).await
     }
 
     async fn status(
@@ -276,7 +322,7 @@ impl AwsKind for RdsInstance {
         let id = &self.db_instance_identifier;
         Ok(match instance(aws, id).await? {
             Some(db) => db_observed(&format!("DB instance {id}"), &db.status),
-            None => Observed::at(&[], format!("no DB instance {id} (deleted outside revscale?)")),
+            None => Observed::absent(format!("no DB instance {id} (deleted outside revscale?)")),
         })
     }
 }
@@ -293,25 +339,13 @@ impl AwsKind for AuroraCluster {
         if let Some(db) = &found {
             tag(aws, request.component, db).await?;
         }
-        match action {
-            DbAction::Start => aws
-                .rds
-                .start_db_cluster()
-                .db_cluster_identifier(id)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| call_error(e, request.component, CLUSTER_NOT_FOUND, CLUSTER_BUSY)),
-            DbAction::Stop => aws
-                .rds
-                .stop_db_cluster()
-                .db_cluster_identifier(id)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| call_error(e, request.component, CLUSTER_NOT_FOUND, CLUSTER_BUSY)),
-            _ => Ok(()),
-        }
+        let call = match action {
+            DbAction::Start => "StartDBCluster",
+            DbAction::Stop => "StopDBCluster",
+            _ => return Ok(()),
+        };
+        let target = ("DBClusterIdentifier", id.as_str());
+        switch(aws, request.component, call, target, CLUSTER_NOT_FOUND, CLUSTER_BUSY).await
     }
 
     async fn status(
@@ -327,7 +361,7 @@ impl AwsKind for AuroraCluster {
         let id = &self.db_cluster_identifier;
         Ok(match cluster(aws, id).await? {
             Some(db) => db_observed(&format!("DB cluster {id}"), &db.status),
-            None => Observed::at(&[], format!("no DB cluster {id} (deleted outside revscale?)")),
+            None => Observed::absent(format!("no DB cluster {id} (deleted outside revscale?)")),
         })
     }
 }
@@ -514,16 +548,45 @@ mod tests {
     }
 
     #[test]
-    fn tags_are_read_from_the_describe_answer() {
-        // DescribeDBInstances' TagList, as the SDK builds it.
-        let db = aws_sdk_rds::types::DbInstance::builder()
-            .db_instance_identifier("orders")
-            .db_instance_status("stopped")
-            .tag_list(Tag::builder().key("revscale:managed").value("true").build())
-            .tag_list(Tag::builder().key("team").build())
-            .build();
-        let tags = tags_of(db.tag_list());
-        assert_eq!(tags.get("revscale:managed").map(String::as_str), Some("true"));
-        assert_eq!(tags.get("team").map(String::as_str), Some(""));
+    fn an_instance_is_read_from_rdss_answer_with_its_tags_and_cluster() {
+        // DescribeDBInstances as the RDS API reference shows it (trimmed).
+        let xml = r#"<DescribeDBInstancesResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/">
+  <DescribeDBInstancesResult>
+    <DBInstances>
+      <DBInstance>
+        <DBInstanceIdentifier>orders-1</DBInstanceIdentifier>
+        <DBInstanceStatus>stopped</DBInstanceStatus>
+        <DBInstanceArn>arn:aws:rds:eu-west-1:123456789012:db:orders-1</DBInstanceArn>
+        <DBClusterIdentifier>orders</DBClusterIdentifier>
+        <ReadReplicaDBInstanceIdentifiers/>
+        <TagList>
+          <Tag><Key>revscale:managed</Key><Value>true</Value></Tag>
+          <Tag><Key>team</Key></Tag>
+        </TagList>
+      </DBInstance>
+    </DBInstances>
+  </DescribeDBInstancesResult>
+  <ResponseMetadata><RequestId>01b2685a</RequestId></ResponseMetadata>
+</DescribeDBInstancesResponse>"#;
+        let db = parse_db(&DESCRIBE_INSTANCE, xml).unwrap().unwrap();
+        assert_eq!(db.status, "stopped");
+        assert_eq!(db.arn.as_deref(), Some("arn:aws:rds:eu-west-1:123456789012:db:orders-1"));
+        assert_eq!(db.cluster.as_deref(), Some("orders"));
+        assert_eq!(db.tags.get("revscale:managed").map(String::as_str), Some("true"));
+        assert_eq!(db.tags.get("team").map(String::as_str), Some(""));
+    }
+
+    #[test]
+    fn a_cluster_is_read_from_its_own_answer_and_an_empty_list_is_no_database() {
+        let xml = r#"<DescribeDBClustersResponse><DescribeDBClustersResult><DBClusters><DBCluster>
+          <DBClusterIdentifier>analytics</DBClusterIdentifier><Status>available</Status>
+          <DBClusterArn>arn:aws:rds:eu-west-1:123456789012:cluster:analytics</DBClusterArn>
+          <DBClusterMembers><DBClusterMember><DBInstanceIdentifier>a-1</DBInstanceIdentifier></DBClusterMember></DBClusterMembers>
+        </DBCluster></DBClusters></DescribeDBClustersResult></DescribeDBClustersResponse>"#;
+        let db = parse_db(&DESCRIBE_CLUSTER, xml).unwrap().unwrap();
+        assert_eq!((db.status.as_str(), db.cluster), ("available", None));
+        let empty = "<DescribeDBClustersResponse><DescribeDBClustersResult><DBClusters/></DescribeDBClustersResult></DescribeDBClustersResponse>";
+        assert_eq!(parse_db(&DESCRIBE_CLUSTER, empty).unwrap().map(|d| d.status), None);
+        assert!(parse_db(&DESCRIBE_INSTANCE, empty).unwrap_err().contains("DescribeDBClustersResponse"));
     }
 }

@@ -167,6 +167,7 @@ registry! {
     AutoscalingGroup(autoscaling_group::AutoscalingGroup),
     RdsInstance(rds_instance::RdsInstance),
     AuroraCluster(aurora_cluster::AuroraCluster),
+    Ec2Instances(ec2_instances::Ec2Instances),
     LambdaProvisionedConcurrency(lambda_provisioned_concurrency::LambdaProvisionedConcurrency),
     CloudformationStack(cloudformation_stack::CloudformationStack),
 }

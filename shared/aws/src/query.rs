@@ -1,0 +1,338 @@
+//! AWS's Query protocol (EC2, RDS): a form-encoded POST of `Action`, `Version` and the
+//! action's parameters, signed with SigV4 (`aws-sigv4`, with the SDK configuration's
+//! credentials, region and endpoint), answered in XML, read with `roxmltree`.
+//!
+//! Why not the SDK's clients for these two: `aws-sdk-ec2` and `aws-sdk-rds` are the
+//! largest crates of the SDK (EC2 has over 600 operations, RDS over 160, with answer
+//! types of a hundred fields each): the functions' arm64 release build compiles every
+//! client they use, and the provisioner's and evaluator's zips carry each client's
+//! code, for the four or five calls a driver makes (docs/performance.md has the
+//! sizes). The tests still set databases up with `aws-sdk-rds`. The protocol, the signature and the error shape are AWS's
+//! documented ones, unchanged for a decade, and moto serves them as AWS does
+//! (tests/drivers/ec2_instances.rs, tests/drivers/rds.rs).
+
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+
+/// A Query-protocol service: its SigV4 name, the first label of its endpoint, its API
+/// version, and the variable that overrides its endpoint (as the SDK clients read it).
+#[derive(Debug, Clone, Copy)]
+pub struct Service {
+    pub signing_name: &'static str,
+    pub endpoint_prefix: &'static str,
+    pub version: &'static str,
+    pub endpoint_variable: &'static str,
+}
+
+pub const EC2: Service = Service {
+    signing_name: "ec2",
+    endpoint_prefix: "ec2",
+    version: "2016-11-15",
+    endpoint_variable: "AWS_ENDPOINT_URL_EC2",
+};
+
+pub const RDS: Service = Service {
+    signing_name: "rds",
+    endpoint_prefix: "rds",
+    version: "2014-10-31",
+    endpoint_variable: "AWS_ENDPOINT_URL_RDS",
+};
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The service answered with an error: `code` as its `<Code>` says (e.g.
+    /// `InvalidInstanceID.NotFound`, `DBInstanceNotFound`, `RequestLimitExceeded`).
+    #[error("{service} {action}: {code}: {message} (HTTP {status})")]
+    Service { service: &'static str, action: &'static str, status: u16, code: String, message: String },
+    /// No answer (network, timeout) or an answer that is not the service's XML.
+    #[error("{service} {action}: {what}")]
+    Transport {
+        service: &'static str,
+        action: &'static str,
+        what: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// No credentials or region, or a request that cannot be signed.
+    #[error("{service} {action}: {what}")]
+    Setup { service: &'static str, action: &'static str, what: String },
+}
+
+impl QueryError {
+    /// The service's error code, when it answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            QueryError::Service { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Throttling, the service's own trouble (5xx) or no answer: worth the same call
+    /// again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            QueryError::Service { status, code, .. } => {
+                *status >= 500
+                    || matches!(
+                        code.as_str(),
+                        "RequestLimitExceeded"
+                            | "Throttling"
+                            | "ThrottlingException"
+                            | "RequestThrottled"
+                            | "InternalError"
+                            | "InternalFailure"
+                            | "ServiceUnavailable"
+                            | "Unavailable"
+                    )
+            }
+            QueryError::Transport { .. } => true,
+            QueryError::Setup { .. } => false,
+        }
+    }
+}
+
+pub struct QueryClient {
+    service: Service,
+    http: reqwest::Client,
+    credentials: Option<SharedCredentialsProvider>,
+    region: Option<String>,
+    endpoint: Option<String>,
+}
+
+impl QueryClient {
+    /// Credentials, region and endpoint (the service's `AWS_ENDPOINT_URL_<SERVICE>`,
+    /// else `AWS_ENDPOINT_URL`: the emulators') as the SDK clients have them.
+    pub fn new(sdk: &aws_config::SdkConfig, service: Service) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        QueryClient {
+            service,
+            http,
+            credentials: sdk.credentials_provider(),
+            region: sdk.region().map(|r| r.to_string()),
+            endpoint: std::env::var(service.endpoint_variable)
+                .ok()
+                .filter(|url| !url.is_empty())
+                .or_else(|| sdk.endpoint_url().map(str::to_owned)),
+        }
+    }
+
+    fn url(&self, action: &'static str) -> Result<(String, &str), QueryError> {
+        let region = self.region.as_deref().ok_or_else(|| QueryError::Setup {
+            service: self.service.signing_name,
+            action,
+            what: "no region is configured".into(),
+        })?;
+        let prefix = self.service.endpoint_prefix;
+        let url = match &self.endpoint {
+            Some(endpoint) => endpoint.clone(),
+            None if region.starts_with("cn-") => format!("https://{prefix}.{region}.amazonaws.com.cn/"),
+            None => format!("https://{prefix}.{region}.amazonaws.com/"),
+        };
+        Ok((url, region))
+    }
+
+    /// One signed call of `action` with its parameters; the answer's XML on success.
+    pub async fn call(
+        &self,
+        action: &'static str,
+        params: &[(String, String)],
+    ) -> Result<String, QueryError> {
+        let service = self.service.signing_name;
+        let setup = |what: String| QueryError::Setup { service, action, what };
+        let (url, region) = self.url(action)?;
+        let mut form: Vec<(&str, &str)> = vec![("Action", action), ("Version", self.service.version)];
+        form.extend(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let body = serde_urlencoded::to_string(&form).map_err(|e| setup(e.to_string()))?;
+        let provider =
+            self.credentials.as_ref().ok_or_else(|| setup("no AWS credentials provider".into()))?;
+        // Per call: the Lambda's provider reads its environment; a CLI profile's own
+        // provider caches what it resolved.
+        let identity: Identity = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| setup(format!("cannot load AWS credentials: {e}")))?
+            .into();
+        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
+        let parsed = reqwest::Url::parse(&url).map_err(|e| setup(format!("invalid endpoint {url}: {e}")))?;
+        let host = match (parsed.host_str(), parsed.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => return Err(setup(format!("the endpoint {url} names no host"))),
+        };
+        let headers = [("host", host.as_str()), ("content-type", content_type)];
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(region)
+            .name(service)
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| setup(e.to_string()))?
+            .into();
+        let signable = SignableRequest::new(
+            "POST",
+            url.as_str(),
+            headers.into_iter(),
+            SignableBody::Bytes(body.as_bytes()),
+        )
+        .map_err(|e| setup(e.to_string()))?;
+        let (instructions, _) = sign(signable, &params).map_err(|e| setup(e.to_string()))?.into_parts();
+        let mut request = self.http.post(parsed).header("content-type", content_type);
+        for (name, value) in instructions.headers() {
+            request = request.header(name, value);
+        }
+        let transport = |what: &str, e: reqwest::Error| QueryError::Transport {
+            service,
+            action,
+            what: format!("{what}: {e}"),
+            source: Some(Box::new(e)),
+        };
+        let response = request.body(body).send().await.map_err(|e| transport("no answer", e))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| transport("cannot read the answer", e))?;
+        if (200..300).contains(&status) {
+            Ok(text)
+        } else {
+            Err(service_error(service, action, status, &text))
+        }
+    }
+
+    /// An answer that parsed as XML but not as the action's.
+    pub fn bad_answer(&self, action: &'static str, what: String) -> QueryError {
+        QueryError::Transport {
+            service: self.service.signing_name,
+            action,
+            what: format!("an answer of another shape: {what}"),
+            source: None,
+        }
+    }
+}
+
+/// `name.1`, `name.2`... for a list parameter.
+pub fn numbered(name: &str, values: &[String]) -> Vec<(String, String)> {
+    values.iter().enumerate().map(|(n, v)| (format!("{name}.{}", n + 1), v.clone())).collect()
+}
+
+/// The error answer: EC2's `<Response><Errors><Error><Code>..` or the other Query
+/// services' `<ErrorResponse><Error><Code>..`. An answer without one (a proxy's HTML
+/// page) keeps its status and a bounded excerpt.
+pub fn service_error(service: &'static str, action: &'static str, status: u16, body: &str) -> QueryError {
+    let parsed = roxmltree::Document::parse(body).ok();
+    let error = parsed.as_ref().and_then(|doc| doc.descendants().find(|n| n.has_tag_name("Error")));
+    let field = |name: &str| error.and_then(|e| child_text(e, name)).map(str::to_owned);
+    match field("Code") {
+        Some(code) => QueryError::Service {
+            service,
+            action,
+            status,
+            code,
+            message: field("Message").unwrap_or_default(),
+        },
+        None => {
+            let excerpt: String = body.chars().take(200).collect();
+            QueryError::Service {
+                service,
+                action,
+                status,
+                code: if status >= 500 { "ServiceUnavailable" } else { "UnknownError" }.into(),
+                message: excerpt,
+            }
+        }
+    }
+}
+
+/// The answer's root element, if it is `expected`.
+pub fn root<'a, 'i>(
+    doc: &'a roxmltree::Document<'i>,
+    expected: &str,
+) -> Result<roxmltree::Node<'a, 'i>, String> {
+    let root = doc.root_element();
+    if root.has_tag_name(expected) {
+        Ok(root)
+    } else {
+        Err(format!("<{}> instead of <{expected}>", root.tag_name().name()))
+    }
+}
+
+/// The first child element named `name` (namespaces aside).
+pub fn child<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
+    node.children().find(|n| n.has_tag_name(name))
+}
+
+/// The trimmed text of the first child element named `name`.
+pub fn child_text<'a>(node: roxmltree::Node<'a, '_>, name: &str) -> Option<&'a str> {
+    child(node, name).and_then(|n| n.text()).map(str::trim)
+}
+
+/// The `member` elements of the list `list` under `node`: `item` in EC2's answers,
+/// the member's own name in the other services' (`DBInstance`, `Tag`).
+pub fn members<'a, 'i>(
+    node: roxmltree::Node<'a, 'i>,
+    list: &str,
+    member: &'static str,
+) -> impl Iterator<Item = roxmltree::Node<'a, 'i>> + use<'a, 'i> {
+    child(node, list).into_iter().flat_map(move |s| s.children().filter(move |n| n.has_tag_name(member)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ec2s_error_answer_keeps_its_code_and_message_and_sorts_throttling_as_transient() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Response><Errors><Error><Code>InvalidInstanceID.NotFound</Code><Message>The instance ID 'i-1a2b3c4d' does not exist</Message></Error></Errors><RequestID>ea966190</RequestID></Response>"#;
+        let e = service_error("ec2", "DescribeInstances", 400, xml);
+        assert_eq!(e.code(), Some("InvalidInstanceID.NotFound"));
+        assert!(e.to_string().contains("'i-1a2b3c4d' does not exist"), "{e}");
+        assert!(!e.is_transient());
+        let throttled = service_error(
+            "ec2",
+            "StartInstances",
+            503,
+            "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors></Response>",
+        );
+        assert!(throttled.is_transient());
+        let proxy = service_error("ec2", "StopInstances", 502, "<html>Bad Gateway</html>");
+        assert_eq!(proxy.code(), Some("ServiceUnavailable"));
+        assert!(proxy.is_transient());
+        assert!(!service_error("ec2", "StopInstances", 403, "denied").is_transient());
+    }
+
+    #[test]
+    fn the_other_query_services_error_answer_is_read_the_same_way() {
+        let xml = r#"<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/">
+  <Error><Type>Sender</Type><Code>DBInstanceNotFound</Code><Message>DBInstance orders not found.</Message></Error>
+  <RequestId>5e6ab6b1</RequestId></ErrorResponse>"#;
+        let e = service_error("rds", "DescribeDBInstances", 404, xml);
+        assert_eq!(e.code(), Some("DBInstanceNotFound"));
+        assert_eq!(
+            e.to_string(),
+            "rds DescribeDBInstances: DBInstanceNotFound: DBInstance orders not found. (HTTP 404)"
+        );
+        let throttled = service_error(
+            "rds",
+            "StartDBInstance",
+            400,
+            "<ErrorResponse><Error><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>",
+        );
+        assert!(throttled.is_transient());
+    }
+
+    #[test]
+    fn list_parameters_are_numbered_from_one() {
+        assert_eq!(
+            numbered("InstanceId", &["i-1".into(), "i-2".into()]),
+            [("InstanceId.1".to_owned(), "i-1".to_owned()), ("InstanceId.2".to_owned(), "i-2".to_owned())]
+        );
+    }
+}
