@@ -291,6 +291,8 @@ def main():
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--zip-dir", type=pathlib.Path, help="cargo lambda's output: <function>/bootstrap.zip")
     parser.add_argument("--json", type=pathlib.Path, help="also write the figures here")
+    parser.add_argument("--functions", nargs="+", choices=FUNCTIONS, default=FUNCTIONS,
+                        help="measure only these (e.g. one function before and after a change)")
     args = parser.parse_args()
 
     venv_bin = pathlib.Path(sys.executable).parent
@@ -355,7 +357,7 @@ def main():
             "REVSCALE_CONFIG_FOR_PYTHON": str(config),
         }
         rows = []
-        for function in FUNCTIONS:
+        for function in args.functions:
             binary = args.bin_dir / function
             if not binary.exists():
                 raise SystemExit(f"{binary} is missing: build the functions for this machine first")
