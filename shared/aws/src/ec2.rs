@@ -52,6 +52,11 @@ impl Ec2Client {
         Ec2Client { query: QueryClient::new(sdk, query::EC2) }
     }
 
+    /// As [`Ec2Client::new`], on a shared HTTP client ([`QueryClient::sharing`]).
+    pub fn sharing(sdk: &aws_config::SdkConfig, http: &reqwest::Client) -> Self {
+        Ec2Client { query: QueryClient::sharing(sdk, query::EC2, http) }
+    }
+
     /// One signed call of any EC2 action: the driver uses the typed calls below; tests
     /// set instances up with it.
     pub async fn call(

@@ -42,6 +42,20 @@ pub const RDS: Service = Service {
     endpoint_variable: "AWS_ENDPOINT_URL_RDS",
 };
 
+pub const AUTOSCALING: Service = Service {
+    signing_name: "autoscaling",
+    endpoint_prefix: "autoscaling",
+    version: "2011-01-01",
+    endpoint_variable: "AWS_ENDPOINT_URL_AUTO_SCALING",
+};
+
+pub const CLOUDFORMATION: Service = Service {
+    signing_name: "cloudformation",
+    endpoint_prefix: "cloudformation",
+    version: "2010-05-15",
+    endpoint_variable: "AWS_ENDPOINT_URL_CLOUDFORMATION",
+};
+
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -72,6 +86,14 @@ impl QueryError {
         }
     }
 
+    /// The service's error message, when it answered with one.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            QueryError::Service { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
     /// Throttling, the service's own trouble (5xx) or no answer: worth the same call
     /// again.
     pub fn is_transient(&self) -> bool {
@@ -88,6 +110,9 @@ impl QueryError {
                             | "InternalFailure"
                             | "ServiceUnavailable"
                             | "Unavailable"
+                            // Auto Scaling's "a pending update to the same resource":
+                            // throttling in all but name, worth the same retry.
+                            | "ResourceContention"
                     )
             }
             QueryError::Transport { .. } => true,
@@ -108,14 +133,15 @@ impl QueryClient {
     /// Credentials, region and endpoint (the service's `AWS_ENDPOINT_URL_<SERVICE>`,
     /// else `AWS_ENDPOINT_URL`: the emulators') as the SDK clients have them.
     pub fn new(sdk: &aws_config::SdkConfig, service: Service) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
+        Self::sharing(sdk, service, &http_client())
+    }
+
+    /// As [`QueryClient::new`], on an HTTP client (its connection pool and its root
+    /// certificates, loaded once per client at cold start) shared with other services'.
+    pub fn sharing(sdk: &aws_config::SdkConfig, service: Service, http: &reqwest::Client) -> Self {
         QueryClient {
             service,
-            http,
+            http: http.clone(),
             credentials: sdk.credentials_provider(),
             region: sdk.region().map(|r| r.to_string()),
             endpoint: std::env::var(service.endpoint_variable)
@@ -215,6 +241,32 @@ impl QueryClient {
             source: None,
         }
     }
+}
+
+/// The HTTP client the Query clients use: bounded waits, so that a stalled endpoint
+/// fails the step (and its retry) instead of the Lambda's whole timeout.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap_or_default()
+}
+
+/// `name.member.1`, `name.member.2`... for a list parameter of the Query services but
+/// EC2 (which numbers `name.1`: [`numbered`]).
+pub fn member_list(name: &str, values: &[String]) -> Vec<(String, String)> {
+    values.iter().enumerate().map(|(n, v)| (format!("{name}.member.{}", n + 1), v.clone())).collect()
+}
+
+/// The `<{Action}Result>` element of an answer (every Query service but EC2 wraps its
+/// answer in one).
+pub fn result<'a, 'i>(
+    doc: &'a roxmltree::Document<'i>,
+    action: &str,
+) -> Result<roxmltree::Node<'a, 'i>, String> {
+    let response = root(doc, &format!("{action}Response"))?;
+    child(response, &format!("{action}Result")).ok_or_else(|| format!("no <{action}Result>"))
 }
 
 /// `name.1`, `name.2`... for a list parameter.

@@ -9,14 +9,17 @@
 //! `apply` switches only a group whose `revscale-component` tag names the component
 //! ([`verify_component_tag`], on the group's `Tags`), and adds only the tags of
 //! revscale's it lacks, never rewriting the component tag.
+//!
+//! The three calls go through the signed Query client ([`crate::query`] says why not
+//! the SDK's client).
 
-use aws_sdk_autoscaling::types::{AutoScalingGroup as Group, LifecycleState};
 use revscale_engine::config::{Component, Kind};
 use revscale_engine::drivers::AutoscalingGroup;
 use revscale_engine::model::{Capacity, ComponentState};
 use revscale_engine::ports::{Apply, DriverError, DriverStatus, Observed};
 
-use super::{AwsKind, Clients, missing, sdk_error, verify_component_tag};
+use super::{AwsKind, Clients, missing, query_error, verify_component_tag};
+use crate::query::{self, child_text, member_list, members};
 
 /// Another scaling activity or update is under way: this call changed nothing.
 const BUSY: &[&str] = &["ScalingActivityInProgress", "ResourceInUse"];
@@ -24,21 +27,64 @@ const BUSY: &[&str] = &["ScalingActivityInProgress", "ResourceInUse"];
 /// What `Status` says of a group being deleted.
 const DELETING: &str = "Delete in progress";
 
+/// A group as `DescribeAutoScalingGroups` answers: what the pure functions read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Group {
+    pub name: String,
+    pub min_size: u32,
+    pub desired_capacity: u32,
+    pub max_size: u32,
+    /// Each instance's lifecycle state (`InService`, `Pending`, `Terminating:Wait`...).
+    pub instances: Vec<String>,
+    pub tags: Vec<(String, String)>,
+    /// Set only while the group is being deleted.
+    pub status: Option<String>,
+}
+
+/// The groups of a `DescribeAutoScalingGroups` answer.
+pub fn parse_groups(xml: &str) -> Result<Vec<Group>, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| e.to_string())?;
+    let result = query::result(&doc, "DescribeAutoScalingGroups")?;
+    let size = |node, name: &str| -> Result<u32, String> {
+        let text = child_text(node, name).ok_or_else(|| format!("a group without <{name}>"))?;
+        text.parse().map_err(|_| format!("<{name}>{text}</{name}> is no size"))
+    };
+    members(result, "AutoScalingGroups", "member")
+        .map(|g| {
+            Ok(Group {
+                name: child_text(g, "AutoScalingGroupName").ok_or("a group without a name")?.to_owned(),
+                min_size: size(g, "MinSize")?,
+                desired_capacity: size(g, "DesiredCapacity")?,
+                max_size: size(g, "MaxSize")?,
+                instances: members(g, "Instances", "member")
+                    .filter_map(|i| child_text(i, "LifecycleState"))
+                    .map(str::to_owned)
+                    .collect(),
+                tags: members(g, "Tags", "member")
+                    .filter_map(|t| {
+                        Some((
+                            child_text(t, "Key")?.to_owned(),
+                            child_text(t, "Value").unwrap_or("").to_owned(),
+                        ))
+                    })
+                    .collect(),
+                status: child_text(g, "Status").filter(|s| !s.is_empty()).map(str::to_owned),
+            })
+        })
+        .collect()
+}
+
 /// The group as Auto Scaling describes it, or `None` when it does not exist (an empty
 /// list, not an error) or is being deleted.
 async fn group(aws: &Clients, spec: &AutoscalingGroup) -> Result<Option<Group>, DriverError> {
-    let out = aws
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(&spec.group_name)
-        .send()
-        .await
-        .map_err(|e| sdk_error(e, BUSY))?;
-    Ok(out
-        .auto_scaling_groups
-        .unwrap_or_default()
+    const ACTION: &str = "DescribeAutoScalingGroups";
+    let params = member_list("AutoScalingGroupNames", std::slice::from_ref(&spec.group_name));
+    let xml = aws.autoscaling.call(ACTION, &params).await.map_err(|e| query_error(e, BUSY))?;
+    let groups =
+        parse_groups(&xml).map_err(|what| query_error(aws.autoscaling.bad_answer(ACTION, what), &[]))?;
+    Ok(groups
         .into_iter()
-        .find(|g| g.auto_scaling_group_name.as_deref() == Some(spec.group_name.as_str()))
+        .find(|g| g.name == spec.group_name)
         .filter(|g| g.status.as_deref() != Some(DELETING)))
 }
 
@@ -64,44 +110,35 @@ impl AwsKind for AutoscalingGroup {
                 self.resource()
             )));
         };
-        let existing = found.tags().iter().filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())));
+        let existing = found.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         verify_component_tag(request.component, existing.clone())?;
         // Tagged first with what it lacks, so that `status --orphans` finds it; the
         // sizes are the last call, so a refused one leaves the group as it was.
-        let lacking: Vec<_> = aws
-            .missing_tags(request.component, existing)
-            .into_iter()
-            .map(|(key, value)| {
-                aws_sdk_autoscaling::types::Tag::builder()
-                    .resource_id(&self.group_name)
-                    .resource_type("auto-scaling-group")
-                    .key(key)
-                    .value(value)
-                    .propagate_at_launch(false)
-                    .build()
-            })
-            .collect();
+        let lacking = aws.missing_tags(request.component, existing);
         if !lacking.is_empty() {
-            aws.autoscaling
-                .create_or_update_tags()
-                .set_tags(Some(lacking))
-                .send()
-                .await
-                .map_err(|e| sdk_error(e, BUSY))?;
+            let mut params = Vec::new();
+            for (n, (key, value)) in lacking.into_iter().enumerate() {
+                let tag = format!("Tags.member.{}", n + 1);
+                params.extend([
+                    (format!("{tag}.ResourceId"), self.group_name.clone()),
+                    (format!("{tag}.ResourceType"), "auto-scaling-group".to_owned()),
+                    (format!("{tag}.Key"), key.to_owned()),
+                    (format!("{tag}.Value"), value.to_owned()),
+                    (format!("{tag}.PropagateAtLaunch"), "false".to_owned()),
+                ]);
+            }
+            aws.autoscaling.call("CreateOrUpdateTags", &params).await.map_err(|e| query_error(e, BUSY))?;
         }
         if wanted == current {
             return Ok(());
         }
-        let to_i32 = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
-        aws.autoscaling
-            .update_auto_scaling_group()
-            .auto_scaling_group_name(&self.group_name)
-            .set_min_size(wanted.min.map(to_i32))
-            .desired_capacity(to_i32(wanted.desired))
-            .set_max_size(wanted.max.map(to_i32))
-            .send()
-            .await
-            .map_err(|e| sdk_error(e, BUSY))?;
+        let mut params = vec![
+            ("AutoScalingGroupName".to_owned(), self.group_name.clone()),
+            ("DesiredCapacity".to_owned(), wanted.desired.to_string()),
+        ];
+        params.extend(wanted.min.map(|min| ("MinSize".to_owned(), min.to_string())));
+        params.extend(wanted.max.map(|max| ("MaxSize".to_owned(), max.to_string())));
+        aws.autoscaling.call("UpdateAutoScalingGroup", &params).await.map_err(|e| query_error(e, BUSY))?;
         Ok(())
     }
 
@@ -145,23 +182,18 @@ pub fn sizes_for(target: ComponentState, hot: Option<Capacity>, current: Capacit
 
 /// min / desired / max as the group reports them.
 pub fn capacity_of(group: &Group) -> Capacity {
-    let size = |n: Option<i32>| n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
-    Capacity {
-        desired: size(group.desired_capacity),
-        min: Some(size(group.min_size)),
-        max: Some(size(group.max_size)),
-    }
+    Capacity { desired: group.desired_capacity, min: Some(group.min_size), max: Some(group.max_size) }
 }
 
 /// (InService, launching or terminating) instances.
 fn instances(group: &Group) -> (u32, u32) {
     let mut counts = (0, 0);
-    for state in group.instances().iter().filter_map(|i| i.lifecycle_state.as_ref()) {
-        match state {
-            LifecycleState::InService => counts.0 += 1,
+    for state in &group.instances {
+        match state.as_str() {
+            "InService" => counts.0 += 1,
             s if ["Pending", "Terminating", "Detaching", "EnteringStandby"]
                 .iter()
-                .any(|p| s.as_str().starts_with(p)) =>
+                .any(|p| s.starts_with(p)) =>
             {
                 counts.1 += 1
             }
@@ -218,35 +250,30 @@ pub fn group_observed(group: &Group) -> Observed {
 mod tests {
     use super::*;
     use ComponentState::{Cold, Hot, Warm};
-    use aws_sdk_autoscaling::types::Instance;
 
-    fn group(min: i32, desired: i32, max: i32, states: &[LifecycleState]) -> Group {
-        Group::builder()
-            .auto_scaling_group_name("workers")
-            .min_size(min)
-            .desired_capacity(desired)
-            .max_size(max)
-            .set_instances(Some(
-                states
-                    .iter()
-                    .enumerate()
-                    .map(|(n, s)| {
-                        Instance::builder().instance_id(format!("i-{n}")).lifecycle_state(s.clone()).build()
-                    })
-                    .collect(),
-            ))
-            .build()
+    fn group(min: u32, desired: u32, max: u32, states: &[&str]) -> Group {
+        Group {
+            name: "workers".into(),
+            min_size: min,
+            desired_capacity: desired,
+            max_size: max,
+            instances: states.iter().map(|s| (*s).to_owned()).collect(),
+            ..Group::default()
+        }
     }
 
     fn sizes(min: u32, desired: u32, max: u32) -> Capacity {
         Capacity { desired, min: Some(min), max: Some(max) }
     }
 
-    use LifecycleState::{InService, Pending, Terminated, TerminatingWait};
+    const IN_SERVICE: &str = "InService";
+    const PENDING: &str = "Pending";
+    const TERMINATED: &str = "Terminated";
+    const TERMINATING_WAIT: &str = "Terminating:Wait";
 
     #[test]
     fn a_group_with_every_desired_instance_in_service_is_hot() {
-        let g = group(1, 2, 4, &[InService, InService]);
+        let g = group(1, 2, 4, &[IN_SERVICE, IN_SERVICE]);
         assert_eq!(group_progress(&g, Hot), DriverStatus::Ready);
         let observed = group_observed(&g);
         assert_eq!(observed.states, [Hot]);
@@ -256,7 +283,7 @@ mod tests {
 
     #[test]
     fn a_group_still_launching_instances_is_not_ready() {
-        let g = group(1, 2, 4, &[InService, Pending]);
+        let g = group(1, 2, 4, &[IN_SERVICE, PENDING]);
         assert_eq!(group_progress(&g, Hot), DriverStatus::InProgress);
         let observed = group_observed(&g);
         assert!(observed.states.is_empty(), "{observed:?}");
@@ -271,7 +298,7 @@ mod tests {
 
     #[test]
     fn a_group_at_zero_with_no_instance_left_is_warm_and_cold() {
-        let g = group(0, 0, 4, &[Terminated]);
+        let g = group(0, 0, 4, &[TERMINATED]);
         assert_eq!(group_progress(&g, Warm), DriverStatus::Ready);
         assert_eq!(group_progress(&g, Cold), DriverStatus::Ready);
         assert_eq!(group_observed(&g).states, [Cold, Warm]);
@@ -279,17 +306,19 @@ mod tests {
 
     #[test]
     fn a_group_still_terminating_instances_is_not_warm_yet() {
-        for g in
-            [group(0, 0, 4, &[TerminatingWait]), group(0, 0, 4, &[InService]), group(1, 1, 4, &[InService])]
-        {
+        for g in [
+            group(0, 0, 4, &[TERMINATING_WAIT]),
+            group(0, 0, 4, &[IN_SERVICE]),
+            group(1, 1, 4, &[IN_SERVICE]),
+        ] {
             assert_eq!(group_progress(&g, Warm), DriverStatus::InProgress, "{g:?}");
         }
-        assert!(group_observed(&group(0, 0, 4, &[TerminatingWait])).states.is_empty());
+        assert!(group_observed(&group(0, 0, 4, &[TERMINATING_WAIT])).states.is_empty());
     }
 
     #[test]
     fn a_group_short_of_instances_after_a_scale_up_is_moving() {
-        let g = group(2, 3, 6, &[InService]);
+        let g = group(2, 3, 6, &[IN_SERVICE]);
         assert!(group_observed(&g).states.is_empty());
         assert_eq!(group_progress(&g, Hot), DriverStatus::InProgress);
     }
@@ -309,5 +338,65 @@ mod tests {
         let desired_only = Capacity { desired: 5, min: None, max: None };
         assert_eq!(sizes_for(Hot, Some(desired_only), sizes(0, 0, 4)), Some(sizes(0, 5, 5)));
         assert_eq!(sizes_for(Hot, Some(desired_only), sizes(1, 0, 10)), Some(sizes(1, 5, 10)));
+    }
+}
+
+#[cfg(test)]
+mod answers {
+    use super::*;
+
+    /// As the Auto Scaling API reference shows DescribeAutoScalingGroups' answer.
+    const ANSWER: &str = r#"<DescribeAutoScalingGroupsResponse xmlns="https://autoscaling.amazonaws.com/doc/2011-01-01/">
+  <DescribeAutoScalingGroupsResult>
+    <AutoScalingGroups>
+      <member>
+        <AutoScalingGroupName>workers</AutoScalingGroupName>
+        <MinSize>1</MinSize>
+        <MaxSize>4</MaxSize>
+        <DesiredCapacity>2</DesiredCapacity>
+        <Instances>
+          <member><InstanceId>i-1</InstanceId><LifecycleState>InService</LifecycleState><HealthStatus>Healthy</HealthStatus></member>
+          <member><InstanceId>i-2</InstanceId><LifecycleState>Pending</LifecycleState><HealthStatus>Healthy</HealthStatus></member>
+        </Instances>
+        <Tags>
+          <member><ResourceId>workers</ResourceId><ResourceType>auto-scaling-group</ResourceType><Key>revscale-component</Key><Value>workers</Value><PropagateAtLaunch>false</PropagateAtLaunch></member>
+          <member><Key>empty</Key><Value/></member>
+        </Tags>
+      </member>
+      <member>
+        <AutoScalingGroupName>old</AutoScalingGroupName>
+        <MinSize>0</MinSize><MaxSize>0</MaxSize><DesiredCapacity>0</DesiredCapacity>
+        <Instances/><Tags/>
+        <Status>Delete in progress</Status>
+      </member>
+    </AutoScalingGroups>
+  </DescribeAutoScalingGroupsResult>
+  <ResponseMetadata><RequestId>0b2dd4d6</RequestId></ResponseMetadata>
+</DescribeAutoScalingGroupsResponse>"#;
+
+    #[test]
+    fn a_describe_answer_gives_each_groups_sizes_instances_tags_and_status() {
+        let groups = parse_groups(ANSWER).unwrap();
+        assert_eq!(groups.len(), 2);
+        let workers = &groups[0];
+        assert_eq!(capacity_of(workers), Capacity { desired: 2, min: Some(1), max: Some(4) });
+        assert_eq!(workers.instances, ["InService", "Pending"]);
+        assert_eq!(
+            workers.tags,
+            [("revscale-component".to_owned(), "workers".to_owned()), ("empty".to_owned(), String::new())]
+        );
+        assert_eq!(workers.status, None);
+        assert_eq!(groups[1].status.as_deref(), Some(DELETING));
+    }
+
+    #[test]
+    fn an_answer_of_another_shape_is_an_error_not_an_empty_list() {
+        assert!(parse_groups("<ErrorResponse/>").is_err());
+        let no_size = ANSWER.replace("<MinSize>1</MinSize>", "");
+        assert!(parse_groups(&no_size).unwrap_err().contains("MinSize"));
+        let bad_size = ANSWER.replace("<MaxSize>4</MaxSize>", "<MaxSize>-1</MaxSize>");
+        assert!(parse_groups(&bad_size).unwrap_err().contains("is no size"));
+        let none = "<DescribeAutoScalingGroupsResponse><DescribeAutoScalingGroupsResult><AutoScalingGroups/></DescribeAutoScalingGroupsResult></DescribeAutoScalingGroupsResponse>";
+        assert_eq!(parse_groups(none).unwrap(), []);
     }
 }

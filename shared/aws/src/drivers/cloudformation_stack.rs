@@ -23,17 +23,19 @@
 //!   is success.
 //! - A stack whose parameters equal the target's after `UPDATE_ROLLBACK_COMPLETE` is
 //!   where the target wants it: that is how the undo of a rolled-back update ends.
+//!
+//! The five calls go through the signed Query client ([`crate::query`] says why not
+//! the SDK's client).
 
 use std::collections::BTreeMap;
 
-use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_cloudformation::types::{Capability, Parameter, StackEvent, StackStatus, Tag};
 use revscale_engine::config::{Component, Kind};
 use revscale_engine::drivers::CloudformationStack;
 use revscale_engine::model::ComponentState;
 use revscale_engine::ports::{Apply, DriverError, DriverStatus, Observed};
 
-use super::{AwsKind, Clients, sdk_error};
+use super::{AwsKind, Clients, query_error};
+use crate::query::{self, QueryError, child_text, members};
 
 /// Another writer created the stack between our read and our create (or a retried
 /// create's first attempt was accepted): this call changed nothing.
@@ -45,31 +47,18 @@ const MASKED: &str = "****";
 /// The stack as `DescribeStacks` describes it: what the pure functions read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackView {
-    pub status: StackStatus,
+    /// `CREATE_COMPLETE`, `UPDATE_ROLLBACK_IN_PROGRESS`... ([`phase`] reads it).
+    pub status: String,
     pub reason: Option<String>,
     pub parameters: BTreeMap<String, String>,
 }
 
 impl StackView {
-    fn from_sdk(stack: &aws_sdk_cloudformation::types::Stack) -> Self {
-        StackView {
-            status: stack.stack_status.clone().unwrap_or_else(|| StackStatus::from("UNKNOWN")),
-            reason: stack.stack_status_reason.clone(),
-            parameters: stack
-                .parameters()
-                .iter()
-                .filter_map(|p| {
-                    Some((p.parameter_key.clone()?, p.parameter_value.clone().unwrap_or_default()))
-                })
-                .collect(),
-        }
-    }
-
     /// "UPDATE_COMPLETE: reason", or the status alone.
     fn described(&self) -> String {
         match self.reason.as_deref().filter(|r| !r.is_empty()) {
-            Some(reason) => format!("{}: {reason}", self.status.as_str()),
-            None => self.status.as_str().to_string(),
+            Some(reason) => format!("{}: {reason}", self.status),
+            None => self.status.clone(),
         }
     }
 
@@ -77,10 +66,55 @@ impl StackView {
         let listed: Vec<String> = self.parameters.iter().map(|(k, v)| format!("{k}={v}")).collect();
         format!(
             "{}, parameters {}",
-            self.status.as_str(),
+            self.status,
             if listed.is_empty() { "none".into() } else { listed.join(" ") }
         )
     }
+}
+
+/// One event of `DescribeStackEvents`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StackEvent {
+    pub logical_resource_id: String,
+    pub resource_type: String,
+    pub resource_status: String,
+    pub resource_status_reason: Option<String>,
+}
+
+/// The first stack of a `DescribeStacks` answer.
+pub fn parse_stack(xml: &str) -> Result<Option<StackView>, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| e.to_string())?;
+    let result = query::result(&doc, "DescribeStacks")?;
+    let Some(stack) = members(result, "Stacks", "member").next() else {
+        return Ok(None);
+    };
+    Ok(Some(StackView {
+        status: child_text(stack, "StackStatus").ok_or("a stack without <StackStatus>")?.to_owned(),
+        reason: child_text(stack, "StackStatusReason").map(str::to_owned),
+        parameters: members(stack, "Parameters", "member")
+            .filter_map(|p| {
+                Some((
+                    child_text(p, "ParameterKey")?.to_owned(),
+                    child_text(p, "ParameterValue").unwrap_or("").to_owned(),
+                ))
+            })
+            .collect(),
+    }))
+}
+
+/// The events of a `DescribeStackEvents` answer, newest first as it lists them.
+pub fn parse_events(xml: &str) -> Result<Vec<StackEvent>, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| e.to_string())?;
+    let result = query::result(&doc, "DescribeStackEvents")?;
+    let text = |node, name| child_text(node, name).unwrap_or("").to_owned();
+    Ok(members(result, "StackEvents", "member")
+        .map(|e| StackEvent {
+            logical_resource_id: text(e, "LogicalResourceId"),
+            resource_type: text(e, "ResourceType"),
+            resource_status: text(e, "ResourceStatus"),
+            resource_status_reason: child_text(e, "ResourceStatusReason").map(str::to_owned),
+        })
+        .collect())
 }
 
 /// How a stack status reads: settled with its parameters in force, on its way, or
@@ -101,33 +135,24 @@ pub enum Phase {
     Unknown,
 }
 
-pub fn phase(status: &StackStatus) -> Phase {
-    use StackStatus as S;
+/// The stack statuses of CloudFormation's API reference (`StackStatus`), read; a
+/// status added later is moving or failed by its suffix, else unknown.
+pub fn phase(status: &str) -> Phase {
     match status {
-        S::DeleteComplete => Phase::Absent,
-        S::CreateComplete | S::UpdateComplete | S::ImportComplete | S::ImportRollbackComplete => {
+        "DELETE_COMPLETE" => Phase::Absent,
+        "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE" | "IMPORT_ROLLBACK_COMPLETE" => {
             Phase::Settled
         }
-        S::UpdateRollbackComplete => Phase::RolledBack,
-        S::DeleteInProgress => Phase::Deleting,
-        S::CreateInProgress
-        | S::UpdateInProgress
-        | S::UpdateCompleteCleanupInProgress
-        | S::UpdateRollbackInProgress
-        | S::UpdateRollbackCompleteCleanupInProgress
-        | S::RollbackInProgress
-        | S::ImportInProgress
-        | S::ImportRollbackInProgress
-        | S::ReviewInProgress => Phase::Moving,
-        S::RollbackComplete
-        | S::CreateFailed
-        | S::RollbackFailed
-        | S::UpdateFailed
-        | S::UpdateRollbackFailed
-        | S::DeleteFailed
-        | S::ImportRollbackFailed => Phase::Failed,
-        other if other.as_str().ends_with("_IN_PROGRESS") => Phase::Moving,
-        other if other.as_str().ends_with("_FAILED") => Phase::Failed,
+        "UPDATE_ROLLBACK_COMPLETE" => Phase::RolledBack,
+        "DELETE_IN_PROGRESS" => Phase::Deleting,
+        // CREATE_, UPDATE_, UPDATE_COMPLETE_CLEANUP_, UPDATE_ROLLBACK_,
+        // UPDATE_ROLLBACK_COMPLETE_CLEANUP_, ROLLBACK_, IMPORT_, IMPORT_ROLLBACK_ and
+        // REVIEW_IN_PROGRESS.
+        other if other.ends_with("_IN_PROGRESS") => Phase::Moving,
+        // A failed create rolled back: only a delete gets it out.
+        "ROLLBACK_COMPLETE" => Phase::Failed,
+        // CREATE_, ROLLBACK_, UPDATE_, UPDATE_ROLLBACK_, DELETE_ and IMPORT_ROLLBACK_FAILED.
+        other if other.ends_with("_FAILED") => Phase::Failed,
         _ => Phase::Unknown,
     }
 }
@@ -207,7 +232,7 @@ pub fn stack_progress(stack: Option<&StackView>, wanted: Option<&BTreeMap<String
     let Some(wanted) = wanted else {
         return match phase_of(stack) {
             Phase::Absent => DriverStatus::Ready,
-            Phase::Failed if stack.is_some_and(|s| s.status == StackStatus::DeleteFailed) => {
+            Phase::Failed if stack.is_some_and(|s| s.status == "DELETE_FAILED") => {
                 DriverStatus::Failed(format!(
                     "the stack could not be deleted: {}",
                     stack.map_or_else(String::new, StackView::described)
@@ -257,7 +282,7 @@ pub fn stack_observed(spec: &CloudformationStack, stack: Option<&StackView>) -> 
             // No state's parameters: changed by hand, the drift check names them.
             Observed::at(&states, s.parameters_text())
         }
-        Phase::Deleting | Phase::Moving => Observed::moving(s.status.as_str()),
+        Phase::Deleting | Phase::Moving => Observed::moving(&s.status),
         _ => Observed::at(&[], s.described()),
     }
 }
@@ -268,9 +293,8 @@ pub fn stack_observed(spec: &CloudformationStack, stack: Option<&StackView>) -> 
 pub fn first_failure(stack_name: &str, events: &[StackEvent]) -> Option<String> {
     let mut first = None;
     for e in events {
-        let status = e.resource_status.as_ref().map_or("", |s| s.as_str());
-        let is_stack = e.resource_type.as_deref() == Some("AWS::CloudFormation::Stack")
-            && e.logical_resource_id.as_deref() == Some(stack_name);
+        let status = e.resource_status.as_str();
+        let is_stack = e.resource_type == "AWS::CloudFormation::Stack" && e.logical_resource_id == stack_name;
         if is_stack
             && matches!(
                 status,
@@ -283,8 +307,8 @@ pub fn first_failure(stack_name: &str, events: &[StackEvent]) -> Option<String> 
         if !is_stack && status.ends_with("_FAILED") {
             first = Some(format!(
                 "{} ({}) {status}: {}",
-                e.logical_resource_id.as_deref().unwrap_or("?"),
-                e.resource_type.as_deref().unwrap_or("?"),
+                e.logical_resource_id,
+                e.resource_type,
                 e.resource_status_reason.as_deref().unwrap_or("no reason given")
             ));
         }
@@ -318,25 +342,24 @@ pub fn refusal(code: Option<&str>, message: Option<&str>) -> Refusal {
     }
 }
 
-fn refusal_of<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Refusal {
+fn refusal_of(e: &QueryError) -> Refusal {
     refusal(e.code(), e.message())
 }
 
-/// An SDK error as a driver error; a `ValidationError` about another operation under
+/// A failed call as a driver error; a `ValidationError` about another operation under
 /// way is busy, like an `AlreadyExistsException`.
-fn stack_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
-    e: SdkError<E, aws_sdk_cloudformation::config::http::HttpResponse>,
-) -> DriverError {
+fn stack_error(e: QueryError) -> DriverError {
     if refusal_of(&e) == Refusal::Busy {
-        return DriverError::Busy(DisplayErrorContext(&e).to_string());
+        return DriverError::Busy(e.to_string());
     }
-    sdk_error(e, BUSY)
+    query_error(e, BUSY)
 }
 
 /// The stack as `DescribeStacks` describes it, `None` when there is none.
 async fn describe(aws: &Clients, name: &str) -> Result<Option<StackView>, DriverError> {
-    match aws.cloudformation.describe_stacks().stack_name(name).send().await {
-        Ok(out) => Ok(out.stacks().first().map(StackView::from_sdk)),
+    const ACTION: &str = "DescribeStacks";
+    match aws.cloudformation.call(ACTION, &[("StackName".into(), name.to_owned())]).await {
+        Ok(xml) => parse_stack(&xml).map_err(|what| stack_error(aws.cloudformation.bad_answer(ACTION, what))),
         Err(e) if refusal_of(&e) == Refusal::NoStack => Ok(None),
         Err(e) => Err(stack_error(e)),
     }
@@ -344,16 +367,39 @@ async fn describe(aws: &Clients, name: &str) -> Result<Option<StackView>, Driver
 
 /// Best effort: the stack's reason says enough when the events cannot be read.
 async fn failure_cause(aws: &Clients, name: &str) -> Option<String> {
-    let out = aws.cloudformation.describe_stack_events().stack_name(name).send().await.ok()?;
-    first_failure(name, out.stack_events())
+    let xml = aws
+        .cloudformation
+        .call("DescribeStackEvents", &[("StackName".into(), name.to_owned())])
+        .await
+        .ok()?;
+    first_failure(name, &parse_events(&xml).ok()?)
 }
 
-fn parameters(wanted: &BTreeMap<String, String>) -> Vec<Parameter> {
-    wanted.iter().map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build()).collect()
-}
-
-fn capabilities() -> Vec<Capability> {
-    vec![Capability::CapabilityIam, Capability::CapabilityNamedIam, Capability::CapabilityAutoExpand]
+/// `CreateStack` and `UpdateStack`'s parameters: the template, the state's parameters,
+/// the service role, revscale's tags and the capabilities.
+fn stack_call(
+    name: &str,
+    body: Option<&str>,
+    wanted: &BTreeMap<String, String>,
+    role: Option<&str>,
+    tags: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut params = vec![("StackName".to_owned(), name.to_owned())];
+    params.extend(body.map(|body| ("TemplateBody".to_owned(), body.to_owned())));
+    for (n, (key, value)) in wanted.iter().enumerate() {
+        let p = format!("Parameters.member.{}", n + 1);
+        params.push((format!("{p}.ParameterKey"), key.clone()));
+        params.push((format!("{p}.ParameterValue"), value.clone()));
+    }
+    params.extend(role.map(|role| ("RoleARN".to_owned(), role.to_owned())));
+    for (n, (key, value)) in tags.iter().enumerate() {
+        let t = format!("Tags.member.{}", n + 1);
+        params.push((format!("{t}.Key"), (*key).to_owned()));
+        params.push((format!("{t}.Value"), (*value).to_owned()));
+    }
+    let capabilities = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"];
+    params.extend(query::member_list("Capabilities", &capabilities.map(String::from)));
+    params
 }
 
 /// The problems that make a stack call pointless: no template, a parameter the
@@ -388,51 +434,24 @@ impl AwsKind for CloudformationStack {
             refuse_bad_spec(self)?;
         }
         let name = &self.stack_name;
-        let role = Some(self.role_arn.clone()).filter(|r| !r.is_empty());
-        let body = self.template_body.clone();
-        let tags: Vec<Tag> = aws
-            .tags(request.component)
-            .into_iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect();
+        let role = Some(self.role_arn.as_str()).filter(|r| !r.is_empty());
+        let body = self.template_body.as_deref();
+        let tags = aws.tags(request.component);
         let stack = describe(aws, name).await?;
         match (plan(name, stack.as_ref(), wanted)?, wanted) {
             (Plan::Nothing, _) => {}
             (Plan::Delete, _) => {
-                aws.cloudformation
-                    .delete_stack()
-                    .stack_name(name)
-                    .set_role_arn(role)
-                    .send()
-                    .await
-                    .map_err(stack_error)?;
+                let mut params = vec![("StackName".to_owned(), name.clone())];
+                params.extend(role.map(|role| ("RoleARN".to_owned(), role.to_owned())));
+                aws.cloudformation.call("DeleteStack", &params).await.map_err(stack_error)?;
             }
             (Plan::Create, Some(wanted)) => {
-                aws.cloudformation
-                    .create_stack()
-                    .stack_name(name)
-                    .set_template_body(body)
-                    .set_parameters(Some(parameters(wanted)))
-                    .set_role_arn(role)
-                    .set_tags(Some(tags))
-                    .set_capabilities(Some(capabilities()))
-                    .send()
-                    .await
-                    .map_err(stack_error)?;
+                let params = stack_call(name, body, wanted, role, &tags);
+                aws.cloudformation.call("CreateStack", &params).await.map_err(stack_error)?;
             }
             (Plan::Update, Some(wanted)) => {
-                let updated = aws
-                    .cloudformation
-                    .update_stack()
-                    .stack_name(name)
-                    .set_template_body(body)
-                    .set_parameters(Some(parameters(wanted)))
-                    .set_role_arn(role)
-                    .set_tags(Some(tags))
-                    .set_capabilities(Some(capabilities()))
-                    .send()
-                    .await;
-                match updated {
+                let params = stack_call(name, body, wanted, role, &tags);
+                match aws.cloudformation.call("UpdateStack", &params).await {
                     Ok(_) => {}
                     Err(e) if refusal_of(&e) == Refusal::NoUpdates => {}
                     Err(e) => return Err(stack_error(e)),
@@ -474,14 +493,17 @@ impl AwsKind for CloudformationStack {
 mod tests {
     use super::*;
     use ComponentState::{Cold, Hot, Warm};
-    use StackStatus as S;
 
     fn params(list: &[(&str, &str)]) -> BTreeMap<String, String> {
         list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
-    fn stack(status: StackStatus, size: &str) -> StackView {
-        StackView { status, reason: Some("because".into()), parameters: params(&[("Size", size)]) }
+    fn stack(status: &str, size: &str) -> StackView {
+        StackView {
+            status: status.into(),
+            reason: Some("because".into()),
+            parameters: params(&[("Size", size)]),
+        }
     }
 
     fn spec() -> CloudformationStack {
@@ -518,27 +540,19 @@ mod tests {
         let hot = params(&[("Size", "2")]);
         let name = "revscale-search";
         assert_eq!(plan(name, None, Some(&hot)).unwrap(), Plan::Create);
-        assert_eq!(plan(name, Some(&stack(S::DeleteComplete, "2")), Some(&hot)).unwrap(), Plan::Create);
-        for settled in [S::CreateComplete, S::UpdateComplete, S::UpdateRollbackComplete] {
+        assert_eq!(plan(name, Some(&stack("DELETE_COMPLETE", "2")), Some(&hot)).unwrap(), Plan::Create);
+        for settled in ["CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"] {
             assert_eq!(
-                plan(name, Some(&stack(settled.clone(), "0")), Some(&hot)).unwrap(),
+                plan(name, Some(&stack(settled, "0")), Some(&hot)).unwrap(),
                 Plan::Update,
                 "{settled:?}"
             );
-            assert_eq!(
-                plan(name, Some(&stack(settled.clone(), "0")), None).unwrap(),
-                Plan::Delete,
-                "{settled:?}"
-            );
+            assert_eq!(plan(name, Some(&stack(settled, "0")), None).unwrap(), Plan::Delete, "{settled:?}");
         }
         assert_eq!(plan(name, None, None).unwrap(), Plan::Nothing);
-        assert_eq!(plan(name, Some(&stack(S::DeleteInProgress, "0")), None).unwrap(), Plan::Nothing);
-        for failed in [S::RollbackComplete, S::DeleteFailed, S::UpdateRollbackFailed, S::RollbackFailed] {
-            assert_eq!(
-                plan(name, Some(&stack(failed.clone(), "0")), None).unwrap(),
-                Plan::Delete,
-                "{failed:?}"
-            );
+        assert_eq!(plan(name, Some(&stack("DELETE_IN_PROGRESS", "0")), None).unwrap(), Plan::Nothing);
+        for failed in ["ROLLBACK_COMPLETE", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED", "ROLLBACK_FAILED"] {
+            assert_eq!(plan(name, Some(&stack(failed, "0")), None).unwrap(), Plan::Delete, "{failed:?}");
         }
     }
 
@@ -546,27 +560,27 @@ mod tests {
     fn a_stack_under_way_is_busy_and_a_failed_one_is_refused_for_warm_and_hot() {
         let warm = params(&[("Size", "0")]);
         let name = "revscale-search";
-        for moving in
-            [S::CreateInProgress, S::UpdateInProgress, S::UpdateRollbackInProgress, S::RollbackInProgress]
-        {
-            assert!(matches!(
-                plan(name, Some(&stack(moving.clone(), "0")), Some(&warm)),
-                Err(DriverError::Busy(_))
-            ));
-            assert!(matches!(plan(name, Some(&stack(moving.clone(), "0")), None), Err(DriverError::Busy(_))));
+        for moving in [
+            "CREATE_IN_PROGRESS",
+            "UPDATE_IN_PROGRESS",
+            "UPDATE_ROLLBACK_IN_PROGRESS",
+            "ROLLBACK_IN_PROGRESS",
+        ] {
+            assert!(matches!(plan(name, Some(&stack(moving, "0")), Some(&warm)), Err(DriverError::Busy(_))));
+            assert!(matches!(plan(name, Some(&stack(moving, "0")), None), Err(DriverError::Busy(_))));
         }
         assert!(matches!(
-            plan(name, Some(&stack(S::DeleteInProgress, "0")), Some(&warm)),
+            plan(name, Some(&stack("DELETE_IN_PROGRESS", "0")), Some(&warm)),
             Err(DriverError::Busy(_))
         ));
-        let Err(DriverError::Rejected(why)) = plan(name, Some(&stack(S::RollbackComplete, "0")), Some(&warm))
+        let Err(DriverError::Rejected(why)) = plan(name, Some(&stack("ROLLBACK_COMPLETE", "0")), Some(&warm))
         else {
             panic!("a ROLLBACK_COMPLETE stack cannot be updated");
         };
         assert!(why.contains("ROLLBACK_COMPLETE: because") && why.contains("COLD"), "{why}");
-        for failed in [S::CreateFailed, S::UpdateRollbackFailed, S::DeleteFailed, S::from("NEW_STATUS")] {
+        for failed in ["CREATE_FAILED", "UPDATE_ROLLBACK_FAILED", "DELETE_FAILED", "NEW_STATUS"] {
             assert!(matches!(
-                plan(name, Some(&stack(failed.clone(), "0")), Some(&warm)),
+                plan(name, Some(&stack(failed, "0")), Some(&warm)),
                 Err(DriverError::Rejected(_))
             ));
         }
@@ -575,14 +589,14 @@ mod tests {
     #[test]
     fn cold_is_ready_without_a_stack_and_fails_only_when_the_delete_fails() {
         assert_eq!(stack_progress(None, None), DriverStatus::Ready);
-        assert_eq!(stack_progress(Some(&stack(S::DeleteComplete, "0")), None), DriverStatus::Ready);
-        assert_eq!(stack_progress(Some(&stack(S::DeleteInProgress, "0")), None), DriverStatus::InProgress);
+        assert_eq!(stack_progress(Some(&stack("DELETE_COMPLETE", "0")), None), DriverStatus::Ready);
+        assert_eq!(stack_progress(Some(&stack("DELETE_IN_PROGRESS", "0")), None), DriverStatus::InProgress);
         assert_eq!(
-            stack_progress(Some(&stack(S::UpdateComplete, "0")), None),
+            stack_progress(Some(&stack("UPDATE_COMPLETE", "0")), None),
             DriverStatus::InProgress,
             "not visible yet"
         );
-        let DriverStatus::Failed(why) = stack_progress(Some(&stack(S::DeleteFailed, "0")), None) else {
+        let DriverStatus::Failed(why) = stack_progress(Some(&stack("DELETE_FAILED", "0")), None) else {
             panic!("DELETE_FAILED");
         };
         assert!(why.contains("DELETE_FAILED: because"), "{why}");
@@ -591,23 +605,23 @@ mod tests {
     #[test]
     fn warm_and_hot_are_ready_once_complete_with_their_parameters() {
         let (warm, hot) = (params(&[("Size", "0")]), params(&[("Size", "2")]));
-        for done in [S::CreateComplete, S::UpdateComplete] {
-            assert_eq!(stack_progress(Some(&stack(done.clone(), "2")), Some(&hot)), DriverStatus::Ready);
+        for done in ["CREATE_COMPLETE", "UPDATE_COMPLETE"] {
+            assert_eq!(stack_progress(Some(&stack(done, "2")), Some(&hot)), DriverStatus::Ready);
             assert_eq!(
-                stack_progress(Some(&stack(done.clone(), "2")), Some(&warm)),
+                stack_progress(Some(&stack(done, "2")), Some(&warm)),
                 DriverStatus::InProgress,
                 "update not visible yet"
             );
         }
         for moving in [
-            S::CreateInProgress,
-            S::UpdateInProgress,
-            S::UpdateCompleteCleanupInProgress,
-            S::UpdateRollbackInProgress,
-            S::RollbackInProgress,
+            "CREATE_IN_PROGRESS",
+            "UPDATE_IN_PROGRESS",
+            "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+            "UPDATE_ROLLBACK_IN_PROGRESS",
+            "ROLLBACK_IN_PROGRESS",
         ] {
             assert_eq!(
-                stack_progress(Some(&stack(moving.clone(), "2")), Some(&hot)),
+                stack_progress(Some(&stack(moving, "2")), Some(&hot)),
                 DriverStatus::InProgress,
                 "{moving:?}"
             );
@@ -619,7 +633,7 @@ mod tests {
         let (warm, hot) = (params(&[("Size", "0")]), params(&[("Size", "2")]));
         // WARM -> HOT failed: CloudFormation put WARM's parameters back.
         let rolled_back = StackView {
-            status: S::UpdateRollbackComplete,
+            status: "UPDATE_ROLLBACK_COMPLETE".into(),
             reason: Some("Resource Flag failed to update".into()),
             parameters: params(&[("Size", "0")]),
         };
@@ -636,22 +650,21 @@ mod tests {
     #[test]
     fn a_failed_or_missing_stack_is_a_failure_for_warm_and_hot_with_its_reason() {
         let hot = params(&[("Size", "2")]);
-        for failed in [S::RollbackComplete, S::CreateFailed, S::RollbackFailed, S::UpdateRollbackFailed] {
-            let DriverStatus::Failed(why) = stack_progress(Some(&stack(failed.clone(), "2")), Some(&hot))
-            else {
+        for failed in ["ROLLBACK_COMPLETE", "CREATE_FAILED", "ROLLBACK_FAILED", "UPDATE_ROLLBACK_FAILED"] {
+            let DriverStatus::Failed(why) = stack_progress(Some(&stack(failed, "2")), Some(&hot)) else {
                 panic!("{failed:?}");
             };
-            assert!(why.contains(failed.as_str()) && why.contains("because"), "{why}");
+            assert!(why.contains(failed) && why.contains("because"), "{why}");
         }
         assert!(
             matches!(stack_progress(None, Some(&hot)), DriverStatus::Failed(w) if w.contains("does not exist"))
         );
         assert!(matches!(
-            stack_progress(Some(&stack(S::DeleteInProgress, "2")), Some(&hot)),
+            stack_progress(Some(&stack("DELETE_IN_PROGRESS", "2")), Some(&hot)),
             DriverStatus::Failed(_)
         ));
         assert!(matches!(
-            stack_progress(Some(&stack(S::from("NEW_STATUS"), "2")), Some(&hot)),
+            stack_progress(Some(&stack("NEW_STATUS", "2")), Some(&hot)),
             DriverStatus::Failed(_)
         ));
     }
@@ -660,17 +673,17 @@ mod tests {
     fn observe_reads_the_state_from_the_parameters_in_force() {
         let s = spec();
         assert_eq!(stack_observed(&s, None).states, [Cold]);
-        assert_eq!(stack_observed(&s, Some(&stack(S::DeleteComplete, "0"))).states, [Cold]);
-        assert_eq!(stack_observed(&s, Some(&stack(S::CreateComplete, "0"))).states, [Warm]);
-        assert_eq!(stack_observed(&s, Some(&stack(S::UpdateComplete, "2"))).states, [Hot]);
-        let drifted = stack_observed(&s, Some(&stack(S::UpdateComplete, "7")));
+        assert_eq!(stack_observed(&s, Some(&stack("DELETE_COMPLETE", "0"))).states, [Cold]);
+        assert_eq!(stack_observed(&s, Some(&stack("CREATE_COMPLETE", "0"))).states, [Warm]);
+        assert_eq!(stack_observed(&s, Some(&stack("UPDATE_COMPLETE", "2"))).states, [Hot]);
+        let drifted = stack_observed(&s, Some(&stack("UPDATE_COMPLETE", "7")));
         assert!(drifted.states.is_empty());
         assert_eq!(drifted.actual, "UPDATE_COMPLETE, parameters Size=7");
         assert_eq!(
-            stack_observed(&s, Some(&stack(S::UpdateInProgress, "2"))),
+            stack_observed(&s, Some(&stack("UPDATE_IN_PROGRESS", "2"))),
             Observed::moving("UPDATE_IN_PROGRESS")
         );
-        let failed = stack_observed(&s, Some(&stack(S::RollbackComplete, "2")));
+        let failed = stack_observed(&s, Some(&stack("ROLLBACK_COMPLETE", "2")));
         assert!(failed.states.is_empty() && failed.actual == "ROLLBACK_COMPLETE: because", "{failed:?}");
     }
 
@@ -678,16 +691,16 @@ mod tests {
     fn equal_warm_and_hot_parameters_observe_as_both() {
         let mut s = spec();
         s.parameters.hot = s.parameters.warm.clone();
-        assert_eq!(stack_observed(&s, Some(&stack(S::UpdateComplete, "0"))).states, [Warm, Hot]);
+        assert_eq!(stack_observed(&s, Some(&stack("UPDATE_COMPLETE", "0"))).states, [Warm, Hot]);
     }
 
     fn event(logical: &str, kind: &str, status: &str, reason: Option<&str>) -> StackEvent {
-        StackEvent::builder()
-            .logical_resource_id(logical)
-            .resource_type(kind)
-            .resource_status(aws_sdk_cloudformation::types::ResourceStatus::from(status))
-            .set_resource_status_reason(reason.map(String::from))
-            .build()
+        StackEvent {
+            logical_resource_id: logical.into(),
+            resource_type: kind.into(),
+            resource_status: status.into(),
+            resource_status_reason: reason.map(String::from),
+        }
     }
 
     #[test]
@@ -743,5 +756,81 @@ mod tests {
             CloudformationStack { template_body: None, template_file: Some("search.yaml".into()), ..spec() };
         assert!(matches!(refuse_bad_spec(&s), Err(DriverError::Rejected(w)) if w.contains("search.yaml")));
         assert!(refuse_bad_spec(&spec()).is_ok());
+    }
+
+    /// As CloudFormation's API reference shows DescribeStacks' answer.
+    const STACKS: &str = r#"<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">
+  <DescribeStacksResult>
+    <Stacks>
+      <member>
+        <StackName>revscale-search</StackName>
+        <StackId>arn:aws:cloudformation:eu-west-1:123456789012:stack/revscale-search/1</StackId>
+        <StackStatus>UPDATE_ROLLBACK_COMPLETE</StackStatus>
+        <StackStatusReason>The following resource(s) failed to update: [Flag]</StackStatusReason>
+        <Parameters>
+          <member><ParameterKey>Size</ParameterKey><ParameterValue>0</ParameterValue></member>
+          <member><ParameterKey>Secret</ParameterKey><ParameterValue>****</ParameterValue></member>
+          <member><ParameterKey>Empty</ParameterKey><ParameterValue/></member>
+        </Parameters>
+        <Tags><member><Key>revscale-component</Key><Value>search</Value></member></Tags>
+      </member>
+    </Stacks>
+  </DescribeStacksResult>
+  <ResponseMetadata><RequestId>b9b4b068</RequestId></ResponseMetadata>
+</DescribeStacksResponse>"#;
+
+    #[test]
+    fn a_describe_answer_gives_the_stacks_status_reason_and_parameters_not_its_tags() {
+        let view = parse_stack(STACKS).unwrap().unwrap();
+        assert_eq!(view.status, "UPDATE_ROLLBACK_COMPLETE");
+        assert_eq!(view.reason.as_deref(), Some("The following resource(s) failed to update: [Flag]"));
+        assert_eq!(view.parameters, params(&[("Size", "0"), ("Secret", "****"), ("Empty", "")]));
+        let none = "<DescribeStacksResponse><DescribeStacksResult><Stacks/></DescribeStacksResult></DescribeStacksResponse>";
+        assert_eq!(parse_stack(none).unwrap(), None);
+        assert!(
+            parse_stack(&STACKS.replace("<StackStatus>UPDATE_ROLLBACK_COMPLETE</StackStatus>", "")).is_err()
+        );
+        assert!(parse_stack("<ErrorResponse/>").is_err());
+    }
+
+    #[test]
+    fn an_events_answer_lists_the_events_newest_first_as_given() {
+        let xml = r#"<DescribeStackEventsResponse><DescribeStackEventsResult><StackEvents>
+  <member><LogicalResourceId>revscale-search</LogicalResourceId><ResourceType>AWS::CloudFormation::Stack</ResourceType><ResourceStatus>UPDATE_ROLLBACK_IN_PROGRESS</ResourceStatus></member>
+  <member><LogicalResourceId>Flag</LogicalResourceId><ResourceType>AWS::SSM::Parameter</ResourceType><ResourceStatus>UPDATE_FAILED</ResourceStatus><ResourceStatusReason>Value too long</ResourceStatusReason></member>
+</StackEvents></DescribeStackEventsResult></DescribeStackEventsResponse>"#;
+        let events = parse_events(xml).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].resource_status_reason, None);
+        assert_eq!(
+            first_failure("revscale-search", &events).as_deref(),
+            Some("Flag (AWS::SSM::Parameter) UPDATE_FAILED: Value too long")
+        );
+    }
+
+    #[test]
+    fn create_and_update_pass_the_template_each_parameter_the_role_the_tags_and_the_capabilities() {
+        let wanted = params(&[("Size", "2"), ("Tier", "small")]);
+        let call = stack_call(
+            "revscale-search",
+            Some("Resources: {}"),
+            &wanted,
+            Some("arn:aws:iam::123456789012:role/cfn"),
+            &[("revscale-component", "search"), ("revscale:managed", "true")],
+        );
+        let get = |key: &str| call.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        assert_eq!(get("StackName"), Some("revscale-search"));
+        assert_eq!(get("TemplateBody"), Some("Resources: {}"));
+        assert_eq!(get("Parameters.member.1.ParameterKey"), Some("Size"));
+        assert_eq!(get("Parameters.member.1.ParameterValue"), Some("2"));
+        assert_eq!(get("Parameters.member.2.ParameterKey"), Some("Tier"));
+        assert_eq!(get("RoleARN"), Some("arn:aws:iam::123456789012:role/cfn"));
+        assert_eq!(get("Tags.member.2.Key"), Some("revscale:managed"));
+        assert_eq!(get("Capabilities.member.3"), Some("CAPABILITY_AUTO_EXPAND"));
+        let bare = stack_call("s", None, &params(&[]), None, &[]);
+        assert!(
+            bare.iter().all(|(k, _)| k != "RoleARN" && k != "TemplateBody" && !k.starts_with("Tags")),
+            "{bare:?}"
+        );
     }
 }

@@ -22,7 +22,7 @@ use revscale_engine::drivers::{COMPONENT_TAG, Ec2Instances};
 use revscale_engine::model::ComponentState;
 use revscale_engine::ports::{Apply, DriverError, DriverStatus, Observed};
 
-use super::{AwsKind, Clients, verify_component_tag};
+use super::{AwsKind, Clients, query_error, verify_component_tag};
 use crate::ec2::{Instance, Selection, StatusChecks};
 use crate::query::QueryError;
 
@@ -36,14 +36,7 @@ const BUSY: &[&str] = &["IncorrectInstanceState", "IncorrectState"];
 const AUTOSCALING_TAG: &str = "aws:autoscaling:groupName";
 
 fn ec2_error(e: QueryError) -> DriverError {
-    let message = e.to_string();
-    if e.is_transient() {
-        DriverError::Transient(message)
-    } else if e.code().is_some_and(|code| BUSY.contains(&code)) {
-        DriverError::Busy(message)
-    } else {
-        DriverError::Rejected(message)
-    }
+    query_error(e, BUSY)
 }
 
 /// The instances, or what of them is missing.

@@ -46,10 +46,10 @@ pub struct Clients {
     pub eks: aws_sdk_eks::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub ecs: aws_sdk_ecs::Client,
-    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub autoscaling: crate::query::QueryClient,
     pub rds: crate::query::QueryClient,
     pub lambda: aws_sdk_lambda::Client,
-    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub cloudformation: crate::query::QueryClient,
     pub ec2: crate::ec2::Ec2Client,
     stack: Option<String>,
 }
@@ -115,16 +115,20 @@ pub struct AwsDrivers {
 
 impl AwsDrivers {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        use crate::query::{AUTOSCALING, CLOUDFORMATION, QueryClient, RDS};
+        // One HTTP client (one pool, root certificates loaded once) for the Query
+        // services.
+        let http = crate::query::http_client();
         AwsDrivers {
             clients: Clients {
                 eks: aws_sdk_eks::Client::new(sdk),
                 ssm: aws_sdk_ssm::Client::new(sdk),
                 ecs: aws_sdk_ecs::Client::new(sdk),
-                autoscaling: aws_sdk_autoscaling::Client::new(sdk),
-                rds: crate::query::QueryClient::new(sdk, crate::query::RDS),
+                autoscaling: QueryClient::sharing(sdk, AUTOSCALING, &http),
+                rds: QueryClient::sharing(sdk, RDS, &http),
                 lambda: aws_sdk_lambda::Client::new(sdk),
-                cloudformation: aws_sdk_cloudformation::Client::new(sdk),
-                ec2: crate::ec2::Ec2Client::new(sdk),
+                cloudformation: QueryClient::sharing(sdk, CLOUDFORMATION, &http),
+                ec2: crate::ec2::Ec2Client::sharing(sdk, &http),
                 stack: None,
             },
         }
@@ -184,6 +188,19 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'st
         );
     let message = DisplayErrorContext(&e).to_string();
     if transient {
+        DriverError::Transient(message)
+    } else if e.code().is_some_and(|code| busy.contains(&code)) {
+        DriverError::Busy(message)
+    } else {
+        DriverError::Rejected(message)
+    }
+}
+
+/// Sorts a Query-protocol error (EC2, RDS, Auto Scaling, CloudFormation) as
+/// [`sdk_error`] sorts the SDK's.
+pub fn query_error(e: crate::query::QueryError, busy: &[&str]) -> DriverError {
+    let message = e.to_string();
+    if e.is_transient() {
         DriverError::Transient(message)
     } else if e.code().is_some_and(|code| busy.contains(&code)) {
         DriverError::Busy(message)

@@ -22,8 +22,8 @@ use revscale_engine::drivers::{AuroraCluster, RdsInstance};
 use revscale_engine::model::ComponentState;
 use revscale_engine::ports::{Apply, DriverError, DriverStatus, Observed};
 
-use super::{AwsKind, Clients, missing, verify_component_tag};
-use crate::query::{self, QueryError, child, child_text, members};
+use super::{AwsKind, Clients, missing, query_error, verify_component_tag};
+use crate::query::{self, child, child_text, members};
 
 const INSTANCE_NOT_FOUND: &[&str] = &["DBInstanceNotFound", "DBInstanceNotFoundFault"];
 const CLUSTER_NOT_FOUND: &[&str] = &["DBClusterNotFoundFault"];
@@ -41,19 +41,6 @@ struct Db {
     /// The DB cluster an instance belongs to (an Aurora or Multi-AZ cluster member):
     /// RDS starts and stops it only with its cluster.
     cluster: Option<String>,
-}
-
-/// Sorts a failed call: throttling, 5xx and no answer are transient; one of `busy`
-/// (RDS's "not in a state that allows this") is busy; anything else is a refusal.
-fn rds_error(e: QueryError, busy: &[&str]) -> DriverError {
-    let message = e.to_string();
-    if e.is_transient() {
-        DriverError::Transient(message)
-    } else if e.code().is_some_and(|code| busy.contains(&code)) {
-        DriverError::Busy(message)
-    } else {
-        DriverError::Rejected(message)
-    }
 }
 
 /// Which describe call, and how its answer names things.
@@ -115,11 +102,10 @@ fn parse_db(describe: &Describe, xml: &str) -> Result<Option<Db>, String> {
 
 async fn describe(aws: &Clients, describe: &Describe, id: &str) -> Result<Option<Db>, DriverError> {
     match aws.rds.call(describe.action, &[(describe.identifier.to_owned(), id.to_owned())]).await {
-        Ok(xml) => {
-            parse_db(describe, &xml).map_err(|what| rds_error(aws.rds.bad_answer(describe.action, what), &[]))
-        }
+        Ok(xml) => parse_db(describe, &xml)
+            .map_err(|what| query_error(aws.rds.bad_answer(describe.action, what), &[])),
         Err(e) if e.code().is_some_and(|code| describe.not_found.contains(&code)) => Ok(None),
-        Err(e) => Err(rds_error(e, &[])),
+        Err(e) => Err(query_error(e, &[])),
     }
 }
 
@@ -257,7 +243,7 @@ async fn tag(aws: &Clients, component: &Component, db: &Db) -> Result<(), Driver
         params.push((format!("Tags.Tag.{}.Key", n + 1), (*key).to_owned()));
         params.push((format!("Tags.Tag.{}.Value", n + 1), (*value).to_owned()));
     }
-    aws.rds.call("AddTagsToResource", &params).await.map_err(|e| rds_error(e, &[]))?;
+    aws.rds.call("AddTagsToResource", &params).await.map_err(|e| query_error(e, &[]))?;
     Ok(())
 }
 
@@ -273,7 +259,7 @@ async fn switch(
     match aws.rds.call(action, &[(identifier.to_owned(), id.to_owned())]).await {
         Ok(_) => Ok(()),
         Err(e) if e.code().is_some_and(|code| not_found.contains(&code)) => Err(missing(component)),
-        Err(e) => Err(rds_error(e, busy)),
+        Err(e) => Err(query_error(e, busy)),
     }
 }
 
