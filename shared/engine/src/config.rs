@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::{ComponentId, Mode};
 use crate::money::{Currency, Money, Ratio};
+use crate::runway::RunwayConfig;
 
 pub use crate::drivers::eks_nodegroup::MAX_NODEGROUP_SIZE;
 pub use crate::drivers::{DriverSpec, Kind, STACK_PARAMETERS, StackField, StackRule};
@@ -107,6 +108,11 @@ pub struct Config {
     pub churn: Churn,
     pub prewarm_days: u32,
     pub breaker: BreakerConfig,
+    /// The runway guard, when the configuration has a `runway` section. Left out of
+    /// the serialised form (and so of the fingerprint) when absent, so that adding the
+    /// guard changed no decision id of a configuration without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runway: Option<RunwayConfig>,
     /// SHA-256 of everything above, computed once: decision ids include it without
     /// re-serialising the config on every evaluation.
     #[serde(skip)]
@@ -181,6 +187,15 @@ struct RawConfig {
     churn: RawChurn,
     prewarm_days: u32,
     circuit_breaker: RawBreaker,
+    #[serde(default)]
+    runway: Option<RawRunway>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRunway {
+    min_months: u32,
+    monthly_fixed_burn: Amount,
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,6 +275,8 @@ pub const MAX_CONSECUTIVE_MONTHS: u32 = 36;
 pub const MAX_BREAKER_FAILURES: u32 = 100;
 pub const MAX_APPROVAL_EXPIRY_DAYS: u32 = 90;
 pub const DEFAULT_APPROVAL_EXPIRY_DAYS: u32 = 7;
+/// Ten years: a minimum runway above that guards nothing a forecast could know.
+pub const MAX_RUNWAY_MONTHS: u32 = 120;
 
 /// The shipped default, compiled in so the simulator works from any directory.
 pub const DEFAULT_CONFIG_YAML: &str = include_str!("../../../config/revenue_thresholds.yaml");
@@ -698,6 +715,20 @@ impl Checker {
         }
     }
 
+    fn runway(&mut self, raw: Option<&RawRunway>) -> Option<RunwayConfig> {
+        let raw = raw?;
+        if raw.min_months == 0 {
+            self.problem(
+                "runway.min_months",
+                "must be at least 1 (leave the runway section out for no guard)",
+            );
+        } else {
+            self.days("runway.min_months", raw.min_months, 1..=MAX_RUNWAY_MONTHS);
+        }
+        let monthly_fixed_burn = self.money("runway.monthly_fixed_burn", raw.monthly_fixed_burn);
+        Some(RunwayConfig { min_months: raw.min_months, monthly_fixed_burn })
+    }
+
     fn breaker_and_prewarm(&mut self, raw: &RawConfig) {
         if raw.circuit_breaker.failures == 0 {
             self.problem("circuit_breaker.failures", "must be at least 1");
@@ -730,6 +761,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let safety = check.safety(&raw.safety);
     let churn = check.churn(&raw.churn, levels.len());
     check.breaker_and_prewarm(&raw);
+    let runway = check.runway(raw.runway.as_ref());
     let problems = check.problems;
 
     if !problems.is_empty() {
@@ -748,6 +780,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             failures: raw.circuit_breaker.failures,
             cooldown_days: raw.circuit_breaker.cooldown_days,
         },
+        runway,
         fingerprint: [0; 32],
     };
     config.fingerprint = fingerprint(&config);

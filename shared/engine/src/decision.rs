@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Cause, ComponentId, DecisionId, Mode, Transition, TransitionKind};
 use crate::money::{Money, Ratio};
+use crate::runway::Months;
 use crate::state::SystemState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +82,31 @@ pub enum Event {
         approved_by: String,
         until: NaiveDate,
     },
+    /// An activation (`level`'s, or its pre-warming) was held by the runway guard:
+    /// the runway after it would be under the minimum, or the runway is unknown
+    /// (`after` is `None`).
+    RunwayHeld {
+        level: u8,
+        before: Option<Months>,
+        after: Option<Months>,
+        min_months: u32,
+        reason: String,
+    },
+    /// The runway crossed `min_months + 3` (a warning) or `min_months` (critical).
+    RunwayAlert {
+        severity: Severity,
+        months: Months,
+        min_months: u32,
+        cash: Money,
+        net_burn: Money,
+    },
+    /// The cash figure turned stale (a warning) or too old to estimate the runway from
+    /// (critical: activations are held until it is set again).
+    CashStale {
+        severity: Severity,
+        as_of: NaiveDate,
+        age_days: i64,
+    },
 }
 
 impl Event {
@@ -97,6 +123,9 @@ impl Event {
             Event::ApprovalRequired { .. } => "approval_required",
             Event::ShadowOnly { .. } => "shadow_only",
             Event::OverrideApplied { .. } => "override_applied",
+            Event::RunwayHeld { .. } => "runway_held",
+            Event::RunwayAlert { .. } => "runway_alert",
+            Event::CashStale { .. } => "cash_stale",
         }
     }
 
@@ -122,6 +151,16 @@ impl Event {
             Event::ApprovalRequired { from, to, .. } => format!("L{from} -> L{to} awaits approval"),
             Event::ShadowOnly { from, to, .. } => format!("shadow: would go L{from} -> L{to}"),
             Event::OverrideApplied { id, level, .. } => format!("override {id} pins L{level}"),
+            Event::RunwayHeld { level, after: Some(after), min_months, .. } => {
+                format!("held L{level}: runway {after} < {min_months} months")
+            }
+            Event::RunwayHeld { level, after: None, .. } => format!("held L{level}: runway unknown"),
+            Event::RunwayAlert { severity, months, .. } => {
+                format!("{} runway {months} months", format!("{severity:?}").to_lowercase())
+            }
+            Event::CashStale { severity, age_days, .. } => {
+                format!("{} cash figure {age_days} days old", format!("{severity:?}").to_lowercase())
+            }
         }
     }
 }
@@ -151,6 +190,10 @@ pub struct Figures {
     pub average_3m: Option<Money>,
     pub cost: Option<Money>,
     pub ratio: Option<Ratio>,
+    /// Months of runway at today's figures, when the configuration has a runway
+    /// section and the runway is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runway: Option<Months>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -295,6 +338,44 @@ mod tests {
                 "override_applied",
                 "override o1 pins L3",
             ),
+            (
+                Event::RunwayHeld {
+                    level: 2,
+                    before: Some(Months::Tenths(142)),
+                    after: Some(Months::Tenths(118)),
+                    min_months: 12,
+                    reason: String::new(),
+                },
+                "runway_held",
+                "held L2: runway 11.8 < 12 months",
+            ),
+            (
+                Event::RunwayHeld {
+                    level: 2,
+                    before: None,
+                    after: None,
+                    min_months: 12,
+                    reason: String::new(),
+                },
+                "runway_held",
+                "held L2: runway unknown",
+            ),
+            (
+                Event::RunwayAlert {
+                    severity: Severity::Warning,
+                    months: Months::Tenths(149),
+                    min_months: 12,
+                    cash: eur(420_000),
+                    net_burn: eur(28_200),
+                },
+                "runway_alert",
+                "warning runway 14.9 months",
+            ),
+            (
+                Event::CashStale { severity: Severity::Warning, as_of: day("2026-10-01"), age_days: 45 },
+                "cash_stale",
+                "warning cash figure 45 days old",
+            ),
         ];
         for (event, name, summary) in cases {
             assert_eq!(event.type_name(), name);
@@ -308,11 +389,11 @@ mod tests {
     #[test]
     fn causes_read_as_words_and_ids_print_plainly() {
         let words: Vec<String> =
-            [Cause::Growth, Cause::Churn, Cause::CostOverrun, Cause::Override, Cause::Drain]
+            [Cause::Growth, Cause::Churn, Cause::CostOverrun, Cause::Override, Cause::Drain, Cause::Runway]
                 .iter()
                 .map(|c| c.to_string())
                 .collect();
-        assert_eq!(words, ["growth", "churn", "cost overrun", "override", "drain"]);
+        assert_eq!(words, ["growth", "churn", "cost overrun", "override", "drain", "runway"]);
         let id = DecisionId("2026-03-01-L1-L2-abc".into());
         assert_eq!(format!("{id} {id:?}"), "2026-03-01-L1-L2-abc 2026-03-01-L1-L2-abc");
     }

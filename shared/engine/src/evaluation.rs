@@ -286,6 +286,43 @@ pub fn alerts_for(decision: &Decision) -> Vec<Alert> {
                     ),
                 })
             }
+            Event::RunwayAlert { severity, months, min_months, cash, net_burn } => {
+                let (level, line) = match severity {
+                    Severity::Warning => ("WARNING", min_months.saturating_add(crate::runway::WARNING_MARGIN_MONTHS)),
+                    Severity::Critical => ("CRITICAL", *min_months),
+                };
+                Some(Alert {
+                    subject: format!("revscale {level}: runway {months} months"),
+                    message: format!(
+                        "On {}, the estimated cash {cash} at a net burn of {net_burn} a month lasts {months} months,                          under {line} (the minimum is {min_months}). revscale activates nothing that would take it                          under {min_months}.
+Level: L{}. Decision: {}.
+Reasons:
+- {}",
+                        decision.date,
+                        decision.from_level,
+                        decision.id,
+                        decision.reasons.join("\n- ")
+                    ),
+                })
+            }
+            Event::CashStale { severity, as_of, age_days } => Some(Alert {
+                subject: match severity {
+                    Severity::Warning => format!("revscale WARNING: the cash figure is {age_days} days old"),
+                    Severity::Critical => "revscale CRITICAL: the cash figure is too old, runway unknown".to_string(),
+                },
+                message: format!(
+                    "On {}, the cash figure the runway guard uses is as of {as_of}, {age_days} days old. {}
+                     Set it: revscale cash set --amount N --as-of DATE --stack S",
+                    decision.date,
+                    match severity {
+                        Severity::Warning => format!(
+                            "After {} days the runway is unknown and no activation passes.",
+                            crate::runway::CASH_UNKNOWN_DAYS
+                        ),
+                        Severity::Critical => "No activation passes until it is set again.".to_string(),
+                    }
+                ),
+            }),
             Event::ApprovalRequired { from, to, extra_monthly_cost } => Some(Alert {
                 subject: format!("revscale: level L{from} -> L{to} waits for your approval"),
                 message: format!(

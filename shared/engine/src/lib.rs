@@ -14,16 +14,17 @@
 //! | 0 | [`identity`] | who a principal is, as a person, for the two-person rule |
 //! | 1 | [`history`] | daily revenue/cost snapshots and their windows |
 //! | 1 | [`drivers`] | the driver kinds: one module per kind, and their registry |
-//! | 2 | [`config`] | the validated thresholds file |
-//! | 3 | [`state`] | what revscale remembers, and the only ways it changes |
-//! | 4 | [`decision`] | what one evaluation decides, and why |
-//! | 4 | [`approval`] | the one two-person gate every approval goes through |
-//! | 5 | [`rules`] | ADR-017's rules: `evaluate(inputs, today)` |
-//! | 5 | [`ports`] | what the adapters implement: stores, bus, notifier, drivers |
-//! | 6 | [`provisioning`] | carrying a decision out, step by step or in one go |
-//! | 6 | [`drift`] | the daily check of every component's real state against the recorded one |
-//! | 7 | [`evaluation`] | the daily use case: load, evaluate, record, publish |
-//! | 8 | `testing` | in-memory ports (feature `testing`) |
+//! | 2 | [`runway`] | cash, net burn and the months they give |
+//! | 3 | [`config`] | the validated thresholds file |
+//! | 4 | [`state`] | what revscale remembers, and the only ways it changes |
+//! | 5 | [`decision`] | what one evaluation decides, and why |
+//! | 5 | [`approval`] | the one two-person gate every approval goes through |
+//! | 6 | [`rules`] | ADR-017's rules: `evaluate(inputs, today)` |
+//! | 6 | [`ports`] | what the adapters implement: stores, bus, notifier, drivers |
+//! | 7 | [`provisioning`] | carrying a decision out, step by step or in one go |
+//! | 7 | [`drift`] | the daily check of every component's real state against the recorded one |
+//! | 8 | [`evaluation`] | the daily use case: load, evaluate, record, publish |
+//! | 9 | `testing` | in-memory ports (feature `testing`) |
 
 pub mod identity;
 pub mod model;
@@ -31,6 +32,8 @@ pub mod money;
 
 pub mod drivers;
 pub mod history;
+
+pub mod runway;
 
 pub mod config;
 

@@ -100,6 +100,17 @@ pub enum Cause {
     Override,
     /// An approved drain: everything revscale made goes COLD, ahead of a teardown.
     Drain,
+    /// The runway fell under the founders' minimum (proposed for approval, never
+    /// automatic).
+    Runway,
+}
+
+impl Cause {
+    /// A step-down the engine proposes but never takes on its own: cutting spend is a
+    /// business decision, in every mode.
+    pub fn is_proposed_only(self) -> bool {
+        matches!(self, Cause::CostOverrun | Cause::Runway)
+    }
 }
 
 impl fmt::Display for Cause {
@@ -110,6 +121,7 @@ impl fmt::Display for Cause {
             Cause::CostOverrun => "cost overrun",
             Cause::Override => "override",
             Cause::Drain => "drain",
+            Cause::Runway => "runway",
         })
     }
 }

@@ -13,6 +13,7 @@ use crate::model::ComponentId;
 use crate::model::{Cause, DecisionId};
 use crate::model::{ComponentState, Mode, Transition, TransitionKind};
 use crate::money::Money;
+use crate::runway::{self, CASH_STALE_DAYS, CASH_UNKNOWN_DAYS, Runway, WARNING_MARGIN_MONTHS};
 use crate::state::{BreakerStatus, PendingApproval, SystemState};
 
 /// Everything a decision depends on. Time is passed separately, as `today`.
@@ -32,7 +33,13 @@ pub fn history_needed_from(config: &Config, today: NaiveDate) -> NaiveDate {
     let months = config.levels.iter().map(|l| l.required_consecutive_months).max().unwrap_or(0).max(3);
     let window_start = months_back(today, months);
     let churn_start = today - Days::new(u64::from(config.churn.grace_days) * 2);
-    window_start.min(churn_start) - Days::new(1)
+    let mut from = window_start.min(churn_start);
+    // The runway guard estimates today's cash from a figure up to 90 days old, with
+    // the net burn of every day since.
+    if config.runway.is_some() {
+        from = from.min(today - Days::new(CASH_UNKNOWN_DAYS.unsigned_abs()));
+    }
+    from - Days::new(1)
 }
 
 /// A level change (or a same-level reshuffle) the rules want, before mode and breaker
@@ -55,12 +62,15 @@ pub fn evaluate(inputs: &Inputs<'_>, today: NaiveDate) -> Decision {
         average_3m: average_3m.map(|m| m.rounded()),
         cost: snapshot.and_then(|s| s.cost),
         ratio: snapshot.and_then(|s| s.ratio()),
+        runway: runway_today(config, state, history, today, config.zero()).and_then(|r| r.months()),
     };
     let mode = state.mode(config);
     let mut next_state = state.clone();
     next_state.settle_mode(config);
     let day = Day { config, state, history, today };
-    let mut notes = Notes { events: alerts(config, history, today, window_start), reasons: Vec::new() };
+    let mut events = alerts(config, history, today, window_start);
+    events.extend(runway_alerts(config, state, history, today, window_start));
+    let mut notes = Notes { events, reasons: Vec::new() };
 
     let proposal = propose(&day, snapshot, average_3m, &mut notes);
 
@@ -195,6 +205,15 @@ fn propose(
         let target = o.level.min(config.top_level());
         let transitions = transitions_to_level(config, state, target);
         let extra_cost = cost_delta(config, &transitions);
+        if extra_cost.minor > 0
+            && let Some(hold) = runway_hold(day, &format!("L{target}"), extra_cost)
+        {
+            // Two people approved the override: it passes, and says what it costs.
+            notes.reasons.push(format!(
+                "override {} passes the runway guard by its two-person approval: {}",
+                o.id, hold.reason
+            ));
+        }
         return Ok((!transitions.is_empty() || target != state.level).then_some(Proposal {
             to_level: target,
             cause: Some(Cause::Override),
@@ -221,7 +240,8 @@ fn propose(
         return Err(Waiting);
     }
     let downgrade = churn_target(config, state, history, today, snapshot, &mut notes.reasons)
-        .or_else(|| overrun_proposal(config, state, history, today, snapshot, &mut notes.reasons));
+        .or_else(|| overrun_proposal(config, state, history, today, snapshot, &mut notes.reasons))
+        .or_else(|| runway_proposal(day, &mut notes.reasons));
     let (to_level, cause, mut transitions, extra_cost) = match downgrade {
         Some((target, cause)) => {
             let t = transitions_to_level(config, state, target);
@@ -235,8 +255,7 @@ fn propose(
 
     let mut keep: BTreeSet<ComponentId> = config.components_up_to(to_level);
     if to_level == state.level
-        && let Some((level, warm, deploys)) =
-            prewarm(config, state, history, today, snapshot, &mut notes.reasons)
+        && let Some((level, warm, deploys)) = prewarm(day, snapshot, notes)
     {
         if !deploys.is_empty() {
             notes.events.push(Event::Prewarm {
@@ -311,9 +330,9 @@ fn gate(
         ));
         return Outcome::ShadowOnly;
     }
-    // Cutting spend is a business decision: a cost-overrun step-down is only ever
-    // proposed, in every mode.
-    let overrun = proposal.cause == Some(Cause::CostOverrun);
+    // Cutting spend is a business decision: a step-down for cost or runway is only
+    // ever proposed, in every mode.
+    let overrun = proposal.cause.is_some_and(Cause::is_proposed_only);
     let needs_approval = !manual
         && changes_level
         && (overrun
@@ -381,7 +400,10 @@ fn gate(
                 approved_on: None,
             });
             let why = if overrun {
-                "a step-down for cost is never automatic".to_string()
+                format!(
+                    "a step-down for {} is never automatic",
+                    proposal.cause.map_or("cost".into(), |c| c.to_string())
+                )
             } else if mode == Mode::Approval {
                 "approval mode".to_string()
             } else {
@@ -455,6 +477,162 @@ fn churn_target(
         snapshot.mrr
     ));
     Some((to, Cause::Churn))
+}
+
+/// The runway on `today`, with `extra` monthly cost, when the configuration guards it
+/// (`None` without a runway section, or without a snapshot for the day).
+fn runway_today(
+    config: &Config,
+    state: &SystemState,
+    history: &History,
+    day: NaiveDate,
+    extra: Money,
+) -> Option<Runway> {
+    runway::runway_on(config.runway.as_ref()?, state.cash.as_ref(), history, day, extra)
+}
+
+/// Why the runway guard holds an activation, with the figures for its event.
+struct RunwayHold {
+    reason: String,
+    before: Option<runway::Months>,
+    after: Option<runway::Months>,
+    min_months: u32,
+}
+
+impl RunwayHold {
+    fn event(&self, level: u8) -> Event {
+        Event::RunwayHeld {
+            level,
+            before: self.before,
+            after: self.after,
+            min_months: self.min_months,
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+/// The runway guard on an activation (`what`: "level 2", "pre-warming L2") adding
+/// `extra` a month: held when the runway after it is under the minimum, or unknown.
+/// `None` passes: no runway section, nothing added, or a runway that stays at or above
+/// the minimum.
+fn runway_hold(day: &Day<'_>, what: &str, extra: Money) -> Option<RunwayHold> {
+    let Day { config, state, history, today } = *day;
+    let min_months = config.runway.as_ref()?.min_months;
+    if extra.minor <= 0 {
+        return None;
+    }
+    let before = runway_today(config, state, history, today, config.zero())?;
+    let after = runway_today(config, state, history, today, extra)?;
+    match (&before, &after) {
+        (Runway::Unknown { why }, _) | (_, Runway::Unknown { why }) => Some(RunwayHold {
+            reason: format!("the runway is unknown ({why}): {what} waits until it is known"),
+            before: None,
+            after: None,
+            min_months,
+        }),
+        (Runway::Known { months: b, .. }, Runway::Known { months: a, .. }) if a.is_under(min_months) => {
+            Some(RunwayHold {
+                reason: format!(
+                    "{what} would shorten the runway from {b} to {a} months (minimum {min_months})"
+                ),
+                before: Some(*b),
+                after: Some(*a),
+                min_months,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The runway under its minimum, today, with nothing activated: the engine never steps
+/// down for it on its own, it proposes (for approval) the highest lower level whose
+/// step-down brings the runway back to the minimum, and only when one does.
+fn runway_proposal(day: &Day<'_>, reasons: &mut Vec<String>) -> Option<(u8, Cause)> {
+    let Day { config, state, today, .. } = *day;
+    let min = config.runway.as_ref()?.min_months;
+    let Runway::Known { months, cash, net_burn, .. } =
+        runway_today(config, state, day.history, today, config.zero())?
+    else {
+        return None;
+    };
+    let floor = config.churn.floor_level;
+    if !months.is_under(min) || state.level <= floor {
+        return None;
+    }
+    for target in (floor..state.level).rev() {
+        // What the step-down would do at once (HOT -> WARM), as for a cost overrun.
+        let moves = transitions_to_level(config, state, target);
+        let saved = cost_delta(config, &moves);
+        let Some(after) = runway_today(config, state, day.history, today, saved).and_then(|r| r.months())
+        else {
+            continue;
+        };
+        if !after.is_under(min) {
+            let moved: BTreeSet<&ComponentId> = moves.iter().map(|t| &t.component).collect();
+            let names: Vec<&str> = config
+                .activation_order
+                .iter()
+                .filter(|id| moved.contains(id))
+                .map(|id| id.as_str())
+                .collect();
+            reasons.push(format!(
+                "runway: {months} months (cash {cash}, net burn {net_burn} a month) is under the minimum {min}; stepping down to L{target} (removing {}) would bring it to {after}: proposed, never automatic",
+                names.join(", ")
+            ));
+            return Some((target, Cause::Runway));
+        }
+    }
+    reasons.push(format!(
+        "runway: {months} months (cash {cash}, net burn {net_burn} a month) is under the minimum {min}, and no step-down of what revscale manages brings it back: the burn is not revscale's to cut"
+    ));
+    None
+}
+
+/// The runway's alerts, each on the day it crosses its line (re-armed once back
+/// above): a warning under `min_months + 3`, critical under `min_months`; and the cash
+/// figure's age crossing [`CASH_STALE_DAYS`] (warning) and [`CASH_UNKNOWN_DAYS`]
+/// (critical: no activation passes until cash is set again). "The day before" is the
+/// previous recorded day in the window, as for the cost alerts, so a replayed
+/// evaluation fires nothing new.
+fn runway_alerts(
+    config: &Config,
+    state: &SystemState,
+    history: &History,
+    today: NaiveDate,
+    window_start: NaiveDate,
+) -> Vec<Event> {
+    let Some(guard) = config.runway.as_ref() else {
+        return Vec::new();
+    };
+    let mut events = Vec::new();
+    let previous = history.before(today).filter(|p| p.date >= window_start).map(|p| p.date);
+    if let Some(cash) = &state.cash {
+        let age = (today - cash.as_of).num_days();
+        let age_before = previous.map(|d| (d - cash.as_of).num_days());
+        // Stale from day 45, unknown after day 90.
+        let crossed = |is_past: fn(i64) -> bool| is_past(age) && age_before.is_none_or(|a| !is_past(a));
+        if crossed(|a| a > CASH_UNKNOWN_DAYS) {
+            events.push(Event::CashStale { severity: Severity::Critical, as_of: cash.as_of, age_days: age });
+        } else if crossed(|a| a >= CASH_STALE_DAYS) {
+            events.push(Event::CashStale { severity: Severity::Warning, as_of: cash.as_of, age_days: age });
+        }
+    }
+    let Some(Runway::Known { months, cash, net_burn, .. }) =
+        runway_today(config, state, history, today, config.zero())
+    else {
+        return events;
+    };
+    let months_before = previous
+        .and_then(|d| runway_today(config, state, history, d, config.zero()))
+        .and_then(|r| r.months());
+    let min = guard.min_months;
+    [(Severity::Critical, min), (Severity::Warning, min.saturating_add(WARNING_MARGIN_MONTHS))]
+        .into_iter()
+        .find(|(_, line)| months.is_under(*line) && months_before.is_none_or(|b| !b.is_under(*line)))
+        .map(|(severity, _)| Event::RunwayAlert { severity, months, min_months: min, cash, net_burn })
+        .into_iter()
+        .for_each(|e| events.push(e));
+    events
 }
 
 /// Cost above the block ratio on `grace_days` recorded days since the level was
@@ -666,6 +844,16 @@ fn upgrade_target(
         } else {
             None
         };
+        if block.is_none()
+            && let Some(hold) = runway_hold(day, &format!("level {candidate}"), extra)
+        {
+            reasons.push(format!("L{candidate} held by the runway guard: {}", hold.reason));
+            if first_block {
+                events.push(hold.event(candidate));
+                first_block = false;
+            }
+            continue;
+        }
         match block {
             Some(why) => {
                 reasons.push(format!("L{candidate} blocked by the cost guard: {why}"));
@@ -701,13 +889,12 @@ fn upgrade_target(
 /// level, the components to keep WARM (while the condition holds, cool-down leaves them
 /// alone) and the deploys to make now.
 fn prewarm(
-    config: &Config,
-    state: &SystemState,
-    history: &History,
-    today: NaiveDate,
+    day: &Day<'_>,
     snapshot: DailySnapshot,
-    reasons: &mut Vec<String>,
+    notes: &mut Notes,
 ) -> Option<(u8, BTreeSet<ComponentId>, Vec<Transition>)> {
+    let Day { config, state, history, today } = *day;
+    let Notes { events, reasons } = notes;
     let next = state.level.checked_add(1).filter(|n| *n <= config.top_level())?;
     let level = config.level(next);
     if !completes_within(level, history, today, snapshot.mrr, config.prewarm_days) {
@@ -747,6 +934,11 @@ fn prewarm(
         reasons.push(format!(
             "pre-warming L{next} skipped: WARM cost would bring cost to {projected}, above {limit}"
         ));
+        return Some((next, keep, Vec::new()));
+    }
+    if let Some(hold) = runway_hold(day, &format!("pre-warming L{next}"), extra) {
+        reasons.push(format!("pre-warming L{next} held by the runway guard: {}", hold.reason));
+        events.push(hold.event(next));
         return Some((next, keep, Vec::new()));
     }
     reasons.push(format!(

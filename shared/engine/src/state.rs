@@ -13,7 +13,8 @@ use crate::model::{
     Capacity, Cause, ComponentId, ComponentState, DecisionId, IllegalTransition, Mode, ModeSource,
     Transition, TransitionKind,
 };
-use crate::money::Money;
+use crate::money::{Currency, Money};
+use crate::runway::CashBalance;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComponentRecord {
@@ -258,9 +259,24 @@ pub struct SystemState {
     /// The provisioning run in progress: its lock and journal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning: Option<ProvisioningRun>,
+    /// The company's cash as an operator last set it (`revscale cash set`), for the
+    /// runway guard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cash: Option<CashBalance>,
     /// Optimistic-locking version; every stored write increments it.
     #[serde(default)]
     pub version: u64,
+}
+
+/// Why a cash figure was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CashRefused {
+    #[error("cash is in {given}, the configuration in {expected}: give it in {expected}")]
+    Currency { given: Currency, expected: Currency },
+    #[error("cash {0} is negative: give the balance on the day, 0 or more")]
+    Negative(Money),
+    #[error("cash as of {as_of} is in the future (today is {today}): give the day the balance was true")]
+    Future { as_of: NaiveDate, today: NaiveDate },
 }
 
 impl SystemState {
@@ -286,6 +302,7 @@ impl SystemState {
             mode: None,
             mode_set_over: None,
             provisioning: None,
+            cash: None,
             version: 0,
         }
     }
@@ -326,6 +343,30 @@ impl SystemState {
     pub fn set_mode(&mut self, mode: Mode, config: &Config) {
         self.mode = Some(mode);
         self.mode_set_over = Some(config.mode);
+    }
+
+    /// Records the company's cash on `as_of`, as `by` says on `today`: refused in
+    /// another currency than the configuration's (no rate makes a balance comparable
+    /// with a burn), negative, or dated after today.
+    pub fn set_cash(
+        &mut self,
+        config: &Config,
+        amount: Money,
+        as_of: NaiveDate,
+        by: &str,
+        today: NaiveDate,
+    ) -> Result<(), CashRefused> {
+        if amount.currency != config.currency {
+            return Err(CashRefused::Currency { given: amount.currency, expected: config.currency });
+        }
+        if amount.is_negative() {
+            return Err(CashRefused::Negative(amount));
+        }
+        if as_of > today {
+            return Err(CashRefused::Future { as_of, today });
+        }
+        self.cash = Some(CashBalance { amount, as_of, set_by: by.to_owned(), set_on: today });
+        Ok(())
     }
 
     pub fn component_state(&self, id: &ComponentId) -> ComponentState {

@@ -58,7 +58,7 @@ pub fn recorded_execute(request: &LevelChangeRequested, at: DateTime<Utc>) -> Au
             outcome: Outcome::Execute,
             transitions: request.transitions.clone(),
             reasons: request.reasons.clone(),
-            figures: Figures { mrr: None, average_3m: None, cost: None, ratio: None },
+            figures: Figures { mrr: None, average_3m: None, cost: None, ratio: None, runway: None },
         }),
         events: vec![],
         note: String::new(),

@@ -11,6 +11,7 @@ use revscale_engine::decision::Outcome;
 use revscale_engine::model::Cause;
 use revscale_engine::model::{Mode, TransitionKind};
 use revscale_engine::rules::cost_delta;
+use revscale_engine::runway::{CashBalance, runway_on};
 use revscale_engine::state::{ComponentRecord, Drain, PendingApproval, ProvisioningRun};
 use revscale_engine::{ComponentState, Config, Currency, History, Money, SystemState};
 use revscale_simulator::{Scenario, SimOptions, simulate};
@@ -98,6 +99,12 @@ static GUARDS: AtomicU32 = AtomicU32::new(0);
 /// Automatic activations the cost-guard property checked: it must check some, or its
 /// assertions, which only apply to activations, test nothing.
 static GUARDED_ACTIVATIONS: AtomicU32 = AtomicU32::new(0);
+const RUNWAY_CASES: u32 = 512;
+static RUNWAYS: AtomicU32 = AtomicU32::new(0);
+/// Activations the runway property checked, and activations it saw held: it must see
+/// both, or it proves nothing about the guard.
+static RUNWAY_ACTIVATIONS: AtomicU32 = AtomicU32::new(0);
+static RUNWAY_HOLDS: AtomicU32 = AtomicU32::new(0);
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: EPISODE_CASES, ..ProptestConfig::default() })]
@@ -223,6 +230,51 @@ proptest! {
             prop_assert!(checked >= 20, "only {checked} of {GUARD_CASES} cases activated anything");
         }
         count_case(&GUARDS, "no_automatic_activation_leaves_projected_cost_above_ninety_percent_of_reference_revenue", GUARD_CASES);
+    }
+
+    #[test]
+    fn no_automatic_activation_leaves_the_projected_runway_under_the_minimum(
+        situation in situation(),
+        min_months in 1u32..=24,
+        fixed_burn in prop_oneof![0i64..2_000, 0i64..20_000],
+        cash in prop_oneof![0i64..50_000, 0i64..600_000],
+        cash_age in 0u64..=120,
+    ) {
+        let (_, s, h, date) = situation.setup();
+        let c = config_with(|v| {
+            let runway = format!("{{ min_months: {min_months}, monthly_fixed_burn: {fixed_burn} }}");
+            set(v, &["runway"], serde_norway::from_str(&runway).unwrap());
+        });
+        let today = day(&date);
+        let mut s = s;
+        s.cash = Some(CashBalance {
+            amount: eur(cash),
+            as_of: today - Days::new(cash_age),
+            set_by: "ada".into(),
+            set_on: today,
+        });
+        let d = eval(&c, &s, &h, &date);
+        let activates = d.transitions.iter().any(|t| matches!(t.kind, TransitionKind::Deploy | TransitionKind::Activate));
+        if d.outcome == Outcome::Execute && activates && d.cause != Some(Cause::Override) {
+            let extra = cost_delta(&c, &d.transitions);
+            let guard = c.runway.as_ref().unwrap();
+            let after = runway_on(guard, s.cash.as_ref(), &h, today, extra);
+            let months = after.as_ref().and_then(|r| r.months());
+            prop_assert!(
+                months.is_some_and(|m| !m.is_under(min_months)),
+                "runway after {after:?} (minimum {min_months}): {:?}", d.reasons
+            );
+            RUNWAY_ACTIVATIONS.fetch_add(1, Ordering::SeqCst);
+        }
+        if d.events.iter().any(|e| matches!(e, revscale_engine::Event::RunwayHeld { .. })) {
+            RUNWAY_HOLDS.fetch_add(1, Ordering::SeqCst);
+        }
+        if RUNWAYS.load(Ordering::SeqCst) + 1 == RUNWAY_CASES {
+            let (checked, held) = (RUNWAY_ACTIVATIONS.load(Ordering::SeqCst), RUNWAY_HOLDS.load(Ordering::SeqCst));
+            let _ = writeln!(std::io::stderr().lock(), "property runway guard: {checked} automatic activations checked, {held} held");
+            prop_assert!(checked >= 10 && held >= 10, "{checked} activations and {held} holds in {RUNWAY_CASES} cases");
+        }
+        count_case(&RUNWAYS, "no_automatic_activation_leaves_the_projected_runway_under_the_minimum", RUNWAY_CASES);
     }
 
     #[test]

@@ -155,12 +155,12 @@ pub fn recheck(
     match state.mode(config) {
         Mode::Shadow => refuse("revscale was switched to shadow mode since".into()),
         // Taken in auto mode, the change may never have been approved; approval mode now
-        // asks for a person. A cost-overrun step-down was approved in every mode.
+        // asks for a person. A step-down for cost or runway was approved in every mode.
         Mode::Approval
             if decision.mode == Mode::Auto
                 && !manual
                 && decision.from_level != decision.to_level
-                && decision.cause != Some(Cause::CostOverrun) =>
+                && !decision.cause.is_some_and(Cause::is_proposed_only) =>
         {
             refuse(
                 "revscale was switched to approval mode since: the change needs a person's approval".into(),
