@@ -21,7 +21,8 @@ use revscale_api::{
     CancelDrainResponse, CancelOverrideResponse, CreateOverrideRequest, CreateOverrideResponse,
     DecisionsQuery, DecisionsResponse, DryRunResponse, ErrorResponse, RejectOverrideResponse,
     RejectPendingRequest, RejectPendingResponse, ReleaseRunRequest, ReleaseRunResponse, RequestDrainRequest,
-    RequestDrainResponse, ResetBreakerResponse, SetModeRequest, SetModeResponse, StatusResponse,
+    RequestDrainResponse, ResetBreakerResponse, SetCashRequest, SetCashResponse, SetModeRequest,
+    SetModeResponse, StatusResponse,
 };
 use revscale_engine::{ComponentId, ComponentState, DecisionId, Mode};
 use serde::Serialize;
@@ -89,6 +90,24 @@ pub enum DrainCommand {
 }
 
 #[derive(Subcommand)]
+pub enum CashCommand {
+    /// Record the company's cash on a day (operator; audited): the runway guard
+    /// estimates today's cash from it, less the net burn of every day since.
+    Set {
+        /// The balance, in major units of the configuration's currency (420000, 420000.50).
+        #[arg(long)]
+        amount: String,
+        /// The balance's currency: must be the configuration's (a balance in another is
+        /// refused, not converted). Without it, the configuration's is assumed.
+        #[arg(long)]
+        currency: Option<String>,
+        /// The day the balance was true (YYYY-MM-DD, not after today).
+        #[arg(long)]
+        as_of: chrono::NaiveDate,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum ProvisioningCommand {
     /// Release the lock of a run that could neither finish nor roll back
     /// (RollbackFailed, or an execution stopped by hand), once you have repaired its
@@ -134,6 +153,7 @@ pub enum Call {
     DrainPlan,
     DrainRequest { reason: String },
     Drain(DrainCommand),
+    Cash(CashCommand),
 }
 
 /// A call as HTTP: method, path with its query, and the JSON body of its request type.
@@ -167,6 +187,10 @@ fn request_of(call: &Call) -> anyhow::Result<(&'static str, String, Option<Strin
             ("POST", "/mode".into(), json(&SetModeRequest { mode })?)
         }
         Call::Plan => ("POST", "/evaluate?dry_run=true".into(), None),
+        Call::Cash(CashCommand::Set { amount, currency, as_of }) => {
+            let body = SetCashRequest { amount: amount.clone(), currency: currency.clone(), as_of: *as_of };
+            ("POST", "/cash".into(), json(&body)?)
+        }
         Call::PendingApprove { id } => {
             ("POST", "/pending/approve".into(), json(&ApproveRequest { id: id.clone().unwrap_or_default() })?)
         }
@@ -376,6 +400,7 @@ pub fn output(call: &Call, answer: &str, json: bool) -> anyhow::Result<String> {
         Call::Mode(_) => show::<SetModeResponse>(answer, json, render::mode_set),
         Call::ShowMode => show::<StatusResponse>(answer, json, render::mode),
         Call::Plan => show::<DryRunResponse>(answer, json, render::plan),
+        Call::Cash(CashCommand::Set { .. }) => show::<SetCashResponse>(answer, json, render::cash_set),
         Call::PendingApprove { .. } => show::<ApprovePendingResponse>(answer, json, render::pending_approved),
         Call::PendingReject { .. } => show::<RejectPendingResponse>(answer, json, render::pending_rejected),
         Call::Provisioning(ProvisioningCommand::Release { .. }) => {

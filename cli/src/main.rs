@@ -116,6 +116,14 @@ enum Command {
     /// What the engine would do now, without acting.
     #[cfg(feature = "aws")]
     Plan(#[command(flatten)] api::Conn),
+    /// The company's cash, for the runway guard (`runway` in the configuration).
+    #[cfg(feature = "aws")]
+    Cash {
+        #[command(flatten)]
+        conn: api::Conn,
+        #[command(subcommand)]
+        command: api::CashCommand,
+    },
     /// A provisioning run that could neither finish nor roll back.
     #[cfg(feature = "aws")]
     Provisioning {
@@ -243,6 +251,8 @@ fn main() -> ExitCode {
         Command::Mode { conn, mode: None } => api::run(&conn, api::Call::ShowMode),
         #[cfg(feature = "aws")]
         Command::Plan(conn) => api::run(&conn, api::Call::Plan),
+        #[cfg(feature = "aws")]
+        Command::Cash { conn, command } => api::run(&conn, api::Call::Cash(command)),
         #[cfg(feature = "aws")]
         Command::Pending { conn, command: PendingCommand::Approve { id } } => {
             api::run(&conn, api::Call::PendingApprove { id })

@@ -7,8 +7,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use revscale_api::{
     ApproveDrainResponse, ApproveOverrideResponse, ApprovePendingResponse, BreakerPosition, BreakerState,
     BreakerView, CancelDrainResponse, CreateOverrideResponse, DecisionsResponse, Drain, DryRunResponse,
-    Evaluation, OpenOverrides, Override, PendingApproval, RejectPendingResponse, ReleaseRunResponse,
-    RequestDrainResponse, ResetBreakerResponse, SetModeResponse, StatusResponse,
+    Evaluation, Months, OpenOverrides, Override, PendingApproval, RejectPendingResponse, ReleaseRunResponse,
+    RequestDrainResponse, ResetBreakerResponse, RunwayView, SetCashResponse, SetModeResponse, StatusResponse,
 };
 use revscale_engine::ModeSource;
 use serde::Serialize;
@@ -57,6 +57,9 @@ pub fn status(s: &StatusResponse) -> String {
         or_dash(s.average_3m),
         or_dash(s.cost)
     );
+    if let Some(r) = &s.runway {
+        out += &runway(r);
+    }
     out += &breaker(&s.breaker);
     if let Some(run) = &s.provisioning {
         out += &format!(
@@ -80,6 +83,38 @@ pub fn status(s: &StatusResponse) -> String {
     out += &overrides(&s.overrides);
     out += &format!("next       {} -> L{}\n", wire_name(&s.next.would_do), s.next.to_level);
     out + &reasons(&s.next.reasons)
+}
+
+/// "runway     13.8 months (minimum 12): cash EUR 393,764.38, net burn EUR 28,500 a month, from EUR 420,000 as of 2026-11-01"
+fn runway(r: &RunwayView) -> String {
+    let from = r
+        .set
+        .as_ref()
+        .map_or(String::new(), |c| format!(", from {} as of {} (set by {})", c.amount, c.as_of, c.set_by));
+    match (r.months, r.cash, r.net_burn) {
+        (Some(months), Some(cash), Some(burn)) => {
+            let unit = if months == Months::Unlimited { "" } else { " months" };
+            let under = if months.is_under(r.min_months) { ", UNDER THE MINIMUM" } else { "" };
+            format!(
+                "runway     {months}{unit} (minimum {}{under}): cash {cash}, net burn {burn} a month{from}\n",
+                r.min_months
+            )
+        }
+        _ => format!(
+            "runway     unknown (minimum {}): {}; no activation passes until it is known\n",
+            r.min_months,
+            r.unknown_because.as_deref().unwrap_or("no figures")
+        ),
+    }
+}
+
+pub fn cash_set(r: &SetCashResponse) -> String {
+    let mut out =
+        format!("cash       {} as of {}, recorded (set by {})\n", r.cash.amount, r.cash.as_of, r.cash.set_by);
+    if let Some(view) = &r.runway {
+        out += &runway(view);
+    }
+    out
 }
 
 pub fn open_overrides(s: &StatusResponse) -> String {

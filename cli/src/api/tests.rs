@@ -52,6 +52,14 @@ fn every_call() -> Vec<(Call, &'static str)> {
         (Call::PendingApprove { id: Some("pending-20261129-L0-L1-change".into()) }, "pending approve"),
         (Call::PendingReject { reason: "not before the board meeting".into() }, "pending reject"),
         (
+            Call::Cash(CashCommand::Set {
+                amount: "420000".into(),
+                currency: None,
+                as_of: "2026-11-01".parse().unwrap(),
+            }),
+            "cash set",
+        ),
+        (
             Call::Provisioning(ProvisioningCommand::Release {
                 decision_id: "2026-11-28-L0-L1-stuck0000001".into(),
                 components: vec![(ComponentId::new("eks_control_plane"), ComponentState::Cold)],
@@ -60,6 +68,59 @@ fn every_call() -> Vec<(Call, &'static str)> {
             "release",
         ),
     ]
+}
+
+#[test]
+fn the_status_shows_the_runway_known_or_why_not_and_cash_set_what_it_recorded() {
+    let with_runway = |runway: Value| {
+        let mut body = answer("status, fresh");
+        body["runway"] = runway;
+        output(&Call::Status, &body.to_string(), false).unwrap()
+    };
+    let set = serde_json::json!({
+        "amount": {"minor": 42_000_000, "currency": "EUR"},
+        "as_of": "2026-11-01", "set_by": "arn:aws:iam::1:user/ada", "set_on": "2026-11-29"
+    });
+    let known = with_runway(serde_json::json!({
+        "min_months": 12, "months": {"tenths": 118},
+        "cash": {"minor": 39_376_438, "currency": "EUR"}, "net_burn": {"minor": 3_336_000, "currency": "EUR"},
+        "set": set, "unknown_because": null
+    }));
+    assert!(
+        known.contains("runway     11.8 months (minimum 12, UNDER THE MINIMUM): cash EUR 393,764.38, net burn EUR 33,360 a month, from EUR 420,000 as of 2026-11-01 (set by arn:aws:iam::1:user/ada)"),
+        "{known}"
+    );
+    let unknown = with_runway(serde_json::json!({
+        "min_months": 12, "months": null, "cash": null, "net_burn": null, "set": null,
+        "unknown_because": "no cash figure is set"
+    }));
+    assert!(
+        unknown.contains(
+            "runway     unknown (minimum 12): no cash figure is set; no activation passes until it is known"
+        ),
+        "{unknown}"
+    );
+    let profitable = with_runway(serde_json::json!({
+        "min_months": 12, "months": "unlimited",
+        "cash": {"minor": 1, "currency": "EUR"}, "net_burn": {"minor": -5, "currency": "EUR"},
+        "set": null, "unknown_because": null
+    }));
+    assert!(profitable.contains("runway     unlimited (minimum 12): cash EUR 0.01"), "{profitable}");
+    assert!(!output(&Call::Status, &answer("status, fresh").to_string(), false).unwrap().contains("runway"));
+    let recorded = output(
+        &Call::Cash(CashCommand::Set {
+            amount: "1".into(),
+            currency: None,
+            as_of: "2026-11-01".parse().unwrap(),
+        }),
+        &answer("cash set").to_string(),
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        recorded,
+        "cash       EUR 420,000 as of 2026-11-01, recorded (set by arn:aws:iam::123456789012:user/bob)\n"
+    );
 }
 
 #[test]
@@ -173,6 +234,15 @@ fn each_command_sends_its_route_with_the_typed_request_body() {
     assert_eq!(sent["components"], serde_json::json!({"eks_control_plane": "cold"}));
     assert_eq!(sent["decision_id"], "2026-11-28-L0-L1-stuck0000001");
     assert!(request_of(&Call::Mode("yolo".into())).is_err(), "an unknown mode is refused before sending");
+    let cash = Call::Cash(CashCommand::Set {
+        amount: "420000.50".into(),
+        currency: Some("EUR".into()),
+        as_of: "2026-11-01".parse().unwrap(),
+    });
+    let (method, path, body) = request_of(&cash).unwrap();
+    assert_eq!((method, path.as_str()), ("POST", "/cash"));
+    let sent: SetCashRequest = serde_json::from_str(&body.unwrap()).unwrap();
+    assert_eq!((sent.amount.as_str(), sent.currency.as_deref()), ("420000.50", Some("EUR")));
 }
 
 #[test]

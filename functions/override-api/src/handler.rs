@@ -36,7 +36,7 @@ pub use crate::context::{
     ApiError, Deps, MAX_BODY_BYTES, MAX_OPEN_OVERRIDES, MAX_OVERRIDE_DAYS, MAX_REASON_CHARS,
 };
 use crate::context::{Ctx, only_params};
-use crate::routes::{drain, operations, overrides, pending, status};
+use crate::routes::{cash, drain, operations, overrides, pending, status};
 
 impl Deps<DynamoStore, EventBridgeBus, SnsNotifier> {
     pub async fn on_aws(env: Env, sdk: &SdkConfig) -> Result<Self, FunctionError> {
@@ -141,6 +141,7 @@ pub enum Route {
     RequestDrain,
     ApproveDrain,
     CancelDrain,
+    SetCash,
 }
 
 /// One row of the route table: a path template (`{id}` is one path segment), the one
@@ -227,6 +228,7 @@ pub static ROUTES: &[RouteSpec] = &[
         route: |_| Route::ReleaseRun,
     },
     RouteSpec { path: "/evaluate", method: Method::POST, role: Role::Operator, route: |_| Route::DryRun },
+    RouteSpec { path: "/cash", method: Method::POST, role: Role::Operator, route: |_| Route::SetCash },
     RouteSpec { path: "/drain/plan", method: Method::GET, role: Role::Reader, route: |_| Route::DrainPlan },
     RouteSpec { path: "/drain", method: Method::POST, role: Role::Operator, route: |_| Route::RequestDrain },
     RouteSpec {
@@ -340,6 +342,7 @@ where
         Route::RejectPending => respond(ok, &pending::reject(deps, store, body(req)?, ctx).await?),
         Route::ResetBreaker => respond(ok, &operations::reset_breaker(deps, store, ctx).await?),
         Route::SetMode => respond(ok, &operations::set_mode(deps, store, body(req)?, ctx).await?),
+        Route::SetCash => respond(ok, &cash::set(deps, store, body(req)?, ctx).await?),
         Route::ReleaseRun => respond(ok, &operations::release(deps, store, body(req)?, ctx).await?),
         Route::DryRun => {
             operations::check_dry_run(req)?;

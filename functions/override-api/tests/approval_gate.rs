@@ -150,6 +150,7 @@ fn body_for(template: &str, state: &revscale_engine::SystemState) -> Option<Stri
         "/drain/approve" => id(state.drain.as_ref().map(|d| d.id())),
         "/pending/reject" => Some(json!({"reason": "not now"}).to_string()),
         "/mode" => Some(json!({"mode": "auto"}).to_string()),
+        "/cash" => Some(json!({"amount": "420000", "as_of": "2026-11-01"}).to_string()),
         "/drain" => Some(json!({"reason": "again"}).to_string()),
         "/provisioning/release" => {
             Some(json!({"decision_id": "none", "components": {}, "reason": "repaired"}).to_string())

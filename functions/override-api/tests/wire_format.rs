@@ -146,7 +146,11 @@ async fn play_every_route(api: &mut Api) {
     api.play("drain approve", "drain-approve-other", &drain.id(), same).await;
     api.play("status, drained", "status", "", same).await;
     api.play("drain cancel", "drain-cancel", "", same).await;
+    api.play("cash set", "cash-set", "", same).await;
     for name in [
+        "cash-set-future",
+        "cash-set-malformed",
+        "cash-set-other-currency",
         "decisions-bad-limit",
         "decisions-empty-before",
         "decisions-unknown-param",

@@ -21,6 +21,7 @@
 //! | `POST /drain` | [`RequestDrainRequest`] | [`RequestDrainResponse`] (201) |
 //! | `POST /drain/approve` | [`ApproveRequest`] (the drain's id) | [`ApproveDrainResponse`] |
 //! | `POST /drain/cancel` | - | [`CancelDrainResponse`] |
+//! | `POST /cash` | [`SetCashRequest`] | [`SetCashResponse`] |
 //! | any refusal (4xx, 5xx) | - | [`ErrorResponse`] |
 //!
 //! Engine types are named through `revscale_engine`'s root only. The state's own parts
@@ -32,12 +33,14 @@
 //! `deserialize_with = "Option::deserialize"`: serde would otherwise take a missing one
 //! for `null`, and a renamed field would read as "none" without a word.
 
+mod cash;
 mod drain;
 mod operations;
 mod overrides;
 mod pending;
 mod status;
 
+pub use cash::{CashBalance, Months, RunwayView, SetCashRequest, SetCashResponse};
 pub use drain::{
     ApproveDrainResponse, CancelDrainResponse, Drain, RequestDrainRequest, RequestDrainResponse,
 };

@@ -51,6 +51,10 @@ pub struct StatusResponse {
     pub provisioning: Option<RunInProgress>,
     /// What the engine would do if it ran now.
     pub next: NextStep,
+    /// The runway, when the configuration guards it (absent otherwise, and from an
+    /// older API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runway: Option<crate::RunwayView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

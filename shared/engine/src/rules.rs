@@ -205,14 +205,23 @@ fn propose(
         let target = o.level.min(config.top_level());
         let transitions = transitions_to_level(config, state, target);
         let extra_cost = cost_delta(config, &transitions);
-        if extra_cost.minor > 0
-            && let Some(hold) = runway_hold(day, &format!("L{target}"), extra_cost)
-        {
+        if extra_cost.minor > 0 {
             // Two people approved the override: it passes, and says what it costs.
-            notes.reasons.push(format!(
-                "override {} passes the runway guard by its two-person approval: {}",
-                o.id, hold.reason
-            ));
+            if let Some(hold) = runway_hold(day, &format!("L{target}"), extra_cost) {
+                notes.reasons.push(format!(
+                    "override {} passes the runway guard by its two-person approval: {}",
+                    o.id, hold.reason
+                ));
+            } else if let (Some(before), Some(after)) = (
+                runway_today(config, state, history, today, config.zero()).and_then(|r| r.months()),
+                runway_today(config, state, history, today, extra_cost).and_then(|r| r.months()),
+            ) && before != after
+            {
+                notes.reasons.push(format!(
+                    "override {}: L{target} takes the runway from {before} to {after} months",
+                    o.id
+                ));
+            }
         }
         return Ok((!transitions.is_empty() || target != state.level).then_some(Proposal {
             to_level: target,
@@ -477,6 +486,13 @@ fn churn_target(
         snapshot.mrr
     ));
     Some((to, Cause::Churn))
+}
+
+/// The runway on `today` at the day's figures, as the guard sees it: `None` without a
+/// runway section or without a snapshot for the day. `history` is the production
+/// history, as for [`evaluate`]. (`status`, the API and the simulator show it.)
+pub fn runway(config: &Config, state: &SystemState, history: &History, today: NaiveDate) -> Option<Runway> {
+    runway_today(config, state, history, today, config.zero())
 }
 
 /// The runway on `today`, with `extra` monthly cost, when the configuration guards it

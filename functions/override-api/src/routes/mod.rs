@@ -2,6 +2,7 @@
 //! with an audit record, the engine's view of today, and the engine's state parts as
 //! the API shows them (`revscale-api`'s types).
 
+pub(crate) mod cash;
 pub(crate) mod drain;
 pub(crate) mod operations;
 pub(crate) mod overrides;
@@ -9,11 +10,12 @@ pub(crate) mod pending;
 pub(crate) mod status;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use revscale_api::{BreakerState, BreakerView, Evaluation};
+use revscale_api::{BreakerState, BreakerView, Evaluation, RunwayView};
 use revscale_aws::lambda::record_decision_id;
 use revscale_engine::approval::{self, Approvable, ApprovalRefused};
 use revscale_engine::evaluation::{EvaluationOutcome, billed_history, production_history, run_evaluation_on};
 use revscale_engine::ports::{AuditRecord, EventBus, Notifier, Store, StoreError, Versioned, Written};
+use revscale_engine::runway::Runway;
 use revscale_engine::state::BreakerStatus;
 use revscale_engine::{Config, Decision, Event, Inputs, SystemState, evaluate};
 
@@ -136,6 +138,17 @@ async fn plan<S: Store, B, N>(
     store: &S,
     now: DateTime<Utc>,
 ) -> Result<(SystemState, Decision), ApiError> {
+    let (state, decision, _) = plan_with_runway(deps, store, now).await?;
+    Ok((state, decision))
+}
+
+/// [`plan`], and the runway as the guard sees it today (when the configuration has a
+/// runway section).
+async fn plan_with_runway<S: Store, B, N>(
+    deps: &Deps<S, B, N>,
+    store: &S,
+    now: DateTime<Utc>,
+) -> Result<(SystemState, Decision, Option<RunwayView>), ApiError> {
     let (state, _) = load(&deps.config, store, deps.today(now)).await?;
     let today = deps.today(now);
     // The same production cost as the evaluator's: Cost Explorer plus external bills.
@@ -143,7 +156,45 @@ async fn plan<S: Store, B, N>(
         billed_history(&deps.config, store, today).await.map_err(|e| ApiError::Internal(e.to_string()))?;
     let history = production_history(&deps.config, &state, &billed);
     let decision = evaluate(&Inputs { config: &deps.config, state: &state, history: &history }, today);
-    Ok((state, decision))
+    let runway = runway_view(&deps.config, &state, &history, today);
+    Ok((state, decision, runway))
+}
+
+/// The runway for `GET /status` and `POST /cash`.
+fn runway_view(
+    config: &revscale_engine::Config,
+    state: &SystemState,
+    history: &revscale_engine::History,
+    today: NaiveDate,
+) -> Option<RunwayView> {
+    let min_months = config.runway.as_ref()?.min_months;
+    let set = state.cash.clone();
+    Some(match revscale_engine::rules::runway(config, state, history, today) {
+        Some(Runway::Known { cash, net_burn, months, .. }) => RunwayView {
+            min_months,
+            months: Some(months),
+            cash: Some(cash),
+            net_burn: Some(net_burn),
+            set,
+            unknown_because: None,
+        },
+        Some(Runway::Unknown { why }) => RunwayView {
+            min_months,
+            months: None,
+            cash: None,
+            net_burn: None,
+            set,
+            unknown_because: Some(why),
+        },
+        None => RunwayView {
+            min_months,
+            months: None,
+            cash: None,
+            net_burn: None,
+            set,
+            unknown_because: Some(format!("no revenue and cost snapshot for {today} yet")),
+        },
+    })
 }
 
 /// An approval the engine acts on at once: evaluate now rather than at the next

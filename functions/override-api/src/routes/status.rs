@@ -9,7 +9,7 @@ use revscale_api::{
 use revscale_engine::ports::{AuditRecord, Store};
 use revscale_engine::state::Override;
 
-use super::{breaker_view, plan};
+use super::{breaker_view, plan_with_runway};
 use crate::context::{ApiError, Deps, only_params};
 
 /// The longest audit id (a provisioning record's: a decision id and a step suffix).
@@ -20,7 +20,7 @@ pub(crate) async fn status<S: Store, B, N>(
     store: &S,
     now: DateTime<Utc>,
 ) -> Result<StatusResponse, ApiError> {
-    let (state, decision) = plan(deps, store, now).await?;
+    let (state, decision, runway) = plan_with_runway(deps, store, now).await?;
     let today = deps.today(now);
     let (active, pending): (Vec<&Override>, Vec<&Override>) =
         state.overrides.iter().filter(|o| !o.cancelled && today <= o.until).partition(|o| o.is_active(today));
@@ -65,6 +65,7 @@ pub(crate) async fn status<S: Store, B, N>(
         pending_approval_id: state.pending_approval.as_ref().map(|p| p.id()),
         provisioning,
         next: NextStep { would_do: decision.outcome, to_level: decision.to_level, reasons: decision.reasons },
+        runway,
     })
 }
 
