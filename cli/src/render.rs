@@ -7,8 +7,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use revscale_api::{
     ApproveDrainResponse, ApproveOverrideResponse, ApprovePendingResponse, BreakerPosition, BreakerState,
     BreakerView, CancelDrainResponse, CreateOverrideResponse, DecisionsResponse, Drain, DryRunResponse,
-    Evaluation, Months, OpenOverrides, Override, PendingApproval, RejectPendingResponse, ReleaseRunResponse,
-    RequestDrainResponse, ResetBreakerResponse, RunwayView, SetCashResponse, SetModeResponse, StatusResponse,
+    Evaluation, OpenOverrides, Override, PendingApproval, RejectPendingResponse, ReleaseRunResponse,
+    RequestDrainResponse, ResetBreakerResponse, RunwayMonths, RunwayView, SetCashResponse, SetModeResponse,
+    StatusResponse,
 };
 use revscale_engine::ModeSource;
 use serde::Serialize;
@@ -93,7 +94,7 @@ fn runway(r: &RunwayView) -> String {
         .map_or(String::new(), |c| format!(", from {} as of {} (set by {})", c.amount, c.as_of, c.set_by));
     match (r.months, r.cash, r.net_burn) {
         (Some(months), Some(cash), Some(burn)) => {
-            let unit = if months == Months::Unlimited { "" } else { " months" };
+            let unit = if months == RunwayMonths::Unlimited { "" } else { " months" };
             let under = if months.is_under(r.min_months) { ", UNDER THE MINIMUM" } else { "" };
             format!(
                 "runway     {months}{unit} (minimum {}{under}): cash {cash}, net burn {burn} a month{from}\n",

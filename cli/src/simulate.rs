@@ -99,6 +99,7 @@ pub fn day_json(day: &DayRecord) -> anyhow::Result<Value> {
         "mrr": amount(day.mrr),
         "cost": amount(day.cost),
         "ratio_pct": day.ratio.map(|r| r.as_percent()),
+        "runway_months": day.runway.map(|m| m.to_string()),
         "level": day.level,
         "components": day.components.iter().map(|(id, s)| (id.to_string(), Value::from(s.as_str()))).collect::<serde_json::Map<_, _>>(),
         "events": serde_json::to_value(&day.events)?,
@@ -126,50 +127,61 @@ fn join_or_dash(entries: &[sim::MonthEntry]) -> String {
 
 fn table(config: &Config, days: &[DayRecord]) -> String {
     let rows = sim::monthly(days);
-    let header = ["month", "MRR", "3-mo avg", "cost", "ratio", "level", "changes", "alerts"];
-    let cells: Vec<[String; 8]> = rows
+    // The runway column only for a configuration that guards it.
+    let runway = config.runway.is_some();
+    let mut header = vec!["month", "MRR", "3-mo avg", "cost", "ratio"];
+    if runway {
+        header.push("runway");
+    }
+    header.extend(["level", "changes", "alerts"]);
+    let amounts = header.len() - 3;
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            [
+            let mut cells = vec![
                 r.month.to_string(),
                 r.mrr.to_string(),
                 r.average_3m.to_string(),
                 r.cost.to_string(),
                 r.ratio.map_or("-".into(), |x| x.to_string()),
-                format!("L{}", r.level),
-                join_or_dash(&r.changes),
-                join_or_dash(&r.alerts),
-            ]
+            ];
+            if runway {
+                cells.push(r.runway.map_or("-".into(), |m| m.to_string()));
+            }
+            cells.extend([format!("L{}", r.level), join_or_dash(&r.changes), join_or_dash(&r.alerts)]);
+            cells
         })
         .collect();
-    let mut widths = header.map(str::len);
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &cells {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
+    let last = header.len() - 1;
     let mut out = String::new();
     let line = |out: &mut String, row: &[String]| {
         let mut text = String::new();
-        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+            let w = *w;
             // Amounts right-aligned, text left-aligned; the last column is not padded.
-            let cell = if (1..=4).contains(&i) {
+            let cell = if (1..amounts).contains(&i) {
                 format!("{cell:>w$}")
-            } else if i == 7 {
+            } else if i == last {
                 cell.clone()
             } else {
                 format!("{cell:<w$}")
             };
             text.push_str(&cell);
-            if i < 7 {
+            if i < last {
                 text.push_str("  ");
             }
         }
         out.push_str(text.trim_end());
         out.push('\n');
     };
-    line(&mut out, &header.map(String::from));
-    line(&mut out, &widths.map(|w| "-".repeat(w)));
+    line(&mut out, &header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    line(&mut out, &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>());
     for row in &cells {
         line(&mut out, row);
     }

@@ -11,7 +11,7 @@ use override_api::auth::Roles;
 use override_api::handler::{Deps, handle};
 use revscale_api::{SetCashResponse, StatusResponse};
 use revscale_engine::ports::{AuditStore, SnapshotStore};
-use revscale_engine::runway::Months;
+use revscale_engine::runway::RunwayMonths;
 use revscale_engine::testing::{MemoryBus, MemoryNotifier, MemoryStore};
 use revscale_engine::{Config, DEFAULT_CONFIG_YAML, Money};
 use revscale_test_support::store_contract::{cost, revenue};
@@ -75,11 +75,11 @@ async fn cash_set_by_an_operator_is_audited_and_the_status_shows_the_runway_it_g
     assert_eq!(runway.cash, Some(Money::from_minor(42_000_000 - burned, deps.config.currency)));
     assert_eq!(runway.net_burn, Some(Money::whole(28_500, deps.config.currency)));
     // 393,764.38 / 28,500 = 13.8.
-    assert_eq!(runway.months, Some(Months::Tenths(138)), "{runway:?}");
+    assert_eq!(runway.months, Some(RunwayMonths::Tenths(138)), "{runway:?}");
 
     let (_, body) = call(&deps, "status").await;
     let answer: StatusResponse = serde_json::from_value(body).unwrap();
-    assert_eq!(answer.runway.unwrap().months, Some(Months::Tenths(138)));
+    assert_eq!(answer.runway.unwrap().months, Some(RunwayMonths::Tenths(138)));
 
     let trail = store.recent_audit(5, None).await.unwrap();
     let record = trail.iter().find(|r| r.kind == "cash").expect("an audit record of the change");

@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use revscale_engine::Money;
 /// The engine's own record: the API shows the cash figure exactly as it is stored.
-pub use revscale_engine::runway::{CashBalance, Months};
+pub use revscale_engine::runway::{CashBalance, RunwayMonths};
 use serde::{Deserialize, Serialize};
 
 /// `POST /cash` (operator). `amount` is a decimal in major units of the configuration's
@@ -31,9 +31,9 @@ pub struct SetCashResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunwayView {
     pub min_months: u32,
-    /// Months at today's figures; `null` while unknown.
+    /// RunwayMonths at today's figures; `null` while unknown.
     #[serde(deserialize_with = "Option::deserialize")]
-    pub months: Option<Months>,
+    pub months: Option<RunwayMonths>,
     /// Today's estimate: the figure set, less the net burn since.
     #[serde(deserialize_with = "Option::deserialize")]
     pub cash: Option<Money>,

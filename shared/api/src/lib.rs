@@ -40,7 +40,7 @@ mod overrides;
 mod pending;
 mod status;
 
-pub use cash::{CashBalance, Months, RunwayView, SetCashRequest, SetCashResponse};
+pub use cash::{CashBalance, RunwayMonths, RunwayView, SetCashRequest, SetCashResponse};
 pub use drain::{
     ApproveDrainResponse, CancelDrainResponse, Drain, RequestDrainRequest, RequestDrainResponse,
 };

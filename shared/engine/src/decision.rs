@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Cause, ComponentId, DecisionId, Mode, Transition, TransitionKind};
 use crate::money::{Money, Ratio};
-use crate::runway::Months;
+use crate::runway::RunwayMonths;
 use crate::state::SystemState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,15 +87,15 @@ pub enum Event {
     /// (`after` is `None`).
     RunwayHeld {
         level: u8,
-        before: Option<Months>,
-        after: Option<Months>,
+        before: Option<RunwayMonths>,
+        after: Option<RunwayMonths>,
         min_months: u32,
         reason: String,
     },
     /// The runway crossed `min_months + 3` (a warning) or `min_months` (critical).
     RunwayAlert {
         severity: Severity,
-        months: Months,
+        months: RunwayMonths,
         min_months: u32,
         cash: Money,
         net_burn: Money,
@@ -151,8 +151,10 @@ impl Event {
             Event::ApprovalRequired { from, to, .. } => format!("L{from} -> L{to} awaits approval"),
             Event::ShadowOnly { from, to, .. } => format!("shadow: would go L{from} -> L{to}"),
             Event::OverrideApplied { id, level, .. } => format!("override {id} pins L{level}"),
-            Event::RunwayHeld { level, after: Some(after), min_months, .. } => {
-                format!("held L{level}: runway {after} < {min_months} months")
+            // The figures move every day; the summary does not, so that a table lists a
+            // hold that lasts once (the event and the reasons carry the figures).
+            Event::RunwayHeld { level, after: Some(_), min_months, .. } => {
+                format!("held L{level}: runway under {min_months} months")
             }
             Event::RunwayHeld { level, after: None, .. } => format!("held L{level}: runway unknown"),
             Event::RunwayAlert { severity, months, .. } => {
@@ -190,10 +192,10 @@ pub struct Figures {
     pub average_3m: Option<Money>,
     pub cost: Option<Money>,
     pub ratio: Option<Ratio>,
-    /// Months of runway at today's figures, when the configuration has a runway
+    /// RunwayMonths of runway at today's figures, when the configuration has a runway
     /// section and the runway is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub runway: Option<Months>,
+    pub runway: Option<RunwayMonths>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -341,13 +343,13 @@ mod tests {
             (
                 Event::RunwayHeld {
                     level: 2,
-                    before: Some(Months::Tenths(142)),
-                    after: Some(Months::Tenths(118)),
+                    before: Some(RunwayMonths::Tenths(142)),
+                    after: Some(RunwayMonths::Tenths(118)),
                     min_months: 12,
                     reason: String::new(),
                 },
                 "runway_held",
-                "held L2: runway 11.8 < 12 months",
+                "held L2: runway under 12 months",
             ),
             (
                 Event::RunwayHeld {
@@ -363,7 +365,7 @@ mod tests {
             (
                 Event::RunwayAlert {
                     severity: Severity::Warning,
-                    months: Months::Tenths(149),
+                    months: RunwayMonths::Tenths(149),
                     min_months: 12,
                     cash: eur(420_000),
                     net_burn: eur(28_200),

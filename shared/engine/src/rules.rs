@@ -510,8 +510,8 @@ fn runway_today(
 /// Why the runway guard holds an activation, with the figures for its event.
 struct RunwayHold {
     reason: String,
-    before: Option<runway::Months>,
-    after: Option<runway::Months>,
+    before: Option<runway::RunwayMonths>,
+    after: Option<runway::RunwayMonths>,
     min_months: u32,
 }
 
@@ -547,14 +547,16 @@ fn runway_hold(day: &Day<'_>, what: &str, extra: Money) -> Option<RunwayHold> {
             min_months,
         }),
         (Runway::Known { months: b, .. }, Runway::Known { months: a, .. }) if a.is_under(min_months) => {
-            Some(RunwayHold {
-                reason: format!(
-                    "{what} would shorten the runway from {b} to {a} months (minimum {min_months})"
-                ),
-                before: Some(*b),
-                after: Some(*a),
-                min_months,
-            })
+            let reason = if b.is_under(min_months) {
+                // Already under: the figure that matters is what it adds, not a tenth of
+                // a month.
+                format!(
+                    "the runway is {b} months, under the minimum {min_months}: {what} would add {extra} a month and shorten it further (to {a})"
+                )
+            } else {
+                format!("{what} would shorten the runway from {b} to {a} months (minimum {min_months})")
+            };
+            Some(RunwayHold { reason, before: Some(*b), after: Some(*a), min_months })
         }
         _ => None,
     }

@@ -53,31 +53,31 @@ pub struct CashBalance {
     pub set_on: NaiveDate,
 }
 
-/// Months of runway, in tenths; or unlimited for a company that burns nothing.
+/// RunwayMonths of runway, in tenths; or unlimited for a company that burns nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Months {
+pub enum RunwayMonths {
     /// Tenths of a month, rounded down: `Tenths(142)` is 14.2 months.
     Tenths(i64),
     Unlimited,
 }
 
-impl Months {
-    pub fn whole(months: u32) -> Months {
-        Months::Tenths(i64::from(months) * 10)
+impl RunwayMonths {
+    pub fn whole(months: u32) -> RunwayMonths {
+        RunwayMonths::Tenths(i64::from(months) * 10)
     }
 
     /// Under `min` months (an unlimited runway never is).
     pub fn is_under(self, min: u32) -> bool {
-        self < Months::whole(min)
+        self < RunwayMonths::whole(min)
     }
 }
 
-impl fmt::Display for Months {
+impl fmt::Display for RunwayMonths {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Months::Unlimited => f.write_str("unlimited"),
-            Months::Tenths(t) => {
+            RunwayMonths::Unlimited => f.write_str("unlimited"),
+            RunwayMonths::Tenths(t) => {
                 let sign = if *t < 0 { "-" } else { "" };
                 write!(f, "{sign}{}.{}", t.abs() / 10, t.abs() % 10)
             }
@@ -94,7 +94,7 @@ pub enum Runway {
         cash: Money,
         /// Fixed burn + production cost - MRR, a month (negative: profitable).
         net_burn: Money,
-        months: Months,
+        months: RunwayMonths,
         /// The cash figure's age in days, for its staleness.
         cash_age_days: i64,
     },
@@ -103,7 +103,7 @@ pub enum Runway {
 }
 
 impl Runway {
-    pub fn months(&self) -> Option<Months> {
+    pub fn months(&self) -> Option<RunwayMonths> {
         match self {
             Runway::Known { months, .. } => Some(*months),
             Runway::Unknown { .. } => None,
@@ -112,12 +112,12 @@ impl Runway {
 }
 
 /// `cash / net_burn` months, in tenths rounded down; unlimited when nothing burns.
-pub fn months_of(cash: Money, net_burn: Money) -> Months {
+pub fn months_of(cash: Money, net_burn: Money) -> RunwayMonths {
     if net_burn.minor <= 0 {
-        return Months::Unlimited;
+        return RunwayMonths::Unlimited;
     }
     let tenths = (i128::from(cash.minor) * 10).div_euclid(i128::from(net_burn.minor));
-    Months::Tenths(i64::try_from(tenths).unwrap_or(if tenths < 0 { i64::MIN } else { i64::MAX }))
+    RunwayMonths::Tenths(i64::try_from(tenths).unwrap_or(if tenths < 0 { i64::MIN } else { i64::MAX }))
 }
 
 /// The monthly net burn at these figures.
@@ -230,15 +230,15 @@ mod tests {
 
     #[test]
     fn months_are_tenths_rounded_down_and_nothing_burning_is_unlimited() {
-        assert_eq!(months_of(eur(420_000), eur(30_000)), Months::Tenths(140));
-        assert_eq!(months_of(eur(100), eur(30)), Months::Tenths(33), "3.33 is 3.3");
-        assert_eq!(months_of(eur(100), eur(0)), Months::Unlimited);
-        assert_eq!(months_of(eur(100), eur(-5)), Months::Unlimited);
-        assert_eq!(months_of(eur(-100), eur(30)), Months::Tenths(-34), "overdrawn: rounded down too");
-        assert_eq!(Months::Tenths(142).to_string(), "14.2");
-        assert_eq!(Months::Tenths(-34).to_string(), "-3.4");
-        assert!(Months::Tenths(119).is_under(12) && !Months::Tenths(120).is_under(12));
-        assert!(!Months::Unlimited.is_under(u32::MAX));
+        assert_eq!(months_of(eur(420_000), eur(30_000)), RunwayMonths::Tenths(140));
+        assert_eq!(months_of(eur(100), eur(30)), RunwayMonths::Tenths(33), "3.33 is 3.3");
+        assert_eq!(months_of(eur(100), eur(0)), RunwayMonths::Unlimited);
+        assert_eq!(months_of(eur(100), eur(-5)), RunwayMonths::Unlimited);
+        assert_eq!(months_of(eur(-100), eur(30)), RunwayMonths::Tenths(-34), "overdrawn: rounded down too");
+        assert_eq!(RunwayMonths::Tenths(142).to_string(), "14.2");
+        assert_eq!(RunwayMonths::Tenths(-34).to_string(), "-3.4");
+        assert!(RunwayMonths::Tenths(119).is_under(12) && !RunwayMonths::Tenths(120).is_under(12));
+        assert!(!RunwayMonths::Unlimited.is_under(u32::MAX));
     }
 
     #[test]
@@ -268,9 +268,9 @@ mod tests {
         let history = flat("2026-11-01", 31, 6_000, 1_000);
         let c = cash(540_000, "2026-12-01");
         let now = runway_on(&config(), Some(&c), &history, day("2026-12-01"), eur(0)).unwrap();
-        assert_eq!(now.months(), Some(Months::Tenths(120)), "540k / 45k");
+        assert_eq!(now.months(), Some(RunwayMonths::Tenths(120)), "540k / 45k");
         let after = runway_on(&config(), Some(&c), &history, day("2026-12-01"), eur(5_000)).unwrap();
-        assert_eq!(after.months(), Some(Months::Tenths(108)), "540k / 50k");
+        assert_eq!(after.months(), Some(RunwayMonths::Tenths(108)), "540k / 50k");
         assert_eq!(runway_on(&config(), Some(&c), &history, day("2026-12-02"), eur(0)), None, "no snapshot");
     }
 
@@ -278,7 +278,7 @@ mod tests {
     fn a_profitable_company_has_an_unlimited_runway() {
         let history = flat("2026-12-01", 1, 60_000, 5_000);
         let r = runway_on(&config(), Some(&cash(1, "2026-12-01")), &history, day("2026-12-01"), eur(0));
-        assert_eq!(r.and_then(|r| r.months()), Some(Months::Unlimited));
+        assert_eq!(r.and_then(|r| r.months()), Some(RunwayMonths::Unlimited));
     }
 
     #[test]

@@ -7,9 +7,9 @@
 
 use revscale_engine::decision::{Event, Outcome, Severity};
 use revscale_engine::model::{Cause, Mode};
-use revscale_engine::runway::{CashBalance, Months};
+use revscale_engine::runway::{CashBalance, RunwayMonths};
 use revscale_engine::state::Override;
-use revscale_engine::{Config, History, SystemState};
+use revscale_engine::{Config, DEFAULT_CONFIG_YAML, History, SystemState};
 use revscale_test_support::*;
 
 /// The shipped levels with a runway section: 12 months minimum, EUR 10,000 a month of
@@ -70,13 +70,13 @@ fn the_runway_guard_holds_a_level_the_cost_guard_allows() {
         held(&d),
         [&Event::RunwayHeld {
             level: 2,
-            before: Some(Months::Tenths(120)),
-            after: Some(Months::Tenths(118)),
+            before: Some(RunwayMonths::Tenths(120)),
+            after: Some(RunwayMonths::Tenths(118)),
             min_months: 12,
             reason: "level 2 would shorten the runway from 12.0 to 11.8 months (minimum 12)".into(),
         }]
     );
-    assert_eq!(d.figures.runway, Some(Months::Tenths(120)));
+    assert_eq!(d.figures.runway, Some(RunwayMonths::Tenths(120)));
 
     // With 2,000 more, the runway after L2 is 12.0: it climbs.
     let s = with_cash(at_level(&c, 1, "2026-01-01"), 112_000, "2026-03-01");
@@ -140,7 +140,7 @@ fn a_profitable_company_is_never_held_by_the_runway() {
     let s = with_cash(at_level(&c, 1, "2026-01-01"), 0, "2026-03-01");
     let d = eval(&c, &s, &eligible_for_l2(), "2026-03-01");
     assert_eq!((d.to_level, d.outcome), (2, Outcome::Execute), "{:?}", d.reasons);
-    assert_eq!(d.figures.runway, Some(Months::Unlimited));
+    assert_eq!(d.figures.runway, Some(RunwayMonths::Unlimited));
 }
 
 #[test]
@@ -238,7 +238,7 @@ fn runway_alerts_fire_once_per_crossing_warning_three_months_above_the_minimum_c
         date = date.succ_opt().unwrap();
     }
     assert_eq!(fired.len(), 2, "{fired:?}");
-    assert_eq!(fired[0], ("2026-03-02".to_string(), Severity::Warning, Months::Tenths(149)));
+    assert_eq!(fired[0], ("2026-03-02".to_string(), Severity::Warning, RunwayMonths::Tenths(149)));
     assert_eq!((fired[1].0.as_str(), fired[1].1), ("2026-04-10", Severity::Critical));
     assert!(fired[1].2.is_under(12), "{fired:?}");
 }
@@ -343,4 +343,34 @@ fn runway_and_stale_cash_alerts_are_mailed_with_the_figures_and_the_fix() {
         "{:?}",
         mails.iter().map(|m| &m.subject).collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn an_activation_on_a_runway_already_under_the_minimum_is_held_naming_what_it_adds() {
+    let c = guarded();
+    // 100,000 / 9,150 = 10.9 months: already under 12 before L2's 160 a month.
+    let s = with_cash(at_level(&c, 1, "2026-01-01"), 100_000, "2026-03-01");
+    let d = eval(&c, &s, &eligible_for_l2(), "2026-03-01");
+    assert_eq!(d.to_level, 1);
+    assert!(
+        d.reasons.contains(
+            &"L2 held by the runway guard: the runway is 10.9 months, under the minimum 12: level 2 would add EUR 160 a month and shorten it further (to 10.7)"
+                .to_string()
+        ),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn the_runway_example_is_the_shipped_configuration_plus_a_runway_section_and_nothing_else() {
+    let example = include_str!("../../../config/examples/runway.yaml");
+    assert!(example.contains(DEFAULT_CONFIG_YAML), "the shipped file, unchanged, inside the example");
+    let guarded = Config::from_yaml(example).unwrap();
+    let shipped = config();
+    assert_eq!(
+        guarded.runway,
+        Some(revscale_engine::runway::RunwayConfig { min_months: 12, monthly_fixed_burn: eur(50_000) })
+    );
+    assert_eq!((guarded.levels, guarded.components), (shipped.levels, shipped.components));
 }

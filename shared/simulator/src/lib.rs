@@ -17,15 +17,18 @@ use revscale_engine::money::{Money, Ratio};
 use revscale_engine::ports::{Apply, ComponentDriver, DriverError, DriverStatus, Observed};
 use revscale_engine::provisioning::execute;
 use revscale_engine::rules::{Inputs, evaluate, history_needed_from};
+use revscale_engine::runway::RunwayMonths;
 use revscale_engine::state::SystemState;
 
 /// From `date` on, MRR is `mrr` and the monthly run-rate of costs not caused by managed
-/// components is `cost`.
+/// components is `cost`. `cash`, when the row has one, is the bank balance on `date`
+/// (as `revscale cash set` would record it that day), for the runway guard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScenarioRow {
     pub date: NaiveDate,
     pub mrr: Money,
     pub cost: Money,
+    pub cash: Option<Money>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +43,7 @@ pub struct Scenario {
 pub enum ScenarioError {
     #[error("line {line}: {message}")]
     Line { line: u64, message: String },
-    #[error("the header must be 'date,mrr,cost' (got '{0}')")]
+    #[error("the header must be 'date,mrr,cost' or 'date,mrr,cost,cash' (got '{0}')")]
     Header(String),
     #[error("the scenario has no rows")]
     Empty,
@@ -51,25 +54,33 @@ struct RawRow {
     date: String,
     mrr: String,
     cost: String,
+    #[serde(default)]
+    cash: Option<String>,
 }
 
 impl Scenario {
-    /// Parses `date,mrr,cost` CSV. Every problem names its line; nothing is returned
+    /// Parses `date,mrr,cost` CSV, with an optional fourth column `cash` (empty on
+    /// the days without a balance). Every problem names its line; nothing is returned
     /// unless the whole file is valid.
     pub fn parse_csv(text: &str, config: &Config) -> Result<Scenario, ScenarioError> {
         let mut reader =
             csv::ReaderBuilder::new().trim(csv::Trim::All).comment(Some(b'#')).from_reader(text.as_bytes());
         let headers = reader.headers().map_err(|e| ScenarioError::Header(e.to_string()))?.clone();
-        if headers.iter().collect::<Vec<_>>() != ["date", "mrr", "cost"] {
-            return Err(ScenarioError::Header(headers.iter().collect::<Vec<_>>().join(",")));
+        let columns: Vec<&str> = headers.iter().collect();
+        if columns != ["date", "mrr", "cost"] && columns != ["date", "mrr", "cost", "cash"] {
+            return Err(ScenarioError::Header(columns.join(",")));
         }
+        let fields = columns.len();
         let mut rows: Vec<ScenarioRow> = Vec::new();
         for record in reader.records() {
             let record = record.map_err(|e| ScenarioError::Line {
                 line: e.position().map_or(0, |p| p.line()),
                 message: match e.kind() {
                     csv::ErrorKind::UnequalLengths { len, .. } => {
-                        format!("expected 3 fields (date,mrr,cost), found {len}")
+                        format!(
+                            "expected {fields} fields ({}), found {len}",
+                            headers.iter().collect::<Vec<_>>().join(",")
+                        )
                     }
                     _ => e.to_string(),
                 },
@@ -88,7 +99,12 @@ impl Scenario {
                 }
                 Ok(m)
             };
-            let row = ScenarioRow { date, mrr: amount("mrr", &raw.mrr)?, cost: amount("cost", &raw.cost)? };
+            let cash = match raw.cash.as_deref().filter(|c| !c.is_empty()) {
+                Some(value) => Some(amount("cash", value)?),
+                None => None,
+            };
+            let row =
+                ScenarioRow { date, mrr: amount("mrr", &raw.mrr)?, cost: amount("cost", &raw.cost)?, cash };
             if let Some(prev) = rows.last()
                 && prev.date >= row.date
             {
@@ -175,6 +191,8 @@ pub struct DayRecord {
     pub ratio: Option<Ratio>,
     /// The 3-month daily mean the engine used that day, rounded half up for people.
     pub average_3m: Option<Money>,
+    /// Months of runway that day, when the configuration guards it and it is known.
+    pub runway: Option<RunwayMonths>,
     pub level: u8,
     pub components: BTreeMap<ComponentId, ComponentState>,
     pub events: Vec<Event>,
@@ -273,6 +291,13 @@ pub fn simulate(
         let Some(row) = scenario.row_on(date) else {
             break;
         };
+        // A balance on its own day, as an operator would set it that morning.
+        if let Some(cash) = row.cash.filter(|_| row.date == date)
+            && let Err(refused) = state.set_cash(config, cash, date, "scenario", date)
+        {
+            // parse_csv read it in the configuration's currency, never negative.
+            unreachable_cash(&refused);
+        }
         // What Cost Explorer would show (the scenario's other costs and the components
         // billed by AWS), then the production cost exactly as the evaluator takes it.
         let aws_bill =
@@ -314,6 +339,7 @@ pub fn simulate(
             cost,
             ratio: snapshot.ratio(),
             average_3m: decision.figures.average_3m,
+            runway: decision.figures.runway,
             level: state.level,
             components: state.components.iter().map(|(id, r)| (id.clone(), r.state)).collect(),
             events,
@@ -326,6 +352,13 @@ pub fn simulate(
     Ok(days)
 }
 
+/// The scenario's cash is read in the configuration's currency and never negative, on
+/// its own day: the engine cannot refuse it. Kept as a function so that a refusal, if
+/// the rules change, shows in the reasons rather than vanishing.
+fn unreachable_cash(refused: &revscale_engine::state::CashRefused) {
+    debug_assert!(false, "the scenario's cash was refused: {refused}");
+}
+
 /// One line of the month-by-month table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MonthRow {
@@ -336,6 +369,8 @@ pub struct MonthRow {
     pub average_3m: Money,
     pub cost: Money,
     pub ratio: Option<Ratio>,
+    /// Months of runway on the month's last simulated day (when guarded and known).
+    pub runway: Option<RunwayMonths>,
     pub level: u8,
     pub changes: Vec<MonthEntry>,
     pub alerts: Vec<MonthEntry>,
@@ -371,6 +406,7 @@ pub fn monthly(days: &[DayRecord]) -> Vec<MonthRow> {
                 average_3m: day.mrr,
                 cost: day.cost,
                 ratio: day.ratio,
+                runway: day.runway,
                 level: day.level,
                 changes: Vec::new(),
                 alerts: Vec::new(),
@@ -380,11 +416,14 @@ pub fn monthly(days: &[DayRecord]) -> Vec<MonthRow> {
         row.mrr = day.mrr;
         row.cost = day.cost;
         row.ratio = day.ratio;
+        row.runway = day.runway;
         row.level = day.level;
         row.average_3m = day.average_3m.unwrap_or(day.mrr);
         for event in &day.events {
             let summary = event.summary();
-            let list = if matches!(event, Event::Alert { .. }) { &mut row.alerts } else { &mut row.changes };
+            let alert =
+                matches!(event, Event::Alert { .. } | Event::RunwayAlert { .. } | Event::CashStale { .. });
+            let list = if alert { &mut row.alerts } else { &mut row.changes };
             // A condition that holds for days (a blocked level) is listed once, with
             // its first day and how many days it repeated.
             match list.iter_mut().find(|entry| entry.summary == summary) {

@@ -189,7 +189,20 @@ fn bad_scenarios_are_refused_with_the_line_that_is_wrong() {
             "line 3: dates must increase: 2026-01-01 comes after 2026-02-01",
         ),
         ("date,mrr,cost\n2026-01-01,100\n", "line 2: expected 3 fields (date,mrr,cost), found 2"),
-        ("day,mrr,cost\n2026-01-01,100,10\n", "the header must be 'date,mrr,cost' (got 'day,mrr,cost')"),
+        (
+            "day,mrr,cost\n2026-01-01,100,10\n",
+            "the header must be 'date,mrr,cost' or 'date,mrr,cost,cash' (got 'day,mrr,cost')",
+        ),
+        ("date,mrr,cost,cash\n2026-01-01,100,10,-1\n", "line 2: cash must not be negative (got -1)"),
+        (
+            "date,mrr,cost,cash\n2026-01-01,100,10,1M\n",
+            "line 2: cash: '1M' is not an amount (expected a number such as 1234.56)",
+        ),
+        (
+            "date,mrr,cost,cash\n2026-01-01,100,10\n",
+            "line 2: expected 4 fields (date,mrr,cost,cash), found 3",
+        ),
+        ("date,mrr,cost\n2026-01-01,100,10,5\n", "line 2: expected 3 fields (date,mrr,cost), found 4"),
         ("date,mrr,cost\n", "the scenario has no rows"),
         (
             "# inject-failure: nonsense\ndate,mrr,cost\n2026-01-01,1,1\n",
@@ -225,4 +238,53 @@ fn the_month_table_lists_each_repeated_event_once_with_its_count() {
     assert_eq!(failed.days, 3);
     assert_eq!(failed.to_string(), "22 k8s_workers deploy failed (3 days)");
     assert_eq!(march.level, 2);
+}
+
+fn run_guarded(csv: &str) -> Vec<DayRecord> {
+    let c = revscale_engine::Config::from_yaml(include_str!("../../../config/examples/runway.yaml")).unwrap();
+    let scenario = Scenario::parse_csv(csv, &c).expect("scenario parses");
+    simulate(&c, &scenario, &SimOptions::default()).expect("simulation runs")
+}
+
+#[test]
+fn the_runway_guard_scenario_holds_level_3_until_the_round_that_the_cost_guard_would_allow() {
+    let days = run_guarded(include_str!("../../../events/scenarios/runway-guard.csv"));
+    // Without a runway section the same revenue climbs to L3 on December 31st.
+    let free = run(include_str!("../../../events/scenarios/runway-guard.csv"), &SimOptions::default());
+    assert_eq!(level_on(&free, "2026-12-31"), 3);
+    // With it, L3 waits for the round of February 1st, held every day in between.
+    assert_eq!(level_on(&days, "2026-12-31"), 2);
+    assert_eq!(level_on(&days, "2027-01-31"), 2);
+    assert_eq!(level_on(&days, "2027-02-01"), 3);
+    let held: Vec<String> = events(&days, "runway_held").iter().map(|(d, _)| d.date.to_string()).collect();
+    assert_eq!(
+        (held.first().map(String::as_str), held.last().map(String::as_str)),
+        (Some("2026-12-31"), Some("2027-01-31"))
+    );
+    assert_eq!(held.len(), 32);
+    // The alerts: a warning under 15 months, a critical one under 12, once each.
+    let alerts: Vec<(String, Severity)> = events(&days, "runway_alert")
+        .into_iter()
+        .map(|(d, e)| match e {
+            Event::RunwayAlert { severity, .. } => (d.date.to_string(), *severity),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(alerts, [("2026-07-13".into(), Severity::Warning), ("2026-10-24".into(), Severity::Critical)]);
+    // Under the minimum, a step-down is proposed (for approval), never taken.
+    let proposed = events(&days, "approval_required");
+    assert!(!proposed.is_empty());
+    assert!(days.iter().all(|d| d.level >= 2 || d.date < day("2026-07-31")), "never stepped down on its own");
+    let day_of = |date: &str| days.iter().find(|d| d.date == day(date)).unwrap();
+    assert_eq!(day_of("2026-10-24").runway.map(|m| m.to_string()), Some("11.9".into()));
+    assert!(day_of("2027-02-01").runway.is_some_and(|m| !m.is_under(60)), "the round: over 60 months");
+}
+
+#[test]
+fn a_scenario_without_cash_under_a_runway_guard_never_activates_anything() {
+    let days = run_guarded(include_str!("../../../events/scenarios/steady-growth.csv"));
+    assert!(days.iter().all(|d| d.level == 0), "no cash figure: the runway is unknown");
+    assert!(
+        events(&days, "runway_held").iter().any(|(_, e)| matches!(e, Event::RunwayHeld { after: None, .. }))
+    );
 }
