@@ -272,10 +272,14 @@ impl Report<'_> {
     }
 
     fn monthly(&self, h: &mut String) {
-        h.push_str(
+        // The runway column only for a configuration that guards it.
+        let runway = self.config.runway.is_some();
+        let _ = write!(
+            h,
             "<h2>Month by month</h2><table id=\"monthly\"><thead><tr><th>month</th><th>MRR</th>\
-             <th>3-month average</th><th>cost</th><th>cost / MRR</th><th>level at month end</th>\
+             <th>3-month average</th><th>cost</th><th>cost / MRR</th>{}<th>level at month end</th>\
              <th>changes</th><th>alerts</th></tr></thead><tbody>\n",
+            if runway { "<th>runway (months)</th>" } else { "" }
         );
         for r in sim::monthly(self.days) {
             let list = |entries: &[sim::MonthEntry]| {
@@ -285,10 +289,15 @@ impl Report<'_> {
                     entries.iter().map(|e| esc(&e.to_string())).collect::<Vec<_>>().join("<br>")
                 }
             };
+            let runway_cell = if runway {
+                format!("<td class=\"num\">{}</td>", r.runway.map_or("-".into(), |m| m.to_string()))
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 h,
                 "<tr><td class=\"date\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td>{runway_cell}<td>{}</td><td>{}</td><td>{}</td></tr>",
                 r.month,
                 r.mrr,
                 r.average_3m,
@@ -383,6 +392,36 @@ mod tests {
 
     fn config() -> Config {
         Config::from_yaml(revscale_engine::DEFAULT_CONFIG_YAML).unwrap()
+    }
+
+    fn monthly_table(config: &Config, csv: &str) -> String {
+        let scenario = Scenario::parse_csv(csv, config).unwrap();
+        let days = sim::simulate(config, &scenario, &SimOptions::default()).unwrap();
+        let report = Report {
+            history: Path::new("h.csv"),
+            config_name: "c.yaml",
+            provenance: Vec::new(),
+            config,
+            days: &days,
+            added: &[],
+        };
+        let mut html = String::new();
+        report.monthly(&mut html);
+        html
+    }
+
+    #[test]
+    fn the_month_table_shows_the_runway_for_a_configuration_that_guards_it() {
+        let scenario = include_str!("../../events/scenarios/runway-guard.csv");
+        let guarded = Config::from_yaml(include_str!("../../config/examples/runway.yaml")).unwrap();
+        let html = monthly_table(&guarded, scenario);
+        assert!(
+            html.contains("<th>cost / MRR</th><th>runway (months)</th><th>level at month end</th>"),
+            "{html}"
+        );
+        assert!(html.contains("<td class=\"num\">10.0</td>"), "December 2026's runway: {html}");
+        assert!(html.contains("held L3: runway under 12 months (31 days)"), "{html}");
+        assert!(!monthly_table(&config(), scenario).contains("runway"), "no column without the guard");
     }
 
     #[test]
