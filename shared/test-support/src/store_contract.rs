@@ -139,6 +139,16 @@ pub async fn state_writes_are_versioned_and_a_stale_writer_gets_a_conflict(s: &i
     // A lost write leaves no audit record behind.
     assert!(s.audit_record("d2").await.unwrap().is_none());
     assert!(s.audit_record("d4").await.unwrap().is_none());
+    // The cash figure (runway guard) is stored with the state, as it was set.
+    let mut with_cash = state.clone();
+    with_cash.cash = Some(revscale_engine::runway::CashBalance {
+        amount: Money::from_minor(42_000_050, Currency::EUR),
+        as_of: day("2026-12-01"),
+        set_by: "arn:aws:iam::123456789012:user/ada".into(),
+        set_on: day("2026-12-05"),
+    });
+    assert_eq!(s.record_decision(&record("d5"), &with_cash, Some(2)).await.unwrap(), Written::Created);
+    assert_eq!(s.load_state().await.unwrap().unwrap().value.cash, with_cash.cash);
 }
 
 pub async fn the_audit_trail_is_append_only_and_read_newest_first(s: &impl Store) {
