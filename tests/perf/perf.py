@@ -357,7 +357,10 @@ def main():
             "REVSCALE_CONFIG_FOR_PYTHON": str(config),
         }
         rows = []
-        for function in args.functions:
+        # The provisioner acts on the state the evaluator stores (its first evaluation
+        # creates it): measured alone, it would measure its "no state" refusal.
+        functions = [f for f in FUNCTIONS if f in args.functions or (f == "evaluate" and "provision" in args.functions)]
+        for function in functions:
             binary = args.bin_dir / function
             if not binary.exists():
                 raise SystemExit(f"{binary} is missing: build the functions for this machine first")

@@ -1,15 +1,16 @@
-//! AWS's Query protocol (EC2, RDS): a form-encoded POST of `Action`, `Version` and the
-//! action's parameters, signed with SigV4 (`aws-sigv4`, with the SDK configuration's
-//! credentials, region and endpoint), answered in XML, read with `roxmltree`.
+//! AWS's Query protocol (EC2, RDS, Auto Scaling, CloudFormation): a form-encoded POST
+//! of `Action`, `Version` and the action's parameters, signed with SigV4 (`aws-sigv4`,
+//! with the SDK configuration's credentials, region and endpoint), answered in XML,
+//! read with `roxmltree`.
 //!
-//! Why not the SDK's clients for these two: `aws-sdk-ec2` and `aws-sdk-rds` are the
-//! largest crates of the SDK (EC2 has over 600 operations, RDS over 160, with answer
-//! types of a hundred fields each): the functions' arm64 release build compiles every
-//! client they use, and the provisioner's and evaluator's zips carry each client's
-//! code, for the four or five calls a driver makes (docs/performance.md has the
-//! sizes). The tests still set databases up with `aws-sdk-rds`. The protocol, the signature and the error shape are AWS's
-//! documented ones, unchanged for a decade, and moto serves them as AWS does
-//! (tests/drivers/ec2_instances.rs, tests/drivers/rds.rs).
+//! Why not the SDK's clients for these four: each SDK crate carries every operation of
+//! its service (EC2 over 600, RDS over 160, CloudFormation and Auto Scaling about 90 and
+//! 60), with answer types of a hundred fields each. The functions' arm64 release build
+//! compiles every client they use, and the provisioner's and evaluator's zips carry
+//! each client's code, for the three to five calls a driver makes (docs/performance.md
+//! has the sizes). The tests still set resources up with the SDK crates. The protocol,
+//! the signature and the error shape are AWS's documented ones, unchanged for a
+//! decade, and moto serves them as AWS does (tests/drivers/).
 
 use std::time::{Duration, SystemTime};
 
