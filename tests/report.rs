@@ -58,3 +58,41 @@ fn the_backtest_report_of_a_shipped_scenario_renders_in_headless_chromium() {
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a screenshot with something in it");
     report(&format!("backtest report screenshot: {} ({summary})", shot.canonicalize().unwrap().display()));
 }
+
+#[test]
+fn the_forecast_page_renders_in_headless_chromium_with_its_fan_chart_and_tables() {
+    let dir = repo().join("target/forecast-report");
+    std::fs::create_dir_all(&dir).unwrap();
+    let html = dir.join("steady-growth.html");
+    let shot = dir.join("steady-growth.png");
+    let _ = std::fs::remove_file(&shot);
+    let o = revscale_command(&[
+        "forecast",
+        "events/scenarios/steady-growth.csv",
+        "--runs",
+        "50",
+        "--months",
+        "12",
+        "--html",
+        html.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("node")
+        .arg(repo().join("tests/browser/check-report.mjs"))
+        .arg(&html)
+        .arg(&shot)
+        .env("LEVEL_NAMES", "L1 launch,L2 growth,L3 scale,L4 enterprise")
+        .env("TABLES", "months")
+        .output()
+        .expect("node runs (Chromium: apt-get install chromium, or set CHROMIUM)");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(summary["tableRows"]["months"], 12, "{summary}");
+    assert!(summary["monthLabels"].as_u64().unwrap() >= 2, "months on the fan chart's axis: {summary}");
+    assert_eq!((summary["consoleErrors"].as_u64(), summary["networkRequests"].as_u64()), (Some(0), Some(0)));
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a screenshot with something in it");
+    report(&format!("forecast page screenshot: {} ({summary})", shot.canonicalize().unwrap().display()));
+}

@@ -274,11 +274,11 @@ impl Report<'_> {
     fn monthly(&self, h: &mut String) {
         // The runway column only for a configuration that guards it.
         let runway = self.config.runway.is_some();
-        let _ = write!(
+        let _ = writeln!(
             h,
             "<h2>Month by month</h2><table id=\"monthly\"><thead><tr><th>month</th><th>MRR</th>\
              <th>3-month average</th><th>cost</th><th>cost / MRR</th>{}<th>level at month end</th>\
-             <th>changes</th><th>alerts</th></tr></thead><tbody>\n",
+             <th>changes</th><th>alerts</th></tr></thead><tbody>",
             if runway { "<th>runway (months)</th>" } else { "" }
         );
         for r in sim::monthly(self.days) {

@@ -12,6 +12,7 @@ mod chart;
 mod config_push;
 #[cfg(feature = "aws")]
 mod drift;
+mod forecast;
 #[cfg(feature = "aws")]
 mod history;
 #[cfg(feature = "aws")]
@@ -46,6 +47,9 @@ enum Command {
     /// Replay a company's own history (`history fetch`, `history export`) through the
     /// engine and write one self-contained HTML report.
     Backtest(backtest::Args),
+    /// A Monte Carlo forecast through the engine: the probability of each level by
+    /// month, when each level comes, and when to pre-warm (no AWS).
+    Forecast(forecast::Args),
     /// Fetch the past from Stripe and Cost Explorer, seed a stack with it, or export what
     /// a stack has collected.
     #[cfg(feature = "aws")]
@@ -209,6 +213,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Simulate(args) => simulate::run(&args),
         Command::Backtest(args) => backtest::run(&args),
+        Command::Forecast(args) => forecast::run(&args),
         #[cfg(feature = "aws")]
         Command::History { command } => history::run(&command),
         Command::Config { command: ConfigCommand::Validate { file, json } } => validate(file, json),

@@ -19,7 +19,8 @@
 //     With LEVEL_NAMES=a,b,c (comma-separated), each name appears in the text
 //     of #legend or of the chart svg.
 //   - <table id="monthly">, <table id="decisions"> and <table id="added-cost">
-//     each have at least one row in a <tbody>.
+//     each have at least one row in a <tbody>; with env TABLES=a,b,c, the
+//     tables with those ids instead (the forecast page's).
 //   - The report is self-contained: it loads nothing but itself, data: URLs
 //     (and in-memory blob:/about: URLs). Any http(s)/ws(s) request, or a
 //     file: URL other than the report, is aborted and is a failure.
@@ -29,7 +30,7 @@
 //
 // Output: one JSON line on stdout:
 //   {"svg":{"width":..,"height":..},"monthLabels":n,"monthlyRows":n,
-//    "decisionRows":n,"addedCostRows":n,"consoleErrors":n,
+//    "decisionRows":n,"addedCostRows":n,"tableRows":{"id":n,..},"consoleErrors":n,
 //    "networkRequests":n,"screenshot":"/abs/path.png"}
 // Each failure is printed on stderr as "FAIL: ...". Exit 0 when every check
 // passes, 1 when any fails (or the 60 s overall deadline passes), 2 on a
@@ -61,6 +62,10 @@ const executablePath = process.env.CHROMIUM || CANDIDATES.find((p) => existsSync
 if (!executablePath) {
   usage(`no Chromium found: set CHROMIUM or install one of ${CANDIDATES.join(', ')}`);
 }
+const tableIds = (process.env.TABLES || 'monthly,decisions,added-cost')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const levelNames = (process.env.LEVEL_NAMES || '')
   .split(',')
   .map((s) => s.trim())
@@ -158,7 +163,7 @@ async function run() {
   if (resp && !resp.ok() && resp.status() !== 0) fail(`loading the report gave status ${resp.status()}`);
 
   const facts = await page.evaluate(
-    (labelSrc, names) => {
+    (labelSrc, names, tableIds) => {
       const label = new RegExp(labelSrc);
       const text = (el) => (el?.textContent ?? '').replace(/\s+/g, ' ').trim();
       const charts = [...document.querySelectorAll('svg')]
@@ -195,10 +200,12 @@ async function run() {
         monthlyRows: rows('monthly'),
         decisionRows: rows('decisions'),
         addedCostRows: rows('added-cost'),
+        tableRows: Object.fromEntries(tableIds.map((id) => [id, rows(id)])),
       };
     },
     MONTH_LABEL.source,
     levelNames,
+    tableIds,
   );
 
   if (!facts.title) fail('document.title is empty');
@@ -216,11 +223,7 @@ async function run() {
   } else if (facts.missingNames.length) {
     fail(`level name(s) not in #legend or the chart: ${facts.missingNames.join(', ')}`);
   }
-  for (const [id, n] of [
-    ['monthly', facts.monthlyRows],
-    ['decisions', facts.decisionRows],
-    ['added-cost', facts.addedCostRows],
-  ]) {
+  for (const [id, n] of Object.entries(facts.tableRows)) {
     if (n === null) fail(`no <table id="${id}">`);
     else if (n < 1) fail(`<table id="${id}"> has no <tbody> row`);
   }
@@ -236,6 +239,7 @@ async function run() {
     monthlyRows: facts.monthlyRows ?? 0,
     decisionRows: facts.decisionRows ?? 0,
     addedCostRows: facts.addedCostRows ?? 0,
+    tableRows: facts.tableRows,
     consoleErrors,
     networkRequests: networkUrls.length,
     screenshot: shotPath,

@@ -18,6 +18,8 @@ use revscale_engine::ports::{Apply, ComponentDriver, DriverError, DriverStatus, 
 use revscale_engine::provisioning::execute;
 use revscale_engine::rules::{Inputs, evaluate, history_needed_from};
 use revscale_engine::runway::RunwayMonths;
+
+pub mod forecast;
 use revscale_engine::state::SystemState;
 
 /// From `date` on, MRR is `mrr` and the monthly run-rate of costs not caused by managed
@@ -37,6 +39,8 @@ pub struct Scenario {
     /// `# inject-failure: COMPONENT@YYYY-MM-DD` lines, so a failure scenario carries
     /// its own failure.
     pub failures: Vec<InjectedFailure>,
+    /// Each row's line in the file, for the errors of what reads the rows later.
+    pub lines: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +76,7 @@ impl Scenario {
         }
         let fields = columns.len();
         let mut rows: Vec<ScenarioRow> = Vec::new();
+        let mut lines = Vec::new();
         for record in reader.records() {
             let record = record.map_err(|e| ScenarioError::Line {
                 line: e.position().map_or(0, |p| p.line()),
@@ -111,6 +116,7 @@ impl Scenario {
                 return Err(at(format!("dates must increase: {} comes after {}", row.date, prev.date)));
             }
             rows.push(row);
+            lines.push(line);
         }
         if rows.is_empty() {
             return Err(ScenarioError::Empty);
@@ -127,7 +133,7 @@ impl Scenario {
                 failures.push(failure);
             }
         }
-        Ok(Scenario { rows, failures })
+        Ok(Scenario { rows, failures, lines })
     }
 
     pub fn first_date(&self) -> NaiveDate {
@@ -282,18 +288,87 @@ pub fn simulate(
     if last < first {
         return Err(SimError::UntilBeforeStart { until: last, first });
     }
-    let driver = SimulatedDriver::new(failures, first);
-    let mut state = SystemState::initial(config, first);
-    let mut billed = History::new();
+    let mut simulation = Simulation::new(config, first, failures, options.auto_approve);
     let mut days = Vec::new();
     let mut date = first;
     while date <= last {
         let Some(row) = scenario.row_on(date) else {
             break;
         };
+        let cash = row.cash.filter(|_| row.date == date);
+        days.push(simulation.day(date, row.mrr, row.cost, cash));
+        date = date + Days::new(1);
+    }
+    Ok(days)
+}
+
+/// The engine's day, repeated: the state, the collected history and the simulated
+/// driver, carried from one day to the next. [`simulate`] runs one over a scenario; a
+/// forecast runs one over the history, then a copy of it over each future path.
+pub struct Simulation<'c> {
+    config: &'c Config,
+    driver: SimulatedDriver,
+    state: SystemState,
+    billed: History,
+    auto_approve: bool,
+}
+
+impl Clone for Simulation<'_> {
+    fn clone(&self) -> Self {
+        let reached = self.driver.reached.lock().map(|r| r.clone()).unwrap_or_default();
+        let pending = self.driver.pending.lock().map(|p| p.clone()).unwrap_or_default();
+        let today = self.driver.today.lock().map(|d| *d).unwrap_or(NaiveDate::MIN);
+        Simulation {
+            config: self.config,
+            driver: SimulatedDriver {
+                pending: Mutex::new(pending),
+                today: Mutex::new(today),
+                reached: Mutex::new(reached),
+            },
+            state: self.state.clone(),
+            billed: self.billed.clone(),
+            auto_approve: self.auto_approve,
+        }
+    }
+}
+
+/// What one simulated day decided and did.
+pub struct Step {
+    pub decision: revscale_engine::Decision,
+    /// The decision's events, then the provisioning's (and an auto-approved
+    /// re-evaluation's, cost alerts aside).
+    pub events: Vec<Event>,
+    /// The production cost of the day (the scenario's cost plus managed components).
+    pub cost: Money,
+}
+
+impl<'c> Simulation<'c> {
+    pub fn new(
+        config: &'c Config,
+        first: NaiveDate,
+        failures: Vec<InjectedFailure>,
+        auto_approve: bool,
+    ) -> Self {
+        Simulation {
+            config,
+            driver: SimulatedDriver::new(failures, first),
+            state: SystemState::initial(config, first),
+            billed: History::new(),
+            auto_approve,
+        }
+    }
+
+    pub fn state(&self) -> &SystemState {
+        &self.state
+    }
+
+    /// One day: `mrr` and `cost` (the run-rate of what revscale does not manage) as
+    /// collected, and the bank balance when one is given that day.
+    pub fn step(&mut self, date: NaiveDate, mrr: Money, cost: Money, cash: Option<Money>) -> Step {
+        let config = self.config;
         // A balance on its own day, as an operator would set it that morning.
-        if let Some(cash) = row.cash.filter(|_| row.date == date)
-            && let Err(refused) = state.set_cash(config, cash, date, "scenario", date)
+        if let Some(cash) = cash
+            && let Err(refused) = self.state.set_cash(config, cash, date, "scenario", date)
         {
             // parse_csv read it in the configuration's currency, never negative.
             unreachable_cash(&refused);
@@ -301,18 +376,17 @@ pub fn simulate(
         // What Cost Explorer would show (the scenario's other costs and the components
         // billed by AWS), then the production cost exactly as the evaluator takes it.
         let aws_bill =
-            Money::from_minor(row.cost.minor + state.aws_billed_cost(config).minor, config.currency);
-        let cost = state.production_cost(config, aws_bill);
+            Money::from_minor(cost.minor + self.state.aws_billed_cost(config).minor, config.currency);
+        let production = self.state.production_cost(config, aws_bill);
         // Stored as collected, then read as the evaluation cycle reads it: the same
         // function, the same inputs, so a simulated day decides what a deployed one would.
-        billed.insert(DailySnapshot { date, mrr: row.mrr, cost: Some(aws_bill) });
-        billed.prune_before(history_needed_from(config, date));
-        let history = state.production_history(config, &billed);
-        let snapshot = DailySnapshot { date, mrr: row.mrr, cost: Some(cost) };
+        self.billed.insert(DailySnapshot { date, mrr, cost: Some(aws_bill) });
+        self.billed.prune_before(history_needed_from(config, date));
+        let history = self.state.production_history(config, &self.billed);
 
-        let mut decision = evaluate(&Inputs { config, state: &state, history: &history }, date);
+        let mut decision = evaluate(&Inputs { config, state: &self.state, history: &history }, date);
         let mut events = decision.events.clone();
-        if options.auto_approve
+        if self.auto_approve
             && decision.outcome == Outcome::AwaitingApproval
             && let Some(pending) = decision.state.pending_approval.as_mut()
         {
@@ -327,29 +401,39 @@ pub fn simulate(
             decision = evaluate(&Inputs { config, state: &approved, history: &history }, date);
             events.extend(decision.events.iter().filter(|e| !matches!(e, Event::Alert { .. })).cloned());
         }
-        state = decision.state.clone();
+        self.state = decision.state.clone();
         if decision.outcome == Outcome::Execute {
-            driver.set_today(date);
-            events.extend(pollster::block_on(execute(config, &mut state, &decision, &driver, date)));
+            self.driver.set_today(date);
+            events.extend(pollster::block_on(execute(
+                config,
+                &mut self.state,
+                &decision,
+                &self.driver,
+                date,
+            )));
         }
-        state.version += 1;
-        days.push(DayRecord {
+        self.state.version += 1;
+        Step { decision, events, cost: production }
+    }
+
+    /// [`Simulation::step`], as the simulator's day record.
+    pub fn day(&mut self, date: NaiveDate, mrr: Money, cost: Money, cash: Option<Money>) -> DayRecord {
+        let Step { decision, events, cost } = self.step(date, mrr, cost, cash);
+        DayRecord {
             date,
-            mrr: row.mrr,
+            mrr,
             cost,
-            ratio: snapshot.ratio(),
+            ratio: cost.ratio_to(mrr),
             average_3m: decision.figures.average_3m,
             runway: decision.figures.runway,
-            level: state.level,
-            components: state.components.iter().map(|(id, r)| (id.clone(), r.state)).collect(),
+            level: self.state.level,
+            components: self.state.components.iter().map(|(id, r)| (id.clone(), r.state)).collect(),
             events,
-            decision_id: decision.id.clone(),
+            decision_id: decision.id,
             outcome: decision.outcome,
-            reasons: decision.reasons.clone(),
-        });
-        date = date + Days::new(1);
+            reasons: decision.reasons,
+        }
     }
-    Ok(days)
 }
 
 /// The scenario's cash is read in the configuration's currency and never negative, on
