@@ -529,14 +529,12 @@ impl RunwayHold {
 
 /// The runway guard on an activation (`what`: "level 2", "pre-warming L2") adding
 /// `extra` a month: held when the runway after it is under the minimum, or unknown.
-/// `None` passes: no runway section, nothing added, or a runway that stays at or above
-/// the minimum.
+/// `None` passes: no runway section, or a runway that stays at or above the minimum.
 fn runway_hold(day: &Day<'_>, what: &str, extra: Money) -> Option<RunwayHold> {
     let Day { config, state, history, today } = *day;
     let min_months = config.runway.as_ref()?.min_months;
-    if extra.minor <= 0 {
-        return None;
-    }
+    // Even an activation that adds nothing waits while the runway is under the
+    // minimum or unknown: the promise is that none leaves it there.
     let before = runway_today(config, state, history, today, config.zero())?;
     let after = runway_today(config, state, history, today, extra)?;
     match (&before, &after) {
@@ -551,7 +549,7 @@ fn runway_hold(day: &Day<'_>, what: &str, extra: Money) -> Option<RunwayHold> {
                 // Already under: the figure that matters is what it adds, not a tenth of
                 // a month.
                 format!(
-                    "the runway is {b} months, under the minimum {min_months}: {what} would add {extra} a month and shorten it further (to {a})"
+                    "the runway is {b} months, under the minimum {min_months}: {what} waits until it is back over it (it would add {extra} a month, leaving {a})"
                 )
             } else {
                 format!("{what} would shorten the runway from {b} to {a} months (minimum {min_months})")

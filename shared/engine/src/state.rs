@@ -395,7 +395,11 @@ impl SystemState {
     /// The history the rules decide on: each day's collected (Cost Explorer) cost plus
     /// what is billed outside AWS for the components as they stand now.
     pub fn production_history(&self, config: &Config, billed: &History) -> History {
-        billed.with_costs(|aws| self.production_cost(config, aws))
+        // What `production_cost` adds is the same every day (the components as they
+        // stand now): summed once, not once a day (a forecast runs this millions of
+        // times).
+        let external = self.cost_of(config, |c| c.billing == Billing::External);
+        billed.with_costs(|aws| Money::from_minor(aws.minor.saturating_add(external.minor), config.currency))
     }
 
     fn cost_of(&self, config: &Config, include: impl Fn(&Component) -> bool) -> Money {

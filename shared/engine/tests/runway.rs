@@ -354,7 +354,7 @@ fn an_activation_on_a_runway_already_under_the_minimum_is_held_naming_what_it_ad
     assert_eq!(d.to_level, 1);
     assert!(
         d.reasons.contains(
-            &"L2 held by the runway guard: the runway is 10.9 months, under the minimum 12: level 2 would add EUR 160 a month and shorten it further (to 10.7)"
+            &"L2 held by the runway guard: the runway is 10.9 months, under the minimum 12: level 2 waits until it is back over it (it would add EUR 160 a month, leaving 10.7)"
                 .to_string()
         ),
         "{:?}",

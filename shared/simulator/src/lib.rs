@@ -310,6 +310,12 @@ pub struct Simulation<'c> {
     driver: SimulatedDriver,
     state: SystemState,
     billed: History,
+    /// `state.production_history(billed)`, kept up to date a day at a time while what
+    /// it adds to Cost Explorer's figure (the components billed outside AWS) stays the
+    /// same, and rebuilt when it changes: the same history, without rebuilding it
+    /// every day (a forecast runs millions of days).
+    production: History,
+    production_external: Option<Money>,
     auto_approve: bool,
 }
 
@@ -327,6 +333,8 @@ impl Clone for Simulation<'_> {
             },
             state: self.state.clone(),
             billed: self.billed.clone(),
+            production: self.production.clone(),
+            production_external: self.production_external,
             auto_approve: self.auto_approve,
         }
     }
@@ -334,6 +342,8 @@ impl Clone for Simulation<'_> {
 
 /// What one simulated day decided and did.
 pub struct Step {
+    /// The decision, its `state` swapped for the one it was taken on: the state it
+    /// produced is the simulation's now ([`Simulation::state`]).
     pub decision: revscale_engine::Decision,
     /// The decision's events, then the provisioning's (and an auto-approved
     /// re-evaluation's, cost alerts aside).
@@ -354,6 +364,8 @@ impl<'c> Simulation<'c> {
             driver: SimulatedDriver::new(failures, first),
             state: SystemState::initial(config, first),
             billed: History::new(),
+            production: History::new(),
+            production_external: None,
             auto_approve,
         }
     }
@@ -380,12 +392,22 @@ impl<'c> Simulation<'c> {
         let production = self.state.production_cost(config, aws_bill);
         // Stored as collected, then read as the evaluation cycle reads it: the same
         // function, the same inputs, so a simulated day decides what a deployed one would.
+        let window_start = history_needed_from(config, date);
         self.billed.insert(DailySnapshot { date, mrr, cost: Some(aws_bill) });
-        self.billed.prune_before(history_needed_from(config, date));
-        let history = self.state.production_history(config, &self.billed);
+        self.billed.prune_before(window_start);
+        let external = Money::from_minor(production.minor - aws_bill.minor, config.currency);
+        if self.production_external == Some(external) {
+            self.production.insert(DailySnapshot { date, mrr, cost: Some(production) });
+            self.production.prune_before(window_start);
+        } else {
+            self.production = self.state.production_history(config, &self.billed);
+            self.production_external = Some(external);
+        }
+        let history = &self.production;
 
-        let mut decision = evaluate(&Inputs { config, state: &self.state, history: &history }, date);
-        let mut events = decision.events.clone();
+        let mut decision = evaluate(&Inputs { config, state: &self.state, history }, date);
+        // The decision's events are the day's; the day's record takes them.
+        let mut events = std::mem::take(&mut decision.events);
         if self.auto_approve
             && decision.outcome == Outcome::AwaitingApproval
             && let Some(pending) = decision.state.pending_approval.as_mut()
@@ -398,10 +420,12 @@ impl<'c> Simulation<'c> {
                 decision.reasons.push(format!("the simulated approval was refused: {refused}"));
             }
             let approved = decision.state.clone();
-            decision = evaluate(&Inputs { config, state: &approved, history: &history }, date);
+            decision = evaluate(&Inputs { config, state: &approved, history }, date);
             events.extend(decision.events.iter().filter(|e| !matches!(e, Event::Alert { .. })).cloned());
         }
-        self.state = decision.state.clone();
+        // The decision's state becomes the simulation's (the decision keeps the one it
+        // was taken on; nothing reads it after this).
+        std::mem::swap(&mut self.state, &mut decision.state);
         if decision.outcome == Outcome::Execute {
             self.driver.set_today(date);
             events.extend(pollster::block_on(execute(
