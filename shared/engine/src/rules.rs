@@ -53,6 +53,23 @@ struct Proposal {
 }
 
 pub fn evaluate(inputs: &Inputs<'_>, today: NaiveDate) -> Decision {
+    decide(inputs, today, Identify::Hashed)
+}
+
+/// How a decision is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identify {
+    /// The deterministic id the store, the bus and Step Functions key on: a hash of
+    /// every input ([`evaluate`]).
+    Hashed,
+    /// `<day>-L<from>-L<to>-unrecorded`: for decisions no store or bus ever sees (a
+    /// forecast's paths, millions of them), where the hash would be a third of the
+    /// work. The rules are the same.
+    Unrecorded,
+}
+
+/// [`evaluate`], naming the decision as `identify` says.
+pub fn decide(inputs: &Inputs<'_>, today: NaiveDate, identify: Identify) -> Decision {
     let Inputs { config, state, history } = *inputs;
     let window_start = history_needed_from(config, today);
     let snapshot = history.get(today).copied();
@@ -105,7 +122,10 @@ pub fn evaluate(inputs: &Inputs<'_>, today: NaiveDate) -> Decision {
         Ok(Some(p)) if outcome != Outcome::Hold => (p.to_level, p.cause, p.transitions),
         _ => (state.level, None, Vec::new()),
     };
-    let id = decision_id(inputs, today, window_start, state.level, to_level);
+    let id = match identify {
+        Identify::Hashed => decision_id(inputs, today, window_start, state.level, to_level),
+        Identify::Unrecorded => DecisionId(format!("{today}-L{}-L{to_level}-unrecorded", state.level)),
+    };
     Decision {
         id,
         date: today,

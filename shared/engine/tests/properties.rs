@@ -10,7 +10,7 @@ use revscale_engine::DecisionId;
 use revscale_engine::decision::Outcome;
 use revscale_engine::model::Cause;
 use revscale_engine::model::{Mode, TransitionKind};
-use revscale_engine::rules::cost_delta;
+use revscale_engine::rules::{Identify, cost_delta, decide};
 use revscale_engine::runway::{CashBalance, runway_on};
 use revscale_engine::state::{ComponentRecord, Drain, PendingApproval, ProvisioningRun};
 use revscale_engine::{ComponentState, Config, Currency, History, Money, SystemState};
@@ -275,6 +275,17 @@ proptest! {
             prop_assert!(checked >= 10 && held >= 10, "{checked} activations and {held} holds in {RUNWAY_CASES} cases");
         }
         count_case(&RUNWAYS, "no_automatic_activation_leaves_the_projected_runway_under_the_minimum", RUNWAY_CASES);
+    }
+
+    #[test]
+    fn a_decision_named_without_its_hash_differs_in_nothing_but_its_id(situation in situation()) {
+        let (c, s, h, date) = situation.setup();
+        let inputs = revscale_engine::Inputs { config: &c, state: &s, history: &h };
+        let hashed = revscale_engine::evaluate(&inputs, day(&date));
+        let mut unrecorded = decide(&inputs, day(&date), Identify::Unrecorded);
+        prop_assert!(unrecorded.id.as_str().ends_with("-unrecorded"));
+        unrecorded.id = hashed.id.clone();
+        prop_assert_eq!(unrecorded, hashed);
     }
 
     #[test]

@@ -14,6 +14,10 @@
 //! - **Deterministic**: path `i` draws from its own generator, seeded from `--seed` and
 //!   `i`, so the output is the same for the same seed whatever the number of threads.
 //!
+//! The paths' decisions are the engine's, by the same rules; they are named without the
+//! hash of their inputs (`Identify::Unrecorded`), as nothing records them, which is a
+//! third of an evaluation's time.
+//!
 //! The statistics are floating point (log-changes, their products); every amount the
 //! engine sees is rounded to the currency's minor unit first.
 
@@ -350,6 +354,8 @@ pub fn forecast(
     // The k-th month ends the day before `first_day + k months`.
     let month_ends: Vec<NaiveDate> =
         (1..=options.months).map(|k| first_day + Months::new(k) - Days::new(1)).collect();
+    // The paths' decisions are never recorded: their ids need no hash.
+    let start = start.unrecorded();
     let hot_at_start: Vec<ComponentId> = start
         .state()
         .components

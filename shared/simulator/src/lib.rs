@@ -16,7 +16,7 @@ use revscale_engine::model::DecisionId;
 use revscale_engine::money::{Money, Ratio};
 use revscale_engine::ports::{Apply, ComponentDriver, DriverError, DriverStatus, Observed};
 use revscale_engine::provisioning::execute;
-use revscale_engine::rules::{Inputs, evaluate, history_needed_from};
+use revscale_engine::rules::{Identify, Inputs, decide, history_needed_from};
 use revscale_engine::runway::RunwayMonths;
 
 pub mod forecast;
@@ -317,6 +317,7 @@ pub struct Simulation<'c> {
     production: History,
     production_external: Option<Money>,
     auto_approve: bool,
+    identify: Identify,
 }
 
 impl Clone for Simulation<'_> {
@@ -336,6 +337,7 @@ impl Clone for Simulation<'_> {
             production: self.production.clone(),
             production_external: self.production_external,
             auto_approve: self.auto_approve,
+            identify: self.identify,
         }
     }
 }
@@ -367,7 +369,15 @@ impl<'c> Simulation<'c> {
             production: History::new(),
             production_external: None,
             auto_approve,
+            identify: Identify::Hashed,
         }
+    }
+
+    /// The same simulation, its decisions named without their hash from now on: for
+    /// paths whose decisions no store will ever key on (a forecast's).
+    pub fn unrecorded(mut self) -> Self {
+        self.identify = Identify::Unrecorded;
+        self
     }
 
     pub fn state(&self) -> &SystemState {
@@ -405,7 +415,7 @@ impl<'c> Simulation<'c> {
         }
         let history = &self.production;
 
-        let mut decision = evaluate(&Inputs { config, state: &self.state, history }, date);
+        let mut decision = decide(&Inputs { config, state: &self.state, history }, date, self.identify);
         // The decision's events are the day's; the day's record takes them.
         let mut events = std::mem::take(&mut decision.events);
         if self.auto_approve
@@ -420,7 +430,7 @@ impl<'c> Simulation<'c> {
                 decision.reasons.push(format!("the simulated approval was refused: {refused}"));
             }
             let approved = decision.state.clone();
-            decision = evaluate(&Inputs { config, state: &approved, history }, date);
+            decision = decide(&Inputs { config, state: &approved, history }, date, self.identify);
             events.extend(decision.events.iter().filter(|e| !matches!(e, Event::Alert { .. })).cloned());
         }
         // The decision's state becomes the simulation's (the decision keeps the one it
