@@ -63,8 +63,8 @@ pub enum Identify {
     /// every input ([`evaluate`]).
     Hashed,
     /// `<day>-L<from>-L<to>-unrecorded`: for decisions no store or bus ever sees (a
-    /// forecast's paths, millions of them), where the hash would be a third of the
-    /// work. The rules are the same.
+    /// forecast's paths, millions of them), where serialising the state and hashing it
+    /// would be most of the work. The rules are the same.
     Unrecorded,
 }
 

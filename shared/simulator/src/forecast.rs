@@ -16,7 +16,7 @@
 //!
 //! The paths' decisions are the engine's, by the same rules; they are named without the
 //! hash of their inputs (`Identify::Unrecorded`), as nothing records them, which is a
-//! third of an evaluation's time.
+//! most of an evaluation's time (10,000 one-year paths: 32.5 s with it, 9.5 s without).
 //!
 //! The statistics are floating point (log-changes, their products); every amount the
 //! engine sees is rounded to the currency's minor unit first.
