@@ -44,6 +44,10 @@ pub struct Args {
     /// and the tables.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+    /// Calibration instead: fit on all but the last N months of the history, forecast
+    /// them, and show how often what happened fell inside the P10-P90 band.
+    #[arg(long, value_name = "N", conflicts_with = "html")]
+    holdout_months: Option<u32>,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
@@ -64,6 +68,18 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    if let Some(holdout) = args.holdout_months {
+        let calibration =
+            revscale_simulator::forecast::calibrate(&config, &scenario, holdout, &options, threads)
+                .map_err(|e| at(&e))?;
+        let out = if args.json {
+            serde_json::to_string_pretty(&calibration)? + "\n"
+        } else {
+            calibration_table(&calibration)
+        };
+        print!("{out}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let result = forecast(&config, &scenario, &options, threads).map_err(|e| at(&e))?;
     if let Some(path) = &args.html {
         let page = html(&config, &result, &args.history.display().to_string())?;
@@ -129,6 +145,30 @@ pub fn table(config: &Config, f: &Forecast) -> String {
         }
     }
     out
+}
+
+/// What happened in each held-out month against the forecast's P10-P90 band.
+pub fn calibration_table(c: &revscale_simulator::forecast::Calibration) -> String {
+    let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let header = ["month", "MRR", "P10", "P90", "inside", "level", "P10-P90", "inside"].map(String::from);
+    let rows = c.months.iter().map(|m| {
+        vec![
+            m.month.clone(),
+            m.mrr.to_string(),
+            m.mrr_p10.to_string(),
+            m.mrr_p90.to_string(),
+            yes(m.mrr_inside),
+            format!("L{}", m.level),
+            format!("L{}-L{}", m.level_p10, m.level_p90),
+            yes(m.level_inside),
+        ]
+    });
+    let (mrr, level, n) = c.coverage();
+    format!(
+        "fitted on the history until {}, then forecast\n\n{}\nMRR inside P10-P90 in {mrr} of {n} months; level inside in {level} of {n}\n",
+        c.fitted_until,
+        text_table(&header, rows)
+    )
 }
 
 fn text_table(header: &[String], rows: impl Iterator<Item = Vec<String>>) -> String {

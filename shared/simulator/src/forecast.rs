@@ -63,7 +63,7 @@ pub enum ForecastError {
     )]
     TooShort { days: usize },
     #[error(
-        "line {line}: {date} follows {previous}: a history has every day (history fetch), or one row on the first of each month (a scenario), not gaps"
+        "line {line}: {date} follows {previous}: a daily history (history fetch) must have every day; {previous} to {date} is a gap"
     )]
     Gap { line: u64, date: NaiveDate, previous: NaiveDate },
     #[error("{0}")]
@@ -78,32 +78,25 @@ struct Daily {
     cost: Vec<i64>,
 }
 
-/// Every day from the first row to the last: a daily history as it is, a scenario's
-/// monthly rows held until the next. Any other spacing is a gap, refused with its line.
+/// Every day from the first row to the last. A daily history (nine steps in ten are
+/// one day, as `history fetch` writes it) must have every day: any other step is a
+/// gap, refused with its line. Anything else is a scenario, whose rows are change
+/// points held until the next, the last one for its month.
 fn daily(scenario: &Scenario) -> Result<Daily, ForecastError> {
     let lines = &scenario.lines;
     let rows = &scenario.rows;
-    let is_daily = rows.windows(2).all(|w| (w[1].date - w[0].date).num_days() == 1);
-    let is_monthly = rows.iter().all(|r| r.date.day() == 1)
-        && rows.windows(2).all(|w| w[0].date + Months::new(1) == w[1].date);
-    if !is_daily && !is_monthly {
-        // The first pair that is neither: one day apart in a daily file, a month in a
-        // monthly one.
-        let monthly_file = rows.first().is_some_and(|r| r.date.day() == 1)
-            && rows.get(1).is_some_and(|r| r.date.day() == 1 && (r.date - rows[0].date).num_days() > 1);
-        for (i, w) in rows.windows(2).enumerate() {
-            let ok = if monthly_file {
-                w[1].date.day() == 1 && w[0].date + Months::new(1) == w[1].date
-            } else {
-                (w[1].date - w[0].date).num_days() == 1
-            };
-            if !ok {
-                return Err(ForecastError::Gap {
-                    line: lines.get(i + 1).copied().unwrap_or(0),
-                    date: w[1].date,
-                    previous: w[0].date,
-                });
-            }
+    let steps = rows.len().saturating_sub(1);
+    let one_day = rows.windows(2).filter(|w| (w[1].date - w[0].date).num_days() == 1).count();
+    let is_daily = steps > 0 && one_day * 10 >= steps * 9;
+    if is_daily {
+        if let Some((i, w)) =
+            rows.windows(2).enumerate().find(|(_, w)| (w[1].date - w[0].date).num_days() != 1)
+        {
+            return Err(ForecastError::Gap {
+                line: lines.get(i + 1).copied().unwrap_or(0),
+                date: w[1].date,
+                previous: w[0].date,
+            });
         }
     }
     let (first, last) = (scenario.first_date(), scenario.last_date());
@@ -534,5 +527,112 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(path_rng(42, 0).u64(..), path_rng(43, 0).u64(..));
         assert_ne!(path_rng(42, 0).u64(..), path_rng(42, 1).u64(..));
+    }
+}
+
+/// One held-out month: what happened against what the forecast made of the months
+/// before it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CalibrationMonth {
+    pub month: String,
+    pub mrr: Money,
+    pub mrr_p10: Money,
+    pub mrr_p90: Money,
+    pub mrr_inside: bool,
+    pub level: u8,
+    /// The P10 and P90 of the forecast's level at the month's end.
+    pub level_p10: u8,
+    pub level_p90: u8,
+    pub level_inside: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Calibration {
+    pub fitted_until: NaiveDate,
+    pub months: Vec<CalibrationMonth>,
+}
+
+impl Calibration {
+    /// (months with the realised MRR inside P10-P90, months with the level inside, months).
+    pub fn coverage(&self) -> (usize, usize, usize) {
+        let mrr = self.months.iter().filter(|m| m.mrr_inside).count();
+        let level = self.months.iter().filter(|m| m.level_inside).count();
+        (mrr, level, self.months.len())
+    }
+}
+
+/// The level at a cumulative share `q` of the paths.
+fn level_quantile(probabilities: &[f64], q: f64) -> u8 {
+    let mut cumulative = 0.0;
+    for (level, p) in probabilities.iter().enumerate() {
+        cumulative += p;
+        if cumulative + 1e-9 >= q {
+            return level as u8;
+        }
+    }
+    probabilities.len().saturating_sub(1) as u8
+}
+
+/// Honest calibration: the forecast fitted on all but the last `holdout` months of
+/// `history`, against what the same engine did on those months.
+pub fn calibrate(
+    config: &Config,
+    history: &Scenario,
+    holdout: u32,
+    options: &ForecastOptions,
+    threads: usize,
+) -> Result<Calibration, ForecastError> {
+    let days = daily(history)?;
+    let last = *days.dates.last().unwrap_or(&history.first_date());
+    let fitted_until = last - Months::new(holdout);
+    let keep = history.rows.iter().take_while(|r| r.date <= fitted_until).count();
+    // A monthly scenario's last kept row holds for its month: the fit ends there.
+    let fit = Scenario {
+        rows: history.rows[..keep].to_vec(),
+        failures: Vec::new(),
+        lines: history.lines[..keep.min(history.lines.len())].to_vec(),
+    };
+    let fitted = forecast(config, &fit, &ForecastOptions { months: holdout, ..*options }, threads)?;
+    let realised = crate::simulate(
+        config,
+        history,
+        &crate::SimOptions { until: Some(last), ..crate::SimOptions::default() },
+    )?;
+    let months = fitted
+        .months
+        .iter()
+        .enumerate()
+        .filter_map(|(k, m)| {
+            let end = fitted.from + Months::new(k as u32 + 1) - Days::new(1);
+            let day = realised.iter().find(|d| d.date == end)?;
+            let (level_p10, level_p90) =
+                (level_quantile(&m.level_probability, 0.1), level_quantile(&m.level_probability, 0.9));
+            Some(CalibrationMonth {
+                month: m.month.clone(),
+                mrr: day.mrr,
+                mrr_p10: m.mrr_p10,
+                mrr_p90: m.mrr_p90,
+                mrr_inside: m.mrr_p10.minor <= day.mrr.minor && day.mrr.minor <= m.mrr_p90.minor,
+                level: day.level,
+                level_p10,
+                level_p90,
+                level_inside: level_p10 <= day.level && day.level <= level_p90,
+            })
+        })
+        .collect();
+    Ok(Calibration { fitted_until: fitted.from - Days::new(1), months })
+}
+
+#[cfg(test)]
+mod calibration_tests {
+    use super::*;
+
+    #[test]
+    fn the_level_quantiles_read_the_cumulative_shares() {
+        assert_eq!(level_quantile(&[0.0, 1.0, 0.0], 0.1), 1);
+        assert_eq!(level_quantile(&[0.05, 0.5, 0.45], 0.1), 1);
+        assert_eq!(level_quantile(&[0.05, 0.5, 0.45], 0.9), 2);
+        assert_eq!(level_quantile(&[0.1, 0.8, 0.1], 0.1), 0);
+        assert_eq!(level_quantile(&[0.1, 0.8, 0.1], 0.9), 1);
     }
 }

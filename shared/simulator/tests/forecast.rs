@@ -104,17 +104,12 @@ fn bad_options_and_short_or_gapped_histories_are_refused_with_the_reason() {
         growing().lines().filter(|l| !l.starts_with("2026-01-05")).map(|l| format!("{l}\n")).collect();
     assert_eq!(
         run(&c, &gapped, &options(1), 1).unwrap_err().to_string(),
-        "line 6: 2026-01-06 follows 2026-01-04: a history has every day (history fetch), or one row on the first of each month (a scenario), not gaps"
+        "line 6: 2026-01-06 follows 2026-01-04: a daily history (history fetch) must have every day; 2026-01-04 to 2026-01-06 is a gap"
     );
-    // A monthly scenario skipping March.
-    let monthly =
-        "date,mrr,cost\n2026-01-01,300,40\n2026-02-01,320,40\n2026-04-01,350,40\n2026-05-01,360,40\n";
-    assert!(
-        run(&c, monthly, &options(1), 1)
-            .unwrap_err()
-            .to_string()
-            .starts_with("line 4: 2026-04-01 follows 2026-02-01")
-    );
+    // A scenario's rows are change points, held until the next: not gaps.
+    let scenario =
+        "date,mrr,cost\n2026-01-01,300,40\n2026-02-01,320,40\n2026-04-15,350,40\n2026-05-01,360,40\n";
+    assert_eq!(run(&c, scenario, &options(5), 1).unwrap().history_days, 151, "to May 31st");
 }
 
 #[test]
@@ -140,4 +135,23 @@ fn each_path_runs_the_runway_guard_when_cash_is_known() {
     let free = run(&config(), &csv, &options(40), 2).unwrap();
     assert_eq!(free.runway_guard_probability, 0.0);
     assert!(free.levels.iter().any(|l| l.probability > 0.5), "{free:?}");
+}
+
+#[test]
+fn calibration_holds_out_the_last_months_and_compares_what_happened_with_the_band() {
+    let c = config();
+    let csv = include_str!("../../../events/scenarios/steady-growth.csv");
+    let history = Scenario::parse_csv(csv, &c).unwrap();
+    let cal = revscale_simulator::forecast::calibrate(&c, &history, 6, &options(40), 2).unwrap();
+    assert_eq!(cal.fitted_until, NaiveDate::from_ymd_opt(2027, 4, 30).unwrap());
+    assert_eq!(cal.months.len(), 6);
+    assert_eq!(cal.months[0].month, "2027-05");
+    // What happened is the scenario through the same engine: May 2027's MRR and level.
+    assert_eq!((cal.months[0].mrr, cal.months[0].level), (eur(10_800), 3));
+    for m in &cal.months {
+        assert_eq!(m.mrr_inside, m.mrr_p10.minor <= m.mrr.minor && m.mrr.minor <= m.mrr_p90.minor, "{m:?}");
+        assert_eq!(m.level_inside, m.level_p10 <= m.level && m.level <= m.level_p90, "{m:?}");
+    }
+    let (mrr, level, n) = cal.coverage();
+    assert!(mrr <= n && level <= n && n == 6);
 }
