@@ -23,7 +23,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, Days, Months, NaiveDate};
+use chrono::{Days, Months, NaiveDate};
 use revscale_engine::config::Config;
 use revscale_engine::decision::Event;
 use revscale_engine::history::YearMonth;
@@ -88,16 +88,15 @@ fn daily(scenario: &Scenario) -> Result<Daily, ForecastError> {
     let steps = rows.len().saturating_sub(1);
     let one_day = rows.windows(2).filter(|w| (w[1].date - w[0].date).num_days() == 1).count();
     let is_daily = steps > 0 && one_day * 10 >= steps * 9;
-    if is_daily {
-        if let Some((i, w)) =
+    if is_daily
+        && let Some((i, w)) =
             rows.windows(2).enumerate().find(|(_, w)| (w[1].date - w[0].date).num_days() != 1)
-        {
-            return Err(ForecastError::Gap {
-                line: lines.get(i + 1).copied().unwrap_or(0),
-                date: w[1].date,
-                previous: w[0].date,
-            });
-        }
+    {
+        return Err(ForecastError::Gap {
+            line: lines.get(i + 1).copied().unwrap_or(0),
+            date: w[1].date,
+            previous: w[0].date,
+        });
     }
     let (first, last) = (scenario.first_date(), scenario.last_date());
     // A monthly scenario's last row holds for its month.
