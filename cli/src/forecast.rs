@@ -115,6 +115,9 @@ pub fn table(config: &Config, f: &Forecast) -> String {
     });
     out += &text_table(&header, rows);
     out.push('\n');
+    if f.levels.is_empty() {
+        let _ = writeln!(out, "L{} is the top level: no level above it to reach", f.start_level);
+    }
     let header = ["level", "reached", "P10", "P50", "P90"].map(String::from);
     let rows = f.levels.iter().map(|l| {
         vec![

@@ -11,6 +11,10 @@
 //!   is in; the rest (the history's `cost` column, what revscale does not manage) goes on
 //!   from its last figure along its least-squares trend over the last 90 days, never
 //!   under zero, computed in exact integer arithmetic.
+//! - **Cash** (with a runway section): the last figure of the history, carried every 30
+//!   days at the engine's own estimate (less the net burn of the path so far), so that
+//!   the runway guard sees the money, never a figure grown too old to use. No round,
+//!   no other income: the model knows only what the history shows.
 //! - **Deterministic**: path `i` draws from its own generator, seeded from `--seed` and
 //!   `i`, so the output is the same for the same seed whatever the number of threads.
 //!
@@ -211,6 +215,11 @@ impl Model<'_> {
             mrr *= self.changes.get(block + offset).map_or(1.0, |c| c.exp());
             offset += 1;
             let date = self.first_day + Days::new(u64::from(t));
+            // The balance the engine estimates, entered every 30 days, as a founder
+            // reading the bank would (the history's last figure ages otherwise).
+            if t % 30 == 0 {
+                sim.carry_cash(date - Days::new(1));
+            }
             let minor = mrr.round().clamp(0.0, i64::MAX as f64) as i64;
             let cost = projected_cost(self.last_cost, self.slope, i64::from(t) + 1);
             let step =

@@ -384,6 +384,25 @@ impl<'c> Simulation<'c> {
         &self.state
     }
 
+    /// The cash figure carried to `date` as the engine estimates it (the figure less the
+    /// net burn since), as founders who enter their balance every month would, when
+    /// no real balance comes: a forecast's paths have no bank, and a figure left to age
+    /// past 90 days would hold every activation for want of a balance, not of money.
+    pub fn carry_cash(&mut self, date: NaiveDate) {
+        let (Some(guard), Some(cash)) = (self.config.runway.as_ref(), self.state.cash.as_ref()) else {
+            return;
+        };
+        // A figure too old to use stays so: the engine would not estimate from it.
+        if (date - cash.as_of).num_days() > revscale_engine::runway::CASH_UNKNOWN_DAYS {
+            return;
+        }
+        let estimate = revscale_engine::runway::cash_on(guard, cash, &self.production, date);
+        let amount = Money::from_minor(estimate.minor.max(0), estimate.currency);
+        if let Err(refused) = self.state.set_cash(self.config, amount, date, "forecast", date) {
+            unreachable_cash(&refused);
+        }
+    }
+
     /// One day: `mrr` and `cost` (the run-rate of what revscale does not manage) as
     /// collected, and the bank balance when one is given that day.
     pub fn step(&mut self, date: NaiveDate, mrr: Money, cost: Money, cash: Option<Money>) -> Step {

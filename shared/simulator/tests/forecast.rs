@@ -155,3 +155,28 @@ fn calibration_holds_out_the_last_months_and_compares_what_happened_with_the_ban
     let (mrr, level, n) = cal.coverage();
     assert!(mrr <= n && level <= n && n == 6);
 }
+
+#[test]
+fn a_known_cash_figure_is_carried_at_the_engines_estimate_and_a_stale_one_is_not() {
+    use revscale_simulator::Simulation;
+    let guarded = Config::from_yaml(include_str!("../../../config/examples/runway.yaml")).unwrap();
+    let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    let mut sim = Simulation::new(&guarded, start, Vec::new(), false);
+    sim.step(start, eur(900), eur(100), Some(eur(1_000_000)));
+    for i in 1..=30 {
+        sim.step(start + Days::new(i), eur(900), eur(100), None);
+    }
+    let day31 = start + Days::new(31);
+    sim.carry_cash(day31);
+    let carried = sim.state().cash.clone().unwrap();
+    // January 2nd to February 1st, 31 days at 50,000 + 125 (production) - 900 a month:
+    // 49,225 x 12 x 31 / 365, rounded up.
+    let burned = (4_922_500i64 * 12 * 31 + 364) / 365;
+    assert_eq!((carried.as_of, carried.amount.minor), (day31, 100_000_000 - burned));
+    assert_eq!(carried.set_by, "forecast");
+    // A figure over 90 days old is not carried: the runway stays unknown.
+    let mut stale = Simulation::new(&guarded, start, Vec::new(), false);
+    stale.step(start, eur(900), eur(100), Some(eur(1_000_000)));
+    stale.carry_cash(start + Days::new(91));
+    assert_eq!(stale.state().cash.as_ref().unwrap().as_of, start);
+}
