@@ -321,9 +321,17 @@ pub fn child<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmlt
     node.children().find(|n| n.has_tag_name(name))
 }
 
-/// The trimmed text of the first child element named `name`.
+/// The trimmed text of the first child element named `name`: for codes, statuses and
+/// identifiers.
 pub fn child_text<'a>(node: roxmltree::Node<'a, '_>, name: &str) -> Option<&'a str> {
     child(node, name).and_then(|n| n.text()).map(str::trim)
+}
+
+/// The text of the first child element named `name` as it is, for values a user wrote
+/// (a parameter, a tag), whose spaces and line ends are theirs: trimmed, a YAML block's
+/// trailing newline would never equal the configured value.
+pub fn child_value<'a>(node: roxmltree::Node<'a, '_>, name: &str) -> Option<&'a str> {
+    child(node, name).map(|n| n.text().unwrap_or(""))
 }
 
 /// The `member` elements of the list `list` under `node`: `item` in EC2's answers,

@@ -294,10 +294,9 @@ pub fn alerts_for(decision: &Decision) -> Vec<Alert> {
                 Some(Alert {
                     subject: format!("revscale {level}: runway {months} months"),
                     message: format!(
-                        "On {}, the estimated cash {cash} at a net burn of {net_burn} a month lasts {months} months,                          under {line} (the minimum is {min_months}). revscale activates nothing that would take it                          under {min_months}.
-Level: L{}. Decision: {}.
-Reasons:
-- {}",
+                        "On {}, the estimated cash {cash} at a net burn of {net_burn} a month lasts {months} months, \
+                         under {line} (the minimum is {min_months}). revscale activates nothing that would take it \
+                         under {min_months}.\nLevel: L{}. Decision: {}.\nReasons:\n- {}",
                         decision.date,
                         decision.from_level,
                         decision.id,
@@ -311,7 +310,7 @@ Reasons:
                     Severity::Critical => "revscale CRITICAL: the cash figure is too old, runway unknown".to_string(),
                 },
                 message: format!(
-                    "On {}, the cash figure the runway guard uses is as of {as_of}, {age_days} days old. {}
+                    "On {}, the cash figure the runway guard uses is as of {as_of}, {age_days} days old. {}\n\
                      Set it: revscale cash set --amount N --as-of DATE --stack S",
                     decision.date,
                     match severity {

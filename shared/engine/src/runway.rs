@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::history::History;
 use crate::money::Money;
 
-/// After this many days, the cash figure is stale: a warning asks for a new one.
+/// From this many days on, the cash figure is stale: a warning asks for a new one.
 pub const CASH_STALE_DAYS: i64 = 45;
 /// After this many days, the runway is unknown: activations are held until cash is set.
 pub const CASH_UNKNOWN_DAYS: i64 = 90;
@@ -130,14 +130,16 @@ pub fn net_burn(config: &RunwayConfig, cost: Money, mrr: Money) -> Money {
 
 /// The cash on `day`: the figure set, less the net burn of each day in
 /// `(as_of, day]`, each day at its snapshot's MRR and cost (the last recorded before
-/// it when it has none; its first after when nothing is recorded before). Burn is
-/// rounded up, so the estimate errs towards less cash.
+/// it when it has none; its first after when nothing is recorded before; a day whose
+/// cost is missing at the last cost recorded). Burn is rounded up, so the estimate
+/// errs towards less cash.
 pub fn cash_on(config: &RunwayConfig, cash: &CashBalance, history: &History, day: NaiveDate) -> Money {
     let currency = cash.amount.currency;
     if day <= cash.as_of {
         return cash.amount;
     }
     let mut last = history.before(cash.as_of + Days::new(1)).copied();
+    let mut last_cost = last.and_then(|s| s.cost).map(|c| c.minor);
     let mut monthly_total: i128 = 0;
     let mut next = cash.as_of + Days::new(1);
     let recorded: Vec<_> = history.range(next, day).copied().collect();
@@ -147,13 +149,15 @@ pub fn cash_on(config: &RunwayConfig, cash: &CashBalance, history: &History, day
             last = Some(s);
         }
         let figures = last.or_else(|| recorded.peek().copied());
-        if let Some(s) = figures {
-            let cost = s.cost.map_or(0, |c| c.minor);
-            monthly_total +=
-                i128::from(config.monthly_fixed_burn.minor) + i128::from(cost) - i128::from(s.mrr.minor);
-        } else {
-            monthly_total += i128::from(config.monthly_fixed_burn.minor);
+        let mrr = figures.map_or(0, |s| s.mrr.minor);
+        // A day without a cost figure (Cost Explorer late or failing) counts at the
+        // last cost recorded, never at zero: the estimate errs towards less cash.
+        if let Some(cost) = figures.and_then(|s| s.cost) {
+            last_cost = Some(cost.minor);
         }
+        let cost = last_cost.or_else(|| history.range(next, day).find_map(|s| s.cost).map(|c| c.minor));
+        monthly_total +=
+            i128::from(config.monthly_fixed_burn.minor) + i128::from(cost.unwrap_or(0)) - i128::from(mrr);
         next = next + Days::new(1);
     }
     // Per day: a month's burn x 12 / 365, rounded up for a burn, down for a gain.
@@ -186,8 +190,11 @@ pub fn runway_on(
         });
     }
     let snapshot = history.get(day)?;
-    let cost =
-        Money::from_minor(snapshot.cost.map_or(0, |c| c.minor).saturating_add(extra.minor), extra.currency);
+    // Without today's cost the net burn is not known: never taken as zero.
+    let Some(today_cost) = snapshot.cost else {
+        return Some(Runway::Unknown { why: format!("no cost figure for {day} yet") });
+    };
+    let cost = Money::from_minor(today_cost.minor.saturating_add(extra.minor), extra.currency);
     let estimate = cash_on(config, cash, history, day);
     let burn = net_burn(config, cost, snapshot.mrr);
     Some(Runway::Known {
@@ -272,6 +279,29 @@ mod tests {
         let after = runway_on(&config(), Some(&c), &history, day("2026-12-01"), eur(5_000)).unwrap();
         assert_eq!(after.months(), Some(RunwayMonths::Tenths(108)), "540k / 50k");
         assert_eq!(runway_on(&config(), Some(&c), &history, day("2026-12-02"), eur(0)), None, "no snapshot");
+    }
+
+    #[test]
+    fn a_day_without_a_cost_figure_counts_at_the_last_cost_and_today_without_one_is_unknown() {
+        let mut history = flat("2026-12-01", 1, 6_000, 1_000);
+        // Dec 2..11: MRR recorded, Cost Explorer silent.
+        for i in 1..=10 {
+            history.insert(DailySnapshot {
+                date: day("2026-12-01") + Days::new(i),
+                mrr: eur(6_000),
+                cost: None,
+            });
+        }
+        let c = cash(420_000, "2026-12-01");
+        // 10 days at 45,000 a month, as if the cost had been recorded.
+        let expected = 42_000_000 - (4_500_000i128 * 10 * 12 + 364) / 365;
+        assert_eq!(cash_on(&config(), &c, &history, day("2026-12-11")).minor as i128, expected);
+        let Some(Runway::Unknown { why }) =
+            runway_on(&config(), Some(&c), &history, day("2026-12-11"), eur(0))
+        else {
+            panic!("no cost today: unknown");
+        };
+        assert_eq!(why, "no cost figure for 2026-12-11 yet");
     }
 
     #[test]

@@ -277,6 +277,10 @@ pub enum CashRefused {
     Negative(Money),
     #[error("cash as of {as_of} is in the future (today is {today}): give the day the balance was true")]
     Future { as_of: NaiveDate, today: NaiveDate },
+    #[error(
+        "cash as of {as_of} is more than 90 days before today ({today}): too old to estimate the runway from; give a recent balance"
+    )]
+    TooOld { as_of: NaiveDate, today: NaiveDate },
 }
 
 impl SystemState {
@@ -364,6 +368,9 @@ impl SystemState {
         }
         if as_of > today {
             return Err(CashRefused::Future { as_of, today });
+        }
+        if (today - as_of).num_days() > crate::runway::CASH_UNKNOWN_DAYS {
+            return Err(CashRefused::TooOld { as_of, today });
         }
         self.cash = Some(CashBalance { amount, as_of, set_by: by.to_owned(), set_on: today });
         Ok(())

@@ -374,3 +374,21 @@ fn the_runway_example_is_the_shipped_configuration_plus_a_runway_section_and_not
     );
     assert_eq!((guarded.levels, guarded.components), (shipped.levels, shipped.components));
 }
+
+#[test]
+fn a_cash_figure_in_another_currency_negative_in_the_future_or_too_old_is_refused() {
+    let c = guarded();
+    let mut s = at_level(&c, 1, "2026-01-01");
+    let today = day("2026-12-05");
+    let usd = revscale_engine::Money::whole(1_000, revscale_engine::Currency::USD);
+    let refused = |s: &mut SystemState, amount, as_of: &str| {
+        s.set_cash(&c, amount, day(as_of), "ada", today).unwrap_err().to_string()
+    };
+    assert!(refused(&mut s, usd, "2026-12-01").starts_with("cash is in USD, the configuration in EUR"));
+    assert!(refused(&mut s, eur(-1), "2026-12-01").contains("is negative"));
+    assert!(refused(&mut s, eur(1), "2026-12-06").contains("is in the future (today is 2026-12-05)"));
+    assert!(refused(&mut s, eur(1), "2026-09-05").contains("more than 90 days before today"));
+    assert!(s.cash.is_none(), "nothing stored");
+    s.set_cash(&c, eur(420_000), day("2026-09-06"), "ada", today).unwrap();
+    assert_eq!(s.cash.as_ref().map(|c| (c.amount, c.set_on)), Some((eur(420_000), today)));
+}

@@ -70,6 +70,12 @@ pub enum ForecastError {
         "line {line}: {date} follows {previous}: a daily history (history fetch) must have every day; {previous} to {date} is a gap"
     )]
     Gap { line: u64, date: NaiveDate, previous: NaiveDate },
+    #[error(
+        "the configuration guards the runway, and the history has no cash column: add one (the bank balance on at least one day), or forecast with a configuration without a runway section"
+    )]
+    NoCash,
+    #[error("--holdout-months must be at least 1, and leave at least {MIN_HISTORY_DAYS} days to fit on")]
+    Holdout,
     #[error("{0}")]
     Simulation(#[from] crate::SimError),
 }
@@ -310,7 +316,9 @@ fn quantile<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
     if sorted.is_empty() {
         return None;
     }
-    let rank = (q * sorted.len() as f64).ceil().max(1.0) as usize;
+    // A hair under, so that 0.1 x 10,000 (1000.0000000000001 in floating point) is rank
+    // 1,000, not 1,001.
+    let rank = (q * sorted.len() as f64 - 1e-9).ceil().max(1.0) as usize;
     sorted.get(rank.min(sorted.len()) - 1).copied()
 }
 
@@ -335,8 +343,13 @@ pub fn forecast(
     if days.dates.len() < MIN_HISTORY_DAYS {
         return Err(ForecastError::TooShort { days: days.dates.len() });
     }
+    if config.runway.is_some() && history.rows.iter().all(|r| r.cash.is_none()) {
+        return Err(ForecastError::NoCash);
+    }
     // The history through the real engine once: the state every path starts from.
-    let mut start = Simulation::new(config, days.dates[0], Vec::new(), false);
+    // Changes that wait for approval are approved the same day, in the history and on
+    // every path: the forecast says when levels come if the operators say yes.
+    let mut start = Simulation::new(config, days.dates[0], Vec::new(), true);
     for (i, date) in days.dates.iter().enumerate() {
         let row = history.row_on(*date);
         let cash = row.and_then(|r| r.cash.filter(|_| r.date == *date));
@@ -466,7 +479,7 @@ fn summarise(
             needed.sort_unstable();
             // The (1 - confidence) quantile over every path, the ones that never need
             // it counting as later than any day.
-            let rank = ((1.0 - options.confidence) * runs).ceil().max(1.0) as usize;
+            let rank = ((1.0 - options.confidence) * runs - 1e-9).ceil().max(1.0) as usize;
             PrewarmDay {
                 component: id.clone(),
                 needed_probability: share(needed.len()),
@@ -590,21 +603,44 @@ pub fn calibrate(
     options: &ForecastOptions,
     threads: usize,
 ) -> Result<Calibration, ForecastError> {
+    if holdout == 0 {
+        return Err(ForecastError::Holdout);
+    }
     let days = daily(history)?;
-    let last = *days.dates.last().unwrap_or(&history.first_date());
-    let fitted_until = last - Months::new(holdout);
-    let keep = history.rows.iter().take_while(|r| r.date <= fitted_until).count();
-    // A monthly scenario's last kept row holds for its month: the fit ends there.
-    let fit = Scenario {
-        rows: history.rows[..keep].to_vec(),
-        failures: Vec::new(),
-        lines: history.lines[..keep.min(history.lines.len())].to_vec(),
+    let Some(&last) = days.dates.last() else {
+        return Err(ForecastError::TooShort { days: 0 });
     };
+    // The last day fitted on: the held-out months end on or before the history's last.
+    let mut fitted_until = last - Months::new(holdout);
+    while fitted_until + Days::new(1) + Months::new(holdout) - Days::new(1) > last {
+        fitted_until = fitted_until - Days::new(1);
+    }
+    // The fit is the history's days up to then, one row a day (a scenario's change
+    // points expanded, so that nothing after `fitted_until` leaks in), cash on its day.
+    let rows: Vec<crate::ScenarioRow> = days
+        .dates
+        .iter()
+        .enumerate()
+        .take_while(|(_, d)| **d <= fitted_until)
+        .map(|(i, d)| crate::ScenarioRow {
+            date: *d,
+            mrr: Money::from_minor(days.mrr[i], config.currency),
+            cost: Money::from_minor(days.cost[i], config.currency),
+            cash: history.row_on(*d).and_then(|r| r.cash.filter(|_| r.date == *d)),
+        })
+        .collect();
+    if rows.len() < MIN_HISTORY_DAYS {
+        return Err(ForecastError::Holdout);
+    }
+    let fit = Scenario { lines: vec![0; rows.len()], rows, failures: Vec::new() };
     let fitted = forecast(config, &fit, &ForecastOptions { months: holdout, ..*options }, threads)?;
+    // What happened: the same engine over the whole history, approving as the
+    // forecast's paths do, without the scenario's injected failures (the fit has none).
+    let plain = Scenario { failures: Vec::new(), ..history.clone() };
     let realised = crate::simulate(
         config,
-        history,
-        &crate::SimOptions { until: Some(last), ..crate::SimOptions::default() },
+        &plain,
+        &crate::SimOptions { until: Some(last), auto_approve: true, ..crate::SimOptions::default() },
     )?;
     let months = fitted
         .months
@@ -628,7 +664,7 @@ pub fn calibrate(
             })
         })
         .collect();
-    Ok(Calibration { fitted_until: fitted.from - Days::new(1), months })
+    Ok(Calibration { fitted_until, months })
 }
 
 #[cfg(test)]

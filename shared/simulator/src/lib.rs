@@ -450,7 +450,10 @@ impl<'c> Simulation<'c> {
             }
             let approved = decision.state.clone();
             decision = decide(&Inputs { config, state: &approved, history }, date, self.identify);
-            events.extend(decision.events.iter().filter(|e| !matches!(e, Event::Alert { .. })).cloned());
+            // The re-evaluation's events, but those the first one raised already (its
+            // alerts, a hold).
+            let again: Vec<Event> = decision.events.iter().filter(|e| !events.contains(e)).cloned().collect();
+            events.extend(again);
         }
         // The decision's state becomes the simulation's (the decision keeps the one it
         // was taken on; nothing reads it after this).

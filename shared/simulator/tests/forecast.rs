@@ -130,6 +130,12 @@ fn each_path_runs_the_runway_guard_when_cash_is_known() {
         .collect();
     let f = run(&guarded, &csv, &options(40), 2).unwrap();
     assert!(f.runway_guard_probability > 0.5, "{f:?}");
+    // Without any cash figure, a guarded configuration is refused with what to do.
+    let refused = run(&guarded, &growing(), &options(1), 1).unwrap_err().to_string();
+    assert!(
+        refused.starts_with("the configuration guards the runway, and the history has no cash column"),
+        "{refused}"
+    );
     assert_eq!(f.start_level, 0, "held in the history too");
     assert!(f.levels.iter().all(|l| l.probability == 0.0), "no level passes the runway guard: {f:?}");
     let free = run(&config(), &csv, &options(40), 2).unwrap();
@@ -144,6 +150,20 @@ fn calibration_holds_out_the_last_months_and_compares_what_happened_with_the_ban
     let history = Scenario::parse_csv(csv, &c).unwrap();
     let cal = revscale_simulator::forecast::calibrate(&c, &history, 6, &options(40), 2).unwrap();
     assert_eq!(cal.fitted_until, NaiveDate::from_ymd_opt(2027, 4, 30).unwrap());
+    // Too few days left to fit on, or nothing held out: refused, never a panic.
+    for holdout in [0, 20, 30] {
+        let refused =
+            revscale_simulator::forecast::calibrate(&c, &history, holdout, &options(5), 1).unwrap_err();
+        assert!(
+            refused.to_string().starts_with("--holdout-months must be at least 1"),
+            "{holdout}: {refused}"
+        );
+    }
+    // A daily history ending on the 30th: the held-out months still end on or before it.
+    let daily = daily_csv(150, |i| 300 + i);
+    let d = Scenario::parse_csv(&daily, &c).unwrap();
+    let cal1 = revscale_simulator::forecast::calibrate(&c, &d, 1, &options(5), 1).unwrap();
+    assert_eq!(cal1.months.len(), 1, "{cal1:?}");
     assert_eq!(cal.months.len(), 6);
     assert_eq!(cal.months[0].month, "2027-05");
     // What happened is the scenario through the same engine: May 2027's MRR and level.

@@ -19,7 +19,7 @@ use revscale_engine::model::{Capacity, ComponentState};
 use revscale_engine::ports::{Apply, DriverError, DriverStatus, Observed};
 
 use super::{AwsKind, Clients, missing, query_error, verify_component_tag};
-use crate::query::{self, child_text, member_list, members};
+use crate::query::{self, child_text, child_value, member_list, members};
 
 /// Another scaling activity or update is under way: this call changed nothing.
 const BUSY: &[&str] = &["ScalingActivityInProgress", "ResourceInUse"];
@@ -64,7 +64,7 @@ pub fn parse_groups(xml: &str) -> Result<Vec<Group>, String> {
                     .filter_map(|t| {
                         Some((
                             child_text(t, "Key")?.to_owned(),
-                            child_text(t, "Value").unwrap_or("").to_owned(),
+                            child_value(t, "Value").unwrap_or("").to_owned(),
                         ))
                     })
                     .collect(),

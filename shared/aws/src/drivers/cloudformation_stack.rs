@@ -35,7 +35,7 @@ use revscale_engine::model::ComponentState;
 use revscale_engine::ports::{Apply, DriverError, DriverStatus, Observed};
 
 use super::{AwsKind, Clients, query_error};
-use crate::query::{self, QueryError, child_text, members};
+use crate::query::{self, QueryError, child_text, child_value, members};
 
 /// Another writer created the stack between our read and our create (or a retried
 /// create's first attempt was accepted): this call changed nothing.
@@ -95,7 +95,7 @@ pub fn parse_stack(xml: &str) -> Result<Option<StackView>, String> {
             .filter_map(|p| {
                 Some((
                     child_text(p, "ParameterKey")?.to_owned(),
-                    child_text(p, "ParameterValue").unwrap_or("").to_owned(),
+                    child_value(p, "ParameterValue").unwrap_or("").to_owned(),
                 ))
             })
             .collect(),
@@ -771,6 +771,8 @@ mod tests {
           <member><ParameterKey>Size</ParameterKey><ParameterValue>0</ParameterValue></member>
           <member><ParameterKey>Secret</ParameterKey><ParameterValue>****</ParameterValue></member>
           <member><ParameterKey>Empty</ParameterKey><ParameterValue/></member>
+          <member><ParameterKey>Block</ParameterKey><ParameterValue>line one
+</ParameterValue></member>
         </Parameters>
         <Tags><member><Key>revscale-component</Key><Value>search</Value></member></Tags>
       </member>
@@ -784,7 +786,11 @@ mod tests {
         let view = parse_stack(STACKS).unwrap().unwrap();
         assert_eq!(view.status, "UPDATE_ROLLBACK_COMPLETE");
         assert_eq!(view.reason.as_deref(), Some("The following resource(s) failed to update: [Flag]"));
-        assert_eq!(view.parameters, params(&[("Size", "0"), ("Secret", "****"), ("Empty", "")]));
+        assert_eq!(
+            view.parameters,
+            params(&[("Size", "0"), ("Secret", "****"), ("Empty", ""), ("Block", "line one\n")]),
+            "values as written, spaces and line ends kept"
+        );
         let none = "<DescribeStacksResponse><DescribeStacksResult><Stacks/></DescribeStacksResult></DescribeStacksResponse>";
         assert_eq!(parse_stack(none).unwrap(), None);
         assert!(
