@@ -3,7 +3,7 @@
 //! tests/browser/) opens the file and checks that it renders, that the chart and the
 //! tables are there, that nothing was loaded from the network and nothing was logged
 //! as an error; it saves a full-page screenshot in target/backtest-report/.
-//! `.ci/run` installs Chromium; tests/run.sh installs the checker (`npm ci`).
+//! tests/run.sh installs Chromium (apt-get, or says how) and the checker (`npm ci`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test with its message
 
 use std::path::PathBuf;
