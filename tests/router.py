@@ -28,6 +28,17 @@ rollback). Kinds:
 - `pass`: the request goes through untouched; only recorded as fired (a marker for
   `after`, or a tally of calls a test counts, such as creations during a drain).
 
+Recorded answers, for calls moto does not implement (Cost Explorer's cost allocation
+tags, IAM's policy simulation), in the shapes AWS documents for them (botocore's service
+models): `POST /_answers` with `{"answers": [{"service": "ce", "operation":
+"ListCostAllocationTags", "body_contains": "rsx123", "status": 200, "content_type":
+"application/x-amz-json-1.1", "body": "..."}]}` puts them before those already there (the
+newest answers first), so that concurrent tests, each naming its own resources in
+`body_contains`, do not see each other's. An answer matches a request to `service` whose
+operation (`X-Amz-Target`, or a Query body's `Action=`) contains `operation` and whose body
+contains `body_contains`. `GET /_answers` lists the requests each answer got (`hits`,
+with their bodies), so a test can check what was sent.
+
 moto's Step Functions names an error from a failed Invoke call "Exception", where AWS
 names it `Lambda.<code>`: the router therefore answers a Lambda fault as a function
 error whose errorType is the name AWS would give, which is what the state machine's
@@ -51,6 +62,7 @@ HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection"}
 
 faults: list = []
 fired: list = []
+answers: list = []
 
 
 def function_name(raw: str) -> str:
@@ -134,6 +146,32 @@ async def control(request: web.Request) -> web.Response:
     return web.json_response({"fired": fired, "pending": faults})
 
 
+def recorded_answer(service: str, operation: str, body: bytes):
+    """The recorded answer to this request, if a test gave one."""
+    text = body.decode("utf-8", "replace")
+    for answer in answers:
+        wanted = answer.get("operation", "")
+        if answer["service"] != service or not (wanted in operation or f"Action={wanted}" in text):
+            continue
+        if answer.get("body_contains", "") not in text:
+            continue
+        answer.setdefault("hits", []).append(text)
+        headers = {"Content-Type": answer.get("content_type", "application/x-amz-json-1.1")}
+        if answer.get("status", 200) >= 400 and answer.get("error_type"):
+            headers["x-amzn-ErrorType"] = answer["error_type"]
+        return web.Response(status=answer.get("status", 200), body=answer["body"].encode(), headers=headers)
+    return None
+
+
+async def answers_control(request: web.Request) -> web.Response:
+    global answers
+    if request.method == "POST":
+        answers = (await request.json()).get("answers", []) + answers
+    elif request.method == "DELETE":
+        answers = []
+    return web.json_response({"answers": answers})
+
+
 async def upstream(request: web.Request, url: str, body: bytes, invoke: bool):
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
     timeout = aiohttp.ClientTimeout(total=900)
@@ -155,6 +193,8 @@ async def upstream(request: web.Request, url: str, body: bytes, invoke: bool):
 async def forward(request: web.Request) -> web.Response:
     if request.path == "/_faults":
         return await control(request)
+    if request.path == "/_answers":
+        return await answers_control(request)
     match = INVOKE.match(request.path)
     if match:
         url = f"http://127.0.0.1:{LAMBDA}/2015-03-31/functions/{function_name(match.group(1))}/invocations"
@@ -162,6 +202,9 @@ async def forward(request: web.Request) -> web.Response:
         url = f"http://127.0.0.1:{MOTO}{request.path_qs}"
     body = await request.read()
     service, operation = service_and_operation(request)
+    recorded = recorded_answer(service, operation, body)
+    if recorded is not None:
+        return recorded
     fault = take_fault(service, operation)
     if fault and match:
         if fault["kind"] == "throttle":

@@ -575,11 +575,17 @@ mod tests {
                 revenue: Some(revenue("2026-03-09", 50_000)),
                 cost: Some(cost(30_000, 9_000, &[])),
                 imported_from: Some("x".into()),
+                backfilled_from: vec![],
             },
         );
         days.insert(
             d("2026-03-10"),
-            StoredDay { revenue: Some(revenue("2026-03-10", 51_000)), cost: None, imported_from: None },
+            StoredDay {
+                revenue: Some(revenue("2026-03-10", 51_000)),
+                cost: None,
+                imported_from: None,
+                backfilled_from: vec![],
+            },
         );
         let csv = export_csv("s", "t", &days).unwrap();
         assert_eq!((csv.days, csv.imported, csv.incomplete), (1, 1, 1));

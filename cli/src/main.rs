@@ -11,6 +11,8 @@ mod chart;
 #[cfg(feature = "aws")]
 mod config_push;
 #[cfg(feature = "aws")]
+mod doctor;
+#[cfg(feature = "aws")]
 mod drift;
 mod forecast;
 #[cfg(feature = "aws")]
@@ -140,6 +142,12 @@ enum Command {
     /// stack recorded (exit status 3 when anything drifted).
     #[cfg(feature = "aws")]
     Drift(drift::Args),
+    /// What a real account will silently break, checked now: cost allocation tags, the
+    /// Stripe key's permissions, schedules, alert subscriptions, snapshots, the pushed
+    /// configuration, each component's resource and permissions, your roles, the state
+    /// (exit status 1 on any FAIL; --fix applies the safe, reversible fixes).
+    #[cfg(feature = "aws")]
+    Doctor(doctor::Args),
     /// Take down everything revscale made (every managed component COLD, level 0), with a
     /// second person's approval: the way out before `sam delete`.
     #[cfg(feature = "aws")]
@@ -227,6 +235,8 @@ fn main() -> ExitCode {
         Command::Mrr(args) => mrr::run(&args),
         #[cfg(feature = "aws")]
         Command::Drift(args) => drift::run(&args),
+        #[cfg(feature = "aws")]
+        Command::Doctor(args) => doctor::run(&args),
         #[cfg(feature = "aws")]
         Command::Status { conn, orphans: false } => api::run(&conn, api::Call::Status),
         #[cfg(feature = "aws")]

@@ -33,6 +33,8 @@
 //! `deserialize_with = "Option::deserialize"`: serde would otherwise take a missing one
 //! for `null`, and a renamed field would read as "none" without a word.
 
+pub mod auth;
+
 mod cash;
 mod drain;
 mod operations;

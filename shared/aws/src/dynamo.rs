@@ -290,6 +290,9 @@ pub struct StoredDay {
     pub cost: Option<CostSnapshot>,
     /// Where an imported day came from; `None` for a collected one.
     pub imported_from: Option<String>,
+    /// The sources a collector backfilled this day's snapshots from after a missed run
+    /// (`stripe-invoices`, `cost-explorer`); empty for a day collected on the day.
+    pub backfilled_from: Vec<String>,
 }
 
 impl DynamoStore {
@@ -361,15 +364,17 @@ impl DynamoStore {
         let revenue: Vec<Marked<RevenueSnapshot>> = self.query(REVENUE, range.clone(), false, None).await?;
         let cost: Vec<Marked<CostSnapshot>> = self.query(COST, range, false, None).await?;
         let mut days = std::collections::BTreeMap::new();
-        let blank = || StoredDay { revenue: None, cost: None, imported_from: None };
+        let blank = || StoredDay { revenue: None, cost: None, imported_from: None, backfilled_from: vec![] };
         for r in revenue {
             let day = days.entry(r.body.date).or_insert_with(blank);
             day.imported_from = day.imported_from.take().or(r.imported_from);
+            day.backfilled_from.extend(r.backfilled_from);
             day.revenue = Some(r.body);
         }
         for c in cost {
             let day = days.entry(c.body.date).or_insert_with(blank);
             day.imported_from = day.imported_from.take().or(c.imported_from);
+            day.backfilled_from.extend(c.backfilled_from);
             day.cost = Some(c.body);
         }
         Ok(days)

@@ -6,6 +6,7 @@ pub mod dynamo;
 pub mod ec2;
 pub mod env;
 pub mod executions;
+pub mod iam;
 pub mod lambda;
 pub mod metrics;
 pub mod publish;

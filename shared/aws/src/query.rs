@@ -27,6 +27,9 @@ pub struct Service {
     pub endpoint_prefix: &'static str,
     pub version: &'static str,
     pub endpoint_variable: &'static str,
+    /// A global service's one endpoint and the region it is signed for (IAM:
+    /// `iam.amazonaws.com`, us-east-1); `None` for a regional service.
+    pub global: Option<(&'static str, &'static str)>,
 }
 
 pub const EC2: Service = Service {
@@ -34,6 +37,7 @@ pub const EC2: Service = Service {
     endpoint_prefix: "ec2",
     version: "2016-11-15",
     endpoint_variable: "AWS_ENDPOINT_URL_EC2",
+    global: None,
 };
 
 pub const RDS: Service = Service {
@@ -41,6 +45,7 @@ pub const RDS: Service = Service {
     endpoint_prefix: "rds",
     version: "2014-10-31",
     endpoint_variable: "AWS_ENDPOINT_URL_RDS",
+    global: None,
 };
 
 pub const AUTOSCALING: Service = Service {
@@ -48,6 +53,7 @@ pub const AUTOSCALING: Service = Service {
     endpoint_prefix: "autoscaling",
     version: "2011-01-01",
     endpoint_variable: "AWS_ENDPOINT_URL_AUTO_SCALING",
+    global: None,
 };
 
 pub const CLOUDFORMATION: Service = Service {
@@ -55,6 +61,26 @@ pub const CLOUDFORMATION: Service = Service {
     endpoint_prefix: "cloudformation",
     version: "2010-05-15",
     endpoint_variable: "AWS_ENDPOINT_URL_CLOUDFORMATION",
+    global: None,
+};
+
+/// IAM, for `revscale doctor` (the provisioner role's permissions, the EKS
+/// service-linked role): global, signed for us-east-1 in the commercial partition.
+pub const IAM: Service = Service {
+    signing_name: "iam",
+    endpoint_prefix: "iam",
+    version: "2010-05-08",
+    endpoint_variable: "AWS_ENDPOINT_URL_IAM",
+    global: Some(("https://iam.amazonaws.com/", "us-east-1")),
+};
+
+/// STS, for `revscale doctor` (who the caller is).
+pub const STS: Service = Service {
+    signing_name: "sts",
+    endpoint_prefix: "sts",
+    version: "2011-06-15",
+    endpoint_variable: "AWS_ENDPOINT_URL_STS",
+    global: None,
 };
 
 /// Why a call failed.
@@ -159,10 +185,16 @@ impl QueryClient {
             what: "no region is configured".into(),
         })?;
         let prefix = self.service.endpoint_prefix;
-        let url = match &self.endpoint {
-            Some(endpoint) => endpoint.clone(),
-            None if region.starts_with("cn-") => format!("https://{prefix}.{region}.amazonaws.com.cn/"),
-            None => format!("https://{prefix}.{region}.amazonaws.com/"),
+        let url = match (&self.endpoint, self.service.global) {
+            // An emulator (or a VPC endpoint) answers for the configured region.
+            (Some(endpoint), _) => endpoint.clone(),
+            // China's partition has its own global endpoint, in Beijing.
+            (None, Some(_)) if region.starts_with("cn-") => {
+                return Ok((format!("https://{prefix}.cn-north-1.amazonaws.com.cn/"), "cn-north-1"));
+            }
+            (None, Some((endpoint, signed_in))) => return Ok((endpoint.to_string(), signed_in)),
+            (None, _) if region.starts_with("cn-") => format!("https://{prefix}.{region}.amazonaws.com.cn/"),
+            (None, _) => format!("https://{prefix}.{region}.amazonaws.com/"),
         };
         Ok((url, region))
     }

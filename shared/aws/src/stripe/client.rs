@@ -290,6 +290,21 @@ impl StripeSource {
         reconstruct(&history, from, to, self.target, &self.fx)
     }
 
+    /// The first page of at most `limit` objects of a list endpoint, as Stripe sent it:
+    /// `revscale doctor` asks each endpoint the collector and `history` read for one
+    /// object, so that a restricted key's missing permission is named on the day of the
+    /// deploy rather than the day an object of that kind first appears.
+    pub async fn first_page(
+        &self,
+        path: &[&str],
+        query: &[(&str, String)],
+        limit: u32,
+    ) -> Result<serde_json::Value, StripeError> {
+        let mut query = query.to_vec();
+        query.push(("limit", limit.to_string()));
+        self.get(path, &query, Instant::now() + self.budget).await
+    }
+
     /// Every page of a list endpoint, in order.
     async fn list<T: DeserializeOwned + HasId>(
         &self,
