@@ -36,8 +36,12 @@ models): `POST /_answers` with `{"answers": [{"service": "ce", "operation":
 newest answers first), so that concurrent tests, each naming its own resources in
 `body_contains`, do not see each other's. An answer matches a request to `service` whose
 operation (`X-Amz-Target`, or a Query body's `Action=`) contains `operation` and whose body
-contains `body_contains`. `GET /_answers` lists the requests each answer got (`hits`,
-with their bodies), so a test can check what was sent.
+contains `body_contains`. An answer with `"simulate_deny": [actions]` is IAM's policy
+simulation of the actions asked, each allowed but those; one with
+`"cost_allocation_tags": {key: {"Status", "LastUpdatedDate"}}` is Billing's cost
+allocation tags, listed and updated (operation `CostAllocationTags` matches both calls).
+`GET /_answers` lists the requests each answer got (`hits`: each
+request's operation and body), so a test can check what was sent.
 
 moto's Step Functions names an error from a failed Invoke call "Exception", where AWS
 names it `Lambda.<code>`: the router therefore answers a Lambda fault as a function
@@ -50,7 +54,8 @@ Usage: router.py LISTEN_PORT MOTO_PORT LAMBDA_PORT (all on 127.0.0.1).
 import json
 import re
 import sys
-from urllib.parse import unquote
+import time
+from urllib.parse import parse_qsl, unquote
 
 import aiohttp
 from aiohttp import web
@@ -155,12 +160,59 @@ def recorded_answer(service: str, operation: str, body: bytes):
             continue
         if answer.get("body_contains", "") not in text:
             continue
-        answer.setdefault("hits", []).append(text)
+        answer.setdefault("hits", []).append(f"{operation} {text}")
+        if "simulate_deny" in answer:
+            return simulation(text, answer["simulate_deny"])
+        if "cost_allocation_tags" in answer:
+            return cost_allocation_tags(operation, text, answer["cost_allocation_tags"])
         headers = {"Content-Type": answer.get("content_type", "application/x-amz-json-1.1")}
         if answer.get("status", 200) >= 400 and answer.get("error_type"):
             headers["x-amzn-ErrorType"] = answer["error_type"]
         return web.Response(status=answer.get("status", 200), body=answer["body"].encode(), headers=headers)
     return None
+
+
+def simulation(form: str, denied: list) -> web.Response:
+    """IAM's SimulatePrincipalPolicy answer for the actions asked: each `allowed`, but
+    those in `denied` (`implicitDeny`), as a policy granting all but those would."""
+    asked = [v for k, v in parse_qsl(form) if k.startswith("ActionNames.member.")]
+    members = "".join(
+        f"<member><EvalResourceName>*</EvalResourceName><EvalActionName>{a}</EvalActionName>"
+        f"<EvalDecision>{'implicitDeny' if a in denied else 'allowed'}</EvalDecision><MatchedStatements/></member>"
+        for a in asked
+    )
+    body = (
+        '<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+        f"<SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated><EvaluationResults>{members}</EvaluationResults>"
+        "</SimulatePrincipalPolicyResult><ResponseMetadata><RequestId>recorded</RequestId></ResponseMetadata>"
+        "</SimulatePrincipalPolicyResponse>"
+    )
+    return web.Response(status=200, body=body.encode(), headers={"Content-Type": "text/xml"})
+
+
+def cost_allocation_tags(operation: str, body: str, tags: dict) -> web.Response:
+    """Cost Explorer's ListCostAllocationTags and UpdateCostAllocationTagsStatus over
+    `tags` ({key: {"Status": "Active"|"Inactive", "LastUpdatedDate": ...}}): Billing
+    knows only these keys, and an update changes them as AWS would."""
+    request = json.loads(body or "{}")
+    if "UpdateCostAllocationTagsStatus" in operation:
+        errors = []
+        for entry in request.get("CostAllocationTagsStatus", []):
+            key = entry["TagKey"]
+            if key not in tags:
+                errors.append({"TagKey": key, "Code": "TagKeysNotFoundException", "Message": f"Tag key {key} not found"})
+                continue
+            tags[key]["Status"] = entry["Status"]
+            tags[key]["LastUpdatedDate"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        answer = {"Errors": errors}
+    else:
+        wanted = request.get("TagKeys") or list(tags)
+        answer = {
+            "CostAllocationTags": [
+                {"TagKey": k, "Type": "UserDefined", **tags[k]} for k in wanted if k in tags
+            ]
+        }
+    return web.Response(status=200, body=json.dumps(answer).encode(), headers={"Content-Type": "application/x-amz-json-1.1"})
 
 
 async def answers_control(request: web.Request) -> web.Response:

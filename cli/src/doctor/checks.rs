@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Days, NaiveDate};
+use chrono::{Datelike, Days, Months, NaiveDate};
 use revscale_api::auth::{Caller, Patterns};
 use revscale_engine::identity;
 use serde::Serialize;
@@ -505,28 +505,42 @@ pub fn ranges(days: &[NaiveDate]) -> String {
 }
 
 /// Whether the stored history is long enough for the debounce: a level needs
-/// `months` closed months above its threshold, which the engine reads from the store.
+/// `months` closed months above its threshold, which the engine reads from the store,
+/// so the history must reach back to the first day of the month `months` before this
+/// one (from 2026-12-06, 3 months: 2026-09-01).
 pub fn debounce_windows(first_stored: Option<NaiveDate>, months: u32, today: NaiveDate) -> Check {
-    let name = format!("history for the debounce ({months} months)");
-    let needed = today.checked_sub_months(chrono::Months::new(months + 1)).unwrap_or(today);
+    let name = format!("history for the debounce ({months} closed months)");
+    let month_start = |d: NaiveDate| d.with_day(1).unwrap_or(d);
+    let needed = month_start(today).checked_sub_months(Months::new(months)).unwrap_or(today);
     let fix = format!(
         "revscale history fetch --months {} --out h.csv && revscale history import h.csv --stack <stack>",
         months + 1
     );
     match first_stored {
-        None => Check::warn("data", name, "no snapshot stored: no level can be climbed until the windows fill").fix(fix),
+        None => {
+            Check::warn("data", name, "no snapshot stored: no level can be climbed until the windows fill")
+                .fix(fix)
+        }
         Some(first) if first <= needed => {
             Check::pass("data", name, format!("from {first}: the longest window (from {needed}) is full"))
         }
-        Some(first) => Check::warn(
-            "data",
-            name,
-            format!(
-                "from {first} only: the longest window needs history from {needed}, so a climb that needs it waits until {}",
-                first.checked_add_months(chrono::Months::new(months + 1)).unwrap_or(first)
-            ),
-        )
-        .fix(fix),
+        Some(first) => {
+            // The first whole month stored, then `months` of them.
+            let first_whole = if first.day() == 1 {
+                first
+            } else {
+                month_start(first).checked_add_months(Months::new(1)).unwrap_or(first)
+            };
+            let ready = first_whole.checked_add_months(Months::new(months)).unwrap_or(first_whole);
+            Check::warn(
+                "data",
+                name,
+                format!(
+                    "from {first} only: the longest window needs history from {needed}, so a climb that needs it cannot pass before {ready}"
+                ),
+            )
+            .fix(fix)
+        }
     }
 }
 
@@ -760,9 +774,16 @@ mod tests {
     #[test]
     fn a_history_shorter_than_the_longest_window_warns_with_the_import_as_fix() {
         let today = d("2026-12-06");
-        assert_eq!(debounce_windows(Some(d("2026-01-01")), 3, today).verdict, Verdict::Pass);
-        let short = debounce_windows(Some(d("2026-11-01")), 3, today);
+        assert_eq!(debounce_windows(Some(d("2026-09-01")), 3, today).verdict, Verdict::Pass);
+        let short = debounce_windows(Some(d("2026-09-02")), 3, today);
         assert_eq!(short.verdict, Verdict::Warn);
+        assert!(
+            short.found.ends_with(
+                "needs history from 2026-09-01, so a climb that needs it cannot pass before 2027-01-01"
+            ),
+            "{}",
+            short.found
+        );
         assert!(short.fix.unwrap().contains("history import"));
         assert_eq!(debounce_windows(None, 3, today).verdict, Verdict::Warn);
     }
@@ -799,7 +820,12 @@ mod tests {
         );
         assert_eq!(checks[0].found, "arn:aws:sts::123456789012:assumed-role/Operator/x: operator");
         assert_eq!(checks[1].verdict, Verdict::Pass);
-        let none = operator_roles("arn:aws:iam::123456789012:user/eve", &p(""), &p(""), &p("arn:aws:iam::123456789012:user/alice"));
+        let none = operator_roles(
+            "arn:aws:iam::123456789012:user/eve",
+            &p(""),
+            &p(""),
+            &p("arn:aws:iam::123456789012:user/alice"),
+        );
         assert_eq!(none[0].verdict, Verdict::Warn);
         assert_eq!(none[1].verdict, Verdict::Fail);
     }

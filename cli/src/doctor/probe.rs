@@ -30,8 +30,19 @@ pub struct Probe<'a> {
 
 fn aws_error<E: std::error::Error>(e: E) -> String {
     // The SDK's Display is terse; its context says the code and message.
-    let text = format!("{}", aws_sdk_ssm::error::DisplayErrorContext(&e));
-    text.lines().next().unwrap_or_default().to_string()
+    concise(&format!("{}", aws_sdk_ssm::error::DisplayErrorContext(&e)))
+}
+
+/// An SDK error's code and message, without the debug dump of the raw response that
+/// `DisplayErrorContext` appends (a line of the report, not a log).
+fn concise(text: &str) -> String {
+    let first = text.lines().next().unwrap_or_default();
+    let cut = [" (ServiceError(", " (DispatchFailure(", " (TimeoutError(", " (ResponseError("]
+        .iter()
+        .filter_map(|marker| first.find(marker))
+        .min()
+        .unwrap_or(first.len());
+    first[..cut].to_string()
 }
 
 fn is_denied(text: &str) -> bool {
@@ -72,7 +83,7 @@ impl Probe<'_> {
                     ),
                 )
             }
-            Err(e) => Check::fail("cost", "Cost Explorer", format!("does not answer: {e}")).fix(
+            Err(e) => Check::fail("cost", "Cost Explorer", format!("does not answer: {}", concise(&e.to_string()))).fix(
                 "Billing and Cost Management console > Cost Explorer > Launch Cost Explorer (data appears within 24 h), and allow ce:GetCostAndUsage to the collector and to you",
             ),
         });
@@ -526,7 +537,11 @@ impl Probe<'_> {
                 )
                 .fix(format!("create it, or fix components.{id}.driver and revscale config push")),
                 Ok(seen) => Check::pass("components", format!("{name} exists"), seen.actual),
-                Err(e) => Check::warn("components", format!("{name} exists"), format!("cannot read it: {e}")),
+                Err(e) => Check::warn(
+                    "components",
+                    format!("{name} exists"),
+                    format!("cannot read it: {}", concise(&e.to_string())),
+                ),
             });
             let Some(role) = &role else { continue };
             let actions: Vec<String> =
@@ -631,7 +646,12 @@ impl Probe<'_> {
         let mut out = Vec::new();
         let deployment = Deployment::from_parameters(|name| self.stack.parameters.get(name).cloned());
         out.push(match config.map(|c| c.for_deployment(&deployment)) {
-            Some(Ok(config)) => {
+            Some(Ok(mut config)) => {
+                // The stack's Mode parameter is what the functions run with (the file's
+                // `mode` is not used: `config push` says so).
+                if let Some(mode) = self.stack.parameters.get("Mode").and_then(|m| m.parse().ok()) {
+                    config.mode = mode;
+                }
                 let (mode, source) = state.mode_in_force(&config);
                 let source = match source {
                     revscale_engine::ModeSource::Operator => "set with `revscale mode`",
