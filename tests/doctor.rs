@@ -309,7 +309,7 @@ async fn doctor_fails_each_fault_set_up_on_purpose_then_passes_once_each_is_mend
         .await
         .unwrap();
 
-    let (output, report) = doctor(&s, &[]);
+    let (output, report) = doctor(&s, &["--config", "config/revenue_thresholds.yaml"]);
     let listing = table_of(&report);
     eprintln!("{listing}");
     assert_eq!(output.status.code(), Some(1), "a FAIL exits 1:\n{listing}");
@@ -332,6 +332,12 @@ async fn doctor_fails_each_fault_set_up_on_purpose_then_passes_once_each_is_mend
         ("schedules", "last revenue snapshot", "WARN", "never"),
         ("schedules", "last evaluation", "FAIL", "5 days ago"),
         ("config", "configuration /revscale/", "FAIL", "currency USD differs"),
+        (
+            "config",
+            "config/revenue_thresholds.yaml against the stack's",
+            "WARN",
+            "differs: currency: USD in the stack's, EUR in the file; components.hume_ai.driver.kind: ecs_service in the stack's, ssm_flag in the file",
+        ),
         ("components", "hume_ai (ecs_service) exists", "FAIL", "missing"),
         (
             "components",
@@ -352,6 +358,25 @@ async fn doctor_fails_each_fault_set_up_on_purpose_then_passes_once_each_is_mend
         assert_eq!(got, expected, "{area}/{name}: {found}\n{listing}");
         assert!(found.contains(says), "{area}/{name} should say {says:?}: {found}");
     }
+
+    // The same as an operator reads it.
+    let text = revscale_command(&["doctor", "--stack", &s.stack, "--stripe-api-base", &s.stripe.uri()])
+        .env("AWS_ENDPOINT_URL_COST_EXPLORER", router_url())
+        .env("AWS_ENDPOINT_URL_IAM", router_url())
+        .env("AWS_ENDPOINT_URL_STS", router_url())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout).to_string();
+    println!("{text}");
+    assert!(text.contains(&format!("  FAIL  cost allocation tag {tag_key}: inactive")), "{text}");
+    assert!(text.contains("        --fix: activate the cost allocation tag(s)"), "{text}");
+    assert!(
+        text.contains(
+            "        fix: Stripe Dashboard > Developers > API keys > the restricted key > Edit: Coupons: Read"
+        ),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("skipped"), "{text}");
 
     // ---- --fix: the safe, reversible fix, applied without asking ----
     let (output, report) = doctor(&s, &["--fix", "--yes"]);
@@ -520,6 +545,14 @@ async fn doctor_fails_each_fault_set_up_on_purpose_then_passes_once_each_is_mend
     let listing = table_of(&report);
     eprintln!("{listing}");
     assert_eq!(output.status.code(), Some(0), "nothing fails once mended:\n{listing}");
+    let text = revscale_command(&["doctor", "--stack", &s.stack, "--stripe-api-base", &s.stripe.uri()])
+        .env("AWS_ENDPOINT_URL_COST_EXPLORER", router_url())
+        .env("AWS_ENDPOINT_URL_IAM", router_url())
+        .env("AWS_ENDPOINT_URL_STS", router_url())
+        .output()
+        .unwrap();
+    println!("{}", String::from_utf8_lossy(&text.stdout));
+    assert!(text.status.success());
     assert_eq!(report["counts"]["fail"], 0, "{listing}");
     for (area, name) in [
         ("cost", "Cost Explorer"),

@@ -117,7 +117,15 @@ async fn describe(
         .stack_name(stack)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_cloudformation::error::DisplayErrorContext(&e)))
+        .map_err(|e| {
+            // The code and message when the service gave them: the debug dump of the
+            // raw answer helps no operator.
+            use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+            match (e.code(), e.message()) {
+                (Some(code), Some(message)) => anyhow::anyhow!("{code}: {message}"),
+                _ => anyhow::anyhow!("{}", aws_sdk_cloudformation::error::DisplayErrorContext(&e)),
+            }
+        })
         .with_context(|| format!("cannot describe stack {stack} ({region})"))?;
     let Some(found) = answer.stacks().first() else { bail!("stack {stack} does not exist ({region})") };
     let outputs = found

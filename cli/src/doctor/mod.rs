@@ -134,15 +134,20 @@ async fn examine(probe: &probe::Probe<'_>, local: Option<(&str, &str)>) -> Vec<C
             "neither the configuration nor the stack names one",
         )),
     }
+    // The data probe also reads each daily job's last mark, which belongs with the
+    // schedules that run them.
+    let (runs, data): (Vec<Check>, Vec<Check>) = match &config {
+        Some(config) => probe.data(config).await.into_iter().partition(|c| c.area == "schedules"),
+        None => (
+            vec![],
+            vec![Check::skip("data", "snapshots", "no valid configuration to read the windows from")],
+        ),
+    };
     checks.extend(probe.schedules().await);
+    checks.extend(runs);
     checks.push(probe.dead_letters().await);
     checks.push(probe.alerts().await);
-    match &config {
-        Some(config) => checks.extend(probe.data(config).await),
-        None => {
-            checks.push(Check::skip("data", "snapshots", "no valid configuration to read the windows from"))
-        }
-    }
+    checks.extend(data);
     checks.extend(config_checks);
     match &config {
         Some(config) => checks.extend(probe.components(config).await),

@@ -186,6 +186,7 @@ impl Probe<'_> {
         };
         let mut seen_currencies = BTreeSet::new();
         let mut sampled = 0;
+        let mut read_pages = 0;
         let mut first_subscription: Option<String> = None;
         let mut first_invoice: Option<String> = None;
         for (endpoint, permission) in checks::STRIPE_ENDPOINTS {
@@ -213,6 +214,7 @@ impl Probe<'_> {
                 Ok(page) => {
                     let data = page["data"].as_array().cloned().unwrap_or_default();
                     if matches!(endpoint, "subscriptions" | "prices") {
+                        read_pages += 1;
                         sampled += data.len();
                         seen_currencies.extend(
                             data.iter().filter_map(|o| o["currency"].as_str()).map(str::to_ascii_uppercase),
@@ -236,6 +238,14 @@ impl Probe<'_> {
                 .await
                 .map_or_else(endpoint_answer, |_| EndpointAnswer::Answered);
             out.push(checks::stripe_endpoint("/v1/invoices/{id}/lines", "Invoices: Read", &answer));
+        }
+        if read_pages == 0 {
+            out.push(Check::skip(
+                "stripe",
+                "Stripe currencies",
+                "neither subscriptions nor prices could be read",
+            ));
+            return out;
         }
         let fx = self.fx();
         let rated: BTreeSet<String> = seen_currencies
@@ -641,7 +651,13 @@ impl Probe<'_> {
                         .fix("wait for the first daily evaluation (EvaluateSchedule), or see its log group"),
                 ];
             }
-            Err(e) => return vec![Check::skip("state", "state", format!("cannot read it: {e}"))],
+            Err(e) => {
+                return vec![Check::skip(
+                    "state",
+                    "state",
+                    format!("cannot read it: {}", concise(&e.to_string())),
+                )];
+            }
         };
         let mut out = Vec::new();
         let deployment = Deployment::from_parameters(|name| self.stack.parameters.get(name).cloned());
@@ -732,4 +748,19 @@ fn permission_check(name: &str, role: &str, results: &[revscale_aws::iam::Evalua
         format!("the provisioner ({role}) may not: {}; the first transition fails", denied.join(", ")),
     )
     .fix("sam deploy with this version's template (it grants every kind's actions), or add them to the role's policy (docs/iam.md)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_sdk_errors_debug_dump_is_cut_to_its_code_and_message() {
+        let dump = "service error: unhandled error (AccessDeniedException): Error { code: \"AccessDeniedException\" } (ServiceError(ServiceError { raw: Response { .. } }))";
+        assert_eq!(
+            concise(dump),
+            "service error: unhandled error (AccessDeniedException): Error { code: \"AccessDeniedException\" }"
+        );
+        assert_eq!(concise("plain\nsecond line"), "plain");
+    }
 }
