@@ -122,7 +122,7 @@ async fn setup(sdk: &aws_config::SdkConfig) -> Setup {
         .parameters(p("FxRates", "USD=0.93"))
         .parameters(p("StripeSecretArn", &secret))
         .parameters(p("ScheduleTimezone", "Europe/Rome"))
-        .parameters(p("CostTagKey", &format!("{stack}-component")))
+        .parameters(p("CostTagKey", "revscale-component"))
         .parameters(p("EksClusterName", "revscale"))
         .parameters(p("EksClusterRoleArn", "arn:aws:iam::123456789012:role/revscale-eks-cluster"))
         .parameters(p("EksNodeRoleArn", "arn:aws:iam::123456789012:role/revscale-eks-node"))
@@ -218,11 +218,38 @@ async fn schedule(
     }
 }
 
+fn revenue(date: chrono::NaiveDate) -> RevenueSnapshot {
+    let eur = |minor| Money::from_minor(minor, Currency::EUR);
+    RevenueSnapshot {
+        date,
+        mrr: eur(50_000),
+        subscriptions_counted: 3,
+        customers: 3,
+        collected_at: Utc::now(),
+    }
+}
+
+fn cost(date: chrono::NaiveDate) -> CostSnapshot {
+    let eur = |minor| Money::from_minor(minor, Currency::EUR);
+    CostSnapshot {
+        date,
+        monthly_run_rate: eur(10_000),
+        month_to_date: eur(3_000),
+        previous_month: eur(9_000),
+        per_component: Default::default(),
+        estimated: false,
+        forecast_used: false,
+        fx_rate: "0.93".into(),
+        requests: 1,
+        collected_at: Utc::now(),
+    }
+}
+
 #[tokio::test]
 async fn doctor_fails_each_fault_set_up_on_purpose_then_passes_once_each_is_mended() {
     let sdk = sdk().await;
     let s = setup(&sdk).await;
-    let tag_key = format!("{}-component", s.stack);
+    let tag_key = "revscale-component".to_string();
     let today = Utc::now().date_naive();
 
     // ---- the faults ----
@@ -234,10 +261,10 @@ async fn doctor_fails_each_fault_set_up_on_purpose_then_passes_once_each_is_mend
              tag_key.clone(): {"Status": "Inactive", "LastUpdatedDate": "2026-01-01T00:00:00Z", "LastUsedDate": "2026-01-01T00:00:00Z"},
              "revscale:stack": {"Status": "Inactive", "LastUpdatedDate": "2026-01-01T00:00:00Z", "LastUsedDate": "2026-01-01T00:00:00Z"},
          }},
-        // Cost Explorer not enabled for this caller.
+        // Cost Explorer not enabled yet: its answer to an account that just launched it.
         {"service": "ce", "operation": "GetCostAndUsage", "body_contains": tag_key, "status": 400,
-         "error_type": "AccessDeniedException",
-         "body": json!({"__type": "AccessDeniedException", "Message": "User is not authorized to perform: ce:GetCostAndUsage"}).to_string()},
+         "error_type": "DataUnavailableException",
+         "body": json!({"__type": "DataUnavailableException", "Message": "Data is not available. Please try to adjust the time period. If you just enabled Cost Explorer, data might not be ingested yet"}).to_string()},
         // The provisioner's role lacks eks:CreateCluster and may not create the EKS service-linked role.
         {"service": "iam", "operation": "SimulatePrincipalPolicy", "body_contains": s.stack,
          "simulate_deny": ["eks:CreateCluster", "iam:CreateServiceLinkedRole"]},
@@ -249,7 +276,11 @@ async fn doctor_fails_each_fault_set_up_on_purpose_then_passes_once_each_is_mend
     // Stripe: a subscription in GBP (no rate), and a key without the coupon permission.
     Mock::given(method("GET"))
         .and(path("/v1/subscriptions"))
-        .respond_with(stripe_list(json!([{"id": "sub_1", "object": "subscription", "currency": "gbp"}])))
+        .respond_with(stripe_list(json!([
+            {"id": "sub_1", "object": "subscription", "status": "active", "currency": "gbp"},
+            // A canceled subscription's currency is none of the collector's business.
+            {"id": "sub_0", "object": "subscription", "status": "canceled", "currency": "jpy"},
+        ])))
         .mount(&s.stripe)
         .await;
     Mock::given(method("GET"))
@@ -309,14 +340,20 @@ async fn doctor_fails_each_fault_set_up_on_purpose_then_passes_once_each_is_mend
         .await
         .unwrap();
 
+    // Snapshots from 40 to 10 days ago: the collectors stopped ten days ago.
+    for day in (today - Days::new(40)).iter_days().take(31) {
+        store.import_day(&revenue(day), &cost(day), "test").await.unwrap();
+    }
+
     let (output, report) = doctor(&s, &["--config", "config/revenue_thresholds.yaml"]);
     let listing = table_of(&report);
     eprintln!("{listing}");
     assert_eq!(output.status.code(), Some(1), "a FAIL exits 1:\n{listing}");
     for (area, name, expected, says) in [
-        ("cost", "Cost Explorer", "FAIL", "User is not authorized to perform: ce:GetCostAndUsage"),
+        ("cost", "CostTagKey", "PASS", "the key the drivers tag with"),
+        ("cost", "Cost Explorer", "FAIL", "If you just enabled Cost Explorer"),
         ("cost", &format!("cost allocation tag {tag_key}"), "FAIL", "inactive"),
-        ("cost", "cost allocation tag revscale:stack", "FAIL", "inactive"),
+        ("cost", "cost allocation tag revscale:stack", "WARN", "inactive"),
         ("cost", "managed resources tagged", "FAIL", &s.managed_topic),
         ("stripe", "Stripe key kind", "WARN", "full secret key"),
         ("stripe", "Stripe GET /v1/coupons", "FAIL", "rak_coupon_read"),
@@ -327,9 +364,9 @@ async fn doctor_fails_each_fault_set_up_on_purpose_then_passes_once_each_is_mend
         ("schedules", &format!("schedule {}-evaluate", s.stack), "FAIL", "does not exist"),
         ("schedules", "failed daily runs", "FAIL", "1 daily run"),
         ("alerts", "alert subscriptions", "FAIL", "none"),
-        ("data", "snapshots of the last 90 days", "FAIL", "0 of 90 days complete"),
-        ("data", "history for the debounce", "WARN", "no snapshot"),
-        ("schedules", "last revenue snapshot", "WARN", "never"),
+        ("data", "snapshots of the last 90 days", "FAIL", "missing or incomplete: "),
+        ("data", "history for the debounce", "WARN", "cannot pass before"),
+        ("schedules", "last revenue snapshot", "FAIL", "10 days ago"),
         ("schedules", "last evaluation", "FAIL", "5 days ago"),
         ("config", "configuration /revscale/", "FAIL", "currency USD differs"),
         (
@@ -346,9 +383,20 @@ async fn doctor_fails_each_fault_set_up_on_purpose_then_passes_once_each_is_mend
             "eks:CreateCluster (implicitDeny)",
         ),
         ("components", "k8s_workers (eks_nodegroup) permissions", "PASS", "may do all"),
-        ("components", "EKS service-linked role", "FAIL", "may not create it"),
+        ("components", "service-linked role AWSServiceRoleForAmazonEKS", "FAIL", "may not create it"),
+        (
+            "components",
+            "service-linked role AWSServiceRoleForAmazonEKSNodegroup",
+            "FAIL",
+            "may not create it",
+        ),
         ("api", "your roles", "PASS", "user/alice: approver, operator"),
-        ("api", "a second approver", "FAIL", "only arn:aws:iam::123456789012:user/alice"),
+        (
+            "api",
+            "a second approver",
+            "FAIL",
+            "only arn:aws:iam::123456789012:user/alice, who is every operator too",
+        ),
         ("state", "mode", "PASS", "shadow (the stack's Mode parameter)"),
         ("state", "circuit breaker", "FAIL", "open since"),
         ("state", "provisioning lock", "FAIL", "held by dec-1"),
@@ -472,29 +520,10 @@ async fn doctor_fails_each_fault_set_up_on_purpose_then_passes_once_each_is_mend
         .send()
         .await
         .unwrap();
-    // 150 days of snapshots, the last one yesterday, and an evaluation today.
+    // 150 days of snapshots, the last one yesterday (the days already there are kept),
+    // and an evaluation today.
     for day in (today - Days::new(150)).iter_days().take(150) {
-        let eur = |minor| Money::from_minor(minor, Currency::EUR);
-        let revenue = RevenueSnapshot {
-            date: day,
-            mrr: eur(50_000),
-            subscriptions_counted: 3,
-            customers: 3,
-            collected_at: Utc::now(),
-        };
-        let cost = CostSnapshot {
-            date: day,
-            monthly_run_rate: eur(10_000),
-            month_to_date: eur(3_000),
-            previous_month: eur(9_000),
-            per_component: Default::default(),
-            estimated: false,
-            forecast_used: false,
-            fx_rate: "0.93".into(),
-            requests: 1,
-            collected_at: Utc::now(),
-        };
-        store.import_day(&revenue, &cost, "test").await.unwrap();
+        store.import_day(&revenue(day), &cost(day), "test").await.unwrap();
     }
     let clean = revscale_test_support::at_level(&config, 0, "2026-01-01");
     store.record_decision(&record("e2", Utc::now()), &clean, Some(1)).await.unwrap();
@@ -526,20 +555,25 @@ async fn doctor_fails_each_fault_set_up_on_purpose_then_passes_once_each_is_mend
     // made already if this moto served an earlier run.
     let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Principal": {"Service": "eks.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
-    let made = iam
-        .call(
-            "CreateRole",
-            &[
-                ("RoleName".into(), "AWSServiceRoleForAmazonEKS".into()),
-                ("Path".into(), "/aws-service-role/eks.amazonaws.com/".into()),
-                ("AssumeRolePolicyDocument".into(), trust.to_string()),
-            ],
-        )
-        .await;
-    assert!(
-        made.is_ok() || made.as_ref().is_err_and(|e| e.code() == Some("EntityAlreadyExists")),
-        "{made:?}"
-    );
+    for (role, service) in [
+        ("AWSServiceRoleForAmazonEKS", "eks.amazonaws.com"),
+        ("AWSServiceRoleForAmazonEKSNodegroup", "eks-nodegroup.amazonaws.com"),
+    ] {
+        let made = iam
+            .call(
+                "CreateRole",
+                &[
+                    ("RoleName".into(), role.into()),
+                    ("Path".into(), format!("/aws-service-role/{service}/")),
+                    ("AssumeRolePolicyDocument".into(), trust.to_string()),
+                ],
+            )
+            .await;
+        assert!(
+            made.is_ok() || made.as_ref().is_err_and(|e| e.code() == Some("EntityAlreadyExists")),
+            "{made:?}"
+        );
+    }
 
     let (output, report) = doctor(&s, &["--config", "config/revenue_thresholds.yaml"]);
     let listing = table_of(&report);
@@ -560,7 +594,9 @@ async fn doctor_fails_each_fault_set_up_on_purpose_then_passes_once_each_is_mend
         ("stripe", "Stripe key kind"),
         ("stripe", "Stripe GET /v1/coupons"),
         ("stripe", "Stripe currencies"),
-        ("schedules", "schedule "),
+        ("schedules", &format!("schedule {}-revenue", s.stack)),
+        ("schedules", &format!("schedule {}-cost", s.stack)),
+        ("schedules", &format!("schedule {}-evaluate", s.stack)),
         ("schedules", "failed daily runs"),
         ("alerts", "alert subscriptions"),
         ("data", "snapshots of the last 90 days"),
@@ -570,7 +606,8 @@ async fn doctor_fails_each_fault_set_up_on_purpose_then_passes_once_each_is_mend
         ("config", "configuration /revscale/"),
         ("config", "config/revenue_thresholds.yaml against the stack's"),
         ("components", "eks_control_plane (eks_cluster) permissions"),
-        ("components", "EKS service-linked role"),
+        ("components", "service-linked role AWSServiceRoleForAmazonEKS"),
+        ("components", "service-linked role AWSServiceRoleForAmazonEKSNodegroup"),
         ("api", "a second approver"),
         ("state", "circuit breaker"),
         ("state", "provisioning lock"),

@@ -125,38 +125,65 @@ pub struct CostTag {
 /// per-component cost is complete once the activation is that old.
 pub const TAG_COMPLETE_AFTER_DAYS: u64 = 90;
 
-/// One check per wanted key (it exists and is active), and for the component tag the
-/// days since its activation.
-pub fn cost_tags(wanted: &[String], listed: &[CostTag], today: NaiveDate) -> Vec<Check> {
+/// The tag revscale's drivers put on what they create, naming each component, and the
+/// one naming the stack that created it.
+pub use revscale_engine::drivers::{COMPONENT_TAG, STACK_TAG};
+
+/// The stack's `CostTagKey` (what the cost collector groups by) against what the
+/// drivers tag with: two different keys and every component costs 0.
+pub fn cost_tag_key(configured: &str) -> Check {
+    let name = "CostTagKey";
+    if configured == COMPONENT_TAG {
+        return Check::pass("cost", name, format!("{configured}, the key the drivers tag with"));
+    }
+    Check::fail(
+        "cost",
+        name,
+        format!(
+            "the cost collector groups by {configured}, but the drivers tag what they create {COMPONENT_TAG}=<component>: no component's cost is ever found"
+        ),
+    )
+    .fix(format!("sam deploy --parameter-overrides CostTagKey={COMPONENT_TAG}"))
+}
+
+/// The component tag and the stack tag: known to Billing and active, and for how long.
+/// `carried` is how many of the account's resources carry the component tag now.
+pub fn cost_tags(listed: &[CostTag], carried: usize, today: NaiveDate) -> Vec<Check> {
     let mut checks = Vec::new();
-    for key in wanted {
+    for key in [COMPONENT_TAG, STACK_TAG] {
+        let component = key == COMPONENT_TAG;
         let name = format!("cost allocation tag {key}");
-        match listed.iter().find(|t| &t.key == key) {
-            None => checks.push(
-                Check::fail(
-                    "cost",
-                    name,
-                    "unknown to Billing: a tag key appears there only after a resource carrying it was billed; until it is activated Cost Explorer groups no cost by it and every component costs 0",
-                )
-                .fix(format!(
-                    "tag a billed resource {key}=<value> (revscale tags what it creates), wait up to 24 h, then run `revscale doctor --fix`, or Billing and Cost Management console > Cost allocation tags > {key} > Activate"
-                )),
-            ),
+        let why = if component {
+            "Cost Explorer groups no cost by it, so every component costs 0 and the guard's ratios leave them out"
+        } else {
+            "Cost Explorer cannot tell this stack's spend from another stack's (it is not used for the guard)"
+        };
+        let activate = || Repair::ActivateCostAllocationTags { keys: vec![key.to_string()] };
+        match listed.iter().find(|t| t.key == key) {
+            // A key appears in Billing only once a resource carrying it was billed: in
+            // shadow mode, before any climb, nothing revscale creates exists yet.
+            None => {
+                let verdict = if component && carried > 0 { Verdict::Fail } else { Verdict::Warn };
+                let found = if carried > 0 && component {
+                    format!("unknown to Billing although {carried} resource(s) carry it: {why}")
+                } else {
+                    format!("unknown to Billing: no billed resource carried it yet (revscale tags what it creates, at the first climb); until it is activated {why}")
+                };
+                checks.push(Check::new("cost", name, verdict, found).fix(format!(
+                    "a key shows in Billing up to 24 h after a resource carrying it is billed; then `revscale doctor --fix`, or Billing and Cost Management console > Cost allocation tags > {key} > Activate"
+                )));
+            }
             Some(tag) if !tag.active => checks.push(
-                Check::fail(
-                    "cost",
-                    name,
-                    "inactive: Cost Explorer groups no cost by it, so every component costs 0 and the guard's ratios leave them out",
-                )
-                .fix(format!(
-                    "revscale doctor --fix (or: aws ce update-cost-allocation-tags-status --cost-allocation-tags-status TagKey={key},Status=Active)"
-                ))
-                .repair(Repair::ActivateCostAllocationTags { keys: vec![key.clone()] }),
+                Check::new("cost", name, if component { Verdict::Fail } else { Verdict::Warn }, format!("inactive: {why}"))
+                    .fix(format!(
+                        "revscale doctor --fix (or: aws ce update-cost-allocation-tags-status --cost-allocation-tags-status TagKey={key},Status=Active)"
+                    ))
+                    .repair(activate()),
             ),
             Some(tag) => {
                 let since = tag.last_updated.map_or_else(|| "an unknown date".to_string(), |d| d.to_string());
                 checks.push(Check::pass("cost", name, format!("active since {since}")));
-                if let Some(activated) = tag.last_updated {
+                if let (true, Some(activated)) = (component, tag.last_updated) {
                     checks.push(tag_age(key, activated, today));
                 }
             }
@@ -191,14 +218,17 @@ fn tag_age(key: &str, activated: NaiveDate, today: NaiveDate) -> Check {
             ),
         )
     } else {
+        let from = today - Days::new(TAG_COMPLETE_AFTER_DAYS);
         Check::warn(
             "cost",
             name,
             format!(
-                "{days} days: cost before {activated} is not grouped by component (Cost Explorer does not regroup the past), so per-component cost is incomplete until {complete}"
+                "{days} days: cost before {activated} is not grouped by component, so per-component cost is incomplete until {complete}"
             ),
         )
-        .fix("nothing to do but wait; `revscale backtest` over that period undercounts the components' cost")
+        .fix(format!(
+            "aws ce start-cost-allocation-tag-backfill --backfill-from {from}T00:00:00Z (Cost Explorer regroups up to 12 months back, within about a day), or wait"
+        ))
     }
 }
 
@@ -235,7 +265,7 @@ pub fn untagged_managed(tag_key: &str, managed: &[(String, BTreeMap<String, Stri
 /// What kind of key the collector holds.
 pub fn stripe_key(key: &str) -> Check {
     let name = "Stripe key kind";
-    let restricted_fix = "Stripe Dashboard > Developers > API keys > Create restricted key: Read on Subscriptions, Invoices, Products (prices, plans), Coupons; then aws secretsmanager put-secret-value --secret-id <StripeSecretArn> --secret-string rk_live_...";
+    let restricted_fix = "Stripe Dashboard > Developers > API keys > Create restricted key: Read on Subscriptions, Invoices, Products (prices, plans), Coupons; then aws secretsmanager put-secret-value --secret-id <StripeSecretArn> --secret-string file://key.txt (a file, not the shell's history)";
     match key.trim() {
         k if k.starts_with("rk_live_") => Check::pass("stripe", name, "a live restricted key"),
         k if k.starts_with("rk_test_") => Check::warn(
@@ -358,7 +388,9 @@ pub fn schedule(found: Option<&Schedule>, name: &str, timezone: &str) -> Check {
         None => Check::fail("schedules", check, "does not exist: nothing runs it")
             .fix("sam deploy (the stack creates it); was it deleted by hand?"),
         Some(s) if !s.enabled => Check::fail("schedules", check, format!("disabled ({}): no snapshot or evaluation is made", s.expression))
-            .fix(format!("aws scheduler update-schedule --name {name} --state ENABLED ... (or sam deploy, which sets it back)")),
+            // update-schedule replaces the whole schedule (target, time zone, retries and
+            // dead-letter queue included): the template is the one place that has them.
+            .fix(format!("sam deploy, which sets {name} back as the template has it (aws scheduler update-schedule replaces the whole schedule: a hand-made one loses its time zone, retries and dead-letter queue)")),
         Some(s) if s.timezone.as_deref().unwrap_or("UTC") != timezone => Check::fail(
             "schedules",
             check,
@@ -453,16 +485,25 @@ pub struct StoredDay {
 pub const DATA_DAYS: u64 = 90;
 
 /// The last [`DATA_DAYS`] days (today excluded: its snapshots may not be made yet).
-pub fn snapshots(days: &BTreeMap<NaiveDate, StoredDay>, today: NaiveDate) -> Check {
+pub fn snapshots(days: &BTreeMap<NaiveDate, StoredDay>, today: NaiveDate, refill: &str) -> Check {
     let name = format!("snapshots of the last {DATA_DAYS} days");
-    let from = today - Days::new(DATA_DAYS);
+    // Days before the first snapshot are before the stack (or before its history was
+    // imported): the debounce check says what they hold back; they are not gaps.
+    let Some(first) = days.keys().next().copied() else {
+        return Check::warn(
+            "data",
+            name,
+            "none stored yet: the collectors have not run (see the last runs above)",
+        );
+    };
+    let from = (today - Days::new(DATA_DAYS)).max(first);
     let span: Vec<NaiveDate> = from.iter_days().take_while(|d| *d < today).collect();
     let complete = |d: &NaiveDate| days.get(d).is_some_and(|s| s.revenue && s.cost);
     let missing: Vec<NaiveDate> = span.iter().filter(|d| !complete(d)).copied().collect();
     let backfilled = span.iter().filter(|d| days.get(d).is_some_and(|s| s.backfilled)).count();
     let imported = span.iter().filter(|d| days.get(d).is_some_and(|s| s.imported)).count();
     let counts = format!(
-        "{} of {} days complete, {backfilled} backfilled, {imported} imported",
+        "{} of {} days since {from} complete, {backfilled} backfilled, {imported} imported",
         span.len() - missing.len(),
         span.len()
     );
@@ -476,7 +517,20 @@ pub fn snapshots(days: &BTreeMap<NaiveDate, StoredDay>, today: NaiveDate) -> Che
         if recent_gap { Verdict::Fail } else { Verdict::Warn },
         format!("{counts}; missing or incomplete: {}", ranges(&missing)),
     )
-    .fix("the collectors backfill missed days on their next run; older gaps: revscale history fetch --months 3 --out h.csv && revscale history import h.csv --stack <stack>")
+    .fix(format!("the collectors backfill the last days they missed on their next run; older gaps: {refill}"))
+}
+
+/// The commands that fill the stack's history from Stripe and Cost Explorer, with the
+/// stack's own settings (the fetch reads no stack: given others, it writes other figures).
+pub fn refill_commands(months: u32, stack: &str, fx_rates: &str, config: &str) -> String {
+    let fx: String = fx_rates
+        .split([',', ' '])
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| format!(" --fx {}", p.trim()))
+        .collect();
+    format!(
+        "STRIPE_API_KEY=<the stack's key> revscale history fetch --months {months} --config {config}{fx} --cost-tag-key {COMPONENT_TAG} --out h.csv && revscale history import h.csv --stack {stack}"
+    )
 }
 
 /// `2026-01-03..2026-01-05, 2026-02-01`.
@@ -508,14 +562,16 @@ pub fn ranges(days: &[NaiveDate]) -> String {
 /// `months` closed months above its threshold, which the engine reads from the store,
 /// so the history must reach back to the first day of the month `months` before this
 /// one (from 2026-12-06, 3 months: 2026-09-01).
-pub fn debounce_windows(first_stored: Option<NaiveDate>, months: u32, today: NaiveDate) -> Check {
+pub fn debounce_windows(
+    first_stored: Option<NaiveDate>,
+    months: u32,
+    today: NaiveDate,
+    refill: &str,
+) -> Check {
     let name = format!("history for the debounce ({months} closed months)");
     let month_start = |d: NaiveDate| d.with_day(1).unwrap_or(d);
     let needed = month_start(today).checked_sub_months(Months::new(months)).unwrap_or(today);
-    let fix = format!(
-        "revscale history fetch --months {} --out h.csv && revscale history import h.csv --stack <stack>",
-        months + 1
-    );
+    let fix = refill.to_string();
     match first_stored {
         None => {
             Check::warn("data", name, "no snapshot stored: no level can be climbed until the windows fill")
@@ -542,6 +598,125 @@ pub fn debounce_windows(first_stored: Option<NaiveDate>, months: u32, today: Nai
             .fix(fix)
         }
     }
+}
+
+// ---- components -----------------------------------------------------------------------
+
+/// Where the stack runs, for the ARNs a simulation names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub partition: String,
+    pub region: String,
+    pub account: String,
+}
+
+impl Place {
+    /// From any ARN of the account (the caller's): its partition and account.
+    pub fn from_arn(arn: &str, region: &str) -> Option<Place> {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        (parts.len() == 6 && parts[0] == "arn").then(|| Place {
+            partition: parts[1].to_string(),
+            region: region.to_string(),
+            account: parts[4].to_string(),
+        })
+    }
+
+    fn arn(&self, service: &str, resource: &str) -> String {
+        format!("arn:{}:{service}:{}:{}:{resource}", self.partition, self.region, self.account)
+    }
+}
+
+/// An id AWS generates (a node group's, an Auto Scaling group's, a stack's): any
+/// matches the policies' `*`.
+const SOME_ID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// What the provisioner's policy must allow for one component: its kind's actions on
+/// the component's own resource, with the tags revscale puts and finds there as
+/// condition keys (the template scopes every statement so), and `iam:PassRole` on the
+/// role the kind hands to its service. Empty for a kind that calls nothing.
+pub fn simulations(
+    spec: &revscale_engine::drivers::DriverSpec,
+    actions: &[&str],
+    place: &Place,
+    stack: &str,
+    id: &str,
+) -> Vec<revscale_aws::iam::Simulation> {
+    use revscale_aws::iam::Simulation;
+    use revscale_engine::drivers::DriverSpec;
+    let (resource, passed): (Option<String>, Option<(&str, &str)>) = match spec {
+        DriverSpec::AlwaysOn(_) => (None, None),
+        DriverSpec::EksCluster(s) => (
+            Some(place.arn("eks", &format!("cluster/{}", s.cluster_name))),
+            Some((s.role_arn.as_str(), "eks.amazonaws.com")),
+        ),
+        DriverSpec::EksNodegroup(s) => (
+            Some(place.arn("eks", &format!("nodegroup/{}/{}/{SOME_ID}", s.cluster_name, s.nodegroup_name))),
+            Some((s.node_role_arn.as_str(), "eks.amazonaws.com")),
+        ),
+        DriverSpec::SsmFlag(s) => {
+            let name = if s.parameter_name.starts_with('/') {
+                s.parameter_name.clone()
+            } else {
+                format!("/{}", s.parameter_name)
+            };
+            (Some(place.arn("ssm", &format!("parameter{name}"))), None)
+        }
+        DriverSpec::EcsService(s) => {
+            (Some(place.arn("ecs", &format!("service/{}/{}", s.cluster, s.service))), None)
+        }
+        DriverSpec::AutoscalingGroup(s) => (
+            Some(place.arn(
+                "autoscaling",
+                &format!("autoScalingGroup:{SOME_ID}:autoScalingGroupName/{}", s.group_name),
+            )),
+            None,
+        ),
+        DriverSpec::RdsInstance(s) => {
+            (Some(place.arn("rds", &format!("db:{}", s.db_instance_identifier))), None)
+        }
+        DriverSpec::AuroraCluster(s) => {
+            (Some(place.arn("rds", &format!("cluster:{}", s.db_cluster_identifier))), None)
+        }
+        DriverSpec::Ec2Instances(s) => {
+            let instance = s.instance_ids.first().map_or("i-00000000000000000", String::as_str);
+            (Some(place.arn("ec2", &format!("instance/{instance}"))), None)
+        }
+        DriverSpec::LambdaProvisionedConcurrency(s) => {
+            (Some(place.arn("lambda", &format!("function:{}:{}", s.function_name, s.qualifier))), None)
+        }
+        DriverSpec::CloudformationStack(s) => (
+            Some(place.arn("cloudformation", &format!("stack/{}/{SOME_ID}", s.stack_name))),
+            Some((s.role_arn.as_str(), "cloudformation.amazonaws.com")),
+        ),
+    };
+    let one = |v: &str| vec![v.to_string()];
+    let tags = vec![
+        (format!("aws:ResourceTag/{COMPONENT_TAG}"), one(id)),
+        ("aws:ResourceTag/revscale:managed".to_string(), one("true")),
+        (format!("aws:ResourceTag/{STACK_TAG}"), one(stack)),
+        (format!("aws:RequestTag/{COMPONENT_TAG}"), one(id)),
+        ("aws:RequestTag/revscale:managed".to_string(), one("true")),
+        (format!("aws:RequestTag/{STACK_TAG}"), one(stack)),
+        ("aws:TagKeys".to_string(), vec!["revscale:managed".to_string(), STACK_TAG.to_string()]),
+    ];
+    let mut out = Vec::new();
+    let own: Vec<String> = actions.iter().filter(|a| **a != "iam:PassRole").map(|a| a.to_string()).collect();
+    if let Some(resource) = resource
+        && !own.is_empty()
+    {
+        out.push(Simulation { actions: own, resources: vec![resource], context: tags });
+    }
+    if let Some((role, service)) = passed
+        && actions.contains(&"iam:PassRole")
+        && !role.is_empty()
+    {
+        out.push(Simulation {
+            actions: vec!["iam:PassRole".into()],
+            resources: vec![role.to_string()],
+            context: vec![("iam:PassedToService".into(), one(service))],
+        });
+    }
+    out
 }
 
 // ---- operator API ---------------------------------------------------------------------
@@ -575,39 +750,60 @@ pub fn operator_roles(
             });
         }
     }
-    checks.push(second_approver(approvers));
+    checks.push(second_approver(approvers, operators));
     checks
 }
 
-/// Whether the approver patterns admit two persons: a request cannot be approved by
-/// the person who made it, so with one approver nothing that person asks is ever
-/// approved, and an override or a drain waits for ever.
-pub fn second_approver(approvers: &Patterns) -> Check {
+/// Whether the approver patterns admit two persons. A request cannot be approved by
+/// the person who made it: with one approver, what that person asks for (an override,
+/// a drain) waits for ever, though what the engine proposes and other operators ask
+/// for can still be approved. FAIL when the one approver is also every operator (no
+/// override or drain can ever be approved), WARN otherwise.
+pub fn second_approver(approvers: &Patterns, operators: &Patterns) -> Check {
     let name = "a second approver";
     let fix = "sam deploy --parameter-overrides ApproverPrincipals=\"<first>,<second>\" (two people, or an Identity Center permission set's role)";
     let patterns = approvers.as_written();
     if patterns.is_empty() {
         return Check::fail("api", name, "ApproverPrincipals is empty: nothing can be approved").fix(fix);
     }
-    // A wildcard, or an Identity Center permission set's role (each user is a person),
-    // admits more than one person.
-    if let Some(wide) = patterns.iter().find(|p| p.contains(['*', '?']) || p.contains("AWSReservedSSO_")) {
+    if let Some(wide) = wide(&patterns) {
         return Check::pass("api", name, format!("{wide} admits several people"));
     }
-    let people: BTreeSet<String> = patterns.iter().map(|p| identity::two_person_key(p)).collect();
+    let people = persons(&patterns);
     if people.len() >= 2 {
-        Check::pass("api", name, format!("{} distinct approvers", people.len()))
-    } else {
+        return Check::pass("api", name, format!("{} distinct approvers", people.len()));
+    }
+    let only = patterns.join(", ");
+    let operator_patterns = operators.as_written();
+    let operator_people = persons(&operator_patterns);
+    let every_operator_is_the_approver = wide(&operator_patterns).is_none()
+        && !operator_people.is_empty()
+        && operator_people.is_subset(&people);
+    if every_operator_is_the_approver {
         Check::fail(
             "api",
             name,
-            format!(
-                "only {}: they may not approve their own requests, and no one else may approve anything",
-                patterns.join(", ")
-            ),
+            format!("only {only}, who is every operator too: no override or drain they ask for can ever be approved"),
+        )
+        .fix(fix)
+    } else {
+        Check::warn(
+            "api",
+            name,
+            format!("only {only}: what they ask for themselves cannot be approved, and nothing is while they are away"),
         )
         .fix(fix)
     }
+}
+
+/// A pattern that admits more than one person: a wildcard, or an Identity Center
+/// permission set's role (each of its users is a person).
+fn wide<'a>(patterns: &[&'a str]) -> Option<&'a str> {
+    patterns.iter().find(|p| p.contains(['*', '?']) || p.contains("AWSReservedSSO_")).copied()
+}
+
+fn persons(patterns: &[&str]) -> BTreeSet<String> {
+    patterns.iter().map(|p| identity::two_person_key(p)).collect()
 }
 
 #[cfg(test)]
@@ -623,18 +819,37 @@ mod tests {
         vec!["revscale-component".into(), "revscale:stack".into()]
     }
 
+    fn refill() -> String {
+        refill_commands(4, "rs", "USD=0.93, GBP=1.17", "c.yaml")
+    }
+
     #[test]
-    fn an_inactive_cost_tag_fails_with_a_repair_and_a_missing_one_fails_without() {
+    fn an_inactive_component_tag_fails_with_a_repair_and_an_unknown_one_fails_only_once_resources_carry_it() {
         let listed = [CostTag { key: "revscale-component".into(), active: false, last_updated: None }];
-        let checks = cost_tags(&keys(), &listed, d("2026-12-06"));
+        let checks = cost_tags(&listed, 0, d("2026-12-06"));
         assert_eq!(checks.len(), 2);
         assert_eq!(checks[0].verdict, Verdict::Fail);
         assert_eq!(
             checks[0].repair,
             Some(Repair::ActivateCostAllocationTags { keys: vec!["revscale-component".into()] })
         );
+        // The stack tag is not used for the guard, and unknown until a created resource is billed.
+        assert_eq!(checks[1].verdict, Verdict::Warn);
         assert!(checks[1].found.contains("unknown to Billing"), "{}", checks[1].found);
         assert_eq!(checks[1].repair, None, "a key Billing never saw cannot be activated");
+        // Day 0 in shadow mode: nothing carries the component tag yet.
+        assert_eq!(cost_tags(&[], 0, d("2026-12-06"))[0].verdict, Verdict::Warn);
+        let overdue = &cost_tags(&[], 3, d("2026-12-06"))[0];
+        assert_eq!(overdue.verdict, Verdict::Fail);
+        assert!(overdue.found.contains("although 3 resource(s) carry it"), "{}", overdue.found);
+    }
+
+    #[test]
+    fn a_cost_tag_key_other_than_the_drivers_fails() {
+        assert_eq!(cost_tag_key("revscale-component").verdict, Verdict::Pass);
+        let other = cost_tag_key("component");
+        assert_eq!(other.verdict, Verdict::Fail);
+        assert!(other.fix.unwrap().ends_with("CostTagKey=revscale-component"));
     }
 
     #[test]
@@ -643,7 +858,7 @@ mod tests {
             CostTag { key: "revscale-component".into(), active: false, last_updated: None },
             CostTag { key: "revscale:stack".into(), active: false, last_updated: None },
         ];
-        let checks = cost_tags(&keys(), &listed, d("2026-12-06"));
+        let checks = cost_tags(&listed, 1, d("2026-12-06"));
         assert!(checks.iter().all(|c| c.repair == Some(Repair::ActivateCostAllocationTags { keys: keys() })));
     }
 
@@ -653,10 +868,20 @@ mod tests {
             CostTag { key: "revscale-component".into(), active: true, last_updated: Some(d("2026-11-20")) },
             CostTag { key: "revscale:stack".into(), active: true, last_updated: Some(d("2026-01-01")) },
         ];
-        let checks = cost_tags(&keys(), &listed, d("2026-12-06"));
+        let checks = cost_tags(&listed, 1, d("2026-12-06"));
         let verdicts: Vec<Verdict> = checks.iter().map(|c| c.verdict).collect();
-        assert_eq!(verdicts, [Verdict::Pass, Verdict::Warn, Verdict::Pass, Verdict::Pass]);
+        assert_eq!(verdicts, [Verdict::Pass, Verdict::Warn, Verdict::Pass]);
         assert!(checks[1].found.contains("incomplete until 2027-02-18"), "{}", checks[1].found);
+        assert!(
+            checks[1]
+                .fix
+                .as_ref()
+                .unwrap()
+                .contains("start-cost-allocation-tag-backfill --backfill-from 2026-09-07T00:00:00Z")
+        );
+        let old =
+            [CostTag { key: "revscale-component".into(), active: true, last_updated: Some(d("2026-01-01")) }];
+        assert_eq!(cost_tags(&old, 1, d("2026-12-06"))[1].verdict, Verdict::Pass);
     }
 
     #[test]
@@ -760,22 +985,35 @@ mod tests {
             .take_while(|x| *x < today)
             .map(|x| (x, full.clone()))
             .collect();
-        assert_eq!(snapshots(&days, today).verdict, Verdict::Pass);
+        assert_eq!(snapshots(&days, today, &refill()).verdict, Verdict::Pass);
         for x in ["2026-10-01", "2026-10-02", "2026-10-03", "2026-10-10"] {
             days.remove(&d(x));
         }
-        let old = snapshots(&days, today);
+        let old = snapshots(&days, today, &refill());
         assert_eq!(old.verdict, Verdict::Warn);
         assert!(old.found.ends_with("2026-10-01..2026-10-03, 2026-10-10"), "{}", old.found);
+        assert!(old.fix.unwrap().contains("--fx USD=0.93 --fx GBP=1.17 --cost-tag-key revscale-component"));
         days.get_mut(&d("2026-12-04")).unwrap().cost = false;
-        assert_eq!(snapshots(&days, today).verdict, Verdict::Fail);
+        assert_eq!(snapshots(&days, today, &refill()).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn the_days_before_the_first_snapshot_are_no_gap() {
+        let today = d("2026-12-06");
+        let full = StoredDay { revenue: true, cost: true, ..StoredDay::default() };
+        let days: BTreeMap<NaiveDate, StoredDay> =
+            d("2026-12-03").iter_days().take_while(|x| *x < today).map(|x| (x, full.clone())).collect();
+        let check = snapshots(&days, today, &refill());
+        assert_eq!(check.verdict, Verdict::Pass);
+        assert!(check.found.starts_with("3 of 3 days since 2026-12-03"), "{}", check.found);
+        assert_eq!(snapshots(&BTreeMap::new(), today, &refill()).verdict, Verdict::Warn);
     }
 
     #[test]
     fn a_history_shorter_than_the_longest_window_warns_with_the_import_as_fix() {
         let today = d("2026-12-06");
-        assert_eq!(debounce_windows(Some(d("2026-09-01")), 3, today).verdict, Verdict::Pass);
-        let short = debounce_windows(Some(d("2026-09-02")), 3, today);
+        assert_eq!(debounce_windows(Some(d("2026-09-01")), 3, today, &refill()).verdict, Verdict::Pass);
+        let short = debounce_windows(Some(d("2026-09-02")), 3, today, &refill());
         assert_eq!(short.verdict, Verdict::Warn);
         assert!(
             short.found.ends_with(
@@ -784,29 +1022,68 @@ mod tests {
             "{}",
             short.found
         );
-        assert!(short.fix.unwrap().contains("history import"));
-        assert_eq!(debounce_windows(None, 3, today).verdict, Verdict::Warn);
+        assert!(short.fix.unwrap().contains("history import h.csv --stack rs"));
+        assert_eq!(debounce_windows(None, 3, today, &refill()).verdict, Verdict::Warn);
     }
 
     #[test]
-    fn one_approver_fails_two_people_or_a_permission_set_pass() {
+    fn one_approver_who_is_every_operator_fails_two_people_or_a_permission_set_pass() {
         let p = |s: &str| Patterns::parse(s).unwrap();
-        assert_eq!(second_approver(&p("")).verdict, Verdict::Fail);
-        assert_eq!(second_approver(&p("arn:aws:iam::1:user/alice")).verdict, Verdict::Fail);
+        let alice = "arn:aws:iam::123456789012:user/alice";
+        let bob = "arn:aws:iam::123456789012:user/bob";
+        assert_eq!(second_approver(&p(""), &p(alice)).verdict, Verdict::Fail);
+        assert_eq!(second_approver(&p(alice), &p(alice)).verdict, Verdict::Fail);
         // One person under two spellings is still one.
-        assert_eq!(
-            second_approver(&p("arn:aws:iam::1:user/alice,arn:aws:iam::1:user/Alice")).verdict,
-            Verdict::Fail
+        let both = format!("{alice},arn:aws:iam::123456789012:user/Alice");
+        assert_eq!(second_approver(&p(&both), &p(alice)).verdict, Verdict::Fail);
+        // Bob's requests can be approved; alice's own cannot.
+        assert_eq!(second_approver(&p(alice), &p(&format!("{alice},{bob}"))).verdict, Verdict::Warn);
+        assert_eq!(second_approver(&p(&format!("{alice},{bob}")), &p(alice)).verdict, Verdict::Pass);
+        let sso = "arn:aws:iam::123456789012:role/AWSReservedSSO_Approver_9f8e";
+        assert_eq!(second_approver(&p(sso), &p(alice)).verdict, Verdict::Pass);
+        assert_eq!(second_approver(&p("arn:aws:iam::123456789012:user/*"), &p(alice)).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn a_components_actions_are_simulated_on_its_own_resource_and_pass_role_on_its_role() {
+        let place = Place::from_arn("arn:aws:iam::123456789012:user/alice", "eu-west-1").unwrap();
+        let spec = revscale_engine::drivers::DriverSpec::EksNodegroup(
+            revscale_engine::drivers::eks_nodegroup::EksNodegroup {
+                cluster_name: "revscale".into(),
+                nodegroup_name: "workers".into(),
+                node_role_arn: "arn:aws:iam::123456789012:role/node".into(),
+                ..Default::default()
+            },
         );
+        let sims = simulations(&spec, &["eks:CreateNodegroup", "iam:PassRole"], &place, "rs", "k8s_workers");
+        assert_eq!(sims.len(), 2);
+        assert_eq!(sims[0].actions, ["eks:CreateNodegroup"]);
         assert_eq!(
-            second_approver(&p("arn:aws:iam::1:user/alice,arn:aws:iam::1:user/bob")).verdict,
-            Verdict::Pass
+            sims[0].resources,
+            [
+                "arn:aws:eks:eu-west-1:123456789012:nodegroup/revscale/workers/00000000-0000-0000-0000-000000000000"
+            ]
         );
+        assert!(
+            sims[0]
+                .context
+                .contains(&("aws:ResourceTag/revscale-component".into(), vec!["k8s_workers".into()]))
+        );
+        assert_eq!(sims[1].resources, ["arn:aws:iam::123456789012:role/node"]);
         assert_eq!(
-            second_approver(&p("arn:aws:iam::1:role/AWSReservedSSO_Approver_9f8e")).verdict,
-            Verdict::Pass
+            sims[1].context,
+            [("iam:PassedToService".to_string(), vec!["eks.amazonaws.com".to_string()])]
         );
-        assert_eq!(second_approver(&p("arn:aws:iam::1:user/*")).verdict, Verdict::Pass);
+        let flag =
+            revscale_engine::drivers::DriverSpec::SsmFlag(revscale_engine::drivers::ssm_flag::SsmFlag {
+                parameter_name: "/revscale/flags/x".into(),
+            });
+        let sims = simulations(&flag, &["ssm:PutParameter"], &place, "rs", "x");
+        assert_eq!(sims[0].resources, ["arn:aws:ssm:eu-west-1:123456789012:parameter/revscale/flags/x"]);
+        let gov =
+            Place::from_arn("arn:aws-us-gov:sts::123456789012:assumed-role/R/s", "us-gov-west-1").unwrap();
+        assert_eq!(gov.partition, "aws-us-gov");
+        assert_eq!(Place::from_arn("not an arn", "eu-west-1"), None);
     }
 
     #[test]
@@ -827,6 +1104,10 @@ mod tests {
             &p("arn:aws:iam::123456789012:user/alice"),
         );
         assert_eq!(none[0].verdict, Verdict::Warn);
-        assert_eq!(none[1].verdict, Verdict::Fail);
+        assert_eq!(
+            none[1].verdict,
+            Verdict::Warn,
+            "no operator: only the engine's proposals wait, and alice approves them"
+        );
     }
 }

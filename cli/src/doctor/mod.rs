@@ -81,7 +81,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let sdk = args.target.sdk().await;
         let stack = args.target.stack(&sdk).await?;
-        let today = chrono::Utc::now().date_naive();
+        // The stack dates its days in ScheduleTimezone: so does the doctor.
+        let zone = stack.parameters.get("ScheduleTimezone").and_then(|z| z.parse::<chrono_tz::Tz>().ok());
+        let today = match zone {
+            Some(zone) => chrono::Utc::now().with_timezone(&zone).date_naive(),
+            None => chrono::Utc::now().date_naive(),
+        };
         let probe = probe::Probe { sdk: &sdk, stack: &stack, today, stripe_api_base: &args.stripe_api_base };
         let local = local.as_ref().map(|(name, text)| (name.as_str(), text.as_str()));
         let mut checks = examine(&probe, local).await;
@@ -95,8 +100,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                         eprintln!("skipped");
                         continue;
                     }
-                    apply(&sdk, repair).await?;
-                    eprintln!("done: {repair}");
+                    // A refused fix (an Organizations member account may not activate
+                    // tags: only the management account may) is said; the report follows.
+                    match apply(&sdk, repair).await {
+                        Ok(()) => eprintln!("done: {repair}"),
+                        Err(e) => eprintln!("could not {repair}: {e:#}"),
+                    }
                 }
                 checks = examine(&probe, local).await;
             }
@@ -118,10 +127,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 /// Every check, in the order of docs/deploying.md#the-first-week.
 async fn examine(probe: &probe::Probe<'_>, local: Option<(&str, &str)>) -> Vec<Check> {
     let (config, config_checks) = probe.config(local).await;
-    let currency = config
-        .as_ref()
-        .map(|c| c.currency)
-        .or_else(|| probe.stack.parameters.get("RevenueCurrency").and_then(|c| c.parse().ok()));
+    // The collectors store revenue in the stack's RevenueCurrency, whatever the
+    // configuration says (a difference is the configuration check's FAIL).
+    let currency = probe
+        .stack
+        .parameters
+        .get("RevenueCurrency")
+        .and_then(|c| c.parse().ok())
+        .or_else(|| config.as_ref().map(|c| c.currency));
     let mut checks = Vec::new();
     match currency {
         Some(currency) => {
@@ -161,10 +174,10 @@ async fn examine(probe: &probe::Probe<'_>, local: Option<(&str, &str)>) -> Vec<C
     checks
 }
 
-/// The distinct repairs the failed checks carry.
+/// The distinct repairs the checks that did not pass carry.
 fn repairs(checks: &[Check]) -> Vec<Repair> {
     let mut out: Vec<Repair> = Vec::new();
-    for repair in checks.iter().filter(|c| c.verdict == Verdict::Fail).filter_map(|c| c.repair.clone()) {
+    for repair in checks.iter().filter(|c| c.verdict != Verdict::Pass).filter_map(|c| c.repair.clone()) {
         if !out.contains(&repair) {
             out.push(repair);
         }
@@ -231,7 +244,7 @@ fn render(stack: &str, checks: &[Check]) -> String {
         {
             out.push_str(&format!("        fix: {fix}\n"));
         }
-        if check.verdict == Verdict::Fail
+        if check.verdict != Verdict::Pass
             && let Some(repair) = &check.repair
         {
             out.push_str(&format!("        --fix: {repair}\n"));
@@ -263,14 +276,16 @@ mod tests {
     }
 
     #[test]
-    fn fix_applies_each_repair_once_and_only_for_failed_checks() {
+    fn fix_applies_each_repair_once_and_never_for_a_passed_check() {
         let repair = Repair::ActivateCostAllocationTags { keys: vec!["a".into(), "b".into()] };
+        let other = Repair::ActivateCostAllocationTags { keys: vec!["d".into()] };
         let checks = vec![
             Check::fail("cost", "a", "inactive").repair(repair.clone()),
             Check::fail("cost", "b", "inactive").repair(repair.clone()),
-            Check::warn("cost", "c", "x")
+            Check::pass("cost", "c", "x")
                 .repair(Repair::ActivateCostAllocationTags { keys: vec!["c".into()] }),
+            Check::warn("cost", "d", "x").repair(other.clone()),
         ];
-        assert_eq!(repairs(&checks), vec![repair]);
+        assert_eq!(repairs(&checks), vec![repair, other]);
     }
 }

@@ -11,7 +11,7 @@ use revscale_aws::cost_explorer::CostExplorerSource;
 use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::iam::Iam;
 use revscale_aws::secrets::{SecretRef, read_secret};
-use revscale_aws::stripe::{StripeError, StripeSource};
+use revscale_aws::stripe::{COUNTED_STATUSES, StripeError, StripeSource};
 use revscale_engine::config::Deployment;
 use revscale_engine::money::FxRates;
 use revscale_engine::ports::{AuditStore, ComponentDriver, StateStore};
@@ -67,6 +67,7 @@ impl Probe<'_> {
     pub async fn cost(&self, currency: Currency) -> Vec<Check> {
         let mut out = Vec::new();
         let tag_key = self.tag_key();
+        out.push(checks::cost_tag_key(&tag_key));
         let source = CostExplorerSource::new(self.sdk, "UnblendedCost", tag_key.clone(), currency, self.fx());
         let week = self.today - Days::new(7);
         out.push(match source.daily(week, self.today).await {
@@ -83,13 +84,19 @@ impl Probe<'_> {
                     ),
                 )
             }
+            // The caller may not read it: the collector's own role may.
+            Err(e) if is_denied(&e.to_string()) => {
+                Check::skip("cost", "Cost Explorer", format!("you may not read it: {}", concise(&e.to_string())))
+                    .fix("allow ce:GetCostAndUsage to the caller (docs/iam.md#revscale-doctor)")
+            }
             Err(e) => Check::fail("cost", "Cost Explorer", format!("does not answer: {}", concise(&e.to_string()))).fix(
-                "Billing and Cost Management console > Cost Explorer > Launch Cost Explorer (data appears within 24 h), and allow ce:GetCostAndUsage to the collector and to you",
+                "Billing and Cost Management console > Cost Explorer > Launch Cost Explorer (data appears within 24 h)",
             ),
         });
+        let (managed, untagged) = self.untagged().await;
         let client = aws_sdk_costexplorer::Client::new(self.sdk);
-        let wanted = vec![tag_key.clone(), "revscale:stack".to_string()];
-        match client.list_cost_allocation_tags().set_tag_keys(Some(wanted.clone())).send().await {
+        let wanted = vec![checks::COMPONENT_TAG.to_string(), checks::STACK_TAG.to_string()];
+        match client.list_cost_allocation_tags().set_tag_keys(Some(wanted)).send().await {
             Ok(answer) => {
                 let listed: Vec<checks::CostTag> = answer
                     .cost_allocation_tags()
@@ -103,7 +110,9 @@ impl Probe<'_> {
                             .and_then(|d| d.parse().ok()),
                     })
                     .collect();
-                out.extend(checks::cost_tags(&wanted, &listed, self.today));
+                let carried =
+                    managed.iter().filter(|(_, tags)| tags.contains_key(checks::COMPONENT_TAG)).count();
+                out.extend(checks::cost_tags(&listed, carried, self.today));
             }
             Err(e) => {
                 let text = aws_error(e);
@@ -113,11 +122,13 @@ impl Probe<'_> {
                 );
             }
         }
-        out.push(self.untagged(&tag_key).await);
+        out.push(untagged);
         out
     }
 
-    async fn untagged(&self, tag_key: &str) -> Check {
+    /// The resources tagged `revscale:managed=true` (of this stack, or of none), and the
+    /// check that each carries the component tag.
+    async fn untagged(&self) -> (Vec<(String, BTreeMap<String, String>)>, Check) {
         use aws_sdk_resourcegroupstagging::types::TagFilter;
         let client = aws_sdk_resourcegroupstagging::Client::new(self.sdk);
         let filter = TagFilter::builder().key("revscale:managed").values("true").build();
@@ -133,15 +144,20 @@ impl Probe<'_> {
             let answer = match answer {
                 Ok(a) => a,
                 Err(e) => {
-                    return Check::skip("cost", format!("managed resources tagged {tag_key}"), aws_error(e))
-                        .fix("allow tag:GetResources to the caller");
+                    let check = Check::skip(
+                        "cost",
+                        format!("managed resources tagged {}", checks::COMPONENT_TAG),
+                        aws_error(e),
+                    )
+                    .fix("allow tag:GetResources to the caller");
+                    return (managed, check);
                 }
             };
             for mapping in answer.resource_tag_mapping_list() {
                 let tags: BTreeMap<String, String> =
                     mapping.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
                 // Another revscale stack's resources are that stack's business.
-                if tags.get("revscale:stack").is_some_and(|s| s != &self.stack.name) {
+                if tags.get(checks::STACK_TAG).is_some_and(|s| s != &self.stack.name) {
                     continue;
                 }
                 managed.push((mapping.resource_arn().unwrap_or_default().to_string(), tags));
@@ -151,20 +167,20 @@ impl Probe<'_> {
                 break;
             }
         }
-        checks::untagged_managed(tag_key, &managed)
+        let check = checks::untagged_managed(checks::COMPONENT_TAG, &managed);
+        (managed, check)
     }
 
     // ---- Stripe -----------------------------------------------------------------------
 
     pub async fn stripe(&self, currency: Currency) -> Vec<Check> {
         let secret = self.param("StripeSecretArn", "");
-        let key = match read_secret(self.sdk, &SecretRef::SecretsManager(secret.clone())).await {
-            Ok(key) => key,
+        // Where the key came from, said on the key's line: STRIPE_API_KEY may not be the
+        // key the stack holds.
+        let (key, origin) = match read_secret(self.sdk, &SecretRef::SecretsManager(secret.clone())).await {
+            Ok(key) => (key, String::new()),
             Err(e) => match std::env::var("STRIPE_API_KEY").ok().filter(|k| !k.trim().is_empty()) {
-                Some(key) => {
-                    eprintln!("note: cannot read {secret} ({e}); checking STRIPE_API_KEY instead");
-                    key
-                }
+                Some(key) => (key, format!(" (STRIPE_API_KEY's: the stack's secret could not be read: {e})")),
                 None => {
                     let why = format!("cannot read the key from {secret}: {e}");
                     return vec![
@@ -179,10 +195,15 @@ impl Probe<'_> {
                 }
             },
         };
-        let mut out = vec![checks::stripe_key(&key)];
+        let mut kind = checks::stripe_key(&key);
+        kind.found.push_str(&origin);
+        let mut out = vec![kind];
         let source = match StripeSource::new(self.stripe_api_base, key, currency, self.fx()) {
             Ok(s) => s,
-            Err(e) => return vec![Check::fail("stripe", "Stripe API", e.to_string())],
+            Err(e) => {
+                out.push(Check::fail("stripe", "Stripe API", e.to_string()));
+                return out;
+            }
         };
         let mut seen_currencies = BTreeSet::new();
         let mut sampled = 0;
@@ -199,13 +220,14 @@ impl Probe<'_> {
                         .await
                         .map_err(endpoint_answer),
                 },
-                // Many enough to see the account's currencies.
-                "subscriptions" | "prices" => source
-                    .first_page(
-                        &["v1", endpoint],
-                        &[("status", "all".into())][..usize::from(endpoint == "subscriptions")],
-                        100,
-                    )
+                // Many enough to see the account's currencies: every status, filtered
+                // below to those the collector counts; active prices only.
+                "subscriptions" => source
+                    .first_page(&["v1", endpoint], &[("status", "all".into())], 100)
+                    .await
+                    .map_err(endpoint_answer),
+                "prices" => source
+                    .first_page(&["v1", endpoint], &[("active", "true".into())], 100)
                     .await
                     .map_err(endpoint_answer),
                 _ => source.first_page(&["v1", endpoint], &[], 1).await.map_err(endpoint_answer),
@@ -216,8 +238,15 @@ impl Probe<'_> {
                     if matches!(endpoint, "subscriptions" | "prices") {
                         read_pages += 1;
                         sampled += data.len();
+                        let counted = |o: &&serde_json::Value| {
+                            endpoint == "prices"
+                                || o["status"].as_str().is_none_or(|st| COUNTED_STATUSES.contains(&st))
+                        };
                         seen_currencies.extend(
-                            data.iter().filter_map(|o| o["currency"].as_str()).map(str::to_ascii_uppercase),
+                            data.iter()
+                                .filter(counted)
+                                .filter_map(|o| o["currency"].as_str())
+                                .map(str::to_ascii_uppercase),
                         );
                     }
                     let first = data.first().and_then(|o| o["id"].as_str()).map(String::from);
@@ -387,14 +416,20 @@ impl Probe<'_> {
                 )
             })
             .collect();
+        let refill = checks::refill_commands(
+            months + 1,
+            &self.stack.name,
+            &self.param("FxRates", ""),
+            "config/revenue_thresholds.yaml",
+        );
         let last = |f: fn(&checks::StoredDay) -> bool| days.iter().rev().find(|(_, s)| f(s)).map(|(d, _)| *d);
         let mut out = vec![
-            checks::snapshots(&days, self.today),
-            checks::debounce_windows(days.keys().next().copied(), months, self.today),
+            checks::snapshots(&days, self.today, &refill),
+            checks::debounce_windows(days.keys().next().copied(), months, self.today, &refill),
             checks::last_run("revenue snapshot (collect-revenue)", last(|s| s.revenue), self.today),
             checks::last_run("cost snapshot (collect-cost)", last(|s| s.cost), self.today),
         ];
-        out.push(match store.recent_audit(50, None).await {
+        out.push(match store.recent_audit(200, None).await {
             Ok(records) => checks::last_run(
                 "evaluation (evaluate)",
                 records.iter().find(|r| r.kind == "evaluation").map(|r| r.at.date_naive()),
@@ -525,6 +560,9 @@ impl Probe<'_> {
         let drivers = revscale_aws::drivers::AwsDrivers::new(self.sdk);
         let iam = Iam::new(self.sdk);
         let role = self.stack.output("ProvisionRoleArn").ok();
+        // The ARNs the simulations name: the partition and account of the role itself.
+        let region = self.sdk.region().map(ToString::to_string).unwrap_or_default();
+        let place = role.as_deref().and_then(|r| checks::Place::from_arn(r, &region));
         let mut out = Vec::new();
         let mut eks = false;
         for id in &config.activation_order {
@@ -553,65 +591,79 @@ impl Probe<'_> {
                     format!("cannot read it: {}", concise(&e.to_string())),
                 ),
             });
-            let Some(role) = &role else { continue };
-            let actions: Vec<String> =
-                revscale_aws::drivers::iam_actions(&component.driver).iter().map(|a| a.to_string()).collect();
-            let context = vec![
-                ("aws:ResourceTag/revscale:managed".to_string(), "true".to_string()),
-                ("aws:ResourceTag/revscale:stack".to_string(), self.stack.name.clone()),
-                ("aws:RequestTag/revscale:stack".to_string(), self.stack.name.clone()),
-                (format!("aws:ResourceTag/{}", self.tag_key()), id.to_string()),
-            ];
-            out.push(match iam.simulate(role, &actions, &context).await {
-                Ok(results) => permission_check(&name, role, &results),
-                Err(e) => {
-                    let why = e.to_string();
-                    Check::skip(
-                        "components",
-                        format!("{name} permissions"),
-                        format!("cannot simulate the provisioner's policy: {why}"),
-                    )
-                    .fix("allow iam:SimulatePrincipalPolicy on the provisioner's role to the caller")
+            let (Some(role), Some(place)) = (&role, &place) else { continue };
+            let actions = revscale_aws::drivers::iam_actions(&component.driver);
+            let mut results = Vec::new();
+            let mut failed = None;
+            for simulation in
+                checks::simulations(&component.driver, actions, place, &self.stack.name, id.as_str())
+            {
+                match iam.simulate(role, &simulation).await {
+                    Ok(r) => results.extend(r),
+                    Err(e) => failed = Some(e.to_string()),
                 }
+            }
+            out.push(match failed {
+                None => permission_check(&name, role, &results),
+                Some(why) => Check::skip(
+                    "components",
+                    format!("{name} permissions"),
+                    format!("cannot simulate the provisioner's policy: {why}"),
+                )
+                .fix("allow iam:SimulatePrincipalPolicy on the provisioner's role to the caller"),
             });
         }
         if eks {
-            out.push(self.eks_roles(&iam, role.as_deref()).await);
+            out.extend(self.eks_roles(&iam, role.as_deref(), place.as_ref()).await);
         }
         out
     }
 
-    async fn eks_roles(&self, iam: &Iam, role: Option<&str>) -> Check {
-        let name = "EKS service-linked role";
-        match iam.role_exists("AWSServiceRoleForAmazonEKS").await {
-            Ok(true) => Check::pass("components", name, "AWSServiceRoleForAmazonEKS exists"),
-            Ok(false) => {
-                let Some(role) = role else {
-                    return Check::warn("components", name, "AWSServiceRoleForAmazonEKS does not exist yet")
-                        .fix("aws iam create-service-linked-role --aws-service-name eks.amazonaws.com");
-                };
-                let may_create = iam
-                    .simulate(
-                        role,
-                        &["iam:CreateServiceLinkedRole".into()],
-                        &[("iam:AWSServiceName".into(), "eks.amazonaws.com".into())],
-                    )
-                    .await
-                    .is_ok_and(|r| r.iter().all(revscale_aws::iam::Evaluation::allowed));
-                if may_create {
-                    Check::pass(
-                        "components",
-                        name,
-                        "does not exist yet; the provisioner may create it with the first cluster",
-                    )
-                } else {
-                    Check::fail("components", name, "AWSServiceRoleForAmazonEKS does not exist and the provisioner may not create it: the first cluster creation fails, on the first real climb")
-                        .fix("aws iam create-service-linked-role --aws-service-name eks.amazonaws.com")
+    /// The service-linked roles EKS needs (the cluster's and the managed node groups'):
+    /// each exists, or the provisioner may create it.
+    async fn eks_roles(&self, iam: &Iam, role: Option<&str>, place: Option<&checks::Place>) -> Vec<Check> {
+        let mut out = Vec::new();
+        for (linked, service) in [
+            ("AWSServiceRoleForAmazonEKS", "eks.amazonaws.com"),
+            ("AWSServiceRoleForAmazonEKSNodegroup", "eks-nodegroup.amazonaws.com"),
+        ] {
+            let name = format!("service-linked role {linked}");
+            let create = format!("aws iam create-service-linked-role --aws-service-name {service}");
+            out.push(match iam.role_exists(linked).await {
+                Ok(true) => Check::pass("components", name, "exists"),
+                Ok(false) => {
+                    let (Some(role), Some(place)) = (role, place) else {
+                        out.push(Check::warn("components", name, "does not exist yet, and the stack names no provisioner role to ask about").fix(create));
+                        continue;
+                    };
+                    let simulation = revscale_aws::iam::Simulation {
+                        actions: vec!["iam:CreateServiceLinkedRole".into()],
+                        resources: vec![format!(
+                            "arn:{}:iam::{}:role/aws-service-role/{service}/{linked}",
+                            place.partition, place.account
+                        )],
+                        context: vec![("iam:AWSServiceName".into(), vec![service.into()])],
+                    };
+                    match iam.simulate(role, &simulation).await {
+                        Ok(r) if r.iter().all(revscale_aws::iam::Evaluation::allowed) => Check::pass(
+                            "components",
+                            name,
+                            "does not exist yet; the provisioner may create it at the first climb",
+                        ),
+                        Ok(_) => Check::fail(
+                            "components",
+                            name,
+                            "does not exist, and the provisioner may not create it: the first climb fails on it",
+                        )
+                        .fix(create),
+                        Err(e) => Check::skip("components", name, format!("does not exist; cannot simulate whether the provisioner may create it: {e}"))
+                            .fix(format!("allow iam:SimulatePrincipalPolicy to the caller, or {create}")),
+                    }
                 }
-            }
-            Err(e) => Check::skip("components", name, format!("cannot read it: {e}"))
-                .fix("allow iam:GetRole to the caller"),
+                Err(e) => Check::skip("components", name, format!("cannot read it: {e}")).fix("allow iam:GetRole to the caller"),
+            });
         }
+        out
     }
 
     // ---- operator API and state ---------------------------------------------------------
@@ -623,8 +675,16 @@ impl Probe<'_> {
                 return vec![Check::fail("api", "your principal", format!("cannot tell who signs: {e}"))];
             }
         };
-        let patterns = |name: &str| Patterns::parse(&self.param(name, ""));
-        match (patterns("ReaderPrincipals"), patterns("OperatorPrincipals"), patterns("ApproverPrincipals")) {
+        let patterns = |name: &str, empty: &str| {
+            let list = self.param(name, "");
+            Patterns::parse(if list.trim().is_empty() { empty } else { &list })
+        };
+        // An empty ReaderPrincipals lets the API's readers be anyone IAM let in.
+        match (
+            patterns("ReaderPrincipals", "*"),
+            patterns("OperatorPrincipals", ""),
+            patterns("ApproverPrincipals", ""),
+        ) {
             (Ok(r), Ok(o), Ok(a)) => checks::operator_roles(&caller, &r, &o, &a),
             (r, o, a) => {
                 let bad = [r.err(), o.err(), a.err()]
@@ -698,7 +758,10 @@ impl Probe<'_> {
                 let text = format!("held by {} since {} ({} min)", run.decision_id, run.started_at.format("%Y-%m-%d %H:%M UTC"), age.num_minutes());
                 if age > chrono::Duration::hours(2) {
                     Check::fail("state", "provisioning lock", format!("{text}: no run takes that long; every new change waits"))
-                        .fix("revscale provisioning release --stack <stack> (after checking the execution in Step Functions)")
+                        .fix(format!(
+                            "check the execution {} in Step Functions, repair what it left, then revscale provisioning release {} --component <id>=<cold|warm|hot> --reason \"...\" --stack {}",
+                            run.decision_id, run.decision_id, self.stack.name
+                        ))
                 } else {
                     Check::pass("state", "provisioning lock", text)
                 }
@@ -733,19 +796,33 @@ fn endpoint_answer(e: StripeError) -> EndpointAnswer {
 }
 
 fn permission_check(name: &str, role: &str, results: &[revscale_aws::iam::Evaluation]) -> Check {
-    let denied: Vec<String> =
-        results.iter().filter(|r| !r.allowed()).map(|r| format!("{} ({})", r.action, r.decision)).collect();
+    let denied: Vec<&revscale_aws::iam::Evaluation> = results.iter().filter(|r| !r.allowed()).collect();
     if denied.is_empty() {
         return Check::pass(
             "components",
             format!("{name} permissions"),
-            format!("the provisioner may do all {} actions", results.len()),
+            format!("the provisioner may do all {} actions on it", results.len()),
+        );
+    }
+    let list = denied.iter().map(|r| format!("{} ({})", r.action, r.decision)).collect::<Vec<_>>().join(", ");
+    let missing: BTreeSet<&str> =
+        denied.iter().flat_map(|r| r.missing_context.iter().map(String::as_str)).collect();
+    // A statement whose condition needs a key the simulation could not know: the
+    // policy may allow it at run time.
+    if !missing.is_empty() && denied.iter().all(|r| r.decision != "explicitDeny") {
+        return Check::warn(
+            "components",
+            format!("{name} permissions"),
+            format!(
+                "the simulation denies {list}, for want of {}: check those statements of {role}'s policy",
+                missing.into_iter().collect::<Vec<_>>().join(", ")
+            ),
         );
     }
     Check::fail(
         "components",
         format!("{name} permissions"),
-        format!("the provisioner ({role}) may not: {}; the first transition fails", denied.join(", ")),
+        format!("the provisioner ({role}) may not: {list}; the first transition fails"),
     )
     .fix("sam deploy with this version's template (it grants every kind's actions), or add them to the role's policy (docs/iam.md)")
 }

@@ -10,12 +10,25 @@ pub struct Evaluation {
     pub action: String,
     /// `allowed`, `explicitDeny` or `implicitDeny`, as IAM says it.
     pub decision: String,
+    /// Condition keys a statement needed and the simulation was not given: a denial
+    /// with some is the simulation's limit, not necessarily the policy's.
+    pub missing_context: Vec<String>,
 }
 
 impl Evaluation {
     pub fn allowed(&self) -> bool {
         self.decision == "allowed"
     }
+}
+
+/// What to simulate: actions on resources, with condition keys (each with one or more
+/// values: `aws:TagKeys` is a list).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Simulation {
+    pub actions: Vec<String>,
+    /// The resources' ARNs; empty means `*`.
+    pub resources: Vec<String>,
+    pub context: Vec<(String, Vec<String>)>,
 }
 
 pub struct Iam {
@@ -45,21 +58,23 @@ impl Iam {
         }
     }
 
-    /// What `principal`'s policies decide for each action on any resource, with the
-    /// given condition keys set (a policy scoped by tag needs them to allow anything).
+    /// What `principal`'s policies decide for each action on the simulation's
+    /// resources, with its condition keys set (a policy scoped by tag needs them to
+    /// allow anything).
     pub async fn simulate(
         &self,
         principal: &str,
-        actions: &[String],
-        context: &[(String, String)],
+        simulation: &Simulation,
     ) -> Result<Vec<Evaluation>, QueryError> {
         let mut params = vec![("PolicySourceArn".to_string(), principal.to_string())];
-        params.extend(query::member_list("ActionNames", actions));
-        for (n, (key, value)) in context.iter().enumerate() {
+        params.extend(query::member_list("ActionNames", &simulation.actions));
+        params.extend(query::member_list("ResourceArns", &simulation.resources));
+        for (n, (key, values)) in simulation.context.iter().enumerate() {
             let prefix = format!("ContextEntries.member.{}", n + 1);
             params.push((format!("{prefix}.ContextKeyName"), key.clone()));
-            params.push((format!("{prefix}.ContextKeyValues.member.1"), value.clone()));
-            params.push((format!("{prefix}.ContextKeyType"), "string".into()));
+            params.extend(query::member_list(&format!("{prefix}.ContextKeyValues"), values));
+            let kind = if values.len() > 1 { "stringList" } else { "string" };
+            params.push((format!("{prefix}.ContextKeyType"), kind.into()));
         }
         let xml = self.iam.call("SimulatePrincipalPolicy", &params).await?;
         parse_simulation(&xml).map_err(|what| self.iam.bad_answer("SimulatePrincipalPolicy", what))
@@ -84,6 +99,10 @@ fn parse_simulation(xml: &str) -> Result<Vec<Evaluation>, String> {
                 decision: query::child_text(m, "EvalDecision")
                     .ok_or("a result without <EvalDecision>")?
                     .to_owned(),
+                missing_context: query::members(m, "MissingContextValues", "member")
+                    .filter_map(|k| k.text())
+                    .map(|k| k.trim().to_owned())
+                    .collect(),
             })
         })
         .collect()
@@ -102,7 +121,7 @@ mod tests {
     <IsTruncated>false</IsTruncated>
     <EvaluationResults>
       <member><EvalResourceName>*</EvalResourceName><EvalActionName>ecs:UpdateService</EvalActionName><EvalDecision>allowed</EvalDecision><MatchedStatements/></member>
-      <member><EvalResourceName>*</EvalResourceName><EvalActionName>ecs:TagResource</EvalActionName><EvalDecision>implicitDeny</EvalDecision><MatchedStatements/></member>
+      <member><EvalResourceName>*</EvalResourceName><EvalActionName>ecs:TagResource</EvalActionName><EvalDecision>implicitDeny</EvalDecision><MatchedStatements/><MissingContextValues><member>aws:ResourceTag/team</member></MissingContextValues></member>
     </EvaluationResults>
   </SimulatePrincipalPolicyResult>
   <ResponseMetadata><RequestId>004d7059</RequestId></ResponseMetadata>
@@ -111,6 +130,8 @@ mod tests {
         assert_eq!(results.len(), 2);
         assert!(results[0].allowed());
         assert_eq!((results[1].action.as_str(), results[1].allowed()), ("ecs:TagResource", false));
+        assert_eq!(results[1].missing_context, ["aws:ResourceTag/team"]);
+        assert!(results[0].missing_context.is_empty());
         assert!(parse_simulation("<ErrorResponse/>").is_err());
     }
 

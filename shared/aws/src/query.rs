@@ -188,9 +188,12 @@ impl QueryClient {
         let url = match (&self.endpoint, self.service.global) {
             // An emulator (or a VPC endpoint) answers for the configured region.
             (Some(endpoint), _) => endpoint.clone(),
-            // China's partition has its own global endpoint, in Beijing.
+            // China's and GovCloud's partitions have global endpoints of their own.
             (None, Some(_)) if region.starts_with("cn-") => {
                 return Ok((format!("https://{prefix}.cn-north-1.amazonaws.com.cn/"), "cn-north-1"));
+            }
+            (None, Some(_)) if region.starts_with("us-gov-") => {
+                return Ok((format!("https://{prefix}.us-gov.amazonaws.com/"), "us-gov-west-1"));
             }
             (None, Some((endpoint, signed_in))) => return Ok((endpoint.to_string(), signed_in)),
             (None, _) if region.starts_with("cn-") => format!("https://{prefix}.{region}.amazonaws.com.cn/"),

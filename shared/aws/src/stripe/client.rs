@@ -38,7 +38,7 @@ use super::model::{Coupon, ErrorBody, Item, List, Plan, Price, STRIPE_VERSION, S
 use super::mrr::{Lookups, MrrReport, MrrSummary, compute, needed};
 
 /// The statuses that count as revenue, each listed with its own server-side filter.
-const COUNTED_STATUSES: [&str; 2] = ["active", "past_due"];
+pub const COUNTED_STATUSES: [&str; 2] = ["active", "past_due"];
 
 /// How failed requests are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ pub mod invoices;
 pub mod model;
 pub mod mrr;
 
-pub use client::{RetryPolicy, StripeSource};
+pub use client::{COUNTED_STATUSES, RetryPolicy, StripeSource};
 pub use model::STRIPE_VERSION;
 pub use mrr::{Lookups, MrrReport, MrrSummary, SubscriptionMrr, compute, stripe_exponent};
 
