@@ -70,18 +70,11 @@ pub fn orphans(resources: &[Tagged], status: &StatusResponse, stack: Option<&str
     out
 }
 
-/// Lists what carries the managed tag in the target's region.
-pub async fn find(
-    sdk: &aws_config::SdkConfig,
-    target: &Target,
-    status: &StatusResponse,
-) -> anyhow::Result<Vec<Orphan>> {
-    // The stack's region: the one an execute-api URL names, when one was given.
-    let mut config = aws_sdk_resourcegroupstagging::config::Builder::from(sdk);
-    if let Some(region) = target.api_url.as_deref().and_then(crate::stack::region_from_url) {
-        config = config.region(aws_config::Region::new(region));
-    }
-    let client = aws_sdk_resourcegroupstagging::Client::from_conf(config.build());
+/// Every resource the tagging API lists as tagged `revscale:managed=true`, with its
+/// tags, every page (`status --orphans` and `doctor` read the same list).
+pub async fn managed_resources(
+    client: &aws_sdk_resourcegroupstagging::Client,
+) -> Result<Vec<Tagged>, aws_sdk_resourcegroupstagging::Error> {
     let filter = aws_sdk_resourcegroupstagging::types::TagFilter::builder()
         .key(MANAGED_TAG.0)
         .values(MANAGED_TAG.1)
@@ -94,9 +87,7 @@ pub async fn find(
             .tag_filters(filter.clone())
             .set_pagination_token(token.clone())
             .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_resourcegroupstagging::error::DisplayErrorContext(&e)))
-            .context("cannot list the resources tagged revscale:managed=true (needs tag:GetResources)")?;
+            .await?;
         for mapping in page.resource_tag_mapping_list() {
             let Some(arn) = mapping.resource_arn() else { continue };
             let tags = mapping.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
@@ -104,9 +95,27 @@ pub async fn find(
         }
         token = page.pagination_token().filter(|t| !t.is_empty()).map(String::from);
         if token.is_none() {
-            break;
+            return Ok(resources);
         }
     }
+}
+
+/// Lists what carries the managed tag in the target's region.
+pub async fn find(
+    sdk: &aws_config::SdkConfig,
+    target: &Target,
+    status: &StatusResponse,
+) -> anyhow::Result<Vec<Orphan>> {
+    // The stack's region: the one an execute-api URL names, when one was given.
+    let mut config = aws_sdk_resourcegroupstagging::config::Builder::from(sdk);
+    if let Some(region) = target.api_url.as_deref().and_then(crate::stack::region_from_url) {
+        config = config.region(aws_config::Region::new(region));
+    }
+    let client = aws_sdk_resourcegroupstagging::Client::from_conf(config.build());
+    let resources = managed_resources(&client)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_resourcegroupstagging::error::DisplayErrorContext(&e)))
+        .context("cannot list the resources tagged revscale:managed=true (needs tag:GetResources)")?;
     Ok(orphans(&resources, status, target.stack_name().as_deref()))
 }
 

@@ -129,44 +129,25 @@ impl Probe<'_> {
     /// The resources tagged `revscale:managed=true` (of this stack, or of none), and the
     /// check that each carries the component tag.
     async fn untagged(&self) -> (Vec<(String, BTreeMap<String, String>)>, Check) {
-        use aws_sdk_resourcegroupstagging::types::TagFilter;
         let client = aws_sdk_resourcegroupstagging::Client::new(self.sdk);
-        let filter = TagFilter::builder().key("revscale:managed").values("true").build();
-        let mut managed = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let answer = client
-                .get_resources()
-                .tag_filters(filter.clone())
-                .set_pagination_token(token.clone())
-                .send()
-                .await;
-            let answer = match answer {
-                Ok(a) => a,
-                Err(e) => {
-                    let check = Check::skip(
-                        "cost",
-                        format!("managed resources tagged {}", checks::COMPONENT_TAG),
-                        aws_error(e),
-                    )
-                    .fix("allow tag:GetResources to the caller");
-                    return (managed, check);
-                }
-            };
-            for mapping in answer.resource_tag_mapping_list() {
-                let tags: BTreeMap<String, String> =
-                    mapping.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
-                // Another revscale stack's resources are that stack's business.
-                if tags.get(checks::STACK_TAG).is_some_and(|s| s != &self.stack.name) {
-                    continue;
-                }
-                managed.push((mapping.resource_arn().unwrap_or_default().to_string(), tags));
+        let resources = match crate::orphans::managed_resources(&client).await {
+            Ok(r) => r,
+            Err(e) => {
+                let check = Check::skip(
+                    "cost",
+                    format!("managed resources tagged {}", checks::COMPONENT_TAG),
+                    aws_error(e),
+                )
+                .fix("allow tag:GetResources to the caller");
+                return (vec![], check);
             }
-            token = answer.pagination_token().filter(|t| !t.is_empty()).map(String::from);
-            if token.is_none() {
-                break;
-            }
-        }
+        };
+        // Another revscale stack's resources are that stack's business.
+        let managed: Vec<(String, BTreeMap<String, String>)> = resources
+            .into_iter()
+            .filter(|r| r.tags.get(checks::STACK_TAG).is_none_or(|s| s == &self.stack.name))
+            .map(|r| (r.arn, r.tags))
+            .collect();
         let check = checks::untagged_managed(checks::COMPONENT_TAG, &managed);
         (managed, check)
     }
