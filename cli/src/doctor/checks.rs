@@ -688,6 +688,10 @@ pub fn simulations(
             Some(place.arn("cloudformation", &format!("stack/{}/{SOME_ID}", s.stack_name))),
             Some((s.role_arn.as_str(), "cloudformation.amazonaws.com")),
         ),
+        // IAM only reads the cluster's endpoint; the rest is the cluster's access entry.
+        DriverSpec::KubernetesWorkload(s) => {
+            (Some(place.arn("eks", &format!("cluster/{}", s.cluster_name))), None)
+        }
     };
     let one = |v: &str| vec![v.to_string()];
     let tags = vec![

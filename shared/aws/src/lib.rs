@@ -7,6 +7,7 @@ pub mod ec2;
 pub mod env;
 pub mod executions;
 pub mod iam;
+pub mod kubernetes;
 pub mod lambda;
 pub mod metrics;
 pub mod publish;

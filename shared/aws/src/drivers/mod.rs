@@ -14,6 +14,7 @@
 //! | `ec2_instances` | stopped | stopped | running, status checks passed |
 //! | `lambda_provisioned_concurrency` | none | none | the configured amount |
 //! | `cloudformation_stack` | no stack | WARM parameters | HOT parameters |
+//! | `kubernetes_workload` | 0 replicas | 0 replicas (KEDA: paused at 0) | the configured or saved replicas (KEDA: resumed) |
 //! | `always_on` | never switched | never switched | always |
 //!
 //! `apply` starts the change and returns at once; `status` reads progress towards a
@@ -34,6 +35,7 @@ pub mod ec2_instances;
 pub mod ecs_service;
 pub mod eks_cluster;
 pub mod eks_nodegroup;
+pub mod kubernetes_workload;
 pub mod lambda_provisioned_concurrency;
 pub mod rds;
 pub mod ssm_flag;
@@ -51,6 +53,8 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
     pub cloudformation: crate::query::QueryClient,
     pub ec2: crate::ec2::Ec2Client,
+    /// EKS tokens for the Kubernetes API of the stack's cluster.
+    pub kubernetes: crate::kubernetes::TokenSource,
     stack: Option<String>,
 }
 
@@ -129,6 +133,7 @@ impl AwsDrivers {
                 lambda: aws_sdk_lambda::Client::new(sdk),
                 cloudformation: QueryClient::sharing(sdk, CLOUDFORMATION, &http),
                 ec2: crate::ec2::Ec2Client::sharing(sdk, &http),
+                kubernetes: crate::kubernetes::TokenSource::new(sdk),
                 stack: None,
             },
         }

@@ -170,6 +170,7 @@ registry! {
     Ec2Instances(ec2_instances::Ec2Instances),
     LambdaProvisionedConcurrency(lambda_provisioned_concurrency::LambdaProvisionedConcurrency),
     CloudformationStack(cloudformation_stack::CloudformationStack),
+    KubernetesWorkload(kubernetes_workload::KubernetesWorkload),
 }
 
 impl DriverSpec {

@@ -1,0 +1,989 @@
+//! `kubernetes_workload`: a Deployment or StatefulSet on the stack's EKS cluster. WARM
+//! and COLD = 0 replicas; HOT = the configured replicas, else the count saved when it
+//! last went WARM. revscale never creates, deletes or rewrites the workload: it
+//! changes only `spec.replicas`, through the `scale` subresource.
+//!
+//! - **KEDA.** A workload a ScaledObject targets is paused, not scaled: WARM sets the
+//!   ScaledObject's `autoscaling.keda.sh/paused-replicas: "0"` (KEDA then holds it at
+//!   0), HOT removes the annotation and KEDA scales it again, from its
+//!   `minReplicaCount`. Scaling the workload directly would be undone by KEDA within
+//!   its polling interval.
+//! - **HPA.** A workload a HorizontalPodAutoscaler targets (not one KEDA made for its
+//!   ScaledObject) is refused, naming the HPA: two controllers writing one replica count
+//!   never settle, and an HPA cannot scale to 0.
+//! - **Safety.** As for the AWS resources, the workload must carry the label
+//!   `revscale-component` naming the component before anything changes; every write
+//!   carries the `resourceVersion` of the object revscale read and checked, so that a
+//!   change in between is a 409 (retried: the next try reads it again), never a write
+//!   over something revscale did not check.
+//! - **Ready** at HOT when the rollout is observed (`status.observedGeneration` is the
+//!   object's `generation`) and `replicas`, `readyReplicas` and `updatedReplicas` all
+//!   equal the desired count; at WARM when no pod is left. A Deployment whose
+//!   `Progressing` condition says `ProgressDeadlineExceeded` has failed.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use revscale_engine::config::Component;
+use revscale_engine::drivers::{COMPONENT_TAG, KubernetesWorkload};
+use revscale_engine::model::{Capacity, ComponentState};
+use revscale_engine::ports::{Apply, DriverError, DriverStatus, Observed};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::eks_cluster::{BUSY, NOT_FOUND};
+use super::{AwsKind, Clients, is_code, sdk_error};
+use crate::kubernetes::{KubeClient, KubeError};
+
+/// KEDA's annotation that holds a ScaledObject's target at a fixed count.
+pub const PAUSED_REPLICAS: &str = "autoscaling.keda.sh/paused-replicas";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ObjectMeta {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub generation: Option<i64>,
+    pub resource_version: Option<String>,
+    pub owner_references: Vec<OwnerReference>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct OwnerReference {
+    pub kind: String,
+    pub name: String,
+}
+
+/// A Deployment or StatefulSet, as much of it as the driver reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Workload {
+    pub metadata: ObjectMeta,
+    pub spec: WorkloadSpec,
+    pub status: WorkloadStatus,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WorkloadSpec {
+    /// Left out, the API server's default: 1.
+    pub replicas: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WorkloadStatus {
+    pub replicas: i32,
+    pub ready_replicas: i32,
+    pub updated_replicas: i32,
+    pub observed_generation: Option<i64>,
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+}
+
+/// An HPA or a KEDA ScaledObject: what it scales.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Autoscaler {
+    pub metadata: ObjectMeta,
+    pub spec: AutoscalerSpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AutoscalerSpec {
+    pub scale_target_ref: ScaleTargetRef,
+    /// KEDA's floor (0 when left out); an HPA's is `minReplicas`, unread.
+    pub min_replica_count: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ScaleTargetRef {
+    /// KEDA lets it out for a Deployment.
+    pub kind: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct List<T> {
+    items: Vec<T>,
+}
+
+fn workload_path(spec: &KubernetesWorkload) -> String {
+    format!("/apis/apps/v1/namespaces/{}/{}/{}", spec.namespace, spec.workload_kind.plural(), spec.name)
+}
+
+fn hpa_path(spec: &KubernetesWorkload) -> String {
+    format!("/apis/autoscaling/v2/namespaces/{}/horizontalpodautoscalers", spec.namespace)
+}
+
+fn scaled_objects_path(spec: &KubernetesWorkload) -> String {
+    format!("/apis/keda.sh/v1alpha1/namespaces/{}/scaledobjects", spec.namespace)
+}
+
+/// Whether an autoscaler's target is this workload (KEDA's `kind` defaults to
+/// Deployment).
+fn targets(autoscaler: &Autoscaler, spec: &KubernetesWorkload) -> bool {
+    let target = &autoscaler.spec.scale_target_ref;
+    target.name == spec.name && target.kind.as_deref().unwrap_or("Deployment") == spec.workload_kind.as_str()
+}
+
+/// Who scales the workload besides revscale.
+#[derive(Debug, Clone)]
+pub enum Scaler {
+    /// Nobody: revscale writes `replicas`.
+    Revscale,
+    /// A KEDA ScaledObject: revscale pauses and resumes it.
+    Keda(Autoscaler),
+}
+
+/// The one autoscaler of `spec` among the namespace's, or a refusal naming the HPA
+/// that scales it. KEDA makes an HPA of its own for each ScaledObject (owned by it):
+/// that one is KEDA's, not a second controller.
+pub fn scaler(
+    component: &Component,
+    spec: &KubernetesWorkload,
+    hpas: &[Autoscaler],
+    scaled_objects: &[Autoscaler],
+) -> Result<Scaler, DriverError> {
+    let keda = scaled_objects.iter().find(|s| targets(s, spec));
+    let foreign = hpas
+        .iter()
+        .filter(|h| targets(h, spec))
+        .find(|h| !h.metadata.owner_references.iter().any(|o| o.kind == "ScaledObject"));
+    if let Some(hpa) = foreign {
+        return Err(DriverError::Rejected(format!(
+            "{}: the HorizontalPodAutoscaler {}/{} scales {}: revscale will not fight it (an HPA cannot \
+             scale to 0, and two controllers writing one replica count never settle): delete the HPA, \
+             or scale the workload with a KEDA ScaledObject, which revscale pauses at WARM",
+            component.id,
+            spec.namespace,
+            hpa.metadata.name,
+            spec.object()
+        )));
+    }
+    Ok(keda.map_or(Scaler::Revscale, |s| Scaler::Keda(s.clone())))
+}
+
+/// Checks that the workload's `revscale-component` label names `component`, as
+/// [`super::verify_component_tag`] does for the tags of AWS resources.
+pub fn verify_component_label(
+    component: &Component,
+    spec: &KubernetesWorkload,
+    workload: &Workload,
+) -> Result<(), DriverError> {
+    let id = component.id.as_str();
+    match workload.metadata.labels.get(COMPONENT_TAG) {
+        Some(value) if value == id => Ok(()),
+        Some(value) => Err(DriverError::Rejected(format!(
+            "{id}: {} carries the label {COMPONENT_TAG}={value}, not {id}: is the configuration naming the \
+             right workload?",
+            spec.object()
+        ))),
+        None => Err(DriverError::Rejected(format!(
+            "{id}: {} has no {COMPONENT_TAG} label: label it (kubectl label -n {} {}/{} {COMPONENT_TAG}={id}): \
+             revscale switches only workloads whose label names their component",
+            spec.object(),
+            spec.namespace,
+            spec.workload_kind.as_str().to_lowercase(),
+            spec.name
+        ))),
+    }
+}
+
+/// The driver's error for an API error, naming the component and what to do.
+pub fn kube_error(component: &Component, spec: &KubernetesWorkload, e: KubeError) -> DriverError {
+    let id = &component.id;
+    let message = match &e {
+        KubeError::Api { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    if e.is_transient() {
+        return DriverError::Transient(format!("{id}: {e}"));
+    }
+    match e.status() {
+        Some(409) => DriverError::Busy(format!(
+            "{id}: {} changed after revscale read it (409 Conflict): {message}",
+            spec.object()
+        )),
+        Some(401) => DriverError::Rejected(format!(
+            "{id}: EKS cluster {} did not accept revscale's token (401): does the provisioner role have an \
+             access entry on the cluster? ({e})",
+            spec.cluster_name
+        )),
+        Some(403) => DriverError::Rejected(format!(
+            "{id}: EKS cluster {} forbids it (403): {message}: the provisioner role's access policy must \
+             cover the namespace {}",
+            spec.cluster_name, spec.namespace
+        )),
+        Some(422) => DriverError::Rejected(format!(
+            "{id}: the API server refused the change to {} as invalid (422): {message}",
+            spec.object()
+        )),
+        _ => DriverError::Rejected(format!("{id}: {e}")),
+    }
+}
+
+/// The replicas the workload asks for (the API server's default is 1).
+fn desired(workload: &Workload) -> i32 {
+    workload.spec.replicas.unwrap_or(1)
+}
+
+/// Whether the controller has seen the latest spec (without it, the status counts
+/// describe the previous one).
+fn observed(workload: &Workload) -> bool {
+    match (workload.metadata.generation, workload.status.observed_generation) {
+        (Some(generation), Some(seen)) => seen >= generation,
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
+}
+
+fn stopped(workload: &Workload) -> bool {
+    desired(workload) == 0 && workload.status.replicas == 0 && observed(workload)
+}
+
+fn settled(workload: &Workload) -> bool {
+    let n = desired(workload);
+    let s = &workload.status;
+    observed(workload) && s.replicas == n && s.ready_replicas == n && s.updated_replicas == n
+}
+
+/// A Deployment's rollout that Kubernetes gave up on.
+fn deadline_exceeded(workload: &Workload) -> Option<String> {
+    workload
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.kind == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
+        .map(|c| c.message.clone().unwrap_or_else(|| "ProgressDeadlineExceeded".into()))
+}
+
+/// "replicas 3, ready 2, updated 3" (and "rollout not observed yet").
+pub fn describe(workload: &Workload) -> String {
+    let s = &workload.status;
+    let pods = if s.replicas == desired(workload) { String::new() } else { format!(", pods {}", s.replicas) };
+    let seen = if observed(workload) { "" } else { ", rollout not observed yet" };
+    format!(
+        "replicas {}, ready {}, updated {}{pods}{seen}",
+        desired(workload),
+        s.ready_replicas,
+        s.updated_replicas
+    )
+}
+
+fn paused(scaled_object: &Autoscaler) -> Option<&str> {
+    scaled_object.metadata.annotations.get(PAUSED_REPLICAS).map(String::as_str)
+}
+
+/// Progress of an existing workload towards `target`.
+pub fn progress(workload: &Workload, scaler: &Scaler, target: ComponentState) -> DriverStatus {
+    if let Some(why) = deadline_exceeded(workload).filter(|_| target == ComponentState::Hot) {
+        return DriverStatus::Failed(format!("rollout failed: {why} ({})", describe(workload)));
+    }
+    let ready = match (target, scaler) {
+        (ComponentState::Hot, Scaler::Revscale) => desired(workload) > 0 && settled(workload),
+        // KEDA decides HOT's count, from its floor up.
+        (ComponentState::Hot, Scaler::Keda(so)) => {
+            paused(so).is_none()
+                && settled(workload)
+                && desired(workload) >= so.spec.min_replica_count.unwrap_or(0)
+        }
+        (_, Scaler::Revscale) => stopped(workload),
+        (_, Scaler::Keda(so)) => paused(so) == Some("0") && stopped(workload),
+    };
+    if ready { DriverStatus::Ready } else { DriverStatus::InProgress }
+}
+
+/// Where an existing workload is, with its replicas (what HOT restores).
+pub fn observation(workload: &Workload, scaler: &Scaler) -> Observed {
+    let mut actual = describe(workload);
+    let states: &[ComponentState] = match scaler {
+        Scaler::Keda(so) => {
+            actual.push_str(&match paused(so) {
+                Some(n) => format!(", KEDA ScaledObject {} paused at {n}", so.metadata.name),
+                None => format!(", scaled by KEDA ScaledObject {}", so.metadata.name),
+            });
+            match paused(so) {
+                Some("0") if stopped(workload) => &[ComponentState::Cold, ComponentState::Warm],
+                None if settled(workload) => &[ComponentState::Hot],
+                _ => &[],
+            }
+        }
+        Scaler::Revscale if stopped(workload) => &[ComponentState::Cold, ComponentState::Warm],
+        Scaler::Revscale if desired(workload) > 0 && settled(workload) => &[ComponentState::Hot],
+        Scaler::Revscale => &[],
+    };
+    let observed = if states.is_empty() { Observed::moving(actual) } else { Observed::at(states, actual) };
+    let replicas = u32::try_from(desired(workload)).unwrap_or(0);
+    observed.with_capacity(Capacity { desired: replicas, min: None, max: None })
+}
+
+/// The driver's calls on one cluster, for one component.
+pub struct Workloads<'a> {
+    pub api: &'a KubeClient,
+    pub spec: &'a KubernetesWorkload,
+    pub component: &'a Component,
+}
+
+impl Workloads<'_> {
+    fn error(&self, e: KubeError) -> DriverError {
+        kube_error(self.component, self.spec, e)
+    }
+
+    async fn workload(&self) -> Result<Option<Workload>, DriverError> {
+        self.api.get(&workload_path(self.spec)).await.map_err(|e| self.error(e))
+    }
+
+    /// The namespace's autoscalers of one kind; none when the kind is not installed
+    /// (KEDA's CRD absent: the API answers 404 for its path).
+    async fn autoscalers(&self, path: String) -> Result<Vec<Autoscaler>, DriverError> {
+        let list: Option<List<Autoscaler>> = self.api.get(&path).await.map_err(|e| self.error(e))?;
+        Ok(list.map(|l| l.items).unwrap_or_default())
+    }
+
+    async fn scaler(&self) -> Result<Scaler, DriverError> {
+        let hpas = self.autoscalers(hpa_path(self.spec)).await?;
+        let scaled_objects = self.autoscalers(scaled_objects_path(self.spec)).await?;
+        scaler(self.component, self.spec, &hpas, &scaled_objects)
+    }
+
+    fn absent(&self) -> DriverError {
+        DriverError::Rejected(format!(
+            "{}: {} does not exist on EKS cluster {} (deleted outside revscale, or another namespace?)",
+            self.component.id,
+            self.spec.object(),
+            self.spec.cluster_name
+        ))
+    }
+
+    pub async fn apply(&self, target: ComponentState, hot: Option<Capacity>) -> Result<(), DriverError> {
+        let Some(workload) = self.workload().await? else {
+            return Err(self.absent());
+        };
+        verify_component_label(self.component, self.spec, &workload)?;
+        let resource_version = workload.metadata.resource_version.clone();
+        match self.scaler().await? {
+            Scaler::Keda(so) => {
+                let value = match target {
+                    ComponentState::Hot => serde_json::Value::Null,
+                    _ => json!("0"),
+                };
+                let wanted = value.as_str();
+                if paused(&so) == wanted {
+                    return Ok(());
+                }
+                let path = format!("{}/{}", scaled_objects_path(self.spec), so.metadata.name);
+                let patch = json!({"metadata": {
+                    "resourceVersion": so.metadata.resource_version,
+                    "annotations": {PAUSED_REPLICAS: value},
+                }});
+                self.api.merge_patch::<serde_json::Value>(&path, &patch).await.map_err(|e| self.error(e))?;
+            }
+            Scaler::Revscale => {
+                let replicas = match target {
+                    ComponentState::Hot => hot.map(|c| c.desired).filter(|n| *n > 0).ok_or_else(|| {
+                        DriverError::Rejected(format!(
+                            "{}: no HOT replicas for {}: set replicas in the configuration, or let revscale \
+                             see it HOT once",
+                            self.component.id,
+                            self.spec.object()
+                        ))
+                    })?,
+                    _ => 0,
+                };
+                let replicas = i32::try_from(replicas).unwrap_or(i32::MAX);
+                if desired(&workload) == replicas {
+                    return Ok(());
+                }
+                let patch = json!({
+                    "metadata": {"resourceVersion": resource_version},
+                    "spec": {"replicas": replicas},
+                });
+                let path = format!("{}/scale", workload_path(self.spec));
+                self.api.merge_patch::<serde_json::Value>(&path, &patch).await.map_err(|e| self.error(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn status(&self, target: ComponentState) -> Result<DriverStatus, DriverError> {
+        let Some(workload) = self.workload().await? else {
+            return Ok(DriverStatus::Failed(format!(
+                "{} does not exist (deleted outside revscale?)",
+                self.spec.object()
+            )));
+        };
+        Ok(progress(&workload, &self.scaler().await?, target))
+    }
+
+    pub async fn observe(&self) -> Result<Observed, DriverError> {
+        let Some(workload) = self.workload().await? else {
+            return Ok(Observed::absent(format!("no {} (deleted outside revscale?)", self.spec.object())));
+        };
+        Ok(observation(&workload, &self.scaler().await?))
+    }
+}
+
+/// A client for the component's cluster: its endpoint and certificate authority from
+/// `DescribeCluster`, a token for it. A cluster that is not ACTIVE has no API to call.
+async fn cluster_api(
+    aws: &Clients,
+    component: &Component,
+    spec: &KubernetesWorkload,
+) -> Result<KubeClient, DriverError> {
+    let cluster = match aws.eks.describe_cluster().name(&spec.cluster_name).send().await {
+        Ok(out) => out.cluster,
+        Err(e) if is_code(&e, NOT_FOUND) => None,
+        Err(e) => return Err(sdk_error(e, BUSY)),
+    };
+    let Some(cluster) = cluster else {
+        return Err(DriverError::Rejected(format!(
+            "{}: EKS cluster {} does not exist: the workload's component must depend on the cluster's",
+            component.id, spec.cluster_name
+        )));
+    };
+    let status = cluster.status.as_ref().map_or("unknown", |s| s.as_str());
+    let (Some(endpoint), Some(ca), "ACTIVE") = (
+        cluster.endpoint.as_deref(),
+        cluster.certificate_authority.as_ref().and_then(|c| c.data.as_deref()),
+        status,
+    ) else {
+        return Err(DriverError::Rejected(format!(
+            "{}: EKS cluster {} is {status}, not ACTIVE with an endpoint: the workload's component must \
+             depend on the cluster's",
+            component.id, spec.cluster_name
+        )));
+    };
+    let ca = base64::engine::general_purpose::STANDARD.decode(ca).map_err(|e| {
+        DriverError::Rejected(format!(
+            "{}: EKS cluster {}'s certificate authority is not base64: {e}",
+            component.id, spec.cluster_name
+        ))
+    })?;
+    let token = aws.kubernetes.token(&spec.cluster_name).await.map_err(|e| kube_error(component, spec, e))?;
+    let client = match test_endpoint().map_err(DriverError::Rejected)? {
+        Some(url) => KubeClient::new(&url, None, token),
+        None => KubeClient::new(endpoint, Some(&ca), token),
+    };
+    client.map_err(|e| kube_error(component, spec, e))
+}
+
+/// The emulator tests' Kubernetes-API-shaped server, which stands in for the
+/// cluster's (moto's clusters have no API). Loopback only: the token goes there.
+fn test_endpoint() -> Result<Option<String>, String> {
+    let Some(url) = std::env::var("REVSCALE_KUBERNETES_ENDPOINT").ok().filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let loopback = reqwest::Url::parse(&url)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]"))
+        .unwrap_or(false);
+    if loopback {
+        Ok(Some(url))
+    } else {
+        Err(format!(
+            "REVSCALE_KUBERNETES_ENDPOINT={url} is not a loopback address: it is for the emulator tests only"
+        ))
+    }
+}
+
+impl AwsKind for KubernetesWorkload {
+    /// The Kubernetes permissions are the cluster's (the access entry's policy), not
+    /// IAM's: IAM grants only reading the cluster's endpoint.
+    fn iam_actions(&self) -> &'static [&'static str] {
+        &["eks:DescribeCluster"]
+    }
+
+    async fn apply(&self, aws: &Clients, request: &Apply<'_>) -> Result<(), DriverError> {
+        let api = cluster_api(aws, request.component, self).await?;
+        Workloads { api: &api, spec: self, component: request.component }
+            .apply(request.target, request.hot_capacity())
+            .await
+    }
+
+    async fn status(
+        &self,
+        aws: &Clients,
+        component: &Component,
+        target: ComponentState,
+    ) -> Result<DriverStatus, DriverError> {
+        let api = cluster_api(aws, component, self).await?;
+        Workloads { api: &api, spec: self, component }.status(target).await
+    }
+
+    async fn observe(&self, aws: &Clients, component: &Component) -> Result<Observed, DriverError> {
+        let api = cluster_api(aws, component, self).await?;
+        Workloads { api: &api, spec: self, component }.observe().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use ComponentState::{Cold, Hot, Warm};
+    use revscale_engine::drivers::kubernetes_workload::WorkloadKind;
+    use wiremock::matchers::{body_json, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const TOKEN: &str = "k8s-aws-v1.dGVzdA";
+
+    fn vault_spec() -> KubernetesWorkload {
+        KubernetesWorkload {
+            cluster_name: "revscale".into(),
+            namespace: "vault".into(),
+            workload_kind: WorkloadKind::StatefulSet,
+            name: "vault".into(),
+            replicas: Some(3),
+        }
+    }
+
+    fn component(spec: &KubernetesWorkload) -> Component {
+        let zero = revscale_engine::Money::parse("0", revscale_engine::Currency::EUR)
+            .unwrap_or_else(|e| panic!("{e}"));
+        Component {
+            id: revscale_engine::ComponentId::new("vault_ha"),
+            driver: spec.clone().into(),
+            billing: revscale_engine::config::Billing::Aws,
+            hot_cost: zero,
+            warm_cost: zero,
+            depends_on: vec![],
+            level: 3,
+        }
+    }
+
+    /// A StatefulSet as the API server answers it: `spec` replicas, `ready` of them
+    /// ready and updated, the rollout observed unless `generation` is ahead.
+    fn workload_json(replicas: i32, ready: i32, generation: i64, observed: i64) -> serde_json::Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "vault", "namespace": "vault", "generation": generation,
+                         "resourceVersion": "4711", "labels": {"revscale-component": "vault_ha"}},
+            "spec": {"replicas": replicas},
+            "status": {"replicas": ready, "readyReplicas": ready, "updatedReplicas": ready,
+                       "observedGeneration": observed},
+        })
+    }
+
+    fn workload(replicas: i32, ready: i32) -> Workload {
+        serde_json::from_value(workload_json(replicas, ready, 2, 2)).unwrap()
+    }
+
+    fn status_object(code: u16, reason: &str, message: &str) -> ResponseTemplate {
+        ResponseTemplate::new(code).set_body_json(json!({
+            "kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "reason": reason, "message": message, "code": code,
+        }))
+    }
+
+    fn scaled_object(paused: Option<&str>, min: Option<i32>) -> Autoscaler {
+        let mut value = json!({
+            "metadata": {"name": "vault-so", "resourceVersion": "17", "annotations": {}},
+            "spec": {"scaleTargetRef": {"kind": "StatefulSet", "name": "vault"}},
+        });
+        if let Some(n) = paused {
+            value["metadata"]["annotations"][PAUSED_REPLICAS] = json!(n);
+        }
+        if let Some(min) = min {
+            value["spec"]["minReplicaCount"] = json!(min);
+        }
+        serde_json::from_value(value).unwrap()
+    }
+
+    /// A server answering for the StatefulSet `vault/vault`, with no autoscalers (KEDA
+    /// not installed: its path is a 404).
+    async fn server(workload: ResponseTemplate) -> MockServer {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/apis/apps/v1/namespaces/vault/statefulsets/vault"))
+            .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+            .respond_with(workload)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/apis/autoscaling/v2/namespaces/vault/horizontalpodautoscalers"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/apis/keda.sh/v1alpha1/namespaces/vault/scaledobjects"))
+            .respond_with(status_object(404, "NotFound", "the server could not find the requested resource"))
+            .mount(&server)
+            .await;
+        server
+    }
+
+    async fn apply(server: &MockServer, target: ComponentState, hot: Option<u32>) -> Result<(), DriverError> {
+        let spec = vault_spec();
+        let c = component(&spec);
+        let api = KubeClient::new(&server.uri(), None, TOKEN.into()).unwrap();
+        let hot = hot.map(|desired| Capacity { desired, min: None, max: None });
+        Workloads { api: &api, spec: &spec, component: &c }.apply(target, hot).await
+    }
+
+    async fn status(server: &MockServer, target: ComponentState) -> Result<DriverStatus, DriverError> {
+        let spec = vault_spec();
+        let c = component(&spec);
+        let api = KubeClient::new(&server.uri(), None, TOKEN.into()).unwrap();
+        Workloads { api: &api, spec: &spec, component: &c }.status(target).await
+    }
+
+    fn refusal<T: std::fmt::Debug>(result: Result<T, DriverError>) -> String {
+        match result {
+            Err(DriverError::Rejected(why)) => why,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    // The pure rules.
+
+    #[test]
+    fn a_workload_with_every_replica_ready_updated_and_observed_is_hot() {
+        let w = workload(3, 3);
+        assert_eq!(progress(&w, &Scaler::Revscale, Hot), DriverStatus::Ready);
+        let o = observation(&w, &Scaler::Revscale);
+        assert_eq!(o.states, [Hot]);
+        assert_eq!(o.capacity.map(|c| c.desired), Some(3));
+        assert_eq!(o.actual, "replicas 3, ready 3, updated 3");
+    }
+
+    #[test]
+    fn a_rollout_the_controller_has_not_observed_is_not_ready_whatever_its_counts_say() {
+        let w: Workload = serde_json::from_value(workload_json(3, 3, 3, 2)).unwrap();
+        assert_eq!(progress(&w, &Scaler::Revscale, Hot), DriverStatus::InProgress);
+        let o = observation(&w, &Scaler::Revscale);
+        assert!(o.moving && o.states.is_empty(), "{o:?}");
+        assert!(o.actual.ends_with("rollout not observed yet"), "{}", o.actual);
+    }
+
+    #[test]
+    fn a_scale_that_never_becomes_ready_stays_in_progress_until_the_kinds_limit() {
+        // Pods Pending for want of nodes, or crash-looping: the counts never meet, and
+        // the state machine times the step out after readiness_minutes (30).
+        for ready in [0, 1, 2] {
+            assert_eq!(progress(&workload(3, ready), &Scaler::Revscale, Hot), DriverStatus::InProgress);
+        }
+        use revscale_engine::drivers::Kind;
+        assert_eq!(vault_spec().readiness_minutes(), 30);
+    }
+
+    #[test]
+    fn a_deployment_past_its_progress_deadline_fails_hot_with_kubernetes_words() {
+        let mut w = workload(3, 1);
+        w.status.conditions.push(Condition {
+            kind: "Progressing".into(),
+            status: "False".into(),
+            reason: Some("ProgressDeadlineExceeded".into()),
+            message: Some("ReplicaSet \"web-5d\" has timed out progressing.".into()),
+        });
+        let DriverStatus::Failed(why) = progress(&w, &Scaler::Revscale, Hot) else { panic!() };
+        assert!(why.contains("has timed out progressing") && why.contains("replicas 3, ready 1"), "{why}");
+        // Going WARM from there is not a failed rollout.
+        w.spec.replicas = Some(0);
+        assert_eq!(progress(&w, &Scaler::Revscale, Warm), DriverStatus::InProgress, "pods still there");
+    }
+
+    #[test]
+    fn zero_replicas_with_no_pod_left_is_warm_and_cold_and_pods_still_stopping_are_not() {
+        let w = workload(0, 0);
+        assert_eq!(progress(&w, &Scaler::Revscale, Warm), DriverStatus::Ready);
+        assert_eq!(progress(&w, &Scaler::Revscale, Cold), DriverStatus::Ready);
+        assert_eq!(observation(&w, &Scaler::Revscale).states, [Cold, Warm]);
+        let mut stopping = workload(0, 0);
+        stopping.status.replicas = 2;
+        assert_eq!(progress(&stopping, &Scaler::Revscale, Warm), DriverStatus::InProgress);
+        assert_eq!(
+            observation(&stopping, &Scaler::Revscale).actual,
+            "replicas 0, ready 0, updated 0, pods 2"
+        );
+        assert_eq!(progress(&w, &Scaler::Revscale, Hot), DriverStatus::InProgress, "0 is never HOT");
+    }
+
+    #[test]
+    fn replicas_left_out_are_the_api_servers_default_of_one() {
+        let mut w = workload(1, 1);
+        w.spec.replicas = None;
+        assert_eq!(progress(&w, &Scaler::Revscale, Hot), DriverStatus::Ready);
+    }
+
+    #[test]
+    fn a_keda_workload_is_warm_when_paused_at_zero_and_hot_when_resumed_at_its_floor() {
+        let paused = Scaler::Keda(scaled_object(Some("0"), Some(1)));
+        let resumed = Scaler::Keda(scaled_object(None, Some(1)));
+        assert_eq!(progress(&workload(0, 0), &paused, Warm), DriverStatus::Ready);
+        assert_eq!(
+            progress(&workload(0, 0), &resumed, Warm),
+            DriverStatus::InProgress,
+            "KEDA may scale it up"
+        );
+        assert_eq!(progress(&workload(0, 0), &resumed, Hot), DriverStatus::InProgress, "below the floor");
+        assert_eq!(progress(&workload(2, 2), &resumed, Hot), DriverStatus::Ready);
+        assert_eq!(progress(&workload(2, 2), &paused, Hot), DriverStatus::InProgress);
+        // minReplicaCount 0 (KEDA's default): KEDA may keep it at 0 until work comes.
+        assert_eq!(
+            progress(&workload(0, 0), &Scaler::Keda(scaled_object(None, None)), Hot),
+            DriverStatus::Ready
+        );
+        let o = observation(&workload(0, 0), &paused);
+        assert_eq!(o.states, [Cold, Warm]);
+        assert!(o.actual.ends_with("KEDA ScaledObject vault-so paused at 0"), "{}", o.actual);
+    }
+
+    #[test]
+    fn an_hpa_on_the_workload_is_refused_by_name_and_kedas_own_hpa_is_not() {
+        let spec = vault_spec();
+        let c = component(&spec);
+        let hpa = |name: &str, kind: &str, target: &str, owner: Option<&str>| -> Autoscaler {
+            let owners: Vec<_> = owner.map(|k| json!({"kind": k, "name": "vault-so"})).into_iter().collect();
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "ownerReferences": owners},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": target}},
+            }))
+            .unwrap()
+        };
+        let why = refusal(scaler(&c, &spec, &[hpa("vault-cpu", "StatefulSet", "vault", None)], &[]));
+        assert!(
+            why.starts_with(
+                "vault_ha: the HorizontalPodAutoscaler vault/vault-cpu scales StatefulSet vault/vault"
+            ),
+            "{why}"
+        );
+        assert!(why.contains("KEDA ScaledObject"), "{why}");
+        let keda_hpa = hpa("keda-hpa-vault-so", "StatefulSet", "vault", Some("ScaledObject"));
+        let so = scaled_object(None, None);
+        assert!(matches!(scaler(&c, &spec, &[keda_hpa], &[so]), Ok(Scaler::Keda(_))));
+        // Another workload's, or a Deployment of the same name.
+        let others = [hpa("web", "StatefulSet", "web", None), hpa("vault", "Deployment", "vault", None)];
+        assert!(matches!(scaler(&c, &spec, &others, &[]), Ok(Scaler::Revscale)));
+        // A ScaledObject without a kind targets a Deployment.
+        let mut deployment_so = scaled_object(None, None);
+        deployment_so.spec.scale_target_ref.kind = None;
+        assert!(matches!(scaler(&c, &spec, &[], &[deployment_so]), Ok(Scaler::Revscale)));
+    }
+
+    #[test]
+    fn a_workload_without_the_label_or_labelled_for_another_component_is_refused() {
+        let spec = vault_spec();
+        let c = component(&spec);
+        let mut w = workload(3, 3);
+        assert_eq!(verify_component_label(&c, &spec, &w), Ok(()));
+        w.metadata.labels.insert(COMPONENT_TAG.into(), "search".into());
+        let why = refusal(verify_component_label(&c, &spec, &w));
+        assert!(why.contains("carries the label revscale-component=search, not vault_ha"), "{why}");
+        w.metadata.labels.clear();
+        let why = refusal(verify_component_label(&c, &spec, &w));
+        assert!(
+            why.contains("kubectl label -n vault statefulset/vault revscale-component=vault_ha"),
+            "{why}"
+        );
+    }
+
+    // Every call and every answer, against a server speaking the API's JSON.
+
+    #[tokio::test]
+    async fn warm_patches_the_scale_subresource_to_zero_with_the_resource_version_it_checked() {
+        let server = server(ResponseTemplate::new(200).set_body_json(workload_json(3, 3, 2, 2))).await;
+        Mock::given(method("PATCH"))
+            .and(path("/apis/apps/v1/namespaces/vault/statefulsets/vault/scale"))
+            .and(header("content-type", "application/merge-patch+json"))
+            .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+            .and(body_json(json!({"metadata": {"resourceVersion": "4711"}, "spec": {"replicas": 0}})))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"kind": "Scale", "spec": {"replicas": 0}})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        apply(&server, Warm, Some(3)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn hot_restores_the_replicas_and_a_workload_already_there_is_not_patched() {
+        let server = server(ResponseTemplate::new(200).set_body_json(workload_json(0, 0, 2, 2))).await;
+        Mock::given(method("PATCH"))
+            .and(body_json(json!({"metadata": {"resourceVersion": "4711"}, "spec": {"replicas": 5}})))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        apply(&server, Hot, Some(5)).await.unwrap();
+        apply(&server, Warm, Some(5)).await.unwrap(); // already 0: no second PATCH
+        let why = refusal(apply(&server, Hot, None).await);
+        assert!(why.contains("no HOT replicas for StatefulSet vault/vault"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn a_workload_that_does_not_exist_is_refused_by_name_and_never_patched() {
+        let server = server(status_object(404, "NotFound", "statefulsets.apps \"vault\" not found")).await;
+        Mock::given(method("PATCH")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
+        let why = refusal(apply(&server, Hot, Some(3)).await);
+        assert!(
+            why.contains("vault_ha: StatefulSet vault/vault does not exist on EKS cluster revscale"),
+            "{why}"
+        );
+        assert!(
+            matches!(status(&server, Hot).await, Ok(DriverStatus::Failed(why)) if why.contains("does not exist"))
+        );
+        let spec = vault_spec();
+        let c = component(&spec);
+        let api = KubeClient::new(&server.uri(), None, TOKEN.into()).unwrap();
+        let observed = Workloads { api: &api, spec: &spec, component: &c }.observe().await.unwrap();
+        assert!(observed.absent, "{observed:?}");
+    }
+
+    #[tokio::test]
+    async fn a_conflict_on_the_resource_version_is_busy_and_retried_not_a_refusal() {
+        let server = server(ResponseTemplate::new(200).set_body_json(workload_json(3, 3, 2, 2))).await;
+        Mock::given(method("PATCH"))
+            .respond_with(status_object(
+                409,
+                "Conflict",
+                "Operation cannot be fulfilled on statefulsets.apps \"vault\": the object has been modified; \
+                 please apply your changes to the latest version and try again",
+            ))
+            .mount(&server)
+            .await;
+        match apply(&server, Warm, None).await {
+            Err(DriverError::Busy(why)) => {
+                assert!(
+                    why.contains("StatefulSet vault/vault changed after revscale read it (409 Conflict)"),
+                    "{why}"
+                );
+                assert!(why.contains("the object has been modified"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn forbidden_names_the_namespace_the_access_policy_must_cover() {
+        let server = server(status_object(
+            403,
+            "Forbidden",
+            "statefulsets.apps \"vault\" is forbidden: User \"arn:aws:sts::123456789012:assumed-role/provision\" \
+             cannot get resource \"statefulsets\" in API group \"apps\" in the namespace \"vault\"",
+        ))
+        .await;
+        let why = refusal(apply(&server, Warm, None).await);
+        assert!(why.starts_with("vault_ha: EKS cluster revscale forbids it (403)"), "{why}");
+        assert!(why.contains("cannot get resource"), "{why}");
+        assert!(why.ends_with("access policy must cover the namespace vault"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn an_unaccepted_token_asks_for_the_roles_access_entry() {
+        let server = server(status_object(401, "Unauthorized", "Unauthorized")).await;
+        let why = refusal(status(&server, Hot).await);
+        assert!(why.contains("did not accept revscale's token (401)"), "{why}");
+        assert!(why.contains("access entry"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn an_invalid_change_is_refused_with_the_api_servers_message() {
+        let server = server(ResponseTemplate::new(200).set_body_json(workload_json(0, 0, 2, 2))).await;
+        Mock::given(method("PATCH"))
+            .respond_with(status_object(
+                422,
+                "Invalid",
+                "Scale.autoscaling \"vault\" is invalid: spec.replicas: Invalid value: 5: exceeds quota",
+            ))
+            .mount(&server)
+            .await;
+        let why = refusal(apply(&server, Hot, Some(5)).await);
+        assert!(why.contains("refused the change to StatefulSet vault/vault as invalid (422)"), "{why}");
+        assert!(why.contains("spec.replicas: Invalid value: 5"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn throttling_and_the_servers_own_errors_are_transient() {
+        for code in [429, 500, 503] {
+            let server = server(status_object(code, "TooManyRequests", "please try again later")).await;
+            assert!(matches!(apply(&server, Warm, None).await, Err(DriverError::Transient(_))), "{code}");
+        }
+        // An answer that is not the API's JSON (a proxy's HTML page) is no refusal either.
+        let server = server(ResponseTemplate::new(200).set_body_string("<html>gateway</html>")).await;
+        assert!(matches!(status(&server, Hot).await, Err(DriverError::Transient(_))));
+    }
+
+    #[tokio::test]
+    async fn an_hpa_on_the_workload_is_refused_at_run_time_before_any_change() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/apis/apps/v1/namespaces/vault/statefulsets/vault"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(workload_json(3, 3, 2, 2)))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/apis/autoscaling/v2/namespaces/vault/horizontalpodautoscalers"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{
+                "metadata": {"name": "vault-cpu"},
+                "spec": {"scaleTargetRef": {"kind": "StatefulSet", "name": "vault"}, "minReplicas": 2},
+            }]})))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/apis/keda.sh/v1alpha1/namespaces/vault/scaledobjects"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+            .mount(&server)
+            .await;
+        Mock::given(method("PATCH")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
+        let why = refusal(apply(&server, Warm, None).await);
+        assert!(why.contains("HorizontalPodAutoscaler vault/vault-cpu"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn a_keda_workload_is_paused_and_resumed_through_its_scaled_object_never_scaled() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/apis/apps/v1/namespaces/vault/statefulsets/vault"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(workload_json(2, 2, 2, 2)))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/apis/autoscaling/v2/namespaces/vault/horizontalpodautoscalers"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/apis/keda.sh/v1alpha1/namespaces/vault/scaledobjects"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{
+                "metadata": {"name": "vault-so", "resourceVersion": "17"},
+                "spec": {"scaleTargetRef": {"kind": "StatefulSet", "name": "vault"}, "minReplicaCount": 1},
+            }]})))
+            .mount(&server)
+            .await;
+        Mock::given(method("PATCH"))
+            .and(path("/apis/keda.sh/v1alpha1/namespaces/vault/scaledobjects/vault-so"))
+            .and(body_json(
+                json!({"metadata": {"resourceVersion": "17", "annotations": {PAUSED_REPLICAS: "0"}}}),
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("PATCH"))
+            .and(path("/apis/apps/v1/namespaces/vault/statefulsets/vault/scale"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&server)
+            .await;
+        apply(&server, Warm, None).await.unwrap();
+        // HOT: the annotation is already absent, so nothing to write.
+        apply(&server, Hot, None).await.unwrap();
+        assert_eq!(status(&server, Hot).await, Ok(DriverStatus::Ready));
+    }
+}
