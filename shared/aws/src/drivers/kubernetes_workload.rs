@@ -607,6 +607,17 @@ mod tests {
     /// A server answering for the StatefulSet `vault/vault`, with no autoscalers (KEDA
     /// not installed: its path is a 404).
     async fn server(workload: ResponseTemplate) -> MockServer {
+        let not_installed =
+            status_object(404, "NotFound", "the server could not find the requested resource");
+        server_with(workload, json!([]), not_installed).await
+    }
+
+    /// As [`server`], with the namespace's HPAs and the answer for its ScaledObjects.
+    async fn server_with(
+        workload: ResponseTemplate,
+        hpas: serde_json::Value,
+        scaled_objects: ResponseTemplate,
+    ) -> MockServer {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
             .and(path("/apis/apps/v1/namespaces/vault/statefulsets/vault"))
@@ -616,12 +627,12 @@ mod tests {
             .await;
         Mock::given(method("GET"))
             .and(path("/apis/autoscaling/v2/namespaces/vault/horizontalpodautoscalers"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": hpas})))
             .mount(&server)
             .await;
         Mock::given(method("GET"))
             .and(path("/apis/keda.sh/v1alpha1/namespaces/vault/scaledobjects"))
-            .respond_with(status_object(404, "NotFound", "the server could not find the requested resource"))
+            .respond_with(scaled_objects)
             .mount(&server)
             .await;
         server
@@ -921,25 +932,13 @@ mod tests {
 
     #[tokio::test]
     async fn an_hpa_on_the_workload_is_refused_at_run_time_before_any_change() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/apis/apps/v1/namespaces/vault/statefulsets/vault"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(workload_json(3, 3, 2, 2)))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/apis/autoscaling/v2/namespaces/vault/horizontalpodautoscalers"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{
-                "metadata": {"name": "vault-cpu"},
-                "spec": {"scaleTargetRef": {"kind": "StatefulSet", "name": "vault"}, "minReplicas": 2},
-            }]})))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/apis/keda.sh/v1alpha1/namespaces/vault/scaledobjects"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
-            .mount(&server)
-            .await;
+        let hpa = json!([{
+            "metadata": {"name": "vault-cpu"},
+            "spec": {"scaleTargetRef": {"kind": "StatefulSet", "name": "vault"}, "minReplicas": 2},
+        }]);
+        let no_scaled_objects = ResponseTemplate::new(200).set_body_json(json!({"items": []}));
+        let workload = ResponseTemplate::new(200).set_body_json(workload_json(3, 3, 2, 2));
+        let server = server_with(workload, hpa, no_scaled_objects).await;
         Mock::given(method("PATCH")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
         let why = refusal(apply(&server, Warm, None).await);
         assert!(why.contains("HorizontalPodAutoscaler vault/vault-cpu"), "{why}");
@@ -947,25 +946,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_keda_workload_is_paused_and_resumed_through_its_scaled_object_never_scaled() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/apis/apps/v1/namespaces/vault/statefulsets/vault"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(workload_json(2, 2, 2, 2)))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/apis/autoscaling/v2/namespaces/vault/horizontalpodautoscalers"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/apis/keda.sh/v1alpha1/namespaces/vault/scaledobjects"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{
-                "metadata": {"name": "vault-so", "resourceVersion": "17"},
-                "spec": {"scaleTargetRef": {"kind": "StatefulSet", "name": "vault"}, "minReplicaCount": 1},
-            }]})))
-            .mount(&server)
-            .await;
+        let scaled_objects = ResponseTemplate::new(200).set_body_json(json!({"items": [{
+            "metadata": {"name": "vault-so", "resourceVersion": "17"},
+            "spec": {"scaleTargetRef": {"kind": "StatefulSet", "name": "vault"}, "minReplicaCount": 1},
+        }]}));
+        let workload = ResponseTemplate::new(200).set_body_json(workload_json(2, 2, 2, 2));
+        let server = server_with(workload, json!([]), scaled_objects).await;
         Mock::given(method("PATCH"))
             .and(path("/apis/keda.sh/v1alpha1/namespaces/vault/scaledobjects/vault-so"))
             .and(body_json(
