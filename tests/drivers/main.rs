@@ -13,6 +13,7 @@ mod autoscaling_group;
 mod cloudformation_stack;
 mod ec2_instances;
 mod ecs_service;
+mod kubernetes_workload;
 mod lambda_provisioned_concurrency;
 mod rds;
 
@@ -31,6 +32,7 @@ fn every_kind_of_the_registry_has_a_contract_test() {
         lambda_provisioned_concurrency::KIND,
         cloudformation_stack::KIND,
         ec2_instances::KIND,
+        kubernetes_workload::KIND,
         contract::EKS_AND_SSM_KINDS[0],
         contract::EKS_AND_SSM_KINDS[1],
         contract::EKS_AND_SSM_KINDS[2],

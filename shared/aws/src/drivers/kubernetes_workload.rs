@@ -475,30 +475,11 @@ async fn cluster_api(
         ))
     })?;
     let token = aws.kubernetes.token(&spec.cluster_name).await.map_err(|e| kube_error(component, spec, e))?;
-    let client = match test_endpoint().map_err(DriverError::Rejected)? {
-        Some(url) => KubeClient::new(&url, None, token),
+    let client = match &aws.kubernetes_endpoint {
+        Some(url) => KubeClient::new(url, None, token),
         None => KubeClient::new(endpoint, Some(&ca), token),
     };
     client.map_err(|e| kube_error(component, spec, e))
-}
-
-/// The emulator tests' Kubernetes-API-shaped server, which stands in for the
-/// cluster's (moto's clusters have no API). Loopback only: the token goes there.
-fn test_endpoint() -> Result<Option<String>, String> {
-    let Some(url) = std::env::var("REVSCALE_KUBERNETES_ENDPOINT").ok().filter(|u| !u.is_empty()) else {
-        return Ok(None);
-    };
-    let loopback = reqwest::Url::parse(&url)
-        .ok()
-        .and_then(|u| u.host_str().map(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]"))
-        .unwrap_or(false);
-    if loopback {
-        Ok(Some(url))
-    } else {
-        Err(format!(
-            "REVSCALE_KUBERNETES_ENDPOINT={url} is not a loopback address: it is for the emulator tests only"
-        ))
-    }
 }
 
 impl AwsKind for KubernetesWorkload {

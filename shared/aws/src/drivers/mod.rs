@@ -55,6 +55,9 @@ pub struct Clients {
     pub ec2: crate::ec2::Ec2Client,
     /// EKS tokens for the Kubernetes API of the stack's cluster.
     pub kubernetes: crate::kubernetes::TokenSource,
+    /// The tests' Kubernetes-API-shaped server, standing in for every cluster's API
+    /// (moto's clusters have none): [`AwsDrivers::with_kubernetes_endpoint`].
+    kubernetes_endpoint: Option<String>,
     stack: Option<String>,
 }
 
@@ -134,9 +137,26 @@ impl AwsDrivers {
                 cloudformation: QueryClient::sharing(sdk, CLOUDFORMATION, &http),
                 ec2: crate::ec2::Ec2Client::sharing(sdk, &http),
                 kubernetes: crate::kubernetes::TokenSource::new(sdk),
+                kubernetes_endpoint: None,
                 stack: None,
             },
         }
+    }
+
+    /// Sends every Kubernetes API call to `url` instead of the cluster's endpoint, for
+    /// the emulator tests. Loopback only (the EKS token goes there), plain HTTP.
+    pub fn with_kubernetes_endpoint(mut self, url: &str) -> Result<Self, String> {
+        let loopback = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| matches!(h, "127.0.0.1" | "localhost" | "[::1]")))
+            .unwrap_or(false);
+        if !loopback {
+            return Err(format!(
+                "{url} is not a loopback address: the Kubernetes endpoint override is for tests"
+            ));
+        }
+        self.clients.kubernetes_endpoint = Some(url.to_owned());
+        Ok(self)
     }
 
     /// Tags what the drivers create with the stack's name too.
