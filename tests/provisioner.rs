@@ -964,6 +964,39 @@ async fn every_kind_at_cold(rig: &Rig) {
     cfn.delete_stack().stack_name("revscale-e2e-search").send().await.ok();
 }
 
+/// The stack's EKS cluster, ACTIVE in moto (`reset` deletes it), whose Kubernetes API is
+/// tests/kubernetes_fake.py on the router; with `seed`, `ledger`'s Deployment there at
+/// 0 replicas, labelled for its component.
+async fn ledger_cluster(rig: &Rig, seed: bool) {
+    aws_sdk_eks::Client::new(&rig.sdk)
+        .create_cluster()
+        .name("revscale")
+        .role_arn("arn:aws:iam::123456789012:role/revscale-eks-cluster")
+        .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-1").build())
+        .send()
+        .await
+        .ok();
+    if seed {
+        let workload = serde_json::json!({
+            "namespace": "ledger", "kind": "Deployment", "name": "ledger", "replicas": 0,
+            "labels": {"revscale-component": "ledger", "app": "ledger"},
+        });
+        let url = format!("{}/_kubernetes", revscale_integration_tests::router_url());
+        let answer = reqwest::Client::new().post(url).json(&workload).send().await.unwrap();
+        assert!(answer.status().is_success(), "{answer:?}");
+    }
+}
+
+/// `ledger`'s replicas and ready pods on the Kubernetes fake, and the writes it got.
+async fn ledger_on_kubernetes() -> serde_json::Value {
+    let url = format!("{}/_kubernetes", revscale_integration_tests::router_url());
+    let all: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    all["workloads"]
+        .as_array()
+        .and_then(|w| w.iter().find(|w| w["name"] == "ledger").cloned())
+        .unwrap_or_default()
+}
+
 /// Every component of `ids` is where DynamoDB says, as its own driver reads it (the
 /// drift check's comparison); returns what AWS showed, for the report.
 async fn dynamodb_equals_aws(
@@ -973,7 +1006,9 @@ async fn dynamodb_equals_aws(
     expected: ComponentState,
 ) -> Vec<String> {
     use revscale_engine::ports::ComponentDriver;
-    let drivers = revscale_aws::drivers::AwsDrivers::new(&rig.sdk);
+    let kubernetes =
+        revscale_aws::kubernetes::TestEndpoint::parse(&revscale_integration_tests::router_url()).ok();
+    let drivers = revscale_aws::drivers::AwsDrivers::new(&rig.sdk).with_kubernetes_endpoint(kubernetes);
     let s = stored(rig).await;
     let mut seen = Vec::new();
     for id in ids {
@@ -994,8 +1029,9 @@ async fn every_kind_climbs_with_the_real_state_machine_and_goes_back_by_churn_th
     let rig = rig().await;
     let config = lambda_config();
     every_kind_at_cold(&rig).await;
-    let kinds = ["orders", "batch", "reports_db", "search"];
+    let kinds = ["orders", "batch", "reports_db", "search", "ledger"];
     reset(&rig, &SystemState::initial(&config, "2026-03-01".parse().unwrap())).await;
+    ledger_cluster(&rig, true).await;
     dynamodb_equals_aws(&rig, &config, &kinds, ComponentState::Cold).await;
 
     let climb = |cause: Cause, id: &str, from: u8, to: u8, steps: Vec<(&str, TransitionKind)>| {
@@ -1020,7 +1056,7 @@ async fn every_kind_climbs_with_the_real_state_machine_and_goes_back_by_churn_th
                 "2026-04-07-L2-L1-kinds",
                 2,
                 1,
-                vec![("reports_db", Deactivate), ("search", Deactivate)],
+                vec![("reports_db", Deactivate), ("search", Deactivate), ("ledger", Deactivate)],
             ),
             vec![(&kinds[..2], ComponentState::Hot), (&kinds[2..], ComponentState::Warm)],
         ),
@@ -1043,8 +1079,11 @@ async fn every_kind_climbs_with_the_real_state_machine_and_goes_back_by_churn_th
         for (ids, state) in expected {
             seen.extend(dynamodb_equals_aws(&rig, &config, ids, *state).await);
         }
+        let ledger = ledger_on_kubernetes().await;
+        let replicas = if request.to_level == 2 { 2 } else { 0 };
+        assert_eq!((ledger["replicas"].as_i64(), ledger["ready"].as_i64()), (Some(replicas), Some(replicas)));
         report(&format!(
-            "every kind, L{} -> L{} ({:?}): {} steps in {:.1} s; AWS: {}",
+            "every kind, L{} -> L{} ({:?}): {} steps in {:.1} s; AWS and Kubernetes: {}",
             request.from_level,
             request.to_level,
             request.cause.unwrap(),
@@ -1064,6 +1103,7 @@ async fn every_kind_climbs_with_the_real_state_machine_and_goes_back_by_churn_th
         approved_by: Some("bob".into()),
     });
     reset(&rig, &s).await;
+    ledger_cluster(&rig, false).await;
     let drain = climb(
         Cause::Drain,
         "2026-06-01-L0-L0-kinds-drain",
@@ -1075,11 +1115,16 @@ async fn every_kind_climbs_with_the_real_state_machine_and_goes_back_by_churn_th
     let (status, error, states) = execute(&rig, &drain).await;
     assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}: {}", states.join(" -> "));
     let seen = dynamodb_equals_aws(&rig, &config, &kinds, ComponentState::Cold).await;
+    let ledger = ledger_on_kubernetes().await;
     report(&format!(
-        "every kind, drain: 4 steps in {:.1} s; AWS: {}",
+        "every kind, drain: {} steps in {:.1} s; AWS and Kubernetes: {}; ledger's scale writes: {}",
+        drain.transitions.len(),
         started.elapsed().as_secs_f64(),
-        seen.join(", ")
+        seen.join(", "),
+        ledger["writes"]
     ));
+    // Up once, down once: WARM from HOT and COLD from WARM wrote 0 once.
+    assert_eq!(ledger["writes"], serde_json::json!([2, 0]), "{ledger}");
     let rds = aws_sdk_rds::Client::new(&rig.sdk);
     let db = rds.describe_db_instances().db_instance_identifier("revscale-e2e-reports").send().await.unwrap();
     assert_eq!(

@@ -48,6 +48,9 @@ names it `Lambda.<code>`: the router therefore answers a Lambda fault as a funct
 error whose errorType is the name AWS would give, which is what the state machine's
 Retry rules see in AWS.
 
+The Kubernetes API of every EKS cluster (moto's have none) is served here too, under
+`/apis/`, with its control at `/_kubernetes`: tests/kubernetes_fake.py.
+
 Usage: router.py LISTEN_PORT MOTO_PORT LAMBDA_PORT (all on 127.0.0.1).
 """
 
@@ -58,6 +61,8 @@ import time
 from urllib.parse import parse_qsl, unquote
 
 import aiohttp
+
+import kubernetes_fake
 from aiohttp import web
 
 LISTEN, MOTO, LAMBDA = (int(p) for p in sys.argv[1:4])
@@ -247,6 +252,11 @@ async def forward(request: web.Request) -> web.Response:
         return await control(request)
     if request.path == "/_answers":
         return await answers_control(request)
+    # The clusters' Kubernetes API (tests/kubernetes_fake.py says what it follows).
+    if request.path == "/_kubernetes":
+        return await kubernetes_fake.control(request)
+    if request.path.startswith("/apis/"):
+        return await kubernetes_fake.handle(request)
     match = INVOKE.match(request.path)
     if match:
         url = f"http://127.0.0.1:{LAMBDA}/2015-03-31/functions/{function_name(match.group(1))}/invocations"

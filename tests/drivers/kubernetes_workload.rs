@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use revscale_aws::drivers::AwsDrivers;
-use revscale_aws::kubernetes::{TOKEN_PREFIX, eks_token};
+use revscale_aws::kubernetes::{TOKEN_PREFIX, TestEndpoint, eks_token};
 use revscale_engine::drivers::KubernetesWorkload;
 use revscale_engine::drivers::kubernetes_workload::WorkloadKind;
 use revscale_engine::model::ComponentState::{Cold, Hot, Warm};
@@ -207,7 +207,9 @@ async fn cluster(label: Option<&str>) -> (MockServer, Arc<Mutex<Cluster>>, AwsDr
         .respond_with(move |request: &Request| respond(&shared, request))
         .mount(&server)
         .await;
-    let drivers = crate::contract::drivers().await.with_kubernetes_endpoint(&server.uri()).unwrap();
+    let drivers = crate::contract::drivers()
+        .await
+        .with_kubernetes_endpoint(Some(TestEndpoint::parse(&server.uri()).unwrap()));
     (server, state, drivers, name)
 }
 

@@ -7,6 +7,7 @@ use revscale_aws::SdkConfig;
 use revscale_aws::drivers::AwsDrivers;
 use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::env::{EnvError, Vars};
+use revscale_aws::kubernetes::TestEndpoint;
 use revscale_aws::lambda::{
     FromEnv, FunctionError, event_date, event_time, idempotency_key, record_decision_id,
 };
@@ -26,6 +27,8 @@ pub struct Env {
     pub table_name: String,
     pub event_bus_name: String,
     pub alert_topic_arn: String,
+    /// `REVSCALE_KUBERNETES_ENDPOINT`: the emulator tests' Kubernetes API (loopback only).
+    pub kubernetes_endpoint: Option<TestEndpoint>,
     pub config: ConfigSource,
 }
 
@@ -35,6 +38,7 @@ impl FromEnv for Env {
             table_name: vars.required("TABLE_NAME")?,
             event_bus_name: vars.required("EVENT_BUS_NAME")?,
             alert_topic_arn: vars.required("ALERT_TOPIC_ARN")?,
+            kubernetes_endpoint: TestEndpoint::from_vars(vars)?,
             config: ConfigSource::from_vars(vars)?,
         })
     }
@@ -58,7 +62,7 @@ impl Deps<DynamoStore, EventBridgeBus, SnsNotifier, AwsDrivers> {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), env.table_name),
             bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(sdk), env.event_bus_name),
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), env.alert_topic_arn),
-            driver: AwsDrivers::new(sdk),
+            driver: AwsDrivers::new(sdk).with_kubernetes_endpoint(env.kubernetes_endpoint),
         })
     }
 }

@@ -10,6 +10,7 @@ use revscale_aws::SdkConfig;
 use revscale_aws::drivers::AwsDrivers;
 use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::env::{EnvError, ScheduleZone, Vars};
+use revscale_aws::kubernetes::TestEndpoint;
 use revscale_aws::lambda::{FromEnv, FunctionError, record_decision_id};
 use revscale_aws::metrics;
 use revscale_aws::publish::{EventBridgeBus, SnsNotifier};
@@ -122,7 +123,9 @@ impl Deps<DynamoStore, AwsDrivers, EventBridgeBus, SnsNotifier> {
         Ok(Deps {
             config: env.config.load(sdk).await?.config,
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), env.table_name),
-            driver: AwsDrivers::new(sdk).for_stack(env.stack_name),
+            driver: AwsDrivers::new(sdk)
+                .for_stack(env.stack_name)
+                .with_kubernetes_endpoint(env.kubernetes_endpoint),
             bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(sdk), env.event_bus_name),
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), env.alert_topic_arn),
             max_checks: env.max_checks,
@@ -785,6 +788,8 @@ pub struct Env {
     pub timezone: ScheduleZone,
     /// `REVSCALE_STACK_NAME`: what the drivers tag their resources with.
     pub stack_name: Option<String>,
+    /// `REVSCALE_KUBERNETES_ENDPOINT`: the emulator tests' Kubernetes API (loopback only).
+    pub kubernetes_endpoint: Option<TestEndpoint>,
     pub config: ConfigSource,
 }
 
@@ -803,6 +808,7 @@ impl FromEnv for Env {
             )),
             timezone: ScheduleZone::from_vars(vars)?,
             stack_name: vars.optional("REVSCALE_STACK_NAME"),
+            kubernetes_endpoint: TestEndpoint::from_vars(vars)?,
             // The provisioner acts on the stack's cluster and roles: it needs them.
             config: {
                 vars.required("EKS_CLUSTER_NAME")?;

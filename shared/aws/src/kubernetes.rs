@@ -164,6 +164,46 @@ impl TokenSource {
     }
 }
 
+/// `REVSCALE_KUBERNETES_ENDPOINT`: the emulator tests' Kubernetes-API-shaped server,
+/// which stands in for every cluster's API (moto's clusters have none). Loopback only,
+/// since the EKS token goes there; plain HTTP, no certificate authority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestEndpoint(String);
+
+impl TestEndpoint {
+    pub const VARIABLE: &'static str = "REVSCALE_KUBERNETES_ENDPOINT";
+
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let loopback = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| matches!(h, "127.0.0.1" | "localhost" | "[::1]")))
+            .unwrap_or(false);
+        if loopback {
+            Ok(TestEndpoint(url.to_owned()))
+        } else {
+            Err(format!(
+                "{url} is not a loopback address: the Kubernetes endpoint override is for the emulator tests"
+            ))
+        }
+    }
+
+    /// The optional variable, as the functions' `Env` reads it.
+    pub fn from_vars<F: Fn(&str) -> Option<String>>(
+        vars: &crate::env::Vars<F>,
+    ) -> Result<Option<Self>, crate::env::EnvError> {
+        vars.optional(Self::VARIABLE)
+            .map(|url| {
+                Self::parse(&url)
+                    .map_err(|message| crate::env::EnvError::Invalid { name: Self::VARIABLE, message })
+            })
+            .transpose()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// One cluster's API: its endpoint, trusting only the cluster's own certificate
 /// authority, with a bearer token.
 pub struct KubeClient {
@@ -356,6 +396,17 @@ mod tests {
         );
         let Err(KubeError::Setup(why)) = e else { panic!("not a setup error") };
         assert!(why.contains("certificate authority"), "{why}");
+    }
+
+    #[test]
+    fn the_test_endpoint_may_only_be_a_loopback_address() {
+        for url in ["http://127.0.0.1:5056", "http://localhost:1", "http://[::1]:80/"] {
+            assert_eq!(TestEndpoint::parse(url).unwrap().as_str(), url);
+        }
+        for url in ["https://ABC.gr7.eu-west-1.eks.amazonaws.com", "http://10.0.0.1", "127.0.0.1:5056", ""] {
+            let e = TestEndpoint::parse(url).unwrap_err();
+            assert!(e.contains("not a loopback address"), "{url}: {e}");
+        }
     }
 
     #[test]

@@ -476,7 +476,7 @@ async fn cluster_api(
     })?;
     let token = aws.kubernetes.token(&spec.cluster_name).await.map_err(|e| kube_error(component, spec, e))?;
     let client = match &aws.kubernetes_endpoint {
-        Some(url) => KubeClient::new(url, None, token),
+        Some(test_server) => KubeClient::new(test_server.as_str(), None, token),
         None => KubeClient::new(endpoint, Some(&ca), token),
     };
     client.map_err(|e| kube_error(component, spec, e))

@@ -57,7 +57,7 @@ pub struct Clients {
     pub kubernetes: crate::kubernetes::TokenSource,
     /// The tests' Kubernetes-API-shaped server, standing in for every cluster's API
     /// (moto's clusters have none): [`AwsDrivers::with_kubernetes_endpoint`].
-    kubernetes_endpoint: Option<String>,
+    kubernetes_endpoint: Option<crate::kubernetes::TestEndpoint>,
     stack: Option<String>,
 }
 
@@ -143,20 +143,11 @@ impl AwsDrivers {
         }
     }
 
-    /// Sends every Kubernetes API call to `url` instead of the cluster's endpoint, for
-    /// the emulator tests. Loopback only (the EKS token goes there), plain HTTP.
-    pub fn with_kubernetes_endpoint(mut self, url: &str) -> Result<Self, String> {
-        let loopback = reqwest::Url::parse(url)
-            .ok()
-            .and_then(|u| u.host_str().map(|h| matches!(h, "127.0.0.1" | "localhost" | "[::1]")))
-            .unwrap_or(false);
-        if !loopback {
-            return Err(format!(
-                "{url} is not a loopback address: the Kubernetes endpoint override is for tests"
-            ));
-        }
-        self.clients.kubernetes_endpoint = Some(url.to_owned());
-        Ok(self)
+    /// Sends every Kubernetes API call to the tests' server instead of the cluster's
+    /// endpoint.
+    pub fn with_kubernetes_endpoint(mut self, endpoint: Option<crate::kubernetes::TestEndpoint>) -> Self {
+        self.clients.kubernetes_endpoint = endpoint;
+        self
     }
 
     /// Tags what the drivers create with the stack's name too.
