@@ -1,7 +1,9 @@
 //! `revscale status --orphans`: the resources revscale's drivers made (tagged
 //! `revscale:managed=true`) that the state does not account for: a cluster or node
 //! group of a component the state says is COLD, or of a component the configuration
-//! no longer has. They are what keeps billing after a teardown gone wrong.
+//! no longer has; and the workloads labelled `revscale-component` on the stack's EKS
+//! cluster that run while their component should not, or name no component of the
+//! configuration. They are what keeps billing after a teardown gone wrong.
 
 use std::collections::BTreeMap;
 
@@ -70,6 +72,93 @@ pub fn orphans(resources: &[Tagged], status: &StatusResponse, stack: Option<&str
     out
 }
 
+/// The workloads labelled `revscale-component` on the stack's cluster that the state does
+/// not account for: a component the configuration does not have, or of another kind,
+/// or pods running while the state says the component is COLD or WARM (still billing:
+/// scaled up by hand, or by an autoscaler revscale does not know). A component on its
+/// way (WARMING, COOLING) is left alone.
+pub fn workload_orphans(
+    cluster: &str,
+    workloads: &[revscale_aws::drivers::kubernetes_workload::Labelled],
+    status: &StatusResponse,
+) -> Vec<Orphan> {
+    let mut out = Vec::new();
+    for w in workloads {
+        let view = status.components.iter().find(|(id, _)| id.as_str() == w.component).map(|(_, v)| v);
+        let why = match view {
+            None => Some(format!("component '{}' is not in the configuration the stack runs", w.component)),
+            Some(v) if v.kind.as_deref().is_some_and(|k| k != "kubernetes_workload") => Some(format!(
+                "labelled for component '{}', whose kind is {}, not kubernetes_workload",
+                w.component,
+                v.kind.as_deref().unwrap_or_default()
+            )),
+            Some(v) if matches!(v.state, ComponentState::Cold | ComponentState::Warm) && w.replicas > 0 => {
+                Some(format!(
+                    "the state says its component is {}, yet it asks for {} replica(s) (still billing?)",
+                    v.state.to_string().to_uppercase(),
+                    w.replicas
+                ))
+            }
+            _ => None,
+        };
+        if let Some(why) = why {
+            let arn = format!("kubernetes://{cluster}/{}/{}/{}", w.namespace, w.kind.to_lowercase(), w.name);
+            out.push(Orphan { arn, component: Some(w.component.clone()), why });
+        }
+    }
+    out
+}
+
+/// The stack's cluster's labelled workloads, judged by [`workload_orphans`]: none when
+/// the stack has no cluster (or it does not exist now); what cannot be read is said on
+/// stderr, and the AWS resources' listing stands.
+async fn workloads_on_the_cluster(
+    sdk: &aws_config::SdkConfig,
+    target: &Target,
+    status: &StatusResponse,
+) -> Vec<Orphan> {
+    use revscale_aws::drivers::kubernetes_workload::{client_for, labelled_workloads};
+    use revscale_aws::kubernetes::TestEndpoint;
+    if target.stack_name().is_none() {
+        return vec![];
+    }
+    let cluster = match target.stack(sdk).await {
+        Ok(stack) => stack.parameters.get("EksClusterName").cloned().unwrap_or_default(),
+        Err(e) => {
+            eprintln!("note: workloads not listed: cannot read the stack's cluster name: {e:#}");
+            return vec![];
+        }
+    };
+    if cluster.is_empty() {
+        return vec![];
+    }
+    let test_server = match std::env::var(TestEndpoint::VARIABLE).ok().filter(|v| !v.is_empty()) {
+        Some(url) => match TestEndpoint::parse(&url) {
+            Ok(endpoint) => Some(endpoint),
+            Err(e) => {
+                eprintln!("note: workloads not listed: {}: {e}", TestEndpoint::VARIABLE);
+                return vec![];
+            }
+        },
+        None => None,
+    };
+    let listed = match client_for(sdk, test_server.as_ref(), &cluster).await {
+        Ok(None) => return vec![],
+        Ok(Some(api)) => labelled_workloads(&api).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match listed {
+        Ok(workloads) => workload_orphans(&cluster, &workloads, status),
+        Err(e) => {
+            eprintln!(
+                "note: workloads on EKS cluster {cluster} not listed ({e}): your access entry needs list \
+                 rights on deployments and statefulsets"
+            );
+            vec![]
+        }
+    }
+}
+
 /// Every resource the tagging API lists as tagged `revscale:managed=true`, with its
 /// tags, every page (`status --orphans` and `doctor` read the same list).
 pub async fn managed_resources(
@@ -116,7 +205,9 @@ pub async fn find(
         .await
         .map_err(|e| anyhow::anyhow!("{}", aws_sdk_resourcegroupstagging::error::DisplayErrorContext(&e)))
         .context("cannot list the resources tagged revscale:managed=true (needs tag:GetResources)")?;
-    Ok(orphans(&resources, status, target.stack_name().as_deref()))
+    let mut found = orphans(&resources, status, target.stack_name().as_deref());
+    found.extend(workloads_on_the_cluster(sdk, target, status).await);
+    Ok(found)
 }
 
 /// The status, then the orphans: one JSON document `{"status", "orphans"}`, or the
@@ -129,7 +220,7 @@ pub fn render(status: &StatusResponse, found: &[Orphan], json: bool) -> anyhow::
     }
     let mut out = crate::render::status(status);
     if found.is_empty() {
-        out += "orphans    none: every resource tagged revscale:managed=true is accounted for\n";
+        out += "orphans    none: every resource tagged revscale:managed=true, and every workload labelled revscale-component, is accounted for\n";
         return Ok(out);
     }
     Ok(out
@@ -257,5 +348,65 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&render(&s, &found, true).unwrap()).unwrap();
         assert_eq!(json["orphans"], serde_json::json!([]));
         assert_eq!(json["status"]["level"], 0, "one JSON document with both");
+    }
+
+    #[test]
+    fn a_workload_running_while_its_component_is_cold_or_warm_or_of_no_component_is_an_orphan() {
+        use revscale_aws::drivers::kubernetes_workload::Labelled;
+        let mut s = status();
+        let view = |state, kind: &str| revscale_api::ComponentView {
+            state,
+            since: s.date,
+            kind: Some(kind.into()),
+            saved_capacity: None,
+        };
+        let views = [
+            ("vault_ha", view(ComponentState::Warm, "kubernetes_workload")),
+            ("ledger", view(ComponentState::Hot, "kubernetes_workload")),
+            ("search", view(ComponentState::Cold, "kubernetes_workload")),
+            ("starting", view(ComponentState::Warming, "kubernetes_workload")),
+            ("orders", view(ComponentState::Hot, "ecs_service")),
+        ];
+        for (id, v) in views {
+            s.components.insert(revscale_engine::ComponentId::new(id), v);
+        }
+        let workload = |name: &str, component: &str, replicas| Labelled {
+            namespace: "apps".into(),
+            kind: "StatefulSet",
+            name: name.into(),
+            component: component.into(),
+            replicas,
+        };
+        let found = workload_orphans(
+            "revscale",
+            &[
+                workload("vault", "vault_ha", 3),      // WARM, yet 3 replicas
+                workload("vault-idle", "vault_ha", 0), // WARM at 0: as it should be
+                workload("ledger", "ledger", 2),       // HOT
+                workload("search", "search", 0),       // COLD at 0
+                workload("starting", "starting", 1),   // on its way
+                workload("old", "gpu_jobs", 0),        // no such component
+                workload("orders", "orders", 1),       // the label names an ECS component
+            ],
+            &s,
+        );
+        let got: Vec<(&str, &str)> = found.iter().map(|o| (o.arn.as_str(), o.why.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "kubernetes://revscale/apps/statefulset/vault",
+                    "the state says its component is WARM, yet it asks for 3 replica(s) (still billing?)"
+                ),
+                (
+                    "kubernetes://revscale/apps/statefulset/old",
+                    "component 'gpu_jobs' is not in the configuration the stack runs"
+                ),
+                (
+                    "kubernetes://revscale/apps/statefulset/orders",
+                    "labelled for component 'orders', whose kind is ecs_service, not kubernetes_workload"
+                ),
+            ]
+        );
     }
 }

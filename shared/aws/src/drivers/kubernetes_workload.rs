@@ -33,7 +33,7 @@ use serde_json::json;
 
 use super::eks_cluster::{BUSY, NOT_FOUND};
 use super::{AwsKind, Clients, is_code, sdk_error};
-use crate::kubernetes::{KubeClient, KubeError};
+use crate::kubernetes::{KubeClient, KubeError, TestEndpoint};
 
 /// KEDA's annotation that holds a ScaledObject's target at a fixed count.
 pub const PAUSED_REPLICAS: &str = "autoscaling.keda.sh/paused-replicas";
@@ -42,6 +42,7 @@ pub const PAUSED_REPLICAS: &str = "autoscaling.keda.sh/paused-replicas";
 #[serde(rename_all = "camelCase", default)]
 pub struct ObjectMeta {
     pub name: String,
+    pub namespace: String,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     pub generation: Option<i64>,
@@ -147,7 +148,7 @@ pub enum Scaler {
     /// Nobody: revscale writes `replicas`.
     Revscale,
     /// A KEDA ScaledObject: revscale pauses and resumes it.
-    Keda(Autoscaler),
+    Keda(Box<Autoscaler>),
 }
 
 /// The one autoscaler of `spec` among the namespace's, or a refusal naming the HPA
@@ -175,7 +176,7 @@ pub fn scaler(
             spec.object()
         )));
     }
-    Ok(keda.map_or(Scaler::Revscale, |s| Scaler::Keda(s.clone())))
+    Ok(keda.map_or(Scaler::Revscale, |s| Scaler::Keda(Box::new(s.clone()))))
 }
 
 /// Checks that the workload's `revscale-component` label names `component`, as
@@ -438,48 +439,113 @@ impl Workloads<'_> {
     }
 }
 
-/// A client for the component's cluster: its endpoint and certificate authority from
-/// `DescribeCluster`, a token for it. A cluster that is not ACTIVE has no API to call.
+/// A client for `cluster`'s API: its endpoint and certificate authority from
+/// `DescribeCluster`, a token for it (from `tokens`' credentials), or the tests' server.
+/// `Ok(None)` when the cluster does not exist; a cluster that is not ACTIVE has no API
+/// to call.
+pub async fn cluster_client(
+    eks: &aws_sdk_eks::Client,
+    tokens: &crate::kubernetes::TokenSource,
+    test_server: Option<&TestEndpoint>,
+    cluster: &str,
+) -> Result<Option<KubeClient>, ClusterError> {
+    let found = match eks.describe_cluster().name(cluster).send().await {
+        Ok(out) => out.cluster,
+        Err(e) if is_code(&e, NOT_FOUND) => None,
+        Err(e) => return Err(ClusterError::Driver(sdk_error(e, BUSY))),
+    };
+    let Some(found) = found else { return Ok(None) };
+    let status = found.status.as_ref().map_or("unknown", |s| s.as_str()).to_owned();
+    let (Some(endpoint), Some(ca), "ACTIVE") = (
+        found.endpoint.as_deref(),
+        found.certificate_authority.as_ref().and_then(|c| c.data.as_deref()),
+        status.as_str(),
+    ) else {
+        return Err(ClusterError::NotActive(status));
+    };
+    let ca = base64::engine::general_purpose::STANDARD.decode(ca).map_err(|e| {
+        ClusterError::Kube(KubeError::Setup(format!("the certificate authority is not base64: {e}")))
+    })?;
+    let token = tokens.token(cluster).await.map_err(ClusterError::Kube)?;
+    let client = match test_server {
+        Some(test_server) => KubeClient::new(test_server.as_str(), None, token),
+        None => KubeClient::new(endpoint, Some(&ca), token),
+    };
+    client.map(Some).map_err(ClusterError::Kube)
+}
+
+/// [`cluster_client`] with `sdk`'s credentials (an operator's, in the CLI).
+pub async fn client_for(
+    sdk: &aws_config::SdkConfig,
+    test_server: Option<&TestEndpoint>,
+    cluster: &str,
+) -> Result<Option<KubeClient>, ClusterError> {
+    let tokens = crate::kubernetes::TokenSource::new(sdk);
+    cluster_client(&aws_sdk_eks::Client::new(sdk), &tokens, test_server, cluster).await
+}
+
+/// Why no client for a cluster could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("{0}")]
+    Driver(DriverError),
+    #[error("the cluster is {0}, not ACTIVE with an endpoint")]
+    NotActive(String),
+    #[error("{0}")]
+    Kube(#[source] KubeError),
+}
+
 async fn cluster_api(
     aws: &Clients,
     component: &Component,
     spec: &KubernetesWorkload,
 ) -> Result<KubeClient, DriverError> {
-    let cluster = match aws.eks.describe_cluster().name(&spec.cluster_name).send().await {
-        Ok(out) => out.cluster,
-        Err(e) if is_code(&e, NOT_FOUND) => None,
-        Err(e) => return Err(sdk_error(e, BUSY)),
-    };
-    let Some(cluster) = cluster else {
-        return Err(DriverError::Rejected(format!(
-            "{}: EKS cluster {} does not exist: the workload's component must depend on the cluster's",
-            component.id, spec.cluster_name
-        )));
-    };
-    let status = cluster.status.as_ref().map_or("unknown", |s| s.as_str());
-    let (Some(endpoint), Some(ca), "ACTIVE") = (
-        cluster.endpoint.as_deref(),
-        cluster.certificate_authority.as_ref().and_then(|c| c.data.as_deref()),
-        status,
-    ) else {
-        return Err(DriverError::Rejected(format!(
-            "{}: EKS cluster {} is {status}, not ACTIVE with an endpoint: the workload's component must \
-             depend on the cluster's",
-            component.id, spec.cluster_name
-        )));
-    };
-    let ca = base64::engine::general_purpose::STANDARD.decode(ca).map_err(|e| {
-        DriverError::Rejected(format!(
-            "{}: EKS cluster {}'s certificate authority is not base64: {e}",
-            component.id, spec.cluster_name
-        ))
-    })?;
-    let token = aws.kubernetes.token(&spec.cluster_name).await.map_err(|e| kube_error(component, spec, e))?;
-    let client = match &aws.kubernetes_endpoint {
-        Some(test_server) => KubeClient::new(test_server.as_str(), None, token),
-        None => KubeClient::new(endpoint, Some(&ca), token),
-    };
-    client.map_err(|e| kube_error(component, spec, e))
+    let id = &component.id;
+    let cluster = &spec.cluster_name;
+    match cluster_client(&aws.eks, &aws.kubernetes, aws.kubernetes_endpoint.as_ref(), cluster).await {
+        Ok(Some(client)) => Ok(client),
+        Ok(None) => Err(DriverError::Rejected(format!(
+            "{id}: EKS cluster {cluster} does not exist: the workload's component must depend on the cluster's"
+        ))),
+        Err(ClusterError::NotActive(status)) => Err(DriverError::Rejected(format!(
+            "{id}: EKS cluster {cluster} is {status}, not ACTIVE with an endpoint: the workload's component \
+             must depend on the cluster's"
+        ))),
+        Err(ClusterError::Driver(e)) => Err(e),
+        Err(ClusterError::Kube(e)) => Err(kube_error(component, spec, e)),
+    }
+}
+
+/// A workload carrying the label `revscale-component`, anywhere in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labelled {
+    pub namespace: String,
+    pub kind: &'static str,
+    pub name: String,
+    pub component: String,
+    pub replicas: i32,
+}
+
+/// Every Deployment and StatefulSet labelled `revscale-component` (any value), in every
+/// namespace the caller may list: `revscale status --orphans` judges them against the
+/// state.
+pub async fn labelled_workloads(api: &KubeClient) -> Result<Vec<Labelled>, KubeError> {
+    let mut out = Vec::new();
+    for (plural, kind) in [("deployments", "Deployment"), ("statefulsets", "StatefulSet")] {
+        let path = format!("/apis/apps/v1/{plural}?labelSelector={COMPONENT_TAG}");
+        let list: Option<List<Workload>> = api.get(&path).await?;
+        for w in list.map(|l| l.items).unwrap_or_default() {
+            let Some(component) = w.metadata.labels.get(COMPONENT_TAG).cloned() else { continue };
+            out.push(Labelled {
+                namespace: w.metadata.namespace.clone(),
+                kind,
+                name: w.metadata.name.clone(),
+                component,
+                replicas: desired(&w),
+            });
+        }
+    }
+    Ok(out)
 }
 
 impl AwsKind for KubernetesWorkload {
@@ -714,8 +780,8 @@ mod tests {
 
     #[test]
     fn a_keda_workload_is_warm_when_paused_at_zero_and_hot_when_resumed_at_its_floor() {
-        let paused = Scaler::Keda(scaled_object(Some("0"), Some(1)));
-        let resumed = Scaler::Keda(scaled_object(None, Some(1)));
+        let paused = Scaler::Keda(Box::new(scaled_object(Some("0"), Some(1))));
+        let resumed = Scaler::Keda(Box::new(scaled_object(None, Some(1))));
         assert_eq!(progress(&workload(0, 0), &paused, Warm), DriverStatus::Ready);
         assert_eq!(
             progress(&workload(0, 0), &resumed, Warm),
@@ -727,7 +793,7 @@ mod tests {
         assert_eq!(progress(&workload(2, 2), &paused, Hot), DriverStatus::InProgress);
         // minReplicaCount 0 (KEDA's default): KEDA may keep it at 0 until work comes.
         assert_eq!(
-            progress(&workload(0, 0), &Scaler::Keda(scaled_object(None, None)), Hot),
+            progress(&workload(0, 0), &Scaler::Keda(Box::new(scaled_object(None, None))), Hot),
             DriverStatus::Ready
         );
         let o = observation(&workload(0, 0), &paused);
@@ -952,5 +1018,51 @@ mod tests {
         // HOT: the annotation is already absent, so nothing to write.
         apply(&server, Hot, None).await.unwrap();
         assert_eq!(status(&server, Hot).await, Ok(DriverStatus::Ready));
+    }
+
+    #[tokio::test]
+    async fn the_labelled_workloads_of_every_namespace_are_listed_by_label_selector() {
+        use wiremock::matchers::query_param;
+        let server = MockServer::start().await;
+        let item = |namespace: &str, name: &str, component: &str, replicas: i32| {
+            json!({"metadata": {"name": name, "namespace": namespace,
+                                "labels": {"revscale-component": component}},
+                   "spec": {"replicas": replicas}})
+        };
+        Mock::given(method("GET"))
+            .and(path("/apis/apps/v1/deployments"))
+            .and(query_param("labelSelector", "revscale-component"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"items": [item("shop", "web", "web", 2)]})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/apis/apps/v1/statefulsets"))
+            .and(query_param("labelSelector", "revscale-component"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"items": [item("vault", "vault", "vault_ha", 0)]})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let api = KubeClient::new(&server.uri(), None, TOKEN.into()).unwrap();
+        let found = labelled_workloads(&api).await.unwrap();
+        let labelled = |namespace: &str, kind, name: &str, component: &str, replicas| Labelled {
+            namespace: namespace.into(),
+            kind,
+            name: name.into(),
+            component: component.into(),
+            replicas,
+        };
+        assert_eq!(
+            found,
+            [
+                labelled("shop", "Deployment", "web", "web", 2),
+                labelled("vault", "StatefulSet", "vault", "vault_ha", 0)
+            ]
+        );
     }
 }

@@ -57,7 +57,7 @@ pub struct Clients {
     pub kubernetes: crate::kubernetes::TokenSource,
     /// The tests' Kubernetes-API-shaped server, standing in for every cluster's API
     /// (moto's clusters have none): [`AwsDrivers::with_kubernetes_endpoint`].
-    kubernetes_endpoint: Option<crate::kubernetes::TestEndpoint>,
+    pub kubernetes_endpoint: Option<crate::kubernetes::TestEndpoint>,
     stack: Option<String>,
 }
 
