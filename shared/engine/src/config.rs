@@ -600,6 +600,16 @@ impl Checker {
             let at = if key.is_empty() { format!("{path}.driver") } else { format!("{path}.driver.{key}") };
             self.problem(at, message);
         }
+        // The workload carries the component's id as a label value, which Kubernetes
+        // restricts: an id it refuses could never be labelled, so never switched.
+        if matches!(rc.driver, DriverSpec::KubernetesWorkload(_))
+            && let Err(why) = crate::drivers::kubernetes_workload::label_value(key)
+        {
+            self.problem(
+                path.clone(),
+                format!("a kubernetes_workload component's id is its workload's label value: {why}"),
+            );
+        }
         for (i, dep) in rc.depends_on.iter().enumerate() {
             let dep_path = format!("{path}.depends_on[{i}]");
             match raw.components.get(dep) {
@@ -1292,6 +1302,28 @@ mod tests {
             has(&p, "components.hume_ai.driver.parameter_name", "outside the stack's FlagPrefix"),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn a_workload_components_id_must_be_a_kubernetes_label_value() {
+        let workload = |id: &str| {
+            let id = id.to_string();
+            default_with(move |v| {
+                let spec = serde_json::json!({
+                    "billing": "aws", "cost": {"hot": 0, "warm": 0},
+                    "driver": {"kind": "kubernetes_workload", "namespace": "jobs",
+                               "workload_kind": "Deployment", "name": "batch"}
+                });
+                set(v, &["components", &id], serde_norway::to_value(spec).unwrap());
+                let enabled = v["levels"]["level_1_launch"]["auto_enable"].as_sequence_mut().unwrap();
+                enabled.push(serde_norway::Value::String(id.clone()));
+            })
+        };
+        assert!(Config::from_yaml(&workload("batch_jobs")).is_ok());
+        let p = problems(&workload("batch jobs"));
+        assert!(has(&p, "components.batch jobs", "its workload's label value"), "{p:?}");
+        let p = problems(&workload("batch_"));
+        assert!(has(&p, "components.batch_", "starting and ending with a letter or digit"), "{p:?}");
     }
 
     #[test]

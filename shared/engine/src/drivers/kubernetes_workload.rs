@@ -140,6 +140,24 @@ pub fn dns_label(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A label value: at most 63 characters, letters, digits, `-`, `_` and `.`, starting and
+/// ending with a letter or digit (empty is allowed by Kubernetes, not here: it would
+/// name no component).
+pub fn label_value(value: &str) -> Result<(), String> {
+    let alphanumeric = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if value.len() > 63 {
+        return Err(format!("{value:?} is {} characters long; a label value has at most 63", value.len()));
+    }
+    if !value.chars().all(allowed) || !alphanumeric(value.chars().next()) || !alphanumeric(value.chars().last()) {
+        return Err(format!(
+            "{value:?} is no label value: letters, digits, '-', '_' and '.', starting and ending with a \
+             letter or digit"
+        ));
+    }
+    Ok(())
+}
+
 /// A workload's name: an RFC 1123 subdomain (labels joined by `.`, at most 253).
 pub fn dns_subdomain(value: &str) -> Result<(), String> {
     if value.len() > 253 {
@@ -200,6 +218,16 @@ mod tests {
         for (replicas, ok) in [(Some(0), false), (Some(1), true), (Some(MAX_REPLICAS), true), (Some(501), false), (None, true)] {
             let problems = KubernetesWorkload { replicas, ..vault() }.check();
             assert_eq!(problems.is_empty(), ok, "{replicas:?}: {problems:?}");
+        }
+    }
+
+    #[test]
+    fn a_component_id_kubernetes_cannot_carry_as_a_label_value_is_refused() {
+        for ok in ["vault_ha", "ledger", "tee.v2", "A1"] {
+            assert_eq!(label_value(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "_vault", "vault ha", "vault/ha", "ha-", &"v".repeat(64)] {
+            assert!(label_value(bad).is_err(), "{bad:?}");
         }
     }
 
