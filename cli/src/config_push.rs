@@ -176,40 +176,49 @@ fn compact(text: &str, config: &Config) -> String {
         .filter(|line| !line.trim_start().starts_with('#') && !line.trim().is_empty())
         .map(|line| format!("{line}\n"))
         .collect();
-    match Config::from_yaml(&stripped) {
-        Ok(same) if same == *config => stripped,
+    match (Config::from_yaml(&stripped), Config::from_yaml(text)) {
+        (Ok(same), Ok(sent)) if same == sent => stripped,
         _ => text.to_string(),
     }
 }
 
-/// `text` with each CloudFormation template it names carried in (`template_body`):
-/// the functions read no file. Unchanged when it names none.
+/// `text` with each file it names (a CloudFormation template, a workload's
+/// manifests) carried in as its body (`template_body`, `manifests_body`): the
+/// functions read no file. Unchanged when it names none.
 fn with_templates(text: &str, config: &Config) -> String {
     use revscale_engine::config::DriverSpec;
     let named: Vec<_> = config
         .components
         .iter()
-        .filter_map(|(id, c)| match &c.driver {
-            DriverSpec::CloudformationStack(s) if s.template_file.is_some() => {
-                Some((id.to_string(), s.template_body.clone()))
-            }
-            _ => None,
+        .filter_map(|(id, c)| {
+            let mut driver = c.driver.clone();
+            // Manifests travel as one line of JSON per document: the parameter holds
+            // 8 KB, and comments and indentation are most of a YAML manifest.
+            let compact = match &c.driver {
+                DriverSpec::KubernetesWorkload(w) => w.manifests().ok().map(|documents| {
+                    documents.iter().map(|d| d.object.to_string()).collect::<Vec<_>>().join("\n---\n")
+                }),
+                _ => None,
+            };
+            let named = driver.as_kind_mut().named_file()?;
+            let body = compact.or_else(|| named.body.clone());
+            named.file.is_some().then(|| (id.to_string(), named.key, named.body_key, body))
         })
         .collect();
     if named.is_empty() {
         return text.to_string();
     }
     let Ok(mut tree) = serde_norway::from_str::<serde_norway::Value>(text) else { return text.to_string() };
-    for (id, body) in named {
+    for (id, key, body_key, body) in named {
         if let Some(driver) = tree
             .get_mut("components")
             .and_then(|c| c.get_mut(id.as_str()))
             .and_then(|c| c.get_mut("driver"))
             .and_then(|d| d.as_mapping_mut())
         {
-            driver.remove("template_file");
+            driver.remove(key);
             if let Some(body) = body {
-                driver.insert("template_body".into(), body.into());
+                driver.insert(body_key.into(), body.into());
             }
         }
     }

@@ -220,6 +220,7 @@ fn spec(cluster: &str, replicas: Option<u32>) -> KubernetesWorkload {
         workload_kind: WorkloadKind::StatefulSet,
         name: "vault".into(),
         replicas,
+        ..KubernetesWorkload::default()
     }
 }
 

@@ -214,6 +214,11 @@ pub struct KubeClient {
 
 /// The content types of the API's two patches the driver sends.
 pub const MERGE_PATCH: &str = "application/merge-patch+json";
+pub const APPLY_PATCH: &str = "application/apply-patch+yaml";
+
+/// The field manager revscale's server-side applies name: `kubectl get -o yaml
+/// --show-managed-fields` shows which fields are revscale's.
+pub const FIELD_MANAGER: &str = "revscale";
 
 impl KubeClient {
     /// `ca_pem`: the cluster's certificate authority, as `DescribeCluster` gives it
@@ -258,27 +263,55 @@ impl KubeClient {
         path: &str,
         patch: &serde_json::Value,
     ) -> Result<T, KubeError> {
-        self.send("PATCH", path, Some(patch)).await
+        self.send("PATCH", path, Some((MERGE_PATCH, patch))).await
+    }
+
+    /// Server-side apply of `object` at `path` as revscale's field manager, forcing
+    /// conflicts (the objects are revscale's own: the API's advice for a controller);
+    /// with `dry_run`, the API server checks everything (admission included) and
+    /// stores nothing. The object as applied.
+    pub async fn apply<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        object: &serde_json::Value,
+        dry_run: bool,
+    ) -> Result<T, KubeError> {
+        let dry_run = if dry_run { "&dryRun=All" } else { "" };
+        let path = format!("{path}?fieldManager={FIELD_MANAGER}&force=true{dry_run}");
+        self.send("PATCH", &path, Some((APPLY_PATCH, object))).await
+    }
+
+    /// Deletes the object at `path` with `options` (a `DeleteOptions`: its
+    /// preconditions); `false` when it was already gone.
+    pub async fn delete(&self, path: &str, options: &serde_json::Value) -> Result<bool, KubeError> {
+        match self.send::<serde_json::Value>("DELETE", path, Some(("application/json", options))).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.status() == Some(404) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn send<T: DeserializeOwned>(
         &self,
         method: &'static str,
         path: &str,
-        body: Option<&serde_json::Value>,
+        body: Option<(&'static str, &serde_json::Value)>,
     ) -> Result<T, KubeError> {
         let url = format!("{}{path}", self.base);
         let transport = |what: String, source: Option<Box<dyn std::error::Error + Send + Sync>>| {
             KubeError::Transport { method, path: path.to_owned(), what, source }
         };
-        let mut request = match body {
-            None => self.http.get(&url),
-            Some(patch) => self
-                .http
-                .patch(&url)
-                .header("content-type", MERGE_PATCH)
-                .body(serde_json::to_vec(patch).map_err(|e| transport(e.to_string(), None))?),
+        let mut request = match (method, body) {
+            ("DELETE", _) => self.http.delete(&url),
+            (_, None) => self.http.get(&url),
+            (_, Some(_)) => self.http.patch(&url),
         };
+        if let Some((content_type, body)) = body {
+            // JSON is YAML: the apply patch's content type takes it as it is.
+            request = request
+                .header("content-type", content_type)
+                .body(serde_json::to_vec(body).map_err(|e| transport(e.to_string(), None))?);
+        }
         request = request.bearer_auth(&self.token).header("accept", "application/json");
         let response =
             request.send().await.map_err(|e| transport(format!("no answer: {e}"), Some(Box::new(e))))?;

@@ -281,15 +281,37 @@ pub const MAX_RUNWAY_MONTHS: u32 = 120;
 /// The shipped default, compiled in so the simulator works from any directory.
 pub const DEFAULT_CONFIG_YAML: &str = include_str!("../../../config/revenue_thresholds.yaml");
 
+/// The manifests the shipped configuration names (`config/examples/manifests/`),
+/// compiled in with it, by file name.
+pub const SHIPPED_MANIFESTS: &[(&str, &str)] = &[
+    ("vault.yaml", include_str!("../../../config/examples/manifests/vault.yaml")),
+    ("tee.yaml", include_str!("../../../config/examples/manifests/tee.yaml")),
+    ("escrow.yaml", include_str!("../../../config/examples/manifests/escrow.yaml")),
+];
+
+/// A file the shipped configuration names, as `config/` names it
+/// (`examples/manifests/vault.yaml`) or `config/examples/` does (`manifests/vault.yaml`),
+/// from the copy compiled in; any other file is not read.
+pub fn shipped_file(path: &str) -> Result<String, String> {
+    let name = path.strip_prefix("examples/").unwrap_or(path).strip_prefix("manifests/");
+    SHIPPED_MANIFESTS
+        .iter()
+        .find(|(file, _)| Some(*file) == name)
+        .map(|(_, text)| (*text).to_string())
+        .ok_or_else(|| "no file is read here (only the shipped manifests are built in)".into())
+}
+
 impl Config {
-    /// The configuration in `text`, which reads no file: a `template_file` it names
-    /// must already be read into `template_body` (as `revscale config push` sends it).
+    /// The configuration in `text`, which reads no file: a file it names
+    /// (`template_file`, `manifests_file`) must already be read into its body
+    /// (`template_body`, `manifests_body`), as `revscale config push` sends it.
+    /// The shipped manifests it names are the copies compiled in ([`shipped_file`]).
     pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
-        Self::from_yaml_reading(text, &|_| Err("no file is read here".into()))
+        Self::from_yaml_reading(text, &shipped_file)
     }
 
     /// The configuration in `text`, with the files it names (a CloudFormation
-    /// template) read through `read` (the caller resolves them relative to the
+    /// template, a workload's manifests) read through `read` (the caller resolves them relative to the
     /// configuration file; the engine reads nothing itself).
     pub fn from_yaml_reading(
         text: &str,
@@ -304,14 +326,14 @@ impl Config {
         })?;
         let mut unread = Vec::new();
         for (id, component) in &mut raw.components {
-            if let DriverSpec::CloudformationStack(stack) = &mut component.driver
-                && stack.template_body.is_none()
-                && let Some(file) = &stack.template_file
+            let Some(named) = component.driver.as_kind_mut().named_file() else { continue };
+            if named.body.is_none()
+                && let Some(file) = named.file.as_deref()
             {
                 match read(file) {
-                    Ok(body) => stack.template_body = Some(body),
+                    Ok(body) => *named.body = Some(body),
                     Err(e) => unread.push(Problem {
-                        path: format!("components.{id}.driver.template_file"),
+                        path: format!("components.{id}.driver.{}", named.key),
                         message: format!("cannot read '{file}': {e}"),
                     }),
                 }
@@ -602,13 +624,27 @@ impl Checker {
         }
         // The workload carries the component's id as a label value, which Kubernetes
         // restricts: an id it refuses could never be labelled, so never switched.
-        if matches!(rc.driver, DriverSpec::KubernetesWorkload(_))
-            && let Err(why) = crate::drivers::kubernetes_workload::label_value(key)
-        {
-            self.problem(
-                path.clone(),
-                format!("a kubernetes_workload component's id is its workload's label value: {why}"),
-            );
+        if let DriverSpec::KubernetesWorkload(workload) = &rc.driver {
+            if let Err(why) = crate::drivers::kubernetes_workload::label_value(key) {
+                self.problem(
+                    path.clone(),
+                    format!("a kubernetes_workload component's id is its workload's label value: {why}"),
+                );
+            }
+            // revscale labels what it applies with the component; a document labelled
+            // for another would be taken by the other's drift check and orphans rule.
+            for manifest in workload.manifests().unwrap_or_default() {
+                if let Some(other) = manifest.component_label().filter(|label| *label != key) {
+                    self.problem(
+                        format!("{path}.driver.manifests_file"),
+                        format!(
+                            "{} carries the label {}={other}: revscale labels it {key} (leave the label out)",
+                            manifest.describe(),
+                            crate::drivers::COMPONENT_TAG
+                        ),
+                    );
+                }
+            }
         }
         for (i, dep) in rc.depends_on.iter().enumerate() {
             let dep_path = format!("{path}.depends_on[{i}]");
@@ -987,6 +1023,8 @@ mod tests {
                 (eur(10000), None, eur(35000), 3),
             ]
         );
+        // The ADR's table, with each workload's node group a component of its own
+        // (vault_nodes, tee_nodes) that comes up with it.
         let enabled: Vec<Vec<&str>> =
             c.levels.iter().map(|l| l.auto_enable.iter().map(|c| c.as_str()).collect()).collect();
         assert_eq!(
@@ -995,8 +1033,8 @@ mod tests {
                 vec!["sqlite", "ollama"],
                 vec!["eks_control_plane"],
                 vec!["hume_ai", "k8s_workers"],
-                vec!["vault_ha", "dat_iq"],
-                vec!["tee", "full_escrow"],
+                vec!["vault_nodes", "vault_ha", "dat_iq"],
+                vec!["tee_nodes", "tee", "full_escrow"],
             ]
         );
         assert_eq!(c.safety.block_ratio, Ratio::from_basis_points(9000));
@@ -1324,6 +1362,47 @@ mod tests {
         assert!(has(&p, "components.batch jobs", "its workload's label value"), "{p:?}");
         let p = problems(&workload("batch_"));
         assert!(has(&p, "components.batch_", "starting and ending with a letter or digit"), "{p:?}");
+    }
+
+    #[test]
+    fn a_workloads_manifests_file_is_read_by_the_caller_and_a_foreign_label_in_it_is_a_problem() {
+        let text = default_with(|v| {
+            let spec = serde_json::json!({
+                "billing": "aws", "cost": {"hot": 0, "warm": 0},
+                "driver": {"kind": "kubernetes_workload", "namespace": "jobs", "replicas": 2,
+                           "workload_kind": "Deployment", "name": "batch", "manifests_file": "batch.yaml"}
+            });
+            set(v, &["components", "batch"], serde_norway::to_value(spec).unwrap());
+            let enabled = v["levels"]["level_1_launch"]["auto_enable"].as_sequence_mut().unwrap();
+            enabled.push(serde_norway::Value::String("batch".into()));
+        });
+        let labelled = |value: &str| {
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: batch, labels: {{revscale-component: {value}}}}}\n"
+            )
+        };
+        let read = |body: String| {
+            move |file: &str| -> Result<String, String> {
+                if file == "batch.yaml" { Ok(body.clone()) } else { shipped_file(file) }
+            }
+        };
+        let c = Config::from_yaml_reading(&text, &read(labelled("batch"))).unwrap();
+        let DriverSpec::KubernetesWorkload(w) = &c.components[&ComponentId::new("batch")].driver else {
+            panic!("not a workload")
+        };
+        assert_eq!(w.manifests().unwrap().len(), 1);
+        let p = Config::from_yaml_reading(&text, &read(labelled("vault_ha"))).unwrap_err().0;
+        assert!(
+            has(
+                &p,
+                "components.batch.driver.manifests_file",
+                "revscale-component=vault_ha: revscale labels it batch"
+            ),
+            "{p:?}"
+        );
+        // The engine alone reads no file: the problem names the key and the file.
+        let p = problems(&text);
+        assert!(has(&p, "components.batch.driver.manifests_file", "cannot read 'batch.yaml'"), "{p:?}");
     }
 
     #[test]

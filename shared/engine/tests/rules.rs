@@ -212,6 +212,8 @@ fn the_target_is_the_highest_eligible_level_and_every_intermediate_component_is_
         ("k8s_workers", Activate),
         ("dat_iq", Deploy),
         ("dat_iq", Activate),
+        ("vault_nodes", Deploy),
+        ("vault_nodes", Activate),
         ("vault_ha", Deploy),
         ("vault_ha", Activate),
     ]
@@ -460,9 +462,9 @@ fn a_cost_overrun_proposes_a_step_down_for_approval_and_never_takes_it_alone() {
     // without L2's as well (EUR 635) it is 76.6%: L1 is proposed, and only proposed.
     assert_eq!((d.to_level, d.cause, d.outcome), (1, Some(Cause::CostOverrun), Outcome::AwaitingApproval));
     assert!(
-        d.reasons.iter().any(
-            |r| r.contains("removing hume_ai, k8s_workers, dat_iq, vault_ha would bring it to EUR 3,065")
-        ),
+        d.reasons.iter().any(|r| r.contains(
+            "removing hume_ai, k8s_workers, dat_iq, vault_nodes, vault_ha would bring it to EUR 3,065"
+        )),
         "{:?}",
         d.reasons
     );

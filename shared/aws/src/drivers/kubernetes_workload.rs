@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use revscale_engine::config::Component;
+use revscale_engine::drivers::kubernetes_workload::Manifest;
 use revscale_engine::drivers::{COMPONENT_TAG, KubernetesWorkload};
 use revscale_engine::model::{Capacity, ComponentState};
 use revscale_engine::ports::{Apply, DriverError, DriverStatus, Observed};
@@ -372,6 +373,13 @@ impl Workloads<'_> {
     }
 
     pub async fn apply(&self, target: ComponentState, hot: Option<Capacity>) -> Result<(), DriverError> {
+        let manifests = self.manifests()?;
+        if !manifests.is_empty() {
+            return match target {
+                ComponentState::Cold => self.delete_manifests(&manifests).await,
+                _ => self.apply_manifests(&manifests, target, hot).await,
+            };
+        }
         let Some(workload) = self.workload().await? else {
             return Err(self.absent());
         };
@@ -395,18 +403,7 @@ impl Workloads<'_> {
                 self.api.merge_patch::<serde_json::Value>(&path, &patch).await.map_err(|e| self.error(e))?;
             }
             Scaler::Revscale => {
-                let replicas = match target {
-                    ComponentState::Hot => hot.map(|c| c.desired).filter(|n| *n > 0).ok_or_else(|| {
-                        DriverError::Rejected(format!(
-                            "{}: no HOT replicas for {}: set replicas in the configuration, or let revscale \
-                             see it HOT once",
-                            self.component.id,
-                            self.spec.object()
-                        ))
-                    })?,
-                    _ => 0,
-                };
-                let replicas = i32::try_from(replicas).unwrap_or(i32::MAX);
+                let replicas = self.replicas_for(target, hot)?;
                 if desired(&workload) == replicas {
                     return Ok(());
                 }
@@ -421,7 +418,173 @@ impl Workloads<'_> {
         Ok(())
     }
 
+    /// The replicas `target` asks for: 0, or HOT's (configured, else saved; never 0).
+    fn replicas_for(&self, target: ComponentState, hot: Option<Capacity>) -> Result<i32, DriverError> {
+        let replicas = match target {
+            ComponentState::Hot => hot.map(|c| c.desired).filter(|n| *n > 0).ok_or_else(|| {
+                DriverError::Rejected(format!(
+                    "{}: no HOT replicas for {}: set replicas in the configuration, or let revscale see it \
+                     HOT once",
+                    self.component.id,
+                    self.spec.object()
+                ))
+            })?,
+            _ => 0,
+        };
+        Ok(i32::try_from(replicas).unwrap_or(i32::MAX))
+    }
+
+    fn manifests(&self) -> Result<Vec<Manifest>, DriverError> {
+        self.spec.manifests().map_err(|problems| {
+            DriverError::Rejected(format!("{}: manifests: {}", self.component.id, problems.join("; ")))
+        })
+    }
+
+    /// A document as revscale applies it: in the component's namespace, labelled with
+    /// the component, the workload at `replicas`, and carrying the `resourceVersion`
+    /// revscale read (a change in between is a 409, never overwritten unseen).
+    fn prepared(
+        &self,
+        manifest: &Manifest,
+        current: Option<&serde_json::Value>,
+        replicas: i32,
+    ) -> serde_json::Value {
+        let mut object = manifest.object.clone();
+        let metadata = &mut object["metadata"];
+        metadata["namespace"] = json!(self.spec.namespace);
+        metadata["labels"][COMPONENT_TAG] = json!(self.component.id.as_str());
+        if let Some(version) = current.and_then(|c| c.pointer("/metadata/resourceVersion")) {
+            metadata["resourceVersion"] = version.clone();
+        }
+        if self.is_workload(manifest) {
+            object["spec"]["replicas"] = json!(replicas);
+        }
+        object
+    }
+
+    fn is_workload(&self, manifest: &Manifest) -> bool {
+        manifest.kind == self.spec.workload_kind.as_str() && manifest.name == self.spec.name
+    }
+
+    /// What exists of each document, refusing any that exists without revscale's label
+    /// for this component: revscale takes over, and deletes, only what it applied.
+    async fn current(&self, manifests: &[Manifest]) -> Result<Vec<Option<serde_json::Value>>, DriverError> {
+        let mut found = Vec::with_capacity(manifests.len());
+        for manifest in manifests {
+            let path = manifest.path(&self.spec.namespace);
+            let current: Option<serde_json::Value> =
+                self.api.get(&path).await.map_err(|e| self.manifest_error(manifest, e))?;
+            if let Some(object) = &current {
+                let label = object.pointer("/metadata/labels").and_then(|l| l.get(COMPONENT_TAG));
+                if label.and_then(|v| v.as_str()) != Some(self.component.id.as_str()) {
+                    return Err(DriverError::Rejected(format!(
+                        "{}: {} already exists in namespace {} without the label {COMPONENT_TAG}={}: revscale \
+                         applies and deletes only what it made; delete or rename it, or label it if it is \
+                         this component's",
+                        self.component.id,
+                        manifest.describe(),
+                        self.spec.namespace,
+                        self.component.id
+                    )));
+                }
+            }
+            found.push(current);
+        }
+        Ok(found)
+    }
+
+    /// WARM or HOT with manifests: every document dry-run first (the API server checks
+    /// each, admission included, and stores nothing), then applied. A document refused
+    /// in the dry run leaves the cluster as it was.
+    async fn apply_manifests(
+        &self,
+        manifests: &[Manifest],
+        target: ComponentState,
+        hot: Option<Capacity>,
+    ) -> Result<(), DriverError> {
+        let replicas = self.replicas_for(target, hot)?;
+        if let Scaler::Keda(so) = self.scaler().await? {
+            return Err(DriverError::Rejected(format!(
+                "{}: the KEDA ScaledObject {} scales {}, whose replicas revscale's manifests set: scale it \
+                 with one or the other",
+                self.component.id,
+                so.metadata.name,
+                self.spec.object()
+            )));
+        }
+        let current = self.current(manifests).await?;
+        let prepared: Vec<_> =
+            manifests.iter().zip(&current).map(|(m, c)| self.prepared(m, c.as_ref(), replicas)).collect();
+        for (manifest, object) in manifests.iter().zip(&prepared) {
+            self.api
+                .apply::<serde_json::Value>(&manifest.path(&self.spec.namespace), object, true)
+                .await
+                .map_err(|e| self.dry_run_error(manifest, e))?;
+        }
+        for (manifest, object) in manifests.iter().zip(&prepared) {
+            self.api
+                .apply::<serde_json::Value>(&manifest.path(&self.spec.namespace), object, false)
+                .await
+                .map_err(|e| self.manifest_error(manifest, e))?;
+        }
+        Ok(())
+    }
+
+    /// COLD with manifests: the documents deleted, last first (the workload before
+    /// what it uses), each only if it carries this component's label and is still the
+    /// version read.
+    async fn delete_manifests(&self, manifests: &[Manifest]) -> Result<(), DriverError> {
+        let current = self.current(manifests).await?;
+        for (manifest, current) in manifests.iter().zip(&current).rev() {
+            let Some(current) = current else { continue };
+            let options = json!({
+                "kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background",
+                "preconditions": {
+                    "uid": current.pointer("/metadata/uid"),
+                    "resourceVersion": current.pointer("/metadata/resourceVersion"),
+                },
+            });
+            self.api
+                .delete(&manifest.path(&self.spec.namespace), &options)
+                .await
+                .map_err(|e| self.manifest_error(manifest, e))?;
+        }
+        Ok(())
+    }
+
+    fn manifest_error(&self, manifest: &Manifest, e: KubeError) -> DriverError {
+        let id = &self.component.id;
+        let namespace = &self.spec.namespace;
+        match (&e, e.status()) {
+            (KubeError::Api { message, .. }, Some(404)) => DriverError::Rejected(format!(
+                "{id}: {} in namespace {namespace}: {message}: does the namespace exist? (kubectl create \
+                 namespace {namespace}: revscale's access entry covers namespaces, it cannot create them)",
+                manifest.describe()
+            )),
+            _ => match kube_error(self.component, self.spec, e) {
+                DriverError::Rejected(why) => {
+                    DriverError::Rejected(format!("{why} ({})", manifest.describe()))
+                }
+                other => other,
+            },
+        }
+    }
+
+    fn dry_run_error(&self, manifest: &Manifest, e: KubeError) -> DriverError {
+        match self.manifest_error(manifest, e) {
+            DriverError::Rejected(why) => {
+                DriverError::Rejected(format!("{why}: refused in the dry run, so nothing was applied"))
+            }
+            other => other,
+        }
+    }
+
     pub async fn status(&self, target: ComponentState) -> Result<DriverStatus, DriverError> {
+        let manifests = self.manifests()?;
+        if !manifests.is_empty() && target == ComponentState::Cold {
+            let left = self.current(&manifests).await?.iter().filter(|c| c.is_some()).count();
+            return Ok(if left == 0 { DriverStatus::Ready } else { DriverStatus::InProgress });
+        }
         let Some(workload) = self.workload().await? else {
             return Ok(DriverStatus::Failed(format!(
                 "{} does not exist (deleted outside revscale?)",
@@ -432,10 +595,22 @@ impl Workloads<'_> {
     }
 
     pub async fn observe(&self) -> Result<Observed, DriverError> {
+        let applied = self.spec.has_manifests();
         let Some(workload) = self.workload().await? else {
+            if applied {
+                return Ok(Observed::at(
+                    &[ComponentState::Cold],
+                    format!("no {}: not applied", self.spec.object()),
+                ));
+            }
             return Ok(Observed::absent(format!("no {} (deleted outside revscale?)", self.spec.object())));
         };
-        Ok(observation(&workload, &self.scaler().await?))
+        let mut observed = observation(&workload, &self.scaler().await?);
+        // What revscale applied exists at WARM, never at COLD.
+        if applied {
+            observed.states.retain(|s| *s != ComponentState::Cold);
+        }
+        Ok(observed)
     }
 }
 
@@ -596,6 +771,7 @@ mod tests {
             workload_kind: WorkloadKind::StatefulSet,
             name: "vault".into(),
             replicas: Some(3),
+            ..KubernetesWorkload::default()
         }
     }
 
@@ -851,6 +1027,201 @@ mod tests {
     }
 
     // Every call and every answer, against a server speaking the API's JSON.
+
+    const MANIFESTS: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: vault-config}\ndata: {a: b}\n---\n\
+                             apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: vault}\nspec: {serviceName: vault}\n";
+    const CONFIG_MAP: &str = "/api/v1/namespaces/vault/configmaps/vault-config";
+    const STATEFUL_SET: &str = "/apis/apps/v1/namespaces/vault/statefulsets/vault";
+
+    /// Runs `call` on the Vault workload applied from [`MANIFESTS`].
+    async fn with_manifests<T>(
+        server: &MockServer,
+        call: impl AsyncFnOnce(&Workloads<'_>) -> Result<T, DriverError>,
+    ) -> Result<T, DriverError> {
+        let spec = KubernetesWorkload { manifests_body: Some(MANIFESTS.into()), ..vault_spec() };
+        let c = component(&spec);
+        let api = KubeClient::new(&server.uri(), None, TOKEN.into()).unwrap();
+        call(&Workloads { api: &api, spec: &spec, component: &c }).await
+    }
+
+    /// The apply of one document (dry run or not) the API server answers with `answer`.
+    async fn applies(server: &MockServer, at: &str, dry_run: bool, answer: ResponseTemplate, times: u64) {
+        use wiremock::matchers::query_param;
+        let mut mock = Mock::given(method("PATCH"))
+            .and(path(at))
+            .and(header("content-type", "application/apply-patch+yaml"))
+            .and(query_param("fieldManager", "revscale"))
+            .and(query_param("force", "true"));
+        mock = if dry_run {
+            mock.and(query_param("dryRun", "All"))
+        } else {
+            mock.and(wiremock::matchers::query_param_is_missing("dryRun"))
+        };
+        mock.respond_with(answer).expect(times).mount(server).await;
+    }
+
+    fn not_found(what: &str) -> ResponseTemplate {
+        status_object(404, "NotFound", &format!("{what} not found"))
+    }
+
+    #[tokio::test]
+    async fn warm_dry_runs_every_document_then_applies_each_labelled_in_its_namespace_at_zero_replicas() {
+        let server = server(not_found("statefulsets.apps \"vault\"")).await;
+        Mock::given(method("GET"))
+            .and(path(CONFIG_MAP))
+            .respond_with(not_found("configmaps"))
+            .mount(&server)
+            .await;
+        let ok = ResponseTemplate::new(200).set_body_json(json!({}));
+        for at in [CONFIG_MAP, STATEFUL_SET] {
+            applies(&server, at, true, ok.clone(), 1).await;
+            applies(&server, at, false, ok.clone(), 1).await;
+        }
+        with_manifests(&server, async |w| {
+            w.apply(Warm, Some(Capacity { desired: 3, min: None, max: None })).await
+        })
+        .await
+        .unwrap();
+        let sent: Vec<(String, serde_json::Value)> = server
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.method.as_str() == "PATCH")
+            .map(|r| {
+                (r.url.query().unwrap_or_default().to_string(), serde_json::from_slice(&r.body).unwrap())
+            })
+            .collect();
+        // Both dry runs come before the first real apply.
+        let order: Vec<bool> = sent.iter().map(|(query, _)| query.contains("dryRun=All")).collect();
+        assert_eq!(order, [true, true, false, false]);
+        let (_, stateful_set) = &sent[3];
+        assert_eq!(stateful_set["metadata"]["namespace"], "vault");
+        assert_eq!(stateful_set["metadata"]["labels"]["revscale-component"], "vault_ha");
+        assert_eq!(stateful_set["spec"]["replicas"], 0);
+        assert_eq!(stateful_set["spec"]["serviceName"], "vault");
+        assert!(sent[2].1["spec"].is_null(), "the ConfigMap gets no replicas: {:?}", sent[2].1);
+    }
+
+    #[tokio::test]
+    async fn a_document_refused_in_the_dry_run_leaves_the_cluster_as_it_was() {
+        let server = server(not_found("statefulsets.apps \"vault\"")).await;
+        Mock::given(method("GET"))
+            .and(path(CONFIG_MAP))
+            .respond_with(not_found("configmaps"))
+            .mount(&server)
+            .await;
+        let ok = ResponseTemplate::new(200).set_body_json(json!({}));
+        applies(&server, CONFIG_MAP, true, ok.clone(), 1).await;
+        let invalid = status_object(
+            422,
+            "Invalid",
+            "StatefulSet.apps \"vault\" is invalid: spec.template.metadata.labels: Invalid value",
+        );
+        applies(&server, STATEFUL_SET, true, invalid, 1).await;
+        applies(&server, CONFIG_MAP, false, ok.clone(), 0).await;
+        applies(&server, STATEFUL_SET, false, ok, 0).await;
+        let why = refusal(
+            with_manifests(&server, async |w| {
+                w.apply(Hot, Some(Capacity { desired: 3, min: None, max: None })).await
+            })
+            .await,
+        );
+        assert!(why.contains("vault_ha: the API server refused the change"), "{why}");
+        assert!(why.contains("spec.template.metadata.labels"), "{why}");
+        assert!(why.contains("(StatefulSet vault): refused in the dry run, so nothing was applied"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn a_namespace_that_does_not_exist_is_named_with_how_to_create_it() {
+        let server = server(not_found("statefulsets.apps \"vault\"")).await;
+        Mock::given(method("GET"))
+            .and(path(CONFIG_MAP))
+            .respond_with(not_found("configmaps"))
+            .mount(&server)
+            .await;
+        applies(&server, CONFIG_MAP, true, not_found("namespaces \"vault\""), 1).await;
+        let why = refusal(with_manifests(&server, async |w| w.apply(Warm, None).await).await);
+        assert!(why.contains("namespaces \"vault\" not found"), "{why}");
+        assert!(why.contains("kubectl create namespace vault"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn an_object_revscale_did_not_label_is_neither_taken_over_nor_deleted() {
+        let server = server(not_found("statefulsets.apps \"vault\"")).await;
+        let theirs =
+            json!({"kind": "ConfigMap", "metadata": {"name": "vault-config", "resourceVersion": "9"}});
+        Mock::given(method("GET"))
+            .and(path(CONFIG_MAP))
+            .respond_with(ResponseTemplate::new(200).set_body_json(theirs))
+            .mount(&server)
+            .await;
+        Mock::given(method("PATCH")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
+        Mock::given(method("DELETE")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
+        for target in [Warm, Cold] {
+            let why = refusal(
+                with_manifests(&server, async |w| {
+                    w.apply(target, Some(Capacity { desired: 3, min: None, max: None })).await
+                })
+                .await,
+            );
+            assert!(
+                why.contains("ConfigMap vault-config already exists in namespace vault without the label"),
+                "{why}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn cold_deletes_what_revscale_applied_workload_first_and_is_ready_when_gone() {
+        let ours = |kind: &str, name: &str, version: &str| {
+            json!({"kind": kind, "metadata": {"name": name, "uid": format!("uid-{name}"),
+                   "resourceVersion": version, "labels": {"revscale-component": "vault_ha"}}})
+        };
+        let applied =
+            server(ResponseTemplate::new(200).set_body_json(ours("StatefulSet", "vault", "41"))).await;
+        Mock::given(method("GET"))
+            .and(path(CONFIG_MAP))
+            .respond_with(ResponseTemplate::new(200).set_body_json(ours("ConfigMap", "vault-config", "40")))
+            .mount(&applied)
+            .await;
+        for (at, name, version) in [(STATEFUL_SET, "vault", "41"), (CONFIG_MAP, "vault-config", "40")] {
+            Mock::given(method("DELETE"))
+                .and(path(at))
+                .and(body_json(json!({
+                    "kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background",
+                    "preconditions": {"uid": format!("uid-{name}"), "resourceVersion": version},
+                })))
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!({"kind": "Status"})))
+                .expect(1)
+                .mount(&applied)
+                .await;
+        }
+        with_manifests(&applied, async |w| w.apply(Cold, None).await).await.unwrap();
+        let deleted: Vec<String> = applied
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.method.as_str() == "DELETE")
+            .map(|r| r.url.path().to_string())
+            .collect();
+        assert_eq!(deleted, [STATEFUL_SET, CONFIG_MAP], "the workload before what it uses");
+        // Still there (deletion takes a moment): in progress, not ready.
+        assert_eq!(
+            with_manifests(&applied, async |w| w.status(Cold).await).await.unwrap(),
+            DriverStatus::InProgress
+        );
+        let gone = server(not_found("statefulsets.apps \"vault\"")).await;
+        Mock::given(method("GET"))
+            .and(path(CONFIG_MAP))
+            .respond_with(not_found("configmaps"))
+            .mount(&gone)
+            .await;
+        assert_eq!(with_manifests(&gone, async |w| w.status(Cold).await).await.unwrap(), DriverStatus::Ready);
+        let observed = with_manifests(&gone, async |w| w.observe().await).await.unwrap();
+        assert_eq!((observed.states, observed.absent), (vec![Cold], false), "not applied is COLD, not drift");
+    }
 
     #[tokio::test]
     async fn warm_patches_the_scale_subresource_to_zero_with_the_resource_version_it_checked() {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Kind, StackField, StackRule};
+use super::{Kind, NamedFile, StackField, StackRule};
 
 /// CloudFormation's limit on a template passed inline (`TemplateBody`).
 pub const MAX_TEMPLATE_BODY_BYTES: usize = 51_200;
@@ -85,6 +85,14 @@ fn template_parameters(body: &str) -> Result<Vec<(String, bool)>, String> {
 impl Kind for CloudformationStack {
     fn kind(&self) -> &'static str {
         "cloudformation_stack"
+    }
+    fn named_file(&mut self) -> Option<NamedFile<'_>> {
+        Some(NamedFile {
+            key: "template_file",
+            body_key: "template_body",
+            file: &mut self.template_file,
+            body: &mut self.template_body,
+        })
     }
     fn resource(&self) -> String {
         format!("CloudFormation stack {}", self.stack_name)

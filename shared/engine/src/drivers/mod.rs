@@ -54,6 +54,22 @@ pub trait Kind {
     fn configured_capacity(&self) -> Option<Capacity> {
         None
     }
+    /// The file the spec names (relative to the configuration file) and where its text
+    /// goes: whoever loads the configuration reads it in, so that the functions, which
+    /// run on a pushed configuration, read no file.
+    fn named_file(&mut self) -> Option<NamedFile<'_>> {
+        None
+    }
+}
+
+/// A file a spec names, and the field its text is read into.
+#[derive(Debug)]
+pub struct NamedFile<'a> {
+    /// The keys under `driver`: the file's and its body's.
+    pub key: &'static str,
+    pub body_key: &'static str,
+    pub file: &'a mut Option<String>,
+    pub body: &'a mut Option<String>,
 }
 
 /// What every resource a driver creates or switches carries: `revscale status
