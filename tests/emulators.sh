@@ -57,9 +57,9 @@ PY
 start() {
   install
   stop >/dev/null 2>&1 || true
-  # The shipped config, except that full_escrow's flag has a name SSM refuses (names
-  # may not start with "aws"): the provisioner tests' real rejected SSM call.
-  sed 's#/revscale/flags/full_escrow#/aws/revscale/flags/full_escrow#' config/revenue_thresholds.yaml > "$STATE/e2e-config.yaml"
+  # The shipped config, with the manifests it names beside it.
+  cp config/revenue_thresholds.yaml "$STATE/e2e-config.yaml"
+  rm -rf "$STATE/examples" && mkdir -p "$STATE/examples" && cp -r config/examples/manifests "$STATE/examples/"
   # The shipped configuration plus a component of every other driver kind (their
   # resources are created by the test that climbs with them).
   .venv/bin/python - "$STATE/e2e-config.yaml" tests/drivers/e2e-components.yaml <<'PY'

@@ -1,5 +1,5 @@
 """A Kubernetes-API-shaped server for the emulator tests, served by tests/router.py under
-/apis/: moto's EKS clusters have no Kubernetes API, and none can be installed on these
+/apis/ and /api/v1/: moto's EKS clusters have no Kubernetes API, and none can be installed on these
 machines (kind, k3s and envtest download their binaries). The provision and evaluate
 Lambdas reach it through REVSCALE_KUBERNETES_ENDPOINT (tests/emulators.sh).
 
@@ -11,8 +11,22 @@ It follows the API's conventions where the kubernetes_workload driver leans on t
 - The `scale` subresource: PATCH .../NAME/scale with a JSON merge patch
   (`application/merge-patch+json`, else 415); a `metadata.resourceVersion` other than
   the object's is a 409 Conflict; a negative or missing `spec.replicas` is a 422.
+- Server-side apply (PATCH `application/apply-patch+yaml`, `fieldManager` required, `force`,
+  `dryRun=All` checking everything and storing nothing) of workloads and of the namespaced
+  kinds a component's manifests may hold (ConfigMap, Service, ServiceAccount,
+  PersistentVolumeClaim, PodDisruptionBudget, NetworkPolicy, Ingress): the object's name
+  and namespace must be the path's (400), its namespace must exist (404 `namespaces "x"
+  not found`), a `metadata.resourceVersion` other than the object's (or on an object that
+  does not exist) is a 409, a workload whose selector does not match its template's labels
+  is a 422, and an apply by another field manager without `force` over fields one owns is
+  a 409 naming the manager. Each object has a `uid` and a `resourceVersion`.
+- DELETE with `DeleteOptions` preconditions (`uid`, `resourceVersion`: 409 when they no
+  longer match); the object is gone at once (no finalizers).
 - HorizontalPodAutoscalers (autoscaling/v2): an empty list. KEDA's ScaledObjects: a 404,
   as on a cluster without KEDA's CRDs.
+- Namespaces: `default`, `ledger`, `vault` and `tee` exist, as an operator would have
+  created them for the shipped configuration; `escrow` does not, so that applying
+  full_escrow's manifests is refused for real (the provisioner test's rejected call).
 - Errors are `Status` objects. Every request needs `Authorization: Bearer k8s-aws-v1.`
   + the base64url of a presigned STS GetCallerIdentity URL that signs the
   `x-k8s-aws-id` header, for 60 seconds, signed less than 15 minutes ago; anything else
@@ -21,7 +35,10 @@ It follows the API's conventions where the kubernetes_workload driver leans on t
 
 Control: `POST /_kubernetes` with `{"namespace", "kind": "Deployment"|"StatefulSet",
 "name", "replicas", "labels"}` creates or replaces a workload, settled at its replicas;
-`GET /_kubernetes` lists each workload's replicas, ready pods and the writes it got.
+with `{"clear": [namespaces]}` removes every object in those namespaces.
+`GET /_kubernetes` lists each workload's replicas, ready pods and the writes it got
+(its replica counts, from the scale subresource or an apply), the other objects by
+path, and the deletions.
 """
 
 import base64
@@ -35,12 +52,31 @@ from aiohttp import web
 
 PLURALS = {"deployments": "Deployment", "statefulsets": "StatefulSet"}
 WORKLOAD = re.compile(r"^/apis/apps/v1/namespaces/([^/]+)/(deployments|statefulsets)/([^/]+)(/scale)?$")
+# The other kinds a component's manifests may hold: (group/version, plural) -> kind.
+OTHERS = {
+    ("v1", "configmaps"): "ConfigMap", ("v1", "services"): "Service",
+    ("v1", "serviceaccounts"): "ServiceAccount", ("v1", "persistentvolumeclaims"): "PersistentVolumeClaim",
+    ("policy/v1", "poddisruptionbudgets"): "PodDisruptionBudget",
+    ("networking.k8s.io/v1", "networkpolicies"): "NetworkPolicy", ("networking.k8s.io/v1", "ingresses"): "Ingress",
+}
+OTHER = re.compile(r"^/(?:api/(v1)|apis/([^/]+/[^/]+))/namespaces/([^/]+)/([^/]+)/([^/]+)$")
+APPLY = "application/apply-patch+yaml"
 HPAS = re.compile(r"^/apis/autoscaling/v2/namespaces/([^/]+)/horizontalpodautoscalers$")
 SCALED_OBJECTS = re.compile(r"^/apis/keda\.sh/v1alpha1/namespaces/([^/]+)/scaledobjects(/[^/]+)?$")
 
 # (namespace, plural, name) -> the workload's state
 workloads = {}
-requests_seen = {"accepted": 0, "unauthorized": 0}
+# path -> {"object", "resource_version", "manager"}: the other kinds
+objects = {}
+namespaces = {"default", "kube-system", "ledger", "vault", "tee"}
+deleted = []
+requests_seen = {"accepted": 0, "unauthorized": 0, "applied": 0, "dry_runs": 0}
+next_version = [5000]
+
+
+def bump():
+    next_version[0] += 1
+    return next_version[0]
 
 
 def status(code, reason, message):
@@ -77,12 +113,14 @@ def well_formed_eks_token(authorization):
 
 def workload_object(key, w):
     namespace, plural, name = key
+    spec = dict(w.get("spec", {}))
+    spec["replicas"] = w["replicas"]
     return {
         "apiVersion": "apps/v1",
         "kind": PLURALS[plural],
-        "metadata": {"name": name, "namespace": namespace, "labels": w["labels"],
+        "metadata": {"name": name, "namespace": namespace, "labels": w["labels"], "uid": w["uid"],
                      "generation": w["generation"], "resourceVersion": str(w["resource_version"])},
-        "spec": {"replicas": w["replicas"]},
+        "spec": spec,
         "status": {"replicas": w["ready"], "readyReplicas": w["ready"], "updatedReplicas": w["ready"],
                    "observedGeneration": w["observed_generation"]},
     }
@@ -101,11 +139,19 @@ def catch_up(w):
 async def control(request):
     if request.method == "POST":
         spec = await request.json()
+        if "clear" in spec:
+            for key in [k for k in workloads if k[0] in spec["clear"]]:
+                del workloads[key]
+            for path in [p for p, o in objects.items() if o["object"]["metadata"]["namespace"] in spec["clear"]]:
+                del objects[path]
+            return web.json_response({"ok": True})
         plural = {v: k for k, v in PLURALS.items()}[spec["kind"]]
         replicas = spec.get("replicas", 1)
+        namespaces.add(spec["namespace"])
         workloads[(spec["namespace"], plural, spec["name"])] = {
             "replicas": replicas, "ready": replicas, "generation": 1, "observed_generation": 1,
-            "resource_version": 1000, "labels": spec.get("labels", {}), "writes": [],
+            "resource_version": bump(), "labels": spec.get("labels", {}), "writes": [],
+            "uid": f"uid-{bump()}", "manager": None,
         }
         return web.json_response({"ok": True})
     listing = [
@@ -113,7 +159,115 @@ async def control(request):
          "ready": w["ready"], "writes": w["writes"]}
         for (ns, plural, name), w in sorted(workloads.items())
     ]
-    return web.json_response({"workloads": listing, "requests": requests_seen})
+    return web.json_response({"workloads": listing, "objects": sorted(objects), "deleted": deleted,
+                              "requests": requests_seen})
+
+
+def problem_with(obj, kind, namespace, name):
+    """Why the API server would refuse `obj` at this path, as (code, reason, message)."""
+    metadata = obj.get("metadata") or {}
+    if obj.get("kind") != kind:
+        return 400, "BadRequest", f"the kind of the object ({obj.get('kind')}) does not match the path ({kind})"
+    if metadata.get("name") != name:
+        return 400, "BadRequest", (f"the name of the object ({metadata.get('name')}) does not match the name "
+                                   f"on the URL ({name})")
+    if metadata.get("namespace", namespace) != namespace:
+        return 400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request"
+    if namespace not in namespaces:
+        return 404, "NotFound", f'namespaces "{namespace}" not found'
+    if kind in ("Deployment", "StatefulSet"):
+        spec = obj.get("spec") or {}
+        selector = (spec.get("selector") or {}).get("matchLabels") or {}
+        labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+        if not selector or any(labels.get(k) != v for k, v in selector.items()):
+            return 422, "Invalid", (f'{kind}.apps "{name}" is invalid: spec.template.metadata.labels: Invalid '
+                                    "value: `selector` does not match template `labels`")
+    return None
+
+
+async def server_side_apply(request, kind, namespace, name, current, current_version, current_manager):
+    """Checks an apply; the object to store, or the error answer."""
+    if request.headers.get("Content-Type") != APPLY:
+        return None, status(415, "UnsupportedMediaType", "the body of the request was in an unknown format")
+    manager = request.query.get("fieldManager")
+    if not manager:
+        return None, status(422, "Invalid", "PatchOptions.meta.k8s.io is invalid: fieldManager: Required value: "
+                            "is required for apply patch")
+    try:
+        obj = json.loads(await request.read())
+    except ValueError:
+        return None, status(400, "BadRequest", "the body of the request does not parse")
+    refused = problem_with(obj, kind, namespace, name)
+    if refused:
+        return None, status(*refused)
+    carried = (obj.get("metadata") or {}).get("resourceVersion")
+    if carried is not None and (current is None or carried != str(current_version)):
+        return None, status(409, "Conflict", f'Operation cannot be fulfilled on {kind} "{name}": the object has '
+                            "been modified; please apply your changes to the latest version and try again")
+    if current is not None and current_manager not in (None, manager) and request.query.get("force") != "true":
+        return None, status(409, "Conflict", f"Apply failed with 1 conflict: conflict with \"{current_manager}\"")
+    if request.query.get("dryRun") == "All":
+        requests_seen["dry_runs"] += 1
+    else:
+        requests_seen["applied"] += 1
+    return obj, None
+
+
+def preconditions_fail(request_body, uid, version):
+    wanted = (request_body or {}).get("preconditions") or {}
+    if wanted.get("uid") not in (None, uid):
+        return f"Precondition failed: UID in precondition: {wanted['uid']}, UID in object meta: {uid}"
+    if wanted.get("resourceVersion") not in (None, str(version)):
+        return (f"Precondition failed: ResourceVersion in precondition: {wanted['resourceVersion']}, "
+                f"ResourceVersion in object meta: {version}")
+    return None
+
+
+async def delete_body(request):
+    raw = await request.read()
+    try:
+        return json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+
+
+async def other_kind(request, match):
+    core, group, namespace, plural, name = match.groups()
+    version = core or group
+    kind = OTHERS.get((version, plural))
+    if kind is None:
+        return status(404, "NotFound", f"the server could not find the requested resource ({request.path})")
+    path = request.path
+    stored = objects.get(path)
+    if request.method == "GET":
+        if stored is None:
+            return status(404, "NotFound", f'{plural} "{name}" not found')
+        return web.json_response(stored["object"])
+    if request.method == "PATCH":
+        obj, refused = await server_side_apply(request, kind, namespace, name, stored,
+                                               stored and stored["resource_version"], stored and stored["manager"])
+        if refused:
+            return refused
+        version = bump() if request.query.get("dryRun") != "All" else (stored or {}).get("resource_version", 0)
+        metadata = dict(obj.get("metadata") or {})
+        metadata.update({"namespace": namespace, "resourceVersion": str(version),
+                         "uid": stored["object"]["metadata"]["uid"] if stored else f"uid-{bump()}"})
+        applied = dict(obj, metadata=metadata)
+        if request.query.get("dryRun") != "All":
+            objects[path] = {"object": applied, "resource_version": version,
+                             "manager": request.query.get("fieldManager")}
+        return web.json_response(applied)
+    if request.method == "DELETE":
+        if stored is None:
+            return status(404, "NotFound", f'{plural} "{name}" not found')
+        failed = preconditions_fail(await delete_body(request), stored["object"]["metadata"]["uid"],
+                                    stored["resource_version"])
+        if failed:
+            return status(409, "Conflict", failed)
+        del objects[path]
+        deleted.append(path)
+        return web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Success"})
+    return status(405, "MethodNotAllowed", f"{request.method} is not supported on {path}")
 
 
 async def handle(request):
@@ -128,13 +282,24 @@ async def handle(request):
     if SCALED_OBJECTS.match(path):
         return status(404, "NotFound", "the server could not find the requested resource")
     match = WORKLOAD.match(path)
+    if not match and OTHER.match(path):
+        return await other_kind(request, OTHER.match(path))
     if not match:
         return status(404, "NotFound", f"the server could not find the requested resource ({path})")
     namespace, plural, name, scale = match.groups()
     key = (namespace, plural, name)
     w = workloads.get(key)
+    if request.method == "PATCH" and not scale:
+        return await apply_workload(request, key, w)
     if w is None:
         return status(404, "NotFound", f'{plural}.apps "{name}" not found')
+    if request.method == "DELETE" and not scale:
+        failed = preconditions_fail(await delete_body(request), w["uid"], w["resource_version"])
+        if failed:
+            return status(409, "Conflict", failed)
+        del workloads[key]
+        deleted.append(request.path)
+        return web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Success"})
     if request.method == "GET" and not scale:
         catch_up(w)
         return web.json_response(workload_object(key, w))
@@ -161,3 +326,33 @@ async def handle(request):
                                                "resourceVersion": str(w["resource_version"])},
                                   "spec": {"replicas": replicas}, "status": {"replicas": w["ready"]}})
     return status(405, "MethodNotAllowed", f"{request.method} is not supported on {path}")
+
+
+async def apply_workload(request, key, w):
+    """Server-side apply of a Deployment or StatefulSet: created at the replicas it
+    names (1 when it names none), or its spec, labels and replicas updated."""
+    namespace, plural, name = key
+    obj, refused = await server_side_apply(request, PLURALS[plural], namespace, name, w,
+                                           w and w["resource_version"], w and w["manager"])
+    if refused:
+        return refused
+    spec = dict(obj.get("spec") or {})
+    replicas = spec.pop("replicas", w["replicas"] if w else 1)
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if request.query.get("dryRun") == "All":
+        preview = {"replicas": replicas, "ready": 0, "generation": 1, "observed_generation": 0,
+                   "resource_version": w["resource_version"] if w else 0, "labels": labels, "spec": spec,
+                   "uid": w["uid"] if w else "", "writes": []}
+        return web.json_response(workload_object(key, preview))
+    if w is None:
+        w = workloads[key] = {"replicas": replicas, "ready": 0, "generation": 1, "observed_generation": 0,
+                              "resource_version": bump(), "labels": labels, "spec": spec, "writes": [replicas],
+                              "uid": f"uid-{bump()}", "manager": request.query.get("fieldManager")}
+    else:
+        if spec != w.get("spec") or replicas != w["replicas"]:
+            w["generation"] += 1
+        if replicas != w["replicas"]:
+            w["writes"].append(replicas)
+        w.update({"replicas": replicas, "labels": labels, "spec": spec, "resource_version": bump(),
+                  "manager": request.query.get("fieldManager")})
+    return web.json_response(workload_object(key, w))

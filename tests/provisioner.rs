@@ -60,8 +60,10 @@ async fn rig() -> Rig {
     Rig { sdk, store, state_machine, events_queue, alerts_queue }
 }
 
-/// Removes what earlier scenarios created in moto and stores `state` as the current one.
+/// Removes what earlier scenarios created in moto and on the Kubernetes fake (the
+/// shipped workloads' namespaces) and stores `state` as the current one.
 async fn reset(rig: &Rig, state: &SystemState) {
+    kubernetes(serde_json::json!({"clear": ["vault", "tee", "escrow"]})).await;
     let eks = aws_sdk_eks::Client::new(&rig.sdk);
     for ng in ["workers", "vault", "tee"] {
         eks.delete_nodegroup().cluster_name("revscale").nodegroup_name(ng).send().await.ok();
@@ -72,6 +74,11 @@ async fn reset(rig: &Rig, state: &SystemState) {
         ssm.delete_parameter().name(format!("/revscale/flags/{flag}")).send().await.ok();
     }
     let ddb = aws_sdk_dynamodb::Client::new(&rig.sdk);
+    store_state(rig, state, &ddb).await;
+}
+
+/// Stores `state` as the current one, touching nothing in AWS.
+async fn store_state(rig: &Rig, state: &SystemState, ddb: &aws_sdk_dynamodb::Client) {
     ddb.delete_item()
         .table_name(PREFIX)
         .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("STATE".into()))
@@ -284,12 +291,13 @@ async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real
     );
     assert!(drain(&rig.sdk, &rig.events_queue).await.is_empty(), "no Level Changed");
 
-    // 4. A rejected SSM call, for real: level 3 -> 4 creates the TEE node group (in a
-    //    cluster that exists this time), then writing full_escrow's flag is refused
-    //    (tests/emulators.sh gives it a name under /aws, which SSM forbids).
+    // 4. A rejected Kubernetes call, for real: level 3 -> 4 creates the TEE node group
+    //    (in a cluster that exists this time) and applies the TEE workload, then
+    //    applying full_escrow's manifests is refused: its namespace, escrow, does not
+    //    exist on the cluster (tests/kubernetes_fake.py). Both are undone.
     let mut at_3 = SystemState::initial(&config, "2026-03-01".parse().unwrap());
     at_3.level = 3;
-    for c in ["eks_control_plane", "hume_ai", "k8s_workers", "dat_iq", "vault_ha"] {
+    for c in ["eks_control_plane", "hume_ai", "k8s_workers", "dat_iq", "vault_nodes", "vault_ha"] {
         at_3.components.insert(
             ComponentId::new(c),
             ComponentRecord::settled(ComponentState::Hot, "2026-02-01".parse().unwrap()),
@@ -307,7 +315,14 @@ async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real
         "2026-03-03-L3-L4-e2e000000004",
         3,
         4,
-        &[("tee", Deploy), ("tee", Activate), ("full_escrow", Deploy), ("full_escrow", Activate)],
+        &[
+            ("tee_nodes", Deploy),
+            ("tee_nodes", Activate),
+            ("tee", Deploy),
+            ("tee", Activate),
+            ("full_escrow", Deploy),
+            ("full_escrow", Activate),
+        ],
     );
     let (status, error, states) = execute(&rig, &top).await;
     assert_eq!(
@@ -323,9 +338,26 @@ async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real
     assert_eq!((s.level, s.breaker.consecutive_failures), (3, 1));
     let tee = eks.describe_nodegroup().cluster_name("revscale").nodegroup_name("tee").send().await;
     assert!(tee.is_err(), "the TEE node group was deleted again");
+    let on_kubernetes = kubernetes_state().await;
+    assert!(
+        workload(&on_kubernetes, "enclave-host").is_null(),
+        "the TEE workload was deleted: {on_kubernetes}"
+    );
+    assert!(
+        on_kubernetes["deleted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "/apis/apps/v1/namespaces/tee/deployments/enclave-host"),
+        "{on_kubernetes}"
+    );
     let alerts = drain(&rig.sdk, &rig.alerts_queue).await;
     assert_eq!(alerts.len(), 1);
-    assert!(alerts[0]["Message"].as_str().unwrap().contains("full_escrow"), "{}", alerts[0]["Message"]);
+    let message = alerts[0]["Message"].as_str().unwrap();
+    assert!(
+        message.contains("full_escrow") && message.contains("kubectl create namespace escrow"),
+        "{message}"
+    );
 
     // 5. A start while another run holds the lock is refused, and nothing changes.
     let mut locked = SystemState::initial(&config, "2026-03-01".parse().unwrap());
@@ -989,12 +1021,28 @@ async fn ledger_cluster(rig: &Rig, seed: bool) {
 
 /// `ledger`'s replicas and ready pods on the Kubernetes fake, and the writes it got.
 async fn ledger_on_kubernetes() -> serde_json::Value {
+    workload(&kubernetes_state().await, "ledger")
+}
+
+/// What the Kubernetes fake holds: its workloads, other objects and deletions.
+async fn kubernetes_state() -> serde_json::Value {
     let url = format!("{}/_kubernetes", revscale_integration_tests::router_url());
-    let all: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
-    all["workloads"]
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+/// One workload of [`kubernetes_state`] by name; null when there is none.
+fn workload(state: &serde_json::Value, name: &str) -> serde_json::Value {
+    state["workloads"]
         .as_array()
-        .and_then(|w| w.iter().find(|w| w["name"] == "ledger").cloned())
+        .and_then(|w| w.iter().find(|w| w["name"] == name).cloned())
         .unwrap_or_default()
+}
+
+/// Tells the Kubernetes fake `control` (tests/kubernetes_fake.py).
+async fn kubernetes(control: serde_json::Value) {
+    let url = format!("{}/_kubernetes", revscale_integration_tests::router_url());
+    let answer = reqwest::Client::new().post(url).json(&control).send().await.unwrap();
+    assert!(answer.status().is_success(), "{answer:?}");
 }
 
 /// Every component of `ids` is where DynamoDB says, as its own driver reads it (the
@@ -1132,4 +1180,142 @@ async fn every_kind_climbs_with_the_real_state_machine_and_goes_back_by_churn_th
         Some("stopped"),
         "a drain never deletes a database"
     );
+}
+
+/// Each shipped workload's replicas and ready pods on the Kubernetes fake ("-" when it
+/// does not exist), for the report.
+fn shipped_workloads(state: &serde_json::Value) -> String {
+    ["vault", "enclave-host", "escrow-agent"]
+        .iter()
+        .map(|name| match workload(state, name) {
+            serde_json::Value::Null => format!("{name} -"),
+            w => format!("{name} {}/{}", w["ready"], w["replicas"]),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[tokio::test]
+async fn the_shipped_workloads_climb_to_l3_churn_to_l2_and_drain_applied_scaled_and_deleted_for_real() {
+    use TransitionKind::{Activate, Deactivate, Decommission, Deploy};
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let rig = rig().await;
+    let config = lambda_config();
+    reset(&rig, &SystemState::initial(&config, "2026-03-01".parse().unwrap())).await;
+    let run = |cause: Cause, id: &str, from: u8, to: u8, steps: Vec<(&str, TransitionKind)>| {
+        let mut r = request(&format!("{id}-{}", std::process::id()), from, to, &steps);
+        r.cause = Some(cause);
+        r
+    };
+    let up_to_3 = ["eks_control_plane", "hume_ai", "k8s_workers", "dat_iq", "vault_nodes", "vault_ha"];
+    let vault_objects = [
+        "/api/v1/namespaces/vault/configmaps/vault-config",
+        "/api/v1/namespaces/vault/serviceaccounts/vault",
+        "/api/v1/namespaces/vault/services/vault",
+        "/apis/policy/v1/namespaces/vault/poddisruptionbudgets/vault",
+    ];
+    let steps = [
+        (
+            run(
+                Cause::Growth,
+                "2026-03-01-L0-L3-shipped",
+                0,
+                3,
+                up_to_3.iter().flat_map(|c| [(*c, Deploy), (*c, Activate)]).collect(),
+            ),
+            3,
+        ),
+        (
+            run(
+                Cause::Churn,
+                "2026-04-07-L3-L2-shipped",
+                3,
+                2,
+                vec![("vault_ha", Deactivate), ("vault_nodes", Deactivate), ("dat_iq", Deactivate)],
+            ),
+            0,
+        ),
+    ];
+    for (request, vault_replicas) in &steps {
+        let started = std::time::Instant::now();
+        let (status, error, states) = execute(&rig, request).await;
+        assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}: {}", states.join(" -> "));
+        let on_kubernetes = kubernetes_state().await;
+        let vault = workload(&on_kubernetes, "vault");
+        assert_eq!(
+            (vault["replicas"].as_i64(), vault["ready"].as_i64()),
+            (Some(*vault_replicas), Some(*vault_replicas)),
+            "{on_kubernetes}"
+        );
+        // WARM keeps what was applied: the configuration, the service, the budget.
+        for object in vault_objects {
+            assert!(
+                on_kubernetes["objects"].as_array().unwrap().iter().any(|o| o == object),
+                "{object}: {on_kubernetes}"
+            );
+        }
+        let state = if request.to_level == 3 { ComponentState::Hot } else { ComponentState::Warm };
+        let seen = dynamodb_equals_aws(&rig, &config, &["vault_nodes", "vault_ha"], state).await;
+        report(&format!(
+            "shipped workloads, L{} -> L{} ({:?}): {} steps in {:.1} s; {}; Kubernetes: {}",
+            request.from_level,
+            request.to_level,
+            request.cause.unwrap(),
+            request.transitions.len(),
+            started.elapsed().as_secs_f64(),
+            seen.join(", "),
+            shipped_workloads(&on_kubernetes)
+        ));
+    }
+    assert_eq!(workload(&kubernetes_state().await, "vault")["writes"], serde_json::json!([0, 3, 0]));
+
+    // The drain, approved by a second person: the workload first (its manifests
+    // deleted), then its nodes, then the rest, the cluster last.
+    let mut s = stored(&rig).await;
+    s.drain = Some(revscale_engine::state::Drain {
+        reason: "teardown".into(),
+        requested_by: "alice".into(),
+        requested_on: "2026-06-01".parse().unwrap(),
+        approved_by: Some("bob".into()),
+    });
+    store_state(&rig, &s, &aws_sdk_dynamodb::Client::new(&rig.sdk)).await;
+    let order = ["vault_ha", "vault_nodes", "dat_iq", "k8s_workers", "hume_ai", "eks_control_plane"];
+    // What is HOT goes WARM first; then each goes COLD.
+    let steps = order
+        .iter()
+        .flat_map(|c| {
+            let hot = !["vault_ha", "vault_nodes", "dat_iq"].contains(c);
+            [hot.then_some((*c, Deactivate)), Some((*c, Decommission))].into_iter().flatten()
+        })
+        .collect();
+    let drain = run(Cause::Drain, "2026-06-01-L2-L0-shipped-drain", 2, 0, steps);
+    let started = std::time::Instant::now();
+    let (status, error, states) = execute(&rig, &drain).await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{error:?}: {}", states.join(" -> "));
+    let on_kubernetes = kubernetes_state().await;
+    assert!(workload(&on_kubernetes, "vault").is_null(), "{on_kubernetes}");
+    let deleted: Vec<&str> = on_kubernetes["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .filter(|p| p.contains("/namespaces/vault/"))
+        .collect();
+    let mut expected = vec!["/apis/apps/v1/namespaces/vault/statefulsets/vault"];
+    expected.extend([
+        "/apis/policy/v1/namespaces/vault/poddisruptionbudgets/vault",
+        "/api/v1/namespaces/vault/services/vault",
+        "/api/v1/namespaces/vault/configmaps/vault-config",
+        "/api/v1/namespaces/vault/serviceaccounts/vault",
+    ]);
+    assert_eq!(deleted, expected, "the StatefulSet first, then the rest, last applied first");
+    let seen = dynamodb_equals_aws(&rig, &config, &order, ComponentState::Cold).await;
+    report(&format!(
+        "shipped workloads, drain: {} steps in {:.1} s; {}; Kubernetes: {}; deleted in vault: {}",
+        drain.transitions.len(),
+        started.elapsed().as_secs_f64(),
+        seen.join(", "),
+        shipped_workloads(&on_kubernetes),
+        deleted.len()
+    ));
 }

@@ -49,7 +49,7 @@ error whose errorType is the name AWS would give, which is what the state machin
 Retry rules see in AWS.
 
 The Kubernetes API of every EKS cluster (moto's have none) is served here too, under
-`/apis/`, with its control at `/_kubernetes`: tests/kubernetes_fake.py.
+`/apis/` and `/api/v1/`, with its control at `/_kubernetes`: tests/kubernetes_fake.py.
 
 Usage: router.py LISTEN_PORT MOTO_PORT LAMBDA_PORT (all on 127.0.0.1).
 """
@@ -255,7 +255,7 @@ async def forward(request: web.Request) -> web.Response:
     # The clusters' Kubernetes API (tests/kubernetes_fake.py says what it follows).
     if request.path == "/_kubernetes":
         return await kubernetes_fake.control(request)
-    if request.path.startswith("/apis/"):
+    if request.path.startswith(("/apis/", "/api/v1/")):
         return await kubernetes_fake.handle(request)
     match = INVOKE.match(request.path)
     if match:

@@ -675,16 +675,27 @@ async fn cluster_api(
     component: &Component,
     spec: &KubernetesWorkload,
 ) -> Result<KubeClient, DriverError> {
-    let id = &component.id;
+    cluster_api_if_any(aws, component, spec).await?.ok_or_else(|| {
+        DriverError::Rejected(format!(
+            "{}: EKS cluster {} does not exist: the workload's component must depend on the cluster's",
+            component.id, spec.cluster_name
+        ))
+    })
+}
+
+/// [`cluster_api`], or `None` when the cluster does not exist.
+async fn cluster_api_if_any(
+    aws: &Clients,
+    component: &Component,
+    spec: &KubernetesWorkload,
+) -> Result<Option<KubeClient>, DriverError> {
     let cluster = &spec.cluster_name;
     match cluster_client(&aws.eks, &aws.kubernetes, aws.kubernetes_endpoint.as_ref(), cluster).await {
-        Ok(Some(client)) => Ok(client),
-        Ok(None) => Err(DriverError::Rejected(format!(
-            "{id}: EKS cluster {cluster} does not exist: the workload's component must depend on the cluster's"
-        ))),
+        Ok(client) => Ok(client),
         Err(ClusterError::NotActive(status)) => Err(DriverError::Rejected(format!(
-            "{id}: EKS cluster {cluster} is {status}, not ACTIVE with an endpoint: the workload's component \
-             must depend on the cluster's"
+            "{}: EKS cluster {cluster} is {status}, not ACTIVE with an endpoint: the workload's component \
+             must depend on the cluster's",
+            component.id
         ))),
         Err(ClusterError::Driver(e)) => Err(e),
         Err(ClusterError::Kube(e)) => Err(kube_error(component, spec, e)),
@@ -748,7 +759,16 @@ impl AwsKind for KubernetesWorkload {
     }
 
     async fn observe(&self, aws: &Clients, component: &Component) -> Result<Observed, DriverError> {
-        let api = cluster_api(aws, component, self).await?;
+        // No cluster, no workload: what revscale applies is COLD (a drain deletes the
+        // cluster last); the company's own is missing.
+        let Some(api) = cluster_api_if_any(aws, component, self).await? else {
+            let no_cluster = format!("no EKS cluster {}", self.cluster_name);
+            return Ok(if self.has_manifests() {
+                Observed::at(&[ComponentState::Cold], no_cluster)
+            } else {
+                Observed::absent(no_cluster)
+            });
+        };
         Workloads { api: &api, spec: self, component }.observe().await
     }
 }
