@@ -95,10 +95,17 @@ async fn config_push_checks_the_file_against_the_stack_then_the_functions_load_i
     let other = std::env::temp_dir().join(format!("{name}-other-role.yaml"));
     std::fs::write(
         &other,
-        std::fs::read_to_string(shipped).unwrap().replace(
-            "      kind: eks_cluster\n",
-            "      kind: eks_cluster\n      role_arn: arn:aws:iam::123456789012:role/other\n",
-        ),
+        std::fs::read_to_string(shipped)
+            .unwrap()
+            .replace(
+                "      kind: eks_cluster\n",
+                "      kind: eks_cluster\n      role_arn: arn:aws:iam::123456789012:role/other\n",
+            )
+            // Its manifests stay where the shipped file names them.
+            .replace(
+                "manifests_file: examples/",
+                concat!("manifests_file: ", env!("CARGO_MANIFEST_DIR"), "/../config/examples/"),
+            ),
     )
     .unwrap();
     let o = revscale(&["config", "push", other.to_str().unwrap(), "--stack", &name]);
@@ -106,20 +113,24 @@ async fn config_push_checks_the_file_against_the_stack_then_the_functions_load_i
     assert!(text(&o).contains("components.eks_control_plane.driver.role_arn"), "{}", text(&o));
     let stored = ssm.get_parameter().name(&parameter).send().await.unwrap().parameter.unwrap();
     assert_eq!(stored.version, 1);
+    // The file's manifests travel inside (the functions read no file): the same
+    // configuration, deciding with the same ids, but for the files' names.
+    let mut file = Config::from_yaml(&std::fs::read_to_string(shipped).unwrap()).unwrap();
+    for component in file.components.values_mut() {
+        if let Some(named) = component.driver.as_kind_mut().named_file() {
+            named.file.take();
+        }
+    }
     assert_eq!(
         Config::from_yaml(stored.value.as_deref().unwrap()).unwrap(),
-        Config::from_yaml(&std::fs::read_to_string(shipped).unwrap()).unwrap(),
+        file,
         "what is stored is the file, comments aside"
     );
 
     // A threshold changed and pushed: the next cold start runs with it, under the
     // stack's mode and cluster.
     let raised = std::env::temp_dir().join(format!("{name}-raised.yaml"));
-    std::fs::write(
-        &raised,
-        std::fs::read_to_string(shipped).unwrap().replace("max_burn: 800", "max_burn: 900"),
-    )
-    .unwrap();
+    std::fs::write(&raised, shipped_elsewhere().replace("max_burn: 800", "max_burn: 900")).unwrap();
     let o = revscale(&["config", "push", raised.to_str().unwrap(), "--stack", &name]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("(version 2)"), "{}", text(&o));
@@ -261,4 +272,13 @@ async fn config_push_refuses_a_service_or_a_database_the_account_does_not_have()
     assert!(out.contains("components.reports.driver: RDS instance no-such-db"), "{out}");
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     assert!(ssm.get_parameter().name(&parameter).send().await.is_err(), "nothing was uploaded");
+}
+
+/// The shipped configuration's text for a file written elsewhere: its manifests named
+/// where they are (config/examples/manifests).
+fn shipped_elsewhere() -> String {
+    include_str!("../config/revenue_thresholds.yaml").replace(
+        "manifests_file: examples/",
+        concat!("manifests_file: ", env!("CARGO_MANIFEST_DIR"), "/../config/examples/"),
+    )
 }

@@ -304,7 +304,7 @@ pub fn parse_config(text: &str, name: &str) -> Result<Config, revscale_engine::C
     let base = file.is_file().then(|| file.parent().map(std::path::Path::to_path_buf).unwrap_or_default());
     let read = |relative: &str| match &base {
         Some(dir) => std::fs::read_to_string(dir.join(relative)).map_err(|e| e.to_string()),
-        None => Err("the built-in configuration reads no file".to_string()),
+        None => revscale_engine::config::shipped_file(relative),
     };
     Config::from_yaml_reading(text, &read)
 }

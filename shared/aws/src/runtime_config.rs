@@ -138,12 +138,12 @@ fn prepare(
         name: variable,
         message: format!("{origin}: {e}"),
     };
-    let read =
-        |file: &str| match &base {
-            Some(dir) => std::fs::read_to_string(dir.join(file)).map_err(|e| e.to_string()),
-            None => Err("a pushed configuration carries the files it names (template_body, manifests_body)"
-                .to_string()),
-        };
+    let read = |file: &str| match &base {
+        Some(dir) => std::fs::read_to_string(dir.join(file)).map_err(|e| e.to_string()),
+        // The built-in configuration's manifests are built in with it; a pushed
+        // one carries its files (template_body, manifests_body).
+        None => revscale_engine::config::shipped_file(file),
+    };
     let mut config = Config::from_yaml_reading(text, &read).map_err(invalid)?;
     if let Some(mode) = mode {
         config.mode = mode;

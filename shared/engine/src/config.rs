@@ -829,13 +829,33 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         runway,
         fingerprint: [0; 32],
     };
+    // A workload's manifests as one line of JSON per document, comments and layout
+    // aside: what `revscale config push` sends, so the pushed copy is the same
+    // configuration as the file.
+    for component in config.components.values_mut() {
+        if let DriverSpec::KubernetesWorkload(workload) = &mut component.driver
+            && let Ok(documents) = workload.manifests()
+            && !documents.is_empty()
+        {
+            let lines: Vec<String> = documents.iter().map(|d| d.object.to_string()).collect();
+            workload.manifests_body = Some(lines.join("\n---\n"));
+        }
+    }
     config.fingerprint = fingerprint(&config);
     Ok(config)
 }
 
 fn fingerprint(config: &Config) -> [u8; 32] {
+    // Where a file was read from is no part of the configuration: the file and the
+    // pushed copy that carries its text (`revscale config push`) decide alike.
+    let mut canonical = config.clone();
+    for component in canonical.components.values_mut() {
+        if let Some(named) = component.driver.as_kind_mut().named_file() {
+            named.file.take();
+        }
+    }
     // Serialising plain data cannot fail; an empty buffer would still be deterministic.
-    let canonical = serde_json::to_vec(config).unwrap_or_default();
+    let canonical = serde_json::to_vec(&canonical).unwrap_or_default();
     Sha256::digest(&canonical).into()
 }
 
