@@ -274,6 +274,64 @@ async fn config_push_refuses_a_service_or_a_database_the_account_does_not_have()
     assert!(ssm.get_parameter().name(&parameter).send().await.is_err(), "nothing was uploaded");
 }
 
+/// What a workload's first step would refuse is found at push, with the operator's
+/// credentials, before anything is uploaded: an HPA scaling it, a missing label.
+#[tokio::test]
+async fn config_push_refuses_a_workload_an_hpa_scales_or_that_is_not_labelled_for_its_component() {
+    let sdk = sdk().await;
+    let (name, parameter) = stack(&sdk).await;
+    // The stack's cluster (EksClusterName revscale), ACTIVE in moto, its API the fake.
+    aws_sdk_eks::Client::new(&sdk)
+        .create_cluster()
+        .name("revscale")
+        .role_arn("arn:aws:iam::123456789012:role/revscale-eks-cluster")
+        .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-1").build())
+        .send()
+        .await
+        .ok();
+    let kubernetes = format!("{}/_kubernetes", revscale_integration_tests::router_url());
+    let http = reqwest::Client::new();
+    for control in [
+        serde_json::json!({"namespace": "shop", "kind": "Deployment", "name": "web", "replicas": 2,
+                           "labels": {"revscale-component": "web"}}),
+        serde_json::json!({"namespace": "shop", "kind": "Deployment", "name": "api", "replicas": 2, "labels": {}}),
+        serde_json::json!({"hpa": {"namespace": "shop", "name": "web-cpu",
+                                   "target": {"kind": "Deployment", "name": "web"}}}),
+    ] {
+        assert!(http.post(&kubernetes).json(&control).send().await.unwrap().status().is_success());
+    }
+    let mut tree: serde_norway::Value = serde_norway::from_str(revscale_engine::DEFAULT_CONFIG_YAML).unwrap();
+    for (i, (_, level)) in tree["levels"].as_mapping_mut().unwrap().iter_mut().enumerate() {
+        level["auto_enable"] = serde_norway::from_str(if i == 1 { "[web, api]" } else { "[]" }).unwrap();
+    }
+    tree["components"] = serde_norway::from_str(
+        "web: {billing: aws, cost: {hot: 0, warm: 0}, driver: {kind: kubernetes_workload, namespace: shop, workload_kind: Deployment, name: web}}\n\
+         api: {billing: aws, cost: {hot: 0, warm: 0}, driver: {kind: kubernetes_workload, namespace: shop, workload_kind: Deployment, name: api}}\n",
+    )
+    .unwrap();
+    tree["mode"] = "shadow".into();
+    let file = std::env::temp_dir().join(format!("{}.yaml", unique("workloads")));
+    std::fs::write(&file, serde_norway::to_string(&tree).unwrap()).unwrap();
+    let o = revscale_command(&["config", "push", file.to_str().unwrap(), "--stack", &name])
+        .env("REVSCALE_KUBERNETES_ENDPOINT", revscale_integration_tests::router_url())
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains(
+            "components.web.driver: web: the HorizontalPodAutoscaler shop/web-cpu scales Deployment shop/web"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("components.api.driver: api: Deployment shop/api has no revscale-component label"),
+        "{out}"
+    );
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    assert!(ssm.get_parameter().name(&parameter).send().await.is_err(), "nothing was uploaded");
+}
+
 /// The shipped configuration's text for a file written elsewhere: its manifests named
 /// where they are (config/examples/manifests).
 fn shipped_elsewhere() -> String {

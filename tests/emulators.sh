@@ -95,6 +95,8 @@ PY
     CLOUDFORMATION_STACK_PREFIX=revscale-e2e- \
     REVSCALE_STACK_NAME="$E2E_PREFIX" \
     REVSCALE_KUBERNETES_ENDPOINT="http://127.0.0.1:$ROUTER_PORT" \
+    PROVISION_ROLE_ARN=arn:aws:iam::123456789012:role/revscale-e2e-provision \
+    EVALUATE_ROLE_ARN=arn:aws:iam::123456789012:role/revscale-e2e-evaluate \
     RUST_LOG=info PATH="$PWD/.venv/bin:$PATH" \
     setsid .venv/bin/cargo-lambda lambda watch ${LAMBDA_NO_RELOAD:+--ignore-changes} --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
     > "$STATE/lambda.log" 2>&1 &

@@ -22,7 +22,8 @@ It follows the API's conventions where the kubernetes_workload driver leans on t
   a 409 naming the manager. Each object has a `uid` and a `resourceVersion`.
 - DELETE with `DeleteOptions` preconditions (`uid`, `resourceVersion`: 409 when they no
   longer match); the object is gone at once (no finalizers).
-- HorizontalPodAutoscalers (autoscaling/v2): an empty list. KEDA's ScaledObjects: a 404,
+- HorizontalPodAutoscalers (autoscaling/v2): those a test adds (`{"hpa": {"namespace", "name",
+  "target": {"kind", "name"}}}`), else an empty list. KEDA's ScaledObjects: a 404,
   as on a cluster without KEDA's CRDs.
 - Namespaces: `default`, `ledger`, `vault` and `tee` exist, as an operator would have
   created them for the shipped configuration; `escrow` does not, so that applying
@@ -33,9 +34,17 @@ It follows the API's conventions where the kubernetes_workload driver leans on t
   is a 401. (Which cluster a token is for is inside its signature: the Rust contract
   test, tests/drivers/kubernetes_workload.rs, recomputes it.)
 
+EKS access entries, which moto does not implement, are answered here too (the router
+sends EKS's `/clusters/NAME/access-entries...` calls): CreateAccessEntry (a second one for
+a principal is a 409 `ResourceInUseException`, as EKS answers) and AssociateAccessPolicy
+(associating a policy again replaces its scope), in the shapes of botocore's EKS model.
+Deleting a cluster in moto drops its entries. `GET /_kubernetes` lists them under
+`access_entries`: {cluster: {principal: {policy: scope}}}.
+
 Control: `POST /_kubernetes` with `{"namespace", "kind": "Deployment"|"StatefulSet",
 "name", "replicas", "labels"}` creates or replaces a workload, settled at its replicas;
-with `{"clear": [namespaces]}` removes every object in those namespaces.
+with `{"clear": [namespaces]}` removes every object in those namespaces; with `{"hpa": ...}`
+adds an HPA.
 `GET /_kubernetes` lists each workload's replicas, ready pods and the writes it got
 (its replica counts, from the scale subresource or an apply), the other objects by
 path, and the deletions.
@@ -46,7 +55,7 @@ import json
 import re
 import time
 from datetime import datetime, timezone
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from aiohttp import web
 
@@ -69,6 +78,11 @@ workloads = {}
 # path -> {"object", "resource_version", "manager"}: the other kinds
 objects = {}
 namespaces = {"default", "kube-system", "ledger", "vault", "tee"}
+# namespace -> the HorizontalPodAutoscalers there
+hpas = {}
+# cluster -> principal ARN -> policy ARN -> access scope
+access_entries = {}
+ACCESS_ENTRIES = re.compile(r"^/clusters/([^/]+)/access-entries(?:/([^/]+)/access-policies)?$")
 deleted = []
 requests_seen = {"accepted": 0, "unauthorized": 0, "applied": 0, "dry_runs": 0}
 next_version = [5000]
@@ -139,6 +153,14 @@ def catch_up(w):
 async def control(request):
     if request.method == "POST":
         spec = await request.json()
+        if "hpa" in spec:
+            hpa = spec["hpa"]
+            hpas.setdefault(hpa["namespace"], []).append({
+                "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": hpa["name"], "namespace": hpa["namespace"]},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", **hpa["target"]},
+                         "minReplicas": 1, "maxReplicas": 5}})
+            return web.json_response({"ok": True})
         if "clear" in spec:
             for key in [k for k in workloads if k[0] in spec["clear"]]:
                 del workloads[key]
@@ -160,7 +182,49 @@ async def control(request):
         for (ns, plural, name), w in sorted(workloads.items())
     ]
     return web.json_response({"workloads": listing, "objects": sorted(objects), "deleted": deleted,
-                              "requests": requests_seen})
+                              "access_entries": access_entries, "requests": requests_seen})
+
+
+def eks_error(code, error_type, message):
+    return web.json_response({"message": message}, status=code, headers={"x-amzn-ErrorType": error_type})
+
+
+async def access_entry_call(request):
+    """CreateAccessEntry or AssociateAccessPolicy, or None for another EKS call."""
+    # The principal ARN is one path segment, its "/" escaped: match before unescaping.
+    match = ACCESS_ENTRIES.match(request.rel_url.raw_path) if request.method == "POST" else None
+    if not match:
+        return None
+    cluster, principal = match.group(1), match.group(2) and unquote(match.group(2))
+    body = json.loads(await request.read() or b"{}")
+    now = time.time()
+    if principal is None:
+        principal = body.get("principalArn", "")
+        entries = access_entries.setdefault(cluster, {})
+        if principal in entries:
+            return eks_error(409, "ResourceInUseException",
+                             f"The specified access entry resource is already in use on this cluster.")
+        entries[principal] = {}
+        return web.json_response({"accessEntry": {
+            "clusterName": cluster, "principalArn": principal, "kubernetesGroups": [], "type": "STANDARD",
+            "accessEntryArn": f"arn:aws:eks:eu-west-1:123456789012:access-entry/{cluster}/role/123456789012/x/0",
+            "createdAt": now, "modifiedAt": now, "tags": {}, "username": principal}})
+    entries = access_entries.get(cluster, {})
+    if principal not in entries:
+        return eks_error(404, "ResourceNotFoundException", f"The specified principalArn could not be found.")
+    policy, scope = body.get("policyArn"), body.get("accessScope")
+    if not policy or not scope or scope.get("type") not in ("cluster", "namespace"):
+        return eks_error(400, "InvalidParameterException", "policyArn and accessScope are required")
+    entries[principal][policy] = scope
+    return web.json_response({"clusterName": cluster, "principalArn": principal, "associatedAccessPolicy": {
+        "policyArn": policy, "accessScope": scope, "associatedAt": now, "modifiedAt": now}})
+
+
+def cluster_deleted(request):
+    """Forgets a cluster's access entries when moto is asked to delete it."""
+    match = re.match(r"^/clusters/([^/]+)$", request.path)
+    if request.method == "DELETE" and match:
+        access_entries.pop(match.group(1), None)
 
 
 def problem_with(obj, kind, namespace, name):
@@ -278,7 +342,7 @@ async def handle(request):
     path = request.path
     if HPAS.match(path) and request.method == "GET":
         return web.json_response({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscalerList",
-                                  "metadata": {}, "items": []})
+                                  "metadata": {}, "items": hpas.get(HPAS.match(path).group(1), [])})
     if SCALED_OBJECTS.match(path):
         return status(404, "NotFound", "the server could not find the requested resource")
     match = WORKLOAD.match(path)

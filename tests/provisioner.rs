@@ -220,6 +220,18 @@ async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real
     let sc = ng.scaling_config.unwrap();
     assert_eq!((sc.min_size, sc.desired_size, sc.max_size), (Some(2), Some(2), Some(4)));
     assert_eq!(flag(&rig, "hume_ai").await.as_deref(), Some("on"));
+    // The cluster revscale created gives its roles access to the workloads' namespaces
+    // only (tests/emulators.sh names the roles; EKS's access entries are on the router).
+    let scope = json!({"type": "namespace", "namespaces": ["escrow", "ledger", "tee", "vault"]});
+    assert_eq!(
+        kubernetes_state().await["access_entries"]["revscale"],
+        json!({
+            "arn:aws:iam::123456789012:role/revscale-e2e-provision":
+                {"arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy": scope},
+            "arn:aws:iam::123456789012:role/revscale-e2e-evaluate":
+                {"arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy": scope},
+        })
+    );
     let changed = drain(&rig.sdk, &rig.events_queue).await;
     assert_eq!(changed.len(), 1);
     assert_eq!(

@@ -49,7 +49,8 @@ error whose errorType is the name AWS would give, which is what the state machin
 Retry rules see in AWS.
 
 The Kubernetes API of every EKS cluster (moto's have none) is served here too, under
-`/apis/` and `/api/v1/`, with its control at `/_kubernetes`: tests/kubernetes_fake.py.
+`/apis/` and `/api/v1/`, with its control at `/_kubernetes`, and EKS's access entries
+(moto has none): tests/kubernetes_fake.py.
 
 Usage: router.py LISTEN_PORT MOTO_PORT LAMBDA_PORT (all on 127.0.0.1).
 """
@@ -262,8 +263,14 @@ async def forward(request: web.Request) -> web.Response:
         url = f"http://127.0.0.1:{LAMBDA}/2015-03-31/functions/{function_name(match.group(1))}/invocations"
     else:
         url = f"http://127.0.0.1:{MOTO}{request.path_qs}"
-    body = await request.read()
     service, operation = service_and_operation(request)
+    # EKS's access entries, which moto lacks (tests/kubernetes_fake.py).
+    if service == "eks":
+        kubernetes_fake.cluster_deleted(request)
+        answered = await kubernetes_fake.access_entry_call(request)
+        if answered is not None:
+            return answered
+    body = await request.read()
     recorded = recorded_answer(service, operation, body)
     if recorded is not None:
         return recorded

@@ -116,21 +116,34 @@ async fn missing_resources(sdk: &aws_config::SdkConfig, config: &Config, stack: 
     else {
         return vec![];
     };
-    let drivers = revscale_aws::drivers::AwsDrivers::new(sdk);
+    // The tests' Kubernetes API, as the functions read it (loopback only).
+    let test_server =
+        match revscale_aws::kubernetes::TestEndpoint::from_vars(&revscale_aws::env::Vars::process()) {
+            Ok(endpoint) => endpoint,
+            Err(e) => return vec![e.to_string()],
+        };
+    let drivers = revscale_aws::drivers::AwsDrivers::new(sdk).with_kubernetes_endpoint(test_server);
     let mut missing = Vec::new();
     for id in &config.activation_order {
         let Some(component) = config.component(id) else { continue };
         let kind = component.driver.as_kind();
-        if !kind.must_exist() {
-            continue;
-        }
-        match drivers.observe(component).await {
-            Ok(seen) if seen.absent => {
-                missing.push(format!("components.{id}.driver: {} ({})", kind.resource(), seen.actual));
+        if kind.must_exist() {
+            match drivers.observe(component).await {
+                Ok(seen) if seen.absent => {
+                    missing.push(format!("components.{id}.driver: {} ({})", kind.resource(), seen.actual));
+                    continue;
+                }
+                Ok(_) => {}
+                // Unreadable with these credentials: said, not a refusal.
+                Err(e) => eprintln!("note: components.{id}: cannot read {}: {e}", kind.resource()),
             }
-            Ok(_) => {}
-            // Unreadable with these credentials: said, not a refusal.
-            Err(e) => eprintln!("note: components.{id}: cannot read {}: {e}", kind.resource()),
+        }
+        // What its first step would refuse (an HPA on a workload, a missing label).
+        match drivers.preflight(component).await {
+            Ok(problems) => {
+                missing.extend(problems.into_iter().map(|p| format!("components.{id}.driver: {p}")))
+            }
+            Err(e) => eprintln!("note: components.{id}: cannot check {}: {e}", kind.resource()),
         }
     }
     missing

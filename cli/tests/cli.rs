@@ -154,7 +154,7 @@ fn inject_failure_must_name_a_component_and_a_date() {
 fn config_validate_accepts_the_shipped_config() {
     let o = revscale(&["config", "validate"]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).contains("valid (5 levels, 9 components, mode auto, currency EUR)"));
+    assert!(stdout(&o).contains("valid (5 levels, 11 components, mode auto, currency EUR)"));
 }
 
 #[test]
@@ -162,7 +162,12 @@ fn config_validate_lists_every_problem_with_its_path_and_fails() {
     let shipped = std::fs::read_to_string(repo().join("config/revenue_thresholds.yaml")).unwrap();
     let broken = shipped
         .replace("revenue_range: { min: 800, max: 2999 }", "revenue_range: { min: 700, max: 2999 }")
-        .replace("cost: { hot: 400, warm: 0 }", "cost: { hot: -400, warm: 0 }");
+        .replace("cost: { hot: 400, warm: 0 }", "cost: { hot: -400, warm: 0 }")
+        // Written elsewhere: its manifests named where they are.
+        .replace(
+            "manifests_file: examples/",
+            &format!("manifests_file: {}/", repo().join("config/examples").display()),
+        );
     let path = scratch("broken.yaml", &broken);
     let o = revscale(&["config", "validate", path.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use revscale_aws::SdkConfig;
 use revscale_aws::drivers::AwsDrivers;
+use revscale_aws::drivers::eks_cluster::ClusterAccess;
 use revscale_aws::dynamo::DynamoStore;
 use revscale_aws::env::{EnvError, ScheduleZone, Vars};
 use revscale_aws::kubernetes::TestEndpoint;
@@ -125,7 +126,8 @@ impl Deps<DynamoStore, AwsDrivers, EventBridgeBus, SnsNotifier> {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), env.table_name),
             driver: AwsDrivers::new(sdk)
                 .for_stack(env.stack_name)
-                .with_kubernetes_endpoint(env.kubernetes_endpoint),
+                .with_kubernetes_endpoint(env.kubernetes_endpoint)
+                .with_cluster_access(env.cluster_access),
             bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(sdk), env.event_bus_name),
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), env.alert_topic_arn),
             max_checks: env.max_checks,
@@ -790,6 +792,9 @@ pub struct Env {
     pub stack_name: Option<String>,
     /// `REVSCALE_KUBERNETES_ENDPOINT`: the emulator tests' Kubernetes API (loopback only).
     pub kubernetes_endpoint: Option<TestEndpoint>,
+    /// `PROVISION_ROLE_ARN` and `EVALUATE_ROLE_ARN`: the roles that get access entries
+    /// on the cluster revscale creates.
+    pub cluster_access: ClusterAccess,
     pub config: ConfigSource,
 }
 
@@ -809,6 +814,7 @@ impl FromEnv for Env {
             timezone: ScheduleZone::from_vars(vars)?,
             stack_name: vars.optional("REVSCALE_STACK_NAME"),
             kubernetes_endpoint: TestEndpoint::from_vars(vars)?,
+            cluster_access: ClusterAccess::from_vars(vars),
             // The provisioner acts on the stack's cluster and roles: it needs them.
             config: {
                 vars.required("EKS_CLUSTER_NAME")?;

@@ -829,6 +829,21 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         runway,
         fingerprint: [0; 32],
     };
+    // Every workload is on the stack's cluster (its cluster_name must be the stack's):
+    // the cluster revscale creates grants its roles their namespaces.
+    let namespaces: BTreeSet<String> = config
+        .components
+        .values()
+        .filter_map(|c| match &c.driver {
+            DriverSpec::KubernetesWorkload(w) => Some(w.namespace.clone()),
+            _ => None,
+        })
+        .collect();
+    for component in config.components.values_mut() {
+        if let DriverSpec::EksCluster(cluster) = &mut component.driver {
+            cluster.workload_namespaces = namespaces.iter().cloned().collect();
+        }
+    }
     // A workload's manifests as one line of JSON per document, comments and layout
     // aside: what `revscale config push` sends, so the pushed copy is the same
     // configuration as the file.
@@ -1382,6 +1397,25 @@ mod tests {
         assert!(has(&p, "components.batch jobs", "its workload's label value"), "{p:?}");
         let p = problems(&workload("batch_"));
         assert!(has(&p, "components.batch_", "starting and ending with a letter or digit"), "{p:?}");
+    }
+
+    #[test]
+    fn the_cluster_revscale_creates_knows_the_namespaces_its_workloads_need_without_deciding_differently() {
+        let c = Config::default_config().unwrap();
+        let DriverSpec::EksCluster(cluster) = &c.components[&ComponentId::new("eks_control_plane")].driver
+        else {
+            panic!("not a cluster")
+        };
+        assert_eq!(cluster.workload_namespaces, ["escrow", "tee", "vault"]);
+        // Derived, not configured: not written, not in the fingerprint.
+        assert!(!serde_json::to_string(cluster).unwrap().contains("workload_namespaces"));
+        let e = Config::from_yaml(&DEFAULT_CONFIG_YAML.replace(
+            "      kubernetes_version: \"1.33\"\n",
+            "      kubernetes_version: \"1.33\"\n      workload_namespaces: [kube-system]\n",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("workload_namespaces"), "it cannot be written: {e}");
     }
 
     #[test]

@@ -594,6 +594,38 @@ impl Workloads<'_> {
         Ok(progress(&workload, &self.scaler().await?, target))
     }
 
+    /// What the first step would refuse: an HPA on the workload, a KEDA ScaledObject
+    /// on one revscale applies, the company's workload unlabelled (or labelled for
+    /// another component), an object a manifest names that revscale did not make.
+    pub async fn preflight(&self) -> Result<Vec<String>, DriverError> {
+        let refusal = |e: DriverError| match e {
+            DriverError::Rejected(why) => Ok(vec![why]),
+            other => Err(other),
+        };
+        let manifests = self.manifests()?;
+        match self.scaler().await {
+            Ok(Scaler::Keda(so)) if !manifests.is_empty() => {
+                return Ok(vec![format!(
+                    "{}: the KEDA ScaledObject {} scales {}, whose replicas revscale's manifests set",
+                    self.component.id,
+                    so.metadata.name,
+                    self.spec.object()
+                )]);
+            }
+            Ok(_) => {}
+            Err(e) => return refusal(e),
+        }
+        if !manifests.is_empty() {
+            return self.current(&manifests).await.map(|_| Vec::new()).or_else(refusal);
+        }
+        match self.workload().await? {
+            Some(workload) => verify_component_label(self.component, self.spec, &workload)
+                .map(|()| Vec::new())
+                .or_else(refusal),
+            None => Ok(vec![self.absent().to_string()]),
+        }
+    }
+
     pub async fn observe(&self) -> Result<Observed, DriverError> {
         let applied = self.spec.has_manifests();
         let Some(workload) = self.workload().await? else {
@@ -756,6 +788,14 @@ impl AwsKind for KubernetesWorkload {
     ) -> Result<DriverStatus, DriverError> {
         let api = cluster_api(aws, component, self).await?;
         Workloads { api: &api, spec: self, component }.status(target).await
+    }
+
+    async fn preflight(&self, aws: &Clients, component: &Component) -> Result<Vec<String>, DriverError> {
+        // No cluster yet (revscale creates it at an earlier level): nothing to read.
+        match cluster_api_if_any(aws, component, self).await? {
+            Some(api) => Workloads { api: &api, spec: self, component }.preflight().await,
+            None => Ok(Vec::new()),
+        }
     }
 
     async fn observe(&self, aws: &Clients, component: &Component) -> Result<Observed, DriverError> {

@@ -58,6 +58,8 @@ pub struct Clients {
     /// The tests' Kubernetes-API-shaped server, standing in for every cluster's API
     /// (moto's clusters have none): [`AwsDrivers::with_kubernetes_endpoint`].
     pub kubernetes_endpoint: Option<crate::kubernetes::TestEndpoint>,
+    /// The roles that get access entries on the cluster revscale creates.
+    pub cluster_access: eks_cluster::ClusterAccess,
     stack: Option<String>,
 }
 
@@ -109,6 +111,16 @@ pub trait AwsKind {
         aws: &Clients,
         component: &Component,
     ) -> impl Future<Output = Result<Observed, DriverError>> + Send;
+    /// What the first step would refuse, read now (`revscale config push` asks with
+    /// the operator's credentials, months before that step): each problem in words.
+    /// `Err` when it cannot be read.
+    fn preflight(
+        &self,
+        _aws: &Clients,
+        _component: &Component,
+    ) -> impl Future<Output = Result<Vec<String>, DriverError>> + Send {
+        async { Ok(Vec::new()) }
+    }
 }
 
 /// The IAM actions a spec's kind needs.
@@ -138,6 +150,7 @@ impl AwsDrivers {
                 ec2: crate::ec2::Ec2Client::sharing(sdk, &http),
                 kubernetes: crate::kubernetes::TokenSource::new(sdk),
                 kubernetes_endpoint: None,
+                cluster_access: eks_cluster::ClusterAccess::default(),
                 stack: None,
             },
         }
@@ -150,10 +163,23 @@ impl AwsDrivers {
         self
     }
 
+    /// The roles that get access entries on the cluster revscale creates.
+    pub fn with_cluster_access(mut self, access: eks_cluster::ClusterAccess) -> Self {
+        self.clients.cluster_access = access;
+        self
+    }
+
     /// Tags what the drivers create with the stack's name too.
     pub fn for_stack(mut self, stack: Option<String>) -> Self {
         self.clients.stack = stack;
         self
+    }
+}
+
+impl AwsDrivers {
+    /// What the component's first step would refuse, read now ([`AwsKind::preflight`]).
+    pub async fn preflight(&self, component: &Component) -> Result<Vec<String>, DriverError> {
+        with_driver_spec!(&component.driver, s => s.preflight(&self.clients, component).await)
     }
 }
 

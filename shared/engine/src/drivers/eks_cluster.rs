@@ -17,6 +17,11 @@ pub struct EksCluster {
     #[serde(default)]
     pub security_group_ids: Vec<String>,
     pub kubernetes_version: String,
+    /// The namespaces of the configuration's `kubernetes_workload`s (all on the stack's
+    /// cluster), filled in when the configuration is checked: the access entries
+    /// revscale gives its roles on the cluster it creates are scoped to them.
+    #[serde(skip)]
+    pub workload_namespaces: Vec<String>,
 }
 
 impl Kind for EksCluster {
