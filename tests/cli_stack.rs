@@ -281,14 +281,7 @@ async fn config_push_refuses_a_workload_an_hpa_scales_or_that_is_not_labelled_fo
     let sdk = sdk().await;
     let (name, parameter) = stack(&sdk).await;
     // The stack's cluster (EksClusterName revscale), ACTIVE in moto, its API the fake.
-    aws_sdk_eks::Client::new(&sdk)
-        .create_cluster()
-        .name("revscale")
-        .role_arn("arn:aws:iam::123456789012:role/revscale-eks-cluster")
-        .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-1").build())
-        .send()
-        .await
-        .ok();
+    stack_cluster(&sdk).await.ok();
     let kubernetes = format!("{}/_kubernetes", revscale_integration_tests::router_url());
     let http = reqwest::Client::new();
     for control in [

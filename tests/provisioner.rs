@@ -316,13 +316,7 @@ async fn the_state_machine_provisions_rolls_back_and_refuses_duplicates_for_real
         );
     }
     reset(&rig, &at_3).await;
-    eks.create_cluster()
-        .name("revscale")
-        .role_arn("arn:aws:iam::123456789012:role/revscale-eks-cluster")
-        .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-1").build())
-        .send()
-        .await
-        .unwrap();
+    revscale_integration_tests::stack_cluster(&rig.sdk).await.unwrap();
     let top = request(
         "2026-03-03-L3-L4-e2e000000004",
         3,
@@ -502,13 +496,7 @@ async fn drained_at_level_2(rig: &Rig, config: &Config) -> SystemState {
     });
     reset(rig, &s).await;
     let eks = aws_sdk_eks::Client::new(&rig.sdk);
-    eks.create_cluster()
-        .name("revscale")
-        .role_arn("arn:aws:iam::123456789012:role/revscale-eks-cluster")
-        .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-1").build())
-        .send()
-        .await
-        .unwrap();
+    revscale_integration_tests::stack_cluster(&rig.sdk).await.unwrap();
     eks.create_nodegroup()
         .cluster_name("revscale")
         .nodegroup_name("workers")
@@ -1012,14 +1000,8 @@ async fn every_kind_at_cold(rig: &Rig) {
 /// tests/kubernetes_fake.py on the router; with `seed`, `ledger`'s Deployment there at
 /// 0 replicas, labelled for its component.
 async fn ledger_cluster(rig: &Rig, seed: bool) {
-    aws_sdk_eks::Client::new(&rig.sdk)
-        .create_cluster()
-        .name("revscale")
-        .role_arn("arn:aws:iam::123456789012:role/revscale-eks-cluster")
-        .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-1").build())
-        .send()
-        .await
-        .ok();
+    // Kept when an earlier step left it.
+    revscale_integration_tests::stack_cluster(&rig.sdk).await.ok();
     if seed {
         let workload = serde_json::json!({
             "namespace": "ledger", "kind": "Deployment", "name": "ledger", "replicas": 0,

@@ -52,6 +52,21 @@ pub fn unique(prefix: &str) -> String {
 
 /// Creates the single revscale table (pk, sk), as the SAM template does, under a
 /// fresh name.
+/// The stack's EKS cluster (`EksClusterName` revscale), created in moto, which makes it
+/// ACTIVE at once; its Kubernetes API is tests/kubernetes_fake.py on the router. An
+/// existing one is kept.
+pub async fn stack_cluster(sdk: &SdkConfig) -> Result<(), String> {
+    aws_sdk_eks::Client::new(sdk)
+        .create_cluster()
+        .name("revscale")
+        .role_arn("arn:aws:iam::123456789012:role/revscale-eks-cluster")
+        .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().subnet_ids("subnet-1").build())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_sdk_eks::error::DisplayErrorContext(e).to_string())
+}
+
 pub async fn table(sdk: &SdkConfig) -> String {
     let name = unique("revscale");
     table_named(sdk, &name).await;

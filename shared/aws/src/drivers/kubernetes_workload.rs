@@ -1124,14 +1124,20 @@ mod tests {
         status_object(404, "NotFound", &format!("{what} not found"))
     }
 
-    #[tokio::test]
-    async fn warm_dry_runs_every_document_then_applies_each_labelled_in_its_namespace_at_zero_replicas() {
+    /// A server on which none of [`MANIFESTS`]' objects exists yet.
+    async fn nothing_applied() -> MockServer {
         let server = server(not_found("statefulsets.apps \"vault\"")).await;
         Mock::given(method("GET"))
             .and(path(CONFIG_MAP))
             .respond_with(not_found("configmaps"))
             .mount(&server)
             .await;
+        server
+    }
+
+    #[tokio::test]
+    async fn warm_dry_runs_every_document_then_applies_each_labelled_in_its_namespace_at_zero_replicas() {
+        let server = nothing_applied().await;
         let ok = ResponseTemplate::new(200).set_body_json(json!({}));
         for at in [CONFIG_MAP, STATEFUL_SET] {
             applies(&server, at, true, ok.clone(), 1).await;
@@ -1165,12 +1171,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_document_refused_in_the_dry_run_leaves_the_cluster_as_it_was() {
-        let server = server(not_found("statefulsets.apps \"vault\"")).await;
-        Mock::given(method("GET"))
-            .and(path(CONFIG_MAP))
-            .respond_with(not_found("configmaps"))
-            .mount(&server)
-            .await;
+        let server = nothing_applied().await;
         let ok = ResponseTemplate::new(200).set_body_json(json!({}));
         applies(&server, CONFIG_MAP, true, ok.clone(), 1).await;
         let invalid = status_object(
@@ -1194,12 +1195,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_namespace_that_does_not_exist_is_named_with_how_to_create_it() {
-        let server = server(not_found("statefulsets.apps \"vault\"")).await;
-        Mock::given(method("GET"))
-            .and(path(CONFIG_MAP))
-            .respond_with(not_found("configmaps"))
-            .mount(&server)
-            .await;
+        let server = nothing_applied().await;
         applies(&server, CONFIG_MAP, true, not_found("namespaces \"vault\""), 1).await;
         let why = refusal(with_manifests(&server, async |w| w.apply(Warm, None).await).await);
         assert!(why.contains("namespaces \"vault\" not found"), "{why}");
@@ -1272,12 +1268,7 @@ mod tests {
             with_manifests(&applied, async |w| w.status(Cold).await).await.unwrap(),
             DriverStatus::InProgress
         );
-        let gone = server(not_found("statefulsets.apps \"vault\"")).await;
-        Mock::given(method("GET"))
-            .and(path(CONFIG_MAP))
-            .respond_with(not_found("configmaps"))
-            .mount(&gone)
-            .await;
+        let gone = nothing_applied().await;
         assert_eq!(with_manifests(&gone, async |w| w.status(Cold).await).await.unwrap(), DriverStatus::Ready);
         let observed = with_manifests(&gone, async |w| w.observe().await).await.unwrap();
         assert_eq!((observed.states, observed.absent), (vec![Cold], false), "not applied is COLD, not drift");
