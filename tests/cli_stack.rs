@@ -8,7 +8,7 @@ use std::process::Output;
 
 use aws_sdk_cloudformation::types::Parameter;
 use revscale_aws::env::from_pairs;
-use revscale_aws::runtime_config::ConfigSource;
+use revscale_aws::runtime_config::{ConfigSource, read_pushed};
 use revscale_engine::Config;
 use revscale_integration_tests::*;
 
@@ -111,21 +111,25 @@ async fn config_push_checks_the_file_against_the_stack_then_the_functions_load_i
     let o = revscale(&["config", "push", other.to_str().unwrap(), "--stack", &name]);
     assert!(!o.status.success());
     assert!(text(&o).contains("components.eks_control_plane.driver.role_arn"), "{}", text(&o));
-    let stored = ssm.get_parameter().name(&parameter).send().await.unwrap().parameter.unwrap();
+    let stored = read_pushed(&ssm, &parameter).await.unwrap().unwrap();
     assert_eq!(stored.version, 1);
-    // The file's manifests travel inside (the functions read no file): the same
-    // configuration, deciding with the same ids, but for the files' names.
-    let mut file = Config::from_yaml(&std::fs::read_to_string(shipped).unwrap()).unwrap();
-    for component in file.components.values_mut() {
-        if let Some(named) = component.driver.as_kind_mut().named_file() {
-            named.file.take();
-        }
-    }
+    // The file's three manifests are stored in parameters of their own, beside it (the
+    // functions read no file, and a parameter holds 8 KB): the same configuration,
+    // deciding with the same ids, but for the files' names.
+    let files_path = format!("{parameter}/files/");
+    assert_eq!(stored.files.len(), 3, "{:?}", stored.files.keys());
+    assert!(stored.files.keys().all(|k| k.starts_with(&files_path)), "{:?}", stored.files.keys());
+    let file = Config::from_yaml(&std::fs::read_to_string(shipped).unwrap()).unwrap().without_file_names();
     assert_eq!(
-        Config::from_yaml(stored.value.as_deref().unwrap()).unwrap(),
+        stored.config(&parameter).unwrap().without_file_names(),
         file,
         "what is stored is the file, comments aside"
     );
+    report(&format!(
+        "config push of the shipped file: the configuration {} bytes, its files {:?} bytes",
+        stored.text.len(),
+        stored.files.values().map(String::len).collect::<Vec<_>>()
+    ));
 
     // A threshold changed and pushed: the next cold start runs with it, under the
     // stack's mode and cluster.
@@ -138,6 +142,61 @@ async fn config_push_checks_the_file_against_the_stack_then_the_functions_load_i
     assert_eq!(loaded.origin, format!("SSM parameter {parameter} (version 2)"));
     assert_eq!(loaded.config.levels[1].max_burn.minor, 90_000);
     assert_eq!(loaded.config.mode, revscale_engine::Mode::Shadow);
+    assert_eq!(read_pushed(&ssm, &parameter).await.unwrap().unwrap().files, stored.files, "the same files");
+
+    // Vault's manifests changed: a new parameter for them; the one the replaced
+    // configuration names stays for a push more (a function may have just read it).
+    let elsewhere = std::env::temp_dir().join(unique("manifests"));
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    for (name, body) in revscale_engine::config::SHIPPED_MANIFESTS {
+        std::fs::write(elsewhere.join(name), body.replace("ui = true", "ui = false")).unwrap();
+    }
+    let changed = std::env::temp_dir().join(format!("{name}-changed.yaml"));
+    std::fs::write(
+        &changed,
+        include_str!("../config/revenue_thresholds.yaml").replace(
+            "manifests_file: examples/manifests/",
+            &format!("manifests_file: {}/", elsewhere.display()),
+        ),
+    )
+    .unwrap();
+    let push = |file: &std::path::Path| {
+        let o = revscale(&["config", "push", file.to_str().unwrap(), "--stack", &name, "--json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()).collect()
+    };
+    let third = push(&changed);
+    let new_vault: Vec<String> =
+        names(&third["files"]).into_iter().filter(|f| !stored.files.contains_key(f)).collect();
+    assert_eq!(new_vault.len(), 1, "{third}");
+    assert!(new_vault[0].starts_with(&format!("{files_path}vault_ha-")), "{third}");
+    assert_eq!(names(&third["removed"]), Vec::<String>::new());
+    let loaded = source.load(&sdk).await.unwrap();
+    assert_eq!(loaded.origin, format!("SSM parameter {parameter} (version 3)"));
+    // Back to the shipped manifests: the changed ones are kept while the configuration
+    // this push replaces names them, and removed by the push after.
+    assert_eq!(names(&push(&raised)["removed"]), Vec::<String>::new());
+    assert_eq!(names(&push(&raised)["removed"]), new_vault);
+    assert!(ssm.get_parameter().name(&new_vault[0]).send().await.is_err());
+
+    // A file the configuration names that is gone (deleted by hand): the cold start
+    // stops, naming it, instead of running without it.
+    let vault = stored.files.keys().find(|k| k.contains("vault_ha-")).unwrap().clone();
+    ssm.delete_parameter().name(&vault).send().await.unwrap();
+    let err = source.load(&sdk).await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("components.vault_ha.driver.manifests_file: cannot read '{vault}'")),
+        "{err}"
+    );
+    assert!(err.contains("push it again"), "{err}");
+    let o = revscale(&["config", "push", raised.to_str().unwrap(), "--stack", &name]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(source.load(&sdk).await.unwrap().origin, format!("SSM parameter {parameter} (version 6)"));
+    std::fs::remove_file(&changed).ok();
+    std::fs::remove_dir_all(&elsewhere).ok();
 
     // A function whose stack keeps its flags elsewhere refuses to start on it.
     vars[5] = ("FLAG_PREFIX", "/elsewhere");

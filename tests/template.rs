@@ -246,15 +246,25 @@ fn flag_prefix_default_satisfies_its_own_pattern() {
 }
 
 #[test]
-fn the_provisioner_may_not_rewrite_the_stacks_configuration_whatever_flag_prefix_is() {
+fn the_provisioner_may_not_rewrite_the_stacks_configuration_or_its_files_whatever_flag_prefix_is() {
     let denied = statements(&template()).into_iter().any(|(resource, statement)| {
         resource == "ProvisionFunction"
             && statement["Effect"].as_str() == Some("Deny")
             && strings(&statement["Action"]).iter().any(|a| a == "ssm:PutParameter")
-            && matches!(&statement["Resource"], Value::Tagged(sub)
-                if sub.tag == "Sub" && sub.value.as_str().is_some_and(|r| r.ends_with(":parameter/revscale/${AWS::StackName}/config")))
+            && ["", "/files/*"].iter().all(|tail| {
+                let arn = format!(":parameter/revscale/${{AWS::StackName}}/config{tail}");
+                statement["Resource"].as_sequence().is_some_and(|resources| {
+                    resources.iter().any(|r| {
+                        matches!(r, Value::Tagged(sub)
+                    if sub.tag == "Sub" && sub.value.as_str().is_some_and(|r| r.ends_with(&arn)))
+                    })
+                })
+            })
     });
-    assert!(denied, "ProvisionFunction has no Deny of ssm:PutParameter on its configuration parameter");
+    assert!(
+        denied,
+        "ProvisionFunction has no Deny of ssm:PutParameter on its configuration parameter and its files"
+    );
 }
 
 #[test]

@@ -22,7 +22,8 @@ pub struct Args {
     /// Check the file against the stack and say what would be uploaded, without uploading.
     #[arg(long)]
     dry_run: bool,
-    /// Print `{"stack", "parameter", "version", "uploaded", "notes"}` instead of text.
+    /// Print `{"stack", "parameter", "version", "uploaded", "files", "removed", "notes"}`
+    /// instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -43,42 +44,80 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             anyhow::bail!("{}: {} problem(s)\n  {}", args.file.display(), missing.len(), missing.join("\n  "));
         }
         let parameter = stack.output("ConfigParameterName")?;
-        let text = compact(&text, &config);
-        // An SSM parameter holds 8 KB (advanced tier): a configuration that carries a
-        // CloudFormation template may not fit, and PutParameter would say so only after
-        // the checks passed.
-        if text.len() > MAX_PARAMETER_BYTES {
+        let upload = upload(&text, &config, &parameter);
+        // A parameter holds 8 KB (advanced tier): PutParameter would say so only after
+        // the checks passed, and perhaps after some files were written.
+        if upload.text.len() > MAX_PARAMETER_BYTES {
             anyhow::bail!(
-                "{}: with its templates the configuration is {} bytes; the stack's configuration parameter holds {MAX_PARAMETER_BYTES}: shorten the template (a CDK synth without metadata) or split the stack",
+                "{}: the configuration is {} bytes without its files; the stack's configuration parameter holds {MAX_PARAMETER_BYTES}: shorten it or split the stack",
                 args.file.display(),
-                text.len()
+                upload.text.len()
             );
         }
-        let version = if args.dry_run {
-            None
+        for file in &upload.files {
+            if file.body.len() > MAX_PARAMETER_BYTES {
+                anyhow::bail!(
+                    "{}: components.{}.driver.{}: '{}' is {} bytes as stored ({}); a parameter holds {MAX_PARAMETER_BYTES}: split it between components",
+                    args.file.display(),
+                    file.component,
+                    file.key,
+                    file.file,
+                    file.body.len(),
+                    if file.key == "manifests_file" { "one line of JSON per document" } else { "as written" },
+                );
+            }
+        }
+        let (version, removed) = if args.dry_run {
+            (None, Vec::new())
         } else {
-            let answer = aws_sdk_ssm::Client::new(&sdk)
-                .put_parameter()
-                .name(&parameter)
-                .description(format!(
-                    "revscale thresholds for stack {}, from revscale config push",
-                    stack.name
-                ))
-                .value(&text)
-                .r#type(ParameterType::String)
-                .overwrite(true)
-                // Standard (free) up to 4 KB, advanced beyond: a long config still fits.
-                .tier(ParameterTier::IntelligentTiering)
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", aws_sdk_ssm::error::DisplayErrorContext(&e)))
-                .with_context(|| format!("cannot write {parameter}"))?;
-            Some(answer.version)
+            let ssm = aws_sdk_ssm::Client::new(&sdk);
+            // The configuration being replaced keeps its files until the next push: a
+            // function starting now may have read it a moment ago.
+            let previous = revscale_aws::runtime_config::read_pushed(&ssm, &parameter).await;
+            // The files first, the configuration naming them last: a function never
+            // finds a configuration whose files are not there yet.
+            for file in &upload.files {
+                put(
+                    &ssm,
+                    &file.parameter,
+                    &file.body,
+                    format!("revscale: components.{}.driver.{} ({}) of {parameter}", file.component, file.key, file.file),
+                )
+                .await?;
+            }
+            let version = put(
+                &ssm,
+                &parameter,
+                &upload.text,
+                format!("revscale thresholds for stack {}, from revscale config push", stack.name),
+            )
+            .await?;
+            let removed = match previous {
+                Ok(previous) => {
+                    let keep: Vec<&str> = upload
+                        .files
+                        .iter()
+                        .map(|f| f.parameter.as_str())
+                        .chain(previous.iter().flat_map(|p| p.files.keys().map(String::as_str)))
+                        .collect();
+                    remove_files_except(&ssm, &parameter, &keep).await.unwrap_or_else(|e| {
+                        eprintln!("note: the files of earlier pushes were not removed: {e:#}");
+                        Vec::new()
+                    })
+                }
+                // Which files it named is not known: none is removed.
+                Err(e) => {
+                    eprintln!("note: the files of earlier pushes were not removed ({e})");
+                    Vec::new()
+                }
+            };
+            (Some(version), removed)
         };
+        let files: Vec<&str> = upload.files.iter().map(|f| f.parameter.as_str()).collect();
         if args.json {
             let out = serde_json::json!({
                 "stack": stack.name, "parameter": parameter, "version": version,
-                "uploaded": version.is_some(), "notes": notes,
+                "uploaded": version.is_some(), "files": files, "removed": removed, "notes": notes,
             });
             println!("{out}");
         } else {
@@ -94,6 +133,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     args.file.display(),
                     stack.name
                 ),
+            }
+            for file in &files {
+                println!("  with {file}");
+            }
+            for file in &removed {
+                println!("  removed {file} (no configuration names it any more)");
             }
             for note in &notes {
                 println!("note: {note}");
@@ -179,55 +224,150 @@ pub fn check_against(config: &Config, stack: &Stack) -> anyhow::Result<Vec<Strin
     Ok(notes)
 }
 
-/// The text to upload: without whole-line comments when that changes nothing (a
-/// standard parameter holds 4 KB, and the shipped file's comments alone are 3 KB),
-/// else as written.
-fn compact(text: &str, config: &Config) -> String {
-    let text = &with_templates(text, config);
+/// Writes one parameter (standard up to 4 KB, advanced beyond) and returns its version.
+async fn put(ssm: &aws_sdk_ssm::Client, name: &str, value: &str, description: String) -> anyhow::Result<i64> {
+    let answer = ssm
+        .put_parameter()
+        .name(name)
+        .description(description)
+        .value(value)
+        .r#type(ParameterType::String)
+        .overwrite(true)
+        .tier(ParameterTier::IntelligentTiering)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_ssm::error::DisplayErrorContext(&e)))
+        .with_context(|| format!("cannot write {name}"))?;
+    Ok(answer.version)
+}
+
+/// Deletes the files stored under `parameter` that are not in `keep`; returns them.
+async fn remove_files_except(
+    ssm: &aws_sdk_ssm::Client,
+    parameter: &str,
+    keep: &[&str],
+) -> anyhow::Result<Vec<String>> {
+    let path = revscale_aws::runtime_config::files_path(parameter);
+    let mut stale = Vec::new();
+    let mut next = None;
+    loop {
+        let page = ssm
+            .get_parameters_by_path()
+            .path(path.trim_end_matches('/'))
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_ssm::error::DisplayErrorContext(&e)))?;
+        stale.extend(
+            page.parameters
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| p.name)
+                .filter(|name| name.starts_with(&path) && !keep.contains(&name.as_str())),
+        );
+        next = page.next_token;
+        if next.is_none() {
+            break;
+        }
+    }
+    for names in stale.chunks(10) {
+        ssm.delete_parameters()
+            .set_names(Some(names.to_vec()))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_ssm::error::DisplayErrorContext(&e)))?;
+    }
+    Ok(stale)
+}
+
+/// What `config push` uploads: the configuration, and each file it names in a
+/// parameter of its own.
+#[derive(Debug)]
+struct Upload {
+    text: String,
+    files: Vec<StoredFile>,
+}
+
+/// A file a configuration names (a workload's manifests, a CloudFormation template),
+/// as stored: its component and key, the name it had, its parameter and its body.
+#[derive(Debug)]
+struct StoredFile {
+    component: String,
+    key: &'static str,
+    file: String,
+    parameter: String,
+    body: String,
+}
+
+/// The configuration in `text` as uploaded to `parameter`: each file it names replaced
+/// by the parameter the file is stored in, and without whole-line comments when that
+/// changes nothing (a standard parameter holds 4 KB, and the shipped file's comments
+/// alone are 3 KB).
+fn upload(text: &str, config: &Config, parameter: &str) -> Upload {
+    let (text, files) = with_stored_files(text, config, parameter);
     let stripped: String = text
         .lines()
         .filter(|line| !line.trim_start().starts_with('#') && !line.trim().is_empty())
         .map(|line| format!("{line}\n"))
         .collect();
-    match (Config::from_yaml(&stripped), Config::from_yaml(text)) {
+    let stored: std::collections::BTreeMap<String, String> =
+        files.iter().map(|f| (f.parameter.clone(), f.body.clone())).collect();
+    let as_read = |text: &str| {
+        let pushed = revscale_aws::runtime_config::Pushed {
+            text: text.to_string(),
+            version: 0,
+            files: stored.clone(),
+        };
+        pushed.config(parameter)
+    };
+    let text = match (as_read(&stripped), as_read(&text)) {
         (Ok(same), Ok(sent)) if same == sent => stripped,
-        _ => text.to_string(),
-    }
+        _ => text,
+    };
+    Upload { text, files }
 }
 
-/// `text` with each file it names (a CloudFormation template, a workload's
-/// manifests) carried in as its body (`template_body`, `manifests_body`): the
-/// functions read no file. Unchanged when it names none.
-fn with_templates(text: &str, config: &Config) -> String {
-    let named: Vec<_> = config
+/// `text` with each file it names (`template_file`, `manifests_file`) named by the
+/// parameter it is stored in, and those files as the configuration read them
+/// (manifests as one line of JSON per document: comments and indentation are most of a
+/// YAML manifest). Unchanged when it names none.
+fn with_stored_files(text: &str, config: &Config, parameter: &str) -> (String, Vec<StoredFile>) {
+    let files: Vec<StoredFile> = config
         .components
         .iter()
         .filter_map(|(id, c)| {
             let mut driver = c.driver.clone();
-            // Manifests are held as one line of JSON per document (the parameter holds
-            // 8 KB, and comments and indentation are most of a YAML manifest).
             let named = driver.as_kind_mut().named_file()?;
-            named.file.is_some().then(|| (id.to_string(), named.key, named.body_key, named.body.clone()))
+            let (file, body) = (named.file.clone()?, named.body.clone()?);
+            Some(StoredFile {
+                component: id.to_string(),
+                key: named.key,
+                parameter: revscale_aws::runtime_config::file_parameter(parameter, id.as_str(), &body),
+                file,
+                body,
+            })
         })
         .collect();
-    if named.is_empty() {
-        return text.to_string();
+    if files.is_empty() {
+        return (text.to_string(), files);
     }
-    let Ok(mut tree) = serde_norway::from_str::<serde_norway::Value>(text) else { return text.to_string() };
-    for (id, key, body_key, body) in named {
+    let Ok(mut tree) = serde_norway::from_str::<serde_norway::Value>(text) else {
+        return (text.to_string(), Vec::new());
+    };
+    for file in &files {
         if let Some(driver) = tree
             .get_mut("components")
-            .and_then(|c| c.get_mut(id.as_str()))
+            .and_then(|c| c.get_mut(file.component.as_str()))
             .and_then(|c| c.get_mut("driver"))
             .and_then(|d| d.as_mapping_mut())
         {
-            driver.remove(key);
-            if let Some(body) = body {
-                driver.insert(body_key.into(), body.into());
-            }
+            driver.insert(file.key.into(), file.parameter.clone().into());
         }
     }
-    serde_norway::to_string(&tree).unwrap_or_else(|_| text.to_string())
+    match serde_norway::to_string(&tree) {
+        Ok(text) => (text, files),
+        Err(_) => (text.to_string(), Vec::new()),
+    }
 }
 
 #[cfg(test)]
@@ -276,38 +416,56 @@ mod tests {
     }
 
     #[test]
-    fn comments_are_left_out_of_the_upload_and_the_configuration_stays_the_same() {
+    fn comments_are_left_out_of_the_upload_each_file_goes_to_its_own_parameter_and_the_configuration_stays_the_same()
+     {
         let text = revscale_engine::DEFAULT_CONFIG_YAML;
         let config = Config::from_yaml(text).unwrap();
-        let uploaded = compact(text, &config);
-        // The shipped manifests (Vault's, the TEE's, escrow's) take it past a standard
-        // parameter's 4 KB: it is an advanced one (IntelligentTiering).
-        assert!(uploaded.len() <= MAX_PARAMETER_BYTES, "fits the parameter: {} bytes", uploaded.len());
-        assert!(!uploaded.contains("manifests_file"), "the functions read no file");
-        // The same configuration, each workload's documents one line of JSON each.
-        let sent = Config::from_yaml(&uploaded).unwrap();
-        let documents = |c: &Config| -> Vec<serde_json::Value> {
-            c.components
-                .values()
-                .filter_map(|c| match &c.driver {
-                    revscale_engine::config::DriverSpec::KubernetesWorkload(w) => Some(w),
-                    _ => None,
-                })
-                .flat_map(|w| w.manifests().unwrap().into_iter().map(|m| m.object))
-                .collect()
+        let uploaded = upload(text, &config, "/revscale/rs/config");
+        assert!(uploaded.text.len() <= 4096, "a standard parameter holds it: {} bytes", uploaded.text.len());
+        assert!(!uploaded.text.contains("manifests_body") && !uploaded.text.contains("examples/"));
+        let stored: Vec<(&str, &str)> =
+            uploaded.files.iter().map(|f| (f.component.as_str(), f.file.as_str())).collect();
+        assert_eq!(
+            stored,
+            [
+                ("full_escrow", "examples/manifests/escrow.yaml"),
+                ("tee", "examples/manifests/tee.yaml"),
+                ("vault_ha", "examples/manifests/vault.yaml")
+            ]
+        );
+        for file in &uploaded.files {
+            assert!(file.parameter.starts_with(&format!("/revscale/rs/config/files/{}-", file.component)));
+            assert!(
+                uploaded.text.contains(&format!("manifests_file: {}", file.parameter)),
+                "{}",
+                file.parameter
+            );
+            assert!(file.body.len() <= MAX_PARAMETER_BYTES);
+        }
+        // What the functions read back is the file's configuration, deciding with the
+        // same ids; only the files' names differ.
+        let pushed = revscale_aws::runtime_config::Pushed {
+            text: uploaded.text.clone(),
+            version: 1,
+            files: uploaded.files.iter().map(|f| (f.parameter.clone(), f.body.clone())).collect(),
         };
-        assert_eq!(documents(&sent).len(), 8);
-        assert_eq!(documents(&sent), documents(&config));
-        // It decides with the same ids as the file; only the file names are gone.
+        let sent = pushed.config("/revscale/rs/config").unwrap();
         assert_eq!(sent.fingerprint, config.fingerprint);
-        let without_file_names = |mut c: Config| {
-            for component in c.components.values_mut() {
-                if let Some(named) = component.driver.as_kind_mut().named_file() {
-                    named.file.take();
-                }
-            }
-            c
+        assert_eq!(sent.without_file_names(), config.clone().without_file_names());
+        // Another manifest, another parameter; the others keep theirs. A comment is
+        // no change.
+        let changed = |from: &str, to: &str| {
+            let read = |f: &str| revscale_engine::config::shipped_file(f).map(|t| t.replace(from, to));
+            let changed = Config::from_yaml_reading(text, &read).unwrap();
+            upload(text, &changed, "/revscale/rs/config")
+                .files
+                .into_iter()
+                .map(|f| f.parameter)
+                .collect::<Vec<_>>()
         };
-        assert_eq!(sent, without_file_names(config));
+        let before: Vec<_> = uploaded.files.iter().map(|f| f.parameter.clone()).collect();
+        let after = changed("ui = true", "ui = false");
+        assert_eq!((&before[..2], before[2] != after[2]), (&after[..2], true));
+        assert_eq!(changed("# Headless", "# Headless, and"), before);
     }
 }

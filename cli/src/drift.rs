@@ -120,21 +120,21 @@ async fn stack_config(
     // The pushed configuration, if any; a parameter never pushed means the file. Any
     // other failure (no permission) is said, never replaced by the local file.
     let name = stack.output("ConfigParameterName")?;
-    let pushed = match aws_sdk_ssm::Client::new(sdk).get_parameter().name(&name).send().await {
-        Ok(out) => out.parameter.and_then(|p| p.value),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => {
-            eprintln!("note: nothing pushed to {name} yet: the stack runs the file");
-            None
-        }
+    let pushed = match revscale_aws::runtime_config::read_pushed(&aws_sdk_ssm::Client::new(sdk), &name).await
+    {
+        Ok(pushed) => pushed,
         Err(e) => {
-            return Err(anyhow::anyhow!("{}", aws_sdk_ssm::error::DisplayErrorContext(&e))).with_context(
-                || format!("cannot read the stack's configuration {name} (needs ssm:GetParameter)"),
+            return Err(anyhow::anyhow!("{e}")).context(
+                "cannot read the stack's configuration (needs ssm:GetParameter and ssm:GetParameters)",
             );
         }
     };
+    if pushed.is_none() {
+        eprintln!("note: nothing pushed to {name} yet: the stack runs the file");
+    }
     let config = match pushed {
-        Some(text) => {
-            Config::from_yaml(&text).map_err(|e| anyhow::anyhow!("the stack's pushed configuration: {e}"))?
+        Some(pushed) => {
+            pushed.config(&name).map_err(|e| anyhow::anyhow!("the stack's pushed configuration: {e}"))?
         }
         None => crate::load_config(file)?,
     };

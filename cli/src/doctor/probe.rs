@@ -432,17 +432,17 @@ impl Probe<'_> {
             Err(e) => return (None, vec![Check::fail("config", "configuration", e.to_string())]),
         };
         let mut out = Vec::new();
-        let pushed = match aws_sdk_ssm::Client::new(self.sdk).get_parameter().name(&name).send().await {
-            Ok(p) => p.parameter.and_then(|p| p.value),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => None,
-            Err(e) => {
-                out.push(
-                    Check::skip("config", format!("configuration {name}"), aws_error(e))
-                        .fix("allow ssm:GetParameter on it to the caller"),
-                );
-                return (local.and_then(|(_, text)| crate::parse_config(text, "local").ok()), out);
-            }
-        };
+        let pushed =
+            match revscale_aws::runtime_config::read_pushed(&aws_sdk_ssm::Client::new(self.sdk), &name).await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    out.push(Check::skip("config", format!("configuration {name}"), e.to_string()).fix(
+                        "allow ssm:GetParameter on it, and ssm:GetParameters on its files, to the caller",
+                    ));
+                    return (local.and_then(|(_, text)| crate::parse_config(text, "local").ok()), out);
+                }
+            };
         let deployed = match &pushed {
             None => {
                 out.push(
@@ -455,7 +455,7 @@ impl Probe<'_> {
                 );
                 None
             }
-            Some(text) => match crate::parse_config(text, &name) {
+            Some(pushed) => match pushed.config(&name) {
                 Err(e) => {
                     out.push(
                         Check::fail(
@@ -487,7 +487,7 @@ impl Probe<'_> {
                             .fix("fix the file, then revscale config push <file> --stack <stack>"),
                         ),
                     }
-                    Some((text.clone(), config))
+                    Some((pushed.text.clone(), config))
                 }
             },
         };
@@ -504,7 +504,8 @@ impl Probe<'_> {
                     "no valid pushed configuration to compare with",
                 ),
                 (Some((pushed_text, pushed)), Ok(local_config)) => {
-                    if local_config == *pushed {
+                    // Where the files were read from (a path, a parameter) is no difference.
+                    if local_config.clone().without_file_names() == pushed.clone().without_file_names() {
                         Check::pass("config", format!("{file} against the stack's"), "the same")
                     } else {
                         Check::warn(

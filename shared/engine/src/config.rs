@@ -345,6 +345,18 @@ impl Config {
         validate(raw)
     }
 
+    /// The configuration without where its files were read from (a path beside the
+    /// file, the parameter `config push` stored one in): the same configuration either
+    /// way, as its fingerprint already says.
+    pub fn without_file_names(mut self) -> Config {
+        for component in self.components.values_mut() {
+            if let Some(named) = component.driver.as_kind_mut().named_file() {
+                named.file.take();
+            }
+        }
+        self
+    }
+
     pub fn default_config() -> Result<Config, ConfigError> {
         Self::from_yaml(DEFAULT_CONFIG_YAML)
     }
@@ -863,12 +875,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
 fn fingerprint(config: &Config) -> [u8; 32] {
     // Where a file was read from is no part of the configuration: the file and the
     // pushed copy that carries its text (`revscale config push`) decide alike.
-    let mut canonical = config.clone();
-    for component in canonical.components.values_mut() {
-        if let Some(named) = component.driver.as_kind_mut().named_file() {
-            named.file.take();
-        }
-    }
+    let canonical = config.clone().without_file_names();
     // Serialising plain data cannot fail; an empty buffer would still be deterministic.
     let canonical = serde_json::to_vec(&canonical).unwrap_or_default();
     Sha256::digest(&canonical).into()

@@ -376,12 +376,8 @@ fn the_runway_example_is_the_shipped_configuration_plus_a_runway_section_and_not
         Some(revscale_engine::runway::RunwayConfig { min_months: 12, monthly_fixed_burn: eur(50_000) })
     );
     // The same components, but for where each names its manifests from.
-    let without_file_names = |mut c: Config| {
-        for component in c.components.values_mut() {
-            if let Some(named) = component.driver.as_kind_mut().named_file() {
-                named.file.take();
-            }
-        }
+    let without_file_names = |c: Config| {
+        let c = c.without_file_names();
         (c.levels, c.components)
     };
     assert_eq!(without_file_names(guarded), without_file_names(shipped));
