@@ -37,7 +37,9 @@ It follows the API's conventions where the kubernetes_workload driver leans on t
 EKS access entries, which moto does not implement, are answered here too (the router
 sends EKS's `/clusters/NAME/access-entries...` calls): CreateAccessEntry (a second one for
 a principal is a 409 `ResourceInUseException`, as EKS answers) and AssociateAccessPolicy
-(associating a policy again replaces its scope), in the shapes of botocore's EKS model.
+(associating a policy again replaces its scope), ListAssociatedAccessPolicies and
+DisassociateAccessPolicy, in the shapes of botocore's EKS model. `access_calls` lists
+each call answered ("Operation principal [policy]").
 Deleting a cluster in moto drops its entries. `GET /_kubernetes` lists them under
 `access_entries`: {cluster: {principal: {policy: scope}}}.
 
@@ -82,7 +84,9 @@ namespaces = {"default", "kube-system", "ledger", "vault", "tee"}
 hpas = {}
 # cluster -> principal ARN -> policy ARN -> access scope
 access_entries = {}
-ACCESS_ENTRIES = re.compile(r"^/clusters/([^/]+)/access-entries(?:/([^/]+)/access-policies)?$")
+ACCESS_ENTRIES = re.compile(r"^/clusters/([^/]+)/access-entries(?:/([^/]+)/access-policies(?:/([^/]+))?)?$")
+# Each access-entry call answered, as "Operation principal [policy]".
+access_calls = []
 deleted = []
 requests_seen = {"accepted": 0, "unauthorized": 0, "applied": 0, "dry_runs": 0}
 next_version = [5000]
@@ -182,7 +186,8 @@ async def control(request):
         for (ns, plural, name), w in sorted(workloads.items())
     ]
     return web.json_response({"workloads": listing, "objects": sorted(objects), "deleted": deleted,
-                              "access_entries": access_entries, "requests": requests_seen})
+                              "access_entries": access_entries, "access_calls": access_calls,
+                              "requests": requests_seen})
 
 
 def eks_error(code, error_type, message):
@@ -190,15 +195,34 @@ def eks_error(code, error_type, message):
 
 
 async def access_entry_call(request):
-    """CreateAccessEntry or AssociateAccessPolicy, or None for another EKS call."""
+    """CreateAccessEntry, ListAssociatedAccessPolicies, AssociateAccessPolicy or
+    DisassociateAccessPolicy, or None for another EKS call."""
     # The principal ARN is one path segment, its "/" escaped: match before unescaping.
-    match = ACCESS_ENTRIES.match(request.rel_url.raw_path) if request.method == "POST" else None
-    if not match:
+    match = ACCESS_ENTRIES.match(request.rel_url.raw_path)
+    if not match or request.method not in ("POST", "GET", "DELETE"):
         return None
     cluster, principal = match.group(1), match.group(2) and unquote(match.group(2))
+    policy_in_path = match.group(3) and unquote(match.group(3))
     body = json.loads(await request.read() or b"{}")
     now = time.time()
+    if request.method == "GET" and principal is not None and policy_in_path is None:
+        access_calls.append(f"ListAssociatedAccessPolicies {principal}")
+        if principal not in access_entries.get(cluster, {}):
+            return eks_error(404, "ResourceNotFoundException", "The specified principalArn could not be found.")
+        return web.json_response({"clusterName": cluster, "principalArn": principal, "associatedAccessPolicies": [
+            {"policyArn": policy, "accessScope": scope, "associatedAt": now, "modifiedAt": now}
+            for policy, scope in access_entries[cluster][principal].items()]})
+    if request.method == "DELETE" and policy_in_path is not None:
+        access_calls.append(f"DisassociateAccessPolicy {principal} {policy_in_path}")
+        policies = access_entries.get(cluster, {}).get(principal)
+        if policies is None or policy_in_path not in policies:
+            return eks_error(404, "ResourceNotFoundException", "The specified policy is not associated.")
+        del policies[policy_in_path]
+        return web.json_response({})
+    if request.method != "POST" or policy_in_path is not None:
+        return None
     if principal is None:
+        access_calls.append(f"CreateAccessEntry {body.get('principalArn', '')}")
         principal = body.get("principalArn", "")
         entries = access_entries.setdefault(cluster, {})
         if principal in entries:
@@ -213,6 +237,7 @@ async def access_entry_call(request):
     if principal not in entries:
         return eks_error(404, "ResourceNotFoundException", f"The specified principalArn could not be found.")
     policy, scope = body.get("policyArn"), body.get("accessScope")
+    access_calls.append(f"AssociateAccessPolicy {principal} {policy}")
     if not policy or not scope or scope.get("type") not in ("cluster", "namespace"):
         return eks_error(400, "InvalidParameterException", "policyArn and accessScope are required")
     entries[principal][policy] = scope

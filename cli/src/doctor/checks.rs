@@ -626,6 +626,10 @@ impl Place {
     }
 }
 
+/// The EKS actions authorised on an access entry, not on the cluster.
+const ON_ACCESS_ENTRY: &[&str] =
+    &["eks:ListAssociatedAccessPolicies", "eks:AssociateAccessPolicy", "eks:DisassociateAccessPolicy"];
+
 /// An id AWS generates (a node group's, an Auto Scaling group's, a stack's): any
 /// matches the policies' `*`.
 const SOME_ID: &str = "00000000-0000-0000-0000-000000000000";
@@ -633,10 +637,13 @@ const SOME_ID: &str = "00000000-0000-0000-0000-000000000000";
 /// What the provisioner's policy must allow for one component: its kind's actions on
 /// the component's own resource, with the tags revscale puts and finds there as
 /// condition keys (the template scopes every statement so), and `iam:PassRole` on the
-/// role the kind hands to its service. Empty for a kind that calls nothing.
+/// role the kind hands to its service. A cluster's access entries are simulated as
+/// EKS authorises them: on an access entry with the policy associated, and creating
+/// one for the provisioner's own role (`role`). Empty for a kind that calls nothing.
 pub fn simulations(
     spec: &revscale_engine::drivers::DriverSpec,
     actions: &[&str],
+    role: &str,
     place: &Place,
     stack: &str,
     id: &str,
@@ -704,7 +711,34 @@ pub fn simulations(
         ("aws:TagKeys".to_string(), vec!["revscale:managed".to_string(), STACK_TAG.to_string()]),
     ];
     let mut out = Vec::new();
-    let own: Vec<String> = actions.iter().filter(|a| **a != "iam:PassRole").map(|a| a.to_string()).collect();
+    let mut own: Vec<String> =
+        actions.iter().filter(|a| **a != "iam:PassRole").map(|a| a.to_string()).collect();
+    if let DriverSpec::EksCluster(cluster) = spec {
+        let cluster_arn = place.arn("eks", &format!("cluster/{}", cluster.cluster_name));
+        let on_entry: Vec<String> =
+            own.iter().filter(|a| ON_ACCESS_ENTRY.contains(&a.as_str())).cloned().collect();
+        if !on_entry.is_empty() {
+            let entry =
+                format!("access-entry/{}/role/{}/revscale/{SOME_ID}", cluster.cluster_name, place.account);
+            let policy = revscale_aws::drivers::eks_cluster::policy_arn(
+                Some(&cluster_arn),
+                revscale_aws::drivers::eks_cluster::EDIT_POLICY,
+            );
+            out.push(Simulation {
+                actions: on_entry,
+                resources: vec![place.arn("eks", &entry)],
+                context: vec![("eks:policyArn".into(), one(&policy))],
+            });
+        }
+        if own.iter().any(|a| a == "eks:CreateAccessEntry") {
+            out.push(Simulation {
+                actions: vec!["eks:CreateAccessEntry".into()],
+                resources: vec![cluster_arn],
+                context: vec![("eks:principalArn".into(), one(role))],
+            });
+        }
+        own.retain(|a| a != "eks:CreateAccessEntry" && !ON_ACCESS_ENTRY.contains(&a.as_str()));
+    }
     if let Some(resource) = resource
         && !own.is_empty()
     {
@@ -1059,7 +1093,8 @@ mod tests {
                 ..Default::default()
             },
         );
-        let sims = simulations(&spec, &["eks:CreateNodegroup", "iam:PassRole"], &place, "rs", "k8s_workers");
+        let sims =
+            simulations(&spec, &["eks:CreateNodegroup", "iam:PassRole"], ROLE, &place, "rs", "k8s_workers");
         assert_eq!(sims.len(), 2);
         assert_eq!(sims[0].actions, ["eks:CreateNodegroup"]);
         assert_eq!(
@@ -1082,12 +1117,49 @@ mod tests {
             revscale_engine::drivers::DriverSpec::SsmFlag(revscale_engine::drivers::ssm_flag::SsmFlag {
                 parameter_name: "/revscale/flags/x".into(),
             });
-        let sims = simulations(&flag, &["ssm:PutParameter"], &place, "rs", "x");
+        let sims = simulations(&flag, &["ssm:PutParameter"], ROLE, &place, "rs", "x");
         assert_eq!(sims[0].resources, ["arn:aws:ssm:eu-west-1:123456789012:parameter/revscale/flags/x"]);
         let gov =
             Place::from_arn("arn:aws-us-gov:sts::123456789012:assumed-role/R/s", "us-gov-west-1").unwrap();
         assert_eq!(gov.partition, "aws-us-gov");
         assert_eq!(Place::from_arn("not an arn", "eu-west-1"), None);
+    }
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/rs-ProvisionFunctionRole-X";
+
+    #[test]
+    fn a_clusters_access_entry_actions_are_simulated_on_an_entry_and_creating_one_for_the_provisioner() {
+        let place = Place::from_arn("arn:aws-cn:iam::123456789012:user/alice", "cn-north-1").unwrap();
+        let spec = revscale_engine::drivers::DriverSpec::EksCluster(revscale_engine::drivers::EksCluster {
+            cluster_name: "revscale".into(),
+            role_arn: "arn:aws-cn:iam::123456789012:role/cluster".into(),
+            ..Default::default()
+        });
+        let actions = revscale_aws::drivers::iam_actions(&spec);
+        let sims = simulations(&spec, actions, ROLE, &place, "rs", "eks_control_plane");
+        let on = |action: &str| sims.iter().find(|s| s.actions.iter().any(|a| a == action)).unwrap();
+        let entry = on("eks:AssociateAccessPolicy");
+        assert_eq!(
+            entry.actions,
+            ["eks:ListAssociatedAccessPolicies", "eks:AssociateAccessPolicy", "eks:DisassociateAccessPolicy"]
+        );
+        assert!(
+            entry.resources[0].starts_with("arn:aws-cn:eks:cn-north-1:123456789012:access-entry/revscale/")
+        );
+        assert_eq!(
+            entry.context,
+            [(
+                "eks:policyArn".to_string(),
+                vec!["arn:aws-cn:eks::aws:cluster-access-policy/AmazonEKSEditPolicy".to_string()]
+            )]
+        );
+        let create = on("eks:CreateAccessEntry");
+        assert_eq!(create.actions, ["eks:CreateAccessEntry"]);
+        assert_eq!(create.context, [("eks:principalArn".to_string(), vec![ROLE.to_string()])]);
+        let cluster = on("eks:CreateCluster");
+        assert_eq!(cluster.resources, ["arn:aws-cn:eks:cn-north-1:123456789012:cluster/revscale"]);
+        assert!(!cluster.actions.iter().any(|a| a.contains("Access")), "{:?}", cluster.actions);
+        assert_eq!(on("iam:PassRole").resources, ["arn:aws-cn:iam::123456789012:role/cluster"]);
     }
 
     #[test]

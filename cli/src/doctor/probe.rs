@@ -578,7 +578,7 @@ impl Probe<'_> {
             let mut results = Vec::new();
             let mut failed = None;
             for simulation in
-                checks::simulations(&component.driver, actions, place, &self.stack.name, id.as_str())
+                checks::simulations(&component.driver, actions, role, place, &self.stack.name, id.as_str())
             {
                 match iam.simulate(role, &simulation).await {
                     Ok(r) => results.extend(r),
