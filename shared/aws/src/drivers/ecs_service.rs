@@ -18,7 +18,7 @@ use revscale_engine::drivers::EcsService;
 use revscale_engine::model::{Capacity, ComponentState};
 use revscale_engine::ports::{Apply, DriverError, DriverStatus, Observed};
 
-use super::{AwsKind, Clients, is_code, missing, sdk_error, verify_component_tag};
+use super::{AwsKind, Clients, desired_count_for, is_code, missing, sdk_error, verify_component_tag};
 
 /// A service or cluster that is gone (or a service being deleted).
 const NOT_FOUND: &[&str] =
@@ -130,15 +130,6 @@ impl AwsKind for EcsService {
             Some(found) => service_observed(&found),
             None => Observed::absent("no service (deleted outside revscale?)"),
         })
-    }
-}
-
-/// The desiredCount `target` asks for: 0 for WARM and COLD, HOT's capacity (configured,
-/// else saved) for HOT; `None` when HOT has no count (never 0).
-pub fn desired_count_for(target: ComponentState, hot: Option<Capacity>) -> Option<u32> {
-    match target {
-        ComponentState::Hot => hot.map(|c| c.desired).filter(|n| *n > 0),
-        _ => Some(0),
     }
 }
 

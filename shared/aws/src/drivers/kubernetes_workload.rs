@@ -187,23 +187,14 @@ pub fn verify_component_label(
     spec: &KubernetesWorkload,
     workload: &Workload,
 ) -> Result<(), DriverError> {
-    let id = component.id.as_str();
-    match workload.metadata.labels.get(COMPONENT_TAG) {
-        Some(value) if value == id => Ok(()),
-        Some(value) => Err(DriverError::Rejected(format!(
-            "{id}: {} carries the label {COMPONENT_TAG}={value}, not {id}: is the configuration naming the \
-             right workload?",
-            spec.object()
-        ))),
-        None => Err(DriverError::Rejected(format!(
-            "{id}: {} has no {COMPONENT_TAG} label: label it (kubectl label -n {} {}/{} {COMPONENT_TAG}={id}): \
-             revscale switches only workloads whose label names their component",
-            spec.object(),
-            spec.namespace,
-            spec.workload_kind.as_str().to_lowercase(),
-            spec.name
-        ))),
-    }
+    let kubectl =
+        format!("-n {} {}/{}", spec.namespace, spec.workload_kind.as_str().to_lowercase(), spec.name);
+    super::verify_component_mark(
+        component,
+        &spec.object(),
+        workload.metadata.labels.get(COMPONENT_TAG).map(String::as_str),
+        &super::Mark::Label { kubectl },
+    )
 }
 
 /// The driver's error for an API error, naming the component and what to do.
@@ -420,17 +411,13 @@ impl Workloads<'_> {
 
     /// The replicas `target` asks for: 0, or HOT's (configured, else saved; never 0).
     fn replicas_for(&self, target: ComponentState, hot: Option<Capacity>) -> Result<i32, DriverError> {
-        let replicas = match target {
-            ComponentState::Hot => hot.map(|c| c.desired).filter(|n| *n > 0).ok_or_else(|| {
-                DriverError::Rejected(format!(
-                    "{}: no HOT replicas for {}: set replicas in the configuration, or let revscale see it \
-                     HOT once",
-                    self.component.id,
-                    self.spec.object()
-                ))
-            })?,
-            _ => 0,
-        };
+        let replicas = super::desired_count_for(target, hot).ok_or_else(|| {
+            DriverError::Rejected(format!(
+                "{}: no HOT replicas for {}: set replicas in the configuration, or let revscale see it HOT once",
+                self.component.id,
+                self.spec.object()
+            ))
+        })?;
         Ok(i32::try_from(replicas).unwrap_or(i32::MAX))
     }
 

@@ -24,7 +24,7 @@
 use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use revscale_engine::config::{Component, DriverSpec, Kind};
 use revscale_engine::drivers::{COMPONENT_TAG, MANAGED_TAG, STACK_TAG};
-use revscale_engine::model::ComponentState;
+use revscale_engine::model::{Capacity, ComponentState};
 use revscale_engine::ports::{Apply, ComponentDriver, DriverError, DriverStatus, Observed};
 use revscale_engine::with_driver_spec;
 
@@ -265,18 +265,59 @@ pub fn verify_component_tag<'a>(
     component: &Component,
     tags: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<(), DriverError> {
+    let value = tags.into_iter().find(|(key, _)| *key == COMPONENT_TAG).map(|(_, value)| value);
+    verify_component_mark(component, &Kind::resource(component.driver.as_kind()), value, &Mark::Tag)
+}
+
+/// How a resource names the component it belongs to.
+pub enum Mark {
+    /// An AWS resource's tag (the stack's IAM policy requires it too).
+    Tag,
+    /// A Kubernetes object's label; the `kubectl label` arguments that set it
+    /// (`-n vault statefulset/vault`).
+    Label { kubectl: String },
+}
+
+/// The one rule for tags and labels alike: `resource` is switched only when its
+/// `revscale-component` names `component`; missing or naming another, it is refused,
+/// saying how to mark it.
+pub fn verify_component_mark(
+    component: &Component,
+    resource: &str,
+    value: Option<&str>,
+    mark: &Mark,
+) -> Result<(), DriverError> {
     let id = component.id.as_str();
-    let resource = Kind::resource(component.driver.as_kind());
-    match tags.into_iter().find(|(key, _)| *key == COMPONENT_TAG) {
-        Some((_, value)) if value == id => Ok(()),
-        Some((_, value)) => Err(DriverError::Rejected(format!(
-            "{id}: {resource} carries {COMPONENT_TAG}={value}, not {id}: is the configuration naming the \
-             right resource?"
+    let (carries, thing) = match mark {
+        Mark::Tag => ("", "resource"),
+        Mark::Label { .. } => ("the label ", "workload"),
+    };
+    match value {
+        Some(value) if value == id => Ok(()),
+        Some(value) => Err(DriverError::Rejected(format!(
+            "{id}: {resource} carries {carries}{COMPONENT_TAG}={value}, not {id}: is the configuration naming the \
+             right {thing}?"
         ))),
-        None => Err(DriverError::Rejected(format!(
-            "{id}: {resource} has no {COMPONENT_TAG} tag: tag it {COMPONENT_TAG}={id}: revscale switches \
-             only resources whose tag names their component (the stack's IAM policy requires the tag)"
-        ))),
+        None => Err(DriverError::Rejected(match mark {
+            Mark::Tag => format!(
+                "{id}: {resource} has no {COMPONENT_TAG} tag: tag it {COMPONENT_TAG}={id}: revscale switches \
+                 only resources whose tag names their component (the stack's IAM policy requires the tag)"
+            ),
+            Mark::Label { kubectl } => format!(
+                "{id}: {resource} has no {COMPONENT_TAG} label: label it (kubectl label {kubectl} {COMPONENT_TAG}={id}): \
+                 revscale switches only workloads whose label names their component"
+            ),
+        })),
+    }
+}
+
+/// The count `target` asks for, of tasks or replicas alike: 0 for WARM and COLD, HOT's
+/// capacity (configured, else saved) for HOT; `None` when HOT has no count (never 0:
+/// that would be WARM by another name).
+pub fn desired_count_for(target: ComponentState, hot: Option<Capacity>) -> Option<u32> {
+    match target {
+        ComponentState::Hot => hot.map(|c| c.desired).filter(|n| *n > 0),
+        _ => Some(0),
     }
 }
 
