@@ -380,6 +380,16 @@ async fn config_push_refuses_a_workload_an_hpa_scales_or_that_is_not_labelled_fo
         out.contains("components.api.driver: api: Deployment shop/api has no revscale-component label"),
         "{out}"
     );
+    // `config validate --stack` finds the same, and so uploads nothing either; without
+    // --stack it checks the file alone, which is valid.
+    let o = revscale_command(&["config", "validate", file.to_str().unwrap(), "--stack", &name])
+        .env("REVSCALE_KUBERNETES_ENDPOINT", revscale_integration_tests::router_url())
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("shop/web-cpu scales Deployment shop/web"), "{}", text(&o));
+    let o = revscale(&["config", "validate", file.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains(": valid ("), "{}", text(&o));
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     assert!(ssm.get_parameter().name(&parameter).send().await.is_err(), "nothing was uploaded");
 }

@@ -16,16 +16,17 @@ use crate::stack::{Stack, Target};
 #[derive(clap::Args)]
 pub struct Args {
     /// The configuration to upload (checked first, as `config validate` does).
-    file: PathBuf,
+    pub file: PathBuf,
     #[command(flatten)]
-    target: Target,
-    /// Check the file against the stack and say what would be uploaded, without uploading.
+    pub target: Target,
+    /// Check the file against the stack and say what would be uploaded, without uploading
+    /// (what `config validate FILE --stack NAME` does).
     #[arg(long)]
-    dry_run: bool,
+    pub dry_run: bool,
     /// Print `{"stack", "parameter", "version", "uploaded", "files", "removed", "notes"}`
     /// instead of text.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {

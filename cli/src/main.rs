@@ -201,14 +201,22 @@ enum PendingCommand {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Check a configuration; print every problem with its key path.
+    /// Check a configuration; print every problem with its key path. With --stack (the
+    /// flag: REVSCALE_STACK alone keeps this offline), also against the deployed stack
+    /// and the account, as `config push --dry-run` does: the stack's parameters,
+    /// resources that must exist, and what a workload's first step would refuse (an
+    /// HPA, a missing label).
     Validate {
         /// The file to check [default: config/revenue_thresholds.yaml if it exists here,
         /// else the configuration built into revscale].
         file: Option<PathBuf>,
-        /// Print `{"file", "valid", "problems": [...]}` instead of text.
+        /// Print `{"file", "valid", "problems": [...]}` instead of text (with --stack,
+        /// what `config push --dry-run --json` prints).
         #[arg(long)]
         json: bool,
+        #[cfg(feature = "aws")]
+        #[command(flatten)]
+        target: stack::Target,
     },
     /// Validate a configuration against the deployed stack, then upload it: the
     /// functions load it at their next cold start.
@@ -224,6 +232,15 @@ fn main() -> ExitCode {
         Command::Forecast(args) => forecast::run(&args),
         #[cfg(feature = "aws")]
         Command::History { command } => history::run(&command),
+        #[cfg(feature = "aws")]
+        Command::Config { command: ConfigCommand::Validate { file, json, target } }
+            if target.stack.is_some() =>
+        {
+            validate_against_stack(file, target, json)
+        }
+        #[cfg(feature = "aws")]
+        Command::Config { command: ConfigCommand::Validate { file, json, .. } } => validate(file, json),
+        #[cfg(not(feature = "aws"))]
         Command::Config { command: ConfigCommand::Validate { file, json } } => validate(file, json),
         #[cfg(feature = "aws")]
         Command::Config { command: ConfigCommand::Push(args) } => config_push::run(&args),
@@ -328,6 +345,22 @@ pub fn config_text(path: Option<&PathBuf>) -> anyhow::Result<(String, String)> {
 
 /// Checks `file`, or the default file when it exists here, or the configuration built
 /// into revscale (what `simulate` runs with outside the repository).
+/// `config validate [FILE] --stack NAME`: the file's checks, then the stack's and the
+/// account's, uploading nothing.
+#[cfg(feature = "aws")]
+fn validate_against_stack(
+    file: Option<PathBuf>,
+    target: stack::Target,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let file = match file {
+        Some(file) => file,
+        None if std::path::Path::new(DEFAULT_CONFIG_PATH).is_file() => PathBuf::from(DEFAULT_CONFIG_PATH),
+        None => anyhow::bail!("name the file to check against the stack (no {DEFAULT_CONFIG_PATH} here)"),
+    };
+    config_push::run(&config_push::Args { file, target, dry_run: true, json })
+}
+
 fn validate(file: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     let (text, name) = config_text(file.as_ref())?;
     let result = parse_config(&text, &name);
