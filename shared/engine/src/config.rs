@@ -851,9 +851,16 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             _ => None,
         })
         .collect();
+    let creates_cluster = config.components.values().any(|c| matches!(c.driver, DriverSpec::EksCluster(_)));
     for component in config.components.values_mut() {
-        if let DriverSpec::EksCluster(cluster) = &mut component.driver {
-            cluster.workload_namespaces = namespaces.iter().cloned().collect();
+        match &mut component.driver {
+            DriverSpec::EksCluster(cluster) => {
+                cluster.workload_namespaces = namespaces.iter().cloned().collect()
+            }
+            DriverSpec::KubernetesWorkload(workload) => {
+                workload.access_namespaces = creates_cluster.then(|| namespaces.iter().cloned().collect());
+            }
+            _ => {}
         }
     }
     // A workload's manifests as one line of JSON per document, comments and layout
@@ -1414,6 +1421,15 @@ mod tests {
             panic!("not a cluster")
         };
         assert_eq!(cluster.workload_namespaces, ["escrow", "tee", "vault"]);
+        // Each workload keeps the same scope current at its own steps.
+        let DriverSpec::KubernetesWorkload(vault) = &c.components[&ComponentId::new("vault_ha")].driver
+        else {
+            panic!("not a workload")
+        };
+        assert_eq!(
+            vault.access_namespaces.as_deref(),
+            Some(&["escrow".to_string(), "tee".into(), "vault".into()][..])
+        );
         // Derived, not configured: not written, not in the fingerprint.
         assert!(!serde_json::to_string(cluster).unwrap().contains("workload_namespaces"));
         let e = Config::from_yaml(&DEFAULT_CONFIG_YAML.replace(

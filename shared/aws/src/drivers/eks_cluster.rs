@@ -64,12 +64,14 @@ impl ClusterAccess {
 /// Gives revscale's roles their access entries on `spec`'s cluster (ACTIVE, its ARN
 /// `cluster_arn`), each policy scoped to the workloads' namespaces; with no workload
 /// left, takes the policy away. Reads first: a step with nothing to change writes
-/// nothing. An entry made by hand is kept, and so are policies revscale does not give.
+/// nothing (and answers false). An entry made by hand is kept, and so are policies
+/// revscale does not give.
 pub async fn grant_access(
     aws: &Clients,
     spec: &EksCluster,
     cluster_arn: Option<&str>,
-) -> Result<(), DriverError> {
+) -> Result<bool, DriverError> {
+    let mut changed = false;
     let mut namespaces = spec.workload_namespaces.clone();
     namespaces.sort();
     namespaces.dedup();
@@ -110,6 +112,7 @@ pub async fn grant_access(
                     .principal_arn(role)
                     .send()
                     .await;
+                changed = true;
                 match created {
                     Ok(_) => None,
                     // Made a moment ago by another step: its policy is set below.
@@ -122,6 +125,7 @@ pub async fn grant_access(
         match scope_now {
             Some(current) if current == namespaces => {}
             Some(_) if namespaces.is_empty() => {
+                changed = true;
                 aws.eks
                     .disassociate_access_policy()
                     .cluster_name(&spec.cluster_name)
@@ -134,6 +138,7 @@ pub async fn grant_access(
             None if namespaces.is_empty() => {}
             // Associating again replaces the scope.
             _ => {
+                changed = true;
                 let scope = AccessScope::builder()
                     .r#type(AccessScopeType::Namespace)
                     .set_namespaces(Some(namespaces.clone()))
@@ -150,7 +155,28 @@ pub async fn grant_access(
             }
         }
     }
-    Ok(())
+    Ok(changed)
+}
+
+/// [`grant_access`] from a workload's step on the cluster revscale created (named
+/// `cluster_name`), with the configuration's `namespaces`: whether anything changed.
+/// Nothing when the cluster is not there or not ACTIVE (the step then fails for that
+/// reason).
+pub async fn keep_access_current(
+    aws: &Clients,
+    cluster_name: &str,
+    namespaces: &[String],
+) -> Result<bool, DriverError> {
+    let Some(found) = cluster(aws, cluster_name).await? else { return Ok(false) };
+    if found.status != Some(ClusterStatus::Active) {
+        return Ok(false);
+    }
+    let spec = EksCluster {
+        cluster_name: cluster_name.to_string(),
+        workload_namespaces: namespaces.to_vec(),
+        ..EksCluster::default()
+    };
+    grant_access(aws, &spec, found.arn.as_deref()).await
 }
 
 /// The cluster as EKS describes it, or `None` when it does not exist.
@@ -275,7 +301,6 @@ mod tests {
         use wiremock::{Mock, MockServer, ResponseTemplate};
 
         use super::super::*;
-        use crate::drivers::AwsDrivers;
 
         const ROLE: &str = "arn:aws-cn:iam::111122223333:role/revscale-provision";
         const CLUSTER_ARN: &str = "arn:aws-cn:eks:cn-north-1:111122223333:cluster/revscale";
@@ -283,16 +308,10 @@ mod tests {
         const EDIT_IN_CHINA: &str = "arn:aws-cn:eks::aws:cluster-access-policy/AmazonEKSEditPolicy";
 
         fn clients(server: &MockServer) -> Clients {
-            let sdk = aws_config::SdkConfig::builder()
-                .behavior_version(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new("cn-north-1"))
-                .endpoint_url(server.uri())
-                .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-                    aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test"),
-                ))
-                .build();
-            let access = ClusterAccess { provisioner: Some(ROLE.into()), evaluator: None };
-            AwsDrivers::new(&sdk).with_cluster_access(access).clients
+            crate::drivers::clients_at(
+                &server.uri(),
+                ClusterAccess { provisioner: Some(ROLE.into()), evaluator: None },
+            )
         }
 
         fn spec(namespaces: &[&str]) -> EksCluster {

@@ -755,12 +755,29 @@ pub async fn labelled_workloads(api: &KubeClient) -> Result<Vec<Labelled>, KubeE
 
 impl AwsKind for KubernetesWorkload {
     /// The Kubernetes permissions are the cluster's (the access entry's policy), not
-    /// IAM's: IAM grants only reading the cluster's endpoint.
+    /// IAM's: IAM grants only reading the cluster's endpoint. On the cluster revscale
+    /// creates, its steps also keep the roles' access entries current, with the
+    /// actions the `eks_cluster` component's kind lists (it is in the same
+    /// configuration whenever they are called).
     fn iam_actions(&self) -> &'static [&'static str] {
         &["eks:DescribeCluster"]
     }
 
     async fn apply(&self, aws: &Clients, request: &Apply<'_>) -> Result<(), DriverError> {
+        // On the cluster revscale created, the roles' access first: a workload in a
+        // namespace added since the cluster's last step is covered before its first
+        // call. EKS applies a new scope within seconds, so the step is retried (as a
+        // transient error, by the state machine's Retry), not sent now to a 403.
+        if let Some(namespaces) = &self.access_namespaces
+            && super::eks_cluster::keep_access_current(aws, &self.cluster_name, namespaces).await?
+        {
+            return Err(DriverError::Transient(format!(
+                "{}: revscale's roles' access entries on EKS cluster {} now cover {}: retried once EKS applies them",
+                request.component.id,
+                self.cluster_name,
+                namespaces.join(", ")
+            )));
+        }
         let api = cluster_api(aws, request.component, self).await?;
         Workloads { api: &api, spec: self, component: request.component }
             .apply(request.target, request.hot_capacity())
@@ -806,7 +823,7 @@ mod tests {
     use super::*;
     use ComponentState::{Cold, Hot, Warm};
     use revscale_engine::drivers::kubernetes_workload::WorkloadKind;
-    use wiremock::matchers::{body_json, header, method, path};
+    use wiremock::matchers::{body_json, body_partial_json, header, method, path, path_regex};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const TOKEN: &str = "k8s-aws-v1.dGVzdA";
@@ -927,6 +944,70 @@ mod tests {
         match result {
             Err(DriverError::Rejected(why)) => why,
             other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    /// A workload on the cluster revscale created: its step first keeps the roles'
+    /// access entries current, and is retried (Transient) when it had to change them, before
+    /// any Kubernetes call; with nothing to change it goes on to the API.
+    #[tokio::test]
+    async fn a_workload_in_a_namespace_the_roles_scope_lacks_gets_it_added_and_is_retried_before_any_call() {
+        use crate::drivers::eks_cluster::ClusterAccess;
+        const ROLE: &str = "arn:aws-cn:iam::111122223333:role/revscale-provision";
+        const LIST: &str = r"^/clusters/revscale/access-entries/[^/]+/access-policies$";
+        let described = json!({"cluster": {"name": "revscale", "status": "ACTIVE",
+            "arn": "arn:aws-cn:eks:cn-north-1:111122223333:cluster/revscale",
+            "endpoint": "https://revscale.eks.example", "certificateAuthority": {"data": "bm90IGEgY2VydA=="}}});
+        let scoped = |namespaces: &[&str]| {
+            ResponseTemplate::new(200).set_body_json(json!({"associatedAccessPolicies": [{
+                "policyArn": "arn:aws-cn:eks::aws:cluster-access-policy/AmazonEKSEditPolicy",
+                "accessScope": {"type": "namespace", "namespaces": namespaces}}]}))
+        };
+        let spec = KubernetesWorkload {
+            access_namespaces: Some(vec!["tee".into(), "vault".into()]),
+            ..vault_spec()
+        };
+        let c = component(&spec);
+        for (scope, associations) in [(&["tee"][..], 1), (&["tee", "vault"][..], 0)] {
+            let server = MockServer::start().await;
+            Mock::given(method("GET"))
+                .and(path("/clusters/revscale"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(&described))
+                .mount(&server)
+                .await;
+            Mock::given(method("GET"))
+                .and(path_regex(LIST))
+                .respond_with(scoped(scope))
+                .expect(1)
+                .mount(&server)
+                .await;
+            Mock::given(method("POST"))
+                .and(path_regex(LIST))
+                .and(body_partial_json(json!({"accessScope": {"namespaces": ["tee", "vault"]}})))
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+                .expect(associations)
+                .mount(&server)
+                .await;
+            // The workload itself: gone, so a step that reaches the API is refused.
+            Mock::given(method("GET"))
+                .and(path("/apis/apps/v1/namespaces/vault/statefulsets/vault"))
+                .respond_with(status_object(404, "NotFound", "statefulsets.apps \"vault\" not found"))
+                .expect(1 - associations)
+                .mount(&server)
+                .await;
+            let aws = crate::drivers::clients_at(
+                &server.uri(),
+                ClusterAccess { provisioner: Some(ROLE.into()), evaluator: None },
+            );
+            let result =
+                AwsKind::apply(&spec, &aws, &Apply { component: &c, target: Warm, saved: None }).await;
+            match (associations, result) {
+                (1, Err(DriverError::Transient(why))) => {
+                    assert!(why.contains("now cover tee, vault"), "{why}")
+                }
+                (0, Err(DriverError::Rejected(why))) => assert!(why.contains("does not exist"), "{why}"),
+                (_, other) => panic!("scope {scope:?}: {other:?}"),
+            }
         }
     }
 

@@ -311,6 +311,23 @@ pub fn verify_component_mark(
     }
 }
 
+/// Clients whose AWS calls all go to `uri` (a wiremock server) in region cn-north-1,
+/// with test credentials, and whose Kubernetes calls go there too.
+#[cfg(test)]
+pub(crate) fn clients_at(uri: &str, access: eks_cluster::ClusterAccess) -> Clients {
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("cn-north-1"))
+        .endpoint_url(uri)
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test"),
+        ))
+        .build();
+    let vars = crate::env::from_pairs(&[(crate::kubernetes::TestEndpoint::VARIABLE, uri)]);
+    let endpoint = crate::kubernetes::TestEndpoint::from_vars(&vars).unwrap_or_else(|e| panic!("{e}"));
+    AwsDrivers::new(&sdk).with_cluster_access(access).with_kubernetes_endpoint(endpoint).clients
+}
+
 /// The count `target` asks for, of tasks or replicas alike: 0 for WARM and COLD, HOT's
 /// capacity (configured, else saved) for HOT; `None` when HOT has no count (never 0:
 /// that would be WARM by another name).

@@ -75,6 +75,13 @@ pub struct KubernetesWorkload {
     pub manifests_file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifests_body: Option<String>,
+    /// Filled in when the configuration is checked, if it creates the stack's cluster
+    /// (it has an `eks_cluster` component): the namespaces of all its workloads, which
+    /// revscale's roles' access entries are scoped to. The workload's own steps keep
+    /// that scope current, so one added in a new namespace is covered before its first
+    /// call; the cluster's own next step may be months away.
+    #[serde(skip)]
+    pub access_namespaces: Option<Vec<String>>,
 }
 
 /// The kinds a component's manifests may hold, with their API version and the plural
