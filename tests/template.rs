@@ -76,9 +76,51 @@ fn statements(template: &Value) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     let resources = template["Resources"].as_mapping().expect("Resources");
     for (name, resource) in resources {
-        walk(resource, name.as_str().expect("resource name"), &mut out);
+        walk(resource, &statements_owner(name.as_str().expect("resource name"), resource), &mut out);
     }
     out
+}
+
+/// Whose statements a resource holds: a policy of its own attached to a function's
+/// role (`Roles: [!Ref ProvisionFunctionRole]`) holds the function's.
+fn statements_owner(name: &str, resource: &Value) -> String {
+    if resource["Type"].as_str() != Some("AWS::IAM::Policy") {
+        return name.to_string();
+    }
+    let roles = resource["Properties"]["Roles"].as_sequence().cloned().unwrap_or_default();
+    match roles.as_slice() {
+        [Value::Tagged(role)] if role.tag == "Ref" => role
+            .value
+            .as_str()
+            .and_then(|r| r.strip_suffix("Role"))
+            .map_or_else(|| name.to_string(), str::to_string),
+        _ => name.to_string(),
+    }
+}
+
+#[test]
+fn no_functions_policies_name_its_own_role_which_cloudformation_would_refuse_as_circular() {
+    // SAM renders a function's Policies into the role it makes for it (<Function>Role):
+    // naming that role there (!GetAtt, !Ref, ${...}) is a circular dependency, which
+    // cfn-lint and sam validate do not see before the transform. Such statements go
+    // in an AWS::IAM::Policy of their own attached to the role.
+    let template = template();
+    let mut circular = Vec::new();
+    for (name, resource) in template["Resources"].as_mapping().expect("Resources") {
+        let name = name.as_str().expect("resource name");
+        if resource["Type"].as_str() == Some("AWS::Serverless::Function") {
+            let policies = serde_norway::to_string(&resource["Properties"]["Policies"]).expect("YAML");
+            if policies.contains(&format!("{name}Role")) {
+                circular.push(name.to_string());
+            }
+        }
+    }
+    assert!(circular.is_empty(), "these functions' policies name their own role: {circular:?}");
+    let owner = statements(&template)
+        .into_iter()
+        .find(|(_, s)| strings(&s["Action"]).iter().any(|a| a == "eks:CreateAccessEntry"))
+        .map(|(owner, _)| owner);
+    assert_eq!(owner.as_deref(), Some("ProvisionFunction"), "the access-entry policy is the provisioner's");
 }
 
 /// Whether an action (possibly a wildcard such as `dynamodb:*` or `dynamodb:Put*`) may
