@@ -13,8 +13,14 @@ use revscale_engine::Config;
 use revscale_integration_tests::*;
 
 /// A stack shaped like the SAM template's, as far as the CLI reads it: its
-/// parameters and the ConfigParameterName and ApiUrl outputs.
+/// parameters and the ConfigParameterName, ConfigFilesPath and ApiUrl outputs.
 async fn stack(sdk: &aws_config::SdkConfig) -> (String, String) {
+    stack_of_version(sdk, true).await
+}
+
+/// [`stack`], or one deployed before a configuration's files had parameters of their
+/// own (no ConfigFilesPath output: its functions cannot read them).
+async fn stack_of_version(sdk: &aws_config::SdkConfig, files: bool) -> (String, String) {
     let name = unique("rs").replace('-', "x");
     let parameter = format!("/revscale/{name}/config");
     let template = serde_json::json!({
@@ -26,10 +32,15 @@ async fn stack(sdk: &aws_config::SdkConfig) -> (String, String) {
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {
             "ConfigParameterName": {"Value": parameter},
+            "ConfigFilesPath": {"Value": format!("{parameter}/files/")},
             // Nothing listens there: the CLI's error names the URL it took from the stack.
             "ApiUrl": {"Value": "http://127.0.0.1:9"},
         },
     });
+    let mut template = template;
+    if !files {
+        template["Outputs"].as_object_mut().unwrap().remove("ConfigFilesPath");
+    }
     let p = |k: &str, v: &str| Parameter::builder().parameter_key(k).parameter_value(v).build();
     aws_sdk_cloudformation::Client::new(sdk)
         .create_stack()
@@ -179,6 +190,10 @@ async fn config_push_checks_the_file_against_the_stack_then_the_functions_load_i
     // Back to the shipped manifests: the changed ones are kept while the configuration
     // this push replaces names them, and removed by the push after.
     assert_eq!(names(&push(&raised)["removed"]), Vec::<String>::new());
+    // A file written in the last seconds may be another push's under way: never
+    // removed (config_push.rs, GC_CLOCK_MARGIN_SECONDS).
+    assert_eq!(names(&push(&raised)["removed"]), Vec::<String>::new());
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
     assert_eq!(names(&push(&raised)["removed"]), new_vault);
     assert!(ssm.get_parameter().name(&new_vault[0]).send().await.is_err());
 
@@ -194,7 +209,7 @@ async fn config_push_checks_the_file_against_the_stack_then_the_functions_load_i
     assert!(err.contains("push it again"), "{err}");
     let o = revscale(&["config", "push", raised.to_str().unwrap(), "--stack", &name]);
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(source.load(&sdk).await.unwrap().origin, format!("SSM parameter {parameter} (version 6)"));
+    assert_eq!(source.load(&sdk).await.unwrap().origin, format!("SSM parameter {parameter} (version 7)"));
     std::fs::remove_file(&changed).ok();
     std::fs::remove_dir_all(&elsewhere).ok();
 
@@ -215,6 +230,36 @@ async fn config_push_checks_the_file_against_the_stack_then_the_functions_load_i
     assert!(text(&o).contains("no-such-stack"), "{}", text(&o));
     std::fs::remove_file(other).ok();
     std::fs::remove_file(raised).ok();
+}
+
+/// A configuration with manifests pushed to a stack whose functions predate the files'
+/// own parameters would stop them at their next cold start: refused, nothing written.
+/// One without files still goes.
+#[tokio::test]
+async fn config_push_of_files_to_a_stack_older_than_their_parameters_is_refused_before_anything_is_written() {
+    let sdk = sdk().await;
+    let (name, parameter) = stack_of_version(&sdk, false).await;
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/revenue_thresholds.yaml");
+    let o = revscale(&["config", "push", shipped, "--stack", &name]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("predates a configuration's files in parameters of their own"), "{}", text(&o));
+    assert!(text(&o).contains("deploy this version's template"), "{}", text(&o));
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    assert!(ssm.get_parameter().name(&parameter).send().await.is_err(), "nothing was uploaded");
+    let files = ssm.get_parameters_by_path().path(format!("{parameter}/files")).send().await.unwrap();
+    assert_eq!(files.parameters.unwrap_or_default().len(), 0, "no file was uploaded");
+    // Without manifests there is nothing it cannot read.
+    let mut tree: serde_norway::Value = serde_norway::from_str(revscale_engine::DEFAULT_CONFIG_YAML).unwrap();
+    for id in ["vault_ha", "tee", "full_escrow"] {
+        tree["components"][id]["driver"] =
+            serde_norway::from_str(&format!("{{kind: ssm_flag, parameter_name: /revscale/flags/{id}}}"))
+                .unwrap();
+    }
+    let plain = std::env::temp_dir().join(format!("{}.yaml", unique("no-files")));
+    std::fs::write(&plain, serde_norway::to_string(&tree).unwrap()).unwrap();
+    let o = revscale(&["config", "push", plain.to_str().unwrap(), "--stack", &name]);
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::remove_file(plain).ok();
 }
 
 /// `revscale drift` reads each component through its driver (here moto's ECS and RDS)

@@ -11,6 +11,8 @@ use aws_sdk_ssm::types::{ParameterTier, ParameterType};
 use revscale_engine::config::Deployment;
 use revscale_engine::{Config, Currency};
 
+use revscale_aws::runtime_config::{Pushed, read_pushed, stored_files};
+
 use crate::stack::{Stack, Target};
 
 #[derive(clap::Args)]
@@ -46,6 +48,35 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
         let parameter = stack.output("ConfigParameterName")?;
         let upload = upload(&text, &config, &parameter);
+        // What is uploaded must read back as the file checked, files and all.
+        let reads_back = Pushed { text: upload.text.clone(), version: 0, files: upload.stored() }
+            .config(&parameter)
+            .map(Config::without_file_names);
+        if reads_back.as_ref().ok() != Some(&config.clone().without_file_names()) {
+            anyhow::bail!(
+                "{}: the text to upload does not read back as the file ({}): nothing uploaded",
+                args.file.display(),
+                reads_back.err().map_or_else(|| "another configuration".to_string(), |e| e.to_string())
+            );
+        }
+        // A stack older than the files' own parameters runs functions that cannot read
+        // them: they would stop at their next cold start.
+        if !upload.files.is_empty() {
+            match stack.output("ConfigFilesPath") {
+                Ok(path) if path == revscale_aws::runtime_config::files_path(&parameter) => {}
+                Ok(path) => anyhow::bail!(
+                    "{}: the stack stores a configuration's files under {path}, not {}: is this revscale the stack's version?",
+                    args.file.display(),
+                    revscale_aws::runtime_config::files_path(&parameter)
+                ),
+                Err(_) => anyhow::bail!(
+                    "{}: stack {} predates a configuration's files in parameters of their own, and its functions \
+                     would not read them: deploy this version's template (sam deploy), then push",
+                    args.file.display(),
+                    stack.name
+                ),
+            }
+        }
         // A parameter holds 8 KB (advanced tier): PutParameter would say so only after
         // the checks passed, and perhaps after some files were written.
         if upload.text.len() > MAX_PARAMETER_BYTES {
@@ -72,9 +103,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             (None, Vec::new())
         } else {
             let ssm = aws_sdk_ssm::Client::new(&sdk);
+            // Files written since this push began are never removed by it: another push
+            // may be under way (SSM's clock and this one's may differ by a few seconds).
+            let began = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+                - GC_CLOCK_MARGIN_SECONDS;
             // The configuration being replaced keeps its files until the next push: a
             // function starting now may have read it a moment ago.
-            let previous = revscale_aws::runtime_config::read_pushed(&ssm, &parameter).await;
+            let previous = read_pushed(&ssm, &parameter).await;
             // The files first, the configuration naming them last: a function never
             // finds a configuration whose files are not there yet.
             for file in &upload.files {
@@ -95,13 +132,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .await?;
             let removed = match previous {
                 Ok(previous) => {
-                    let keep: Vec<&str> = upload
-                        .files
-                        .iter()
-                        .map(|f| f.parameter.as_str())
-                        .chain(previous.iter().flat_map(|p| p.files.keys().map(String::as_str)))
-                        .collect();
-                    remove_files_except(&ssm, &parameter, &keep).await.unwrap_or_else(|e| {
+                    let named = |pushed: Option<Pushed>| {
+                        pushed.map(|p| stored_files(&p.text, &parameter)).unwrap_or_default()
+                    };
+                    let mut keep: Vec<String> = upload.files.iter().map(|f| f.parameter.clone()).collect();
+                    keep.extend(named(previous));
+                    remove_files_except(&ssm, &parameter, keep, began).await.unwrap_or_else(|e| {
                         eprintln!("note: the files of earlier pushes were not removed: {e:#}");
                         Vec::new()
                     })
@@ -195,6 +231,10 @@ async fn missing_resources(sdk: &aws_config::SdkConfig, config: &Config, stack: 
     missing
 }
 
+/// How far SSM's clock may be ahead of this machine's, for the files a push leaves to
+/// another push under way.
+const GC_CLOCK_MARGIN_SECONDS: i64 = 5;
+
 /// What an advanced-tier SSM parameter holds.
 const MAX_PARAMETER_BYTES: usize = 8 * 1024;
 
@@ -242,13 +282,21 @@ async fn put(ssm: &aws_sdk_ssm::Client, name: &str, value: &str, description: St
     Ok(answer.version)
 }
 
-/// Deletes the files stored under `parameter` that are not in `keep`; returns them.
+/// Deletes the files stored under `parameter` that are not in `keep`, not named by
+/// the configuration stored now (another push may have replaced this one's), and not
+/// written since `began` (seconds since the epoch: another push may be writing them);
+/// returns them.
 async fn remove_files_except(
     ssm: &aws_sdk_ssm::Client,
     parameter: &str,
-    keep: &[&str],
+    mut keep: Vec<String>,
+    began: i64,
 ) -> anyhow::Result<Vec<String>> {
     let path = revscale_aws::runtime_config::files_path(parameter);
+    match read_pushed(ssm, parameter).await {
+        Ok(now) => keep.extend(now.map(|p| stored_files(&p.text, parameter)).unwrap_or_default()),
+        Err(e) => anyhow::bail!("cannot read the configuration stored now: {e}"),
+    }
     let mut stale = Vec::new();
     let mut next = None;
     loop {
@@ -263,8 +311,9 @@ async fn remove_files_except(
             page.parameters
                 .unwrap_or_default()
                 .into_iter()
+                .filter(|p| p.last_modified_date.is_some_and(|written| written.secs() < began))
                 .filter_map(|p| p.name)
-                .filter(|name| name.starts_with(&path) && !keep.contains(&name.as_str())),
+                .filter(|name| name.starts_with(&path) && !keep.contains(name)),
         );
         next = page.next_token;
         if next.is_none() {
@@ -287,6 +336,13 @@ async fn remove_files_except(
 struct Upload {
     text: String,
     files: Vec<StoredFile>,
+}
+
+impl Upload {
+    /// The files by parameter, as a function reads them.
+    fn stored(&self) -> std::collections::BTreeMap<String, String> {
+        self.files.iter().map(|f| (f.parameter.clone(), f.body.clone())).collect()
+    }
 }
 
 /// A file a configuration names (a workload's manifests, a CloudFormation template),
