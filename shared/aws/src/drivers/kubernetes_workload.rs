@@ -208,6 +208,14 @@ pub fn kube_error(component: &Component, spec: &KubernetesWorkload, e: KubeError
         return DriverError::Transient(format!("{id}: {e}"));
     }
     match e.status() {
+        // On the cluster revscale created, its step has just checked that the roles'
+        // entries cover this namespace: a refusal now is EKS not having applied a new
+        // scope yet (it takes seconds), retried within the state machine's attempts.
+        Some(status @ (401 | 403)) if spec.access_namespaces.is_some() => DriverError::Transient(format!(
+            "{id}: EKS cluster {} refused revscale's role ({status}: {message}) though its access entry covers \
+             the namespace {}: EKS may not have applied the scope yet",
+            spec.cluster_name, spec.namespace
+        )),
         Some(409) => DriverError::Busy(format!(
             "{id}: {} changed after revscale read it (409 Conflict): {message}",
             spec.object()
@@ -1415,6 +1423,29 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn on_the_cluster_revscale_created_a_refusal_is_retried_while_eks_applies_the_scope() {
+        let managed = KubernetesWorkload { access_namespaces: Some(vec!["vault".into()]), ..vault_spec() };
+        let c = component(&managed);
+        let refused = |status| KubeError::Api {
+            method: "PATCH",
+            path: "/apis/apps/v1/namespaces/vault/statefulsets/vault/scale".into(),
+            status,
+            reason: "Forbidden".into(),
+            message: "forbidden".into(),
+        };
+        for status in [401, 403] {
+            match kube_error(&c, &managed, refused(status)) {
+                DriverError::Transient(why) => {
+                    assert!(why.contains("may not have applied the scope yet"), "{why}")
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+        }
+        // Elsewhere (the company's own cluster, its entries the operator's) it is refused.
+        assert!(matches!(kube_error(&c, &vault_spec(), refused(403)), DriverError::Rejected(_)));
     }
 
     #[tokio::test]
