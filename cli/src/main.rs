@@ -343,8 +343,6 @@ pub fn config_text(path: Option<&PathBuf>) -> anyhow::Result<(String, String)> {
     })
 }
 
-/// Checks `file`, or the default file when it exists here, or the configuration built
-/// into revscale (what `simulate` runs with outside the repository).
 /// `config validate [FILE] --stack NAME`: the file's checks, then the stack's and the
 /// account's, uploading nothing.
 #[cfg(feature = "aws")]
@@ -361,6 +359,8 @@ fn validate_against_stack(
     config_push::run(&config_push::Args { file, target, dry_run: true, json })
 }
 
+/// Checks `file`, or the default file when it exists here, or the configuration built
+/// into revscale (what `simulate` runs with outside the repository).
 fn validate(file: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     let (text, name) = config_text(file.as_ref())?;
     let result = parse_config(&text, &name);

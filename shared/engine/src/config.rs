@@ -304,8 +304,9 @@ pub fn shipped_file(path: &str) -> Result<String, String> {
 impl Config {
     /// The configuration in `text`, which reads no file: a file it names
     /// (`template_file`, `manifests_file`) must already be read into its body
-    /// (`template_body`, `manifests_body`), as `revscale config push` sends it.
-    /// The shipped manifests it names are the copies compiled in ([`shipped_file`]).
+    /// (`template_body`, `manifests_body`), unless it is one of the shipped manifests,
+    /// read from the copies compiled in ([`shipped_file`]). A pushed configuration is
+    /// read with its files by `revscale_aws::runtime_config::Pushed::config`.
     pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
         Self::from_yaml_reading(text, &shipped_file)
     }

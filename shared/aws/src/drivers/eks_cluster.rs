@@ -22,8 +22,8 @@ use super::{AwsKind, Clients, is_code, sdk_error};
 pub(crate) const BUSY: &[&str] = &["ResourceInUseException", "ConflictException"];
 pub(crate) const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
-/// EKS's access policies revscale's roles get, in the workloads' namespaces (their ARN
-/// in the `aws` partition; [`policy_arn`] gives the cluster's own).
+/// The names of EKS's access policies revscale's roles get, in the workloads'
+/// namespaces; [`policy_arn`] gives their ARN in the cluster's partition.
 pub const EDIT_POLICY: &str = "AmazonEKSEditPolicy";
 pub const VIEW_POLICY: &str = "AmazonEKSViewPolicy";
 
