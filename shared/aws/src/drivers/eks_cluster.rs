@@ -158,21 +158,18 @@ pub async fn grant_access(
     Ok(changed)
 }
 
-/// [`grant_access`] from a workload's step on the cluster revscale created (named
-/// `cluster_name`), with the configuration's `namespaces`: whether anything changed.
-/// Nothing when the cluster is not there or not ACTIVE (the step then fails for that
+/// [`grant_access`] from a workload's step on the cluster revscale created (`found`,
+/// as the step described it), with the configuration's `namespaces`: whether anything
+/// changed. Nothing when the cluster is not ACTIVE (the step then fails for that
 /// reason).
 pub async fn keep_access_current(
     aws: &Clients,
-    cluster_name: &str,
+    found: &aws_sdk_eks::types::Cluster,
     namespaces: &[String],
 ) -> Result<bool, DriverError> {
-    let Some(found) = cluster(aws, cluster_name).await? else { return Ok(false) };
-    if found.status != Some(ClusterStatus::Active) {
-        return Ok(false);
-    }
+    let (Some(ClusterStatus::Active), Some(name)) = (&found.status, &found.name) else { return Ok(false) };
     let spec = EksCluster {
-        cluster_name: cluster_name.to_string(),
+        cluster_name: name.clone(),
         workload_namespaces: namespaces.to_vec(),
         ..EksCluster::default()
     };
@@ -180,7 +177,10 @@ pub async fn keep_access_current(
 }
 
 /// The cluster as EKS describes it, or `None` when it does not exist.
-async fn cluster(aws: &Clients, name: &str) -> Result<Option<aws_sdk_eks::types::Cluster>, DriverError> {
+pub(crate) async fn cluster(
+    aws: &Clients,
+    name: &str,
+) -> Result<Option<aws_sdk_eks::types::Cluster>, DriverError> {
     match aws.eks.describe_cluster().name(name).send().await {
         Ok(out) => Ok(out.cluster),
         Err(e) if is_code(&e, NOT_FOUND) => Ok(None),

@@ -656,6 +656,16 @@ pub async fn cluster_client(
         Err(e) if is_code(&e, NOT_FOUND) => None,
         Err(e) => return Err(ClusterError::Driver(sdk_error(e, BUSY))),
     };
+    described_client(found, tokens, test_server, cluster).await
+}
+
+/// [`cluster_client`] for a cluster already described (`None`: it does not exist).
+async fn described_client(
+    found: Option<aws_sdk_eks::types::Cluster>,
+    tokens: &crate::kubernetes::TokenSource,
+    test_server: Option<&TestEndpoint>,
+    cluster: &str,
+) -> Result<Option<KubeClient>, ClusterError> {
     let Some(found) = found else { return Ok(None) };
     let status = found.status.as_ref().map_or("unknown", |s| s.as_str()).to_owned();
     let (Some(endpoint), Some(ca), "ACTIVE") = (
@@ -702,7 +712,16 @@ async fn cluster_api(
     component: &Component,
     spec: &KubernetesWorkload,
 ) -> Result<KubeClient, DriverError> {
-    cluster_api_if_any(aws, component, spec).await?.ok_or_else(|| {
+    existing(cluster_api_if_any(aws, component, spec).await?, component, spec)
+}
+
+/// The client, or the refusal for a cluster that does not exist.
+fn existing(
+    api: Option<KubeClient>,
+    component: &Component,
+    spec: &KubernetesWorkload,
+) -> Result<KubeClient, DriverError> {
+    api.ok_or_else(|| {
         DriverError::Rejected(format!(
             "{}: EKS cluster {} does not exist: the workload's component must depend on the cluster's",
             component.id, spec.cluster_name
@@ -716,8 +735,19 @@ async fn cluster_api_if_any(
     component: &Component,
     spec: &KubernetesWorkload,
 ) -> Result<Option<KubeClient>, DriverError> {
+    let found = super::eks_cluster::cluster(aws, &spec.cluster_name).await?;
+    described_api(aws, component, spec, found).await
+}
+
+/// [`cluster_api_if_any`] for the cluster as already described.
+async fn described_api(
+    aws: &Clients,
+    component: &Component,
+    spec: &KubernetesWorkload,
+    found: Option<aws_sdk_eks::types::Cluster>,
+) -> Result<Option<KubeClient>, DriverError> {
     let cluster = &spec.cluster_name;
-    match cluster_client(&aws.eks, &aws.kubernetes, aws.kubernetes_endpoint.as_ref(), cluster).await {
+    match described_client(found, &aws.kubernetes, aws.kubernetes_endpoint.as_ref(), cluster).await {
         Ok(client) => Ok(client),
         Err(ClusterError::NotActive(status)) => Err(DriverError::Rejected(format!(
             "{}: EKS cluster {cluster} is {status}, not ACTIVE with an endpoint: the workload's component \
@@ -776,8 +806,10 @@ impl AwsKind for KubernetesWorkload {
         // namespace added since the cluster's last step is covered before its first
         // call. EKS applies a new scope within seconds, so the step is retried (as a
         // transient error, by the state machine's Retry), not sent now to a 403.
-        if let Some(namespaces) = &self.access_namespaces
-            && super::eks_cluster::keep_access_current(aws, &self.cluster_name, namespaces).await?
+        // One DescribeCluster for both the access entries and the API's client.
+        let found = super::eks_cluster::cluster(aws, &self.cluster_name).await?;
+        if let (Some(namespaces), Some(cluster)) = (&self.access_namespaces, &found)
+            && super::eks_cluster::keep_access_current(aws, cluster, namespaces).await?
         {
             return Err(DriverError::Transient(format!(
                 "{}: revscale's roles' access entries on EKS cluster {} now cover {}: retried once EKS applies them",
@@ -786,7 +818,8 @@ impl AwsKind for KubernetesWorkload {
                 namespaces.join(", ")
             )));
         }
-        let api = cluster_api(aws, request.component, self).await?;
+        let api =
+            existing(described_api(aws, request.component, self, found).await?, request.component, self)?;
         Workloads { api: &api, spec: self, component: request.component }
             .apply(request.target, request.hot_capacity())
             .await
